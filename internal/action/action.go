@@ -1,0 +1,126 @@
+// Package action defines what an action is: its typed Spec (the public
+// contract the routers, policy and LLM tools are built from), the Action
+// interface that integrations implement, and an explicit Registry that
+// internal/app fills. Actions never import adapters; both meet here and in
+// internal/chat.
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/parley-chatops/parley/internal/chat"
+)
+
+// Kind says whether an action only reads or changes a system.
+type Kind string
+
+const (
+	Read     Kind = "read"
+	Mutating Kind = "mutating"
+)
+
+// Action is one thing Parley can do.
+type Action interface {
+	Spec() Spec
+	// Run performs the action with validated parameters. An error is an
+	// infrastructure failure (backend down, forbidden, not found); use the
+	// sentinel kinds below so the pipeline can word the reply.
+	Run(ctx context.Context, req Request) (Result, error)
+}
+
+// Planner is implemented by mutating actions. Plan describes exactly what
+// would change, without changing it, and fingerprints the target's current
+// state. The pipeline shows the plan in the confirmation prompt and plans
+// again just before running: a changed fingerprint means the target moved
+// since the user confirmed, and the action is not run.
+type Planner interface {
+	Plan(ctx context.Context, req Request) (Plan, error)
+}
+
+// Request is a validated call of an action.
+type Request struct {
+	Action    string
+	Params    Params
+	Subject   string // "platform:user" of the requester
+	Channel   string // "platform:channel"
+	RequestID string
+}
+
+// Plan is what a mutating action would do.
+type Plan struct {
+	Target  string   // e.g. "prod/checkout"
+	Summary string   // e.g. "checkout replicas 3 -> 5"
+	Changes []Change // each field that changes
+	State   string   // fingerprint of the target state the plan was made from
+}
+
+// Change is one field before and after.
+type Change struct {
+	Field  string
+	Before string
+	After  string
+}
+
+// Result is what an action returns for the chat.
+type Result struct {
+	Text   string
+	Fields []chat.Field
+	Table  *chat.Table
+	Code   string
+	Images []chat.Image
+	// Outcome is a short machine-readable summary recorded in the audit log
+	// (for example {"replicas_before":"3","replicas_after":"5"}).
+	Outcome map[string]string
+}
+
+// Error kinds. Wrap them: fmt.Errorf("scale %s/%s: %w", ns, name, ErrNotFound).
+var (
+	ErrInvalid       = errors.New("invalid parameters")
+	ErrNotFound      = errors.New("not found")
+	ErrForbidden     = errors.New("forbidden")
+	ErrNotConfigured = errors.New("not configured")
+	ErrUnavailable   = errors.New("backend unavailable")
+	ErrConflict      = errors.New("conflict")
+)
+
+// Registry is the set of actions this Parley instance offers. It is built
+// explicitly in internal/app; there is no global registry.
+type Registry struct {
+	order   []string
+	actions map[string]Action
+}
+
+// NewRegistry returns a registry holding the given actions. Duplicate names
+// are an error.
+func NewRegistry(actions ...Action) (*Registry, error) {
+	r := &Registry{actions: make(map[string]Action)}
+	for _, a := range actions {
+		name := a.Spec().Name
+		if err := a.Spec().Check(); err != nil {
+			return nil, err
+		}
+		if _, dup := r.actions[name]; dup {
+			return nil, fmt.Errorf("action %q registered twice", name)
+		}
+		r.actions[name] = a
+		r.order = append(r.order, name)
+	}
+	return r, nil
+}
+
+// Get returns the named action.
+func (r *Registry) Get(name string) (Action, bool) {
+	a, ok := r.actions[name]
+	return a, ok
+}
+
+// Specs returns the specs of all actions in registration order.
+func (r *Registry) Specs() []Spec {
+	out := make([]Spec, 0, len(r.order))
+	for _, n := range r.order {
+		out = append(out, r.actions[n].Spec())
+	}
+	return out
+}

@@ -1,0 +1,313 @@
+package action
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ParamType is the type of a parameter value.
+type ParamType string
+
+const (
+	String   ParamType = "string"
+	Int      ParamType = "integer"
+	Duration ParamType = "duration" // Prometheus-style: 30m, 1h, 1d, 1h30m
+	Enum     ParamType = "enum"     // one of Param.Enum
+)
+
+// Source says which inventory a parameter's value is resolved against.
+type Source string
+
+const (
+	NoSource     Source = ""
+	Deployments  Source = "deployment"
+	Namespaces   Source = "namespace"
+	Services     Source = "service"
+	EvalSuites   Source = "eval_suite"
+	EvalVariants Source = "eval_variant"
+)
+
+// Param is one typed parameter of an action.
+type Param struct {
+	Name        string
+	Type        ParamType
+	Description string
+	Required    bool
+	Enum        []string // for Enum
+	Min, Max    *int     // for Int
+	Source      Source
+}
+
+// Spec is an action's public contract.
+type Spec struct {
+	Name        string
+	Description string
+	Kind        Kind
+	Params      []Param
+	Examples    []string
+}
+
+// Params are validated parameter values: string for String, Enum and
+// Duration (normalised, e.g. "1h"), int for Int.
+type Params map[string]any
+
+// String returns a parameter as text ("" when absent).
+func (p Params) String(name string) string {
+	switch v := p[name].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case int:
+		return strconv.Itoa(v)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// Int returns an integer parameter and whether it is present.
+func (p Params) Int(name string) (int, bool) {
+	v, ok := p[name].(int)
+	return v, ok
+}
+
+// Canonical is a stable text form of the parameters (sorted keys, JSON),
+// used to bind confirmations to exact parameters.
+func (p Params) Canonical() string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, _ := json.Marshal(p[k])
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// Clone returns a copy.
+func (p Params) Clone() Params {
+	out := make(Params, len(p))
+	for k, v := range p {
+		out[k] = v
+	}
+	return out
+}
+
+// Param returns the named parameter.
+func (s Spec) Param(name string) (Param, bool) {
+	for _, p := range s.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Param{}, false
+}
+
+// Check reports whether the spec itself is well formed.
+func (s Spec) Check() error {
+	if s.Name == "" {
+		return fmt.Errorf("action spec without a name")
+	}
+	if s.Kind != Read && s.Kind != Mutating {
+		return fmt.Errorf("action %s: kind %q is neither read nor mutating", s.Name, s.Kind)
+	}
+	seen := map[string]bool{}
+	for _, p := range s.Params {
+		if seen[p.Name] {
+			return fmt.Errorf("action %s: parameter %q declared twice", s.Name, p.Name)
+		}
+		seen[p.Name] = true
+		switch p.Type {
+		case String, Int, Duration:
+		case Enum:
+			if len(p.Enum) == 0 {
+				return fmt.Errorf("action %s: enum parameter %q has no values", s.Name, p.Name)
+			}
+		default:
+			return fmt.Errorf("action %s: parameter %q has unknown type %q", s.Name, p.Name, p.Type)
+		}
+	}
+	return nil
+}
+
+// Validate checks raw parameter values (from a router, an LLM tool call or
+// JSON) against the spec and returns them normalised. Unknown parameters,
+// wrong types, out-of-range numbers and missing required parameters are
+// errors wrapping ErrInvalid. Empty strings count as absent.
+func (s Spec) Validate(raw map[string]any) (Params, error) {
+	out := Params{}
+	for k, v := range raw {
+		p, ok := s.Param(k)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s has no parameter %q", ErrInvalid, s.Name, k)
+		}
+		if v == nil {
+			continue
+		}
+		nv, err := p.normalise(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, s.Name, err)
+		}
+		if nv == nil {
+			continue
+		}
+		out[k] = nv
+	}
+	for _, p := range s.Params {
+		if _, ok := out[p.Name]; p.Required && !ok {
+			return out, fmt.Errorf("%w: %s needs %s", ErrInvalid, s.Name, p.Name)
+		}
+	}
+	return out, nil
+}
+
+// Missing lists required parameters absent from p.
+func (s Spec) Missing(p Params) []string {
+	var miss []string
+	for _, sp := range s.Params {
+		if _, ok := p[sp.Name]; sp.Required && !ok {
+			miss = append(miss, sp.Name)
+		}
+	}
+	return miss
+}
+
+func (p Param) normalise(v any) (any, error) {
+	switch p.Type {
+	case Int:
+		var n int
+		switch x := v.(type) {
+		case int:
+			n = x
+		case int64:
+			n = int(x)
+		case float64:
+			if x != math.Trunc(x) || math.IsInf(x, 0) || math.Abs(x) > 1e9 {
+				return nil, fmt.Errorf("%s must be a whole number, got %v", p.Name, x)
+			}
+			n = int(x)
+		case json.Number:
+			i, err := x.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("%s must be a whole number, got %q", p.Name, x)
+			}
+			n = int(i)
+		case string:
+			if strings.TrimSpace(x) == "" {
+				return nil, nil
+			}
+			i, err := strconv.Atoi(strings.TrimSpace(x))
+			if err != nil {
+				return nil, fmt.Errorf("%s must be a whole number, got %q", p.Name, x)
+			}
+			n = i
+		default:
+			return nil, fmt.Errorf("%s must be a whole number, got %T", p.Name, v)
+		}
+		if p.Min != nil && n < *p.Min {
+			return nil, fmt.Errorf("%s must be at least %d, got %d", p.Name, *p.Min, n)
+		}
+		if p.Max != nil && n > *p.Max {
+			return nil, fmt.Errorf("%s must be at most %d, got %d", p.Name, *p.Max, n)
+		}
+		return n, nil
+	case Duration:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s must be a duration such as 30m or 1h, got %T", p.Name, v)
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		d, err := ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", p.Name, err)
+		}
+		return FormatDuration(d), nil
+	case Enum:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s must be one of %s, got %T", p.Name, strings.Join(p.Enum, ", "), v)
+		}
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		for _, e := range p.Enum {
+			if strings.EqualFold(e, strings.TrimSpace(s)) {
+				return e, nil
+			}
+		}
+		return nil, fmt.Errorf("%s must be one of %s, got %q", p.Name, strings.Join(p.Enum, ", "), s)
+	default: // String
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case int, int64, float64, json.Number:
+			s = fmt.Sprint(x)
+		default:
+			return nil, fmt.Errorf("%s must be text, got %T", p.Name, v)
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, nil
+		}
+		if len(s) > 4096 {
+			return nil, fmt.Errorf("%s is longer than 4096 bytes", p.Name)
+		}
+		return s, nil
+	}
+}
+
+// JSONSchema returns the JSON Schema (draft 2020-12 subset) of the
+// parameters, as offered to an LLM as a tool definition.
+func (s Spec) JSONSchema() map[string]any {
+	props := map[string]any{}
+	required := []string{}
+	for _, p := range s.Params {
+		prop := map[string]any{"description": p.Description}
+		switch p.Type {
+		case Int:
+			prop["type"] = "integer"
+			if p.Min != nil {
+				prop["minimum"] = *p.Min
+			}
+			if p.Max != nil {
+				prop["maximum"] = *p.Max
+			}
+		case Duration:
+			prop["type"] = "string"
+			prop["pattern"] = `^([0-9]+(ms|s|m|h|d|w|y))+$`
+		case Enum:
+			prop["type"] = "string"
+			prop["enum"] = p.Enum
+		default:
+			prop["type"] = "string"
+		}
+		props[p.Name] = prop
+		if p.Required {
+			required = append(required, p.Name)
+		}
+	}
+	return map[string]any{
+		"type":                 "object",
+		"properties":           props,
+		"required":             required,
+		"additionalProperties": false,
+	}
+}

@@ -1,0 +1,82 @@
+// Package intent defines how a message becomes an action: the Router
+// interface, the Intent it returns, and the Inventory of names a router
+// resolves against. Implementations live in subpackages (rules, llm).
+package intent
+
+import (
+	"context"
+	"sort"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Intent is a router's reading of a message.
+type Intent struct {
+	Action     string        // a catalog action name, or action.None
+	Params     action.Params // only what the user gave (and what the inventory resolved); never guessed
+	Confidence float64       // 0..1
+	Source     string        // "rules", "llm", ...
+	// Note explains the reading for humans and the audit log, e.g.
+	// `"chekout" resolved to deployment checkout`, or why nothing fitted.
+	Note string
+}
+
+// Query is everything a router may look at.
+type Query struct {
+	Text string // raw text as typed (platform markup included)
+	// Catalog is the set of actions the router may choose from. The rules
+	// router gets every registered action (so a refusal can name what was
+	// asked); the LLM router gets only what the user may run.
+	Catalog   []action.Spec
+	Inventory Inventory // names that exist now
+}
+
+// Router maps a query to an intent. It returns action.None when nothing
+// fits; an error only for infrastructure failures (an LLM endpoint down).
+type Router interface {
+	Route(ctx context.Context, q Query) (Intent, error)
+}
+
+// Inventory is what exists: the names a router may resolve to. It has the
+// shape of the "inventory" block of a routing dataset (DESIGN.md).
+type Inventory struct {
+	Namespaces   []string            `yaml:"namespaces" json:"namespaces"`
+	Deployments  map[string][]string `yaml:"deployments" json:"deployments"` // namespace -> deployments
+	Services     []string            `yaml:"services" json:"services"`
+	EvalSuites   []string            `yaml:"eval_suites" json:"eval_suites"`
+	EvalVariants []string            `yaml:"eval_variants" json:"eval_variants"`
+}
+
+// InventorySource provides the live inventory (the cluster, the evals
+// folder, configuration).
+type InventorySource interface {
+	Inventory(ctx context.Context) (Inventory, error)
+}
+
+// AllDeployments returns each deployment name once, in namespace order.
+func (inv Inventory) AllDeployments() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, ns := range inv.Namespaces {
+		for _, d := range inv.Deployments[ns] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	extra := make([]string, 0, len(inv.Deployments))
+	for ns := range inv.Deployments { // namespaces missing from Namespaces
+		extra = append(extra, ns)
+	}
+	sort.Strings(extra)
+	for _, ns := range extra {
+		for _, d := range inv.Deployments[ns] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
