@@ -43,8 +43,9 @@ type Planner interface {
 type Request struct {
 	Action    string
 	Params    Params
-	Subject   string // "platform:user" of the requester
-	Channel   string // "platform:channel"
+	Subject   string   // "platform:user" of the requester
+	Groups    []string // platform groups of the requester (Slack user groups, Discord roles)
+	Channel   string   // "platform:channel"
 	RequestID string
 }
 

@@ -19,14 +19,18 @@ const (
 
 // Message is one request as an adapter received it.
 type Message struct {
-	Platform string    // slack | discord | console
-	Channel  string    // stable channel id on that platform
-	Thread   string    // thread the request belongs to (empty: a new thread)
-	User     string    // stable user id on that platform (never a display name)
-	UserName string    // display name, for rendering only
-	Text     string    // raw text as typed, platform markup included
-	EventID  string    // platform event id, used to drop redeliveries
-	Time     time.Time // when the platform saw it
+	Platform string // slack | discord | console
+	Channel  string // stable channel id on that platform
+	Thread   string // thread the request belongs to (empty: a new thread)
+	User     string // stable user id on that platform (never a display name)
+	UserName string // display name, for rendering only
+	Text     string // raw text as typed, platform markup included
+	EventID  string // platform event id, used to drop redeliveries
+	// CutFrom is the size in bytes of the text as received when the adapter
+	// had to cut it to fit its buffers (0: Text is whole). The pipeline
+	// refuses cut messages with a clear answer rather than act on a part.
+	CutFrom int
+	Time    time.Time // when the platform saw it
 	// Groups are platform-provided groups of the user (Slack user groups,
 	// Discord roles) as "platform:id"; policy groups may name them.
 	Groups []string

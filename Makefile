@@ -1,0 +1,31 @@
+# Parley — common tasks. `make help` lists them.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/parley-chatops/parley/internal/app.Version=$(VERSION)
+
+.PHONY: help build demo test lint eval bench fuzz clean
+
+help:            ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build:           ## build bin/parley (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/parley ./cmd/parley
+
+demo: build      ## chat with Parley on embedded defaults (sandbox cluster, no tokens)
+	./bin/parley chat
+
+test:            ## everything CI runs: vet, staticcheck, race tests, the routing gate
+	./scripts/test.sh
+
+eval: build      ## score the rules router on evals/routing.yaml (CSV + HTML in reports/)
+	./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing
+
+bench:           ## router benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/intent/rules/
+
+fuzz:            ## a short fuzzing pass over the text normaliser and the policy loader
+	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/intent/rules/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/policy/
+
+clean:           ## remove build output, reports and the local database
+	rm -rf bin reports .parley

@@ -1,0 +1,204 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/parley-chatops/parley/actions/kubernetes"
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/incident"
+	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/pipeline"
+	"github.com/parley-chatops/parley/internal/policy"
+	"github.com/parley-chatops/parley/internal/store"
+	"github.com/parley-chatops/parley/policies"
+)
+
+// Options select the parts of one Parley instance.
+type Options struct {
+	DB         string // SQLite path, or store.Memory
+	PolicyFile string // "" = the embedded default policy
+	Sandbox    string // manifests for the in-memory cluster; "" = the built-in demo shop
+	Trail      bool   // render audit steps into threads
+	Bindings   map[string]pipeline.Binding
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Parley is one wired instance: everything a chat adapter needs.
+type Parley struct {
+	DB            *store.DB
+	Audit         *audit.Recorder
+	Confirmations *confirm.Store
+	Policy        *policy.Policy
+	Actions       *action.Registry
+	Router        intent.Router
+	Inventory     intent.InventorySource
+	Sandbox       *kubernetes.Sandbox
+	Pipeline      *pipeline.Pipeline
+}
+
+// loadPolicy reads the policy file, or the embedded default.
+func loadPolicy(path string) (*policy.Policy, error) {
+	if path == "" {
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)")
+	}
+	return policy.Load(path)
+}
+
+// newSandbox starts the in-memory cluster from manifests or the demo shop.
+func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) {
+	data := kubernetes.DemoManifests()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		data = b
+	}
+	return kubernetes.NewSandboxWithClock(now, data)
+}
+
+// buildActions registers every action, explicitly. Integrations that are
+// not configured still register, and answer with how to configure them.
+func buildActions(sb *kubernetes.Sandbox, inv intent.InventorySource, now func() time.Time, help *pipeline.Help) (*action.Registry, error) {
+	k8s, err := kubernetes.Actions(kubernetes.Options{Clients: sb.Clients(), Now: now})
+	if err != nil {
+		return nil, err
+	}
+	acts := []action.Action{help}
+	acts = append(acts, unconfigured(action.PrometheusQuery,
+		"Prometheus is not configured. Point Parley at it with prometheus.url in the config file (see README, \"Configuration\")."))
+	acts = append(acts, unconfigured(action.LokiQuery,
+		"Loki is not configured. Point Parley at it with loki.url in the config file (see README, \"Configuration\")."))
+	acts = append(acts, k8s...)
+	acts = append(acts,
+		unconfigured(action.EvaluationRun, "the evaluation runner is not configured in this build (see README, \"Roadmap\")."),
+		unconfigured(action.EvaluationStatus, "the evaluation runner is not configured in this build (see README, \"Roadmap\")."),
+	)
+	// incident.diagnose consults the read actions registered above.
+	base, err := action.NewRegistry(acts...)
+	if err != nil {
+		return nil, err
+	}
+	return action.NewRegistry(append(acts, newDiagnose(base, inv))...)
+}
+
+// build wires one Parley instance around a chat sender.
+func build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	pol, err := loadPolicy(o.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := newSandbox(o.Sandbox, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, o.DB)
+	if err != nil {
+		return nil, err
+	}
+	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger})
+	confirms := confirm.New(db, confirm.Options{Now: o.Now})
+	inv, err := kubernetes.NewInventory(kubernetes.Options{Clients: sb.Clients(), Now: o.Now})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	help := &pipeline.Help{Policy: pol, Bindings: o.Bindings}
+	reg, err := buildActions(sb, inv, o.Now, help)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	help.Specs = reg.Specs
+	router := rules.New()
+	pl, err := pipeline.New(pipeline.Config{
+		Trail: o.Trail, Bindings: o.Bindings, Now: o.Now, Logger: o.Logger, RouterName: "rules",
+	}, pipeline.Deps{
+		Router: router, Actions: reg, Inventory: inv, Policy: pol,
+		Audit: rec, Confirmations: confirms, Sender: sender,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl}, nil
+}
+
+// Close releases the instance.
+func (p *Parley) Close(ctx context.Context) error {
+	return errors.Join(p.Audit.Close(ctx), p.DB.Close())
+}
+
+// unconfiguredAction answers that its integration is not set up.
+type unconfiguredAction struct {
+	spec action.Spec
+	how  string
+}
+
+func unconfigured(name, how string) action.Action {
+	s, ok := action.CatalogSpec(name)
+	if !ok {
+		panic("unconfigured: unknown catalog action " + name)
+	}
+	return &unconfiguredAction{spec: s, how: how}
+}
+
+func (u *unconfiguredAction) Spec() action.Spec { return u.spec }
+
+func (u *unconfiguredAction) Run(context.Context, action.Request) (action.Result, error) {
+	return action.Result{}, fmt.Errorf("%w: %s", action.ErrNotConfigured, u.how)
+}
+
+// Plan refuses up front, so nobody is asked to confirm what cannot run.
+func (u *unconfiguredAction) Plan(context.Context, action.Request) (action.Plan, error) {
+	return action.Plan{}, fmt.Errorf("%w: %s", action.ErrNotConfigured, u.how)
+}
+
+// newDiagnose builds incident.diagnose from the read actions.
+func newDiagnose(acts *action.Registry, inv intent.InventorySource) action.Action {
+	src := func(title, name string, fn func(service, ns, window string) (action.Params, bool)) incident.Source {
+		a, _ := acts.Get(name)
+		return incident.Source{Title: title, Action: a, Params: fn}
+	}
+	return &incident.Diagnose{
+		Inventory: inv,
+		Sources: []incident.Source{
+			src("Error rate", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
+				return action.Params{"service": s, "metric": "error_rate", "window": w}, true
+			}),
+			src("Latency p99", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
+				return action.Params{"service": s, "metric": "latency_p99", "window": w}, true
+			}),
+			src("Error logs", action.LokiQuery, func(s, _, w string) (action.Params, bool) {
+				return action.Params{"service": s, "level": "error", "window": w, "limit": 5}, true
+			}),
+			src("Kubernetes", action.KubernetesStatus, func(s, ns, _ string) (action.Params, bool) {
+				if ns == "" {
+					return nil, false
+				}
+				return action.Params{"deployment": s, "namespace": ns}, true
+			}),
+		},
+	}
+}
+
+func kubernetesInventory(sb *kubernetes.Sandbox) (intent.InventorySource, error) {
+	return kubernetes.NewInventory(kubernetes.Options{Clients: sb.Clients()})
+}

@@ -1,0 +1,135 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/policy"
+)
+
+// permitted returns the specs the sender may run in this channel.
+func (p *Pipeline) permitted(msg chat.Message) []action.Spec {
+	var out []action.Spec
+	b, bound := p.cfg.Bindings[msg.ChannelRef()]
+	for _, s := range p.deps.Actions.Specs() {
+		if s.Name == action.Help {
+			continue
+		}
+		if bound && len(b.Actions) > 0 && !slices.Contains(b.Actions, s.Name) {
+			continue
+		}
+		if p.deps.Policy.Permitted(msg.Subject(), msg.Groups, msg.ChannelRef(), s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// canDoLine is a short list of example requests the sender may make.
+func (p *Pipeline) canDoLine(msg chat.Message) string {
+	specs := p.permitted(msg)
+	if len(specs) == 0 {
+		return "You may not run anything here; ask an admin to add you to the policy."
+	}
+	var ex []string
+	for _, s := range specs {
+		if len(s.Examples) > 0 {
+			ex = append(ex, "\""+s.Examples[0]+"\"")
+		}
+		if len(ex) == 5 {
+			break
+		}
+	}
+	return "You can ask, for example: " + strings.Join(ex, ", ") + ". Say \"help\" for everything you may do here."
+}
+
+func (p *Pipeline) replyNone(ctx context.Context, req *request, in intent.Intent) {
+	text := "I did not understand that as something I can do, so nothing was run."
+	if in.Note != "" {
+		text = fmt.Sprintf("I did not take that as something to do (%s), so nothing was run.", in.Note)
+	}
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text + "\n" + p.canDoLine(req.msg)})
+}
+
+func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Spec, d policy.Decision) {
+	text := fmt.Sprintf("You (%s) may not run %s here: %s.", req.msg.Subject(), spec.Name, strings.TrimSuffix(d.Reason, "."))
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text + "\n" + p.canDoLine(req.msg), Context: []string{"policy rule: " + d.Rule}})
+}
+
+// askForMissing answers a request whose parameters did not validate.
+func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.Spec, params action.Params, err error, inv intent.Inventory) {
+	miss := spec.Missing(params)
+	var text string
+	if len(miss) > 0 {
+		var asks []string
+		for _, m := range miss {
+			ask := m
+			if m == "namespace" && len(inv.Namespaces) > 0 {
+				ask += " (" + strings.Join(inv.Namespaces, ", ") + ")"
+			}
+			if m == "deployment" {
+				if ds := inv.AllDeployments(); len(ds) > 0 && len(ds) <= 12 {
+					ask += " (" + strings.Join(ds, ", ") + ")"
+				}
+			}
+			asks = append(asks, ask)
+		}
+		text = fmt.Sprintf("To run %s I also need the %s. Nothing was run; say it again with that, for example: %q.",
+			spec.Name, strings.Join(asks, " and the "), exampleOf(spec))
+	} else {
+		text = fmt.Sprintf("I cannot run that: %v. Nothing was run.", err)
+	}
+	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Action: spec.Name, Params: params, Error: err.Error()})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text})
+}
+
+// Help is the help action: it lists only what the asking user may do in
+// the channel. specs returns the registered actions.
+type Help struct {
+	Specs  func() []action.Spec
+	Policy Policy
+	// Bindings limit what a bound channel offers.
+	Bindings map[string]Binding
+}
+
+// Spec implements action.Action.
+func (h *Help) Spec() action.Spec {
+	s, _ := action.CatalogSpec(action.Help)
+	return s
+}
+
+// Run implements action.Action.
+func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error) {
+	b, bound := h.Bindings[req.Channel]
+	t := &chat.Table{Header: []string{"action", "what it does", "say for example"}}
+	for _, s := range h.Specs() {
+		if s.Name == action.Help || (bound && len(b.Actions) > 0 && !slices.Contains(b.Actions, s.Name)) {
+			continue
+		}
+		if !h.Policy.Permitted(req.Subject, req.Groups, req.Channel, s.Name) {
+			continue
+		}
+		what := s.Description
+		if s.Kind == action.Mutating {
+			what += " (asks for confirmation)"
+		}
+		ex := ""
+		if len(s.Examples) > 0 {
+			ex = s.Examples[0]
+		}
+		t.Rows = append(t.Rows, []string{s.Name, what, ex})
+	}
+	if len(t.Rows) == 0 {
+		return action.Result{Text: fmt.Sprintf("You (%s) may not run anything in %s. Ask an admin to add you to the policy.", req.Subject, req.Channel)}, nil
+	}
+	return action.Result{
+		Text:  fmt.Sprintf("Here is what you (%s) can do in %s:", req.Subject, req.Channel),
+		Table: t,
+	}, nil
+}

@@ -1,0 +1,339 @@
+// Package pipeline is the one path every chat request takes, whatever the
+// platform: input checks, de-duplication, rate limiting, pending
+// confirmations, routing, parameter validation, policy, confirmation,
+// execution and audit. Adapters feed it chat.Messages; it answers through a
+// chat.Sender. It depends on the other parts through the small interfaces
+// below, defined here where they are used.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/policy"
+)
+
+// Policy decides who may do what. *policy.Policy implements it.
+type Policy interface {
+	Decide(in policy.Input) policy.Decision
+	Permitted(subject string, groups []string, channel, action string) bool
+	CanApprove(d policy.Decision, requester, approver string, approverGroups []string) error
+}
+
+// Auditor records audit events. *audit.Recorder implements it.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Event) (audit.Event, error)
+}
+
+// Confirmations stores pending confirmations. *confirm.Store implements it.
+type Confirmations interface {
+	Create(ctx context.Context, c confirm.Confirmation) (confirm.Confirmation, error)
+	Get(ctx context.Context, id string) (confirm.Confirmation, error)
+	FindByCode(ctx context.Context, channel, code string) (confirm.Confirmation, error)
+	PendingIn(ctx context.Context, channel string) ([]confirm.Confirmation, error)
+	Claim(ctx context.Context, id, approver string, now time.Time) (confirm.Confirmation, error)
+	Finish(ctx context.Context, id string, state confirm.State, outcome string) error
+	Cancel(ctx context.Context, id, by string) error
+	ExpireDue(ctx context.Context, now time.Time) ([]confirm.Confirmation, error)
+	RecoverInterrupted(ctx context.Context) ([]confirm.Confirmation, error)
+}
+
+// Binding configures a channel: the namespace a request there defaults to
+// and, optionally, the only actions offered there.
+type Binding struct {
+	Namespace string
+	Actions   []string
+}
+
+// Config tunes the pipeline. Zero values take the defaults.
+type Config struct {
+	MaxTextBytes   int           // longest request read (default 16 KiB)
+	RateBurst      int           // requests a subject may send at once (default 20)
+	RateEvery      time.Duration // one more request allowed per interval (default 3s)
+	ActionTimeout  time.Duration // deadline of one action run (default 30s)
+	MinConfidence  float64       // below it a mutating intent is not offered for confirmation (default 0.5)
+	Trail          bool          // render every audit step into the thread
+	Bindings       map[string]Binding
+	Now            func() time.Time
+	Logger         *slog.Logger
+	RouterName     string // recorded on audit events when the intent has no Source
+	DedupeCapacity int    // event ids remembered (default 10000)
+}
+
+// Deps are the pipeline's collaborators.
+type Deps struct {
+	Router        intent.Router
+	Actions       *action.Registry
+	Inventory     intent.InventorySource // may be nil
+	Policy        Policy
+	Audit         Auditor
+	Confirmations Confirmations
+	Sender        chat.Sender
+}
+
+// Pipeline handles chat messages. It is safe for concurrent use.
+type Pipeline struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	seen    map[string]time.Time // event id -> first seen
+	seenQ   []string
+	buckets map[string]*bucket
+}
+
+// New returns a pipeline.
+func New(cfg Config, deps Deps) (*Pipeline, error) {
+	switch {
+	case deps.Router == nil:
+		return nil, errors.New("pipeline: no router")
+	case deps.Actions == nil:
+		return nil, errors.New("pipeline: no actions")
+	case deps.Policy == nil:
+		return nil, errors.New("pipeline: no policy")
+	case deps.Audit == nil:
+		return nil, errors.New("pipeline: no audit recorder")
+	case deps.Confirmations == nil:
+		return nil, errors.New("pipeline: no confirmation store")
+	case deps.Sender == nil:
+		return nil, errors.New("pipeline: no sender")
+	}
+	if cfg.MaxTextBytes <= 0 {
+		cfg.MaxTextBytes = 16 << 10
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 20
+	}
+	if cfg.RateEvery <= 0 {
+		cfg.RateEvery = 3 * time.Second
+	}
+	if cfg.ActionTimeout <= 0 {
+		cfg.ActionTimeout = 30 * time.Second
+	}
+	if cfg.MinConfidence == 0 {
+		cfg.MinConfidence = 0.5
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DedupeCapacity <= 0 {
+		cfg.DedupeCapacity = 10000
+	}
+	return &Pipeline{
+		cfg:     cfg,
+		deps:    deps,
+		log:     cfg.Logger.With("component", "pipeline"),
+		seen:    map[string]time.Time{},
+		buckets: map[string]*bucket{},
+	}, nil
+}
+
+// request is one message on its way through the pipeline.
+type request struct {
+	id  string
+	msg chat.Message
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Handle implements chat.Handler. It never panics on bad input: every
+// message gets an answer and an audit record, or is dropped as a redelivery.
+func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
+	req := &request{id: newRequestID(), msg: msg}
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("panic handling message", "request", req.id, "panic", fmt.Sprint(r))
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "Something went wrong inside Parley; nothing was changed. The error is logged under request " + req.id + "."})
+		}
+	}()
+	p.sweep(ctx)
+
+	if msg.EventID != "" && p.duplicate(msg.Platform+":"+msg.EventID) {
+		p.log.Debug("dropping redelivered event", "event", msg.EventID)
+		return
+	}
+	if reason := p.checkInput(&req.msg); reason != "" {
+		p.rejectInput(ctx, req, reason)
+		return
+	}
+	if !p.allowRate(msg.Subject()) {
+		p.rejectInput(ctx, req, "You are sending requests faster than I take them; wait a few seconds and try again.")
+		return
+	}
+	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text}); err != nil {
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly."})
+		return
+	}
+	if msg.Action != nil {
+		p.handleClick(ctx, req)
+		return
+	}
+	if cmd, ok := parseConfirmCommand(req.msg.Text); ok {
+		p.handleConfirmCommand(ctx, req, cmd)
+		return
+	}
+	p.handleRequest(ctx, req)
+}
+
+// checkInput validates and cleans the message in place; it returns a
+// user-facing reason when the message cannot be handled.
+func (p *Pipeline) checkInput(m *chat.Message) string {
+	if m.User == "" || m.Platform == "" {
+		return "I could not tell who sent that message, so I am ignoring it."
+	}
+	if m.CutFrom > 0 || len(m.Text) > p.cfg.MaxTextBytes {
+		size := max(m.CutFrom, len(m.Text))
+		return fmt.Sprintf("That message is %s; I read requests of up to %s. Nothing was run.", byteSize(size), byteSize(p.cfg.MaxTextBytes))
+	}
+	if !utf8.ValidString(m.Text) {
+		return "That message is not valid UTF-8 text, so I cannot read it. Nothing was run."
+	}
+	m.Text = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return ' '
+		}
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, m.Text)
+	if strings.TrimSpace(m.Text) == "" && m.Action == nil {
+		return "That message was empty. Say \"help\" to see what I can do."
+	}
+	return ""
+}
+
+func (p *Pipeline) rejectInput(ctx context.Context, req *request, reason string) {
+	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Text: req.msg.Text, Error: reason})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: reason})
+}
+
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	default:
+		return fmt.Sprintf("%d bytes", n)
+	}
+}
+
+// duplicate reports whether the event id was seen recently, remembering it.
+func (p *Pipeline) duplicate(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.seen[key]; ok {
+		return true
+	}
+	p.seen[key] = p.cfg.Now()
+	p.seenQ = append(p.seenQ, key)
+	if len(p.seenQ) > p.cfg.DedupeCapacity {
+		delete(p.seen, p.seenQ[0])
+		p.seenQ = p.seenQ[1:]
+	}
+	return false
+}
+
+// bucket is a token bucket per subject.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func (p *Pipeline) allowRate(subject string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.cfg.Now()
+	b, ok := p.buckets[subject]
+	if !ok {
+		b = &bucket{tokens: float64(p.cfg.RateBurst), last: now}
+		p.buckets[subject] = b
+	}
+	b.tokens = min(float64(p.cfg.RateBurst), b.tokens+float64(now.Sub(b.last))/float64(p.cfg.RateEvery))
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// record writes an audit event for the request, filling the request's
+// identity, and renders it into the thread when the trail is on.
+func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (audit.Event, error) {
+	e.RequestID = req.id
+	e.Platform = req.msg.Platform
+	e.Channel = req.msg.ChannelRef()
+	e.Thread = req.msg.Thread
+	if e.Subject == "" {
+		e.Subject = req.msg.Subject()
+	}
+	stored, err := p.deps.Audit.Record(ctx, e)
+	if err != nil {
+		p.log.Error("audit write failed", "request", req.id, "type", string(e.Type), "err", err)
+		return stored, err
+	}
+	if p.cfg.Trail {
+		p.send(ctx, req, chat.Reply{Kind: chat.KindAudit, Text: audit.Format(stored)})
+	}
+	return stored, nil
+}
+
+// reply sends a reply in the request's thread. A reply that cannot be
+// delivered is audited, never dropped silently.
+func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string {
+	id, err := p.send(ctx, req, r)
+	if err != nil {
+		p.log.Warn("reply failed", "request", req.id, "err", err)
+		_, _ = p.deps.Audit.Record(ctx, audit.Event{
+			Type: audit.ReplyFailed, RequestID: req.id, Platform: req.msg.Platform,
+			Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Subject: req.msg.Subject(),
+			Error: err.Error(), Outcome: preview(r.Text, 200),
+		})
+	}
+	return id
+}
+
+func (p *Pipeline) send(ctx context.Context, req *request, r chat.Reply) (string, error) {
+	r.Platform = req.msg.Platform
+	if r.Channel == "" {
+		r.Channel = req.msg.Channel
+	}
+	if r.Thread == "" {
+		r.Thread = req.msg.Thread
+	}
+	return p.deps.Sender.Send(ctx, r)
+}
+
+func preview(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,311 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/policy"
+)
+
+// handleRequest routes a text request and takes it through validation,
+// policy, and either execution (reads) or a confirmation prompt (changes).
+func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
+	msg := req.msg
+	var inv intent.Inventory
+	if p.deps.Inventory != nil {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		i, err := p.deps.Inventory.Inventory(ictx)
+		cancel()
+		if err != nil {
+			p.log.Warn("inventory unavailable; routing without it", "err", err)
+		}
+		inv = i
+	}
+	in, err := p.deps.Router.Route(ctx, intent.Query{Text: msg.Text, Catalog: p.deps.Actions.Specs(), Inventory: inv})
+	if err != nil {
+		_, _ = p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."})
+		return
+	}
+	if in.Source == "" {
+		in.Source = p.cfg.RouterName
+	}
+	routed := audit.Event{Type: audit.IntentRouted, Action: in.Action, Params: in.Params, Router: in.Source, Confidence: in.Confidence}
+	if in.Note != "" {
+		routed.Details = map[string]string{"note": in.Note}
+	}
+	if _, err := p.record(ctx, req, routed); err != nil {
+		p.auditDown(ctx, req)
+		return
+	}
+	if in.Action == "" || in.Action == action.None {
+		p.replyNone(ctx, req, in)
+		return
+	}
+	act, ok := p.deps.Actions.Get(in.Action)
+	if !ok {
+		p.replyNone(ctx, req, in)
+		return
+	}
+	spec := act.Spec()
+	if b, ok := p.cfg.Bindings[msg.ChannelRef()]; ok && len(b.Actions) > 0 && !slices.Contains(b.Actions, spec.Name) && spec.Name != action.Help {
+		p.rejectInput(ctx, req, fmt.Sprintf("%s is not offered in this channel. Here you can use: %s.", spec.Name, strings.Join(b.Actions, ", ")))
+		return
+	}
+	raw := map[string]any{}
+	for k, v := range in.Params {
+		raw[k] = v
+	}
+	if _, ok := spec.Param("namespace"); ok && raw["namespace"] == nil {
+		if b, ok := p.cfg.Bindings[msg.ChannelRef()]; ok && b.Namespace != "" {
+			raw["namespace"] = b.Namespace
+		}
+	}
+	params, err := spec.Validate(raw)
+	if err != nil {
+		p.askForMissing(ctx, req, spec, params, err, inv)
+		return
+	}
+	if spec.Kind == action.Mutating && in.Confidence < p.cfg.MinConfidence {
+		p.rejectInput(ctx, req, fmt.Sprintf("I am not sure I read that right (it looks like %s %s). Nothing was run; please say it plainly, for example: %q.",
+			spec.Name, describeParams(params), exampleOf(spec)))
+		return
+	}
+
+	d := p.deps.Policy.Decide(policy.Input{
+		Subject: msg.Subject(), Groups: msg.Groups, Channel: msg.ChannelRef(),
+		Action: spec.Name, Kind: spec.Kind, Params: params,
+	})
+	if _, err := p.record(ctx, req, audit.Event{
+		Type: audit.PolicyDecided, Action: spec.Name, Params: params,
+		Decision: string(d.Effect), Rule: d.Rule, Outcome: d.Reason,
+	}); err != nil {
+		p.auditDown(ctx, req)
+		return
+	}
+	switch {
+	case d.Effect == policy.Deny:
+		p.replyDenied(ctx, req, spec, d)
+	case d.Effect == policy.Allow && spec.Kind == action.Read:
+		p.execute(ctx, req, act, params, "")
+	default: // confirm; an allow of a mutating action is a confirm too (policy guarantees it)
+		p.requestConfirmation(ctx, req, act, params, d)
+	}
+}
+
+func (p *Pipeline) auditDown(ctx context.Context, req *request) {
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on this. Nothing was run."})
+}
+
+// execute runs an action that needs no (further) confirmation and reports.
+// confirmationID is set when it runs after a confirmation.
+func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, params action.Params, confirmationID string) (action.Result, error) {
+	spec := act.Spec()
+	if _, err := p.record(ctx, req, audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}); err != nil {
+		p.auditDown(ctx, req)
+		return action.Result{}, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.ActionTimeout)
+	start := p.cfg.Now()
+	res, err := runSafely(rctx, act, action.Request{
+		Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups,
+		Channel: req.msg.ChannelRef(), RequestID: req.id,
+	})
+	cancel()
+	took := p.cfg.Now().Sub(start)
+	if err != nil {
+		ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Error: err.Error(), Duration: took})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev)})
+		return res, err
+	}
+	ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionSucceeded, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Outcome: outcomeText(res), Duration: took})
+	text := res.Text
+	if ev.Seq > 0 {
+		text = strings.TrimRight(text, "\n") + fmt.Sprintf(" [audit #%d]", ev.Seq)
+	}
+	p.reply(ctx, req, chat.Reply{
+		Kind: chat.KindSuccess, Text: text, Fields: res.Fields, Table: res.Table,
+		Code: res.Code, Images: res.Images,
+	})
+	return res, nil
+}
+
+// runSafely runs an action, turning a panic into an error.
+func runSafely(ctx context.Context, act action.Action, r action.Request) (res action.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%s panicked: %v", act.Spec().Name, v)
+		}
+	}()
+	return act.Run(ctx, r)
+}
+
+func outcomeText(res action.Result) string {
+	if len(res.Outcome) > 0 {
+		keys := make([]string, 0, len(res.Outcome))
+		for k := range res.Outcome {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, k+"="+res.Outcome[k])
+		}
+		return strings.Join(parts, " ")
+	}
+	first, _, _ := strings.Cut(res.Text, "\n")
+	return preview(first, 200)
+}
+
+func auditContext(ev audit.Event) []string {
+	if ev.Seq == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("[audit #%d]", ev.Seq)}
+}
+
+// failureText words an action error for the chat.
+func failureText(spec action.Spec, err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, action.ErrNotConfigured):
+		return fmt.Sprintf("%s is not available: %s", spec.Name, msg)
+	case errors.Is(err, action.ErrNotFound):
+		return "Not found: " + msg
+	case errors.Is(err, action.ErrForbidden):
+		return "The backend refused: " + msg
+	case errors.Is(err, action.ErrConflict):
+		return "The target changed while I was acting, so I stopped: " + msg + ". Nothing else was changed; ask again to retry."
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, action.ErrUnavailable):
+		return fmt.Sprintf("%s did not finish: %s", spec.Name, msg)
+	case errors.Is(err, action.ErrInvalid):
+		return "That request is not valid: " + msg
+	default:
+		return fmt.Sprintf("%s failed: %s", spec.Name, msg)
+	}
+}
+
+// requestConfirmation plans a change, stores a pending confirmation and
+// asks for it.
+func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act action.Action, params action.Params, d policy.Decision) {
+	spec := act.Spec()
+	var plan action.Plan
+	if pl, ok := act.(action.Planner); ok {
+		pctx, cancel := context.WithTimeout(ctx, p.cfg.ActionTimeout)
+		var err error
+		plan, err = pl.Plan(pctx, action.Request{Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups, Channel: req.msg.ChannelRef(), RequestID: req.id})
+		cancel()
+		if err != nil {
+			ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, Error: "plan: " + err.Error()})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev)})
+			return
+		}
+	}
+	if plan.Summary == "" {
+		plan.Summary = spec.Name + " " + describeParams(params)
+	}
+	ttl := d.TTL
+	if ttl <= 0 {
+		ttl = 10 * time.Minute
+	}
+	now := p.cfg.Now()
+	c, err := p.deps.Confirmations.Create(ctx, confirm.Confirmation{
+		RequestID: req.id, Action: spec.Name, Params: params, Requester: req.msg.Subject(),
+		Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Approvers: d.Approvers,
+		DistinctApprover: d.DistinctApprover, Rule: d.Rule, PlanSummary: plan.Summary,
+		PlanState: plan.State, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	})
+	if err != nil {
+		p.log.Error("storing confirmation failed", "request", req.id, "err", err)
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not store the confirmation for this change, so I will not ask for it. Nothing was run."})
+		return
+	}
+	details := map[string]string{"plan": plan.Summary, "code": c.Code, "expires": c.ExpiresAt.UTC().Format(time.RFC3339)}
+	if _, err := p.record(ctx, req, audit.Event{
+		Type: audit.ConfirmationRequested, Action: spec.Name, Params: params,
+		Decision: string(d.Effect), Rule: d.Rule, ConfirmationID: c.ID, Details: details,
+	}); err != nil {
+		_ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
+		p.auditDown(ctx, req)
+		return
+	}
+	p.reply(ctx, req, chat.Reply{
+		Kind: chat.KindConfirm,
+		Text: confirmPrompt(spec, params, plan, c, d, ttl),
+		Buttons: []chat.Button{
+			{Label: "Confirm", Style: "primary", Action: "confirm", Value: c.ID},
+			{Label: "Cancel", Style: "danger", Action: "cancel", Value: c.ID},
+		},
+	})
+}
+
+func confirmPrompt(spec action.Spec, params action.Params, plan action.Plan, c confirm.Confirmation, d policy.Decision, ttl time.Duration) string {
+	where := params.String("namespace")
+	var b strings.Builder
+	if where != "" {
+		fmt.Fprintf(&b, "This changes %s: %s.", where, strings.TrimSuffix(plan.Summary, "."))
+	} else {
+		fmt.Fprintf(&b, "This will %s.", strings.TrimSuffix(plan.Summary, "."))
+	}
+	who := "Reply"
+	if d.DistinctApprover || !onlyRequester(d.Approvers) {
+		who = fmt.Sprintf("%s must reply", approverText(d))
+	}
+	fmt.Fprintf(&b, " %s \"confirm %s\" within %s, or \"cancel\".", who, c.Code, action.FormatDuration(ttl))
+	return b.String()
+}
+
+func onlyRequester(approvers []string) bool {
+	return len(approvers) == 0 || (len(approvers) == 1 && approvers[0] == "requester")
+}
+
+func approverText(d policy.Decision) string {
+	var names []string
+	for _, a := range d.Approvers {
+		switch {
+		case a == "requester":
+			names = append(names, "you")
+		case strings.HasPrefix(a, "group:"):
+			names = append(names, "a member of "+strings.TrimPrefix(a, "group:"))
+		default:
+			names = append(names, a)
+		}
+	}
+	s := strings.Join(names, " or ")
+	if d.DistinctApprover {
+		s += " other than you"
+	}
+	if s == "" {
+		s = "an approver"
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func describeParams(params action.Params) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+params.String(k))
+	}
+	return strings.Join(parts, " ")
+}
+
+func exampleOf(spec action.Spec) string {
+	if len(spec.Examples) > 0 {
+		return spec.Examples[0]
+	}
+	return spec.Name
+}
