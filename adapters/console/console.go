@@ -216,7 +216,9 @@ func Render(r chat.Reply) string {
 	for _, img := range r.Images {
 		fmt.Fprintf(&b, "  [image %s, %d bytes: %s]\n", img.Name, len(img.Data), img.AltText)
 	}
-	if len(r.Buttons) > 0 {
+	// Buttons are for platforms that can click; the console types the
+	// command the prompt names instead, unless the reply says nothing else.
+	if len(r.Buttons) > 0 && r.Kind != chat.KindConfirm {
 		var parts []string
 		for _, btn := range r.Buttons {
 			parts = append(parts, "["+btn.Label+"]")
@@ -243,15 +245,16 @@ func renderTable(t *chat.Table) string {
 	}
 	var b strings.Builder
 	line := func(cells []string) {
-		b.WriteString(" ")
+		var l strings.Builder
+		l.WriteString(" ")
 		for i := range widths {
 			c := ""
 			if i < len(cells) {
 				c = cells[i]
 			}
-			fmt.Fprintf(&b, " %-*s", widths[i], c)
+			fmt.Fprintf(&l, " %-*s", widths[i]+1, c)
 		}
-		b.WriteString("\n")
+		b.WriteString(strings.TrimRight(l.String(), " ") + "\n")
 	}
 	line(t.Header)
 	for _, row := range t.Rows {

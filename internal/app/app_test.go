@@ -273,7 +273,8 @@ func TestBadInputGetsAnswerAndAudit(t *testing.T) {
 		"   ":                         "empty",
 		strings.Repeat("a", 1<<20):    "MB",
 		"status of \xff\xfe checkout": "UTF-8",
-		"\x00\x01\x02\x1b[31m":        "empty",
+		"\x00\x01\x02\x1b":            "empty",
+		"\x00\x01scale\x1b[31m":       "nothing was run",
 		"delete the prod database":    "nothing was run",
 		"kubectl delete ns prod":      "nothing was run",
 	}

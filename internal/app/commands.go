@@ -198,6 +198,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	rep.Gate = &gate
 	if err := eval.WriteSummary(env.Stdout, rep); err != nil {
 		return err
 	}

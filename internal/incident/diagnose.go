@@ -90,12 +90,13 @@ func (d *Diagnose) Run(ctx context.Context, req action.Request) (action.Result, 
 			if !ok {
 				continue
 			}
+			_, usesNS := p["namespace"]
 			title := s.Title
-			if ns != "" && len(namespaces) > 1 {
+			if usesNS && len(namespaces) > 1 {
 				title += " (" + ns + ")"
 			}
 			jobs = append(jobs, job{title, s.Action, p})
-			if _, usesNS := p["namespace"]; !usesNS {
+			if !usesNS {
 				break // one call covers every namespace
 			}
 		}
@@ -148,17 +149,14 @@ func summarise(service, window string, found []finding) action.Result {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Diagnosis of %s over the last %s", service, window)
-	switch {
-	case len(ok) == 0:
-		b.WriteString(": no source answered, so I cannot say anything about it yet.")
-	case len(missing) > 0:
-		fmt.Fprintf(&b, " from %s (%s unavailable).", strings.Join(ok, ", "), strings.Join(missing, ", "))
-	default:
-		b.WriteString(".")
+	fmt.Fprintf(&b, "Diagnosis of %s (last %s): ", service, window)
+	if len(ok) == 0 {
+		b.WriteString("no source answered, so I cannot say anything about it yet.")
+	} else {
+		b.WriteString(signals(found))
 	}
-	if s := signals(found); s != "" {
-		b.WriteString(" " + s)
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, " Not available: %s.", strings.Join(missing, ", "))
 	}
 	return action.Result{Text: b.String(), Fields: fields, Outcome: map[string]string{"sources_ok": fmt.Sprint(len(ok)), "sources_missing": fmt.Sprint(len(missing))}}
 }

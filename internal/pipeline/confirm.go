@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
@@ -62,6 +61,10 @@ func (p *Pipeline) handleConfirmCommand(ctx context.Context, req *request, cmd c
 	channel := req.msg.ChannelRef()
 	if cmd.code != "" {
 		c, err := p.deps.Confirmations.FindByCode(ctx, channel, cmd.code)
+		if err != nil {
+			// Not pending: say what became of it, if it ever existed here.
+			c, err = p.deps.Confirmations.LatestByCode(ctx, channel, cmd.code)
+		}
 		if err != nil {
 			p.rejectInput(ctx, req, fmt.Sprintf("There is no pending request %s in this channel (it may have expired, been used, or been cancelled). Nothing was run.", cmd.code))
 			return
@@ -120,7 +123,11 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		ev := base
 		ev.Type, ev.Error = audit.ConfirmationDenied, "already "+string(c.State)
 		_, _ = p.record(ctx, req, ev)
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Request %s is already %s; it runs at most once. Nothing was run.", c.Code, stateWords(c))})
+		text := fmt.Sprintf("Request %s was already %s; a request runs at most once. Nothing was run.", c.Code, stateWords(c))
+		if c.State == confirm.Expired {
+			text = fmt.Sprintf("Request %s expired at %s without confirmation; nothing was changed. Ask again if it is still needed.", c.Code, c.ExpiresAt.UTC().Format("15:04:05 MST"))
+		}
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text})
 		return
 	}
 	if !now.Before(c.ExpiresAt) {
@@ -136,7 +143,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 			p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Only %s or an approver can cancel %s.", c.Requester, c.Code)})
 			return
 		}
-		if err := p.deps.Confirmations.Cancel(ctx, c.ID, who); err != nil {
+		if _, err := p.deps.Confirmations.Cancel(ctx, c.ID, who); err != nil {
 			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf("Could not cancel %s: %v.", c.Code, err)})
 			return
 		}
@@ -167,7 +174,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	d := p.deps.Policy.Decide(policy.Input{Subject: c.Requester, Channel: c.Channel, Action: c.Action, Kind: spec.Kind, Params: c.Params})
 	if d.Effect == policy.Deny {
 		deny("policy now denies: "+d.Reason, fmt.Sprintf("The policy no longer allows this (%s). Nothing was run.", d.Reason))
-		_ = p.deps.Confirmations.Cancel(ctx, c.ID, "policy")
+		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "policy")
 		return
 	}
 	// The target is re-checked too: if it moved since the prompt, the user
@@ -178,13 +185,13 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		cancelPlan()
 		if err != nil {
 			deny("re-plan failed: "+err.Error(), failureText(spec, err)+" Nothing was run.")
-			_ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
+			_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
 			return
 		}
 		if plan.State != c.PlanState {
 			deny("target changed since the request",
 				fmt.Sprintf("The target changed since %s was requested (now: %s). Nothing was run; ask again to act on the current state.", c.Code, plan.Summary))
-			_ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
+			_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
 			return
 		}
 	}

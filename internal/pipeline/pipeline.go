@@ -44,10 +44,11 @@ type Confirmations interface {
 	Create(ctx context.Context, c confirm.Confirmation) (confirm.Confirmation, error)
 	Get(ctx context.Context, id string) (confirm.Confirmation, error)
 	FindByCode(ctx context.Context, channel, code string) (confirm.Confirmation, error)
+	LatestByCode(ctx context.Context, channel, code string) (confirm.Confirmation, error)
 	PendingIn(ctx context.Context, channel string) ([]confirm.Confirmation, error)
 	Claim(ctx context.Context, id, approver string, now time.Time) (confirm.Confirmation, error)
 	Finish(ctx context.Context, id string, state confirm.State, outcome string) error
-	Cancel(ctx context.Context, id, by string) error
+	Cancel(ctx context.Context, id, by string) (confirm.Confirmation, error)
 	ExpireDue(ctx context.Context, now time.Time) ([]confirm.Confirmation, error)
 	RecoverInterrupted(ctx context.Context) ([]confirm.Confirmation, error)
 }

@@ -234,7 +234,7 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 		Type: audit.ConfirmationRequested, Action: spec.Name, Params: params,
 		Decision: string(d.Effect), Rule: d.Rule, ConfirmationID: c.ID, Details: details,
 	}); err != nil {
-		_ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
+		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
 		p.auditDown(ctx, req)
 		return
 	}

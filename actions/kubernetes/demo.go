@@ -1,0 +1,16 @@
+package kubernetes
+
+import (
+	_ "embed"
+	"slices"
+)
+
+//go:embed demo-shop.yaml
+var demoShop []byte
+
+// DemoManifests returns the demo shop: namespaces prod and staging with
+// checkout, payments, auth, cart, search and frontend (prod) and checkout,
+// payments, auth and cart (staging), their rollout history and a
+// crash-prone payments pod with warning events. Load it with NewSandbox.
+// The slice is a copy.
+func DemoManifests() []byte { return slices.Clone(demoShop) }

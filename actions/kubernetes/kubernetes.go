@@ -1,0 +1,303 @@
+// Package kubernetes implements Parley's Kubernetes actions —
+// kubernetes.status, kubernetes.scale, kubernetes.rollback and
+// kubernetes.restart — and the inventory of namespaces and deployments the
+// routers resolve names against. Everything is written against client-go's
+// kubernetes.Interface, so the same code runs against a real API server and
+// against the in-memory Sandbox (a fake clientset with a small, deterministic
+// deployment controller) used by tests and the demo.
+//
+// The mutating actions implement action.Planner. Plans read the target and
+// fingerprint the fields they depend on (uid, generation, replicas, template
+// hash); runs plan again and write with the resourceVersion they read, so a
+// concurrent change is reported as action.ErrConflict instead of being
+// overwritten. Rollback and restart follow kubectl rollout undo and kubectl
+// rollout restart exactly, so a rollback done from chat and one done from a
+// terminal leave the cluster in the same state.
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/json"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	clientset "k8s.io/client-go/kubernetes"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Annotations and labels with a meaning to the deployment controller and
+// kubectl.
+const (
+	RevisionAnnotation        = "deployment.kubernetes.io/revision"
+	RevisionHistoryAnnotation = "deployment.kubernetes.io/revision-history"
+	DesiredReplicasAnnotation = "deployment.kubernetes.io/desired-replicas"
+	MaxReplicasAnnotation     = "deployment.kubernetes.io/max-replicas"
+	ChangeCauseAnnotation     = "kubernetes.io/change-cause"
+	RestartedAtAnnotation     = "kubectl.kubernetes.io/restartedAt"
+	podTemplateHashLabel      = appsv1.DefaultDeploymentUniqueLabelKey
+)
+
+// DefaultTimeout bounds each Plan, Run and Inventory call when
+// Options.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
+
+// ClientFor returns the client to use on behalf of a subject
+// ("platform:user"). The empty subject means Parley itself (the inventory).
+// It is the seam for per-user impersonation: a real-cluster implementation
+// returns a client whose rest.Config impersonates the mapped Kubernetes user;
+// the sandbox returns the same client for everyone (StaticClient).
+type ClientFor func(subject string) (clientset.Interface, error)
+
+// StaticClient returns a ClientFor that uses c for every subject.
+func StaticClient(c clientset.Interface) ClientFor {
+	return func(string) (clientset.Interface, error) { return c, nil }
+}
+
+// Options configure the Kubernetes actions and the inventory.
+type Options struct {
+	// Clients selects the client per subject. Required.
+	Clients ClientFor
+	// Timeout bounds each Plan, Run and Inventory call, all of its API
+	// requests together. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Now is the clock (restartedAt stamps, ages). Nil means time.Now.
+	Now func() time.Time
+	// Namespaces, when set, limits the inventory to these namespaces and
+	// lists them one by one, so Parley needs no cluster-wide list right.
+	Namespaces []string
+}
+
+func (o Options) check() (Options, error) {
+	if o.Clients == nil {
+		return o, fmt.Errorf("kubernetes actions: %w: no client configured", action.ErrNotConfigured)
+	}
+	if o.Timeout < 0 {
+		return o, fmt.Errorf("kubernetes actions: negative timeout %s", o.Timeout)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// Actions returns kubernetes.status, kubernetes.scale, kubernetes.rollback
+// and kubernetes.restart, ready for action.NewRegistry.
+func Actions(o Options) ([]action.Action, error) {
+	o, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	return []action.Action{&Status{base{o}}, &Scale{base{o}}, &Rollback{base{o}}, &Restart{base{o}}}, nil
+}
+
+// base is what every action shares: options, the client for the request
+// and the call deadline.
+type base struct{ o Options }
+
+func (b base) begin(ctx context.Context, req action.Request) (clientset.Interface, context.Context, context.CancelFunc, error) {
+	c, err := b.o.Clients(req.Subject)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("kubernetes client for %s: %w", req.Subject, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	return c, ctx, cancel, nil
+}
+
+func catalogSpec(name string) action.Spec {
+	s, ok := action.CatalogSpec(name)
+	if !ok { // the catalog is compiled in; a missing entry is a programming error
+		panic("kubernetes: no catalog spec " + name)
+	}
+	return s
+}
+
+// target reads the deployment and namespace parameters, requiring both.
+func target(req action.Request) (ns, name string, err error) {
+	ns, name = req.Params.String("namespace"), req.Params.String("deployment")
+	if name == "" {
+		return "", "", fmt.Errorf("%s: %w: which deployment?", req.Action, action.ErrInvalid)
+	}
+	if ns == "" {
+		// Mutating actions never act on a guessed namespace.
+		return "", "", fmt.Errorf("%s %s: %w: which namespace?", req.Action, name, action.ErrInvalid)
+	}
+	return ns, name, nil
+}
+
+// apiError maps a client error to an action error kind, keeping the API
+// server's message (for a forbidden request, the reason RBAC gave).
+func apiError(err error) error {
+	var kind error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: Kubernetes API did not answer in time", action.ErrUnavailable)
+	case apierrors.IsNotFound(err):
+		kind = action.ErrNotFound
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		kind = action.ErrForbidden
+	case apierrors.IsConflict(err):
+		kind = action.ErrConflict
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		kind = action.ErrInvalid
+	default: // timeouts, throttling, 5xx and transport failures
+		kind = action.ErrUnavailable
+	}
+	return fmt.Errorf("%w: %w", kind, err)
+}
+
+// deploymentNotFound wraps ErrNotFound with the names that do exist, so the
+// reply can suggest the right one.
+func deploymentNotFound(ctx context.Context, c clientset.Interface, ns, name string) error {
+	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil { // the hint is a courtesy; the answer stays "not found"
+		return fmt.Errorf("%w: no deployment %q in namespace %s", action.ErrNotFound, name, ns)
+	}
+	if len(list.Items) == 0 {
+		return fmt.Errorf("%w: no deployment %q: namespace %s has no deployments", action.ErrNotFound, name, ns)
+	}
+	names := make([]string, 0, len(list.Items))
+	for _, d := range list.Items {
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("%w: no deployment %q in namespace %s; it has %s", action.ErrNotFound, name, ns, strings.Join(names, ", "))
+}
+
+// getDeployment reads a deployment, turning a 404 into a helpful message.
+func getDeployment(ctx context.Context, c clientset.Interface, ns, name string) (*appsv1.Deployment, error) {
+	d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, deploymentNotFound(ctx, c, ns, name)
+	}
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return d, nil
+}
+
+// ownedReplicaSets lists the ReplicaSets the deployment controls (selector
+// match and controller ownerReference), newest revision first, as
+// kubectl's deploymentutil.GetAllReplicaSets does.
+func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("%w: deployment %s has an invalid selector: %v", action.ErrInvalid, d.Name, err)
+	}
+	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	var out []appsv1.ReplicaSet
+	for _, rs := range list.Items {
+		if metav1.IsControlledBy(&rs, d) {
+			out = append(out, rs)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return revision(&out[i]) > revision(&out[j]) })
+	return out, nil
+}
+
+// revision is the deployment.kubernetes.io/revision annotation, 0 if absent
+// or malformed.
+func revision(obj metav1.Object) int64 {
+	v, err := strconv.ParseInt(obj.GetAnnotations()[RevisionAnnotation], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// images lists the container images of a pod template.
+func images(t *corev1.PodTemplateSpec) string {
+	var out []string
+	for _, c := range t.Spec.Containers {
+		out = append(out, c.Image)
+	}
+	return strings.Join(out, ", ")
+}
+
+// equalIgnoreHash reports whether two pod templates are equal apart from
+// the pod-template-hash label (deploymentutil.EqualIgnoreHash).
+func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	delete(a.Labels, podTemplateHashLabel)
+	delete(b.Labels, podTemplateHashLabel)
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// templateHash is a short, stable hash of a pod template without its
+// pod-template-hash label, used in plan fingerprints and by the sandbox for
+// ReplicaSet names.
+func templateHash(t *corev1.PodTemplateSpec, collisions int32) string {
+	t = t.DeepCopy()
+	delete(t.Labels, podTemplateHashLabel)
+	b, err := json.Marshal(t)
+	if err != nil { // a PodTemplateSpec always marshals
+		panic(err)
+	}
+	h := fnv.New32a()
+	h.Write(b)
+	if collisions > 0 {
+		fmt.Fprintf(h, "/%d", collisions)
+	}
+	return utilrand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+func replicasOf(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+// fingerprint is the state a plan depends on. It leaves out the
+// resourceVersion on purpose: status updates by the controller change it
+// without moving the target.
+func fingerprint(d *appsv1.Deployment, replicas int32, extra ...string) string {
+	parts := []string{
+		"uid=" + string(d.UID),
+		"generation=" + strconv.FormatInt(d.Generation, 10),
+		"replicas=" + strconv.Itoa(int(replicas)),
+		"template=" + templateHash(&d.Spec.Template, 0),
+	}
+	return strings.Join(append(parts, extra...), ",")
+}
+
+// age formats how long ago t was, in kubectl's coarse style: 45s, 12m, 3h, 4d.
+func age(now, t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < 2*time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	default:
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+}

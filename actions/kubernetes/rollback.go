@@ -1,0 +1,217 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientset "k8s.io/client-go/kubernetes"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Rollback is kubernetes.rollback, with the semantics of kubectl rollout
+// undo: the pod template of the chosen revision's ReplicaSet is copied back
+// into the deployment, and the deployment controller then makes that
+// ReplicaSet the newest revision.
+type Rollback struct{ base }
+
+// NewRollback returns kubernetes.rollback.
+func NewRollback(o Options) (*Rollback, error) {
+	o, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	return &Rollback{base{o}}, nil
+}
+
+// Spec implements action.Action.
+func (r *Rollback) Spec() action.Spec { return catalogSpec(action.KubernetesRollback) }
+
+// rollbackSkipAnnotations are the deployment annotations kubectl rollout
+// undo keeps from the deployment instead of taking them from the
+// ReplicaSet (kubectl's annotationsToSkip).
+var rollbackSkipAnnotations = map[string]bool{
+	corev1.LastAppliedConfigAnnotation: true,
+	RevisionAnnotation:                 true,
+	RevisionHistoryAnnotation:          true,
+	DesiredReplicasAnnotation:          true,
+	MaxReplicasAnnotation:              true,
+	appsv1.DeprecatedRollbackTo:        true,
+}
+
+type rollbackPlan struct {
+	action.Plan
+	d                  *appsv1.Deployment // as read; its resourceVersion guards the write
+	to                 *appsv1.ReplicaSet
+	fromRev, toRev     int64
+	fromImage, toImage string
+	noChange           bool
+}
+
+// Plan implements action.Planner.
+func (r *Rollback) Plan(ctx context.Context, req action.Request) (action.Plan, error) {
+	c, ctx, cancel, err := r.begin(ctx, req)
+	if err != nil {
+		return action.Plan{}, err
+	}
+	defer cancel()
+	p, err := r.plan(ctx, c, req)
+	return p.Plan, err
+}
+
+func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.Request) (rollbackPlan, error) {
+	ns, name, err := target(req)
+	if err != nil {
+		return rollbackPlan{}, err
+	}
+	wrap := func(err error) error { return fmt.Errorf("rollback %s/%s: %w", ns, name, err) }
+	d, err := getDeployment(ctx, c, ns, name)
+	if err != nil {
+		return rollbackPlan{}, wrap(err)
+	}
+	if d.Spec.Paused {
+		return rollbackPlan{}, wrap(fmt.Errorf("%w: %s (%s) is paused; resume it first (kubectl rollout resume deployment/%s -n %s) and try again",
+			action.ErrInvalid, name, ns, name, ns))
+	}
+	rss, err := ownedReplicaSets(ctx, c, d)
+	if err != nil {
+		return rollbackPlan{}, wrap(err)
+	}
+	want, named := req.Params.Int("revision")
+	to, err := rollbackTarget(d, rss, int64(want), named)
+	if err != nil {
+		return rollbackPlan{}, wrap(err)
+	}
+
+	p := rollbackPlan{d: d, to: to, toRev: revision(to),
+		fromImage: images(&d.Spec.Template), toImage: images(&to.Spec.Template)}
+	p.fromRev = currentRevision(d, rss)
+	p.Target = ns + "/" + name
+	p.State = fingerprint(d, replicasOf(d),
+		"revision="+strconv.FormatInt(p.fromRev, 10),
+		"to="+string(to.UID)+"@"+strconv.FormatInt(p.toRev, 10)+":"+templateHash(&to.Spec.Template, 0))
+	if equalIgnoreHash(&to.Spec.Template, &d.Spec.Template) {
+		p.noChange = true
+		p.Summary = fmt.Sprintf("%s already runs the template of revision %d (no change)", name, p.toRev)
+		return p, nil
+	}
+	p.Summary = fmt.Sprintf("%s revision %d -> %d", name, p.fromRev, p.toRev)
+	if p.fromImage != p.toImage {
+		p.Summary += fmt.Sprintf(" (image %s -> %s)", p.fromImage, p.toImage)
+	}
+	p.Changes = []action.Change{{Field: "revision", Before: strconv.FormatInt(p.fromRev, 10), After: strconv.FormatInt(p.toRev, 10)}}
+	if p.fromImage != p.toImage {
+		p.Changes = append(p.Changes, action.Change{Field: "image", Before: p.fromImage, After: p.toImage})
+	} else {
+		p.Changes = append(p.Changes, action.Change{Field: "pod template", Before: "revision " + strconv.FormatInt(p.fromRev, 10), After: "revision " + strconv.FormatInt(p.toRev, 10)})
+	}
+	return p, nil
+}
+
+// rollbackTarget picks the ReplicaSet to roll back to as kubectl does: the
+// named revision, or else the second-newest revision in the history (which
+// is the one before the current revision on a settled deployment).
+// rss is sorted newest revision first.
+func rollbackTarget(d *appsv1.Deployment, rss []appsv1.ReplicaSet, want int64, named bool) (*appsv1.ReplicaSet, error) {
+	var history []*appsv1.ReplicaSet // with a revision, newest first
+	var revs []string
+	for i := range rss {
+		if rev := revision(&rss[i]); rev > 0 {
+			if named && rev == want {
+				return &rss[i], nil
+			}
+			history = append(history, &rss[i])
+			revs = append(revs, strconv.FormatInt(rev, 10))
+		}
+	}
+	switch {
+	case len(history) == 0:
+		return nil, fmt.Errorf("%w: no rollout history found for %s (%s)", action.ErrNotFound, d.Name, d.Namespace)
+	case named:
+		return nil, fmt.Errorf("%w: revision %d is not in the history of %s (%s); it has revisions %s",
+			action.ErrNotFound, want, d.Name, d.Namespace, strings.Join(revs, ", "))
+	case len(history) == 1:
+		return nil, fmt.Errorf("%w: %s (%s) has only revision %s; there is no earlier revision to roll back to",
+			action.ErrNotFound, d.Name, d.Namespace, revs[0])
+	}
+	return history[1], nil
+}
+
+// currentRevision is the deployment's revision annotation or, before the
+// controller has set it, the revision of the ReplicaSet matching its
+// template.
+func currentRevision(d *appsv1.Deployment, rss []appsv1.ReplicaSet) int64 {
+	if rev := revision(d); rev > 0 {
+		return rev
+	}
+	for i := range rss {
+		if equalIgnoreHash(&rss[i].Spec.Template, &d.Spec.Template) {
+			return revision(&rss[i])
+		}
+	}
+	return 0
+}
+
+// Run implements action.Action. It plans again and updates the deployment
+// with the resourceVersion it read.
+func (r *Rollback) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	c, ctx, cancel, err := r.begin(ctx, req)
+	if err != nil {
+		return action.Result{}, err
+	}
+	defer cancel()
+	p, err := r.plan(ctx, c, req)
+	if err != nil {
+		return action.Result{}, err
+	}
+	d := p.d
+	outcome := map[string]string{
+		"revision_before": strconv.FormatInt(p.fromRev, 10),
+		"revision_after":  strconv.FormatInt(p.toRev, 10),
+		"image_before":    p.fromImage,
+		"image_after":     p.toImage,
+	}
+	if p.noChange {
+		return action.Result{
+			Text:    fmt.Sprintf("%s (%s) already runs revision %d (%s); nothing changed.", d.Name, d.Namespace, p.toRev, p.toImage),
+			Outcome: outcome,
+		}, nil
+	}
+
+	upd := d.DeepCopy()
+	tmpl := p.to.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, podTemplateHashLabel)
+	upd.Spec.Template = *tmpl
+	upd.Annotations = rollbackAnnotations(d.Annotations, p.to.Annotations)
+	if _, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		return action.Result{}, fmt.Errorf("rollback %s/%s to revision %d: %w", d.Namespace, d.Name, p.toRev, apiError(err))
+	}
+	return action.Result{
+		Text: fmt.Sprintf("Rolled back %s (%s) from revision %d (%s) to revision %d (%s).",
+			d.Name, d.Namespace, p.fromRev, p.fromImage, p.toRev, p.toImage),
+		Outcome: outcome,
+	}, nil
+}
+
+// rollbackAnnotations are the deployment's annotations after kubectl rollout
+// undo: the rollout bookkeeping of the deployment, everything else (the
+// change-cause in particular) from the target ReplicaSet.
+func rollbackAnnotations(deployment, rs map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range deployment {
+		if rollbackSkipAnnotations[k] {
+			out[k] = v
+		}
+	}
+	for k, v := range rs {
+		if !rollbackSkipAnnotations[k] {
+			out[k] = v
+		}
+	}
+	return out
+}

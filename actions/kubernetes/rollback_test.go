@@ -1,0 +1,181 @@
+package kubernetes
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+func rollbackReq(ns, name string, rev ...int) action.Request {
+	p := action.Params{"namespace": ns, "deployment": name}
+	if len(rev) > 0 {
+		p["revision"] = rev[0]
+	}
+	return req(action.KubernetesRollback, p)
+}
+
+func TestRollbackToPrevious(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	before := k.replicaSets(t, "prod", "payments")
+
+	plan, err := k.rollback.Plan(ctx, rollbackReq("prod", "payments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Target != "prod/payments" || plan.Summary != "payments revision 5 -> 4 (image shop/payments:2.1.0 -> shop/payments:2.0.3)" ||
+		!reflect.DeepEqual(plan.Changes, []action.Change{
+			{Field: "revision", Before: "5", After: "4"},
+			{Field: "image", Before: "shop/payments:2.1.0", After: "shop/payments:2.0.3"},
+		}) {
+		t.Errorf("plan %+v", plan)
+	}
+	res, err := k.rollback.Run(ctx, rollbackReq("prod", "payments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Rolled back payments (prod) from revision 5 (shop/payments:2.1.0) to revision 4 (shop/payments:2.0.3)."; res.Text != want {
+		t.Errorf("result %q, want %q", res.Text, want)
+	}
+	if res.Outcome["revision_before"] != "5" || res.Outcome["revision_after"] != "4" {
+		t.Errorf("outcome %v", res.Outcome)
+	}
+
+	// As on a real cluster: the revision-4 ReplicaSet is reused and becomes
+	// revision 6; the deployment gets its change-cause back.
+	d := k.deployment(t, "prod", "payments")
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "shop/payments:2.0.3" {
+		t.Errorf("image %s", got)
+	}
+	if _, ok := d.Spec.Template.Labels[podTemplateHashLabel]; ok {
+		t.Error("pod-template-hash label copied into the deployment")
+	}
+	if d.Annotations[RevisionAnnotation] != "6" || d.Annotations[ChangeCauseAnnotation] != "deploy 2.0.3: retry card captures" {
+		t.Errorf("deployment annotations %v", d.Annotations)
+	}
+	after := k.replicaSets(t, "prod", "payments")
+	if len(after) != len(before) {
+		t.Fatalf("rollback created a ReplicaSet: %d -> %d", len(before), len(after))
+	}
+	newest := after[0]
+	if newest.UID != before[1].UID || revision(&newest) != 6 || newest.Annotations[RevisionHistoryAnnotation] != "4" || *newest.Spec.Replicas != 2 {
+		t.Errorf("newest ReplicaSet %s revision %d history %q replicas %d", newest.Name, revision(&newest),
+			newest.Annotations[RevisionHistoryAnnotation], *newest.Spec.Replicas)
+	}
+	if *after[1].Spec.Replicas != 0 {
+		t.Errorf("old ReplicaSet %s still has %d replicas", after[1].Name, *after[1].Spec.Replicas)
+	}
+	for _, p := range k.pods(t, "prod", "payments") {
+		if metav1.GetControllerOf(&p).UID != newest.UID {
+			t.Errorf("pod %s belongs to an old ReplicaSet", p.Name)
+		}
+	}
+	if got := firstLine(k.statusText(t, "prod", "payments")); got != "payments (prod): 2/2 ready, image shop/payments:2.0.3, revision 6" {
+		t.Errorf("status after rollback %q", got)
+	}
+
+	// Rolling back again goes to revision 5's template, like kubectl rollout undo twice.
+	res, err = k.rollback.Run(ctx, rollbackReq("prod", "payments"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Rolled back payments (prod) from revision 6 (shop/payments:2.0.3) to revision 5 (shop/payments:2.1.0)."; res.Text != want {
+		t.Errorf("second rollback %q", res.Text)
+	}
+}
+
+func TestRollbackToNamedRevision(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	res, err := k.rollback.Run(ctx, rollbackReq("prod", "checkout", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Rolled back checkout (prod) from revision 4 (shop/checkout:1.4.2) to revision 2 (shop/checkout:1.4.0)."; res.Text != want {
+		t.Errorf("result %q", res.Text)
+	}
+	st, err := k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "prod", "deployment": "checkout"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstLine(st.Text) != "checkout (prod): 3/3 ready, image shop/checkout:1.4.0, revision 5" {
+		t.Errorf("status %q", firstLine(st.Text))
+	}
+	var revs []string
+	for _, r := range st.Table.Rows {
+		revs = append(revs, r[0]+" "+r[1])
+	}
+	if want := []string{"5 (current) shop/checkout:1.4.0", "4 shop/checkout:1.4.2", "3 shop/checkout:1.4.1"}; !reflect.DeepEqual(revs, want) {
+		t.Errorf("history %v, want %v", revs, want)
+	}
+}
+
+func TestRollbackWithoutHistory(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	_, err := k.rollback.Plan(ctx, rollbackReq("prod", "cart"))
+	mustErrIs(t, err, action.ErrNotFound, "rollback prod/cart", "only revision 1", "no earlier revision")
+	_, err = k.rollback.Plan(ctx, rollbackReq("prod", "checkout", 9))
+	mustErrIs(t, err, action.ErrNotFound, "revision 9 is not in the history", "revisions 4, 3, 2")
+
+	// A deployment no controller ever rolled out has no ReplicaSets at all.
+	bare := fake.NewSimpleClientset(&appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "dev", UID: "u1"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "api"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}}},
+		},
+	})
+	rb, err := NewRollback(Options{Clients: StaticClient(bare)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rb.Run(ctx, rollbackReq("dev", "api"))
+	mustErrIs(t, err, action.ErrNotFound, "no rollout history found for api (dev)")
+}
+
+func TestRollbackToCurrentTemplateIsANoOp(t *testing.T) {
+	k := newKit(t)
+	res, err := k.rollback.Run(context.Background(), rollbackReq("prod", "checkout", 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Text, "nothing changed") || k.deployment(t, "prod", "checkout").Annotations[RevisionAnnotation] != "4" {
+		t.Errorf("result %q", res.Text)
+	}
+}
+
+const pausedManifest = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: dev}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: dev}
+spec:
+  paused: true
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: "shop/api:1"}]
+`
+
+func TestPausedDeploymentsAreRefused(t *testing.T) {
+	k := newKit(t, []byte(pausedManifest))
+	ctx := context.Background()
+	_, err := k.rollback.Plan(ctx, rollbackReq("dev", "api"))
+	mustErrIs(t, err, action.ErrInvalid, "paused", "kubectl rollout resume")
+	_, err = k.restart.Run(ctx, req(action.KubernetesRestart, action.Params{"namespace": "dev", "deployment": "api"}))
+	mustErrIs(t, err, action.ErrInvalid, "paused")
+}

@@ -1,0 +1,158 @@
+package kubernetes
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestNewSandboxRejectsBadManifests(t *testing.T) {
+	unknownField, err := os.ReadFile("testdata/bad-unknown-field.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		manifest string
+		want     []string
+	}{
+		{"unknown field", string(unknownField), []string{"document 2 (Deployment prod/checkout)", `unknown field "spec.replcas"`}},
+		{"yaml syntax", "apiVersion: v1\nkind: Namespace\nmetadata: {name: [prod\n", []string{"document 1"}},
+		{"unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n", []string{"document 1 (Gizmo prod/g)", "Gizmo"}},
+		{"no kind", "metadata: {name: x}\n", []string{"document 1", "Kind"}},
+		{"no namespace", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", []string{"document 1 (Pod p)", "without metadata.namespace"}},
+		{"missing namespace object", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: qa}\n", []string{"document 1 (Pod qa/p)", `namespaces "qa" not found`}},
+		{"duplicate", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n", []string{"document 2 (Namespace a)", "already exists"}},
+		{"relative time", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  creationTimestamp: now-3x\n", []string{"creationTimestamp: now-3x", "invalid duration"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewSandbox(DemoManifests(), []byte(tc.manifest))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.HasPrefix(err.Error(), "sandbox manifest 2") { // the demo is manifest 1
+				t.Errorf("error %q does not name manifest 2", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDemoLoadsWithoutRollingAnything(t *testing.T) {
+	k := newKit(t)
+	for _, tc := range []struct {
+		ns, name string
+		revs     []int64
+	}{
+		{"prod", "checkout", []int64{4, 3, 2}},
+		{"prod", "payments", []int64{5, 4}},
+		{"prod", "cart", []int64{1}},
+		{"staging", "checkout", []int64{2, 1}},
+	} {
+		var revs []int64
+		for _, rs := range k.replicaSets(t, tc.ns, tc.name) {
+			revs = append(revs, revision(&rs))
+		}
+		if !slices.Equal(revs, tc.revs) {
+			t.Errorf("%s/%s revisions %v, want %v (the manifest's templates must match their ReplicaSets)", tc.ns, tc.name, revs, tc.revs)
+		}
+	}
+	d := k.deployment(t, "prod", "checkout")
+	if d.Generation != 7 || d.Status.ObservedGeneration != 7 {
+		t.Errorf("generation %d observed %d, want the manifest's 7", d.Generation, d.Status.ObservedGeneration)
+	}
+	if got := d.CreationTimestamp.Time; !got.Equal(t0.Add(-212 * 24 * time.Hour)) {
+		t.Errorf("relative creationTimestamp now-212d loaded as %v", got)
+	}
+}
+
+func TestSandboxAPISemantics(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	deployments := k.sb.Client().AppsV1().Deployments("prod")
+
+	d := k.deployment(t, "prod", "cart")
+	stale := d.DeepCopy()
+	d.Spec.Template.Spec.Containers[0].Image = "shop/cart:2.7.2"
+	d.Status.Replicas = 99 // ignored: status is a subresource
+	upd, err := deployments.Update(ctx, d, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if upd.Generation != d.Generation+1 || upd.ResourceVersion == d.ResourceVersion {
+		t.Errorf("update: generation %d -> %d, resourceVersion %s -> %s", d.Generation, upd.Generation, d.ResourceVersion, upd.ResourceVersion)
+	}
+	after := k.deployment(t, "prod", "cart")
+	if after.Status.Replicas != 2 || after.Annotations[RevisionAnnotation] != "2" || after.Status.ObservedGeneration != upd.Generation {
+		t.Errorf("controller did not roll the new image: status %+v revision %s", after.Status, after.Annotations[RevisionAnnotation])
+	}
+	stale.Spec.Replicas = ptr(int32(7))
+	if _, err := deployments.Update(ctx, stale, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+		t.Errorf("stale update: %v, want a conflict", err)
+	}
+
+	sc, err := deployments.GetScale(ctx, "cart", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Spec.Replicas != 2 || sc.ResourceVersion != after.ResourceVersion || sc.Status.Selector != "app.kubernetes.io/name=cart" {
+		t.Errorf("scale %+v", sc)
+	}
+
+	// A strategic merge patch with a stale resourceVersion is refused and changes nothing.
+	patch := `{"metadata":{"resourceVersion":"` + stale.ResourceVersion + `"},"spec":{"replicas":9}}`
+	if _, err := deployments.Patch(ctx, "cart", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); !apierrors.IsConflict(err) {
+		t.Errorf("stale patch: %v, want a conflict", err)
+	}
+	if got := k.deployment(t, "prod", "cart"); *got.Spec.Replicas != 2 || got.ResourceVersion != after.ResourceVersion {
+		t.Errorf("refused patch changed the deployment")
+	}
+
+	// A deleted pod is replaced; a deleted deployment takes its ReplicaSets and pods along.
+	pods := k.pods(t, "prod", "cart")
+	if err := k.sb.Client().CoreV1().Pods("prod").Delete(ctx, pods[0].Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(k.pods(t, "prod", "cart")); n != 2 {
+		t.Errorf("%d pods after deleting one, want it replaced", n)
+	}
+	if err := deployments.Delete(ctx, "cart", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rss, _ := k.sb.Client().AppsV1().ReplicaSets("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
+	podList, _ := k.sb.Client().CoreV1().Pods("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
+	if len(rss.Items) != 0 || len(podList.Items) != 0 {
+		t.Errorf("after delete: %d ReplicaSets, %d pods left", len(rss.Items), len(podList.Items))
+	}
+
+	// Creating a deployment rolls it out.
+	nd := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: "prod"},
+		Spec:       *after.Spec.DeepCopy(),
+	}
+	if _, err := deployments.Create(ctx, nd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLine(k.statusText(t, "prod", "cart")); got != "cart (prod): 2/2 ready, image shop/cart:2.7.2, revision 1" {
+		t.Errorf("status of a new deployment %q", got)
+	}
+	if _, err := k.sb.Client().AppsV1().Deployments("qa").Create(ctx, nd, metav1.CreateOptions{}); !apierrors.IsBadRequest(err) {
+		t.Errorf("create with mismatched namespaces: %v", err)
+	}
+	nd.Namespace = ""
+	if _, err := k.sb.Client().AppsV1().Deployments("qa").Create(ctx, nd, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("create in a missing namespace: %v", err)
+	}
+}

@@ -1,0 +1,116 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientset "k8s.io/client-go/kubernetes"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Scale is kubernetes.scale: set a deployment's replica count through the
+// scale subresource, with optimistic concurrency.
+type Scale struct{ base }
+
+// NewScale returns kubernetes.scale.
+func NewScale(o Options) (*Scale, error) {
+	o, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	return &Scale{base{o}}, nil
+}
+
+// Spec implements action.Action.
+func (s *Scale) Spec() action.Spec { return catalogSpec(action.KubernetesScale) }
+
+// scalePlan is a plan plus what Run needs to carry it out.
+type scalePlan struct {
+	action.Plan
+	scale         *autoscalingv1.Scale // as read; its resourceVersion guards the write
+	before, after int32
+	name, ns      string
+	noChange      bool
+}
+
+// Plan implements action.Planner.
+func (s *Scale) Plan(ctx context.Context, req action.Request) (action.Plan, error) {
+	c, ctx, cancel, err := s.begin(ctx, req)
+	if err != nil {
+		return action.Plan{}, err
+	}
+	defer cancel()
+	p, err := s.plan(ctx, c, req)
+	return p.Plan, err
+}
+
+func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Request) (scalePlan, error) {
+	ns, name, err := target(req)
+	if err != nil {
+		return scalePlan{}, err
+	}
+	want, ok := req.Params.Int("replicas")
+	if !ok || want < 0 {
+		return scalePlan{}, fmt.Errorf("scale %s/%s: %w: how many replicas?", ns, name, action.ErrInvalid)
+	}
+	d, err := getDeployment(ctx, c, ns, name)
+	if err != nil {
+		return scalePlan{}, fmt.Errorf("scale %s/%s: %w", ns, name, err)
+	}
+	sc, err := c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return scalePlan{}, fmt.Errorf("scale %s/%s: read scale: %w", ns, name, apiError(err))
+	}
+	if sc.ResourceVersion == "" { // never write without a precondition
+		sc.ResourceVersion = d.ResourceVersion
+	}
+	p := scalePlan{scale: sc, before: sc.Spec.Replicas, after: int32(want), name: name, ns: ns}
+	p.Target = ns + "/" + name
+	p.State = fingerprint(d, sc.Spec.Replicas)
+	if p.before == p.after {
+		p.Summary = fmt.Sprintf("%s replicas %d -> %d (no change)", name, p.before, p.after)
+		p.noChange = true
+		return p, nil
+	}
+	p.Summary = fmt.Sprintf("%s replicas %d -> %d", name, p.before, p.after)
+	p.Changes = []action.Change{{Field: "replicas", Before: strconv.Itoa(int(p.before)), After: strconv.Itoa(want)}}
+	return p, nil
+}
+
+// Run implements action.Action. It plans again and writes the new count
+// with the resourceVersion it read: if anything changed the deployment in
+// between, the API server refuses and Run returns action.ErrConflict.
+func (s *Scale) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	c, ctx, cancel, err := s.begin(ctx, req)
+	if err != nil {
+		return action.Result{}, err
+	}
+	defer cancel()
+	p, err := s.plan(ctx, c, req)
+	if err != nil {
+		return action.Result{}, err
+	}
+	outcome := map[string]string{
+		"replicas_before": strconv.Itoa(int(p.before)),
+		"replicas_after":  strconv.Itoa(int(p.after)),
+	}
+	if p.noChange {
+		return action.Result{
+			Text:    fmt.Sprintf("%s (%s) already has %d replicas; nothing changed.", p.name, p.ns, p.before),
+			Outcome: outcome,
+		}, nil
+	}
+	sc := p.scale.DeepCopy()
+	sc.Spec.Replicas = p.after
+	if _, err := c.AppsV1().Deployments(p.ns).UpdateScale(ctx, p.name, sc, metav1.UpdateOptions{}); err != nil {
+		return action.Result{}, fmt.Errorf("scale %s/%s: %w", p.ns, p.name, apiError(err))
+	}
+	return action.Result{
+		Text:    fmt.Sprintf("Scaled %s (%s) %d -> %d.", p.name, p.ns, p.before, p.after),
+		Outcome: outcome,
+	}, nil
+}

@@ -1,0 +1,345 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientset "k8s.io/client-go/kubernetes"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/chat"
+)
+
+// Status is kubernetes.status: a deployment's replicas, image, revision,
+// conditions, restarts, recent warnings and rollout history, or one line per
+// deployment of a namespace when no deployment is named.
+type Status struct{ base }
+
+// NewStatus returns kubernetes.status.
+func NewStatus(o Options) (*Status, error) {
+	o, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	return &Status{base{o}}, nil
+}
+
+// Spec implements action.Action.
+func (s *Status) Spec() action.Spec { return catalogSpec(action.KubernetesStatus) }
+
+const (
+	maxWarnings = 5
+	maxHistory  = 10
+)
+
+// Run implements action.Action.
+func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	c, ctx, cancel, err := s.begin(ctx, req)
+	if err != nil {
+		return action.Result{}, err
+	}
+	defer cancel()
+	ns, name := req.Params.String("namespace"), req.Params.String("deployment")
+	switch {
+	case name == "":
+		return s.list(ctx, c, ns)
+	case ns == "":
+		// Reading is harmless, so a unique match is shown, but the reply
+		// says where it was found.
+		found, err := s.findNamespaces(ctx, c, name)
+		if err != nil {
+			return action.Result{}, fmt.Errorf("status %s: %w", name, err)
+		}
+		switch len(found) {
+		case 0:
+			return action.Result{}, fmt.Errorf("status %s: %w: no deployment %q in any namespace", name, action.ErrNotFound, name)
+		case 1:
+			res, err := s.one(ctx, c, found[0], name)
+			if err != nil {
+				return action.Result{}, fmt.Errorf("status %s/%s: %w", found[0], name, err)
+			}
+			res.Text += fmt.Sprintf("\n_No namespace given; %s exists only in %s._", name, found[0])
+			return res, nil
+		default:
+			return action.Result{}, fmt.Errorf("status %s: %w: %s exists in namespaces %s; say which one",
+				name, action.ErrInvalid, name, strings.Join(found, ", "))
+		}
+	default:
+		res, err := s.one(ctx, c, ns, name)
+		if err != nil {
+			return action.Result{}, fmt.Errorf("status %s/%s: %w", ns, name, err)
+		}
+		return res, nil
+	}
+}
+
+func (s *Status) findNamespaces(ctx context.Context, c clientset.Interface, name string) ([]string, error) {
+	list, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	var out []string
+	for _, d := range list.Items {
+		if d.Name == name { // fake clients ignore field selectors
+			out = append(out, d.Namespace)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// list answers "status" without a deployment: one line per deployment.
+func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
+	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		where := ns
+		if where == "" {
+			where = "all namespaces"
+		}
+		return action.Result{}, fmt.Errorf("status of %s: %w", where, apiError(err))
+	}
+	items := list.Items
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].Namespace != items[j].Namespace {
+			return items[i].Namespace < items[j].Namespace
+		}
+		return items[i].Name < items[j].Name
+	})
+	var b strings.Builder
+	switch {
+	case len(items) == 0 && ns != "":
+		return action.Result{}, fmt.Errorf("status of %s: %w: namespace %s has no deployments", ns, action.ErrNotFound, ns)
+	case len(items) == 0:
+		return action.Result{}, fmt.Errorf("status: %w: no deployments found", action.ErrNotFound)
+	case ns != "":
+		fmt.Fprintf(&b, "Deployments in %s:", ns)
+	default:
+		b.WriteString("Deployments:")
+	}
+	for i := range items {
+		d := &items[i]
+		b.WriteString("\n• ")
+		if ns == "" {
+			b.WriteString(d.Namespace + "/")
+		}
+		b.WriteString(d.Name + ": " + summary(d))
+	}
+	return action.Result{Text: b.String()}, nil
+}
+
+// summaryLine is the first line of a status reply:
+// "checkout (prod): 3/3 ready, image shop/checkout:1.4.2, revision 4".
+func summaryLine(d *appsv1.Deployment) string {
+	return fmt.Sprintf("%s (%s): %s", d.Name, d.Namespace, summary(d))
+}
+
+// summary is "3/3 ready, image shop/checkout:1.4.2, revision 4".
+func summary(d *appsv1.Deployment) string {
+	img := images(&d.Spec.Template)
+	noun := "image"
+	if len(d.Spec.Template.Spec.Containers) > 1 {
+		noun = "images"
+	}
+	line := fmt.Sprintf("%d/%d ready, %s %s, revision %d",
+		d.Status.ReadyReplicas, replicasOf(d), noun, img, revision(d))
+	if d.Spec.Paused {
+		line += ", paused"
+	}
+	return line
+}
+
+func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string) (action.Result, error) {
+	d, err := getDeployment(ctx, c, ns, name)
+	if err != nil {
+		return action.Result{}, err
+	}
+	rss, err := ownedReplicaSets(ctx, c, d)
+	if err != nil {
+		return action.Result{}, err
+	}
+	pods, err := ownedPods(ctx, c, d, rss)
+	if err != nil {
+		return action.Result{}, err
+	}
+	warnings, err := warningEvents(ctx, c, d, rss, pods)
+	if err != nil {
+		return action.Result{}, err
+	}
+	now := s.o.Now()
+
+	var b strings.Builder
+	b.WriteString(summaryLine(d))
+	if d.Status.ObservedGeneration < d.Generation {
+		b.WriteString("\n_The controller has not yet observed the latest change; counts may lag._")
+	}
+	if len(warnings) > 0 {
+		b.WriteString("\nRecent warnings:")
+		for _, e := range warnings {
+			fmt.Fprintf(&b, "\n• %s ago %s/%s %s: %s", age(now, eventTime(&e)), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, strings.TrimSpace(e.Message))
+			if e.Count > 1 {
+				fmt.Fprintf(&b, " (x%d)", e.Count)
+			}
+		}
+	}
+
+	st := d.Status
+	fields := []chat.Field{
+		{Label: "Desired", Value: strconv.Itoa(int(replicasOf(d)))},
+		{Label: "Ready", Value: strconv.Itoa(int(st.ReadyReplicas))},
+		{Label: "Updated", Value: strconv.Itoa(int(st.UpdatedReplicas))},
+		{Label: "Available", Value: strconv.Itoa(int(st.AvailableReplicas))},
+		{Label: "Image", Value: images(&d.Spec.Template)},
+		{Label: "Revision", Value: strconv.FormatInt(revision(d), 10)},
+		{Label: "Conditions", Value: conditions(d)},
+		{Label: "Pod restarts", Value: restarts(pods)},
+	}
+	res := action.Result{Text: b.String(), Fields: fields}
+	if len(rss) > 0 {
+		t := &chat.Table{Header: []string{"Revision", "Image", "Change cause", "Age"}}
+		for i, rs := range rss {
+			if i == maxHistory {
+				break
+			}
+			rev := strconv.FormatInt(revision(&rs), 10)
+			if equalIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
+				rev += " (current)"
+			}
+			cause := rs.Annotations[ChangeCauseAnnotation]
+			if cause == "" {
+				cause = "—"
+			}
+			t.Rows = append(t.Rows, []string{rev, images(&rs.Spec.Template), cause, age(now, rs.CreationTimestamp.Time)})
+		}
+		res.Table = t
+	}
+	return res, nil
+}
+
+// ownedPods lists the pods of the deployment's ReplicaSets.
+func ownedPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("%w: deployment %s has an invalid selector: %v", action.ErrInvalid, d.Name, err)
+	}
+	list, err := c.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	owners := map[types.UID]bool{}
+	for _, rs := range rss {
+		owners[rs.UID] = true
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if ref := metav1.GetControllerOf(&p); ref != nil && owners[ref.UID] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// warningEvents returns the newest Warning events about the deployment,
+// its ReplicaSets and its pods.
+func warningEvents(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []corev1.Pod) ([]corev1.Event, error) {
+	list, err := c.CoreV1().Events(d.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	about := map[string]bool{"Deployment/" + d.Name: true}
+	uids := map[types.UID]bool{d.UID: true}
+	for _, rs := range rss {
+		about["ReplicaSet/"+rs.Name] = true
+		uids[rs.UID] = true
+	}
+	for _, p := range pods {
+		about["Pod/"+p.Name] = true
+		uids[p.UID] = true
+	}
+	var out []corev1.Event
+	for _, e := range list.Items {
+		ref := e.InvolvedObject
+		if e.Type != corev1.EventTypeWarning {
+			continue
+		}
+		if (ref.UID != "" && uids[ref.UID]) || (ref.UID == "" && about[ref.Kind+"/"+ref.Name]) {
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return eventTime(&out[i]).After(eventTime(&out[j])) })
+	if len(out) > maxWarnings {
+		out = out[:maxWarnings]
+	}
+	return out, nil
+}
+
+// eventTime is when an event last happened, across the old and new event
+// fields.
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
+		return e.Series.LastObservedTime.Time
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	case !e.FirstTimestamp.IsZero():
+		return e.FirstTimestamp.Time
+	default:
+		return e.CreationTimestamp.Time
+	}
+}
+
+func conditions(d *appsv1.Deployment) string {
+	var parts []string
+	for _, t := range []appsv1.DeploymentConditionType{appsv1.DeploymentAvailable, appsv1.DeploymentProgressing, appsv1.DeploymentReplicaFailure} {
+		for _, c := range d.Status.Conditions {
+			if c.Type != t {
+				continue
+			}
+			p := fmt.Sprintf("%s=%s", c.Type, c.Status)
+			if c.Reason != "" {
+				p += " (" + c.Reason + ")"
+			}
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "none reported"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// restarts sums container restarts and names the pod that restarted most.
+func restarts(pods []corev1.Pod) string {
+	total, top, topName, topReason := int32(0), int32(0), "", ""
+	for _, p := range pods {
+		var n int32
+		reason := ""
+		for _, cs := range p.Status.ContainerStatuses {
+			n += cs.RestartCount
+			if w := cs.State.Waiting; w != nil && w.Reason != "" {
+				reason = w.Reason
+			}
+		}
+		total += n
+		if n > top || (n == top && n > 0 && p.Name < topName) {
+			top, topName, topReason = n, p.Name, reason
+		}
+	}
+	if total == 0 {
+		return fmt.Sprintf("0 across %d pods", len(pods))
+	}
+	out := fmt.Sprintf("%d across %d pods; most: %s (%d)", total, len(pods), topName, top)
+	if topReason != "" {
+		out += ", now " + topReason
+	}
+	return out
+}

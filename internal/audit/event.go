@@ -1,0 +1,282 @@
+// Package audit is Parley's durable, tamper-evident record of every step of
+// every chat request: the message, the routing, the policy decision, the
+// confirmation, the action and its outcome.
+//
+// Events are appended to a hash chain in the embedded database
+// (internal/store): each row stores the previous row's hash and its own hash,
+// SHA-256 over that previous hash and a canonical encoding of the event.
+// Verify recomputes the chain and reports the first row that was altered,
+// deleted, inserted or reordered. The chain proves the log is internally
+// consistent; to notice a wholesale rewrite or a cut-off tail, publish the
+// head hash that Verify prints (post it to a channel, a ticket, Loki) and
+// check it later with an Anchor.
+//
+// Recording is the primary write: the caller relies on its error, and a
+// mutating action whose audit event cannot be written is not run. Secondary
+// destinations (the chat thread, Loki) are Sinks fed asynchronously; they
+// never block or fail the primary write.
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Type is the kind of an audit event.
+type Type string
+
+// Event types. One request produces several, sharing a RequestID.
+const (
+	MessageReceived       Type = "message.received"
+	IntentRouted          Type = "intent.routed"
+	PolicyDecided         Type = "policy.decided"
+	ConfirmationRequested Type = "confirmation.requested"
+	ConfirmationGranted   Type = "confirmation.granted"
+	ConfirmationDenied    Type = "confirmation.denied"
+	ConfirmationExpired   Type = "confirmation.expired"
+	ConfirmationCancelled Type = "confirmation.cancelled"
+	ActionStarted         Type = "action.started"
+	ActionSucceeded       Type = "action.succeeded"
+	ActionFailed          Type = "action.failed"
+	ActionInterrupted     Type = "action.interrupted" // started, then the process stopped; never re-run
+	ReplyFailed           Type = "reply.failed"       // a reply could not be delivered
+	InputRejected         Type = "input.rejected"     // bad input: invalid parameters, oversized text
+)
+
+// Types returns every event type, in pipeline order.
+func Types() []Type {
+	return []Type{
+		MessageReceived, IntentRouted, PolicyDecided,
+		ConfirmationRequested, ConfirmationGranted, ConfirmationDenied, ConfirmationExpired, ConfirmationCancelled,
+		ActionStarted, ActionSucceeded, ActionFailed, ActionInterrupted,
+		ReplyFailed, InputRejected,
+	}
+}
+
+// Valid reports whether t is a known event type.
+func (t Type) Valid() bool { return slices.Contains(Types(), t) }
+
+// Policy decisions as recorded in Event.Decision.
+const (
+	Allow   = "allow"
+	Deny    = "deny"
+	Confirm = "confirm"
+)
+
+// Event is one audit record. The zero value of a field means "not
+// applicable"; only Type is required.
+type Event struct {
+	Seq  int64     // assigned by the recorder: 1, 2, 3, ... without gaps
+	Time time.Time // UTC, millisecond precision; set by the recorder when zero
+	Type Type
+
+	RequestID string // ties the events of one request together
+	Platform  string // slack | discord | console
+	Channel   string // "platform:id"
+	Thread    string
+	Subject   string // "platform:user", a stable id, never a display name
+
+	Action     string
+	Params     action.Params
+	Decision   string // allow | deny | confirm
+	Rule       string // the policy rule that decided
+	Router     string // which router read the message: rules, llm, ...
+	Confidence float64
+
+	ConfirmationID string
+	Outcome        string        // short result text
+	Error          string        // what went wrong
+	Duration       time.Duration // stored with millisecond precision
+
+	// Text is the request text as typed (message.received, input.rejected).
+	Text string
+	// Details holds small extras: prompt variant, router note, plan summary.
+	Details map[string]string
+
+	// Set by the recorder: the chain links of this event.
+	PrevHash string
+	Hash     string
+}
+
+// Error kinds.
+var (
+	ErrInvalidEvent = errors.New("invalid audit event")
+	ErrNotFound     = errors.New("audit event not found")
+	// ErrTampered is wrapped by VerifyResult.Err when the chain is broken.
+	ErrTampered = errors.New("audit log failed verification")
+)
+
+// Bounds on stored text, in bytes. Longer values are cut at a rune
+// boundary and end in truncMarker, so the log stays small and a pasted
+// novel cannot crowd out the rest of a row.
+const (
+	maxText        = 2000
+	maxLong        = 1000 // Outcome, Error
+	maxShort       = 256  // ids, names, rule
+	maxValue       = 500  // each Params and Details value
+	maxKey         = 64
+	maxMapEntries  = 32
+	truncMarker    = "…[truncated]"
+	paramsOverflow = "_truncated"
+)
+
+// truncate cuts s to at most n bytes of valid UTF-8, marking a cut.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(truncMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + truncMarker
+}
+
+// normalise validates e and bounds its text, ready to be stored.
+func normalise(e Event) (Event, error) {
+	if !e.Type.Valid() {
+		return Event{}, fmt.Errorf("%w: unknown type %q", ErrInvalidEvent, e.Type)
+	}
+	switch e.Decision {
+	case "", Allow, Deny, Confirm:
+	default:
+		return Event{}, fmt.Errorf("%w: unknown decision %q", ErrInvalidEvent, e.Decision)
+	}
+	if e.Duration < 0 {
+		return Event{}, fmt.Errorf("%w: negative duration", ErrInvalidEvent)
+	}
+	// A router's odd confidence is not worth refusing an action over.
+	switch {
+	case e.Confidence != e.Confidence: // NaN
+		e.Confidence = 0
+	case e.Confidence < 0:
+		e.Confidence = 0
+	case e.Confidence > 1:
+		e.Confidence = 1
+	}
+	e.Time = e.Time.UTC().Truncate(time.Millisecond)
+	e.Duration = e.Duration.Truncate(time.Millisecond)
+	for _, f := range []*string{&e.RequestID, &e.Platform, &e.Channel, &e.Thread, &e.Subject,
+		&e.Action, &e.Rule, &e.Router, &e.ConfirmationID} {
+		*f = truncate(*f, maxShort)
+	}
+	e.Outcome = truncate(e.Outcome, maxLong)
+	e.Error = truncate(e.Error, maxLong)
+	e.Text = truncate(e.Text, maxText)
+	e.Params = boundParams(e.Params)
+	e.Details = boundDetails(e.Details)
+	e.PrevHash, e.Hash = "", ""
+	return e, nil
+}
+
+// boundParams returns a copy of p whose values are JSON-safe and bounded.
+// Validated parameters are strings and ints; anything else (raw input in an
+// input.rejected event) is recorded as text.
+func boundParams(p action.Params) action.Params {
+	if len(p) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(p))
+	out := make(action.Params, min(len(keys), maxMapEntries+1))
+	for i, k := range keys {
+		if i == maxMapEntries {
+			out[paramsOverflow] = fmt.Sprintf("%d more", len(keys)-i)
+			break
+		}
+		var v any
+		switch x := p[k].(type) {
+		case string:
+			v = truncate(x, maxValue)
+		case int, int64, bool:
+			v = x
+		case nil:
+			v = nil
+		default:
+			v = truncate(fmt.Sprint(x), maxValue)
+		}
+		out[truncate(k, maxKey)] = v
+	}
+	return out
+}
+
+func boundDetails(d map[string]string) map[string]string {
+	if len(d) == 0 {
+		return nil
+	}
+	keys := slices.Sorted(maps.Keys(d))
+	out := make(map[string]string, min(len(keys), maxMapEntries+1))
+	for i, k := range keys {
+		if i == maxMapEntries {
+			out[paramsOverflow] = fmt.Sprintf("%d more", len(keys)-i)
+			break
+		}
+		out[truncate(k, maxKey)] = truncate(d[k], maxValue)
+	}
+	return out
+}
+
+// encodeParams is the stored form of Params: the canonical JSON of
+// action.Params, or "" when there are none.
+func encodeParams(p action.Params) string {
+	if len(p) == 0 {
+		return ""
+	}
+	return p.Canonical()
+}
+
+// decodeParams reads the stored form back; whole numbers become int, as
+// validated parameters are.
+func decodeParams(s string) (action.Params, error) {
+	if s == "" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("decode params: %w", err)
+	}
+	p := make(action.Params, len(raw))
+	for k, v := range raw {
+		if n, ok := v.(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				p[k] = int(i)
+				continue
+			}
+			f, _ := n.Float64()
+			p[k] = f
+			continue
+		}
+		p[k] = v
+	}
+	return p, nil
+}
+
+// encodeDetails is the stored form of Details: JSON with sorted keys, or "".
+func encodeDetails(d map[string]string) string {
+	if len(d) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(d) // map[string]string always marshals; keys sorted
+	return string(b)
+}
+
+func decodeDetails(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var d map[string]string
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return nil, fmt.Errorf("decode details: %w", err)
+	}
+	return d, nil
+}

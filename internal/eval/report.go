@@ -1,0 +1,211 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent"
+)
+
+// Report is the outcome of routing a whole dataset.
+type Report struct {
+	Results []CaseResult // one per case, in dataset order
+
+	Cases          int
+	FullyRight     int     // action and every listed parameter right
+	ActionRight    int     // action right, parameters not considered
+	Accuracy       float64 // FullyRight / Cases
+	ActionAccuracy float64 // ActionRight / Cases
+	Unsafe         int     // results with Unsafe set; a passing gate needs 0
+	Errors         int     // router failures (counted as misses)
+	TotalLatency   time.Duration
+
+	PerAction []ActionStats   // by expected action (Case.Label), catalog order
+	Confusion []ConfusionCell // every expected -> got pair seen, most frequent first
+	Misses    []CaseResult    // results that are not fully right, in dataset order
+
+	// Gate, when set, is the gate the report is judged by; WriteSummary
+	// and WriteHTML print its verdict.
+	Gate *Gate
+}
+
+// ActionStats are the results for one expected action (or one list of
+// acceptable actions, named "a|b").
+type ActionStats struct {
+	Expected    string
+	Cases       int
+	ActionRight int
+	FullyRight  int
+}
+
+// Accuracy is FullyRight / Cases.
+func (s ActionStats) Accuracy() float64 { return ratio(s.FullyRight, s.Cases) }
+
+// ActionAccuracy is ActionRight / Cases.
+func (s ActionStats) ActionAccuracy() float64 { return ratio(s.ActionRight, s.Cases) }
+
+// ConfusionCell counts cases with an expected label whose routed action was
+// Got. Correct cells are those where Got was acceptable.
+type ConfusionCell struct {
+	Expected string
+	Got      string
+	Count    int
+	Correct  bool
+}
+
+// Run routes every case of ds through r and scores it. Each case is routed
+// with the dataset's inventory and the given catalog (nil means
+// action.Catalog()). A router error is recorded on that case and counted as
+// a miss; Run itself fails only when ctx ends.
+func Run(ctx context.Context, r intent.Router, ds *Dataset, catalog []action.Spec) (*Report, error) {
+	if ds == nil {
+		return nil, fmt.Errorf("run routing eval: no dataset")
+	}
+	if catalog == nil {
+		catalog = action.Catalog()
+	}
+	results := make([]CaseResult, 0, len(ds.Cases))
+	for _, c := range ds.Cases {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("run routing eval: %w", err)
+		}
+		q := intent.Query{Text: c.Text, Catalog: catalog, Inventory: ds.Inventory}
+		start := time.Now()
+		got, err := r.Route(ctx, q)
+		elapsed := time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("run routing eval: line %d: %w", c.Line, err)
+			}
+			got = intent.Intent{}
+		}
+		res := Score(c, got)
+		res.Err = err
+		res.Latency = elapsed
+		results = append(results, res)
+	}
+	return NewReport(results), nil
+}
+
+// NewReport totals scored results into a report.
+func NewReport(results []CaseResult) *Report {
+	rep := &Report{Results: results, Cases: len(results)}
+	stats := map[string]*ActionStats{}
+	cells := map[[2]string]*ConfusionCell{}
+	for _, r := range results {
+		label := r.Case.Label()
+		st := stats[label]
+		if st == nil {
+			st = &ActionStats{Expected: label}
+			stats[label] = st
+		}
+		st.Cases++
+		if r.ActionOK {
+			rep.ActionRight++
+			st.ActionRight++
+		}
+		if r.OK {
+			rep.FullyRight++
+			st.FullyRight++
+		} else {
+			rep.Misses = append(rep.Misses, r)
+		}
+		if r.Unsafe {
+			rep.Unsafe++
+		}
+		if r.Err != nil {
+			rep.Errors++
+		}
+		rep.TotalLatency += r.Latency
+		got := r.Got.Action
+		if got == "" {
+			got = "(nothing)"
+		}
+		key := [2]string{label, got}
+		cell := cells[key]
+		if cell == nil {
+			cell = &ConfusionCell{Expected: label, Got: got, Correct: r.ActionOK}
+			cells[key] = cell
+		}
+		cell.Count++
+	}
+	rep.Accuracy = ratio(rep.FullyRight, rep.Cases)
+	rep.ActionAccuracy = ratio(rep.ActionRight, rep.Cases)
+
+	for _, st := range stats {
+		rep.PerAction = append(rep.PerAction, *st)
+	}
+	sort.Slice(rep.PerAction, func(i, j int) bool {
+		a, b := rep.PerAction[i].Expected, rep.PerAction[j].Expected
+		if ra, rb := actionRank(a), actionRank(b); ra != rb {
+			return ra < rb
+		}
+		return a < b
+	})
+	for _, c := range cells {
+		rep.Confusion = append(rep.Confusion, *c)
+	}
+	sort.Slice(rep.Confusion, func(i, j int) bool {
+		a, b := rep.Confusion[i], rep.Confusion[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Expected != b.Expected {
+			return a.Expected < b.Expected
+		}
+		return a.Got < b.Got
+	})
+	return rep
+}
+
+// OffDiagonal returns the confusion cells where the routed action was not
+// acceptable, most frequent first.
+func (rep *Report) OffDiagonal() []ConfusionCell {
+	var out []ConfusionCell
+	for _, c := range rep.Confusion {
+		if !c.Correct {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// UnsafeResults returns the results flagged unsafe, in dataset order.
+func (rep *Report) UnsafeResults() []CaseResult {
+	var out []CaseResult
+	for _, r := range rep.Results {
+		if r.Unsafe {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// MeanLatency is the mean time the router took per case.
+func (rep *Report) MeanLatency() time.Duration {
+	if rep.Cases == 0 {
+		return 0
+	}
+	return rep.TotalLatency / time.Duration(rep.Cases)
+}
+
+// actionRank orders labels: single catalog actions in catalog order, then
+// none, then lists of acceptable actions.
+func actionRank(label string) int {
+	names := actionNames()
+	if i := slices.Index(names, label); i >= 0 {
+		return i
+	}
+	return len(names)
+}
+
+func ratio(n, d int) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}

@@ -1,0 +1,76 @@
+package rules
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent"
+)
+
+var fuzzSeeds = []string{
+	"scale checkout to 5 in prod", "<@U1> kubectl rollout undo deploy/x --to-revision=3 -n prod",
+	"```{app=\"x\"} |= \"y\"```", "`unterminated", "&gt;&gt;&gt; *_~||x||~_*", ":::::", "<<<>>>", "\"'“‘",
+	"--replicas= -n", "restart \xff\xfe checkout", "twenty twenty-five hundred dozen", "#", "x/y/z:w=v",
+	"run the intent-routing eval against prompt-v2 vs baseline", "don't", "an hour and a half",
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Normalize(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("Normalize(%q) is not valid UTF-8: %q", s, got)
+		}
+		if utf8.RuneCountInString(got) > maxRunes+16 {
+			t.Fatalf("Normalize(%q) has %d runes", s, utf8.RuneCountInString(got))
+		}
+		if strings.ContainsAny(got, "\x00\x1b\r") {
+			t.Fatalf("Normalize(%q) kept control characters: %q", s, got)
+		}
+	})
+}
+
+// FuzzRoute checks that any input routes without panicking, within the
+// catalog, and never to a change without its target.
+func FuzzRoute(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(s)
+	}
+	r := New()
+	inv := intent.Inventory{Namespaces: []string{"prod", "staging"},
+		Deployments:  map[string][]string{"prod": {"checkout", "payments"}, "staging": {"checkout"}},
+		Services:     []string{"checkout", "payments"},
+		EvalSuites:   []string{"intent-routing"},
+		EvalVariants: []string{"baseline", "prompt-v2"}}
+	cat := action.Catalog()
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := r.Route(context.Background(), intent.Query{Text: s, Catalog: cat, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Source != Source || got.Confidence < 0 || got.Confidence > 1 {
+			t.Fatalf("bad intent %+v", got)
+		}
+		spec, ok := action.CatalogSpec(got.Action)
+		if got.Action != action.None && !ok {
+			t.Fatalf("action %q is not in the catalog", got.Action)
+		}
+		if spec.Kind == action.Mutating {
+			key := "deployment"
+			if got.Action == action.EvaluationRun {
+				key = "suite"
+			}
+			if got.Params.String(key) == "" {
+				t.Fatalf("%q: mutating %s without %s: %v", s, got.Action, key, got.Params)
+			}
+		}
+		if _, err := spec.Validate(map[string]any(got.Params)); err != nil && got.Action != action.None && spec.Kind != action.Mutating {
+			t.Fatalf("%q: params do not validate: %v", s, err)
+		}
+	})
+}

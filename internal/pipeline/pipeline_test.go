@@ -1,0 +1,61 @@
+package pipeline
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseConfirmCommand(t *testing.T) {
+	tests := []struct {
+		in     string
+		ok     bool
+		cancel bool
+		code   string
+	}{
+		{"confirm K7Q2", true, false, "K7Q2"},
+		{"confirm k7q2", true, false, "K7Q2"},
+		{"  Confirm   K7Q2. ", true, false, "K7Q2"},
+		{"<@U024BE7LH> *confirm* `K7Q2`", true, false, "K7Q2"},
+		{"confirm", true, false, ""},
+		{"approve", true, false, ""},
+		{"cancel K7Q2", true, true, "K7Q2"},
+		{"cancel", true, true, ""},
+		{"abort", true, true, ""},
+		{"confirm K7Q2 and also scale prod", false, false, ""},
+		{"confirm the scale of checkout", false, false, ""},
+		{"cancel everything", false, false, ""},
+		{"confirmK7Q2", false, false, ""},
+		{"scale checkout to 5", false, false, ""},
+		{"", false, false, ""},
+	}
+	for _, tt := range tests {
+		got, ok := parseConfirmCommand(tt.in)
+		if ok != tt.ok || got.cancel != tt.cancel || got.code != tt.code {
+			t.Errorf("parseConfirmCommand(%q) = %+v, %v; want cancel=%v code=%q ok=%v", tt.in, got, ok, tt.cancel, tt.code, tt.ok)
+		}
+	}
+}
+
+func TestRateLimitAndDedupe(t *testing.T) {
+	p := &Pipeline{cfg: Config{RateBurst: 3, RateEvery: 1 << 62, DedupeCapacity: 2}, seen: map[string]time.Time{}, buckets: map[string]*bucket{}}
+	p.cfg.Now = func() time.Time { return time.Unix(0, 0) }
+	for i := range 3 {
+		if !p.allowRate("console:alice") {
+			t.Fatalf("request %d refused within the burst", i)
+		}
+	}
+	if p.allowRate("console:alice") {
+		t.Error("request beyond the burst allowed")
+	}
+	if !p.allowRate("console:bob") {
+		t.Error("another subject was limited by alice's bucket")
+	}
+	if p.duplicate("e1") || !p.duplicate("e1") {
+		t.Error("dedupe did not remember e1")
+	}
+	p.duplicate("e2")
+	p.duplicate("e3") // evicts e1
+	if p.duplicate("e1") {
+		t.Error("dedupe kept more ids than its capacity")
+	}
+}

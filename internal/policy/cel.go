@@ -1,0 +1,217 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Limits on conditions. Policies are written by operators, but a policy
+// check runs on every request, so a condition must stay cheap.
+const (
+	maxConditionLen  = 4096   // bytes of CEL source
+	maxConditionCost = 10_000 // CEL runtime cost units per evaluation
+)
+
+// Variables a condition may use.
+const (
+	varAction  = "action"
+	varParams  = "params"
+	varSubject = "subject"
+	varChannel = "channel"
+	varGroups  = "groups"
+	varKind    = "kind"
+)
+
+// newEnv returns the CEL environment conditions are compiled in.
+func newEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable(varAction, cel.StringType),
+		cel.Variable(varParams, cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable(varSubject, cel.StringType),
+		cel.Variable(varChannel, cel.StringType),
+		cel.Variable(varGroups, cel.ListType(cel.StringType)),
+		cel.Variable(varKind, cel.StringType),
+		cel.ParserExpressionSizeLimit(maxConditionLen),
+		cel.ParserRecursionLimit(64),
+	)
+}
+
+// condition is a compiled `when` expression.
+type condition struct {
+	src string
+	prg cel.Program
+}
+
+// celIssue is one compile problem, with its line inside the expression.
+type celIssue struct {
+	line int // 1-based line within the expression
+	msg  string
+}
+
+// compileCondition compiles src and checks it yields a bool. paramNames, when
+// not nil, are the parameters the rule's actions have: a reference to any
+// other params.NAME is a typo that would silently never match, so it is an
+// error.
+func compileCondition(env *cel.Env, src string, paramNames []string, actions string) (*condition, []celIssue) {
+	if strings.TrimSpace(src) == "" {
+		return nil, []celIssue{{line: 1, msg: "empty condition; omit when to match always"}}
+	}
+	if len(src) > maxConditionLen {
+		return nil, []celIssue{{line: 1, msg: fmt.Sprintf("condition longer than %d bytes", maxConditionLen)}}
+	}
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		var out []celIssue
+		for _, e := range iss.Errors() {
+			line := 1
+			if e.Location != nil && e.Location.Line() > 0 {
+				line = e.Location.Line()
+			}
+			col := 0
+			if e.Location != nil {
+				col = e.Location.Column() + 1
+			}
+			out = append(out, celIssue{line: line, msg: fmt.Sprintf("%s (column %d)", e.Message, col)})
+		}
+		return nil, out
+	}
+	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+		return nil, []celIssue{{line: 1, msg: fmt.Sprintf("condition yields %s, want a bool", t)}}
+	}
+	if paramNames != nil {
+		var out []celIssue
+		for _, name := range referencedParams(ast.NativeRep()) {
+			if !slices.Contains(paramNames, name) {
+				out = append(out, celIssue{line: 1, msg: fmt.Sprintf("params.%s is not a parameter of %s (parameters: %s)",
+					name, actions, strings.Join(paramNames, ", "))})
+			}
+		}
+		if out != nil {
+			return nil, out
+		}
+	}
+	prg, err := env.Program(ast, cel.CostLimit(maxConditionCost))
+	if err != nil {
+		return nil, []celIssue{{line: 1, msg: err.Error()}}
+	}
+	return &condition{src: src, prg: prg}, nil
+}
+
+// referencedParams lists the parameter names a condition reads as
+// params.NAME, has(params.NAME) or params["NAME"].
+func referencedParams(a *celast.AST) []string {
+	var names []string
+	add := func(n string) {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	isParams := func(e celast.Expr) bool {
+		return e.Kind() == celast.IdentKind && e.AsIdent() == varParams
+	}
+	celast.PreOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.SelectKind:
+			if s := e.AsSelect(); isParams(s.Operand()) {
+				add(s.FieldName())
+			}
+		case celast.CallKind:
+			c := e.AsCall()
+			if c.FunctionName() == operators.Index && len(c.Args()) == 2 && isParams(c.Args()[0]) &&
+				c.Args()[1].Kind() == celast.LiteralKind {
+				if s, ok := c.Args()[1].AsLiteral().(types.String); ok {
+					add(string(s))
+				}
+			}
+		}
+	}))
+	return names
+}
+
+// eval runs the condition. An error (a missing parameter, a type mismatch,
+// the cost limit) is returned, never a panic.
+func (c *condition) eval(vars interpreter.Activation) (bool, error) {
+	out, _, err := c.prg.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, fmt.Errorf("condition yielded %s, want a bool", out.Type().TypeName())
+	}
+	return bool(b), nil
+}
+
+// activation builds the variables of a request.
+func activation(in Input, kind action.Kind, w *who) (interpreter.Activation, error) {
+	groups := make([]string, 0, len(w.groupList)+len(w.platformGroups))
+	groups = append(groups, w.groupList...)
+	for g := range w.platformGroups {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups[len(w.groupList):])
+	return interpreter.NewActivation(map[string]any{
+		varAction:  in.Action,
+		varParams:  celParams(in.Params),
+		varSubject: in.Subject,
+		varChannel: in.Channel,
+		varGroups:  groups,
+		varKind:    string(kind),
+	})
+}
+
+// celParams converts parameter values to the types CEL expects: every
+// integer becomes int64 so `params.replicas <= 50` compares ints with ints.
+func celParams(p action.Params) map[string]any {
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		switch x := v.(type) {
+		case nil:
+			continue
+		case string, bool, int64, float64:
+			out[k] = x
+		case int:
+			out[k] = int64(x)
+		case int8:
+			out[k] = int64(x)
+		case int16:
+			out[k] = int64(x)
+		case int32:
+			out[k] = int64(x)
+		case uint:
+			out[k] = clampUint(uint64(x))
+		case uint8:
+			out[k] = int64(x)
+		case uint16:
+			out[k] = int64(x)
+		case uint32:
+			out[k] = int64(x)
+		case uint64:
+			out[k] = clampUint(x)
+		case float32:
+			out[k] = float64(x)
+		case fmt.Stringer:
+			out[k] = x.String()
+		default:
+			out[k] = fmt.Sprint(x)
+		}
+	}
+	return out
+}
+
+func clampUint(u uint64) int64 {
+	if u > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(u)
+}

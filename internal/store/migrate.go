@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one step of the schema. Steps are append-only: a released
+// step is never edited, a change is a new step.
+type migration struct {
+	version int
+	name    string
+	stmts   []string
+}
+
+// migrations returns every schema step in order. Types are kept to
+// INTEGER/TEXT/REAL and constraints to what PostgreSQL also accepts, so a
+// second dialect can mirror these steps one for one. Times are Unix
+// milliseconds (UTC) in INTEGER columns.
+func migrations() []migration {
+	return []migration{
+		{
+			version: 1,
+			name:    "audit events and hash-chain head",
+			stmts: []string{
+				// seq is assigned by the recorder (head + 1), not by the
+				// database, so a deleted row leaves a visible gap.
+				`CREATE TABLE audit_events (
+					seq             INTEGER PRIMARY KEY,
+					time_ms         INTEGER NOT NULL,
+					type            TEXT    NOT NULL,
+					request_id      TEXT    NOT NULL DEFAULT '',
+					platform        TEXT    NOT NULL DEFAULT '',
+					channel         TEXT    NOT NULL DEFAULT '',
+					thread          TEXT    NOT NULL DEFAULT '',
+					subject         TEXT    NOT NULL DEFAULT '',
+					action          TEXT    NOT NULL DEFAULT '',
+					params          TEXT    NOT NULL DEFAULT '',
+					decision        TEXT    NOT NULL DEFAULT '',
+					rule            TEXT    NOT NULL DEFAULT '',
+					confirmation_id TEXT    NOT NULL DEFAULT '',
+					outcome         TEXT    NOT NULL DEFAULT '',
+					error           TEXT    NOT NULL DEFAULT '',
+					duration_ms     INTEGER NOT NULL DEFAULT 0,
+					router          TEXT    NOT NULL DEFAULT '',
+					confidence      REAL    NOT NULL DEFAULT 0,
+					text            TEXT    NOT NULL DEFAULT '',
+					details         TEXT    NOT NULL DEFAULT '',
+					prev_hash       TEXT    NOT NULL,
+					hash            TEXT    NOT NULL
+				)`,
+				`CREATE INDEX audit_events_request ON audit_events (request_id)`,
+				`CREATE INDEX audit_events_subject ON audit_events (subject, seq)`,
+				`CREATE INDEX audit_events_channel ON audit_events (channel, seq)`,
+				`CREATE INDEX audit_events_type ON audit_events (type, seq)`,
+				`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id)`,
+				// One row: the last appended seq and hash. Appends read and
+				// advance it in the same transaction; Verify compares it with
+				// the last row to notice a truncated tail.
+				`CREATE TABLE audit_head (
+					id   INTEGER PRIMARY KEY CHECK (id = 1),
+					seq  INTEGER NOT NULL,
+					hash TEXT    NOT NULL
+				)`,
+				// seq 0 with no hash: the chain is empty.
+				`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
+			},
+		},
+		{
+			version: 2,
+			name:    "pending confirmations",
+			stmts: []string{
+				`CREATE TABLE confirmations (
+					id                TEXT    PRIMARY KEY,
+					code              TEXT    NOT NULL,
+					request_id        TEXT    NOT NULL DEFAULT '',
+					action            TEXT    NOT NULL,
+					params            TEXT    NOT NULL,
+					requester         TEXT    NOT NULL,
+					channel           TEXT    NOT NULL,
+					thread            TEXT    NOT NULL DEFAULT '',
+					approvers         TEXT    NOT NULL DEFAULT '[]',
+					distinct_approver INTEGER NOT NULL DEFAULT 0,
+					rule              TEXT    NOT NULL DEFAULT '',
+					plan_summary      TEXT    NOT NULL DEFAULT '',
+					plan_state        TEXT    NOT NULL DEFAULT '',
+					created_at        INTEGER NOT NULL,
+					expires_at        INTEGER NOT NULL,
+					state             TEXT    NOT NULL CHECK (state IN
+						('pending', 'executing', 'done', 'failed', 'cancelled', 'expired', 'interrupted')),
+					decided_by        TEXT    NOT NULL DEFAULT '',
+					decided_at        INTEGER NOT NULL DEFAULT 0,
+					finished_at       INTEGER NOT NULL DEFAULT 0,
+					outcome           TEXT    NOT NULL DEFAULT ''
+				)`,
+				// A typed "confirm CODE" names one pending confirmation of
+				// its channel: codes are unique among pending ones there.
+				`CREATE UNIQUE INDEX confirmations_pending_code ON confirmations (channel, code) WHERE state = 'pending'`,
+				`CREATE INDEX confirmations_state ON confirmations (state, expires_at)`,
+			},
+		},
+	}
+}
+
+// SchemaVersion returns the highest migration applied to the database.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := db.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// migrate applies the missing migrations in one write transaction, so two
+// processes opening a new file at once cannot both apply a step, and a
+// failing step leaves the schema as it was.
+func (db *DB) migrate(ctx context.Context) error {
+	steps := migrations()
+	latest := steps[len(steps)-1].version
+	return db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT    NOT NULL,
+			applied_at INTEGER NOT NULL
+		)`); err != nil {
+			return fmt.Errorf("migrate: create schema_migrations: %w", err)
+		}
+		var current sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("migrate: read version: %w", err)
+		}
+		if int(current.Int64) > latest {
+			return fmt.Errorf("migrate: %w: database at version %d, program knows up to %d",
+				ErrSchemaTooNew, current.Int64, latest)
+		}
+		for _, m := range steps {
+			if m.version <= int(current.Int64) {
+				continue
+			}
+			for _, stmt := range m.stmts {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixMilli()); err != nil {
+				return fmt.Errorf("migrate to version %d: record: %w", m.version, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,279 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func openFile(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nested", "dir", "parley.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestOpenCreatesFileWithSettings(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("file mode = %o, want 600", mode)
+	}
+
+	var journal string
+	if err := db.SQL().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&journal); err != nil {
+		t.Fatal(err)
+	}
+	if journal != "wal" {
+		t.Errorf("journal_mode = %q, want wal", journal)
+	}
+	var fk, busy, sync int
+	if err := db.SQL().QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SQL().QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SQL().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if fk != 1 || busy != int(busyTimeout.Milliseconds()) || sync != 2 {
+		t.Errorf("foreign_keys=%d busy_timeout=%d synchronous=%d, want 1, %d, 2", fk, busy, busyTimeout.Milliseconds(), sync)
+	}
+
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := migrations()[len(migrations())-1].version; v != want {
+		t.Errorf("SchemaVersion = %d, want %d", v, want)
+	}
+	for _, table := range []string{"audit_events", "audit_head", "confirmations"} {
+		var n int
+		if err := db.SQL().QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("table %s missing", table)
+		}
+	}
+}
+
+func TestReopenKeepsDataAndAppliesNothingTwice(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	if _, err := db.SQL().ExecContext(ctx, `UPDATE audit_head SET seq = 7, hash = 'x' WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db2.Close()
+	var seq int
+	if err := db2.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 7 {
+		t.Errorf("after reopen audit_head.seq = %d, want 7", seq)
+	}
+	var n int
+	if err := db2.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migrations()) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrations()))
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	if _, err := db.SQL().ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err := Open(ctx, path)
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestOpenRejectsBadPaths(t *testing.T) {
+	for _, p := range []string{"", filepath.Join(t.TempDir(), "a?mode=ro")} {
+		if _, err := Open(context.Background(), p); !errors.Is(err, ErrBadPath) {
+			t.Errorf("Open(%q) = %v, want ErrBadPath", p, err)
+		}
+	}
+}
+
+func TestOpenPlainNameWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a#b%20c.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at the literal path: %v", err)
+	}
+}
+
+func TestMemory(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Schema must be visible on every use of the pool, i.e. one connection.
+	for range 3 {
+		if _, err := db.SchemaVersion(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := db.SQL().Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("MaxOpenConnections = %d, want 1", got)
+	}
+}
+
+func TestWriteTxRollsBackOnError(t *testing.T) {
+	db, _ := openFile(t)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("WriteTx = %v, want boom", err)
+	}
+	var seq int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 0 {
+		t.Errorf("seq = %d after rollback, want 0", seq)
+	}
+}
+
+func TestWriteTxSerialisesReadModifyWrite(t *testing.T) {
+	db, _ := openFile(t)
+	ctx := context.Background()
+	const workers, each = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+					var n int
+					if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&n); err != nil {
+						return err
+					}
+					_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?`, n+1)
+					return err
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var seq int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if seq != workers*each {
+		t.Errorf("seq = %d, want %d (lost updates)", seq, workers*each)
+	}
+}
+
+func TestWriteTxHonoursContextWhileWaiting(t *testing.T) {
+	db, _ := openFile(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.WriteTx(ctx, func(*sql.Tx) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.WriteTx(cctx, func(*sql.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("WriteTx with cancelled context = %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReadTxSeesOneSnapshot(t *testing.T) {
+	db, _ := openFile(t)
+	ctx := context.Background()
+	err := db.ReadTx(ctx, func(tx *sql.Tx) error {
+		var before int
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&before); err != nil {
+			return err
+		}
+		// A writer commits while the snapshot is open.
+		if err := db.WriteTx(ctx, func(w *sql.Tx) error {
+			_, err := w.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 5`)
+			return err
+		}); err != nil {
+			return err
+		}
+		var after int
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&after); err != nil {
+			return err
+		}
+		if after != before {
+			t.Errorf("inside ReadTx seq moved from %d to %d", before, after)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil {
+		t.Fatal(err)
+	}
+	if seq != 5 {
+		t.Errorf("after ReadTx seq = %d, want 5", seq)
+	}
+}
