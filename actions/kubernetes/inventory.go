@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/intent"
@@ -15,7 +14,7 @@ import (
 // in each, as Parley itself sees them (ClientFor with the empty subject).
 // It implements intent.InventorySource. Services default to the deployment
 // names; other sources (configuration, the evals folder) fill the rest.
-type Inventory struct{ o Options }
+type Inventory struct{ base }
 
 // NewInventory returns the cluster's inventory source.
 func NewInventory(o Options) (*Inventory, error) {
@@ -23,7 +22,7 @@ func NewInventory(o Options) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Inventory{o: o}, nil
+	return &Inventory{base{o}}, nil
 }
 
 var _ intent.InventorySource = (*Inventory)(nil)
@@ -37,23 +36,12 @@ func (inv *Inventory) Inventory(ctx context.Context) (intent.Inventory, error) {
 	ctx, cancel := context.WithTimeout(ctx, inv.o.Timeout)
 	defer cancel()
 
-	var deployments []appsv1.Deployment
-	if len(inv.o.Namespaces) == 0 {
-		list, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return intent.Inventory{}, fmt.Errorf("kubernetes inventory: %w", apiError(err))
-		}
-		deployments = list.Items
-	} else {
-		for _, ns := range inv.o.Namespaces {
-			list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return intent.Inventory{}, fmt.Errorf("kubernetes inventory of %s: %w", ns, apiError(err))
-			}
-			deployments = append(deployments, list.Items...)
-		}
+	deployments, err := inv.listDeployments(ctx, c, metav1.NamespaceAll)
+	if err != nil {
+		return intent.Inventory{}, fmt.Errorf("kubernetes inventory: %w", err)
 	}
 
+	// listDeployments sorts by namespace and name, so the lists come out sorted.
 	out := intent.Inventory{Deployments: map[string][]string{}}
 	services := map[string]bool{}
 	for _, d := range deployments {
@@ -62,10 +50,6 @@ func (inv *Inventory) Inventory(ctx context.Context) (intent.Inventory, error) {
 		}
 		out.Deployments[d.Namespace] = append(out.Deployments[d.Namespace], d.Name)
 		services[d.Name] = true
-	}
-	slices.Sort(out.Namespaces)
-	for _, names := range out.Deployments {
-		slices.Sort(names)
 	}
 	for s := range services {
 		out.Services = append(out.Services, s)

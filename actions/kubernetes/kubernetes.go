@@ -74,8 +74,9 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock (restartedAt stamps, ages). Nil means time.Now.
 	Now func() time.Time
-	// Namespaces, when set, limits the inventory to these namespaces and
-	// lists them one by one, so Parley needs no cluster-wide list right.
+	// Namespaces, when set, limits the inventory and the namespace-less
+	// status listings to these namespaces, listed one by one, so Parley
+	// needs no cluster-wide list right and does not offer kube-system.
 	Namespaces []string
 }
 
@@ -124,6 +125,30 @@ func catalogSpec(name string) action.Spec {
 		panic("kubernetes: no catalog spec " + name)
 	}
 	return s
+}
+
+// listDeployments lists the deployments of ns or, for the empty ns, of
+// every namespace (only Options.Namespaces when set).
+func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns string) ([]appsv1.Deployment, error) {
+	namespaces := []string{ns}
+	if ns == "" && len(b.o.Namespaces) > 0 {
+		namespaces = b.o.Namespaces
+	}
+	var out []appsv1.Deployment
+	for _, ns := range namespaces {
+		list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, apiError(err)
+		}
+		out = append(out, list.Items...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
 }
 
 // target reads the deployment and namespace parameters, requiring both.

@@ -9,7 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -178,4 +180,56 @@ func TestPausedDeploymentsAreRefused(t *testing.T) {
 	mustErrIs(t, err, action.ErrInvalid, "paused", "kubectl rollout resume")
 	_, err = k.restart.Run(ctx, req(action.KubernetesRestart, action.Params{"namespace": "dev", "deployment": "api"}))
 	mustErrIs(t, err, action.ErrInvalid, "paused")
+}
+
+// Rollback and restart write with the resourceVersion they planned from:
+// a change made in between is a conflict, never overwritten.
+func TestMutationsDetectConcurrentChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(k *kit) error
+	}{
+		{"rollback", func(k *kit) error {
+			_, err := k.rollback.Run(context.Background(), rollbackReq("prod", "checkout"))
+			return err
+		}},
+		{"restart", func(k *kit) error {
+			_, err := k.restart.Run(context.Background(), req(action.KubernetesRestart, action.Params{"namespace": "prod", "deployment": "checkout"}))
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKit(t)
+			once := false
+			// Both actions list ReplicaSets after reading the deployment;
+			// someone scales the deployment at that moment.
+			k.sb.Fake().PrependReactor("list", "replicasets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if !once {
+					once = true
+					sc := scaleOf(k.deploymentLocked(t, "prod", "checkout"))
+					sc.Spec.Replicas = 6
+					if _, _, err := k.sb.react(k8stesting.NewUpdateSubresourceAction(deploymentsGVR, "scale", "prod", sc)); err != nil {
+						t.Errorf("concurrent scale: %v", err)
+					}
+				}
+				return false, nil, nil
+			})
+			mustErrIs(t, tc.run(k), action.ErrConflict, "prod/checkout")
+			d := k.deployment(t, "prod", "checkout")
+			if *d.Spec.Replicas != 6 || d.Annotations[RevisionAnnotation] != "4" {
+				t.Errorf("after the conflict: replicas %d revision %s, want the concurrent 6 and the untouched 4", *d.Spec.Replicas, d.Annotations[RevisionAnnotation])
+			}
+		})
+	}
+}
+
+// deploymentLocked reads a deployment from inside a reactor, where the
+// clientset's lock is held and only the tracker may be used.
+func (k *kit) deploymentLocked(t *testing.T, ns, name string) *appsv1.Deployment {
+	t.Helper()
+	obj, err := k.sb.tracker.Get(deploymentsGVR, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj.(*appsv1.Deployment)
 }

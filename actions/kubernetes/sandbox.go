@@ -3,25 +3,18 @@ package kubernetes
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -88,9 +81,9 @@ func NewSandbox(manifests ...[]byte) (*Sandbox, error) {
 // field is an error naming the document). Namespaces are created first,
 // then the other objects in order; namespaced objects must name their
 // namespace. Given uids, creation times and generations are kept; missing
-// ones are filled in. Any timestamp field may be written relative to the
-// load time as now or now-<duration> (now-3d, now-25m), so a demo keeps
-// plausible ages. Every deployment is then reconciled once: ReplicaSets
+// ones are filled in. A timestamp field in block style (a key ending in
+// Timestamp, Time or At) may be written relative to the load time as now
+// or now-<duration> (now-3d, now-25m), so a demo keeps plausible ages. Every deployment is then reconciled once: ReplicaSets
 // and pods the manifests leave out are created as the controller would.
 func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, error) {
 	cs := fake.NewSimpleClientset()
@@ -113,7 +106,7 @@ func (s *Sandbox) Clients() ClientFor { return StaticClient(s.client) }
 func (s *Sandbox) Fake() *fake.Clientset { return s.client }
 
 // relativeTime matches timestamp fields written as now or now-<duration>.
-var relativeTime = regexp.MustCompile(`(?m)^(\s*(?:-\s+)?[A-Za-z]*(?:Timestamp|Time|At)):\s*["']?now(?:-([0-9a-z]+))?["']?\s*$`)
+var relativeTime = regexp.MustCompile(`(?m)^([ \t]*(?:-[ \t]+)?[A-Za-z]*(?:Timestamp|Time|At)):[ \t]*["']?now(?:-([0-9a-z]+))?["']?[ \t]*$`)
 
 type document struct {
 	obj  runtime.Object
@@ -166,7 +159,7 @@ func (s *Sandbox) load(manifests [][]byte) error {
 			}
 		}
 	}
-	// Namespaces first, as kubectl apply would need them.
+	// Namespaces first, as kubectl apply orders them.
 	slices.SortStableFunc(docs, func(a, b document) int {
 		return boolRank(b.gvr == namespacesGVR) - boolRank(a.gvr == namespacesGVR)
 	})
@@ -239,428 +232,3 @@ func decodeDocument(decoder runtime.Decoder, raw []byte) (doc document, skip boo
 	doc.gvr, _ = meta.UnsafeGuessKindToResource(*gvk)
 	return doc, false, nil
 }
-
-// react is the API-server layer in front of the fake's object tracker. It
-// handles writes and the scale subresource; plain reads fall through to the
-// fake's own reactor. The fake calls it with its lock held, so it must not
-// call the clientset, only the tracker.
-func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
-	switch a := a.(type) {
-	case k8stesting.GetActionImpl:
-		if a.Resource == deploymentsGVR && a.Subresource == "scale" {
-			obj, err := s.tracker.Get(deploymentsGVR, a.Namespace, a.Name)
-			if err != nil {
-				return true, nil, err
-			}
-			return true, scaleOf(obj.(*appsv1.Deployment)), nil
-		}
-		return false, nil, nil
-	case k8stesting.CreateActionImpl:
-		if a.Subresource != "" {
-			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "create "+a.Subresource)
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.written(a.Resource)(s.create(a.Resource, a.Namespace, a.Object, false))
-	case k8stesting.UpdateActionImpl:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if a.Resource == deploymentsGVR && a.Subresource == "scale" {
-			return s.written(a.Resource)(s.updateScale(a.Namespace, a.Object))
-		}
-		if a.Subresource != "" && a.Subresource != "status" {
-			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "update "+a.Subresource)
-		}
-		return s.written(a.Resource)(s.update(a.Resource, a.Namespace, a.Object, a.Subresource))
-	case k8stesting.PatchActionImpl:
-		if a.Subresource != "" {
-			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "patch "+a.Subresource)
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.written(a.Resource)(s.applyPatch(a))
-	case k8stesting.DeleteActionImpl:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return true, nil, s.delete(a.Resource, a.Namespace, a.Name, a.DeleteOptions)
-	case k8stesting.DeleteCollectionActionImpl:
-		return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "deletecollection")
-	}
-	return false, nil, nil
-}
-
-// written finishes a successful write made through the API: the
-// controllers react before the call returns, the caller gets the object as
-// written (as from a real API server, before the controllers' changes).
-func (s *Sandbox) written(gvr schema.GroupVersionResource) func(runtime.Object, error) (bool, runtime.Object, error) {
-	return func(obj runtime.Object, err error) (bool, runtime.Object, error) {
-		if err != nil {
-			return true, nil, err
-		}
-		written := obj
-		if _, ok := obj.(*autoscalingv1.Scale); ok {
-			m, _ := meta.Accessor(obj)
-			if written, err = s.tracker.Get(deploymentsGVR, m.GetNamespace(), m.GetName()); err != nil {
-				return true, nil, err
-			}
-		}
-		if err := s.afterWrite(gvr, written); err != nil {
-			return true, nil, apierrors.NewInternalError(fmt.Errorf("sandbox controller: %w", err))
-		}
-		return true, obj, nil
-	}
-}
-
-func scaleOf(d *appsv1.Deployment) *autoscalingv1.Scale {
-	sel, _ := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	sc := &autoscalingv1.Scale{
-		ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace, UID: d.UID,
-			ResourceVersion: d.ResourceVersion, CreationTimestamp: d.CreationTimestamp},
-		Spec:   autoscalingv1.ScaleSpec{Replicas: replicasOf(d)},
-		Status: autoscalingv1.ScaleStatus{Replicas: d.Status.Replicas},
-	}
-	if sel != nil {
-		sc.Status.Selector = sel.String()
-	}
-	return sc
-}
-
-func (s *Sandbox) nextRV() string {
-	s.rv++
-	return strconv.FormatInt(s.rv, 10)
-}
-
-// random returns deterministic pseudo-random bits for names and uids.
-func (s *Sandbox) random() [32]byte {
-	s.seq++
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], s.seq)
-	return sha256.Sum256(append([]byte("parley-sandbox/"), b[:]...))
-}
-
-func (s *Sandbox) newUID() types.UID {
-	h := s.random()
-	h[6] = h[6]&0x0f | 0x40 // version 4 layout, so it looks like any other uid
-	h[8] = h[8]&0x3f | 0x80
-	return types.UID(fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16]))
-}
-
-// nameSuffix is five characters from the alphabet Kubernetes uses for
-// generated names.
-func (s *Sandbox) nameSuffix() string {
-	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
-	h := s.random()
-	n := binary.BigEndian.Uint64(h[:8])
-	b := make([]byte, 5)
-	for i := range b {
-		b[i] = alphabet[n%uint64(len(alphabet))]
-		n /= uint64(len(alphabet))
-	}
-	return string(b)
-}
-
-func conflict(gvr schema.GroupVersionResource, name string) error {
-	return apierrors.NewConflict(gvr.GroupResource(), name,
-		errors.New("the object has been modified; please apply your changes to the latest version and try again"))
-}
-
-// create stores a new object as the API server would: generated name,
-// uid, creation time, generation and resourceVersion filled in, the
-// namespace required to exist. Loading keeps uids, times and generations
-// given in the manifest.
-func (s *Sandbox) create(gvr schema.GroupVersionResource, ns string, obj runtime.Object, loading bool) (runtime.Object, error) {
-	obj = obj.DeepCopyObject()
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	if m.GetName() == "" && m.GetGenerateName() != "" {
-		m.SetName(m.GetGenerateName() + s.nameSuffix())
-	}
-	if m.GetName() == "" {
-		return nil, apierrors.NewBadRequest("name or generateName is required")
-	}
-	switch {
-	case m.GetNamespace() == "":
-		m.SetNamespace(ns)
-	case ns != "" && m.GetNamespace() != ns:
-		return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
-	}
-	if ns := m.GetNamespace(); ns != "" {
-		if _, err := s.tracker.Get(namespacesGVR, "", ns); err != nil {
-			return nil, err
-		}
-	}
-	if !loading || m.GetUID() == "" {
-		m.SetUID(s.newUID())
-	}
-	if created := m.GetCreationTimestamp(); !loading || created.IsZero() {
-		m.SetCreationTimestamp(metav1.NewTime(s.now().UTC().Truncate(time.Second)))
-	}
-	if !loading || m.GetGeneration() == 0 {
-		m.SetGeneration(1)
-	}
-	if d, ok := obj.(*appsv1.Deployment); ok && d.Spec.Replicas == nil {
-		d.Spec.Replicas = ptr(int32(1))
-	}
-	if rs, ok := obj.(*appsv1.ReplicaSet); ok && rs.Spec.Replicas == nil {
-		rs.Spec.Replicas = ptr(int32(1))
-	}
-	m.SetResourceVersion(s.nextRV())
-	if err := s.tracker.Create(gvr, obj, m.GetNamespace()); err != nil {
-		return nil, err
-	}
-	return s.tracker.Get(gvr, m.GetNamespace(), m.GetName())
-}
-
-func (s *Sandbox) update(gvr schema.GroupVersionResource, ns string, obj runtime.Object, subresource string) (runtime.Object, error) {
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	if m.GetNamespace() != "" && m.GetNamespace() != ns {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("request namespace %q does not match object namespace %q", ns, m.GetNamespace()))
-	}
-	old, err := s.tracker.Get(gvr, ns, m.GetName())
-	if err != nil {
-		return nil, err
-	}
-	om, _ := meta.Accessor(old)
-	if rv := m.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
-		return nil, conflict(gvr, m.GetName())
-	}
-	return s.store(gvr, old, obj.DeepCopyObject(), subresource)
-}
-
-// store writes an updated object: identity and creation time kept, status
-// or spec kept depending on the subresource, generation bumped on a spec
-// change, a new resourceVersion.
-func (s *Sandbox) store(gvr schema.GroupVersionResource, old, obj runtime.Object, subresource string) (runtime.Object, error) {
-	om, _ := meta.Accessor(old)
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	m.SetNamespace(om.GetNamespace())
-	m.SetUID(om.GetUID())
-	m.SetCreationTimestamp(om.GetCreationTimestamp())
-	m.SetGeneration(om.GetGeneration())
-	specChanged, err := splitStatus(old, obj, subresource)
-	if err != nil {
-		return nil, err
-	}
-	if specChanged {
-		m.SetGeneration(om.GetGeneration() + 1)
-	}
-	m.SetResourceVersion(s.nextRV())
-	if err := s.tracker.Update(gvr, obj, om.GetNamespace()); err != nil {
-		return nil, err
-	}
-	return s.tracker.Get(gvr, om.GetNamespace(), om.GetName())
-}
-
-// splitStatus makes obj keep old's status (a write of the main resource)
-// or old's spec and metadata (a write of the status subresource), and
-// reports whether the spec changed.
-func splitStatus(old, obj runtime.Object, subresource string) (specChanged bool, err error) {
-	mismatch := apierrors.NewBadRequest(fmt.Sprintf("object is a %T, not a %T", obj, old))
-	switch o := old.(type) {
-	case *appsv1.Deployment:
-		n, ok := obj.(*appsv1.Deployment)
-		if !ok {
-			return false, mismatch
-		}
-		if subresource == "status" {
-			n.Spec, n.ObjectMeta = o.Spec, *o.ObjectMeta.DeepCopy()
-		} else {
-			n.Status = o.Status
-		}
-		return !apiequality.Semantic.DeepEqual(o.Spec, n.Spec), nil
-	case *appsv1.ReplicaSet:
-		n, ok := obj.(*appsv1.ReplicaSet)
-		if !ok {
-			return false, mismatch
-		}
-		if subresource == "status" {
-			n.Spec, n.ObjectMeta = o.Spec, *o.ObjectMeta.DeepCopy()
-		} else {
-			n.Status = o.Status
-		}
-		return !apiequality.Semantic.DeepEqual(o.Spec, n.Spec), nil
-	case *corev1.Pod:
-		n, ok := obj.(*corev1.Pod)
-		if !ok {
-			return false, mismatch
-		}
-		if subresource == "status" {
-			n.Spec, n.ObjectMeta = o.Spec, *o.ObjectMeta.DeepCopy()
-		} else {
-			n.Status = o.Status
-		}
-		return false, nil // pods have no generation-tracked spec
-	}
-	return false, nil
-}
-
-func (s *Sandbox) updateScale(ns string, obj runtime.Object) (runtime.Object, error) {
-	sc, ok := obj.(*autoscalingv1.Scale)
-	if !ok {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("scale update with a %T", obj))
-	}
-	if sc.Spec.Replicas < 0 {
-		return nil, apierrors.NewInvalid(schema.GroupKind{Group: "autoscaling", Kind: "Scale"}, sc.Name, nil)
-	}
-	old, err := s.tracker.Get(deploymentsGVR, ns, sc.Name)
-	if err != nil {
-		return nil, err
-	}
-	d := old.(*appsv1.Deployment)
-	if sc.ResourceVersion != "" && sc.ResourceVersion != d.ResourceVersion {
-		return nil, conflict(deploymentsGVR, sc.Name)
-	}
-	upd := d.DeepCopy()
-	upd.Spec.Replicas = ptr(sc.Spec.Replicas)
-	stored, err := s.store(deploymentsGVR, old, upd, "")
-	if err != nil {
-		return nil, err
-	}
-	return scaleOf(stored.(*appsv1.Deployment)), nil
-}
-
-// applyPatch lets the fake compute and store the patched object, then
-// checks a resourceVersion in the patch as a precondition (restoring the
-// old object on a mismatch) and finishes the write like an update.
-func (s *Sandbox) applyPatch(a k8stesting.PatchActionImpl) (runtime.Object, error) {
-	old, err := s.tracker.Get(a.Resource, a.Namespace, a.Name)
-	if err != nil {
-		return nil, err
-	}
-	_, patched, err := s.patch(a)
-	if err != nil {
-		return nil, err
-	}
-	om, _ := meta.Accessor(old)
-	pm, err := meta.Accessor(patched)
-	if err != nil {
-		return nil, apierrors.NewBadRequest(err.Error())
-	}
-	if pm.GetResourceVersion() != om.GetResourceVersion() {
-		if err := s.tracker.Update(a.Resource, old, a.Namespace); err != nil {
-			return nil, err
-		}
-		return nil, conflict(a.Resource, a.Name)
-	}
-	return s.store(a.Resource, old, patched.DeepCopyObject(), "")
-}
-
-// delete removes an object and, like the garbage collector, what it owns;
-// the controller replaces what a deployment still wants.
-func (s *Sandbox) delete(gvr schema.GroupVersionResource, ns, name string, opts metav1.DeleteOptions) error {
-	obj, err := s.tracker.Get(gvr, ns, name)
-	if err != nil {
-		return err
-	}
-	m, _ := meta.Accessor(obj)
-	if p := opts.Preconditions; p != nil {
-		if (p.UID != nil && *p.UID != m.GetUID()) || (p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion()) {
-			return conflict(gvr, name)
-		}
-	}
-	if err := s.deleteOwned(gvr, obj); err != nil {
-		return err
-	}
-	return s.afterWrite(gvr, obj)
-}
-
-func (s *Sandbox) deleteOwned(gvr schema.GroupVersionResource, obj runtime.Object) error {
-	m, _ := meta.Accessor(obj)
-	if err := s.tracker.Delete(gvr, m.GetNamespace(), m.GetName()); err != nil {
-		return err
-	}
-	var children schema.GroupVersionResource
-	switch gvr {
-	case deploymentsGVR:
-		children = replicaSetsGVR
-	case replicaSetsGVR:
-		children = podsGVR
-	default:
-		return nil
-	}
-	owned, err := s.listOwned(children, m.GetNamespace(), m.GetUID())
-	if err != nil {
-		return err
-	}
-	for _, o := range owned {
-		if err := s.deleteOwned(children, o); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// listOwned lists the objects in ns whose controller has the given uid.
-func (s *Sandbox) listOwned(gvr schema.GroupVersionResource, ns string, owner types.UID) ([]runtime.Object, error) {
-	list, err := s.tracker.List(gvr, gvr.GroupVersion().WithKind(kindOf(gvr)), ns)
-	if err != nil {
-		return nil, err
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	var out []runtime.Object
-	for _, it := range items {
-		m, _ := meta.Accessor(it)
-		if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.UID == owner {
-			out = append(out, it)
-		}
-	}
-	return out, nil
-}
-
-func kindOf(gvr schema.GroupVersionResource) string {
-	switch gvr {
-	case deploymentsGVR:
-		return "Deployment"
-	case replicaSetsGVR:
-		return "ReplicaSet"
-	case podsGVR:
-		return "Pod"
-	case eventsGVR:
-		return "Event"
-	}
-	return ""
-}
-
-// afterWrite runs the controllers for what the written object belongs to:
-// its deployment, or for a ReplicaSet without one, the ReplicaSet itself.
-func (s *Sandbox) afterWrite(gvr schema.GroupVersionResource, obj runtime.Object) error {
-	m, _ := meta.Accessor(obj)
-	ns := m.GetNamespace()
-	switch gvr {
-	case deploymentsGVR:
-		return s.reconcile(ns, m.GetName())
-	case podsGVR:
-		ref := metav1.GetControllerOfNoCopy(m)
-		if ref == nil || ref.Kind != "ReplicaSet" {
-			return nil
-		}
-		rsObj, err := s.tracker.Get(replicaSetsGVR, ns, ref.Name)
-		if err != nil {
-			return nil // an orphan now; nothing owns it
-		}
-		return s.afterWrite(replicaSetsGVR, rsObj)
-	case replicaSetsGVR:
-		if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.Kind == "Deployment" {
-			return s.reconcile(ns, ref.Name)
-		}
-		rsObj, err := s.tracker.Get(replicaSetsGVR, ns, m.GetName())
-		if err != nil {
-			return nil // deleted
-		}
-		return s.syncReplicaSet(rsObj.(*appsv1.ReplicaSet))
-	}
-	return nil
-}
-
-func ptr[T any](v T) *T { return &v }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -154,5 +155,56 @@ func TestSandboxAPISemantics(t *testing.T) {
 	nd.Namespace = ""
 	if _, err := k.sb.Client().AppsV1().Deployments("qa").Create(ctx, nd, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("create in a missing namespace: %v", err)
+	}
+}
+
+func TestSandboxStatusSubresource(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+
+	// A pod turning unready shows in the deployment's status.
+	pod := k.pods(t, "prod", "checkout")[0]
+	for i, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			pod.Status.Conditions[i].Status = corev1.ConditionFalse
+		}
+	}
+	pod.Spec.NodeName = "elsewhere" // ignored by a status write
+	if _, err := k.sb.Client().CoreV1().Pods("prod").UpdateStatus(ctx, &pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLine(k.statusText(t, "prod", "checkout")); got != "checkout (prod): 2/3 ready, image shop/checkout:1.4.2, revision 4" {
+		t.Errorf("status with an unready pod %q", got)
+	}
+	p, err := k.sb.Client().CoreV1().Pods("prod").Get(ctx, pod.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Spec.NodeName != sandboxNode {
+		t.Errorf("a status write changed the spec: node %s", p.Spec.NodeName)
+	}
+
+	// Scaling down removes the unready pod first.
+	if _, err := k.scale.Run(ctx, scaleReq("prod", "checkout", 2)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range k.pods(t, "prod", "checkout") {
+		if q.Name == pod.Name {
+			t.Errorf("unready pod %s kept while scaling down", pod.Name)
+		}
+	}
+	if got := firstLine(k.statusText(t, "prod", "checkout")); got != "checkout (prod): 2/2 ready, image shop/checkout:1.4.2, revision 4" {
+		t.Errorf("status after scaling down %q", got)
+	}
+
+	// A status write to a deployment keeps its spec; the generation stays.
+	d := k.deployment(t, "prod", "checkout")
+	d.Spec.Replicas = ptr(int32(9))
+	upd, err := k.sb.Client().AppsV1().Deployments("prod").UpdateStatus(ctx, d, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *upd.Spec.Replicas != 2 || upd.Generation != d.Generation {
+		t.Errorf("status write: replicas %d generation %d -> %d", *upd.Spec.Replicas, d.Generation, upd.Generation)
 	}
 }

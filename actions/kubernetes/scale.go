@@ -77,6 +77,9 @@ func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Requ
 		return p, nil
 	}
 	p.Summary = fmt.Sprintf("%s replicas %d -> %d", name, p.before, p.after)
+	if note := autoscalerNote(ctx, c, ns, name); note != "" {
+		p.Summary += " (" + note + ")"
+	}
 	p.Changes = []action.Change{{Field: "replicas", Before: strconv.Itoa(int(p.before)), After: strconv.Itoa(want)}}
 	return p, nil
 }
@@ -113,4 +116,27 @@ func (s *Scale) Run(ctx context.Context, req action.Request) (action.Result, err
 		Text:    fmt.Sprintf("Scaled %s (%s) %d -> %d.", p.name, p.ns, p.before, p.after),
 		Outcome: outcome,
 	}, nil
+}
+
+// autoscalerNote warns when a HorizontalPodAutoscaler manages the
+// deployment and will likely undo a manual scale. It is a hint only: when
+// the autoscalers cannot be read, there is no note.
+func autoscalerNote(ctx context.Context, c clientset.Interface, ns, name string) string {
+	list, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return ""
+	}
+	for _, h := range list.Items {
+		ref := h.Spec.ScaleTargetRef
+		if ref.Kind != "Deployment" || ref.Name != name {
+			continue
+		}
+		minReplicas := int32(1)
+		if h.Spec.MinReplicas != nil {
+			minReplicas = *h.Spec.MinReplicas
+		}
+		return fmt.Sprintf("note: HorizontalPodAutoscaler %s manages its replicas (%d-%d) and may change them back",
+			h.Name, minReplicas, h.Spec.MaxReplicas)
+	}
+	return ""
 }

@@ -170,3 +170,39 @@ func TestScaleUnknownDeployment(t *testing.T) {
 	_, err = k.scale.Plan(context.Background(), req(action.KubernetesScale, action.Params{"deployment": "checkout", "replicas": 2}))
 	mustErrIs(t, err, action.ErrInvalid, "which namespace")
 }
+
+const autoscaled = `
+apiVersion: v1
+kind: Namespace
+metadata: {name: dev}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: dev}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      containers: [{name: api, image: "shop/api:1"}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: api, namespace: dev}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}
+  minReplicas: 2
+  maxReplicas: 10
+`
+
+func TestScalePlanWarnsAboutAnAutoscaler(t *testing.T) {
+	k := newKit(t, []byte(autoscaled))
+	plan, err := k.scale.Plan(context.Background(), scaleReq("dev", "api", 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "api replicas 2 -> 5 (note: HorizontalPodAutoscaler api manages its replicas (2-10) and may change them back)"; plan.Summary != want {
+		t.Errorf("summary %q, want %q", plan.Summary, want)
+	}
+}

@@ -82,37 +82,29 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 }
 
 func (s *Status) findNamespaces(ctx context.Context, c clientset.Interface, name string) ([]string, error) {
-	list, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	all, err := s.listDeployments(ctx, c, metav1.NamespaceAll)
 	if err != nil {
-		return nil, apiError(err)
+		return nil, err
 	}
 	var out []string
-	for _, d := range list.Items {
-		if d.Name == name { // fake clients ignore field selectors
+	for _, d := range all {
+		if d.Name == name {
 			out = append(out, d.Namespace)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
 }
 
 // list answers "status" without a deployment: one line per deployment.
 func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
-	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	items, err := s.listDeployments(ctx, c, ns)
 	if err != nil {
 		where := ns
 		if where == "" {
 			where = "all namespaces"
 		}
-		return action.Result{}, fmt.Errorf("status of %s: %w", where, apiError(err))
+		return action.Result{}, fmt.Errorf("status of %s: %w", where, err)
 	}
-	items := list.Items
-	sort.Slice(items, func(i, j int) bool {
-		if items[i].Namespace != items[j].Namespace {
-			return items[i].Namespace < items[j].Namespace
-		}
-		return items[i].Name < items[j].Name
-	})
 	var b strings.Builder
 	switch {
 	case len(items) == 0 && ns != "":

@@ -43,6 +43,9 @@ type Message struct {
 type ButtonClick struct {
 	Action string // confirm | cancel | run
 	Value  string // confirmation id, or an encoded request for "run"
+	// MessageID is the platform message the button was on, so the outcome
+	// can update it in place (buttons removed, outcome shown).
+	MessageID string
 }
 
 // Subject is the stable "platform:user" identity used by policy and audit.

@@ -52,6 +52,7 @@ func (p *Pipeline) handleClick(ctx context.Context, req *request) {
 			return
 		}
 		p.decide(ctx, req, c, click.Action == "cancel")
+		p.settlePrompt(ctx, req, c)
 	default:
 		p.rejectInput(ctx, req, fmt.Sprintf("Unknown button %q; nothing was run.", click.Action))
 	}
@@ -287,4 +288,33 @@ func (p *Pipeline) announce(ctx context.Context, c confirm.Confirmation, typ aud
 	req := &request{id: c.RequestID, msg: chat.Message{Platform: platform, Channel: channel, Thread: c.Thread, User: strings.TrimPrefix(c.Requester, platform+":")}}
 	_, _ = p.record(ctx, req, audit.Event{Type: typ, Action: c.Action, Params: c.Params, ConfirmationID: c.ID, Rule: c.Rule, Error: errText, Subject: c.Requester})
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text})
+}
+
+// settlePrompt updates the clicked confirmation prompt in place: buttons
+// removed, the outcome shown, so nobody clicks a settled request again.
+func (p *Pipeline) settlePrompt(ctx context.Context, req *request, c confirm.Confirmation) {
+	click := req.msg.Action
+	if click == nil || click.MessageID == "" {
+		return
+	}
+	req.mu.Lock()
+	last := req.lastReply
+	req.mu.Unlock()
+	outcome, _, _ := strings.Cut(last.Text, "\n")
+	kind := last.Kind
+	if kind == "" || kind == chat.KindAudit {
+		kind = chat.KindInfo
+	}
+	p.reply(ctx, req, chat.Reply{
+		UpdateOf: click.MessageID,
+		Kind:     kind,
+		Text:     fmt.Sprintf("Request %s: %s\n%s (%s %s)", c.Code, c.PlanSummary, outcome, verbPast(click.Action), req.msg.Subject()),
+	})
+}
+
+func verbPast(a string) string {
+	if a == "cancel" {
+		return "cancel clicked by"
+	}
+	return "confirm clicked by"
 }

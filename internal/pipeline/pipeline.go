@@ -151,6 +151,9 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 type request struct {
 	id  string
 	msg chat.Message
+
+	mu        sync.Mutex
+	lastReply chat.Reply // the last answer sent for this request
 }
 
 func newRequestID() string {
@@ -306,6 +309,9 @@ func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (aud
 // reply sends a reply in the request's thread. A reply that cannot be
 // delivered is audited, never dropped silently.
 func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string {
+	req.mu.Lock()
+	req.lastReply = r
+	req.mu.Unlock()
 	id, err := p.send(ctx, req, r)
 	if err != nil {
 		p.log.Warn("reply failed", "request", req.id, "err", err)

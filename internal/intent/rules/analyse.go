@@ -44,6 +44,7 @@ type analysis struct {
 	logQL  bool
 
 	replicas optInt // absolute replica count
+	countAt  int    // token of the first number counting replicas, or -1
 	toNum    optInt // "to N"
 	bareNums []int
 	relative bool // "by 2", "add 2 replicas", "double"
@@ -55,7 +56,7 @@ type analysis struct {
 
 func (r *Router) analyse(text string, ix *index) *analysis {
 	lx := lex(Clean(text))
-	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question,
+	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question, countAt: -1,
 		info: make([]*wordInfo, len(lx.toks))}
 	a.flags()
 	a.codes()
@@ -155,7 +156,7 @@ func (a *analysis) codes() {
 // "over 45s") beats a stray one. A bare "<n>s" is seconds only in such a
 // context, and HTTP status counts ("502s", "404s") are never windows.
 func (a *analysis) durations() {
-	strongSet := false
+	best := -1 // strength of the window kept
 	for i := 0; i < len(a.toks); i++ {
 		t := &a.toks[i]
 		if t.used {
@@ -166,15 +167,15 @@ func (a *analysis) durations() {
 		if a.isWord(i-1, "above", "below", "under", "exceeding", "exceeds", "than", "at", "hits", "hitting", "reaching", "is") {
 			continue // a threshold ("p99 above 2s"), not a window
 		}
-		strong := durationContext[a.word(i-1)]
+		strength := durationContext[a.word(i-1)]
 		switch t.kind {
 		case tWord:
 			if wi := a.r.lex[t.s]; wi != nil && wi.metric != "" || httpCode(t.s) {
 				continue // "500s" are errors, not eight minutes
 			}
 			if dd, ok := compactDuration(t.s); ok {
-				if strings.HasSuffix(t.s, "s") && !strong {
-					continue // "lots of 90s": seconds only in a duration context
+				if strings.HasSuffix(t.s, "s") && (strength == 0 || dd < time.Minute && a.latencyBefore(i)) {
+					continue // "lots of 90s", "p99 over 2s": seconds only in a window context
 				}
 				d = dd
 				break
@@ -186,7 +187,9 @@ func (a *analysis) durations() {
 					if a.isWord(i-1, "half") {
 						d /= 2
 					}
-					strong = strong || t.s != "a" && t.s != "an" && t.s != "one"
+					if t.s != "a" && t.s != "an" && t.s != "one" {
+						strength = 2
+					}
 				case t.s == "half":
 					d, span = u/2, 2
 				default:
@@ -217,9 +220,9 @@ func (a *analysis) durations() {
 		for k := i; k < i+span && k < len(a.toks); k++ {
 			a.toks[k].used = true
 		}
-		if d >= time.Second && (a.window == "" || strong && !strongSet) {
+		if d >= time.Second && strength > best {
 			a.window = action.FormatDuration(d)
-			strongSet = strong
+			best = strength
 		}
 		i += span - 1
 	}
@@ -230,8 +233,23 @@ func (a *analysis) durations() {
 	}
 }
 
-// durationContext words put a following duration in a time-window role.
-var durationContext = setOf(`last past over for in within since during previous recent the window from`)
+// durationContext words put a following duration in a time-window role:
+// 2 for "last 30m", "since 1h"; 1 for "over 30s", "in 5m".
+var durationContext = map[string]int{
+	"last": 2, "past": 2, "since": 2, "previous": 2, "recent": 2, "window": 2,
+	"over": 1, "for": 1, "in": 1, "within": 1, "during": 1, "the": 1, "from": 1,
+}
+
+// latencyBefore: a latency metric just before a duration makes it a
+// threshold ("p99 over 2s").
+func (a *analysis) latencyBefore(i int) bool {
+	for j := i - 1; j >= 0 && j >= i-3; j-- {
+		if wi := a.r.lex[a.word(j)]; wi != nil && strings.HasPrefix(wi.metric, "latency") {
+			return true
+		}
+	}
+	return false
+}
 
 // httpCode reports an HTTP status count such as "502s", "404s" or "5xx".
 func httpCode(w string) bool {
@@ -602,6 +620,9 @@ func (a *analysis) numbers() {
 		case a.linesAfter(i+1) || prev == "tail" || prev == "limit" || prev == "top" || prev == "first":
 			a.limit.set(t.n)
 		case a.replicasAfter(i + 1):
+			if a.countAt < 0 {
+				a.countAt = i
+			}
 			if prev == "by" || a.relWord(i-1) || a.relWord(i-2) || a.relWord(i+1) || a.isWord(i+2, "more") {
 				a.relative = true
 			} else {

@@ -64,7 +64,7 @@ func (a *analysis) decide() decision {
 			imps = append(imps, m)
 		}
 	}
-	if j := a.withheldChange(len(muts) > 0); j >= 0 {
+	if j := a.withheldChange(len(muts) > 0 || a.changeGerund()); j >= 0 {
 		// "please don't touch checkout in prod", "I was going to ask you to
 		// roll back payments but let's not": nothing, unless a read follows
 		if d := a.read(nil); d.act != aNone && d.top >= 2.5 && a.readAfter(j) {
@@ -201,8 +201,12 @@ func (a *analysis) mutations() []mutCue {
 			}
 		case wi != nil && wi.mut != aNone:
 			m = wi.mut
-			if a.isWord(i+1, "count", "counts", "history", "status", "loop", "loops") {
+			if a.isWord(i+1, "count", "counts", "history", "status", "loop", "loops", "plan", "plans", "strategy", "procedure",
+				"policy", "script", "playbook", "runbook", "button", "docs", "command", "commands", "permission", "permissions") {
 				m = aNone
+			}
+			if t.s == "restore" && !a.versionWords() {
+				m = aNone // "restore the database from backup" is not a rollback
 			}
 			verb = a.nounVerb(i)
 		case t.s == "roll":
@@ -244,15 +248,15 @@ func (a *analysis) mutations() []mutCue {
 			if !a.runIsNoun(i) {
 				m = aEvalRun
 			}
-		case wi != nil && wi.desire && a.hasTarget() && (a.replicas.ok || a.relative && a.anyReplicaNoun()):
+		case wi != nil && (wi.desire || t.s == "like" && a.isWord(i-1, "would")) && a.hasTarget() && (a.replicas.ok || a.relative) && a.desireGap(i):
 			// "we need twelve checkout pods", "run 4 replicas of x", "give x 3 more pods"
 			m = aScale
 		}
 		if m == aNone {
 			continue
 		}
-		imp := a.imperative(verb)
-		if m == aScale && wi != nil && wi.desire && wi.mut == aNone && !a.desireRequest(verb) {
+		imp := a.imperative(verb) && (verb == i || !a.whQuestion())
+		if m == aScale && wi != nil && (wi.desire || t.s == "like") && wi.mut == aNone && !a.desireRequest(verb) {
 			imp = false
 		}
 		if m == aEvalRun && wi != nil && wi.evalRunWeak && !imp {
@@ -280,6 +284,30 @@ var mindVerbs = map[string]act{
 	"restoring": aRollback, "scaling": aScale, "resizing": aScale, "bumping": aScale,
 }
 
+// versionWords: a revision or a version is named ("restore x to revision 9",
+// "restore x to the previous release").
+func (a *analysis) versionWords() bool {
+	if a.revision.ok || a.toNum.ok {
+		return true
+	}
+	for i := range a.toks {
+		if a.isWord(i, "revision", "rev", "previous", "prior", "earlier", "release", "version", "build", "image", "rollout") {
+			return true
+		}
+	}
+	return false
+}
+
+// changeGerund reports a change named by its gerund: "restarting cart".
+func (a *analysis) changeGerund() bool {
+	for i := range a.toks {
+		if mindVerbs[a.word(i)] != aNone {
+			return true
+		}
+	}
+	return false
+}
+
 // nounVerb finds the verb of a change named as a noun: "checkout needs a
 // restart", "give auth a quick bounce", "could use a rollback". It returns
 // i when the change word is itself the verb.
@@ -294,7 +322,42 @@ func (a *analysis) nounVerb(i int) int {
 	if a.isWord(j-1, "needs", "need", "give", "use", "get") {
 		return j - 1
 	}
+	if j >= 2 && a.toks[j-1].used && a.isWord(j-2, "give", "get") { // "give payments a restart"
+		return j - 2
+	}
 	return i
+}
+
+// whQuestion: the message asks why, what, how... ("checkout needs a
+// restart every hour, why?").
+func (a *analysis) whQuestion() bool {
+	for j := range a.toks {
+		if a.isWord(j, "why", "what", "how", "when", "where", "which", "who", "whether", "if") {
+			return true
+		}
+	}
+	return false
+}
+
+// desireGap reports whether the replica count follows the verb of wanting
+// at i with only names and linking words between: "need twelve checkout
+// pods", "get checkout at 20", "take checkout prod up to 9", "needs to be
+// at 4" (not "need the logs of the 3 checkout pods", "give me 5 pods").
+func (a *analysis) desireGap(i int) bool {
+	if a.countAt <= i {
+		return false
+	}
+	for j := i + 1; j < a.countAt; j++ {
+		if a.toks[j].sep {
+			return false
+		}
+		if a.toks[j].used || a.isWord(j, "to", "be", "at", "up", "down", "it", "total", "least", "like", "about",
+			"around", "roughly", "exactly", "running", "with", "on", "in") {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // desireRequest reports whether a verb of wanting ("need", "run", "give")
@@ -302,16 +365,14 @@ func (a *analysis) nounVerb(i int) int {
 // "can we get x at 20 replicas?", but not "do we need 4 replicas?", "should
 // we run 4?", "we run 4 replicas of x" or "why does x need 8 replicas?".
 func (a *analysis) desireRequest(verb int) bool {
-	for j := range a.toks {
-		if a.isWord(j, "why", "what", "how", "when", "where", "which", "who", "whether", "if") {
-			return false
-		}
+	if a.whQuestion() {
+		return false
 	}
 	w := a.word(verb)
 	for j := verb - 1; j >= 0 && j >= verb-4; j-- {
 		switch a.word(j) {
 		case "do", "does", "did", "would", "will", "should", "shall", "might", "must", "may", "is", "are":
-			if !a.isWord(j+1, "you", "u") {
+			if !a.isWord(j+1, "you", "u") && !(a.isWord(j, "would") && a.isWord(j+1, "like", "love")) {
 				return false
 			}
 		case "we", "i", "they":
@@ -394,6 +455,9 @@ func (a *analysis) imperative(i int) bool {
 		if a.isWord(j, "if", "unless", "whether", "once") && !a.isWord(j+1, "possible", "you", "ok", "okay", "thats", "that") {
 			return false
 		}
+		if a.isWord(j, "hypothetically", "suppose", "supposing", "imagine", "theoretically", "hypothetical") {
+			return false
+		}
 	}
 	start := i
 	for start > 0 && !a.toks[start].sep {
@@ -409,13 +473,25 @@ func (a *analysis) imperative(i int) bool {
 		case t.kind == tWord && a.info[j] != nil && a.info[j].greet:
 		case t.used && (t.kind == tWord || t.kind == tKV || t.kind == tFlag):
 			// names, namespaces and flags: "prod checkout restart"
-		case a.isWord(j, "in", "on") && j+1 < i && a.toks[j+1].used:
-			// "checkout in prod needs a restart"
+		case a.isWord(i, "need", "needs", "use", "want", "wants") && (a.isWord(j, "in", "on") && j+1 < i && a.toks[j+1].used ||
+			a.isWord(j, "the", "our", "my", "all", "pods", "pod", "replicas", "deployment", "service", "app") && a.usedBefore(start, i)):
+			// a subject before a verb of need: "checkout in prod needs a
+			// restart", "the checkout pods need 8 replicas"
 		default:
 			return false
 		}
 	}
 	return true
+}
+
+// usedBefore reports a name or flag among the tokens from..to-1.
+func (a *analysis) usedBefore(from, to int) bool {
+	for j := from; j < to; j++ {
+		if a.toks[j].used {
+			return true
+		}
+	}
+	return false
 }
 
 // negated reports a negation before the word at i in its clause.
@@ -486,6 +562,10 @@ func (a *analysis) withheldChange(hasChange bool) int {
 		case "thought":
 			if a.isWord(j-1, "second") {
 				return j
+			}
+		case "hold":
+			if a.isWord(j+1, "off") {
+				return j // "hold off on restarting cart"
 			}
 		}
 	}

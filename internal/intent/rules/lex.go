@@ -225,7 +225,11 @@ func (lx *lexed) word(w string, sep bool) {
 			lx.word(w[:k], sep)
 			lx.toks = append(lx.toks, token{kind: tWord, s: "is", orig: "is"})
 			return
-		case suf == "re", suf == "ll", suf == "m", suf == "ve", suf == "d":
+		case suf == "d": // we'd need -> we would need
+			lx.word(w[:k], sep)
+			lx.toks = append(lx.toks, token{kind: tWord, s: "would", orig: "would"})
+			return
+		case suf == "re", suf == "ll", suf == "m", suf == "ve":
 			lx.word(w[:k], sep)
 			return
 		}

@@ -66,7 +66,7 @@ const lexiconSpec = `
 help halp: help=3
 commands command usage capabilities capability abilities: help=2.5
 features actions manual menu: help=1
-options: help=2.5
+options choices: help=2.5
 sale sales stale cycles cycled cycling: 
 hi hello hey hiya yo howdy sup thanks thank thx ty cheers morning afternoon evening bye goodbye ok okay cool great nice awesome lol yes yeah yep sure welcome gm hallo: greet
 metrics metric graph graphs chart charts plot prom stats statistics numbers: prom=2

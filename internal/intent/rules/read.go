@@ -313,12 +313,14 @@ func (a *analysis) phrases(score *[nActs]float64) {
 		case "how":
 			if a.isWord(i+1, "do", "can") && a.isWord(i+2, "i", "we") && a.isWord(i+3, "use") {
 				score[aHelp] += 3
+			} else if a.isWord(i+1, "do", "can", "should") && a.isWord(i+2, "i", "we") && a.aboutBot(i+4) {
+				score[aHelp] += 3 // "how do I talk to you"
 			}
 			if a.isWord(i+1, "slow") {
 				score[aDiagnose] += 1
 			}
 		case "what", "whats":
-			if a.isWord(i+1, "can", "do") && a.isWord(i+2, "you") && a.isWord(i+3, "do") {
+			if a.isWord(i+1, "can", "do") && a.isWord(i+2, "you", "u", "parley", "bot") && a.isWord(i+3, "do") {
 				score[aHelp] += 4
 			}
 			if a.isWord(i+1, "can", "should") && a.isWord(i+2, "i", "we") && a.isWord(i+3, "ask", "do", "run", "say", "type", "use") {
@@ -342,6 +344,7 @@ func (a *analysis) phrases(score *[nActs]float64) {
 			if a.isWord(i+1, "can", "may") && a.isWord(i+2, "i", "we") && a.isWord(i+3, "do") {
 				score[aHelp] += 1
 			}
+
 			if a.isWord(i+1, "happened", "happening") || a.isWord(i+1, "is") && a.isWord(i+2, "happening") {
 				score[aDiagnose] += 1.5
 			}
@@ -397,7 +400,8 @@ func (a *analysis) podCount() bool {
 				}
 			}
 		}
-		if a.replicaNoun(i) && a.isWord(i+1, "are", "is") && a.isWord(i+2, "up", "running", "ready", "available", "alive") {
+		if a.replicaNoun(i) && (a.isWord(i+1, "up", "ready", "available", "alive") ||
+			a.isWord(i+1, "are", "is") && a.isWord(i+2, "up", "running", "ready", "available", "alive")) {
 			return true
 		}
 	}
@@ -422,7 +426,7 @@ func (a *analysis) generalQuestion() bool {
 					}
 					j++
 				}
-				if v := a.word(j + 1); v != "" && !generalReadVerbs[v] && !a.isWord(j+2, "you", "parley", "bot", "this") {
+				if v := a.word(j + 1); v != "" && !generalReadVerbs[v] && !a.aboutBot(j+2) {
 					return true
 				}
 			}
@@ -434,6 +438,9 @@ func (a *analysis) generalQuestion() bool {
 			if a.isWord(j, "a", "an") || a.isWord(j, "the") && a.isWord(j+1, "difference", "point", "purpose", "meaning", "best") {
 				return true
 			}
+			if j > i+1 && j == len(a.toks)-1 && concepts[a.word(j)] { // "what is loki"
+				return true
+			}
 			if a.isWord(i+1, "does") && a.isWord(len(a.toks)-1, "mean", "stand") {
 				return true
 			}
@@ -443,6 +450,22 @@ func (a *analysis) generalQuestion() bool {
 	}
 	return false
 }
+
+// aboutBot reports the bot named from token i to the end of its clause:
+// "how do I talk to you", "how can we use parley".
+func (a *analysis) aboutBot(i int) bool {
+	for j := i; j < len(a.toks) && !(j > i && a.toks[j].sep); j++ {
+		if a.isWord(j, "you", "u", "parley", "bot", "this") {
+			return true
+		}
+	}
+	return false
+}
+
+// concepts are tools and ideas a "what is X" question asks to define.
+var concepts = setOf(`loki prometheus promql logql grafana kubernetes k8s kubectl helm deployment deployments pod pods
+	replica replicas replicaset namespace namespaces rollback rollout rollouts canary ingress sli slo slos p99 p95 p50
+	latency crashloopbackoff oomkilled`)
 
 // generalReadVerbs after "how do I" make a request for data, not a how-to:
 // "how do I see the error rate".

@@ -12,11 +12,19 @@
 // question or second command; otherwise the best-supported read action
 // wins, or none.
 //
+// A change may be asked without its verb: a wanted replica count ("we
+// need 12 checkout pods", "run 4 replicas of x") is a scale, "put x back to
+// rev 3" a rollback, "x needs a restart" or "mind restarting x?" a restart;
+// the same words asked as a question ("do we need 4 replicas?"), stated as
+// a fact, negated or taken back ("but let's not") change nothing.
+//
 // Choices the dataset leaves open: "latency" alone means latency_p99;
 // "how slow is X" is incident.diagnose; greetings and thanks are none while
-// capability questions are help; relative scaling ("add 2 replicas") is
-// kubernetes.scale without replicas at low confidence, never a guessed
-// number.
+// capability questions are help; how-to and what-is questions that name
+// nothing in the inventory are none; pod counts are kubernetes.status;
+// relative scaling ("add 2 replicas") is kubernetes.scale without replicas
+// at low confidence, never a guessed number. A bare "<n>s" is a window only
+// after "last", "over", "for" and the like, and "502s" is an error count.
 package rules
 
 import (
