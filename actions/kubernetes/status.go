@@ -135,17 +135,19 @@ func summaryLine(d *appsv1.Deployment) string {
 
 // summary is "3/3 ready, image shop/checkout:1.4.2, revision 4".
 func summary(d *appsv1.Deployment) string {
-	img := images(&d.Spec.Template)
-	noun := "image"
-	if len(d.Spec.Template.Spec.Containers) > 1 {
-		noun = "images"
-	}
 	line := fmt.Sprintf("%d/%d ready, %s %s, revision %d",
-		d.Status.ReadyReplicas, replicasOf(d), noun, img, revision(d))
+		d.Status.ReadyReplicas, replicasOf(d), strings.ToLower(imageLabel(d)), images(&d.Spec.Template), revision(d))
 	if d.Spec.Paused {
 		line += ", paused"
 	}
 	return line
+}
+
+func imageLabel(d *appsv1.Deployment) string {
+	if len(d.Spec.Template.Spec.Containers) > 1 {
+		return "Images"
+	}
+	return "Image"
 }
 
 func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string) (action.Result, error) {
@@ -188,7 +190,7 @@ func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string
 		{Label: "Ready", Value: strconv.Itoa(int(st.ReadyReplicas))},
 		{Label: "Updated", Value: strconv.Itoa(int(st.UpdatedReplicas))},
 		{Label: "Available", Value: strconv.Itoa(int(st.AvailableReplicas))},
-		{Label: "Image", Value: images(&d.Spec.Template)},
+		{Label: imageLabel(d), Value: images(&d.Spec.Template)},
 		{Label: "Revision", Value: strconv.FormatInt(revision(d), 10)},
 		{Label: "Conditions", Value: conditions(d)},
 		{Label: "Pod restarts", Value: restarts(pods)},

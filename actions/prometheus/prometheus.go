@@ -16,6 +16,7 @@ package prometheus
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,6 +89,7 @@ type TemplateData struct {
 type Query struct {
 	spec      action.Spec
 	api       v1.API
+	client    api.Client
 	host      string // for messages: host[:port], never userinfo
 	timeout   time.Duration
 	window    time.Duration
@@ -158,6 +160,9 @@ func New(o Options) (*Query, error) {
 			q.secrets = append(q.secrets, s)
 		}
 	}
+	if pass != "" { // as it travels in the Authorization header
+		q.secrets = append(q.secrets, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+	}
 	rt := o.Transport
 	if rt == nil {
 		rt = http.DefaultTransport.(*http.Transport).Clone()
@@ -169,6 +174,7 @@ func New(o Options) (*Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: client for %s: %v", u.Host, err)
 	}
+	q.client = client
 	q.api = v1.NewAPI(client)
 	q.host = u.Host
 	return q, nil
@@ -179,6 +185,14 @@ func (q *Query) Spec() action.Spec { return q.spec }
 
 // Configured reports whether a Prometheus URL was given.
 func (q *Query) Configured() bool { return q.api != nil }
+
+// CloseIdleConnections closes the kept-alive connections to Prometheus
+// and the goroutines that serve them; call it when shutting down.
+func (q *Query) CloseIdleConnections() {
+	if c, ok := q.client.(api.CloseIdler); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 // Run implements action.Action.
 func (q *Query) Run(ctx context.Context, req action.Request) (action.Result, error) {

@@ -15,15 +15,15 @@ const commandName = "parley"
 // evaluation commands ML engineers type most as typed options, so Discord
 // prompts for the suite and variant instead of them remembering the syntax.
 func command() *discordgo.ApplicationCommand {
-	dm := true
+	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
 	minRun := 1.0
 	str := func(name, desc string, required bool) *discordgo.ApplicationCommandOption {
 		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name, Description: desc, Required: required, MaxLength: 100}
 	}
 	return &discordgo.ApplicationCommand{
-		Name:         commandName,
-		Description:  "Ask Parley: service status, metrics, logs, deployments, evaluations",
-		DMPermission: &dm,
+		Name:        commandName,
+		Description: "Ask Parley: service status, metrics, logs, deployments, evaluations",
+		Contexts:    &contexts,
 		Options: []*discordgo.ApplicationCommandOption{
 			{
 				Type: discordgo.ApplicationCommandOptionSubCommand, Name: "ask",

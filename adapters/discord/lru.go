@@ -52,5 +52,3 @@ func (l *lru[V]) add(key string, val V) bool {
 	l.put(key, val)
 	return true
 }
-
-func (l *lru[V]) len() int { return l.ll.Len() }

@@ -56,7 +56,9 @@ type rendered struct {
 
 // noMentions stops a reply from pinging anyone: replies echo user input, and
 // "@everyone" in a request must not become a ping from the bot.
-func noMentions() *discordgo.MessageAllowedMentions { return &discordgo.MessageAllowedMentions{} }
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
+}
 
 func (m rendered) files() []*discordgo.File {
 	var fs []*discordgo.File
@@ -279,7 +281,12 @@ func cutText(s string, limit int) string {
 	for keep := limit - 1; keep > 0; keep-- {
 		note := fmt.Sprintf("… %d more characters cut", total-keep)
 		if keep+runes(note) <= limit {
-			return cutRunes(s, keep) + note
+			cut := cutRunes(s, keep)
+			// End on a word when one ends near the cut.
+			if i := strings.LastIndexByte(cut, ' '); i > len(cut)*4/5 {
+				cut = strings.TrimRight(cut[:i], " ")
+			}
+			return cut + fmt.Sprintf("… %d more characters cut", total-runes(cut))
 		}
 	}
 	return cutRunes(s, limit)

@@ -376,9 +376,11 @@ var (
 // Code spans (`...`) are left as they are, escaped.
 func mrkdwn(s string) string {
 	parts := strings.Split(escape(s), "`")
-	for i := 0; i < len(parts); i += 2 { // even parts are outside code spans
-		if i == len(parts)-1 && len(parts)%2 == 0 {
-			break // an unmatched backtick: leave the rest alone
+	for i := range parts {
+		// Even parts are outside code spans; after an unmatched backtick
+		// (an even count of parts) the last part is plain text too.
+		if i%2 == 1 && !(i == len(parts)-1 && len(parts)%2 == 0) {
+			continue
 		}
 		p := boldRe.ReplaceAllString(parts[i], "*$1*")
 		p = strikeRe.ReplaceAllString(p, "~$1~")

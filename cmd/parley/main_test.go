@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -165,5 +169,68 @@ func TestBinaryClassifyContract(t *testing.T) {
 	}
 	if !strings.Contains(lines[2], `"error"`) {
 		t.Errorf("bad line has no error: %s", lines[2])
+	}
+}
+
+// TestBinaryServeHealthAndShutdown starts `parley serve`, checks health
+// and readiness over HTTP, and stops it with SIGTERM.
+func TestBinaryServeHealthAndShutdown(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := "listen: " + addr + "\ndatabase: " + filepath.Join(dir, "p.db") + "\nlog: {format: json}\n"
+	if err := os.WriteFile(filepath.Join(dir, "parley.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run(t, dir, binPath, "", "config", "validate", "--config", "parley.yaml"); code != 0 {
+		t.Fatalf("config validate exited %d:\n%s", code, out)
+	}
+	cmd := exec.Command(binPath, "serve", "--config", "parley.yaml")
+	cmd.Dir = dir
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 20s: %v\n%s", err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := client.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("serve did not stop within 15s of SIGTERM:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"parley stopped"`) {
+		t.Errorf("no structured shutdown log:\n%s", logs.String())
 	}
 }

@@ -71,6 +71,9 @@ Usage:
                                     read and verify the audit log
   parley policy check --as USER --channel CHANNEL REQUEST...
                                     explain the policy decision for a request
+  parley serve [--config FILE]      run as a service: chat adapters, HTTP health and webhooks
+  parley config validate|show --config FILE
+                                    check a configuration file, or print it (secrets hidden)
   parley version                    print the version
 
 Run "parley COMMAND -h" for a command's flags.
@@ -94,6 +97,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = cmdAudit(ctx, rest, env)
 	case "policy":
 		err = cmdPolicy(ctx, rest, env)
+	case "serve":
+		err = cmdServe(ctx, rest, env)
+	case "config":
+		err = cmdConfig(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "parley %s\n", Version)
 	case "help", "-h", "--help":

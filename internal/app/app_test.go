@@ -13,6 +13,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/config"
 )
 
 // recorder is a chat.Sender that keeps every reply.
@@ -73,7 +74,9 @@ func newHarness(t *testing.T, dbPath string) *harness {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
 	out := &recorder{}
-	p, err := build(context.Background(), Options{DB: dbPath, Now: c.Now}, out)
+	cfg := config.Default()
+	cfg.Database = dbPath
+	p, err := build(context.Background(), Options{Config: cfg, Now: c.Now}, out)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/parley-chatops/parley/adapters/console"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/rules"
@@ -35,6 +37,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	policyFile := fs.String("policy", "", "policy file (default: the embedded policies/default.yaml)")
 	sandbox := fs.String("sandbox", "", "Kubernetes manifests for the in-memory cluster (default: the built-in demo shop)")
 	trail := fs.Bool("trail", false, "print every audit step as it is recorded")
+	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
 	verbose := fs.Bool("v", false, "log to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -51,16 +54,29 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		defer f.Close()
 		in = f
 	}
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["db"] || *configFile == "" {
+		cfg.Database = *dbPath
+	}
+	if *policyFile != "" {
+		cfg.Policy = *policyFile
+	}
+	if *sandbox != "" {
+		cfg.Kubernetes.Manifests = *sandbox
+	}
+	cfg.Trail = cfg.Trail || *trail
 	interactive := *transcript == "" && isTerminal(env.Stdin)
 	con := console.New(console.Config{
 		In: in, Out: env.Stdout, User: *as, Channel: *channel,
 		Transcript: *transcript != "", Echo: *transcript != "", Prompt: interactive,
-		Trail: *trail, Now: env.now,
+		Trail: cfg.Trail, Now: env.now,
 	})
-	p, err := build(ctx, Options{
-		DB: *dbPath, PolicyFile: *policyFile, Sandbox: *sandbox, Trail: *trail,
-		Logger: logger(env, *verbose), Now: env.now,
-	}, con)
+	p, err := build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now}, con)
 	if err != nil {
 		return err
 	}
@@ -407,3 +423,11 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// loadConfig reads the configuration file, or the defaults without one.
+func loadConfig(path string, env Env) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path, env.getenv)
+}

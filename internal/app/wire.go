@@ -12,6 +12,7 @@ import (
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/confirm"
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/intent"
@@ -24,13 +25,11 @@ import (
 
 // Options select the parts of one Parley instance.
 type Options struct {
-	DB         string // SQLite path, or store.Memory
-	PolicyFile string // "" = the embedded default policy
-	Sandbox    string // manifests for the in-memory cluster; "" = the built-in demo shop
-	Trail      bool   // render audit steps into threads
-	Bindings   map[string]pipeline.Binding
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Config is the configuration; nil means config.Default() (sandbox
+	// cluster, embedded policy, no backends, no chat platforms).
+	Config *config.Config
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Parley is one wired instance: everything a chat adapter needs.
@@ -42,7 +41,7 @@ type Parley struct {
 	Actions       *action.Registry
 	Router        intent.Router
 	Inventory     intent.InventorySource
-	Sandbox       *kubernetes.Sandbox
+	Sandbox       *kubernetes.Sandbox // nil against a real cluster
 	Pipeline      *pipeline.Pipeline
 }
 
@@ -69,8 +68,8 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(sb *kubernetes.Sandbox, inv intent.InventorySource, now func() time.Time, help *pipeline.Help) (*action.Registry, error) {
-	k8s, err := kubernetes.Actions(kubernetes.Options{Clients: sb.Clients(), Now: now})
+func buildActions(k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help) (*action.Registry, error) {
+	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -94,51 +93,84 @@ func buildActions(sb *kubernetes.Sandbox, inv intent.InventorySource, now func()
 
 // build wires one Parley instance around a chat sender.
 func build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) {
+	cfg := o.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	pol, err := loadPolicy(o.PolicyFile)
+	pol, err := loadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, err
 	}
-	sb, err := newSandbox(o.Sandbox, o.Now)
-	if err != nil {
-		return nil, err
+	k8sOpts := kubernetes.Options{Now: o.Now, Timeout: cfg.Kubernetes.Timeout.Std(), Namespaces: cfg.Kubernetes.Namespaces}
+	var sb *kubernetes.Sandbox
+	if cfg.Kubernetes.Sandbox {
+		if sb, err = newSandbox(cfg.Kubernetes.Manifests, o.Now); err != nil {
+			return nil, err
+		}
+		k8sOpts.Clients = sb.Clients()
+	} else {
+		ids := map[string]kubernetes.Identity{}
+		for subject, id := range cfg.Kubernetes.Impersonate {
+			ids[subject] = kubernetes.Identity{User: id.User, Groups: id.Groups}
+		}
+		k8sOpts.Clients, err = kubernetes.NewClients(kubernetes.ClusterOptions{
+			Kubeconfig: cfg.Kubernetes.Kubeconfig, Context: cfg.Kubernetes.Context,
+			InCluster: cfg.Kubernetes.InCluster, Impersonate: ids, UserAgent: "parley/" + Version,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
-	db, err := store.Open(ctx, o.DB)
+	db, err := store.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
 	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger})
 	confirms := confirm.New(db, confirm.Options{Now: o.Now})
-	inv, err := kubernetes.NewInventory(kubernetes.Options{Clients: sb.Clients(), Now: o.Now})
-	if err != nil {
-		db.Close()
+	fail := func(err error) (*Parley, error) {
+		_ = rec.Close(ctx)
+		_ = db.Close()
 		return nil, err
 	}
-	help := &pipeline.Help{Policy: pol, Bindings: o.Bindings}
-	reg, err := buildActions(sb, inv, o.Now, help)
+	k8sInv, err := kubernetes.NewInventory(k8sOpts)
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
+	}
+	inv := intent.NewCached(k8sInv, 15*time.Second, o.Now)
+	bindings := bindingsOf(cfg)
+	help := &pipeline.Help{Policy: pol, Bindings: bindings}
+	reg, err := buildActions(k8sOpts, inv, help)
+	if err != nil {
+		return fail(err)
 	}
 	help.Specs = reg.Specs
 	router := rules.New()
 	pl, err := pipeline.New(pipeline.Config{
-		Trail: o.Trail, Bindings: o.Bindings, Now: o.Now, Logger: o.Logger, RouterName: "rules",
+		Trail: cfg.Trail, Bindings: bindings, Now: o.Now, Logger: o.Logger, RouterName: rules.Source,
 	}, pipeline.Deps{
 		Router: router, Actions: reg, Inventory: inv, Policy: pol,
 		Audit: rec, Confirmations: confirms, Sender: sender,
 	})
 	if err != nil {
-		db.Close()
-		return nil, err
+		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
 		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl}, nil
+}
+
+// bindingsOf turns the configured channels into pipeline bindings.
+func bindingsOf(cfg *config.Config) map[string]pipeline.Binding {
+	out := map[string]pipeline.Binding{}
+	for _, ch := range cfg.Channels {
+		out[ch.ID] = pipeline.Binding{Namespace: ch.Namespace, Actions: ch.Actions}
+	}
+	return out
 }
 
 // Close releases the instance.

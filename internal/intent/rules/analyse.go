@@ -50,13 +50,15 @@ type analysis struct {
 	relative bool // "by 2", "add 2 replicas", "double"
 	revision optInt
 	run      optInt
+	runRef   bool // an evaluation run named by number: "run #118", "results for #9"
+	symStart int  // first token of a symptom clause, or -1 (see symptom)
 	limit    optInt
 	typos    int
 }
 
 func (r *Router) analyse(text string, ix *index) *analysis {
 	lx := lex(Clean(text))
-	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question, countAt: -1,
+	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question, countAt: -1, symStart: -1,
 		info: make([]*wordInfo, len(lx.toks))}
 	a.flags()
 	a.codes()
@@ -66,7 +68,38 @@ func (r *Router) analyse(text string, ix *index) *analysis {
 	a.words()
 	a.filters()
 	a.numbers()
+	a.symStart = a.symptom()
 	return a
+}
+
+// symptom returns the token where a symptom clause starts after a request
+// to diagnose a named service: "investigate mailer, emails aren't going
+// out", "look into billing — invoices failing", "check on identity, users
+// can't log in". It is -1 when there is none. Words of a symptom describe
+// the trouble: their negations and change words are not the request.
+func (a *analysis) symptom() int {
+	open, named := false, false
+	for i := range a.toks {
+		if i > 0 && a.toks[i].sep {
+			if open && named {
+				return i
+			}
+			return -1
+		}
+		if a.nameAt(i) {
+			for _, h := range a.targets() {
+				named = named || h.i == i
+			}
+		}
+		switch w := a.word(i); {
+		case a.info[i] != nil && a.info[i].cue[aDiagnose] >= 2.5 && a.info[i].mut == aNone:
+			open = true // investigate, diagnose, troubleshoot, why, what's wrong
+		case (w == "look" || w == "dig" || w == "looking" || w == "digging") && a.isWord(i+1, "into", "at"),
+			w == "check" && a.isWord(i+1, "on", "out", "into"), (w == "off" || w == "up" || w == "weird" || w == "strange") && a.isWord(i+1, "with"):
+			open = true
+		}
+	}
+	return -1
 }
 
 func (a *analysis) note(format string, args ...any) {
@@ -173,8 +206,8 @@ func (a *analysis) durations() {
 			if wi := a.r.lex[t.s]; wi != nil && wi.metric != "" || httpCode(t.s) {
 				continue // "500s" are errors, not eight minutes
 			}
-			if dd, ok := compactDuration(t.s); ok {
-				if strings.HasSuffix(t.s, "s") && (strength == 0 || dd < time.Minute && a.latencyBefore(i)) {
+			if dd, ok := a.r.compactDuration(t.s); ok {
+				if secondsUnit(t.s) && strength == 0 || dd < time.Minute && a.latencyBefore(i) {
 					continue // "lots of 90s", "p99 over 2s": seconds only in a window context
 				}
 				d = dd
@@ -227,7 +260,7 @@ func (a *analysis) durations() {
 		i += span - 1
 	}
 	if v, ok := a.kv["window"]; ok {
-		if d, err := action.ParseDuration(v); err == nil && d >= time.Second {
+		if d, ok := a.r.compactDuration(v); ok && d >= time.Second {
 			a.window = action.FormatDuration(d)
 		}
 	}
@@ -271,18 +304,38 @@ func (a *analysis) unitAt(i int) time.Duration {
 	return 0
 }
 
-// compactDuration parses "30m", "1h30m", "2d" (not "500ms": a latency, not a window).
-func compactDuration(s string) (time.Duration, bool) {
+// compactDuration parses "30m", "1h30m", "2d" and durations glued to a
+// unit word: "15min", "3hrs", "2days", "90sec", "15-min", "1.5h" (not
+// "500ms": a latency, not a window).
+func (r *Router) compactDuration(s string) (time.Duration, bool) {
 	if len(s) < 2 || s[0] < '0' || s[0] > '9' || strings.HasSuffix(s, "ms") {
 		return 0, false
 	}
 	switch s[len(s)-1] {
 	case 's', 'm', 'h', 'd', 'w':
-	default:
+		if d, err := action.ParseDuration(s); err == nil {
+			return d, true
+		}
+	}
+	k := 0
+	for k < len(s) && (s[k] >= '0' && s[k] <= '9' || s[k] == '.') {
+		k++
+	}
+	num, unit := s[:k], strings.TrimPrefix(s[k:], "-")
+	wi := r.lex[unit]
+	if wi == nil || wi.unit == 0 {
 		return 0, false
 	}
-	d, err := action.ParseDuration(s)
-	return d, err == nil
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 || f >= 1e6 {
+		return 0, false
+	}
+	return time.Duration(f * float64(wi.unit)), true
+}
+
+// secondsUnit: "90s" may be a decade or a count; "90sec" is not.
+func secondsUnit(s string) bool {
+	return len(s) >= 2 && s[len(s)-1] == 's' && s[len(s)-2] >= '0' && s[len(s)-2] <= '9'
 }
 
 // quotes: a quoted inventory name is a name; other quoted text is the filter.
@@ -454,6 +507,9 @@ func (a *analysis) correct(w string) (string, bool) {
 		if !ok {
 			continue
 		}
+		if a.r.lex[k].danger && (w == k+"s" || w == k+"es" || w == k+"d" || w == k+"ed") {
+			continue // "emails aren't going out", "resets": a noun or a fact, not a command
+		}
 		// prefer a same-length reading (a swap or slip) over a dropped
 		// letter, then one that keeps the first letter
 		d *= 4
@@ -487,12 +543,27 @@ func (a *analysis) filters() {
 		explicit := a.info[i] != nil && a.info[i].filterVerb
 		search := a.isWord(i, "search", "find", "searching") || a.isWord(i, "look", "looking") && a.isWord(i+1, "for")
 		with := a.isWord(i, "with") && a.logContext()
+		j := i + 1
+		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an") {
+			j++
+		}
+		// "logs with OOMKilled", "errors like NullPointerException", "lines
+		// that say timeout": a word shaped like a log token after with,
+		// like or say is the filter, even when it reads like a metric
+		if a.isWord(i, "with", "like", "say", "says", "saying", "said", "mentioning", "containing", "matching", "including") &&
+			a.logNoun() && j < len(a.toks) && !a.toks[j].used && (a.toks[j].kind == tWord || a.toks[j].kind == tNum) {
+			t := a.toks[j]
+			shaped := logShaped(t.orig) && a.r.lex[strings.ToLower(t.orig)] == nil && !httpCode(t.s) &&
+				(t.kind == tWord || a.info[i] != nil && a.info[i].filterVerb)
+			loose := a.info[j] == nil && !pronoun[t.s] && t.kind == tWord &&
+				(a.isWord(i, "say", "says", "saying", "said") || a.isWord(i, "like") && a.lineNoun(i-1) || a.isWord(i, "with") && a.lineNoun(i-1))
+			if shaped || loose {
+				a.takeFilter(j)
+				return
+			}
+		}
 		if !explicit && !search && !with {
 			continue
-		}
-		j := i + 1
-		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword") {
-			j++
 		}
 		if a.filterCandidate(j, explicit) && !(with && a.info[j] != nil) && (explicit || with || a.isWord(j-1, "for")) {
 			a.takeFilter(j)
@@ -509,6 +580,32 @@ func (a *analysis) filters() {
 				a.takeFilter(k + 1)
 				return
 			}
+		}
+	}
+	a.shapedFilter()
+}
+
+// shapedFilter: in a request for logs, a word with inner capitals, an
+// underscore or a dot is text to match even without a verb: "any
+// OOMKilled in the orders logs", "orders logs ECONNRESET".
+func (a *analysis) shapedFilter() {
+	if !a.logsNamed() {
+		return
+	}
+	for j, t := range a.toks {
+		if t.kind != tWord || t.used || a.r.lex[strings.ToLower(t.orig)] != nil || httpCode(t.s) {
+			continue
+		}
+		shaped := false
+		for k := 1; k < len(t.orig); k++ {
+			c := t.orig[k]
+			if c >= 'A' && c <= 'Z' && t.orig[0] >= 'A' && t.orig[0] <= 'Z' || c == '_' || c == '.' && k < len(t.orig)-1 {
+				shaped = true
+			}
+		}
+		if shaped && len(t.orig) >= 3 {
+			a.takeFilter(j)
+			return
 		}
 	}
 }
@@ -531,9 +628,61 @@ func (a *analysis) filterCandidate(j int, anyWord bool) bool {
 }
 
 func (a *analysis) takeFilter(j int) {
-	a.toks[j].used = true
+	t := &a.toks[j]
+	if lo := strings.ToLower(t.orig); t.kind == tWord && t.s != lo && a.typos > 0 {
+		a.typos-- // "OOMKilled" was read as a typo of a keyword: it is text
+		prefix := fmt.Sprintf("%q read as", lo)
+		for k, n := range a.notes {
+			if strings.HasPrefix(n, prefix) {
+				a.notes = append(a.notes[:k:k], a.notes[k+1:]...)
+				break
+			}
+		}
+	}
+	t.used = true
 	a.info[j] = nil
-	a.filter = a.toks[j].orig
+	a.filter = t.orig
+	// unquoted words that follow belong to the text: "with connection refused"
+	for k := j + 1; k < len(a.toks) && k <= j+3 && t.kind == tWord; k++ {
+		n := &a.toks[k]
+		if n.kind != tWord || n.used || n.sep || a.info[k] != nil || pronoun[n.s] || a.r.lex[n.s] != nil {
+			break
+		}
+		n.used = true
+		a.filter += " " + n.orig
+	}
+}
+
+// logShaped reports a word that looks like text from a log line rather
+// than a word of the request: CamelCase or inner capitals (OOMKilled,
+// NullPointerException, ECONNRESET), digits, dots or underscores
+// (err_no_route, 0xdeadbeef, java.io.IOException).
+func logShaped(w string) bool {
+	if len(w) < 3 {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		switch {
+		case i > 0 && c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0 && i < len(w)-1:
+			return true
+		}
+	}
+	return false
+}
+
+// logNoun reports a word naming log lines: logs, lines, errors, entries,
+// exceptions, stack traces.
+func (a *analysis) logNoun() bool {
+	for i, wi := range a.info {
+		if wi != nil && !a.toks[i].used && (wi.cue[aLoki] > 0 || wi.lineNoun) {
+			return true
+		}
+		if a.isWord(i, "stack", "traces", "trace") {
+			return true
+		}
+	}
+	return false
 }
 
 // searchVerb: a name that is also a verb ("search") opening a message that
@@ -604,6 +753,13 @@ func (a *analysis) numbers() {
 			}
 			continue
 		}
+		if t.kind == tWord && !t.used {
+			if n, ok := revisionWord(t.s); ok { // "r22", "rev22", "v22" (not "v1.4.2": an image version)
+				t.used = true
+				a.revision.set(n)
+			}
+			continue
+		}
 		if t.kind != tNum || t.used {
 			continue
 		}
@@ -615,6 +771,12 @@ func (a *analysis) numbers() {
 			a.revision.set(t.n)
 		case (prev == "run" || prev == "runs") && !a.replicaNoun(i+1) && !(a.nameAt(i+1) && a.replicaNoun(i+2)) || prev == "id" || (t.hash || prev == "eval" || prev == "evaluation" || prev == "status") && a.evalWords():
 			a.run.set(t.n)
+			if prev == "run" || prev == "runs" {
+				a.runRef = true // "is run #118 done?", "how did run 17 go"
+			}
+		case t.hash && !a.hasTarget() && a.evalStatusWord() && (prev == "" || a.isWord(i-1, "for", "of", "on", "about", "is", "how", "did", "would") || a.info[i-1] != nil && a.info[i-1].evalStatus):
+			a.run.set(t.n) // "results for #9"
+			a.runRef = true
 		case t.hash:
 			a.revision.set(t.n)
 		case a.linesAfter(i+1) || prev == "tail" || prev == "limit" || prev == "top" || prev == "first":
@@ -630,6 +792,8 @@ func (a *analysis) numbers() {
 			}
 		case prev == "by":
 			a.relative = true
+		case prev == arrow:
+			a.toNum.set(t.n) // "frontend prod -> 5"
 		case prev == "to" || prev == "at" || prev == "=" || prev == "of" && a.replicaNoun(i-2):
 			a.toNum.set(t.n)
 		case prev == "last" && (next == "" || next2 == ""):
@@ -698,7 +862,35 @@ func (a *analysis) relWord(i int) bool {
 	return wi != nil && wi.rel
 }
 
+// revisionWord reads "r22", "rev22" and "revision22" as revision 22, and
+// "v22" as version 22 (a revision, like "version 22"); "v1.4.2" is an
+// image version and no revision.
+func revisionWord(w string) (int, bool) {
+	for _, p := range []string{"revision", "rev", "r", "v"} {
+		if rest, ok := strings.CutPrefix(w, p); ok && rest != "" {
+			if n, ok := atoi(strings.TrimPrefix(rest, "-")); ok {
+				return n, true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// evalStatusWord reports a word asking for results: results, score, done.
+func (a *analysis) evalStatusWord() bool {
+	for i, wi := range a.info {
+		if wi != nil && wi.evalStatus && !a.toks[i].used || a.isWord(i, "go") && a.isWord(0, "how") {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *analysis) evalWords() bool {
+	if a.runRef {
+		return true
+	}
 	for _, wi := range a.info {
 		if wi != nil && wi.evalCtx {
 			return true

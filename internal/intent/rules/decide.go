@@ -52,10 +52,13 @@ func (a *analysis) decide() decision {
 	muts := a.mutations()
 	var imps []mutCue
 	for _, m := range muts {
+		if a.inSymptom(m.i) && !m.imperative {
+			continue // "investigate X, users can't restart sessions": the trouble, not a request
+		}
 		if a.negated(m.i) {
 			// "don't restart auth, just tell me if it's healthy": answer
 			// the read request if there clearly is one, else nothing
-			if d := a.read(nil); d.act != aNone && d.top >= 2.5 && a.readAfter(m.i) {
+			if d := a.read(nil); d.act != aNone && d.top >= 2.5 && (a.readAfter(m.i) || a.inSymptom(m.i)) {
 				return d
 			}
 			return decision{act: aNone, conf: 0.85, notes: []string{"negated request: nothing to do"}}
@@ -67,7 +70,7 @@ func (a *analysis) decide() decision {
 	if j := a.withheldChange(len(muts) > 0 || a.changeGerund()); j >= 0 {
 		// "please don't touch checkout in prod", "I was going to ask you to
 		// roll back payments but let's not": nothing, unless a read follows
-		if d := a.read(nil); d.act != aNone && d.top >= 2.5 && a.readAfter(j) {
+		if d := a.read(nil); d.act != aNone && d.top >= 2.5 && (a.readAfter(j) || a.inSymptom(j)) {
 			return d
 		}
 		return decision{act: aNone, conf: 0.8, notes: []string{"a change that is not wanted: nothing to do"}}
@@ -89,7 +92,18 @@ func (a *analysis) decide() decision {
 	if len(muts) == 0 && a.unsupportedChange() {
 		return decision{act: aNone, conf: 0.6, notes: []string{"an unsupported change"}}
 	}
-	return a.read(muts)
+	var asked []mutCue
+	for _, m := range muts {
+		if !a.inSymptom(m.i) {
+			asked = append(asked, m)
+		}
+	}
+	return a.read(asked)
+}
+
+// inSymptom reports a token in the symptom clause of a diagnosis request.
+func (a *analysis) inSymptom(i int) bool {
+	return a.symStart >= 0 && i >= a.symStart
 }
 
 // injection spots attempts to instruct the bot around its rules.
@@ -147,7 +161,7 @@ func (a *analysis) injection() bool {
 // danger returns a word asking for something Parley never does.
 func (a *analysis) danger() string {
 	for i, wi := range a.info {
-		if wi != nil && wi.danger && !a.toks[i].used {
+		if wi != nil && wi.danger && !a.toks[i].used && !(a.inSymptom(i) && !a.imperative(i)) {
 			return a.toks[i].s
 		}
 		if t := a.toks[i]; (t.kind == tFlag || t.kind == tKV) && dangerFlags[t.s] && len(t.s) > 1 {
@@ -209,6 +223,13 @@ func (a *analysis) mutations() []mutCue {
 				m = aNone // "restore the database from backup" is not a rollback
 			}
 			verb = a.nounVerb(i)
+		case t.s == "rev" && a.isWord(i+1, "back"):
+			m = aRollback // "rev back checkout"
+		case t.s == arrow:
+			// "frontend staging -> 5 replicas", "orders prod => 3"
+			if a.hasTarget() && (a.toNum.ok || a.replicas.ok) && a.terse() {
+				m = aScale
+			}
 		case t.s == "roll":
 			for j := i + 1; j < len(a.toks) && j <= i+4; j++ {
 				if a.isWord(j, "back") {
@@ -256,6 +277,9 @@ func (a *analysis) mutations() []mutCue {
 			continue
 		}
 		imp := a.imperative(verb) && (verb == i || !a.whQuestion())
+		if t.s == arrow {
+			imp = true // terse() checked it is a bare command
+		}
 		if m == aScale && wi != nil && (wi.desire || t.s == "like") && wi.mut == aNone && !a.desireRequest(verb) {
 			imp = false
 		}
@@ -263,6 +287,10 @@ func (a *analysis) mutations() []mutCue {
 			continue
 		}
 		out = append(out, mutCue{act: m, i: verb, imperative: imp})
+	}
+	if len(out) == 0 && a.replicas.ok && a.countAt >= 0 && a.hasTarget() && a.terse() {
+		// "orders@staging 4 replicas": a deployment and a replica count, nothing else
+		out = append(out, mutCue{act: aScale, i: a.countAt, imperative: true})
 	}
 	if evalCtx && !hasAct(out, aEvalRun) && a.namesVariant() && !a.evalStatusAsked() {
 		// "eval intent-routing prompt-v2 vs baseline": naming a variant asks for a run
@@ -275,6 +303,30 @@ func (a *analysis) mutations() []mutCue {
 	}
 	return out
 }
+
+// terse reports a bare command without a verb: only names, namespaces,
+// flags, one replica count, an arrow and replica words ("frontend staging
+// -> 5 replicas", "orders@staging 4 pods"). A question, a window or any
+// other word (a negation, a verb) makes it something else.
+func (a *analysis) terse() bool {
+	if a.question || a.window != "" || len(a.bareNums) > 0 || a.relative {
+		return false
+	}
+	counts := 0
+	for i, t := range a.toks {
+		switch {
+		case t.kind == tNum:
+			counts++
+		case t.kind == tWord && (t.s == arrow || a.replicaNoun(i) || terseFiller[t.s]):
+		case t.used && t.kind != tQuote && t.kind != tCode:
+		default:
+			return false
+		}
+	}
+	return counts == 1
+}
+
+var terseFiller = setOf(`please pls plz deployment deploy deployments in on to at ns namespace`)
 
 // mindVerbs are gerunds that ask for a change after "mind": "mind
 // restarting payments?".
@@ -463,6 +515,9 @@ func (a *analysis) imperative(i int) bool {
 	for start > 0 && !a.toks[start].sep {
 		start--
 	}
+	if a.outcomeQuestion(start, i) {
+		return false
+	}
 	for j := start; j < i; j++ {
 		t := a.toks[j]
 		switch {
@@ -484,6 +539,22 @@ func (a *analysis) imperative(i int) bool {
 	return true
 }
 
+// outcomeQuestion: the clause asks whether a change would help rather than
+// asking for it: "would restart orders help?", "will a rollback of x fix
+// it?" (not "would you restart x?").
+func (a *analysis) outcomeQuestion(start, i int) bool {
+	if !a.isWord(start, "would", "will", "could", "does", "did", "might", "should", "do", "can") ||
+		a.isWord(start+1, "you", "u", "someone", "somebody", "anyone") {
+		return false
+	}
+	for j := i + 1; j < len(a.toks) && !a.toks[j].sep; j++ {
+		if a.isWord(j, "help", "helps", "work", "fix", "solve", "matter", "hurt", "break", "improve", "change") {
+			return true
+		}
+	}
+	return false
+}
+
 // usedBefore reports a name or flag among the tokens from..to-1.
 func (a *analysis) usedBefore(from, to int) bool {
 	for j := from; j < to; j++ {
@@ -500,7 +571,9 @@ func (a *analysis) negated(i int) bool {
 		if a.info[j] != nil && a.info[j].neg && !a.toks[j].used {
 			return true
 		}
-		if a.toks[j].sep && j < i-1 {
+		// stop at the start of the clause ("..., then scale x" is not negated
+		// by an earlier clause), though "no, restart x" still is
+		if a.toks[j].sep && (j < i-1 || !a.toks[i].sep) {
 			break
 		}
 	}
@@ -611,7 +684,7 @@ func (a *analysis) unsupportedChange() bool {
 }
 
 // changeVerbs change things Parley has no action for.
-var changeVerbs = setOf(`deploy ship promote release install rename move copy enable configure`)
+var changeVerbs = setOf(`deploy ship promote release install rename move copy enable configure roll`)
 
 // readAfter reports a read request after the word at i: "don't restart
 // auth, just tell me if it's healthy".

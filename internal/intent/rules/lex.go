@@ -45,7 +45,9 @@ var kvKeys = map[string]string{
 	"since": "window", "last": "window", "level": "level", "limit": "limit", "tail": "limit", "lines": "limit",
 	"metric": "metric", "filter": "filter", "grep": "filter", "id": "run", "run-id": "run", "run_id": "run",
 	"deployment.apps": "deployment", "deploy.apps": "deployment", "deployments.apps": "deployment",
-	"services": "service", "namespaces": "namespace",
+	"services": "service", "namespaces": "namespace", "dep": "deployment", "env": "namespace", "lvl": "level",
+	"duration": "window", "range": "window", "period": "window", "contains": "filter", "match": "filter",
+	"pattern": "filter", "runid": "run",
 }
 
 // lex tokenises cleaned segments. Code that looks like a query becomes a
@@ -89,17 +91,28 @@ func (lx *lexed) prose(s string) {
 			}
 			continue
 		}
+		// an arrow asks for a new value: "frontend staging -> 5 replicas"
+		if n := arrowAt(s, i); n > 0 {
+			lx.toks = append(lx.toks, token{kind: tWord, s: arrow, orig: s[i : i+n], sep: sep})
+			sep = false
+			i += n
+			continue
+		}
 		if isWordRune(r) && r != '\'' && r != '’' {
 			j := i
 			for j < len(s) {
 				r2, s2 := utf8.DecodeRuneInString(s[j:])
-				if !isWordRune(r2) {
+				if !isWordRune(r2) || j > i && arrowAt(s, j) > 0 {
 					break
 				}
 				j += s2
 			}
 			w := s[i:j]
 			i = j
+			if strings.Trim(w, "-") == "" && len(w) < 4 {
+				sep = true // a spaced dash between clauses: "look into billing - invoices failing"
+				continue
+			}
 			endSep := false
 			for len(w) > 0 && strings.IndexByte(".:-=/#'’@+", w[len(w)-1]) >= 0 {
 				if w[len(w)-1] == '.' {
@@ -125,7 +138,7 @@ func (lx *lexed) prose(s string) {
 			continue
 		}
 		switch r {
-		case ',', ';', '!', '\n', '.', '&':
+		case ',', ';', '!', '\n', '.', '&', '—', '–':
 			sep = true
 		case '?':
 			sep = true
@@ -133,6 +146,23 @@ func (lx *lexed) prose(s string) {
 		}
 		i += size
 	}
+}
+
+// arrow is the token of "->", "=>" and "→".
+const arrow = "->"
+
+// arrowAt returns the byte length of an arrow at s[i], or 0.
+func arrowAt(s string, i int) int {
+	switch {
+	case strings.HasPrefix(s[i:], "->"), strings.HasPrefix(s[i:], "=>"):
+		if i > 0 && (s[i-1] == '-' || s[i-1] == '=') {
+			return 0
+		}
+		return 2
+	case strings.HasPrefix(s[i:], "→"):
+		return len("→")
+	}
+	return 0
 }
 
 // closingQuote returns the byte index of the quote closing one opened by r
@@ -274,6 +304,12 @@ func (lx *lexed) word(w string, sep bool) {
 			}
 			return
 		}
+	}
+	if k := strings.IndexByte(lw, '@'); k > 0 && k < len(lw)-1 && !strings.ContainsAny(lw, ":=/") {
+		// "orders@staging": a deployment and its namespace
+		lx.word(w[:k], sep)
+		lx.word(w[k+1:], false)
+		return
 	}
 	if k := strings.IndexByte(lw, '/'); k >= 0 {
 		switch lw {

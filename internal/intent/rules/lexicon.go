@@ -113,6 +113,7 @@ details detail overview: status=1.5
 get show check display see list fetch pull chk: status=0.5
 revision: status=1
 down: status=1 diag=2
+deploying: status=0.5
 scaled scaling restarted restarting rolled reverted bounced recycled rollbacks rollouts deploys deployed: status=0.5
 why: diag=3.5
 wrong: diag=3
@@ -126,7 +127,7 @@ issue issues problem problems incident outage outages happening happened: diag=2
 spiking spike spikes: diag=1.5
 scale rescale resize upscale downscale: mut=scale
 restart re-start bounce recycle reboot respawn redeploy kick cycle: mut=restart
-rollback roll-back revert undo downgrade restore: mut=rollback
+rollback roll-back revert undo downgrade restore rb: mut=rollback
 need needs want wants get run give take have keep: desire
 set bump increase decrease reduce raise lower grow shrink change adjust update make bring put spin: weakscale
 add remove double halve triple: weakscale rel

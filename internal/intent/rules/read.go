@@ -15,12 +15,19 @@ func (a *analysis) read(muts []mutCue) decision {
 	}
 	var score [nActs]float64
 	for i, wi := range a.info {
-		if wi == nil || a.toks[i].used {
+		if wi == nil || a.toks[i].used || a.logIn(i) {
+			continue
+		}
+		if a.inSymptom(i) {
+			score[aDiagnose] += float64(wi.cue[aDiagnose]) // the trouble described, not what is asked
 			continue
 		}
 		for k, w := range wi.cue {
 			score[k] += float64(w)
 		}
+	}
+	if a.symStart >= 0 {
+		score[aDiagnose] += 1.5
 	}
 	metric := a.metric()
 	podCount := a.podCount()
@@ -42,6 +49,9 @@ func (a *analysis) read(muts []mutCue) decision {
 		}
 	}
 	a.phrases(&score)
+	if metric != "" && a.logsNamed() {
+		score[aLoki]++ // "memory errors in the orders logs": the logs are asked for
+	}
 	if a.filter != "" {
 		score[aLoki]++
 		if score[aLoki] >= 2 {
@@ -50,6 +60,9 @@ func (a *analysis) read(muts []mutCue) decision {
 	}
 	if a.limit.ok {
 		score[aLoki] += 1.5
+	}
+	if _, ok := a.kv["level"]; ok {
+		score[aLoki] += 1.5 // "level:error" is a log search
 	}
 	if a.window != "" {
 		score[aProm] += 0.3
@@ -72,6 +85,14 @@ func (a *analysis) read(muts []mutCue) decision {
 		score[aLoki] += 0.3
 		score[aDiagnose] += 0.3
 		score[aStatus] += 0.4
+	}
+	if hasDep || hasSvc {
+		if a.rolloutProgress() && !a.evalWords() {
+			score[aStatus] += 2.5 // "is frontend fully rolled out yet", "did the deploy of x finish"
+		}
+		if ns, _ := a.namespace(); ns != "" && metric == "" && a.deployNoun() && a.howDoing() {
+			score[aStatus] += 2 // "how's the sandbox orders deployment doing"
+		}
 	}
 	if len(muts) > 0 && (hasDep || hasSvc) {
 		score[aStatus] += 1.5 // a question about a change: show the state instead
@@ -226,6 +247,29 @@ func (a *analysis) service() (string, bool) {
 
 // metric names the Prometheus metric asked for ("" when none).
 func (a *analysis) metric() string {
+	if v, ok := a.kv["metric"]; ok {
+		// "metric:error_rate", "--metric=p99": an enum value or a word for one
+		v = strings.ReplaceAll(v, "-", "_")
+		for _, m := range action.Metrics {
+			if v == m {
+				return m
+			}
+		}
+		if wi := a.r.lex[v]; wi != nil && wi.metric != "" {
+			if wi.metric == "latency" {
+				return "latency_p99"
+			}
+			return wi.metric
+		}
+		switch v {
+		case "errors", "error", "errorrate", "5xx_rate":
+			return "error_rate"
+		case "requests", "requestrate", "req_rate":
+			return "request_rate"
+		case "restart", "restart_count":
+			return "restarts"
+		}
+	}
 	latency := false
 	for i, wi := range a.info {
 		if a.toks[i].used {
@@ -370,6 +414,10 @@ func (a *analysis) phrases(score *[nActs]float64) {
 			if a.isWord(i+1, "cause") {
 				score[aDiagnose] += 3
 			}
+		case "up":
+			if a.isWord(i+1, "with") && a.isWord(i-1, "is", "something", "whats") && len(a.targets()) > 0 {
+				score[aDiagnose] += 2.5 // "something's up with identity"
+			}
 		case "acting":
 			if a.isWord(i+1, "up", "weird", "strange") {
 				score[aDiagnose] += 2.5
@@ -384,6 +432,77 @@ func (a *analysis) phrases(score *[nActs]float64) {
 			}
 		}
 	}
+}
+
+// rolloutProgress: a question whether a rollout has finished: "rolled
+// out", "done deploying", "did the deploy complete", "rollout finished".
+func (a *analysis) rolloutProgress() bool {
+	deploy, done := false, false
+	for i := range a.toks {
+		if a.toks[i].used {
+			continue
+		}
+		switch a.word(i) {
+		case "rolled", "rolling":
+			if a.isWord(i+1, "out") {
+				return true
+			}
+		case "deploy", "deploys", "deployment", "deploying", "deployed", "rollout", "release", "rollouts", "redeploy":
+			deploy = true
+		case "done", "finished", "finish", "complete", "completed", "through", "over", "landed", "succeeded", "succeed",
+			"yet", "progress", "stuck", "progressing", "live", "successful", "fail", "failed", "go", "went":
+			done = true
+		}
+	}
+	return deploy && done
+}
+
+// howDoing: a "how is it doing" question, with no word of trouble
+// (why, slow, wrong) that asks for a diagnosis.
+func (a *analysis) howDoing() bool {
+	how := false
+	for i, wi := range a.info {
+		if a.isWord(i, "how", "hows") {
+			how = true
+		}
+		if wi != nil && wi.cue[aDiagnose] >= 2.5 && !a.toks[i].used {
+			return false
+		}
+	}
+	return how
+}
+
+// deployNoun reports a word for the deployment object: deployment,
+// deploy, pods, replicas.
+func (a *analysis) deployNoun() bool {
+	for i := range a.toks {
+		if !a.toks[i].used && a.isWord(i, "deployment", "deploy", "deployments", "pods", "pod", "replicas", "replica") {
+			return true
+		}
+	}
+	return false
+}
+
+// logsNamed reports the word logs (log, loki) in the message.
+func (a *analysis) logsNamed() bool {
+	for i, wi := range a.info {
+		if wi != nil && wi.cue[aLoki] >= 3 && !a.toks[i].used && !a.logIn(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// logIn: "log in", "logged into": signing in, not logs.
+func (a *analysis) logIn(i int) bool {
+	if !a.isWord(i, "log", "logged", "logging", "login", "logins") {
+		return false
+	}
+	if a.isWord(i, "login", "logins") || a.isWord(i+1, "into") {
+		return true
+	}
+	// "users can't log in", "log in to the app" (not "what did cart log in the last hour")
+	return a.isWord(i+1, "in", "on") && (i+2 >= len(a.toks) || a.toks[i+2].sep || a.isWord(i+2, "to", "with", "again", "anymore", "via", "using", "at"))
 }
 
 // podCount: a question about how many pods run ("how many checkout pods

@@ -78,6 +78,9 @@ func StartPrometheus(t testing.TB, c Config) *Prometheus {
 			"--storage.tsdb.path=" + tsdb,
 			"--web.listen-address=" + addr,
 			"--log.level=warn",
+			// The first alerts are often evaluated before the Alertmanager
+			// is discovered and dropped; resend quickly, not after 1m.
+			"--rules.alert.resend-delay=1s",
 		}, c.ExtraArgs...)
 	})
 	client, err := api.NewClient(api.Config{Address: "http://" + addr})

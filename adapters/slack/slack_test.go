@@ -1,0 +1,518 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/chat"
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type undeliveredLog struct {
+	mu      sync.Mutex
+	replies []chat.Reply
+	errs    []error
+}
+
+func (u *undeliveredLog) record(_ context.Context, r chat.Reply, err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.replies = append(u.replies, r)
+	u.errs = append(u.errs, err)
+}
+
+func (u *undeliveredLog) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.replies)
+}
+
+type harness struct {
+	a    *Adapter
+	f    *fakeSlack
+	rec  *recorder
+	logs *syncBuffer
+	und  *undeliveredLog
+	stop func() error
+}
+
+// start runs an adapter against f until the test ends.
+func start(t *testing.T, f *fakeSlack, edit func(*Options)) *harness {
+	t.Helper()
+	h := &harness{f: f, rec: newRecorder(), logs: &syncBuffer{}, und: &undeliveredLog{}}
+	opts := Options{
+		BotToken: testBotToken, AppToken: testAppToken, APIURL: f.url(),
+		BoundChannels: map[string]bool{"CBOUND": true},
+		Logger:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnUndelivered: h.und.record,
+		PostInterval:  time.Millisecond, RetryBackoff: time.Millisecond, CallTimeout: 5 * time.Second,
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, h.rec) }()
+	var once sync.Once
+	var runErr error
+	h.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				runErr = errors.New("Run did not return after its context ended")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := h.stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		for _, secret := range []string{testBotToken, testAppToken, testSecret} {
+			if strings.Contains(h.logs.String(), secret) {
+				t.Errorf("a secret appears in the log output")
+			}
+		}
+	})
+	if opts.Mode != ModeEvents {
+		f.waitConnected(1)
+	} else {
+		h.waitRunning(t)
+	}
+	return h
+}
+
+// waitRunning waits until Run has passed its start-up checks.
+func (h *harness) waitRunning(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.a.mu.Lock()
+		ok := h.a.handler != nil
+		h.a.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("adapter did not start")
+}
+
+func eventPayload(eventID, inner string) string {
+	return fmt.Sprintf(`{"token":"XXYYZZ","team_id":"T1","api_app_id":"A111","event":%s,"type":"event_callback","event_id":%q,"event_time":1700000000,"authorizations":[{"team_id":"T1","user_id":%q,"is_bot":true}],"is_ext_shared_channel":false}`,
+		inner, eventID, botUserID)
+}
+
+func mentionEvent(channel, user, text, ts, thread string) string {
+	th := ""
+	if thread != "" {
+		th = fmt.Sprintf(`,"thread_ts":%q`, thread)
+	}
+	return fmt.Sprintf(`{"type":"app_mention","user":%q,"text":%q,"ts":%q,"channel":%q,"event_ts":%q%s}`, user, text, ts, channel, ts, th)
+}
+
+func messageEventJSON(channel, channelType, user, text, ts, extra string) string {
+	return fmt.Sprintf(`{"type":"message","channel":%q,"channel_type":%q,"user":%q,"text":%q,"ts":%q,"event_ts":%q%s}`, channel, channelType, user, text, ts, ts, extra)
+}
+
+func clickPayload(user, channel, msgTS, thread, actionID, value, actionTS string) string {
+	return fmt.Sprintf(`{"type":"block_actions","user":{"id":%q,"username":"alice","name":"alice","team_id":"T1"},"api_app_id":"A111","token":"XXYYZZ",
+"container":{"type":"message","message_ts":%q,"channel_id":%q,"is_ephemeral":false,"thread_ts":%q},"trigger_id":"1.2.abc","team":{"id":"T1","domain":"parley"},
+"channel":{"id":%q,"name":"ops"},"message":{"type":"message","user":%q,"ts":%q,"thread_ts":%q,"text":"This changes prod"},
+"response_url":"https://hooks.slack.com/actions/T1/1/abc","actions":[{"action_id":%q,"block_id":"parley_actions","text":{"type":"plain_text","text":"Confirm","emoji":true},"value":%q,"style":"primary","type":"button","action_ts":%q}]}`,
+		user, msgTS, channel, thread, channel, botUserID, msgTS, thread, actionID, value, actionTS)
+}
+
+func TestMentionAndDirectMessage(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+
+	f.envelope("env-1", "events_api", eventPayload("Ev001", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout in prod", "1700000001.000100", "")))
+	f.waitAck("env-1")
+	m := h.rec.next(t)
+	want := chat.Message{Platform: "slack", Channel: "C1", Thread: "1700000001.000100", User: "U1", Text: "<@UBOT0001> status of checkout in prod", EventID: "Ev001"}
+	if m.Platform != want.Platform || m.Channel != want.Channel || m.Thread != want.Thread || m.User != want.User || m.Text != want.Text || m.EventID != want.EventID {
+		t.Errorf("mention = %+v, want %+v", m, want)
+	}
+	if got := strings.Join(m.Groups, ","); got != "slack-group:S0SRE" {
+		t.Errorf("groups = %q, want slack-group:S0SRE", got)
+	}
+	if m.Subject() != "slack:U1" || m.ChannelRef() != "slack:C1" {
+		t.Errorf("subject %s channel %s", m.Subject(), m.ChannelRef())
+	}
+	if !m.Time.Equal(time.Unix(1700000001, 100000)) {
+		t.Errorf("time = %v", m.Time)
+	}
+
+	// A DM inside a thread keeps the thread.
+	f.envelope("env-2", "events_api", eventPayload("Ev002", messageEventJSON("D1", "im", "U2", "help", "1700000002.000100", `,"thread_ts":"1700000001.999999"`)))
+	m = h.rec.nextText(t, "help")
+	if m.Channel != "D1" || m.Thread != "1700000001.999999" || m.User != "U2" || strings.Join(m.Groups, ",") != "slack-group:S0ML,slack-group:S0SRE" {
+		t.Errorf("dm = %+v", m)
+	}
+}
+
+func TestIgnoredMessages(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	ignored := []string{
+		messageEventJSON("D1", "im", "U1", "from a bot", "1700000010.000100", `,"bot_id":"B999"`),
+		messageEventJSON("D1", "im", botUserID, "my own message", "1700000011.000100", ""),
+		messageEventJSON("D1", "im", "U1", "edited", "1700000012.000100", `,"edited":{"user":"U1","ts":"1700000012.500000"}`),
+		`{"type":"message","subtype":"message_changed","channel":"D1","channel_type":"im","ts":"1700000013.000100","message":{"type":"message","user":"U1","text":"changed","ts":"1700000001.000100"}}`,
+		messageEventJSON("C1", "channel", "U1", "chatter in an unbound channel", "1700000014.000100", ""),
+		messageEventJSON("CBOUND", "channel", "U1", "joined", "1700000015.000100", `,"subtype":"channel_join"`),
+		`{"type":"reaction_added","user":"U1","reaction":"thumbsup","item":{"type":"message","channel":"C1","ts":"1700000001.000100"},"event_ts":"1700000016.000100"}`,
+		mentionEvent("C1", "U1", "<@UBOT0001> from a bot", "1700000017.000100", "") + "",
+	}
+	// The last one becomes a bot's mention.
+	ignored[len(ignored)-1] = strings.Replace(ignored[len(ignored)-1], `"type":"app_mention"`, `"type":"app_mention","bot_id":"B999"`, 1)
+	for i, ev := range ignored {
+		id := fmt.Sprintf("env-ign-%d", i)
+		f.envelope(id, "events_api", eventPayload(fmt.Sprintf("EvIgn%d", i), ev))
+		f.waitAck(id)
+	}
+	// A message in a bound channel is handled without a mention; a mention
+	// there arrives as app_mention and as message, and is handled once.
+	f.envelope("env-b1", "events_api", eventPayload("EvB1", messageEventJSON("CBOUND", "channel", "U1", "bound chatter", "1700000020.000100", "")))
+	h.rec.nextText(t, "bound chatter")
+	f.envelope("env-b2", "events_api", eventPayload("EvB2", mentionEvent("CBOUND", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
+	f.envelope("env-b3", "events_api", eventPayload("EvB3", messageEventJSON("CBOUND", "channel", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
+	h.rec.nextText(t, "<@UBOT0001> twice")
+	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000022.000100", "")))
+	h.rec.nextText(t, "sentinel")
+}
+
+func TestRedeliveredEventHandledOnce(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	ev := eventPayload("EvDup", mentionEvent("C1", "U1", "<@UBOT0001> restart checkout", "1700000030.000100", ""))
+	f.envelope("env-a", "events_api", ev)
+	f.envelope("env-b", "events_api", ev) // Slack's retry: new envelope, same event
+	f.waitAck("env-a")
+	f.waitAck("env-b")
+	h.rec.nextText(t, "<@UBOT0001> restart checkout")
+	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000031.000100", "")))
+	h.rec.nextText(t, "sentinel")
+}
+
+func TestButtonClick(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	p := clickPayload("U2", "C1", "1700001001.000200", "1700000001.000100", "parley_confirm", "c0ffee42", "1700001010.123456")
+	f.envelope("env-click", "interactive", p)
+	f.waitAck("env-click")
+	m := h.rec.next(t)
+	if m.Action == nil || *m.Action != (chat.ButtonClick{Action: "confirm", Value: "c0ffee42", MessageID: "1700001001.000200"}) {
+		t.Fatalf("click = %+v", m.Action)
+	}
+	if m.Channel != "C1" || m.Thread != "1700000001.000100" || m.User != "U2" || m.Text != "" || m.EventID == "" {
+		t.Errorf("click message = %+v", m)
+	}
+	// The same click redelivered is handled once; a foreign button not at all.
+	f.envelope("env-click-2", "interactive", p)
+	f.envelope("env-foreign", "interactive", clickPayload("U2", "C1", "1700001001.000200", "", "other_app_button", "x", "1700001011.000000"))
+	f.envelope("env-cancel", "interactive", clickPayload("U1", "C1", "1700001001.000200", "", "parley_cancel", "c0ffee42", "1700001012.000000"))
+	m = h.rec.next(t)
+	if m.Action == nil || m.Action.Action != "cancel" || m.Thread != "1700001001.000200" {
+		t.Fatalf("next click = %+v %+v", m, m.Action)
+	}
+}
+
+func TestReplyPostedInThread(t *testing.T) {
+	f := newFakeSlack(t)
+	ids := make(chan string, 1)
+	h := start(t, f, nil)
+	h.rec.reply = func(ctx context.Context, m chat.Message) {
+		id, err := h.a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Kind: chat.KindSuccess,
+			Text: "Scaled **checkout** (prod) 3 -> 5 <!channel>", Context: []string{"[audit #9]"}})
+		if err != nil {
+			t.Errorf("Send: %v", err)
+		}
+		ids <- id
+	}
+	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> scale", "1700000040.000100", "")))
+	h.rec.next(t)
+	id := <-ids
+	posts, _ := f.snapshot()
+	if len(posts) != 1 {
+		t.Fatalf("posts = %+v", posts)
+	}
+	p := posts[0]
+	if p.Channel != "C1" || p.Thread != "1700000040.000100" || p.TS != id {
+		t.Errorf("post = %+v, Send returned %q", p, id)
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+		Text struct {
+			Text string `json:"text"`
+		} `json:"text"`
+	}
+	if err := json.Unmarshal([]byte(p.Blocks), &blocks); err != nil {
+		t.Fatal(err)
+	}
+	// Markdown converted, and the user-visible <!channel> escaped so it
+	// cannot ping the channel.
+	if len(blocks) != 2 || blocks[0].Text.Text != ":white_check_mark: Scaled *checkout* (prod) 3 -&gt; 5 &lt;!channel&gt;" || blocks[1].Type != "context" {
+		t.Errorf("blocks = %s", p.Blocks)
+	}
+
+	// UpdateOf edits the prompt in place.
+	got, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Thread: "1700000040.000100", UpdateOf: id, Kind: chat.KindSuccess, Text: "Confirmed by <@U2>"})
+	if err != nil || got != id {
+		t.Fatalf("update: %q %v", got, err)
+	}
+	_, updates := f.snapshot()
+	if len(updates) != 1 || updates[0].TS != id || updates[0].Channel != "C1" {
+		t.Fatalf("updates = %+v", updates)
+	}
+}
+
+func TestRateLimitStormAbsorbedInOrder(t *testing.T) {
+	f := newFakeSlack(t)
+	f.fail = func(method string, n int) (int, string, string) {
+		if method == "chat.postMessage" && n <= 3 {
+			return http.StatusTooManyRequests, "1", ""
+		}
+		return 0, "", ""
+	}
+	h := start(t, f, nil)
+	const replies = 5
+	ids := make([]string, replies)
+	errs := make([]error, replies)
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Go(func() {
+			ids[i], errs[i] = h.a.Send(context.Background(), chat.Reply{Channel: "C1", Thread: "1700000050.000100", Text: fmt.Sprintf("reply %d", i)})
+		})
+		// Queue the replies in a known order: wait until this one is queued
+		// (the first is held by the worker, waiting out Retry-After).
+		waitQueued(t, h.a, "C1", i)
+	}
+	wg.Wait()
+	posts, _ := f.snapshot()
+	if len(posts) != replies {
+		t.Fatalf("%d posts, want %d: %+v", len(posts), replies, posts)
+	}
+	for i, p := range posts {
+		if p.Text != fmt.Sprintf("reply %d", i) {
+			t.Errorf("post %d = %q: out of order", i, p.Text)
+		}
+		if errs[i] != nil || ids[i] != p.TS {
+			t.Errorf("Send %d = %q, %v; post ts %s", i, ids[i], errs[i], p.TS)
+		}
+	}
+	if h.und.count() != 0 {
+		t.Errorf("undelivered: %+v", h.und.replies)
+	}
+}
+
+// waitQueued waits until channel's queue holds n jobs besides the one in
+// the worker's hands.
+func waitQueued(t *testing.T, a *Adapter, channel string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		a.out.mu.Lock()
+		q := a.out.queues[channel]
+		a.out.mu.Unlock()
+		if q != nil {
+			q.mu.Lock()
+			have := len(q.jobs)
+			q.mu.Unlock()
+			if have >= n {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("job %d never queued", n)
+}
+
+func TestAuditStepsCoalesced(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	ctx := context.Background()
+	const thread = "1700000060.000100"
+	var ids []string
+	for i := range 5 {
+		id, err := h.a.Send(ctx, chat.Reply{Channel: "C1", Thread: thread, Kind: chat.KindAudit, Text: fmt.Sprintf("#%d 10:00:0%d step.%d", i+1, i, i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// A reply queued after the steps is posted after them (FIFO per channel).
+	if _, err := h.a.Send(ctx, chat.Reply{Channel: "C1", Thread: thread, Text: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	posts, updates := f.snapshot()
+	if len(posts) != 2 || posts[0].Thread != thread || posts[1].Text != "done" {
+		t.Fatalf("posts = %+v", posts)
+	}
+	for _, id := range ids {
+		if id != posts[0].TS {
+			t.Errorf("audit step id %q, want the trail message %q", id, posts[0].TS)
+		}
+	}
+	if len(updates) == 0 || len(updates) > 4 {
+		t.Fatalf("%d updates, want 1..4", len(updates))
+	}
+	last := updates[len(updates)-1]
+	if last.TS != posts[0].TS {
+		t.Errorf("update of %q, want %q", last.TS, posts[0].TS)
+	}
+	for i := range 5 {
+		if !strings.Contains(last.Blocks, fmt.Sprintf("step.%d", i)) {
+			t.Errorf("trail lacks step %d: %s", i, last.Blocks)
+		}
+	}
+	// Another thread has its own trail.
+	other, err := h.a.Send(ctx, chat.Reply{Channel: "C1", Thread: "1700000061.000100", Kind: chat.KindAudit, Text: "#9 other"})
+	if err != nil || other == posts[0].TS {
+		t.Errorf("other thread's trail = %q, %v", other, err)
+	}
+}
+
+func TestSocketReconnectResumes(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	f.envelope("env-1", "events_api", eventPayload("EvR1", mentionEvent("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
+	h.rec.nextText(t, "<@UBOT0001> first")
+	f.waitAck("env-1")
+
+	f.dropConnection()
+	f.waitConnected(2)
+	// Slack redelivers what it thinks was not acknowledged, then new events.
+	f.envelope("env-1-again", "events_api", eventPayload("EvR1", mentionEvent("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
+	f.envelope("env-2", "events_api", eventPayload("EvR2", mentionEvent("C1", "U1", "<@UBOT0001> second", "1700000071.000100", "")))
+	f.waitAck("env-2")
+	h.rec.nextText(t, "<@UBOT0001> second")
+	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000072.000100", "")))
+	h.rec.nextText(t, "sentinel")
+}
+
+func TestTransientFailuresRetriedThenReported(t *testing.T) {
+	f := newFakeSlack(t)
+	f.fail = func(method string, n int) (int, string, string) {
+		switch {
+		case method == "chat.postMessage" && n <= 2:
+			return http.StatusBadGateway, "", ""
+		case method == "chat.update":
+			return http.StatusServiceUnavailable, "", ""
+		}
+		return 0, "", ""
+	}
+	h := start(t, f, func(o *Options) { o.MaxAttempts = 3 })
+	id, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Text: "after two 502s"})
+	if err != nil || id == "" {
+		t.Fatalf("Send = %q, %v", id, err)
+	}
+	_, err = h.a.Send(context.Background(), chat.Reply{Channel: "C1", UpdateOf: id, Text: "never lands"})
+	if !errors.Is(err, action.ErrUnavailable) {
+		t.Fatalf("update error = %v, want ErrUnavailable", err)
+	}
+	f.mu.Lock()
+	tries := f.calls["chat.update"]
+	f.mu.Unlock()
+	if tries != 3 {
+		t.Errorf("chat.update tried %d times, want 3", tries)
+	}
+	if h.und.count() != 1 || h.und.replies[0].Text != "never lands" {
+		t.Errorf("undelivered = %+v", h.und.replies)
+	}
+}
+
+func TestPermanentFailureNotRetried(t *testing.T) {
+	f := newFakeSlack(t)
+	f.fail = func(method string, _ int) (int, string, string) {
+		if method == "chat.postMessage" {
+			return 0, "", "channel_not_found"
+		}
+		return 0, "", ""
+	}
+	h := start(t, f, nil)
+	_, err := h.a.Send(context.Background(), chat.Reply{Channel: "CGONE", Text: "hello"})
+	if !errors.Is(err, action.ErrNotFound) || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Fatalf("err = %v", err)
+	}
+	f.mu.Lock()
+	tries := f.calls["chat.postMessage"]
+	f.mu.Unlock()
+	if tries != 1 {
+		t.Errorf("tried %d times, want 1", tries)
+	}
+	if h.und.count() != 1 {
+		t.Errorf("undelivered = %d, want 1", h.und.count())
+	}
+	if strings.Contains(err.Error(), testBotToken) {
+		t.Error("error contains the bot token")
+	}
+}
+
+func TestImageUploadedIntoThread(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	png := []byte("\x89PNG\r\n\x1a\nfake chart")
+	_, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Thread: "1700000080.000100", Text: "error rate",
+		Images: []chat.Image{{Name: "checkout-error_rate.png", ContentType: "image/png", Data: png, AltText: "error rate"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.uploads) != 1 || !bytes.Equal(f.uploads[0], png) {
+		t.Fatalf("uploads = %q", f.uploads)
+	}
+	if len(f.completes) != 1 || f.completes[0].Channel != "C1" || f.completes[0].Thread != "1700000080.000100" || !strings.Contains(f.completes[0].Text, "F0CHART") {
+		t.Fatalf("completes = %+v", f.completes)
+	}
+}
+
+func TestSendWhenNotRunning(t *testing.T) {
+	und := &undeliveredLog{}
+	a, err := New(Options{BotToken: testBotToken, AppToken: testAppToken, OnUndelivered: und.record, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(context.Background(), chat.Reply{Channel: "C1", Text: "x"}); !errors.Is(err, action.ErrUnavailable) {
+		t.Errorf("err = %v", err)
+	}
+	if und.count() != 1 {
+		t.Errorf("OnUndelivered called %d times", und.count())
+	}
+}

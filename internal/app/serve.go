@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/chat"
+)
+
+// mux routes each reply to the adapter of its platform.
+type mux struct {
+	mu       sync.RWMutex
+	adapters map[string]chat.Sender
+}
+
+func (m *mux) add(name string, s chat.Sender) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.adapters == nil {
+		m.adapters = map[string]chat.Sender{}
+	}
+	m.adapters[name] = s
+}
+
+// Send implements chat.Sender.
+func (m *mux) Send(ctx context.Context, r chat.Reply) (string, error) {
+	m.mu.RLock()
+	s, ok := m.adapters[r.Platform]
+	m.mu.RUnlock()
+	if !ok {
+		return "", fmt.Errorf("no %q adapter is connected for this reply", r.Platform)
+	}
+	return s.Send(ctx, r)
+}
+
+// cmdServe runs Parley as a service: chat adapters from the configuration,
+// the HTTP server (health, readiness, webhooks), and the confirmation
+// sweeper, until a signal ends it.
+func cmdServe(ctx context.Context, args []string, env Env) error {
+	fs := newFlags("serve", env)
+	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(env, cfg.Log.Level, cfg.Log.Format)
+	senders := &mux{}
+	p, err := build(ctx, Options{Config: cfg, Logger: log, Now: env.now}, senders)
+	if err != nil {
+		return err
+	}
+	defer p.Close(context.WithoutCancel(ctx))
+	if err := p.Pipeline.Recover(ctx); err != nil {
+		return err
+	}
+	adapters, handlers, err := buildAdapters(ctx, cfg, p, log)
+	if err != nil {
+		return err
+	}
+	for _, a := range adapters {
+		senders.add(a.Name(), a)
+	}
+
+	ready := &atomic.Bool{}
+	httpMux := http.NewServeMux()
+	httpMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, "ok")
+	})
+	httpMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		if err := p.DB.SQL().PingContext(r.Context()); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	for path, h := range handlers {
+		httpMux.Handle(path, h)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(adapters)+1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	})
+	for _, a := range adapters {
+		wg.Go(func() {
+			if err := a.Run(ctx, p.Pipeline); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s adapter: %w", a.Name(), err)
+			}
+		})
+	}
+	wg.Go(func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.Pipeline.Sweep(ctx)
+			}
+		}
+	})
+	ready.Store(true)
+	log.Info("parley serving", "listen", ln.Addr().String(), "adapters", len(adapters), "version", Version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	ready.Store(false)
+	cancel()
+	shutdown, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer stop()
+	_ = srv.Shutdown(shutdown)
+	wg.Wait()
+	log.Info("parley stopped")
+	return runErr
+}
+
+func newLogger(env Env, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(env.Stderr, opts))
+}
+
+// cmdConfig validates or prints a configuration file.
+func cmdConfig(_ context.Context, args []string, env Env) error {
+	if len(args) == 0 || (args[0] != "validate" && args[0] != "show") {
+		return fmt.Errorf("%w: want \"parley config validate|show --config FILE\"", errUsage)
+	}
+	fs := newFlags("config "+args[0], env)
+	configFile := fs.String("config", "", "configuration file")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	if args[0] == "show" {
+		return cfg.Dump(env.Stdout)
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
+	return nil
+}

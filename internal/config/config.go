@@ -1,0 +1,413 @@
+// Package config loads Parley's configuration file: which backends and chat
+// platforms to connect, how channels are bound, where state lives. It is
+// strict in the Alertmanager manner: unknown keys are errors with their
+// line, every section validates itself, combinations are checked, and
+// secrets are never read from the file itself — only from environment
+// variables or files it names — and print as <secret>.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// Config is the whole file.
+type Config struct {
+	// Listen is the HTTP address for health, metrics and webhooks.
+	Listen string `yaml:"listen"`
+	// Database is the SQLite file for audit and confirmations.
+	Database string `yaml:"database"`
+	// Policy is a policy file; empty means the embedded default.
+	Policy string `yaml:"policy"`
+	// Trail renders every audit step into the request's thread.
+	Trail bool `yaml:"trail"`
+	Log   Log  `yaml:"log"`
+
+	Kubernetes Kubernetes `yaml:"kubernetes"`
+	Prometheus Prometheus `yaml:"prometheus"`
+	Loki       Loki       `yaml:"loki"`
+	Slack      *Slack     `yaml:"slack"`
+	Discord    *Discord   `yaml:"discord"`
+	Channels   []Channel  `yaml:"channels"`
+
+	file string
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// Kubernetes selects the cluster.
+type Kubernetes struct {
+	// Sandbox runs against the in-memory demo cluster (the default when
+	// no kubeconfig and not in-cluster).
+	Sandbox bool `yaml:"sandbox"`
+	// Manifests for the sandbox; empty means the built-in demo shop.
+	Manifests  string   `yaml:"manifests"`
+	Kubeconfig string   `yaml:"kubeconfig"`
+	Context    string   `yaml:"context"`
+	InCluster  bool     `yaml:"in_cluster"`
+	Timeout    Duration `yaml:"timeout"`
+	Namespaces []string `yaml:"namespaces"`
+	// Impersonate maps chat subjects to Kubernetes identities, so the
+	// cluster's RBAC is a second lock behind Parley's policy.
+	Impersonate map[string]Identity `yaml:"impersonate"`
+}
+
+// Identity is a Kubernetes user and groups to impersonate.
+type Identity struct {
+	User   string   `yaml:"user"`
+	Groups []string `yaml:"groups"`
+}
+
+// Prometheus is the metrics backend.
+type Prometheus struct {
+	URL         string            `yaml:"url"`
+	Timeout     Duration          `yaml:"timeout"`
+	BearerToken Secret            `yaml:"bearer_token"`
+	Templates   map[string]string `yaml:"templates"`
+}
+
+// Loki is the logs backend (queries and, optionally, audit push).
+type Loki struct {
+	URL         string   `yaml:"url"`
+	Tenant      string   `yaml:"tenant"`
+	Timeout     Duration `yaml:"timeout"`
+	BearerToken Secret   `yaml:"bearer_token"`
+	Selector    string   `yaml:"selector"`
+	GrafanaURL  string   `yaml:"grafana_url"`
+	PushAudit   bool     `yaml:"push_audit"`
+}
+
+// Slack connects a Slack workspace.
+type Slack struct {
+	Mode          string `yaml:"mode"` // socket (default) | events
+	BotToken      Secret `yaml:"bot_token"`
+	AppToken      Secret `yaml:"app_token"`
+	SigningSecret Secret `yaml:"signing_secret"`
+}
+
+// Discord connects a Discord application.
+type Discord struct {
+	Token         Secret   `yaml:"token"`
+	ApplicationID string   `yaml:"application_id"`
+	GuildIDs      []string `yaml:"guild_ids"`
+}
+
+// Channel binds a chat channel: its default namespace, the actions it
+// offers, and whether the audit trail is rendered there.
+type Channel struct {
+	ID        string   `yaml:"id"` // platform:channel-id
+	Namespace string   `yaml:"namespace"`
+	Actions   []string `yaml:"actions"`
+}
+
+// Secret is a credential read from an environment variable or a file,
+// never from the configuration itself. It prints as <secret>.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+
+	value string
+}
+
+// Value returns the secret.
+func (s Secret) Value() string { return s.value }
+
+// Set reports whether the secret has a value.
+func (s Secret) Set() bool { return s.value != "" }
+
+// String implements fmt.Stringer without revealing the value.
+func (s Secret) String() string {
+	if s.value == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return `config.Secret{<secret>}` }
+
+// MarshalYAML prints <secret> and where it comes from, never the value.
+func (s Secret) MarshalYAML() (any, error) {
+	switch {
+	case s.Env != "":
+		return "<secret> (env " + s.Env + ")", nil
+	case s.File != "":
+		return "<secret> (file " + s.File + ")", nil
+	}
+	return nil, nil
+}
+
+// Duration is a time.Duration written like "10s" or "1m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go or Prometheus duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		pv, perr := action.ParseDuration(s)
+		if perr != nil {
+			return fmt.Errorf("line %d: invalid duration %q", n.Line, s)
+		}
+		v = pv
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as text.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Std returns the time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Load reads and validates a configuration file. getenv resolves secrets
+// (os.Getenv in production).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path, getenv)
+}
+
+// Parse decodes and validates a configuration. Errors name the file and,
+// where the YAML decoder knows it, the line.
+func Parse(data []byte, file string, getenv func(string) string) (*Config, error) {
+	if len(data) > 1<<20 {
+		return nil, fmt.Errorf("%s: larger than 1 MiB", file)
+	}
+	c := &Config{file: file}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s: only one YAML document is allowed", file)
+	}
+	c.defaults()
+	if err := c.resolveSecrets(getenv); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return c, nil
+}
+
+// Default is the configuration used without a file: the sandbox cluster,
+// the embedded policy, the console.
+func Default() *Config {
+	c := &Config{file: "(defaults)"}
+	c.defaults()
+	return c
+}
+
+// File is where the configuration came from.
+func (c *Config) File() string { return c.file }
+
+func (c *Config) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Database == "" {
+		c.Database = ".parley/parley.db"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	k := &c.Kubernetes
+	if k.Kubeconfig == "" && !k.InCluster {
+		k.Sandbox = true
+	}
+	if k.Timeout == 0 {
+		k.Timeout = Duration(10 * time.Second)
+	}
+	if c.Prometheus.Timeout == 0 {
+		c.Prometheus.Timeout = Duration(10 * time.Second)
+	}
+	if c.Loki.Timeout == 0 {
+		c.Loki.Timeout = Duration(10 * time.Second)
+	}
+	if c.Slack != nil && c.Slack.Mode == "" {
+		c.Slack.Mode = "socket"
+	}
+}
+
+func (c *Config) resolveSecrets(getenv func(string) string) error {
+	var errs []error
+	resolve := func(name string, s *Secret) {
+		if s.Env != "" && s.File != "" {
+			errs = append(errs, fmt.Errorf("%s: give env or file, not both", name))
+			return
+		}
+		switch {
+		case s.Env != "":
+			if getenv == nil {
+				getenv = os.Getenv
+			}
+			s.value = strings.TrimSpace(getenv(s.Env))
+			if s.value == "" {
+				errs = append(errs, fmt.Errorf("%s: environment variable %s is empty or unset", name, s.Env))
+			}
+		case s.File != "":
+			b, err := os.ReadFile(s.File)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				return
+			}
+			s.value = strings.TrimSpace(string(b))
+			if s.value == "" {
+				errs = append(errs, fmt.Errorf("%s: file %s is empty", name, s.File))
+			}
+		}
+	}
+	resolve("prometheus.bearer_token", &c.Prometheus.BearerToken)
+	resolve("loki.bearer_token", &c.Loki.BearerToken)
+	if c.Slack != nil {
+		resolve("slack.bot_token", &c.Slack.BotToken)
+		resolve("slack.app_token", &c.Slack.AppToken)
+		resolve("slack.signing_secret", &c.Slack.SigningSecret)
+	}
+	if c.Discord != nil {
+		resolve("discord.token", &c.Discord.Token)
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	channelRE = regexp.MustCompile(`^(slack|discord|console):[A-Za-z0-9_.-]{1,64}$`)
+	listenRE  = regexp.MustCompile(`^[A-Za-z0-9_.\-\[\]:]*:[0-9]{1,5}$`)
+)
+
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !listenRE.MatchString(c.Listen) {
+		bad("listen: %q is not host:port", c.Listen)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		bad("log.format: %q is not text or json", c.Log.Format)
+	}
+	k := c.Kubernetes
+	if k.InCluster && k.Kubeconfig != "" {
+		bad("kubernetes: in_cluster and kubeconfig exclude each other")
+	}
+	if k.Sandbox && (k.InCluster || k.Kubeconfig != "") {
+		bad("kubernetes: sandbox excludes in_cluster and kubeconfig")
+	}
+	if k.Manifests != "" && !k.Sandbox {
+		bad("kubernetes.manifests: only for the sandbox")
+	}
+	for subject, id := range k.Impersonate {
+		if !channelRE.MatchString(subject) {
+			bad("kubernetes.impersonate: %q is not platform:id", subject)
+		}
+		if id.User == "" {
+			bad("kubernetes.impersonate[%s]: user is required", subject)
+		}
+	}
+	checkURL := func(name, u string) {
+		if u == "" {
+			return
+		}
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad("%s: %q is not an http(s) URL", name, u)
+			return
+		}
+		if p.User != nil {
+			bad("%s: credentials in the URL are not allowed; use bearer_token with env or file", name)
+		}
+	}
+	checkURL("prometheus.url", c.Prometheus.URL)
+	checkURL("loki.url", c.Loki.URL)
+	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
+	for m := range c.Prometheus.Templates {
+		if !slices.Contains(action.Metrics, m) {
+			bad("prometheus.templates: unknown metric %q (known: %s)", m, strings.Join(action.Metrics, ", "))
+		}
+	}
+	if c.Loki.PushAudit && c.Loki.URL == "" {
+		bad("loki.push_audit needs loki.url")
+	}
+	if s := c.Slack; s != nil {
+		if !s.BotToken.Set() {
+			bad("slack.bot_token: required (env: SLACK_BOT_TOKEN or file)")
+		}
+		switch s.Mode {
+		case "socket":
+			if !s.AppToken.Set() {
+				bad("slack.app_token: Socket Mode needs an app-level token (xapp-) with connections:write")
+			}
+		case "events":
+			if !s.SigningSecret.Set() {
+				bad("slack.signing_secret: the Events API needs the app's signing secret")
+			}
+		default:
+			bad("slack.mode: %q is not socket or events", s.Mode)
+		}
+	}
+	if d := c.Discord; d != nil {
+		if !d.Token.Set() {
+			bad("discord.token: required (env: DISCORD_TOKEN or file)")
+		}
+		if d.ApplicationID == "" {
+			bad("discord.application_id: required for the /parley command")
+		}
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Channels {
+		if !channelRE.MatchString(ch.ID) {
+			bad("channels[%d].id: %q is not platform:channel-id", i, ch.ID)
+		}
+		if seen[ch.ID] {
+			bad("channels[%d].id: %s bound twice", i, ch.ID)
+		}
+		seen[ch.ID] = true
+		for _, a := range ch.Actions {
+			if _, ok := action.CatalogSpec(a); !ok {
+				bad("channels[%d].actions: unknown action %q", i, a)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Dump writes the configuration as YAML with secrets shown as their
+// source only.
+func (c *Config) Dump(w io.Writer) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return err
+	}
+	return enc.Close()
+}

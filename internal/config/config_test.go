@@ -1,0 +1,137 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const tokenValue = "xoxb-111-222-SECRETVALUE"
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseFullConfig(t *testing.T) {
+	dir := t.TempDir()
+	tokFile := filepath.Join(dir, "discord.token")
+	if err := os.WriteFile(tokFile, []byte("discord-SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`
+listen: 0.0.0.0:9090
+database: /var/lib/parley/parley.db
+trail: true
+log: {level: debug, format: json}
+kubernetes:
+  kubeconfig: /etc/kube/config
+  timeout: 5s
+  impersonate:
+    slack:U024BE7LH: {user: alice, groups: [sre]}
+prometheus:
+  url: http://prometheus:9090
+  templates: {error_rate: 'sum(rate(x{svc="{{.Service}}"}[{{.Window}}]))'}
+loki: {url: http://loki:3100, push_audit: true}
+slack:
+  bot_token: {env: SLACK_BOT_TOKEN}
+  app_token: {env: SLACK_APP_TOKEN}
+discord:
+  token: {file: %s}
+  application_id: "1130000000000000000"
+channels:
+  - {id: "slack:C0OPS", namespace: prod, actions: [kubernetes.status, kubernetes.scale]}
+`, tokFile)
+	c, err := Parse([]byte(src), "parley.yaml", env(map[string]string{"SLACK_BOT_TOKEN": tokenValue, "SLACK_APP_TOKEN": "xapp-1-SECRET"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kubernetes.Sandbox || c.Kubernetes.Timeout.Std().Seconds() != 5 || c.Slack.Mode != "socket" {
+		t.Errorf("kubernetes/slack = %+v %+v", c.Kubernetes, c.Slack)
+	}
+	if c.Slack.BotToken.Value() != tokenValue || c.Discord.Token.Value() != "discord-SECRET" {
+		t.Error("secrets not resolved")
+	}
+	var b strings.Builder
+	if err := c.Dump(&b); err != nil {
+		t.Fatal(err)
+	}
+	dump := b.String() + fmt.Sprintf("%v %+v %#v %s", c.Slack, c.Slack, c.Slack, c.Slack.BotToken)
+	for _, secret := range []string{tokenValue, "xapp-1-SECRET", "discord-SECRET"} {
+		if strings.Contains(dump, secret) {
+			t.Fatalf("secret %q printed:\n%s", secret, dump)
+		}
+	}
+	if !strings.Contains(dump, "<secret> (env SLACK_BOT_TOKEN)") {
+		t.Errorf("dump does not name the secret's source:\n%s", dump)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte("{}\n"), "empty.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Kubernetes.Sandbox || c.Listen != "127.0.0.1:8080" || c.Slack != nil {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"listen: x\n", `listen: "x" is not host:port`},
+		{"lissen: :80\n", "line 1: field lissen not found"},
+		{"prometheus:\n  url: http://p:9090\n  timeut: 5s\n", "line 3: field timeut not found"},
+		{"prometheus: {url: 'ftp://x'}\n", "is not an http(s) URL"},
+		{"prometheus: {url: 'http://u:p@x'}\n", "credentials in the URL are not allowed"},
+		{"prometheus: {templates: {errors: x}}\n", `unknown metric "errors"`},
+		{"kubernetes: {timeout: soon}\n", `invalid duration "soon"`},
+		{"kubernetes: {in_cluster: true, kubeconfig: /x}\n", "exclude each other"},
+		{"slack: {bot_token: {env: NOPE}}\n", "environment variable NOPE is empty or unset"},
+		{"slack: {bot_token: {env: A, file: /b}}\n", "env or file, not both"},
+		{"slack: {bot_token: xoxb-inline}\n", "line 1"},
+		{"slack: {mode: rtm, bot_token: {env: T}}\n", `slack.mode: "rtm"`},
+		{"slack: {bot_token: {env: T}}\n", "Socket Mode needs an app-level token"},
+		{"discord: {token: {env: T}}\n", "discord.application_id: required"},
+		{"channels: [{id: general}]\n", `"general" is not platform:channel-id`},
+		{"channels: [{id: 'slack:C1', actions: [kubectl.delete]}]\n", `unknown action "kubectl.delete"`},
+		{"channels: [{id: 'slack:C1'}, {id: 'slack:C1'}]\n", "bound twice"},
+		{"loki: {push_audit: true}\n", "push_audit needs loki.url"},
+		{"a: 1\n---\nb: 2\n", "field a not found"},
+		{"{}\n---\n{}\n", "only one YAML document"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.src), "bad.yaml", env(map[string]string{"T": tokenValue}))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", tt.src, err, tt.want)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "bad.yaml:") {
+			t.Errorf("error does not name the file: %v", err)
+		}
+		if strings.Contains(err.Error(), tokenValue) {
+			t.Errorf("error reveals a secret: %v", err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("listen: 127.0.0.1:8080\nslack: {bot_token: {env: T}, app_token: {env: T}}\n"))
+	f.Add([]byte("channels: [{id: 'slack:C1', namespace: prod}]\n"))
+	f.Add([]byte("kubernetes: {timeout: 1d}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, "fuzz.yaml", env(map[string]string{"T": tokenValue}))
+		if err != nil {
+			if strings.Contains(err.Error(), tokenValue) {
+				t.Fatalf("error reveals a secret: %v", err)
+			}
+			return
+		}
+		var b strings.Builder
+		if err := c.Dump(&b); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), tokenValue) {
+			t.Fatal("dump reveals a secret")
+		}
+	})
+}

@@ -1,0 +1,317 @@
+// Package redact removes secrets from free text before it leaves Parley's
+// hands: log lines shown in chat, text handed to an LLM, audit copies
+// pushed to Loki. It knows the shapes secrets take in logs — credentials
+// in key=value, key: value and JSON pairs, Authorization headers, URLs
+// with a password, vendor tokens (AWS, GitHub, Slack), JWTs, PEM private
+// keys, long random strings after words like "token" — and replaces the
+// secret part with Marker, keeping the surrounding text readable.
+//
+// It is a safety net, not a guarantee: a secret in a shape it does not know
+// passes through. It errs on the side of redacting (a value after
+// "password:" is hidden even when it is not a password) but leaves ordinary
+// prose alone ("token bucket refilled", "password reset email sent").
+//
+// Redact is idempotent (Redact(Redact(s)) == Redact(s)) and adds nothing to
+// its input but markers, so it is safe to apply at every boundary.
+package redact
+
+import (
+	"cmp"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Marker replaces each secret.
+const Marker = "[REDACTED]"
+
+// markerRE matches an existing marker, so that values already redacted are
+// recognised as a whole and left as they are.
+const markerRE = `\[REDACTED\]`
+
+// rule finds secrets: every match of re whose secret group passes check,
+// when check is set, is replaced by Marker.
+type rule struct {
+	name string
+	re   *regexp.Regexp
+	// groups are the submatches that hold the secret, the first that
+	// matched wins; none means the whole match.
+	groups []int
+	check  func(string) bool
+	// needs lists lower-case words of which the text must contain one for
+	// re to have a chance; a cheap test that skips most rules on most lines.
+	needs []string
+}
+
+// keyWords are credential names. A key matches when it ends in one of them
+// ("db_password", "X-Api-Key", "client_secret"), that is when the word is
+// followed by a separator; "tokens=3" and "token_type=bearer" do not match.
+const keyWords = `(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)`
+
+// authSchemes are the HTTP authentication schemes kept in front of a
+// redacted credential.
+const authSchemes = `(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey|sso-key)`
+
+// value alternatives after a credential key: a double- or single-quoted
+// string (escapes allowed) keeps its quotes; an unquoted value runs to the
+// next space or delimiter.
+const (
+	dquoted  = `"((?:[^"\\\r\n]|\\.)*)"`
+	squoted  = `'((?:[^'\\\r\n]|\\.)*)'`
+	unquoted = `(` + markerRE + `|[^\s"'&,;{}()<>\[\]]+)`
+)
+
+// credentialWords are the needs of the credential pair rules.
+var credentialWords = []string{"pass", "secret", "token", "key", "credential"}
+
+var rules = []rule{
+	{
+		// PEM private keys, whole; an unterminated block (a cut line) is
+		// redacted to the end of the text.
+		name:  "private key block",
+		needs: []string{"private key"},
+		re:    regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)`),
+	},
+	{
+		// Authorization: Bearer x / Basic x / any scheme, in headers, Go
+		// header maps (Authorization:[Bearer x]) and JSON.
+		name:   "authorization header",
+		needs:  []string{"authorization"},
+		re:     regexp.MustCompile(`(?i)\b(?:proxy-)?authorization["']?\s*[:=]\s*\[?["']?(?:` + authSchemes + `\s+)?(` + markerRE + `|[^\s"',;\]]+)`),
+		groups: []int{1},
+	},
+	{
+		// A bearer token on its own: "Bearer eyJ...", "bearer=..." is the
+		// key rule's.
+		name:   "bearer token",
+		needs:  []string{"bearer"},
+		re:     regexp.MustCompile(`\b[Bb]earer\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[\s"',;\]]|\z)`),
+		groups: []int{1},
+		check:  tokenish,
+	},
+	{
+		// key=value, key: value, "key": "value", key='value'. A quoted
+		// value keeps its quotes.
+		name:   "credential pair",
+		needs:  credentialWords,
+		re:     regexp.MustCompile(`(?i)` + keyWords + `["']?\s*[:=]\s*(?:` + dquoted + `|` + squoted + `|` + unquoted + `)`),
+		groups: []int{1, 2, 3},
+	},
+	{
+		// scheme://user:password@host keeps the user.
+		name:   "URL password",
+		needs:  []string{"://"},
+		re:     regexp.MustCompile(`\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(` + markerRE + `|[^/\s@]+)@`),
+		groups: []int{1},
+	},
+	{
+		name:  "AWS access key id",
+		needs: []string{"akia", "asia", "abia", "acca"},
+		re:    regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
+	},
+	{
+		name:  "GitHub token",
+		needs: []string{"gh", "github_pat_"},
+		re:    regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]+|github_pat_[A-Za-z0-9_]+)\b`),
+		check: func(s string) bool {
+			if strings.HasPrefix(s, "github_pat_") {
+				return len(s) >= len("github_pat_")+22
+			}
+			return len(s) >= len("ghp_")+36
+		},
+	},
+	{
+		name:  "Slack token",
+		needs: []string{"xox", "xapp-"},
+		re:    regexp.MustCompile(`\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]+`),
+		check: func(s string) bool { return len(s) >= len("xoxb-")+10 },
+	},
+	{
+		name:  "Slack webhook",
+		needs: []string{"hooks.slack.com"},
+		re:    regexp.MustCompile(`hooks\.slack\.com/services/[A-Za-z0-9/_-]+`),
+	},
+	{
+		name:  "JWT",
+		needs: []string{"eyj"},
+		re:    regexp.MustCompile(`\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`),
+	},
+	{
+		// A long random-looking string after a credential word without a
+		// separator: "using token 9fQ2...", "secret is Zm9v...".
+		name:   "high-entropy string after a credential word",
+		needs:  []string{"key", "token", "secret", "pass", "credential"},
+		re:     regexp.MustCompile(`(?i)\b(?:key|token|secret|password|passwd|credential|apikey)s?(?:\s+(?:is|was|of|for))?\s*[=:]?\s*["']?([A-Za-z0-9+/_.=~-]+)`),
+		groups: []int{1},
+		check:  looksRandom,
+	},
+}
+
+// maxPasses bounds the passes to a fixed point. One pass nearly always is
+// one; the second confirms nothing is left.
+const maxPasses = 4
+
+// Redact returns s with every secret it recognises replaced by Marker.
+func Redact(s string) string {
+	for range maxPasses {
+		out := pass(s)
+		if out == s {
+			return out
+		}
+		s = out
+	}
+	return s
+}
+
+type span struct{ start, end int }
+
+// pass finds the secrets of every rule in s and replaces each maximal run
+// of overlapping secrets with one Marker.
+func pass(s string) string {
+	markers := markerSpans(s)
+	lower := strings.ToLower(s)
+	var spans []span
+	for _, r := range rules {
+		if !containsAny(lower, r.needs) {
+			continue
+		}
+		for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
+			sp := secret(m, r.groups)
+			if sp.start < 0 || sp.end <= sp.start {
+				continue
+			}
+			if r.check != nil && !r.check(s[sp.start:sp.end]) {
+				continue
+			}
+			// A secret that reaches into an existing marker takes all of
+			// it; one that is just a marker (or part of one) is done.
+			first, _ := slices.BinarySearchFunc(markers, sp.start, func(mk span, at int) int { return cmp.Compare(mk.end, at+1) })
+			for _, mk := range markers[first:] {
+				if mk.start >= sp.end {
+					break
+				}
+				sp.start, sp.end = min(sp.start, mk.start), max(sp.end, mk.end)
+			}
+			if s[sp.start:sp.end] == Marker {
+				continue
+			}
+			spans = append(spans, sp)
+		}
+	}
+	if len(spans) == 0 {
+		return s
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	var b strings.Builder
+	b.Grow(len(s))
+	last := 0 // end of what has been written
+	for i := 0; i < len(spans); {
+		cur := spans[i]
+		for i++; i < len(spans) && spans[i].start <= cur.end; i++ {
+			cur.end = max(cur.end, spans[i].end)
+		}
+		b.WriteString(s[last:cur.start])
+		b.WriteString(Marker)
+		last = cur.end
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// tokenish reports whether s looks like a credential rather than a word:
+// it has a digit, a symbol, or both upper and lower case letters.
+func tokenish(s string) bool {
+	var lower, upper bool
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		default:
+			return true
+		}
+	}
+	return lower && upper
+}
+
+// secret returns the span of the first of groups that took part in match m,
+// or of the whole match when there are no groups.
+func secret(m []int, groups []int) span {
+	if len(groups) == 0 {
+		return span{m[0], m[1]}
+	}
+	for _, g := range groups {
+		if m[2*g] >= 0 {
+			return span{m[2*g], m[2*g+1]}
+		}
+	}
+	return span{-1, -1}
+}
+
+func containsAny(s string, words []string) bool {
+	if len(words) == 0 {
+		return true
+	}
+	for _, w := range words {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// markerSpans returns where Marker already occurs in s.
+func markerSpans(s string) []span {
+	var out []span
+	for off := 0; ; {
+		i := strings.Index(s[off:], Marker)
+		if i < 0 {
+			return out
+		}
+		out = append(out, span{off + i, off + i + len(Marker)})
+		off += i + len(Marker)
+	}
+}
+
+// looksRandom reports whether s looks like a generated secret rather than a
+// word, a path or a version: mixed letters and digits and high per-character
+// entropy.
+func looksRandom(s string) bool {
+	if len(s) < 20 || strings.Contains(s, Marker) {
+		return false
+	}
+	var lower, upper, digit int
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower++
+		case c >= 'A' && c <= 'Z':
+			upper++
+		case c >= '0' && c <= '9':
+			digit++
+		}
+	}
+	if digit == 0 || lower+upper == 0 {
+		return false
+	}
+	return entropy(s) >= 3.5
+}
+
+// entropy is the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	var h float64
+	n := float64(len(s))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
