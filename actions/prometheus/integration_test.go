@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +41,16 @@ func field(res action.Result, label string) string {
 	return ""
 }
 
+var chartDir = flag.String("charts", "", "write the charts the tests make into this directory, to look at them")
+
 func assertChart(t *testing.T, res action.Result) {
 	t.Helper()
+	if *chartDir != "" && len(res.Images) > 0 {
+		name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
+		if err := os.WriteFile(filepath.Join(*chartDir, name), res.Images[0].Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if len(res.Images) != 1 {
 		t.Fatalf("want one chart, got %d images (text %q)", len(res.Images), res.Text)
 	}

@@ -250,7 +250,7 @@ func (q *Query) chartOf(v model.Value, title string, u unit, file, name string) 
 		}
 		series = append(series, s)
 	}
-	png, err := chart.Line(series, chart.Options{Title: title, FormatValue: u.format})
+	png, err := chart.Line(series, chart.Options{Title: title, FormatValue: u.format, Base2: u == unitBytes})
 	if err != nil {
 		// A chart is a nicety: the numbers are in the text.
 		q.log.Debug("no chart", "err", err)

@@ -76,7 +76,7 @@ func newHarness(t *testing.T, dbPath string) *harness {
 	out := &recorder{}
 	cfg := config.Default()
 	cfg.Database = dbPath
-	p, err := build(context.Background(), Options{Config: cfg, Now: c.Now}, out)
+	p, err := Build(context.Background(), Options{Config: cfg, Now: c.Now}, out)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -76,7 +76,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		Transcript: *transcript != "", Echo: *transcript != "", Prompt: interactive,
 		Trail: cfg.Trail, Now: env.now,
 	})
-	p, err := build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now}, con)
+	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now}, con)
 	if err != nil {
 		return err
 	}

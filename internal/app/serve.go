@@ -55,7 +55,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 	log := newLogger(env, cfg.Log.Level, cfg.Log.Format)
 	senders := &mux{}
-	p, err := build(ctx, Options{Config: cfg, Logger: log, Now: env.now}, senders)
+	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now}, senders)
 	if err != nil {
 		return err
 	}

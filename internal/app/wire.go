@@ -91,8 +91,10 @@ func buildActions(k8sOpts kubernetes.Options, inv intent.InventorySource, help *
 	return action.NewRegistry(append(acts, newDiagnose(base, inv))...)
 }
 
-// build wires one Parley instance around a chat sender.
-func build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) {
+// Build wires one Parley instance around a chat sender: the store, audit
+// recorder, confirmations, policy, actions, router and pipeline. Adapters
+// feed Parley.Pipeline; replies go to sender. Close releases it.
+func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) {
 	cfg := o.Config
 	if cfg == nil {
 		cfg = config.Default()

@@ -45,6 +45,9 @@ type Options struct {
 	FormatValue func(float64) string
 	// Location is the time zone of the time labels; nil means UTC.
 	Location *time.Location
+	// Base2 puts y ticks at round multiples of powers of 1024 (256 MiB,
+	// 512 MiB) instead of powers of ten: for bytes.
+	Base2 bool
 	// MaxSeries caps the lines drawn (default 10); the legend says how
 	// many more there were.
 	MaxSeries int
@@ -129,7 +132,16 @@ func Line(series []Series, o Options) ([]byte, error) {
 	if vMin > 0 {
 		vMin = 0
 	}
-	ticks, lo, hi := niceTicks(vMin, vMax, 5)
+	scale := 1.0
+	if o.Base2 {
+		for m := math.Max(math.Abs(vMin), math.Abs(vMax)); m/scale >= 1024; scale *= 1024 {
+		}
+	}
+	ticks, lo, hi := niceTicks(vMin/scale, vMax/scale, 5)
+	for i := range ticks {
+		ticks[i] *= scale
+	}
+	lo, hi = lo*scale, hi*scale
 
 	img := image.NewRGBA(image.Rect(0, 0, o.Width, o.Height))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
@@ -180,10 +192,11 @@ func Line(series []Series, o Options) ([]byte, error) {
 	hline(img, plot.Min.X, plot.Max.X, plot.Max.Y, axisColor)
 	vline(img, plot.Min.X, plot.Min.Y, plot.Max.Y, axisColor)
 
-	// Lines, clipped to the plot area.
-	clip := img.SubImage(plot.Inset(-1)).(*image.RGBA)
+	// Lines, clipped to the plot area. Each series is drawn as coverage
+	// first and painted once, so joints are as smooth as the segments.
+	clip := plot.Inset(-1)
 	for i, s := range series {
-		c := Palette[i%len(Palette)]
+		cov := newCoverage(clip)
 		var prev *Point
 		for j := range s.Points {
 			p := &s.Points[j]
@@ -192,12 +205,13 @@ func Line(series []Series, o Options) ([]byte, error) {
 				continue
 			}
 			if prev == nil {
-				dot(clip, x(p.T), y(p.V), c) // a lone point stays visible
+				cov.line(x(p.T)-1, y(p.V), x(p.T)+1, y(p.V)) // a lone point stays visible
 			} else {
-				thickLine(clip, x(prev.T), y(prev.V), x(p.T), y(p.V), c)
+				cov.line(x(prev.T), y(prev.V), x(p.T), y(p.V))
 			}
 			prev = p
 		}
+		cov.paint(img, Palette[i%len(Palette)])
 	}
 
 	// Legend.
@@ -370,23 +384,24 @@ func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
 	}
 }
 
-// blend paints c over the pixel at (x, y) with coverage a in [0, 1].
-func blend(img *image.RGBA, x, y int, c color.RGBA, a float64) {
-	if !(image.Point{x, y}.In(img.Rect)) || a <= 0 {
-		return
-	}
-	a = math.Min(a, 1)
-	o := img.RGBAAt(x, y)
-	mix := func(f, b uint8) uint8 { return uint8(math.Round(float64(f)*a + float64(b)*(1-a))) }
-	img.SetRGBA(x, y, color.RGBA{mix(c.R, o.R), mix(c.G, o.G), mix(c.B, o.B), 0xff})
+// coverage is how much of each pixel of a rectangle one series covers.
+type coverage struct {
+	r image.Rectangle
+	a []float32
 }
 
-// thickLine draws an anti-aliased line about two pixels wide: every pixel
-// near the segment is covered by how close it is to it.
-func thickLine(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA) {
+func newCoverage(r image.Rectangle) *coverage {
+	return &coverage{r: r, a: make([]float32, r.Dx()*r.Dy())}
+}
+
+// line covers the pixels near a segment, about two pixels wide, by how
+// close they are to it (anti-aliased).
+func (c *coverage) line(x0, y0, x1, y1 float64) {
 	const half = 1.0 // half width
 	minX, maxX := int(math.Floor(math.Min(x0, x1)-half-1)), int(math.Ceil(math.Max(x0, x1)+half+1))
 	minY, maxY := int(math.Floor(math.Min(y0, y1)-half-1)), int(math.Ceil(math.Max(y0, y1)+half+1))
+	minX, minY = max(minX, c.r.Min.X), max(minY, c.r.Min.Y)
+	maxX, maxY = min(maxX, c.r.Max.X-1), min(maxY, c.r.Max.Y-1)
 	dx, dy := x1-x0, y1-y0
 	l2 := dx*dx + dy*dy
 	for py := minY; py <= maxY; py++ {
@@ -397,24 +412,26 @@ func thickLine(img *image.RGBA, x0, y0, x1, y1 float64, c color.RGBA) {
 				t = math.Max(0, math.Min(1, ((fx-x0)*dx+(fy-y0)*dy)/l2))
 			}
 			ex, ey := x0+t*dx-fx, y0+t*dy-fy
-			dist := math.Sqrt(ex*ex + ey*ey)
-			if cov := half + 0.5 - dist; cov > 0 {
-				// Keep the darkest coverage where two segments meet.
-				if o := img.RGBAAt(px, py); o != white && cov < 1 && closeTo(o, c) {
-					continue
-				}
-				blend(img, px, py, c, cov)
+			cv := float32(math.Min(1, half+0.5-math.Sqrt(ex*ex+ey*ey)))
+			i := (py-c.r.Min.Y)*c.r.Dx() + (px - c.r.Min.X)
+			if cv > c.a[i] {
+				c.a[i] = cv
 			}
 		}
 	}
 }
 
-func closeTo(a, b color.RGBA) bool {
-	d := func(x, y uint8) int { return max(int(x)-int(y), int(y)-int(x)) }
-	return d(a.R, b.R)+d(a.G, b.G)+d(a.B, b.B) < 30
-}
-
-func dot(img *image.RGBA, x, y float64, c color.RGBA) {
-	thickLine(img, x-1, y, x+1, y, c)
-	thickLine(img, x, y-1, x, y+1, c)
+// paint blends col over img where the series covers it.
+func (c *coverage) paint(img *image.RGBA, col color.RGBA) {
+	for py := c.r.Min.Y; py < c.r.Max.Y; py++ {
+		for px := c.r.Min.X; px < c.r.Max.X; px++ {
+			a := float64(c.a[(py-c.r.Min.Y)*c.r.Dx()+(px-c.r.Min.X)])
+			if a <= 0 {
+				continue
+			}
+			o := img.RGBAAt(px, py)
+			mix := func(f, b uint8) uint8 { return uint8(math.Round(float64(f)*a + float64(b)*(1-a))) }
+			img.SetRGBA(px, py, color.RGBA{mix(col.R, o.R), mix(col.G, o.G), mix(col.B, o.B), 0xff})
+		}
+	}
 }

@@ -159,6 +159,26 @@ func TestGapsAndEdgeCases(t *testing.T) {
 	}
 }
 
+func TestBase2Ticks(t *testing.T) {
+	// 500..800 MiB: binary ticks land on multiples of 256 MiB, not 238.4 MiB.
+	var labels []string
+	format := func(v float64) string {
+		s := fmt.Sprintf("%g MiB", v/(1<<20))
+		labels = append(labels, s)
+		return s
+	}
+	s := ramp("mem", 10, func(i int) float64 { return float64(500+30*i) * (1 << 20) })
+	if _, err := Line([]Series{s}, Options{FormatValue: format, Base2: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range labels {
+		var mib float64
+		if _, err := fmt.Sscanf(l, "%g MiB", &mib); err != nil || math.Mod(mib, 128) != 0 {
+			t.Errorf("tick %q is not a multiple of 128 MiB", l)
+		}
+	}
+}
+
 func TestTimeStepLayouts(t *testing.T) {
 	for _, c := range []struct {
 		span   time.Duration

@@ -479,8 +479,8 @@ func (l *loader) rule(n *yaml.Node, index int, groups []*group) *rule {
 				l.errorf(v, "%s: ttl: %v", what, err)
 			case d > MaxTTL:
 				l.errorf(v, "%s: ttl %s is longer than the maximum %s", what, s, action.FormatDuration(MaxTTL))
-			case d < 10*time.Second:
-				l.errorf(v, "%s: ttl %s is too short for anyone to confirm; use at least 10s", what, s)
+			case d < time.Second:
+				l.errorf(v, "%s: ttl %s is too short for anyone to confirm; use at least 1s", what, s)
 			default:
 				r.ttl = d
 			}

@@ -76,7 +76,7 @@ func TestParseErrors(t *testing.T) {
 		{"distinct on allow", "rules:\n  - name: r\n    effect: allow\n    distinct_approver: true\n", `p.yaml:4: rule "r": distinct_approver applies only to effect confirm`},
 		{"ttl unparseable", "rules:\n  - name: r\n    effect: confirm\n    ttl: soon\n", `p.yaml:4: rule "r": ttl: invalid duration "soon"`},
 		{"ttl too long", "rules:\n  - name: r\n    effect: confirm\n    ttl: 2d\n", `p.yaml:4: rule "r": ttl 2d is longer than the maximum 1d`},
-		{"ttl too short", "rules:\n  - name: r\n    effect: confirm\n    ttl: 1s\n", `p.yaml:4: rule "r": ttl 1s is too short`},
+		{"ttl too short", "rules:\n  - name: r\n    effect: confirm\n    ttl: 500ms\n", `p.yaml:4: rule "r": ttl 500ms is too short`},
 		{"distinct not bool", "rules:\n  - name: r\n    effect: confirm\n    approvers: [console:bob]\n    distinct_approver: yes\n", `p.yaml:5: rule "r": distinct_approver: want true or false`},
 		{"distinct with requester only", "rules:\n  - name: r\n    effect: confirm\n    approvers: [requester]\n    distinct_approver: true\n", `p.yaml:5: rule "r": distinct_approver with approvers [requester] can never be satisfied`},
 		{"distinct default approvers", "rules:\n  - name: r\n    effect: confirm\n    distinct_approver: true\n", `p.yaml:4: rule "r": distinct_approver with approvers [requester] can never be satisfied`},

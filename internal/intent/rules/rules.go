@@ -18,6 +18,15 @@
 // the same words asked as a question ("do we need 4 replicas?"), stated as
 // a fact, negated or taken back ("but let's not") change nothing.
 //
+// Terse forms are read too: "15min", "3hrs" and "15-min" are windows;
+// slash commands set any parameter by key ("/prom metric:cpu window:1h");
+// "frontend staging -> 5 replicas" and "x@prod 4 pods" are a scale when
+// nothing else is said; "rb x rev 104", "rev back x" and "to r22" are
+// rollbacks ("v1.4.2" is an image version, not a revision); "run #118"
+// is an evaluation run. A symptom after a diagnosis request
+// ("investigate mailer, emails aren't going out") describes the trouble:
+// its negations and change words are not the request.
+//
 // Choices the dataset leaves open: "latency" alone means latency_p99;
 // "how slow is X" is incident.diagnose; greetings and thanks are none while
 // capability questions are help; how-to and what-is questions that name
