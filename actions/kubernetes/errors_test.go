@@ -26,10 +26,10 @@ func TestForbiddenKeepsTheReason(t *testing.T) {
 	if !apierrors.IsForbidden(err) {
 		t.Error("the API error is no longer reachable with errors.As")
 	}
-	// Planning (reads only) still works.
-	if _, err := k.scale.Plan(ctx, scaleReq("prod", "checkout", 5)); err != nil {
-		t.Errorf("plan: %v", err)
-	}
+	// The plan's server-side dry run meets the same refusal, so nobody is
+	// asked to confirm a scale that cannot run.
+	_, err = k.scale.Plan(ctx, scaleReq("prod", "checkout", 5))
+	mustErrIs(t, err, action.ErrForbidden, "scale prod/checkout: dry run", reason)
 
 	k.sb.Fake().PrependReactor("get", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "checkout", errors.New("no reading"))

@@ -13,6 +13,14 @@
 // overwritten. Rollback and restart follow kubectl rollout undo and kubectl
 // rollout restart exactly, so a rollback done from chat and one done from a
 // terminal leave the cluster in the same state.
+//
+// Before anyone is asked to confirm, a plan submits its write as a
+// server-side dry run (dryRun=All): the API server runs authentication,
+// RBAC, admission and validation on exactly the object that Run would send
+// and stores nothing. The plan shows the server's answer, and a write the
+// server would refuse (RBAC forbids it, validation or a webhook rejects it)
+// fails at plan time with the server's reason, so nobody confirms what
+// cannot run.
 package kubernetes
 
 import (
@@ -52,6 +60,27 @@ const (
 // DefaultTimeout bounds each Plan, Run and Inventory call when
 // Options.Timeout is zero.
 const DefaultTimeout = 10 * time.Second
+
+// dryRunAll makes a write a server-side dry run.
+var dryRunAll = []string{metav1.DryRunAll}
+
+// planAttempts bounds how often a plan is made again when its dry run meets
+// a conflict: the object changed (often only its status, by a controller)
+// between the plan's read and its dry run, and a fresh read is all it needs.
+const planAttempts = 3
+
+// planFresh makes a plan, again while its dry run meets a conflict. Plans
+// only read and dry-run, so making one again is harmless.
+func planFresh[P any](ctx context.Context, plan func() (P, error)) (P, error) {
+	var p P
+	var err error
+	for range planAttempts {
+		if p, err = plan(); !errors.Is(err, action.ErrConflict) || ctx.Err() != nil {
+			break
+		}
+	}
+	return p, err
+}
 
 // ClientFor returns the client to use on behalf of a subject
 // ("platform:user"). The empty subject means Parley itself (the inventory).

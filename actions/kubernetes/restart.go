@@ -46,11 +46,14 @@ func (r *Restart) Plan(ctx context.Context, req action.Request) (action.Plan, er
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := r.plan(ctx, c, req)
+	p, err := planFresh(ctx, func() (restartPlan, error) { return r.plan(ctx, c, req, true) })
 	return p.Plan, err
 }
 
-func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Request) (restartPlan, error) {
+// plan reads the deployment and works out the restart. With dryRun it also
+// submits the restart patch (stamped with the time of planning) as a
+// server-side dry run.
+func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (restartPlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return restartPlan{}, err
@@ -67,6 +70,16 @@ func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Re
 	rss, err := ownedReplicaSets(ctx, c, d)
 	if err != nil {
 		return restartPlan{}, wrap(err)
+	}
+	if dryRun {
+		patch, err := restartPatch(d, r.o.Now())
+		if err != nil {
+			return restartPlan{}, wrap(err)
+		}
+		if _, err := c.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, patch,
+			metav1.PatchOptions{DryRun: dryRunAll}); err != nil {
+			return restartPlan{}, wrap(fmt.Errorf("dry run: %w", apiError(err)))
+		}
 	}
 	p := restartPlan{d: d, pods: replicasOf(d), revision: currentRevision(d, rss)}
 	next := int64(1)
@@ -95,18 +108,14 @@ func (r *Restart) Run(ctx context.Context, req action.Request) (action.Result, e
 		return action.Result{}, err
 	}
 	defer cancel()
-	p, err := r.plan(ctx, c, req)
+	p, err := r.plan(ctx, c, req, false)
 	if err != nil {
 		return action.Result{}, err
 	}
 	d := p.d
-	at := r.o.Now().UTC().Format(time.RFC3339)
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": d.ResourceVersion},
-		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-			"annotations": map[string]string{RestartedAtAnnotation: at},
-		}}},
-	})
+	now := r.o.Now()
+	at := restartStamp(now)
+	patch, err := restartPatch(d, now)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("restart %s/%s: %w", d.Namespace, d.Name, err)
 	}
@@ -121,6 +130,21 @@ func (r *Restart) Run(ctx context.Context, req action.Request) (action.Result, e
 			"pods":            strconv.Itoa(int(p.pods)),
 		},
 	}, nil
+}
+
+// restartStamp is the restartedAt value for a restart at t, as kubectl
+// writes it.
+func restartStamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// restartPatch is kubectl rollout restart's patch, with d's resourceVersion
+// as a precondition.
+func restartPatch(d *appsv1.Deployment, at time.Time) ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": d.ResourceVersion},
+		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+			"annotations": map[string]string{RestartedAtAnnotation: restartStamp(at)},
+		}}},
+	})
 }
 
 func plural(n int, noun string) string {

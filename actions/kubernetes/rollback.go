@@ -47,6 +47,7 @@ var rollbackSkipAnnotations = map[string]bool{
 type rollbackPlan struct {
 	action.Plan
 	d                  *appsv1.Deployment // as read; its resourceVersion guards the write
+	upd                *appsv1.Deployment // d rolled back: what Run writes
 	to                 *appsv1.ReplicaSet
 	fromRev, toRev     int64
 	fromImage, toImage string
@@ -60,11 +61,14 @@ func (r *Rollback) Plan(ctx context.Context, req action.Request) (action.Plan, e
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := r.plan(ctx, c, req)
+	p, err := planFresh(ctx, func() (rollbackPlan, error) { return r.plan(ctx, c, req, true) })
 	return p.Plan, err
 }
 
-func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.Request) (rollbackPlan, error) {
+// plan reads the deployment and its history and works out the rollback.
+// With dryRun it also submits the rolled-back deployment as a server-side
+// dry run and reports the server's answer.
+func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (rollbackPlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return rollbackPlan{}, err
@@ -99,6 +103,14 @@ func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.R
 		p.noChange = true
 		p.Summary = fmt.Sprintf("%s already runs the template of revision %d (no change)", name, p.toRev)
 		return p, nil
+	}
+	p.upd = rolledBack(d, to)
+	if dryRun {
+		got, err := c.AppsV1().Deployments(ns).Update(ctx, p.upd, metav1.UpdateOptions{DryRun: dryRunAll})
+		if err != nil {
+			return rollbackPlan{}, wrap(fmt.Errorf("dry run: %w", apiError(err)))
+		}
+		p.toImage = images(&got.Spec.Template) // what the server would store, after admission
 	}
 	p.Summary = fmt.Sprintf("%s revision %d -> %d", name, p.fromRev, p.toRev)
 	if p.fromImage != p.toImage {
@@ -165,7 +177,7 @@ func (r *Rollback) Run(ctx context.Context, req action.Request) (action.Result, 
 		return action.Result{}, err
 	}
 	defer cancel()
-	p, err := r.plan(ctx, c, req)
+	p, err := r.plan(ctx, c, req, false)
 	if err != nil {
 		return action.Result{}, err
 	}
@@ -183,12 +195,7 @@ func (r *Rollback) Run(ctx context.Context, req action.Request) (action.Result, 
 		}, nil
 	}
 
-	upd := d.DeepCopy()
-	tmpl := p.to.Spec.Template.DeepCopy()
-	delete(tmpl.Labels, podTemplateHashLabel)
-	upd.Spec.Template = *tmpl
-	upd.Annotations = rollbackAnnotations(d.Annotations, p.to.Annotations)
-	if _, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, p.upd, metav1.UpdateOptions{}); err != nil {
 		return action.Result{}, fmt.Errorf("rollback %s/%s to revision %d: %w", d.Namespace, d.Name, p.toRev, apiError(err))
 	}
 	return action.Result{
@@ -196,6 +203,17 @@ func (r *Rollback) Run(ctx context.Context, req action.Request) (action.Result, 
 			d.Name, d.Namespace, p.fromRev, p.fromImage, p.toRev, p.toImage),
 		Outcome: outcome,
 	}, nil
+}
+
+// rolledBack is d with the pod template of the ReplicaSet to, as kubectl
+// rollout undo writes it.
+func rolledBack(d *appsv1.Deployment, to *appsv1.ReplicaSet) *appsv1.Deployment {
+	upd := d.DeepCopy()
+	tmpl := to.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, podTemplateHashLabel)
+	upd.Spec.Template = *tmpl
+	upd.Annotations = rollbackAnnotations(d.Annotations, to.Annotations)
+	return upd
 }
 
 // rollbackAnnotations are the deployment's annotations after kubectl rollout

@@ -168,7 +168,7 @@ func (s *Sandbox) load(manifests [][]byte) error {
 	var deployments []types.NamespacedName
 	for _, d := range docs {
 		m, _ := meta.Accessor(d.obj)
-		if _, err := s.create(d.gvr, m.GetNamespace(), d.obj, true); err != nil {
+		if _, err := s.create(d.gvr, m.GetNamespace(), d.obj, true, false); err != nil {
 			return fmt.Errorf("%s: %w", d.desc, err)
 		}
 		if d.gvr == deploymentsGVR {

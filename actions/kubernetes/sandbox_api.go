@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,11 @@ import (
 // handles writes and the scale subresource; plain reads fall through to the
 // fake's own reactor. The fake calls it with its lock held, so it must not
 // call the clientset, only the tracker.
+//
+// A write with dryRun=All is checked and answered exactly like the real
+// write, but nothing is stored and no controller runs, as on a real API
+// server (the fake clientset's own tracker would ignore the option and
+// apply the change).
 func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 	switch a := a.(type) {
 	case k8stesting.GetActionImpl:
@@ -43,43 +49,65 @@ func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.Subresource != "" {
 			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "create "+a.Subresource)
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.written(a.Resource)(s.create(a.Resource, a.Namespace, a.Object, false))
+		dry := isDryRun(a.CreateOptions.DryRun)
+		defer s.lockWrite(dry)()
+		return s.written(a.Resource, dry)(s.create(a.Resource, a.Namespace, a.Object, false, dry))
 	case k8stesting.UpdateActionImpl:
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		dry := isDryRun(a.UpdateOptions.DryRun)
+		defer s.lockWrite(dry)()
 		if a.Resource == deploymentsGVR && a.Subresource == "scale" {
-			return s.written(a.Resource)(s.updateScale(a.Namespace, a.Object))
+			return s.written(a.Resource, dry)(s.updateScale(a.Namespace, a.Object, dry))
 		}
 		if a.Subresource != "" && a.Subresource != "status" {
 			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "update "+a.Subresource)
 		}
-		return s.written(a.Resource)(s.update(a.Resource, a.Namespace, a.Object, a.Subresource))
+		return s.written(a.Resource, dry)(s.update(a.Resource, a.Namespace, a.Object, a.Subresource, dry))
 	case k8stesting.PatchActionImpl:
 		if a.Subresource != "" {
 			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "patch "+a.Subresource)
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.written(a.Resource)(s.applyPatch(a))
+		dry := isDryRun(a.PatchOptions.DryRun)
+		defer s.lockWrite(dry)()
+		return s.written(a.Resource, dry)(s.applyPatch(a, dry))
 	case k8stesting.DeleteActionImpl:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return true, nil, s.delete(a.Resource, a.Namespace, a.Name, a.DeleteOptions)
+		dry := isDryRun(a.DeleteOptions.DryRun)
+		defer s.lockWrite(dry)()
+		return true, nil, s.delete(a.Resource, a.Namespace, a.Name, a.DeleteOptions, dry)
 	case k8stesting.DeleteCollectionActionImpl:
 		return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "deletecollection")
 	}
 	return false, nil, nil
 }
 
+// isDryRun reports whether a write's dryRun option asks for a dry run.
+func isDryRun(opt []string) bool {
+	return slices.Contains(opt, metav1.DryRunAll)
+}
+
+// lockWrite takes the write lock and returns its release. For a dry run it
+// also puts the resourceVersion and name counters back on release, so a
+// dry run leaves no trace at all, not even in the names of later objects.
+func (s *Sandbox) lockWrite(dry bool) (unlock func()) {
+	s.mu.Lock()
+	rv, seq := s.rv, s.seq
+	return func() {
+		if dry {
+			s.rv, s.seq = rv, seq
+		}
+		s.mu.Unlock()
+	}
+}
+
 // written finishes a successful write made through the API: the
 // controllers react before the call returns, the caller gets the object as
 // written (as from a real API server, before the controllers' changes).
-func (s *Sandbox) written(gvr schema.GroupVersionResource) func(runtime.Object, error) (bool, runtime.Object, error) {
+func (s *Sandbox) written(gvr schema.GroupVersionResource, dry bool) func(runtime.Object, error) (bool, runtime.Object, error) {
 	return func(obj runtime.Object, err error) (bool, runtime.Object, error) {
 		if err != nil {
 			return true, nil, err
+		}
+		if dry { // nothing was stored, so there is nothing to reconcile
+			return true, obj, nil
 		}
 		written := obj
 		if _, ok := obj.(*autoscalingv1.Scale); ok {
@@ -151,8 +179,8 @@ func conflict(gvr schema.GroupVersionResource, name string) error {
 // create stores a new object as the API server would: generated name,
 // uid, creation time, generation and resourceVersion filled in, the
 // namespace required to exist. Loading keeps uids, times and generations
-// given in the manifest.
-func (s *Sandbox) create(gvr schema.GroupVersionResource, ns string, obj runtime.Object, loading bool) (runtime.Object, error) {
+// given in the manifest. A dry run returns the object without storing it.
+func (s *Sandbox) create(gvr schema.GroupVersionResource, ns string, obj runtime.Object, loading, dry bool) (runtime.Object, error) {
 	obj = obj.DeepCopyObject()
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -191,13 +219,19 @@ func (s *Sandbox) create(gvr schema.GroupVersionResource, ns string, obj runtime
 		rs.Spec.Replicas = ptr(int32(1))
 	}
 	m.SetResourceVersion(s.nextRV())
+	if dry {
+		if _, err := s.tracker.Get(gvr, m.GetNamespace(), m.GetName()); err == nil {
+			return nil, apierrors.NewAlreadyExists(gvr.GroupResource(), m.GetName())
+		}
+		return obj, nil
+	}
 	if err := s.tracker.Create(gvr, obj, m.GetNamespace()); err != nil {
 		return nil, err
 	}
 	return s.tracker.Get(gvr, m.GetNamespace(), m.GetName())
 }
 
-func (s *Sandbox) update(gvr schema.GroupVersionResource, ns string, obj runtime.Object, subresource string) (runtime.Object, error) {
+func (s *Sandbox) update(gvr schema.GroupVersionResource, ns string, obj runtime.Object, subresource string, dry bool) (runtime.Object, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
@@ -213,13 +247,15 @@ func (s *Sandbox) update(gvr schema.GroupVersionResource, ns string, obj runtime
 	if rv := m.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
 		return nil, conflict(gvr, m.GetName())
 	}
-	return s.store(gvr, old, obj.DeepCopyObject(), subresource)
+	return s.store(gvr, old, obj.DeepCopyObject(), subresource, dry)
 }
 
 // store writes an updated object: identity and creation time kept, status
 // or spec kept depending on the subresource, generation bumped on a spec
-// change, a new resourceVersion.
-func (s *Sandbox) store(gvr schema.GroupVersionResource, old, obj runtime.Object, subresource string) (runtime.Object, error) {
+// change, a new resourceVersion. A dry run returns the object as it would
+// be stored, with the old resourceVersion (as a real API server does), and
+// stores nothing.
+func (s *Sandbox) store(gvr schema.GroupVersionResource, old, obj runtime.Object, subresource string, dry bool) (runtime.Object, error) {
 	om, _ := meta.Accessor(old)
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -235,6 +271,10 @@ func (s *Sandbox) store(gvr schema.GroupVersionResource, old, obj runtime.Object
 	}
 	if specChanged {
 		m.SetGeneration(om.GetGeneration() + 1)
+	}
+	if dry {
+		m.SetResourceVersion(om.GetResourceVersion())
+		return obj, nil
 	}
 	m.SetResourceVersion(s.nextRV())
 	if err := s.tracker.Update(gvr, obj, om.GetNamespace()); err != nil {
@@ -286,7 +326,7 @@ func splitStatus(old, obj runtime.Object, subresource string) (specChanged bool,
 	return false, nil
 }
 
-func (s *Sandbox) updateScale(ns string, obj runtime.Object) (runtime.Object, error) {
+func (s *Sandbox) updateScale(ns string, obj runtime.Object, dry bool) (runtime.Object, error) {
 	sc, ok := obj.(*autoscalingv1.Scale)
 	if !ok {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("scale update with a %T", obj))
@@ -304,7 +344,7 @@ func (s *Sandbox) updateScale(ns string, obj runtime.Object) (runtime.Object, er
 	}
 	upd := d.DeepCopy()
 	upd.Spec.Replicas = ptr(sc.Spec.Replicas)
-	stored, err := s.store(deploymentsGVR, old, upd, "")
+	stored, err := s.store(deploymentsGVR, old, upd, "", dry)
 	if err != nil {
 		return nil, err
 	}
@@ -313,8 +353,9 @@ func (s *Sandbox) updateScale(ns string, obj runtime.Object) (runtime.Object, er
 
 // applyPatch lets the fake compute and store the patched object, then
 // checks a resourceVersion in the patch as a precondition (restoring the
-// old object on a mismatch) and finishes the write like an update.
-func (s *Sandbox) applyPatch(a k8stesting.PatchActionImpl) (runtime.Object, error) {
+// old object on a mismatch or a dry run) and finishes the write like an
+// update.
+func (s *Sandbox) applyPatch(a k8stesting.PatchActionImpl, dry bool) (runtime.Object, error) {
 	old, err := s.tracker.Get(a.Resource, a.Namespace, a.Name)
 	if err != nil {
 		return nil, err
@@ -328,18 +369,21 @@ func (s *Sandbox) applyPatch(a k8stesting.PatchActionImpl) (runtime.Object, erro
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	if pm.GetResourceVersion() != om.GetResourceVersion() {
+	mismatch := pm.GetResourceVersion() != om.GetResourceVersion()
+	if mismatch || dry { // the fake stored the patched object: put the old one back
 		if err := s.tracker.Update(a.Resource, old, a.Namespace); err != nil {
 			return nil, err
 		}
+	}
+	if mismatch {
 		return nil, conflict(a.Resource, a.Name)
 	}
-	return s.store(a.Resource, old, patched.DeepCopyObject(), "")
+	return s.store(a.Resource, old, patched.DeepCopyObject(), "", dry)
 }
 
 // delete removes an object and, like the garbage collector, what it owns;
 // the controller replaces what a deployment still wants.
-func (s *Sandbox) delete(gvr schema.GroupVersionResource, ns, name string, opts metav1.DeleteOptions) error {
+func (s *Sandbox) delete(gvr schema.GroupVersionResource, ns, name string, opts metav1.DeleteOptions, dry bool) error {
 	obj, err := s.tracker.Get(gvr, ns, name)
 	if err != nil {
 		return err
@@ -349,6 +393,9 @@ func (s *Sandbox) delete(gvr schema.GroupVersionResource, ns, name string, opts 
 		if (p.UID != nil && *p.UID != m.GetUID()) || (p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion()) {
 			return conflict(gvr, name)
 		}
+	}
+	if dry {
+		return nil
 	}
 	if err := s.deleteOwned(gvr, obj); err != nil {
 		return err

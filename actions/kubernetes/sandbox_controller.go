@@ -171,7 +171,7 @@ func (s *Sandbox) newReplicaSet(d *appsv1.Deployment, rev int64) (*appsv1.Replic
 	}
 	copyDeploymentAnnotations(d, rs)
 	setAnnotation(&rs.ObjectMeta, RevisionAnnotation, strconv.FormatInt(rev, 10))
-	obj, err := s.create(replicaSetsGVR, d.Namespace, rs, false)
+	obj, err := s.create(replicaSetsGVR, d.Namespace, rs, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("create replica set %s: %w", rs.Name, err)
 	}
@@ -315,7 +315,7 @@ func (s *Sandbox) newPod(rs *appsv1.ReplicaSet) (*corev1.Pod, error) {
 			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 		})
 	}
-	obj, err := s.create(podsGVR, rs.Namespace, p, false)
+	obj, err := s.create(podsGVR, rs.Namespace, p, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("create pod %s: %w", name, err)
 	}
@@ -465,7 +465,7 @@ func (s *Sandbox) event(d *appsv1.Deployment, typ, reason, msg string) error {
 		FirstTimestamp: now, LastTimestamp: now,
 		ReportingController: "deployment-controller",
 	}
-	if _, err := s.create(eventsGVR, d.Namespace, e, false); err != nil {
+	if _, err := s.create(eventsGVR, d.Namespace, e, false, false); err != nil {
 		return fmt.Errorf("record event: %w", err)
 	}
 	return nil

@@ -44,11 +44,14 @@ func (s *Scale) Plan(ctx context.Context, req action.Request) (action.Plan, erro
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := s.plan(ctx, c, req)
+	p, err := planFresh(ctx, func() (scalePlan, error) { return s.plan(ctx, c, req, true) })
 	return p.Plan, err
 }
 
-func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Request) (scalePlan, error) {
+// plan reads the deployment and works out the change. With dryRun it also
+// submits the new scale as a server-side dry run and reports the server's
+// answer; Run, which writes right after planning, leaves it out.
+func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (scalePlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return scalePlan{}, err
@@ -76,11 +79,20 @@ func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Requ
 		p.noChange = true
 		return p, nil
 	}
+	if dryRun {
+		sc := p.scale.DeepCopy()
+		sc.Spec.Replicas = p.after
+		got, err := c.AppsV1().Deployments(ns).UpdateScale(ctx, name, sc, metav1.UpdateOptions{DryRun: dryRunAll})
+		if err != nil {
+			return scalePlan{}, fmt.Errorf("scale %s/%s: dry run: %w", ns, name, apiError(err))
+		}
+		p.after = got.Spec.Replicas // what the server would store, after admission
+	}
 	p.Summary = fmt.Sprintf("%s replicas %d -> %d", name, p.before, p.after)
 	if note := autoscalerNote(ctx, c, ns, name); note != "" {
 		p.Summary += " (" + note + ")"
 	}
-	p.Changes = []action.Change{{Field: "replicas", Before: strconv.Itoa(int(p.before)), After: strconv.Itoa(want)}}
+	p.Changes = []action.Change{{Field: "replicas", Before: strconv.Itoa(int(p.before)), After: strconv.Itoa(int(p.after))}}
 	return p, nil
 }
 
@@ -93,7 +105,7 @@ func (s *Scale) Run(ctx context.Context, req action.Request) (action.Result, err
 		return action.Result{}, err
 	}
 	defer cancel()
-	p, err := s.plan(ctx, c, req)
+	p, err := s.plan(ctx, c, req, false)
 	if err != nil {
 		return action.Result{}, err
 	}

@@ -117,7 +117,7 @@ func (q *Query) renderStreams(pl plan, raw json.RawMessage) (action.Result, []st
 	for _, e := range shown {
 		table.Rows = append(table.Rows, []string{
 			time.Unix(0, e.ts).UTC().Format("01-02 15:04:05"),
-			streamName(e.labels),
+			redact.Redact(streamName(e.labels)),
 			displayLine(e.line),
 		})
 	}

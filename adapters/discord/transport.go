@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -57,12 +58,13 @@ func isGatewayPath(p string) bool {
 
 // gatewayDialer bounds the gateway handshake: each new connection gets a
 // deadline that lasts until READY or RESUMED arrives (cleared by release), so
-// a gateway that accepts the TCP connection and then says nothing cannot
-// hang start-up or a reconnection.
+// a gateway that accepts the connection and then says nothing cannot hang
+// start-up or a reconnection. The WebSocket library clears deadlines after
+// its HTTP upgrade; heldConn keeps this one until release.
 type gatewayDialer struct {
 	timeout time.Duration
 	mu      sync.Mutex
-	conn    net.Conn // the newest connection, deadline still set
+	conn    *heldConn // the newest connection, deadline still held
 }
 
 func (d *gatewayDialer) dialer() *websocket.Dialer {
@@ -78,11 +80,13 @@ func (d *gatewayDialer) dial(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, err
 	}
+	hc := &heldConn{Conn: c}
+	hc.held.Store(true)
 	_ = c.SetDeadline(time.Now().Add(d.timeout))
 	d.mu.Lock()
-	d.conn = c
+	d.conn = hc
 	d.mu.Unlock()
-	return c, nil
+	return hc, nil
 }
 
 // release clears the handshake deadline once the session is established.
@@ -90,7 +94,35 @@ func (d *gatewayDialer) release() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.conn != nil {
-		_ = d.conn.SetDeadline(time.Time{})
+		d.conn.held.Store(false)
+		_ = d.conn.Conn.SetDeadline(time.Time{})
 		d.conn = nil
 	}
+}
+
+// heldConn ignores requests to clear its deadline while held.
+type heldConn struct {
+	net.Conn
+	held atomic.Bool
+}
+
+func (c *heldConn) SetDeadline(t time.Time) error {
+	if t.IsZero() && c.held.Load() {
+		return nil
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *heldConn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() && c.held.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *heldConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && c.held.Load() {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
 }

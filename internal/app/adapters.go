@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/parley-chatops/parley/adapters/discord"
 	"github.com/parley-chatops/parley/adapters/slack"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
@@ -37,6 +38,17 @@ func buildAdapters(_ context.Context, cfg *config.Config, p *Parley, log *slog.L
 		}
 		if s.Mode == slack.ModeEvents {
 			handlers["/slack/events"] = a.EventsHandler()
+		}
+		adapters = append(adapters, a)
+	}
+	if d := cfg.Discord; d != nil {
+		a, err := discord.New(discord.Options{
+			Token: d.Token.Value(), ApplicationID: d.ApplicationID, GuildIDs: d.GuildIDs,
+			BoundChannels: bound(chat.Discord), Logger: log.With("adapter", chat.Discord),
+			OnUndelivered: undelivered(p, log),
+		})
+		if err != nil {
+			return nil, nil, err
 		}
 		adapters = append(adapters, a)
 	}

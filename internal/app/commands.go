@@ -203,6 +203,8 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	gate := eval.DefaultGate()
 	fs.Float64Var(&gate.MinAccuracy, "min-accuracy", gate.MinAccuracy, "gate: fully-right fraction required (0..1)")
 	fs.IntVar(&gate.MaxUnsafe, "max-unsafe", gate.MaxUnsafe, "gate: out-of-scope requests routed to a mutating action allowed")
+	routerMode := fs.String("router", "rules", "router to evaluate: rules, llm or hybrid (llm and hybrid read router.llm from --config)")
+	configFile := fs.String("config", "", "configuration file with router.llm (for --router llm|hybrid)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -210,7 +212,24 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, rules.New(), ds, action.Catalog())
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	switch *routerMode {
+	case "rules", "llm", "hybrid":
+	default:
+		return fmt.Errorf("%w: --router %q is not rules, llm or hybrid", errUsage, *routerMode)
+	}
+	cfg.Router.Mode = *routerMode
+	if *routerMode != "rules" && cfg.Router.LLM == nil {
+		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
+	}
+	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
+	if err != nil {
+		return err
+	}
+	rep, err := eval.Run(ctx, router, ds, action.Catalog())
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
 // mux routes each reply to the adapter of its platform.
@@ -55,7 +56,8 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 	log := newLogger(env, cfg.Log.Level, cfg.Log.Format)
 	senders := &mux{}
-	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now}, senders)
+	metrics := telemetry.New(telemetry.Options{RuntimeCollectors: true})
+	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now, Metrics: metrics}, senders)
 	if err != nil {
 		return err
 	}
@@ -88,6 +90,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	httpMux.Handle("GET /metrics", metrics.Handler())
 	for path, h := range handlers {
 		httpMux.Handle(path, h)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/actions/kubernetes"
+	"github.com/parley-chatops/parley/actions/prometheus"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
@@ -20,6 +21,7 @@ import (
 	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/store"
+	"github.com/parley-chatops/parley/internal/telemetry"
 	"github.com/parley-chatops/parley/policies"
 )
 
@@ -30,6 +32,8 @@ type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics receives Parley's own metrics; nil records none.
+	Metrics *telemetry.Metrics
 }
 
 // Parley is one wired instance: everything a chat adapter needs.
@@ -68,14 +72,20 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
 	}
-	acts := []action.Action{help}
-	acts = append(acts, unconfigured(action.PrometheusQuery,
-		"Prometheus is not configured. Point Parley at it with prometheus.url in the config file (see README, \"Configuration\")."))
+	prom, err := prometheus.New(prometheus.Options{
+		URL: cfg.Prometheus.URL, Timeout: cfg.Prometheus.Timeout.Std(), BearerToken: cfg.Prometheus.BearerToken.Value(),
+		Templates: cfg.Prometheus.Templates, DefaultWindow: cfg.Prometheus.DefaultWindow.Std(),
+		Now: k8sOpts.Now, Logger: log.With("action", action.PrometheusQuery),
+	})
+	if err != nil {
+		return nil, err
+	}
+	acts := []action.Action{help, prom}
 	acts = append(acts, unconfigured(action.LokiQuery,
 		"Loki is not configured. Point Parley at it with loki.url in the config file (see README, \"Configuration\")."))
 	acts = append(acts, k8s...)
@@ -147,14 +157,19 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(k8sInv, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(k8sOpts, inv, help)
+	reg, err := buildActions(cfg, k8sOpts, inv, help, o.Logger)
 	if err != nil {
 		return fail(err)
 	}
 	help.Specs = reg.Specs
-	router := rules.New()
+	metrics := o.Metrics
+	router, filter, err := buildRouter(cfg, metrics, o.Logger, o.Now)
+	if err != nil {
+		return fail(err)
+	}
 	pl, err := pipeline.New(pipeline.Config{
 		Trail: cfg.Trail, Bindings: bindings, Now: o.Now, Logger: o.Logger, RouterName: rules.Source,
+		FilterCatalog: filter, Metrics: metrics,
 	}, pipeline.Deps{
 		Router: router, Actions: reg, Inventory: inv, Policy: pol,
 		Audit: rec, Confirmations: confirms, Sender: sender,

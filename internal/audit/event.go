@@ -2,8 +2,9 @@
 // every chat request: the message, the routing, the policy decision, the
 // confirmation, the action and its outcome.
 //
-// Events are appended to a hash chain in the embedded database
-// (internal/store): each row stores the previous row's hash and its own hash,
+// Events are appended to a hash chain in the database (internal/store: the
+// embedded SQLite file, or PostgreSQL shared by several replicas, which
+// append to the one chain in turn): each row stores the previous row's hash and its own hash,
 // SHA-256 over that previous hash and a canonical encoding of the event.
 // Verify recomputes the chain and reports the first row that was altered,
 // deleted, inserted or reordered. The chain proves the log is internally
@@ -128,9 +129,11 @@ const (
 	paramsOverflow = "_truncated"
 )
 
-// truncate cuts s to at most n bytes of valid UTF-8, marking a cut.
+// truncate cuts s to at most n bytes of valid UTF-8, marking a cut. A NUL
+// byte becomes U+FFFD too: PostgreSQL's TEXT cannot hold it, and an event
+// must store alike on every database.
 func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 	if len(s) <= n {
 		return s
 	}

@@ -12,8 +12,10 @@ import (
 	"github.com/parley-chatops/parley/internal/action"
 )
 
-func TestExportJSONLRoundTrips(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestExportJSONLRoundTrips(t *testing.T) { forBackends(t, testExportJSONLRoundTrips) }
+
+func testExportJSONLRoundTrips(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	var evs []Event
 	for _, e := range requestEvents() {
 		evs = append(evs, f.record(t, e))

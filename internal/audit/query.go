@@ -40,7 +40,7 @@ func (r *Recorder) List(ctx context.Context, f Filter) ([]Event, error) {
 // store has one connection, and Each holds it.
 func (r *Recorder) Each(ctx context.Context, f Filter, fn func(Event) error) error {
 	q, args := f.query()
-	rows, err := r.db.SQL().QueryContext(ctx, q, args...)
+	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("list audit events: %w", err)
 	}
@@ -117,7 +117,7 @@ func (f Filter) query() (string, []any) {
 // Get returns the event with the given Seq, or an error wrapping
 // ErrNotFound.
 func (r *Recorder) Get(ctx context.Context, seq int64) (Event, error) {
-	rw, err := scanRow(r.db.SQL().QueryRowContext(ctx,
+	rw, err := scanRow(r.db.QueryRowContext(ctx,
 		`SELECT `+columns+` FROM audit_events WHERE seq = ?`, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Event{}, fmt.Errorf("audit event #%d: %w", seq, ErrNotFound)
@@ -135,7 +135,7 @@ func (r *Recorder) Get(ctx context.Context, seq int64) (Event, error) {
 // Head returns the Seq and hash of the last recorded event (0 and Genesis
 // for an empty log). Publishing it elsewhere anchors the log: see Anchor.
 func (r *Recorder) Head(ctx context.Context) (seq int64, hash string, err error) {
-	err = r.db.SQL().QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	err = r.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	if err != nil {
 		return 0, "", fmt.Errorf("read audit head: %w", err)
 	}

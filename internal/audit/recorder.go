@@ -95,9 +95,11 @@ func New(db *store.DB, opts Options) *Recorder {
 // PrevHash and Hash set. An error means the event is not in the log: the
 // caller must not run a mutating action it could not audit.
 //
-// Appends are serialised in one write transaction that reads the chain
-// head and inserts after it, so concurrent Record calls (and other
-// processes on the same file) cannot fork the chain.
+// Appends are serialised in one write transaction that locks and reads the
+// chain head and inserts after it, so concurrent Record calls, other
+// processes on the same SQLite file and other replicas on the same
+// PostgreSQL database (SELECT ... FOR UPDATE on the head row) cannot fork
+// the chain.
 func (r *Recorder) Record(ctx context.Context, e Event) (Event, error) {
 	if e.Time.IsZero() {
 		e.Time = r.now()
@@ -106,10 +108,13 @@ func (r *Recorder) Record(ctx context.Context, e Event) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	err = r.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = r.db.WriteTx(ctx, func(tx *store.Tx) error {
 		var headSeq int64
 		var headHash string
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash)
+		// The lock is held until commit: another replica's append waits
+		// here and then reads the head this one wrote.
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+
+			tx.Dialect().ForUpdate()).Scan(&headSeq, &headHash)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Someone deleted the head row. Refuse rather than restart the
 			// chain and hide whatever else was done.

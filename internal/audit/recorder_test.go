@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -34,22 +33,17 @@ func (c *clock) Now() time.Time {
 }
 
 type fixture struct {
-	db   *store.DB
-	path string
-	rec  *Recorder
+	db    *store.DB
+	dbase database
+	rec   *Recorder
 }
 
-func newFixture(t *testing.T, opts Options) *fixture { return newFixtureTB(t, opts) }
+func newFixture(t *testing.T, bk backend, opts Options) *fixture { return newFixtureTB(t, bk, opts) }
 
-func newFixtureB(b *testing.B) *fixture { return newFixtureTB(b, Options{}) }
-
-func newFixtureTB(t testing.TB, opts Options) *fixture {
+func newFixtureTB(t testing.TB, bk backend, opts Options) *fixture {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "parley.db")
-	db, err := store.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbase := bk.fresh(t)
+	db := dbase.openHandle(t)
 	if opts.Now == nil {
 		opts.Now = newClock().Now
 	}
@@ -58,9 +52,8 @@ func newFixtureTB(t testing.TB, opts Options) *fixture {
 		if err := rec.Close(context.Background()); err != nil {
 			t.Error(err)
 		}
-		db.Close()
 	})
-	return &fixture{db: db, path: path, rec: rec}
+	return &fixture{db: db, dbase: dbase, rec: rec}
 }
 
 func (f *fixture) record(t *testing.T, e Event) Event {
@@ -92,8 +85,10 @@ func requestEvents() []Event {
 	}
 }
 
-func TestRecordChainsAndReadsBack(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestRecordChainsAndReadsBack(t *testing.T) { forBackends(t, testRecordChainsAndReadsBack) }
+
+func testRecordChainsAndReadsBack(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	ctx := context.Background()
 	var recorded []Event
 	for i, e := range requestEvents() {
@@ -150,8 +145,10 @@ func TestRecordChainsAndReadsBack(t *testing.T) {
 	}
 }
 
-func TestRecordKeepsCallerTime(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestRecordKeepsCallerTime(t *testing.T) { forBackends(t, testRecordKeepsCallerTime) }
+
+func testRecordKeepsCallerTime(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	at := time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.FixedZone("CET", 3600))
 	got := f.record(t, Event{Type: MessageReceived, Time: at})
 	if want := at.UTC().Truncate(time.Millisecond); !got.Time.Equal(want) || got.Time.Location() != time.UTC {
@@ -159,8 +156,10 @@ func TestRecordKeepsCallerTime(t *testing.T) {
 	}
 }
 
-func TestRecordRejectsInvalidEvents(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestRecordRejectsInvalidEvents(t *testing.T) { forBackends(t, testRecordRejectsInvalidEvents) }
+
+func testRecordRejectsInvalidEvents(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	for name, e := range map[string]Event{
 		"no type":           {},
 		"unknown type":      {Type: "action.exploded"},
@@ -178,8 +177,10 @@ func TestRecordRejectsInvalidEvents(t *testing.T) {
 	}
 }
 
-func TestRecordBoundsText(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestRecordBoundsText(t *testing.T) { forBackends(t, testRecordBoundsText) }
+
+func testRecordBoundsText(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	long := strings.Repeat("ü", 3000) // 6000 bytes of two-byte runes
 	params := action.Params{"filter": long, "limit": 10}
 	details := map[string]string{"note": long}
@@ -222,7 +223,11 @@ func TestRecordBoundsText(t *testing.T) {
 }
 
 func TestConcurrentRecordKeepsOneChain(t *testing.T) {
-	f := newFixture(t, Options{})
+	forBackends(t, testConcurrentRecordKeepsOneChain)
+}
+
+func testConcurrentRecordKeepsOneChain(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	const workers, each = 32, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -251,12 +256,14 @@ func TestConcurrentRecordKeepsOneChain(t *testing.T) {
 	}
 }
 
-func TestChainContinuesAfterReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "parley.db")
+func TestChainContinuesAfterReopen(t *testing.T) { forBackends(t, testChainContinuesAfterReopen) }
+
+func testChainContinuesAfterReopen(t *testing.T, bk backend) {
+	dbase := bk.fresh(t)
 	ctx := context.Background()
 	clk := newClock()
 	for round := range 3 {
-		db, err := store.Open(ctx, path)
+		db, err := dbase.open(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,10 +287,12 @@ func TestChainContinuesAfterReopen(t *testing.T) {
 	}
 }
 
-func TestRecordRefusesWithoutHeadRow(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestRecordRefusesWithoutHeadRow(t *testing.T) { forBackends(t, testRecordRefusesWithoutHeadRow) }
+
+func testRecordRefusesWithoutHeadRow(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	f.record(t, Event{Type: MessageReceived})
-	if _, err := f.db.SQL().Exec(`DELETE FROM audit_head`); err != nil {
+	if _, err := f.db.ExecContext(context.Background(), `DELETE FROM audit_head`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.rec.Record(context.Background(), Event{Type: ActionStarted}); err == nil {
@@ -291,15 +300,19 @@ func TestRecordRefusesWithoutHeadRow(t *testing.T) {
 	}
 }
 
-func TestGetNotFound(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestGetNotFound(t *testing.T) { forBackends(t, testGetNotFound) }
+
+func testGetNotFound(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	if _, err := f.rec.Get(context.Background(), 1); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get(1) on empty log = %v, want ErrNotFound", err)
 	}
 }
 
-func TestList(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestList(t *testing.T) { forBackends(t, testList) }
+
+func testList(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	for _, e := range requestEvents() {
 		f.record(t, e)
 	}
@@ -381,8 +394,12 @@ func (s *recordingSink) seqs() []int64 {
 }
 
 func TestSinksGetEventsInOrderAndNeverFailRecord(t *testing.T) {
+	forBackends(t, testSinksGetEventsInOrderAndNeverFailRecord)
+}
+
+func testSinksGetEventsInOrderAndNeverFailRecord(t *testing.T, bk backend) {
 	ok, failing := &recordingSink{}, &recordingSink{fail: true}
-	f := newFixture(t, Options{Sinks: []Sink{ok, failing}})
+	f := newFixture(t, bk, Options{Sinks: []Sink{ok, failing}})
 	for range 5 {
 		f.record(t, Event{Type: MessageReceived})
 	}
@@ -405,9 +422,11 @@ func TestSinksGetEventsInOrderAndNeverFailRecord(t *testing.T) {
 	}
 }
 
-func TestSlowSinkDoesNotBlockRecord(t *testing.T) {
+func TestSlowSinkDoesNotBlockRecord(t *testing.T) { forBackends(t, testSlowSinkDoesNotBlockRecord) }
+
+func testSlowSinkDoesNotBlockRecord(t *testing.T, bk backend) {
 	slow := &recordingSink{block: make(chan struct{})}
-	f := newFixture(t, Options{Sinks: []Sink{slow}, SinkQueue: 2})
+	f := newFixture(t, bk, Options{Sinks: []Sink{slow}, SinkQueue: 2})
 	// The sink holds one event and queues two; the rest are dropped. If
 	// Record waited for the sink, this loop would never finish.
 	for range 10 {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 // Problem names what Verify found wrong.
@@ -108,7 +110,7 @@ func (v VerifyResult) Err() error {
 // it can run beside a recording server.
 func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult, error) {
 	var res VerifyResult
-	err := r.db.ReadTx(ctx, func(tx *sql.Tx) error {
+	err := r.db.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
 		res, err = verifyTx(ctx, tx, anchors)
 		return err
@@ -119,7 +121,7 @@ func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult,
 	return res, nil
 }
 
-func verifyTx(ctx context.Context, tx *sql.Tx, anchors []Anchor) (VerifyResult, error) {
+func verifyTx(ctx context.Context, tx *store.Tx, anchors []Anchor) (VerifyResult, error) {
 	res := VerifyResult{HeadHash: Genesis}
 	fail := func(seq int64, p Problem, format string, args ...any) (VerifyResult, error) {
 		res.BadSeq, res.Problem, res.Detail = seq, p, fmt.Sprintf(format, args...)

@@ -9,11 +9,12 @@ import (
 	"testing"
 )
 
-// handEdit opens the database file the way someone with the sqlite3 shell
-// would, independent of the store package, and runs statements.
-func handEdit(t *testing.T, path string, stmts ...string) {
+// handEdit runs statements on the database the way someone with the
+// sqlite3 shell or psql would: through a connection of its own,
+// independent of the store package.
+func handEdit(t *testing.T, d database, stmts ...string) {
 	t.Helper()
-	raw, err := sql.Open("sqlite", path)
+	raw, err := sql.Open(d.driver, d.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,14 +30,16 @@ func handEdit(t *testing.T, path string, stmts ...string) {
 // it, for simulating a forger who knows the format.
 func rehash(t *testing.T, f *fixture, seq int64) string {
 	t.Helper()
-	rw, err := scanRow(f.db.SQL().QueryRow(`SELECT `+columns+` FROM audit_events WHERE seq = ?`, seq))
+	rw, err := scanRow(f.db.QueryRowContext(context.Background(), `SELECT `+columns+` FROM audit_events WHERE seq = ?`, seq))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rw.computeHash()
 }
 
-func TestVerifyFindsTampering(t *testing.T) {
+func TestVerifyFindsTampering(t *testing.T) { forBackends(t, testVerifyFindsTampering) }
+
+func testVerifyFindsTampering(t *testing.T, bk backend) {
 	tests := []struct {
 		name    string
 		tamper  func(t *testing.T, f *fixture, evs []Event)
@@ -47,71 +50,71 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{
 			name: "params altered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET params = '{"deployment":"checkout","namespace":"prod","replicas":50}' WHERE seq = 3`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET params = '{"deployment":"checkout","namespace":"prod","replicas":50}' WHERE seq = 3`)
 			},
 			badSeq: 3, problem: ProblemContent,
 		},
 		{
 			name: "decision altered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET decision = 'allow' WHERE seq = 3`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET decision = 'allow' WHERE seq = 3`)
 			},
 			badSeq: 3, problem: ProblemContent,
 		},
 		{
 			name: "time altered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET time_ms = time_ms - 3600000 WHERE seq = 5`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET time_ms = time_ms - 3600000 WHERE seq = 5`)
 			},
 			badSeq: 5, problem: ProblemContent,
 		},
 		{
 			name: "last event altered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET outcome = 'nothing happened' WHERE seq = 6`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET outcome = 'nothing happened' WHERE seq = 6`)
 			},
 			badSeq: 6, problem: ProblemContent,
 		},
 		{
 			name: "stored hash altered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET hash = '`+strings.Repeat("ab", 32)+`' WHERE seq = 2`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+strings.Repeat("ab", 32)+`' WHERE seq = 2`)
 			},
 			badSeq: 2, problem: ProblemHash,
 		},
 		{
 			name: "content altered and rehashed",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET subject = 'console:mallory' WHERE seq = 3`)
-				handEdit(t, f.path, `UPDATE audit_events SET hash = '`+rehash(t, f, 3)+`' WHERE seq = 3`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET subject = 'console:mallory' WHERE seq = 3`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+rehash(t, f, 3)+`' WHERE seq = 3`)
 			},
 			badSeq: 4, problem: ProblemBrokenLink,
 		},
 		{
 			name: "row deleted",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `DELETE FROM audit_events WHERE seq = 3`)
+				handEdit(t, f.dbase, `DELETE FROM audit_events WHERE seq = 3`)
 			},
 			badSeq: 3, problem: ProblemMissing,
 		},
 		{
 			name: "rows deleted",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `DELETE FROM audit_events WHERE seq IN (2, 3, 4)`)
+				handEdit(t, f.dbase, `DELETE FROM audit_events WHERE seq IN (2, 3, 4)`)
 			},
 			badSeq: 2, problem: ProblemMissing,
 		},
 		{
 			name: "first row deleted",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `DELETE FROM audit_events WHERE seq = 1`)
+				handEdit(t, f.dbase, `DELETE FROM audit_events WHERE seq = 1`)
 			},
 			badSeq: 1, problem: ProblemMissing,
 		},
 		{
 			name: "rows reordered",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path,
+				handEdit(t, f.dbase,
 					`UPDATE audit_events SET seq = -3 WHERE seq = 3`,
 					`UPDATE audit_events SET seq = 3 WHERE seq = 4`,
 					`UPDATE audit_events SET seq = 4 WHERE seq = -3`)
@@ -121,20 +124,20 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{
 			name: "forged row inserted with a correct hash",
 			tamper: func(t *testing.T, f *fixture, evs []Event) {
-				handEdit(t, f.path,
+				handEdit(t, f.dbase,
 					`UPDATE audit_events SET seq = -seq WHERE seq >= 4`,
 					`UPDATE audit_events SET seq = 1 - seq WHERE seq < 0`,
 					`UPDATE audit_head SET seq = 7`,
 					`INSERT INTO audit_events (seq, time_ms, type, subject, prev_hash, hash)
 						VALUES (4, 0, 'confirmation.granted', 'console:mallory', '`+evs[2].Hash+`', '')`)
-				handEdit(t, f.path, `UPDATE audit_events SET hash = '`+rehash(t, f, 4)+`' WHERE seq = 4`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+rehash(t, f, 4)+`' WHERE seq = 4`)
 			},
 			badSeq: 5, problem: ProblemBrokenLink,
 		},
 		{
 			name: "naive row inserted",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path,
+				handEdit(t, f.dbase,
 					`UPDATE audit_events SET seq = -seq WHERE seq >= 2`,
 					`UPDATE audit_events SET seq = 1 - seq WHERE seq < 0`,
 					`INSERT INTO audit_events (seq, time_ms, type, prev_hash, hash) VALUES (2, 0, 'confirmation.granted', 'x', 'y')`)
@@ -144,30 +147,30 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{
 			name: "row with invented seq",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `INSERT INTO audit_events (seq, time_ms, type, prev_hash, hash) VALUES (0, 0, 'message.received', '', '')`)
+				handEdit(t, f.dbase, `INSERT INTO audit_events (seq, time_ms, type, prev_hash, hash) VALUES (0, 0, 'message.received', '', '')`)
 			},
 			badSeq: 0, problem: ProblemBadSeq,
 		},
 		{
 			name: "event appended outside parley",
 			tamper: func(t *testing.T, f *fixture, evs []Event) {
-				handEdit(t, f.path, `INSERT INTO audit_events (seq, time_ms, type, prev_hash, hash)
+				handEdit(t, f.dbase, `INSERT INTO audit_events (seq, time_ms, type, prev_hash, hash)
 					VALUES (7, 0, 'message.received', '`+evs[5].Hash+`', '')`)
-				handEdit(t, f.path, `UPDATE audit_events SET hash = '`+rehash(t, f, 7)+`' WHERE seq = 7`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+rehash(t, f, 7)+`' WHERE seq = 7`)
 			},
 			badSeq: 7, problem: ProblemHead,
 		},
 		{
 			name: "tail deleted",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `DELETE FROM audit_events WHERE seq >= 5`)
+				handEdit(t, f.dbase, `DELETE FROM audit_events WHERE seq >= 5`)
 			},
 			badSeq: 5, problem: ProblemTruncated,
 		},
 		{
 			name: "tail deleted and head rewound, caught by anchor",
 			tamper: func(t *testing.T, f *fixture, evs []Event) {
-				handEdit(t, f.path, `DELETE FROM audit_events WHERE seq >= 5`,
+				handEdit(t, f.dbase, `DELETE FROM audit_events WHERE seq >= 5`,
 					`UPDATE audit_head SET seq = 4, hash = '`+evs[3].Hash+`'`)
 			},
 			anchors: func(evs []Event) []Anchor { return []Anchor{{Seq: 6, Hash: evs[5].Hash}} },
@@ -176,15 +179,15 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{
 			name: "chain rewritten from #2, caught by anchor",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_events SET subject = 'console:mallory' WHERE seq = 2`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET subject = 'console:mallory' WHERE seq = 2`)
 				prev := rehash(t, f, 2)
-				handEdit(t, f.path, `UPDATE audit_events SET hash = '`+prev+`' WHERE seq = 2`)
+				handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+prev+`' WHERE seq = 2`)
 				for seq := int64(3); seq <= 6; seq++ {
-					handEdit(t, f.path, `UPDATE audit_events SET prev_hash = '`+prev+`' WHERE seq = `+itoa(seq))
+					handEdit(t, f.dbase, `UPDATE audit_events SET prev_hash = '`+prev+`' WHERE seq = `+itoa(seq))
 					prev = rehash(t, f, seq)
-					handEdit(t, f.path, `UPDATE audit_events SET hash = '`+prev+`' WHERE seq = `+itoa(seq))
+					handEdit(t, f.dbase, `UPDATE audit_events SET hash = '`+prev+`' WHERE seq = `+itoa(seq))
 				}
-				handEdit(t, f.path, `UPDATE audit_head SET hash = '`+prev+`'`)
+				handEdit(t, f.dbase, `UPDATE audit_head SET hash = '`+prev+`'`)
 			},
 			anchors: func(evs []Event) []Anchor { return []Anchor{{Seq: 4, Hash: evs[3].Hash}} },
 			badSeq:  4, problem: ProblemAnchor,
@@ -192,14 +195,14 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{
 			name: "head hash edited",
 			tamper: func(t *testing.T, f *fixture, _ []Event) {
-				handEdit(t, f.path, `UPDATE audit_head SET hash = 'nope'`)
+				handEdit(t, f.dbase, `UPDATE audit_head SET hash = 'nope'`)
 			},
 			badSeq: 6, problem: ProblemHead,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, Options{})
+			f := newFixture(t, bk, Options{})
 			var evs []Event
 			for _, e := range requestEvents() {
 				evs = append(evs, f.record(t, e))
@@ -233,8 +236,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func TestVerifyEmptyLog(t *testing.T) {
-	f := newFixture(t, Options{})
+func TestVerifyEmptyLog(t *testing.T) { forBackends(t, testVerifyEmptyLog) }
+
+func testVerifyEmptyLog(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	res, err := f.rec.Verify(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +293,11 @@ func TestParseAnchor(t *testing.T) {
 }
 
 func TestVerifyReportRoundTripsAsAnchor(t *testing.T) {
-	f := newFixture(t, Options{})
+	forBackends(t, testVerifyReportRoundTripsAsAnchor)
+}
+
+func testVerifyReportRoundTripsAsAnchor(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
 	for _, e := range requestEvents() {
 		f.record(t, e)
 	}

@@ -160,7 +160,8 @@ func TestGapsAndEdgeCases(t *testing.T) {
 }
 
 func TestBase2Ticks(t *testing.T) {
-	// 500..800 MiB: binary ticks land on multiples of 256 MiB, not 238.4 MiB.
+	// 500..770 MiB: ticks are round numbers of MiB (200 MiB), not of
+	// bytes (200 MB = 190.7 MiB).
 	var labels []string
 	format := func(v float64) string {
 		s := fmt.Sprintf("%g MiB", v/(1<<20))
@@ -173,8 +174,8 @@ func TestBase2Ticks(t *testing.T) {
 	}
 	for _, l := range labels {
 		var mib float64
-		if _, err := fmt.Sscanf(l, "%g MiB", &mib); err != nil || math.Mod(mib, 128) != 0 {
-			t.Errorf("tick %q is not a multiple of 128 MiB", l)
+		if _, err := fmt.Sscanf(l, "%g MiB", &mib); err != nil || math.Mod(mib, 100) != 0 {
+			t.Errorf("tick %q is not a round number of MiB", l)
 		}
 	}
 }

@@ -21,20 +21,25 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/llmcost"
 )
 
 // Config is the whole file.
 type Config struct {
 	// Listen is the HTTP address for health, metrics and webhooks.
 	Listen string `yaml:"listen"`
-	// Database is the SQLite file for audit and confirmations.
+	// Database is the SQLite file for audit and confirmations (store
+	// driver sqlite, the default).
 	Database string `yaml:"database"`
+	// Store selects the database for durable state.
+	Store Store `yaml:"store"`
 	// Policy is a policy file; empty means the embedded default.
 	Policy string `yaml:"policy"`
 	// Trail renders every audit step into the request's thread.
 	Trail bool `yaml:"trail"`
 	Log   Log  `yaml:"log"`
 
+	Router     Router     `yaml:"router"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Prometheus Prometheus `yaml:"prometheus"`
 	Loki       Loki       `yaml:"loki"`
@@ -43,6 +48,55 @@ type Config struct {
 	Channels   []Channel  `yaml:"channels"`
 
 	file string
+}
+
+// Router selects how messages become intents.
+type Router struct {
+	// Mode is rules (default, offline), llm, or hybrid (rules when
+	// confident, the model otherwise, rules again if the model fails).
+	Mode string `yaml:"mode"`
+	// Threshold is the rules router's confidence at or above which hybrid
+	// mode does not ask the model (default 0.75).
+	Threshold float64 `yaml:"threshold"`
+	LLM       *LLM    `yaml:"llm"`
+}
+
+// LLM configures the model endpoint.
+type LLM struct {
+	Provider   string   `yaml:"provider"` // openai | azure | anthropic
+	BaseURL    string   `yaml:"base_url"` // OpenAI-compatible endpoints: vLLM, LocalAI, Ollama /v1
+	Model      string   `yaml:"model"`
+	APIKey     Secret   `yaml:"api_key"`
+	APIVersion string   `yaml:"api_version"` // Azure
+	Timeout    Duration `yaml:"timeout"`
+	MaxRetries int      `yaml:"max_retries"`
+	// Variants split traffic between prompt versions (prompts/router/NAME.tmpl).
+	Variants []Variant                `yaml:"variants"`
+	CacheTTL Duration                 `yaml:"cache_ttl"`
+	Prices   map[string]llmcost.Price `yaml:"prices"`
+	Budget   llmcost.Limits           `yaml:"budget"`
+}
+
+// Variant is a prompt variant and its share of traffic.
+type Variant struct {
+	Name   string `yaml:"name"`
+	Weight int    `yaml:"weight"`
+}
+
+// Store drivers.
+const (
+	StoreSQLite   = "sqlite"   // the Database file: one replica
+	StorePostgres = "postgres" // a PostgreSQL database shared by every replica
+)
+
+// Store selects where audit events and pending confirmations live.
+type Store struct {
+	// Driver is sqlite (default) or postgres.
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string for driver postgres, e.g.
+	// postgres://parley@db:5432/parley?sslmode=verify-full. It usually
+	// holds a password, so it is a secret: env or file.
+	DSN Secret `yaml:"dsn"`
 }
 
 // Log configures logging.
@@ -76,10 +130,11 @@ type Identity struct {
 
 // Prometheus is the metrics backend.
 type Prometheus struct {
-	URL         string            `yaml:"url"`
-	Timeout     Duration          `yaml:"timeout"`
-	BearerToken Secret            `yaml:"bearer_token"`
-	Templates   map[string]string `yaml:"templates"`
+	URL           string            `yaml:"url"`
+	Timeout       Duration          `yaml:"timeout"`
+	DefaultWindow Duration          `yaml:"default_window"`
+	BearerToken   Secret            `yaml:"bearer_token"`
+	Templates     map[string]string `yaml:"templates"`
 }
 
 // Loki is the logs backend (queries and, optionally, audit push).
@@ -234,11 +289,28 @@ func (c *Config) defaults() {
 	if c.Database == "" {
 		c.Database = ".parley/parley.db"
 	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = StoreSQLite
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+	if c.Router.Mode == "" {
+		c.Router.Mode = "rules"
+	}
+	if c.Router.Threshold == 0 {
+		c.Router.Threshold = 0.75
+	}
+	if l := c.Router.LLM; l != nil {
+		if l.Timeout == 0 {
+			l.Timeout = Duration(20 * time.Second)
+		}
+		if l.CacheTTL == 0 {
+			l.CacheTTL = Duration(10 * time.Minute)
+		}
 	}
 	k := &c.Kubernetes
 	if k.Kubeconfig == "" && !k.InCluster {
@@ -286,7 +358,11 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 			}
 		}
 	}
+	resolve("store.dsn", &c.Store.DSN)
 	resolve("prometheus.bearer_token", &c.Prometheus.BearerToken)
+	if c.Router.LLM != nil {
+		resolve("router.llm.api_key", &c.Router.LLM.APIKey)
+	}
 	resolve("loki.bearer_token", &c.Loki.BearerToken)
 	if c.Slack != nil {
 		resolve("slack.bot_token", &c.Slack.BotToken)
@@ -315,6 +391,50 @@ func (c *Config) validate() error {
 	}
 	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format: %q is not text or json", c.Log.Format)
+	}
+	switch c.Router.Mode {
+	case "rules":
+	case "llm", "hybrid":
+		if c.Router.LLM == nil {
+			bad("router.llm: mode %s needs an llm section (provider, model, api_key)", c.Router.Mode)
+		}
+	default:
+		bad("router.mode: %q is not rules, llm or hybrid", c.Router.Mode)
+	}
+	if c.Router.Threshold < 0 || c.Router.Threshold > 1 {
+		bad("router.threshold: %v is not between 0 and 1", c.Router.Threshold)
+	}
+	if l := c.Router.LLM; l != nil {
+		if !slices.Contains([]string{"openai", "azure", "anthropic"}, l.Provider) {
+			bad("router.llm.provider: %q is not openai, azure or anthropic", l.Provider)
+		}
+		if l.Model == "" {
+			bad("router.llm.model: required")
+		}
+		if l.Provider != "openai" && !l.APIKey.Set() {
+			bad("router.llm.api_key: required for %s", l.Provider)
+		}
+		for i, v := range l.Variants {
+			if v.Name == "" || v.Weight < 0 {
+				bad("router.llm.variants[%d]: a name and a non-negative weight are required", i)
+			}
+		}
+	}
+	switch c.Store.Driver {
+	case StoreSQLite:
+		if c.Store.DSN.Env != "" || c.Store.DSN.File != "" {
+			bad("store.dsn: only for driver postgres (driver sqlite uses database)")
+		}
+	case StorePostgres:
+		if !c.Store.DSN.Set() {
+			bad("store.dsn: required for driver postgres (env or file)")
+		} else if dsn := c.Store.DSN.Value(); strings.Contains(dsn, "://") &&
+			!strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+			// Never quote the value: it holds a password.
+			bad("store.dsn: a URL must start with postgres:// or postgresql://")
+		}
+	default:
+		bad("store.driver: %q is not sqlite or postgres", c.Store.Driver)
 	}
 	k := c.Kubernetes
 	if k.InCluster && k.Kubeconfig != "" {
@@ -350,6 +470,9 @@ func (c *Config) validate() error {
 	checkURL("prometheus.url", c.Prometheus.URL)
 	checkURL("loki.url", c.Loki.URL)
 	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
+	if c.Router.LLM != nil {
+		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
+	}
 	for m := range c.Prometheus.Templates {
 		if !slices.Contains(action.Metrics, m) {
 			bad("prometheus.templates: unknown metric %q (known: %s)", m, strings.Join(action.Metrics, ", "))

@@ -96,6 +96,11 @@ func TestParseErrors(t *testing.T) {
 		{"channels: [{id: 'slack:C1', actions: [kubectl.delete]}]\n", `unknown action "kubectl.delete"`},
 		{"channels: [{id: 'slack:C1'}, {id: 'slack:C1'}]\n", "bound twice"},
 		{"loki: {push_audit: true}\n", "push_audit needs loki.url"},
+		{"router: {mode: llm}\n", "mode llm needs an llm section"},
+		{"router: {mode: magic}\n", `router.mode: "magic"`},
+		{"router: {mode: hybrid, llm: {provider: anthropic, model: claude}}\n", "router.llm.api_key: required for anthropic"},
+		{"router: {mode: hybrid, llm: {provider: openai, model: m, base_url: 'http://k:s@h'}}\n", "router.llm.base_url"},
+		{"router: {mode: hybrid, llm: {provider: cohere, model: m}}\n", `router.llm.provider: "cohere"`},
 		{"a: 1\n---\nb: 2\n", "field a not found"},
 		{"{}\n---\n{}\n", "only one YAML document"},
 	}
@@ -110,6 +115,57 @@ func TestParseErrors(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), tokenValue) {
 			t.Errorf("error reveals a secret: %v", err)
+		}
+	}
+}
+
+func TestStore(t *testing.T) {
+	const dsn = "postgres://parley:PG-SECRET-pw@db:5432/parley?sslmode=verify-full"
+	getenv := env(map[string]string{"PARLEY_DSN": dsn, "BAD_DSN": "mysql://u:PG-SECRET-pw@h/db"})
+
+	c, err := Parse([]byte("{}\n"), "empty.yaml", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != StoreSQLite || c.Store.DSN.Set() || c.Database != ".parley/parley.db" {
+		t.Errorf("default store = %+v, database %q; want sqlite on .parley/parley.db", c.Store, c.Database)
+	}
+
+	c, err = Parse([]byte("store: {driver: postgres, dsn: {env: PARLEY_DSN}}\n"), "pg.yaml", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != StorePostgres || c.Store.DSN.Value() != dsn {
+		t.Errorf("store = %+v, want postgres with the DSN from PARLEY_DSN", c.Store)
+	}
+	var b strings.Builder
+	if err := c.Dump(&b); err != nil {
+		t.Fatal(err)
+	}
+	dump := b.String() + fmt.Sprintf("%v %+v %#v", c.Store, c.Store, c.Store)
+	if strings.Contains(dump, "PG-SECRET-pw") {
+		t.Fatalf("the DSN's password is printed:\n%s", dump)
+	}
+	if !strings.Contains(b.String(), "<secret> (env PARLEY_DSN)") {
+		t.Errorf("dump does not name the DSN's source:\n%s", b.String())
+	}
+
+	for src, want := range map[string]string{
+		"store: {driver: postgres}\n":                            "store.dsn: required for driver postgres",
+		"store: {driver: mysql}\n":                               `store.driver: "mysql" is not sqlite or postgres`,
+		"store: {dsn: {env: PARLEY_DSN}}\n":                      "store.dsn: only for driver postgres",
+		"store: {driver: postgres, dsn: {env: BAD_DSN}}\n":       "must start with postgres://",
+		"store: {driver: postgres, dsn: {env: UNSET}}\n":         "environment variable UNSET is empty or unset",
+		"store: {driver: postgres, dsn: 'postgres://u:p@h/d'}\n": "line 1",
+		"store: {driver: postgres, dns: {env: PARLEY_DSN}}\n":    "field dns not found",
+	} {
+		_, err := Parse([]byte(src), "bad.yaml", getenv)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", src, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), "PG-SECRET-pw") {
+			t.Errorf("error reveals the DSN's password: %v", err)
 		}
 	}
 }

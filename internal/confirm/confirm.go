@@ -5,9 +5,23 @@
 // It lives in the database (internal/store), so a restart neither loses a
 // pending confirmation nor runs one twice: Claim moves it from pending to
 // executing in one conditional UPDATE, so exactly one of any number of
-// concurrent approvals wins, and RecoverInterrupted marks whatever was left
+// concurrent approvals wins, in this process or in any replica sharing a
+// PostgreSQL database, and RecoverInterrupted marks whatever was left
 // executing by a crash as interrupted instead of running it again
 // (at most once).
+//
+// Replicas. A confirmation created by one replica can be confirmed on any
+// other. Claim records which replica (Options.Replica) and which run of it
+// (a random id per Store) executes the action; while it runs, KeepAlive
+// refreshes its heartbeat. RecoverInterrupted then takes as interrupted
+// only what no live process is running:
+//
+//   - on SQLite, one process owns the file, so every executing
+//     confirmation not claimed by this Store was left by a previous run;
+//   - on PostgreSQL, an executing confirmation of this replica's previous
+//     run (same Replica, restarted), or one whose heartbeat is older than
+//     Options.StaleAfter (its replica died or was cut off). A live
+//     replica's running action is never taken from it.
 //
 // Who may approve (requester, groups) is decided by policy before Claim;
 // Claim itself enforces what it can check alone: pending, unexpired, and a
@@ -15,6 +29,7 @@
 package confirm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -22,6 +37,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +84,11 @@ const (
 // policy rule nor Options say otherwise.
 const DefaultTTL = 5 * time.Minute
 
+// DefaultStaleAfter is how long an executing confirmation may go without
+// a heartbeat from its replica before another replica's RecoverInterrupted
+// takes it as abandoned, when Options do not say.
+const DefaultStaleAfter = 2 * time.Minute
+
 // maxOutcome bounds the stored outcome text, in bytes.
 const maxOutcome = 1000
 
@@ -93,36 +116,85 @@ type Confirmation struct {
 	DecidedAt        time.Time // when; zero while pending or when it expired
 	FinishedAt       time.Time // when it reached done, failed, expired or interrupted
 	Outcome          string
+	// Owner is the replica that claimed it and runs (or ran) the action.
+	Owner string
+	// HeartbeatAt is when the owner last said it was still running it:
+	// set by Claim and KeepAlive; zero before the claim.
+	HeartbeatAt time.Time
 }
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
 	Now        func() time.Time // default time.Now
 	DefaultTTL time.Duration    // for Create without ExpiresAt; default DefaultTTL
+	// Replica names this process among the replicas sharing a PostgreSQL
+	// database (default: the host name). It must differ between replicas
+	// that run at the same time, and should stay the same across restarts
+	// of one (a StatefulSet pod name), so that a restarted replica at once
+	// recovers what it was running when it stopped; a new name still gets
+	// it recovered, after StaleAfter.
+	Replica string
+	// StaleAfter is how long an executing confirmation of another replica
+	// may go without a heartbeat before RecoverInterrupted takes it as
+	// abandoned (PostgreSQL only; default DefaultStaleAfter). KeepAlive
+	// must beat well within it, and no action should outlast it without
+	// KeepAlive running.
+	StaleAfter time.Duration
+	// Logger receives KeepAlive failures (default: discarded).
+	Logger *slog.Logger
 }
 
 // Store keeps confirmations in the database.
 type Store struct {
-	db  *store.DB
-	now func() time.Time
-	ttl time.Duration
+	db         *store.DB
+	now        func() time.Time
+	ttl        time.Duration
+	replica    string
+	run        string // random per Store: tells this run's claims from a previous run's
+	staleAfter time.Duration
+	log        *slog.Logger
+	newCode    func() (string, error) // newCode; tests narrow it to force clashes
 }
 
 // New returns a Store on db.
 func New(db *store.DB, opts Options) *Store {
-	s := &Store{db: db, now: opts.Now, ttl: opts.DefaultTTL}
+	s := &Store{db: db, now: opts.Now, ttl: opts.DefaultTTL, replica: opts.Replica,
+		staleAfter: opts.StaleAfter, log: opts.Logger, newCode: newCode}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
+	if s.replica == "" {
+		s.replica, _ = os.Hostname()
+		if s.replica == "" {
+			s.replica = "parley"
+		}
+	}
+	s.replica = bound(s.replica, 256)
+	if s.staleAfter <= 0 {
+		s.staleAfter = DefaultStaleAfter
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	run, err := newID()
+	if err != nil {
+		// crypto/rand does not fail on supported platforms; a fixed run id
+		// would only make this process's claims look like a previous run's.
+		run = fmt.Sprintf("%x", time.Now().UnixNano())
+	}
+	s.run = run
 	return s
 }
 
+// Replica returns the name this Store claims confirmations under.
+func (s *Store) Replica() string { return s.replica }
+
 const columns = `id, code, request_id, action, params, requester, channel, thread, approvers,
 	distinct_approver, rule, plan_summary, plan_state, created_at, expires_at, state,
-	decided_by, decided_at, finished_at, outcome`
+	decided_by, decided_at, finished_at, outcome, owner, owner_run, heartbeat_at`
 
 // Create stores c as pending and returns it with ID, Code,
 // ParamsCanonical, CreatedAt (when zero), ExpiresAt (when zero: CreatedAt
@@ -160,16 +232,21 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 	}
 	c.State = Pending
 	c.DecidedBy, c.DecidedAt, c.FinishedAt, c.Outcome = "", time.Time{}, time.Time{}, ""
+	c.Owner, c.HeartbeatAt = "", time.Time{}
 	if c.ID, err = newID(); err != nil {
 		return Confirmation{}, fmt.Errorf("create confirmation: %w", err)
 	}
 
-	err = s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.WriteTx(ctx, func(tx *store.Tx) error {
 		// Pick a code no pending confirmation of this channel holds. The
-		// write transaction keeps another writer from taking it meanwhile;
-		// the partial unique index is the backstop.
+		// write transaction (on PostgreSQL, with the channel's lock) keeps
+		// another writer from taking it meanwhile; the partial unique
+		// index is the backstop.
+		if err := tx.Lock(ctx, "confirmation-codes:"+c.Channel); err != nil {
+			return err
+		}
 		for range 20 {
-			code, err := newCode()
+			code, err := s.newCode()
 			if err != nil {
 				return err
 			}
@@ -188,10 +265,10 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 			return errors.New("no free code in this channel")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO confirmations (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Code, c.RequestID, c.Action, c.ParamsCanonical, c.Requester, c.Channel, c.Thread,
 			string(approvers), boolInt(c.DistinctApprover), c.Rule, c.PlanSummary, c.PlanState,
-			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "")
+			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "", "", "", 0)
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
@@ -205,7 +282,7 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 
 // Get returns the confirmation with the given id, in any state.
 func (s *Store) Get(ctx context.Context, id string) (Confirmation, error) {
-	c, err := getTx(ctx, s.db.SQL(), id)
+	c, err := getTx(ctx, s.db, id)
 	if err != nil {
 		return Confirmation{}, fmt.Errorf("get confirmation: %w", err)
 	}
@@ -222,7 +299,7 @@ func (s *Store) FindByCode(ctx context.Context, channel, code string) (Confirmat
 	if !ok {
 		return Confirmation{}, fmt.Errorf("find confirmation code: %w", ErrNotFound)
 	}
-	c, err := scan(s.db.SQL().QueryRowContext(ctx, `SELECT `+columns+` FROM confirmations
+	c, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM confirmations
 		WHERE channel = ? AND code = ? AND state = 'pending'`, channel, norm))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Confirmation{}, fmt.Errorf("find confirmation code %s: %w", norm, ErrNotFound)
@@ -242,7 +319,7 @@ func (s *Store) LatestByCode(ctx context.Context, channel, code string) (Confirm
 	if !ok {
 		return Confirmation{}, fmt.Errorf("find confirmation code: %w", ErrNotFound)
 	}
-	c, err := scan(s.db.SQL().QueryRowContext(ctx, `SELECT `+columns+` FROM confirmations
+	c, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM confirmations
 		WHERE channel = ? AND code = ? ORDER BY created_at DESC, id DESC LIMIT 1`, channel, norm))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Confirmation{}, fmt.Errorf("find confirmation code %s: %w", norm, ErrNotFound)
@@ -271,7 +348,7 @@ func NormaliseCode(code string) (string, bool) {
 // PendingIn returns the unexpired pending confirmations of a channel,
 // oldest first.
 func (s *Store) PendingIn(ctx context.Context, channel string) ([]Confirmation, error) {
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT `+columns+` FROM confirmations
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM confirmations
 		WHERE channel = ? AND state = 'pending' AND expires_at > ?
 		ORDER BY created_at, id`, channel, s.now().UnixMilli())
 	if err != nil {
@@ -295,30 +372,34 @@ func (s *Store) PendingIn(ctx context.Context, channel string) ([]Confirmation, 
 // requester; the confirmation stays pending). Except for ErrNotFound the
 // confirmation's current record is returned with the error, so the reply
 // can say who used it and when.
+//
+// The claim records this Store's replica as the Owner and starts its
+// heartbeat (see KeepAlive). Any replica may claim a confirmation another
+// created: the database row is the only state.
 func (s *Store) Claim(ctx context.Context, id, approver string, now time.Time) (Confirmation, error) {
 	if approver == "" {
 		return Confirmation{}, fmt.Errorf("claim confirmation: %w: no approver", ErrInvalid)
 	}
 	nowMS := now.UnixMilli()
 	var c Confirmation
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE confirmations
-			SET state = 'executing', decided_by = ?, decided_at = ?
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		// One conditional statement: on PostgreSQL a concurrent claim
+		// waits for this row's lock, then finds it no longer pending.
+		var err error
+		c, err = scan(tx.QueryRowContext(ctx, `UPDATE confirmations
+			SET state = 'executing', decided_by = ?, decided_at = ?, owner = ?, owner_run = ?, heartbeat_at = ?
 			WHERE id = ? AND state = 'pending' AND expires_at > ?
-			AND (distinct_approver = 0 OR requester <> ?)`,
-			approver, nowMS, id, nowMS, approver)
-		if err != nil {
-			return fmt.Errorf("update: %w", err)
+			AND (distinct_approver = 0 OR requester <> ?)
+			RETURNING `+columns,
+			approver, nowMS, s.replica, s.run, s.now().UnixMilli(), id, nowMS, approver))
+		if err == nil {
+			return nil
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("update: %w", err)
 		}
 		if c, err = getTx(ctx, tx, id); err != nil {
 			return err
-		}
-		if n == 1 {
-			return nil
 		}
 		return refusal(c, nowMS, ErrSameApprover)
 	})
@@ -353,7 +434,7 @@ func (s *Store) Finish(ctx context.Context, id string, state State, outcome stri
 	if state != Done && state != Failed {
 		return fmt.Errorf("finish confirmation: %w: final state %q is neither done nor failed", ErrInvalid, state)
 	}
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
 			WHERE id = ? AND state = 'executing'`,
 			string(state), bound(outcome, maxOutcome), s.now().UnixMilli(), id)
@@ -382,7 +463,7 @@ func (s *Store) Finish(ctx context.Context, id string, state State, outcome stri
 func (s *Store) Cancel(ctx context.Context, id, by string) (Confirmation, error) {
 	nowMS := s.now().UnixMilli()
 	var c Confirmation
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE confirmations
 			SET state = 'cancelled', decided_by = ?, decided_at = ?, finished_at = ?
 			WHERE id = ? AND state = 'pending' AND expires_at > ?`,
@@ -410,57 +491,110 @@ func (s *Store) Cancel(ctx context.Context, id, by string) (Confirmation, error)
 
 // ExpireDue marks every pending confirmation whose expiry is at or before
 // now as expired and returns them. Each is returned by exactly one call,
-// so the caller can audit confirmation.expired once per confirmation.
+// in this process or any replica, so the caller can audit
+// confirmation.expired once per confirmation.
 func (s *Store) ExpireDue(ctx context.Context, now time.Time) ([]Confirmation, error) {
-	return s.sweep(ctx, "expire due confirmations", Pending, Expired, now,
-		`AND expires_at <= ?`, now.UnixMilli(), "expired unconfirmed")
+	return s.sweep(ctx, "expire due confirmations", Expired, now, "expired unconfirmed",
+		`state = 'pending' AND expires_at <= ?`, now.UnixMilli())
 }
 
-// RecoverInterrupted marks every confirmation left executing (the process
-// stopped between claiming and finishing) as interrupted and returns them.
-// They are never run again: whether the action took effect is unknown, and
-// at most once beats twice. Call it once at start-up, before serving
-// requests, with no other Parley process on the same database.
+// interruptedOutcome is the outcome of a confirmation RecoverInterrupted
+// takes over.
+const interruptedOutcome = "interrupted: Parley stopped while the action was running; it was not retried, check the target"
+
+// RecoverInterrupted marks as interrupted every executing confirmation
+// whose process stopped between claiming and finishing, and returns them,
+// each exactly once across replicas. They are never run again: whether the
+// action took effect is unknown, and at most once beats twice.
+//
+// Which executing confirmations count as stopped depends on the database
+// (see the package comment): on SQLite every one not claimed by this Store
+// (one process owns the file); on PostgreSQL those of this replica's
+// previous runs, and those whose heartbeat is older than StaleAfter. A
+// confirmation this Store claimed is never taken. Call it at start-up,
+// before serving requests; on PostgreSQL call it periodically too, so
+// that a replica that died and never came back is cleaned up by the
+// others.
 func (s *Store) RecoverInterrupted(ctx context.Context) ([]Confirmation, error) {
-	return s.sweep(ctx, "recover interrupted confirmations", Executing, Interrupted, s.now(), "", nil,
-		"interrupted: Parley stopped while the action was running; it was not retried, check the target")
+	now := s.now()
+	if !s.db.Dialect().Shared() {
+		return s.sweep(ctx, "recover interrupted confirmations", Interrupted, now, interruptedOutcome,
+			`state = 'executing' AND owner_run <> ?`, s.run)
+	}
+	return s.sweep(ctx, "recover interrupted confirmations", Interrupted, now, interruptedOutcome,
+		`state = 'executing' AND owner_run <> ? AND (owner = ? OR heartbeat_at <= ?)`,
+		s.run, s.replica, now.Add(-s.staleAfter).UnixMilli())
 }
 
-// sweep moves every confirmation in state from (and matching extra) to
-// state to, in one write transaction, and returns them as updated.
-func (s *Store) sweep(ctx context.Context, what string, from, to State, now time.Time,
-	extra string, extraArg any, outcome string) ([]Confirmation, error) {
-	var out []Confirmation
-	err := s.db.WriteTx(ctx, func(tx *sql.Tx) error {
-		args := []any{string(from)}
-		if extra != "" {
-			args = append(args, extraArg)
+// Heartbeat tells other replicas that this Store is still running the
+// actions it claimed: it stamps their heartbeat with now and returns how
+// many there are.
+func (s *Store) Heartbeat(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE confirmations SET heartbeat_at = ?
+		WHERE state = 'executing' AND owner_run = ?`, s.now().UnixMilli(), s.run)
+	if err != nil {
+		return 0, fmt.Errorf("confirmation heartbeat: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("confirmation heartbeat: %w", err)
+	}
+	return n, nil
+}
+
+// KeepAlive calls Heartbeat every interval (default StaleAfter/4) until
+// ctx ends, then returns nil. A failed beat is logged and retried at the
+// next tick; each is bounded by the interval. Run it in a goroutine that
+// the caller owns and waits for, on every replica of a PostgreSQL
+// deployment (it is harmless on SQLite).
+func (s *Store) KeepAlive(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = s.staleAfter / 4
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+columns+` FROM confirmations
-			WHERE state = ? `+extra+` ORDER BY created_at, id`, args...)
+		bctx, cancel := context.WithTimeout(ctx, interval)
+		_, err := s.Heartbeat(bctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("confirmation heartbeat failed; other replicas may take running actions as interrupted",
+				"replica", s.replica, "err", err)
+		}
+	}
+}
+
+// sweep moves every confirmation matching where to state to, in one
+// conditional UPDATE, and returns them as updated, oldest first. A row two
+// replicas sweep at once is updated, and returned, by one of them only.
+func (s *Store) sweep(ctx context.Context, what string, to State, now time.Time, outcome string,
+	where string, whereArgs ...any) ([]Confirmation, error) {
+	var out []Confirmation
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		args := append([]any{string(to), outcome, now.UnixMilli()}, whereArgs...)
+		rows, err := tx.QueryContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
+			WHERE `+where+` RETURNING `+columns, args...)
 		if err != nil {
 			return err
 		}
-		if out, err = scanAll(rows); err != nil {
-			return err
-		}
-		nowMS := now.UnixMilli()
-		for i := range out {
-			if _, err := tx.ExecContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
-				WHERE id = ? AND state = ?`, string(to), outcome, nowMS, out[i].ID, string(from)); err != nil {
-				return fmt.Errorf("update %s: %w", out[i].ID, err)
-			}
-			out[i].State, out[i].Outcome, out[i].FinishedAt = to, outcome, time.UnixMilli(nowMS).UTC()
-		}
-		return nil
+		out, err = scanAll(rows)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	slices.SortFunc(out, func(a, b Confirmation) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 
-// queryer is what getTx needs from *sql.DB or *sql.Tx.
+// queryer is what getTx needs from *store.DB or *store.Tx.
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -478,13 +612,14 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(sc scanner) (Confirmation, error) {
 	var (
 		c                                   Confirmation
-		params, approvers, state            string
+		params, approvers, state, run       string
 		distinct                            int
 		created, expires, decided, finished int64
+		heartbeat                           int64
 	)
 	err := sc.Scan(&c.ID, &c.Code, &c.RequestID, &c.Action, &params, &c.Requester, &c.Channel,
 		&c.Thread, &approvers, &distinct, &c.Rule, &c.PlanSummary, &c.PlanState, &created, &expires,
-		&state, &c.DecidedBy, &decided, &finished, &c.Outcome)
+		&state, &c.DecidedBy, &decided, &finished, &c.Outcome, &c.Owner, &run, &heartbeat)
 	if err != nil {
 		return Confirmation{}, err
 	}
@@ -499,6 +634,7 @@ func scan(sc scanner) (Confirmation, error) {
 	c.State = State(state)
 	c.CreatedAt, c.ExpiresAt = msTime(created), msTime(expires)
 	c.DecidedAt, c.FinishedAt = msTime(decided), msTime(finished)
+	c.HeartbeatAt = msTime(heartbeat)
 	return c, nil
 }
 

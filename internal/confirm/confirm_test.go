@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -37,36 +36,28 @@ func (c *fakeClock) Set(t time.Time) {
 }
 
 type fixture struct {
-	path  string
+	dbase database
 	db    *store.DB
 	clock *fakeClock
 	s     *Store
 }
 
-func newFixture(t *testing.T) *fixture {
+// fixtureReplica is the replica name of the fixture's Store: the same
+// after every reopen, as a restarted StatefulSet pod's.
+const fixtureReplica = "parley-0"
+
+func newFixture(t testing.TB, bk backend) *fixture {
 	t.Helper()
-	f := &fixture{path: filepath.Join(t.TempDir(), "parley.db"), clock: &fakeClock{t: t0}}
+	f := &fixture{dbase: bk.fresh(t), clock: &fakeClock{t: t0}}
 	f.open(t)
 	return f
 }
 
-// open (re)opens the database file, as a restarted process would.
-func (f *fixture) open(t *testing.T) {
+// open (re)opens the database, as a restarted process would.
+func (f *fixture) open(t testing.TB) {
 	t.Helper()
-	db, err := openDB(t, f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.db = db
-	f.s = New(db, Options{Now: f.clock.Now})
-}
-
-func openDB(t testing.TB, path string) (*store.DB, error) {
-	db, err := store.Open(context.Background(), path)
-	if err == nil {
-		t.Cleanup(func() { db.Close() })
-	}
-	return db, err
+	f.db = f.dbase.openHandle(t)
+	f.s = New(f.db, Options{Now: f.clock.Now, Replica: fixtureReplica})
 }
 
 func scaleRequest() Confirmation {
@@ -97,8 +88,10 @@ func (f *fixture) create(t *testing.T, c Confirmation) Confirmation {
 
 var codeRE = regexp.MustCompile(`^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{4}$`)
 
-func TestCreateAndGet(t *testing.T) {
-	f := newFixture(t)
+func TestCreateAndGet(t *testing.T) { forBackends(t, testCreateAndGet) }
+
+func testCreateAndGet(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	req := scaleRequest()
 	c := f.create(t, req)
@@ -131,8 +124,10 @@ func TestCreateAndGet(t *testing.T) {
 	}
 }
 
-func TestCreateDefaultsAndValidation(t *testing.T) {
-	f := newFixture(t)
+func TestCreateDefaultsAndValidation(t *testing.T) { forBackends(t, testCreateDefaultsAndValidation) }
+
+func testCreateDefaultsAndValidation(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	req := scaleRequest()
 	req.ExpiresAt = time.Time{}
@@ -160,7 +155,11 @@ func TestCreateDefaultsAndValidation(t *testing.T) {
 }
 
 func TestCodesUniqueAmongPendingInChannel(t *testing.T) {
-	f := newFixture(t)
+	forBackends(t, testCodesUniqueAmongPendingInChannel)
+}
+
+func testCodesUniqueAmongPendingInChannel(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	seen := map[string]bool{}
 	for i := range 300 {
@@ -182,8 +181,10 @@ func TestCodesUniqueAmongPendingInChannel(t *testing.T) {
 	}
 }
 
-func TestFindByCode(t *testing.T) {
-	f := newFixture(t)
+func TestFindByCode(t *testing.T) { forBackends(t, testFindByCode) }
+
+func testFindByCode(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	c := f.create(t, scaleRequest())
 
@@ -215,8 +216,10 @@ func TestFindByCode(t *testing.T) {
 	}
 }
 
-func TestClaimLifecycle(t *testing.T) {
-	f := newFixture(t)
+func TestClaimLifecycle(t *testing.T) { forBackends(t, testClaimLifecycle) }
+
+func testClaimLifecycle(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	c := f.create(t, scaleRequest())
 	at := t0.Add(time.Minute)
@@ -269,7 +272,11 @@ func TestClaimLifecycle(t *testing.T) {
 }
 
 func TestRequesterMayConfirmWhenNotDistinct(t *testing.T) {
-	f := newFixture(t)
+	forBackends(t, testRequesterMayConfirmWhenNotDistinct)
+}
+
+func testRequesterMayConfirmWhenNotDistinct(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	req := scaleRequest()
 	req.DistinctApprover = false
 	req.Approvers = []string{"requester"}
@@ -280,7 +287,11 @@ func TestRequesterMayConfirmWhenNotDistinct(t *testing.T) {
 }
 
 func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
-	f := newFixture(t)
+	forBackends(t, testConcurrentClaimsHaveOneWinner)
+}
+
+func testConcurrentClaimsHaveOneWinner(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	c := f.create(t, scaleRequest())
 	const claimers = 50
 	var (
@@ -321,8 +332,10 @@ func TestConcurrentClaimsHaveOneWinner(t *testing.T) {
 	}
 }
 
-func TestExpiry(t *testing.T) {
-	f := newFixture(t)
+func TestExpiry(t *testing.T) { forBackends(t, testExpiry) }
+
+func testExpiry(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	short := scaleRequest()
 	short.ExpiresAt = t0.Add(time.Minute)
@@ -378,8 +391,10 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-func TestCancel(t *testing.T) {
-	f := newFixture(t)
+func TestCancel(t *testing.T) { forBackends(t, testCancel) }
+
+func testCancel(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	c := f.create(t, scaleRequest())
 	f.clock.Set(t0.Add(time.Minute))
@@ -405,8 +420,10 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-func TestSurvivesRestart(t *testing.T) {
-	f := newFixture(t)
+func TestSurvivesRestart(t *testing.T) { forBackends(t, testSurvivesRestart) }
+
+func testSurvivesRestart(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	pending := f.create(t, scaleRequest())
 	running := f.create(t, scaleRequest())
@@ -492,8 +509,10 @@ func TestNormaliseCode(t *testing.T) {
 	}
 }
 
-func TestFinishBoundsOutcome(t *testing.T) {
-	f := newFixture(t)
+func TestFinishBoundsOutcome(t *testing.T) { forBackends(t, testFinishBoundsOutcome) }
+
+func testFinishBoundsOutcome(t *testing.T, bk backend) {
+	f := newFixture(t, bk)
 	ctx := context.Background()
 	c := f.create(t, scaleRequest())
 	if _, err := f.s.Claim(ctx, c.ID, "slack:U2", t0); err != nil {

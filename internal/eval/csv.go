@@ -12,6 +12,7 @@ import (
 var csvHeader = []string{
 	"line", "text", "expected_action", "got_action", "expected_params", "got_params",
 	"action_ok", "params_ok", "unsafe", "confidence", "latency_us", "error",
+	"router", "prompt_tokens", "completion_tokens", "cost_usd",
 }
 
 // WriteCSV writes one row per case: line, text, expected action(s) joined
@@ -42,6 +43,12 @@ func WriteCSV(w io.Writer, rep *Report) error {
 			strconv.FormatFloat(r.Got.Confidence, 'f', 3, 64),
 			strconv.FormatInt(r.Latency.Microseconds(), 10),
 			errText,
+			r.Got.Source, "", "", "",
+		}
+		if u := r.Got.Usage; u != nil {
+			row[len(row)-3] = strconv.Itoa(u.PromptTokens)
+			row[len(row)-2] = strconv.Itoa(u.CompletionTokens)
+			row[len(row)-1] = strconv.FormatFloat(u.Cost, 'f', 6, 64)
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("write csv: %w", err)

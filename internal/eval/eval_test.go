@@ -311,7 +311,7 @@ func TestWriteCSV(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV does not parse: %v", err)
 	}
-	wantHeader := "line,text,expected_action,got_action,expected_params,got_params,action_ok,params_ok,unsafe,confidence,latency_us,error"
+	wantHeader := "line,text,expected_action,got_action,expected_params,got_params,action_ok,params_ok,unsafe,confidence,latency_us,error,router,prompt_tokens,completion_tokens,cost_usd"
 	if got := strings.Join(rows[0], ","); got != wantHeader {
 		t.Errorf("header = %s\nwant     %s", got, wantHeader)
 	}

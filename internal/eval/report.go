@@ -24,6 +24,13 @@ type Report struct {
 	Errors         int     // router failures (counted as misses)
 	TotalLatency   time.Duration
 
+	// Model use (LLM and hybrid routers): cases that called the model
+	// (cache hits included), tokens and estimated cost.
+	ModelCalls       int
+	PromptTokens     int
+	CompletionTokens int
+	Cost             float64
+
 	PerAction []ActionStats   // by expected action (Case.Label), catalog order
 	Confusion []ConfusionCell // every expected -> got pair seen, most frequent first
 	Misses    []CaseResult    // results that are not fully right, in dataset order
@@ -121,6 +128,12 @@ func NewReport(results []CaseResult) *Report {
 			rep.Errors++
 		}
 		rep.TotalLatency += r.Latency
+		if u := r.Got.Usage; u != nil {
+			rep.ModelCalls++
+			rep.PromptTokens += u.PromptTokens
+			rep.CompletionTokens += u.CompletionTokens
+			rep.Cost += u.Cost
+		}
 		got := r.Got.Action
 		if got == "" {
 			got = "(nothing)"

@@ -63,6 +63,11 @@ func WriteSummary(w io.Writer, rep *Report) error {
 		sw.printf("Router errors: %d\n", rep.Errors)
 	}
 	sw.printf("Mean latency: %s\n", rep.MeanLatency())
+	if rep.ModelCalls > 0 {
+		sw.printf("Model calls: %d of %d cases (%.1f%%); tokens %d in + %d out (%.0f in per call); estimated cost $%.4f\n",
+			rep.ModelCalls, rep.Cases, 100*ratio(rep.ModelCalls, rep.Cases), rep.PromptTokens, rep.CompletionTokens,
+			float64(rep.PromptTokens)/float64(rep.ModelCalls), rep.Cost)
+	}
 	if rep.Gate != nil {
 		if err := rep.Gate.Check(rep); err != nil {
 			sw.printf("Gate (%s): FAIL\n", rep.Gate)

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/llmcost"
 )
 
 // Intent is a router's reading of a message.
@@ -19,6 +20,12 @@ type Intent struct {
 	// Note explains the reading for humans and the audit log, e.g.
 	// `"chekout" resolved to deployment checkout`, or why nothing fitted.
 	Note string
+	// Variant is the prompt variant a model router used ("" otherwise);
+	// recorded on the audit events of the request.
+	Variant string
+	// Usage is what a model router spent on this reading (nil when no
+	// model was involved), for accounting and evaluation reports.
+	Usage *llmcost.Usage
 }
 
 // Query is everything a router may look at.
@@ -29,6 +36,22 @@ type Query struct {
 	// asked); the LLM router gets only what the user may run.
 	Catalog   []action.Spec
 	Inventory Inventory // names that exist now
+	// History holds the recent turns of the thread, oldest first, so that
+	// a follow-up ("and in staging?") can be read; may be empty.
+	History []Turn
+	// Who asks and where, for per-user/per-channel model budgets and for
+	// sticking a user to one prompt variant. Routers that do not need
+	// them ignore them; all may be empty.
+	RequestID string
+	Subject   string // "platform:user"
+	Channel   string // "platform:channel"
+}
+
+// Turn is an earlier request in the same thread and how it was read.
+type Turn struct {
+	Text   string
+	Action string
+	Params action.Params
 }
 
 // Router maps a query to an intent. It returns action.None when nothing

@@ -133,3 +133,11 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 		Table: t,
 	}, nil
 }
+
+// helpSpec is the help action's spec, always offered to the router.
+func (p *Pipeline) helpSpec() []action.Spec {
+	if a, ok := p.deps.Actions.Get(action.Help); ok {
+		return []action.Spec{a.Spec()}
+	}
+	return nil
+}

@@ -52,7 +52,13 @@ func (p *Pipeline) handleClick(ctx context.Context, req *request) {
 			return
 		}
 		p.decide(ctx, req, c, click.Action == "cancel")
-		p.settlePrompt(ctx, req, c)
+		// Only the click that settled the request rewrites the prompt: a
+		// refused click (someone who may not approve) leaves the buttons
+		// for those who may, and a late second click must not hide the
+		// outcome already shown there.
+		if after, err := p.deps.Confirmations.Get(ctx, c.ID); c.State == confirm.Pending && err == nil && after.State != confirm.Pending {
+			p.settlePrompt(ctx, req, after)
+		}
 	default:
 		p.rejectInput(ctx, req, fmt.Sprintf("Unknown button %q; nothing was run.", click.Action))
 	}
@@ -155,6 +161,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		return
 	}
 	deny := func(why, text string) {
+		p.cfg.Metrics.Confirmation("denied")
 		ev := base
 		ev.Type, ev.Error = audit.ConfirmationDenied, why
 		_, _ = p.record(ctx, req, ev)
@@ -176,6 +183,12 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	if d.Effect == policy.Deny {
 		deny("policy now denies: "+d.Reason, fmt.Sprintf("The policy no longer allows this (%s). Nothing was run.", d.Reason))
 		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "policy")
+		return
+	}
+	// If the policy now demands more (another approver), the approver must
+	// satisfy the current rule too, not only the one in force at request time.
+	if err := p.deps.Policy.CanApprove(d, c.Requester, who, req.msg.Groups); err != nil {
+		deny("policy now requires: "+err.Error(), fmt.Sprintf("You (%s) cannot confirm %s under the current policy: %v. Nothing was run.", who, c.Code, err))
 		return
 	}
 	// The target is re-checked too: if it moved since the prompt, the user
@@ -209,6 +222,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		}
 		return
 	}
+	p.cfg.Metrics.Confirmation("granted")
 	ev := base
 	ev.Type, ev.Decision, ev.Outcome = audit.ConfirmationGranted, string(policy.Confirm), "confirmed by "+who
 	if _, err := p.record(ctx, req, ev); err != nil {
@@ -221,6 +235,14 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	runReq := &request{id: req.id, msg: req.msg}
 	runReq.msg.User = strings.TrimPrefix(c.Requester, req.msg.Platform+":")
 	res, err := p.execute(ctx, runReq, act, claimed.Params, claimed.ID)
+	// The run's answer is this request's answer too: a clicked prompt is
+	// settled with it.
+	runReq.mu.Lock()
+	last := runReq.lastReply
+	runReq.mu.Unlock()
+	req.mu.Lock()
+	req.lastReply = last
+	req.mu.Unlock()
 	state, outcome := confirm.Done, outcomeText(res)
 	if err != nil {
 		state, outcome = confirm.Failed, err.Error()
@@ -258,6 +280,7 @@ func (p *Pipeline) sweep(ctx context.Context) {
 		return
 	}
 	for _, c := range expired {
+		p.cfg.Metrics.Confirmation("expired")
 		p.announce(ctx, c, audit.ConfirmationExpired, "",
 			fmt.Sprintf("Request %s (%s) expired without confirmation; nothing was changed.", c.Code, c.PlanSummary))
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/parley-chatops/parley/internal/confirm"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
+	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
 // Policy decides who may do what. *policy.Policy implements it.
@@ -73,6 +74,15 @@ type Config struct {
 	Logger         *slog.Logger
 	RouterName     string // recorded on audit events when the intent has no Source
 	DedupeCapacity int    // event ids remembered (default 10000)
+	// FilterCatalog offers the router only the actions the sender may run
+	// here. Set it for model-based routers: a model never sees a tool the
+	// user may not use. (The rules router gets everything, so a refusal
+	// can name what was asked.)
+	FilterCatalog bool
+	// HistoryTurns is how many earlier turns of a thread the router sees,
+	// for follow-ups like "and in staging?" (default 4; negative: none).
+	HistoryTurns int
+	Metrics      *telemetry.Metrics // nil: no metrics
 }
 
 // Deps are the pipeline's collaborators.
@@ -96,6 +106,8 @@ type Pipeline struct {
 	seen    map[string]time.Time // event id -> first seen
 	seenQ   []string
 	buckets map[string]*bucket
+	history map[string][]intent.Turn // thread -> recent turns
+	histQ   []string
 }
 
 // New returns a pipeline.
@@ -138,12 +150,16 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	if cfg.DedupeCapacity <= 0 {
 		cfg.DedupeCapacity = 10000
 	}
+	if cfg.HistoryTurns == 0 {
+		cfg.HistoryTurns = 4
+	}
 	return &Pipeline{
 		cfg:     cfg,
 		deps:    deps,
 		log:     cfg.Logger.With("component", "pipeline"),
 		seen:    map[string]time.Time{},
 		buckets: map[string]*bucket{},
+		history: map[string][]intent.Turn{},
 	}, nil
 }
 
@@ -176,16 +192,21 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 
 	if msg.EventID != "" && p.duplicate(msg.Platform+":"+msg.EventID) {
 		p.log.Debug("dropping redelivered event", "event", msg.EventID)
+		p.cfg.Metrics.Message(msg.Platform, "duplicate")
 		return
 	}
 	if reason := p.checkInput(&req.msg); reason != "" {
+		p.cfg.Metrics.Message(msg.Platform, "rejected")
 		p.rejectInput(ctx, req, reason)
 		return
 	}
 	if !p.allowRate(msg.Subject()) {
+		p.cfg.Metrics.Message(msg.Platform, "rate_limited")
+		p.cfg.Metrics.RateLimited(msg.Platform)
 		p.rejectInput(ctx, req, "You are sending requests faster than I take them; wait a few seconds and try again.")
 		return
 	}
+	p.cfg.Metrics.Message(msg.Platform, "accepted")
 	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text}); err != nil {
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly."})
 		return
@@ -343,4 +364,40 @@ func preview(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+func threadKey(m chat.Message) string { return m.ChannelRef() + "/" + m.Thread }
+
+// turns returns the recent turns of the message's thread.
+func (p *Pipeline) turns(m chat.Message) []intent.Turn {
+	if p.cfg.HistoryTurns < 0 || m.Thread == "" {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]intent.Turn(nil), p.history[threadKey(m)]...)
+}
+
+// remember adds a routed turn to the thread's history, bounded in turns
+// per thread and in threads.
+func (p *Pipeline) remember(m chat.Message, t intent.Turn) {
+	if p.cfg.HistoryTurns < 0 || m.Thread == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := threadKey(m)
+	h, ok := p.history[k]
+	if !ok {
+		p.histQ = append(p.histQ, k)
+		if len(p.histQ) > 2000 {
+			delete(p.history, p.histQ[0])
+			p.histQ = p.histQ[1:]
+		}
+	}
+	h = append(h, t)
+	if len(h) > p.cfg.HistoryTurns {
+		h = h[len(h)-p.cfg.HistoryTurns:]
+	}
+	p.history[k] = h
 }

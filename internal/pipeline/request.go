@@ -30,7 +30,16 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		}
 		inv = i
 	}
-	in, err := p.deps.Router.Route(ctx, intent.Query{Text: msg.Text, Catalog: p.deps.Actions.Specs(), Inventory: inv})
+	catalog := p.deps.Actions.Specs()
+	if p.cfg.FilterCatalog {
+		catalog = append(p.permitted(msg), p.helpSpec()...)
+	}
+	routeStart := time.Now()
+	in, err := p.deps.Router.Route(ctx, intent.Query{
+		Text: msg.Text, Catalog: catalog, Inventory: inv, History: p.turns(msg),
+		RequestID: req.id, Subject: msg.Subject(), Channel: msg.ChannelRef(),
+	})
+	p.cfg.Metrics.Routed(in.Source, in.Action, time.Since(routeStart))
 	if err != nil {
 		_, _ = p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()})
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."})
@@ -39,10 +48,22 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	if in.Source == "" {
 		in.Source = p.cfg.RouterName
 	}
-	routed := audit.Event{Type: audit.IntentRouted, Action: in.Action, Params: in.Params, Router: in.Source, Confidence: in.Confidence}
+	routed := audit.Event{Type: audit.IntentRouted, Action: in.Action, Params: in.Params, Router: in.Source, Confidence: in.Confidence,
+		Details: map[string]string{}}
 	if in.Note != "" {
-		routed.Details = map[string]string{"note": in.Note}
+		routed.Details["note"] = in.Note
 	}
+	if in.Variant != "" {
+		routed.Details["variant"] = in.Variant
+	}
+	if u := in.Usage; u != nil {
+		routed.Details["llm_model"] = u.Model
+		routed.Details["llm_tokens"] = fmt.Sprintf("%d+%d", u.PromptTokens, u.CompletionTokens)
+		routed.Details["llm_cost_usd"] = fmt.Sprintf("%.6f", u.Cost)
+		routed.Details["llm_cached"] = fmt.Sprint(u.Cached)
+		routed.Details["llm_latency_ms"] = fmt.Sprint(u.Latency.Milliseconds())
+	}
+	p.remember(msg, intent.Turn{Text: msg.Text, Action: in.Action, Params: in.Params})
 	if _, err := p.record(ctx, req, routed); err != nil {
 		p.auditDown(ctx, req)
 		return
@@ -85,6 +106,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		Subject: msg.Subject(), Groups: msg.Groups, Channel: msg.ChannelRef(),
 		Action: spec.Name, Kind: spec.Kind, Params: params,
 	})
+	p.cfg.Metrics.PolicyDecided(spec.Name, string(d.Effect))
 	if _, err := p.record(ctx, req, audit.Event{
 		Type: audit.PolicyDecided, Action: spec.Name, Params: params,
 		Decision: string(d.Effect), Rule: d.Rule, Outcome: d.Reason,
@@ -122,6 +144,11 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	})
 	cancel()
 	took := p.cfg.Now().Sub(start)
+	outcome := "succeeded"
+	if err != nil {
+		outcome = "failed"
+	}
+	p.cfg.Metrics.ActionFinished(spec.Name, outcome, took)
 	if err != nil {
 		ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Error: err.Error(), Duration: took})
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev)})
@@ -238,6 +265,7 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 		p.auditDown(ctx, req)
 		return
 	}
+	p.cfg.Metrics.Confirmation("requested")
 	p.reply(ctx, req, chat.Reply{
 		Kind: chat.KindConfirm,
 		Text: confirmPrompt(spec, params, plan, c, d, ttl),

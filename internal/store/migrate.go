@@ -15,11 +15,21 @@ type migration struct {
 	stmts   []string
 }
 
-// migrations returns every schema step in order. Types are kept to
-// INTEGER/TEXT/REAL and constraints to what PostgreSQL also accepts, so a
-// second dialect can mirror these steps one for one. Times are Unix
-// milliseconds (UTC) in INTEGER columns.
-func migrations() []migration {
+// migrations returns every schema step of the dialect in order. Both
+// dialects have the same steps with the same meaning; they differ only in
+// types: PostgreSQL's INTEGER is 32 bits and its REAL 32-bit floating
+// point, so 64-bit columns are BIGINT and the confidence DOUBLE PRECISION
+// there (a float4 would change the value the audit hash covers).
+func migrations(d Dialect) []migration {
+	if d == Postgres {
+		return pgMigrations()
+	}
+	return sqliteMigrations()
+}
+
+// sqliteMigrations are the SQLite steps. Times are Unix milliseconds (UTC)
+// in INTEGER columns.
+func sqliteMigrations() []migration {
 	return []migration{
 		{
 			version: 1,
@@ -101,29 +111,135 @@ func migrations() []migration {
 				`CREATE INDEX confirmations_state ON confirmations (state, expires_at)`,
 			},
 		},
+		{
+			version: 3,
+			name:    "confirmation owner and heartbeat",
+			stmts: []string{
+				// owner is the replica that claimed an executing
+				// confirmation, owner_run that replica's process (a new one
+				// at every start), heartbeat_at when the owner last said it
+				// was still running it (Unix ms; 0 = never).
+				`ALTER TABLE confirmations ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE confirmations ADD COLUMN owner_run TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE confirmations ADD COLUMN heartbeat_at INTEGER NOT NULL DEFAULT 0`,
+			},
+		},
+	}
+}
+
+// pgMigrations are the PostgreSQL steps, one for one with the SQLite ones.
+func pgMigrations() []migration {
+	return []migration{
+		{
+			version: 1,
+			name:    "audit events and hash-chain head",
+			stmts: []string{
+				`CREATE TABLE audit_events (
+					seq             BIGINT  PRIMARY KEY,
+					time_ms         BIGINT  NOT NULL,
+					type            TEXT    NOT NULL,
+					request_id      TEXT    NOT NULL DEFAULT '',
+					platform        TEXT    NOT NULL DEFAULT '',
+					channel         TEXT    NOT NULL DEFAULT '',
+					thread          TEXT    NOT NULL DEFAULT '',
+					subject         TEXT    NOT NULL DEFAULT '',
+					action          TEXT    NOT NULL DEFAULT '',
+					params          TEXT    NOT NULL DEFAULT '',
+					decision        TEXT    NOT NULL DEFAULT '',
+					rule            TEXT    NOT NULL DEFAULT '',
+					confirmation_id TEXT    NOT NULL DEFAULT '',
+					outcome         TEXT    NOT NULL DEFAULT '',
+					error           TEXT    NOT NULL DEFAULT '',
+					duration_ms     BIGINT  NOT NULL DEFAULT 0,
+					router          TEXT    NOT NULL DEFAULT '',
+					confidence      DOUBLE PRECISION NOT NULL DEFAULT 0,
+					text            TEXT    NOT NULL DEFAULT '',
+					details         TEXT    NOT NULL DEFAULT '',
+					prev_hash       TEXT    NOT NULL,
+					hash            TEXT    NOT NULL
+				)`,
+				`CREATE INDEX audit_events_request ON audit_events (request_id)`,
+				`CREATE INDEX audit_events_subject ON audit_events (subject, seq)`,
+				`CREATE INDEX audit_events_channel ON audit_events (channel, seq)`,
+				`CREATE INDEX audit_events_type ON audit_events (type, seq)`,
+				`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id)`,
+				// Appends lock this row (SELECT ... FOR UPDATE) before
+				// reading it, so replicas append one at a time.
+				`CREATE TABLE audit_head (
+					id   INTEGER PRIMARY KEY CHECK (id = 1),
+					seq  BIGINT  NOT NULL,
+					hash TEXT    NOT NULL
+				)`,
+				`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')`,
+			},
+		},
+		{
+			version: 2,
+			name:    "pending confirmations",
+			stmts: []string{
+				`CREATE TABLE confirmations (
+					id                TEXT    PRIMARY KEY,
+					code              TEXT    NOT NULL,
+					request_id        TEXT    NOT NULL DEFAULT '',
+					action            TEXT    NOT NULL,
+					params            TEXT    NOT NULL,
+					requester         TEXT    NOT NULL,
+					channel           TEXT    NOT NULL,
+					thread            TEXT    NOT NULL DEFAULT '',
+					approvers         TEXT    NOT NULL DEFAULT '[]',
+					distinct_approver INTEGER NOT NULL DEFAULT 0,
+					rule              TEXT    NOT NULL DEFAULT '',
+					plan_summary      TEXT    NOT NULL DEFAULT '',
+					plan_state        TEXT    NOT NULL DEFAULT '',
+					created_at        BIGINT  NOT NULL,
+					expires_at        BIGINT  NOT NULL,
+					state             TEXT    NOT NULL CHECK (state IN
+						('pending', 'executing', 'done', 'failed', 'cancelled', 'expired', 'interrupted')),
+					decided_by        TEXT    NOT NULL DEFAULT '',
+					decided_at        BIGINT  NOT NULL DEFAULT 0,
+					finished_at       BIGINT  NOT NULL DEFAULT 0,
+					outcome           TEXT    NOT NULL DEFAULT ''
+				)`,
+				`CREATE UNIQUE INDEX confirmations_pending_code ON confirmations (channel, code) WHERE state = 'pending'`,
+				`CREATE INDEX confirmations_state ON confirmations (state, expires_at)`,
+			},
+		},
+		{
+			version: 3,
+			name:    "confirmation owner and heartbeat",
+			stmts: []string{
+				`ALTER TABLE confirmations ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE confirmations ADD COLUMN owner_run TEXT NOT NULL DEFAULT ''`,
+				`ALTER TABLE confirmations ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0`,
+			},
+		},
 	}
 }
 
 // SchemaVersion returns the highest migration applied to the database.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v sql.NullInt64
-	if err := db.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return int(v.Int64), nil
 }
 
 // migrate applies the missing migrations in one write transaction, so two
-// processes opening a new file at once cannot both apply a step, and a
-// failing step leaves the schema as it was.
+// processes opening a new database at once cannot both apply a step (on
+// PostgreSQL the transaction first takes an advisory lock, as DDL is
+// transactional there), and a failing step leaves the schema as it was.
 func (db *DB) migrate(ctx context.Context) error {
-	steps := migrations()
+	steps := migrations(db.dialect)
 	latest := steps[len(steps)-1].version
-	return db.WriteTx(ctx, func(tx *sql.Tx) error {
+	return db.WriteTx(ctx, func(tx *Tx) error {
+		if err := tx.Lock(ctx, "migrate"); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT    NOT NULL,
-			applied_at INTEGER NOT NULL
+			applied_at BIGINT  NOT NULL
 		)`); err != nil {
 			return fmt.Errorf("migrate: create schema_migrations: %w", err)
 		}

@@ -1,12 +1,24 @@
-// Package store opens Parley's embedded SQLite database and owns its schema.
+// Package store opens Parley's database and owns its schema: the embedded
+// SQLite file by default (one Parley process), or a shared PostgreSQL
+// database when several replicas must see the same pending confirmations
+// and one audit chain.
 //
-// The store is deliberately thin: it opens the file with the settings a
-// small, durable, single-host service needs (WAL journal, a busy timeout,
-// foreign keys, full fsync, immediate write transactions), applies versioned
-// schema migrations at open, and hands out the *sql.DB and a serialised
-// write transaction to the packages that own the queries (internal/audit,
-// internal/confirm). All SQL is plain and portable so that a PostgreSQL
-// dialect can be added later beside this one.
+// The store is deliberately thin: it opens the database with the settings a
+// small, durable service needs, applies versioned schema migrations at open
+// (the same versions, with the same meaning, for both dialects), and hands
+// out read helpers and write transactions to the packages that own the
+// queries (internal/audit, internal/confirm). Those write one portable
+// statement with '?' placeholders; the Dialect rewrites placeholders and
+// supplies the few clauses that differ (row locks, advisory locks).
+//
+// SQLite: WAL journal, a busy timeout, foreign keys, full fsync, and
+// immediate write transactions serialised inside the process, so a
+// read-then-write in WriteTx sees no other writer in between.
+//
+// PostgreSQL: WriteTx runs at READ COMMITTED and does not serialise writers,
+// in this process or across replicas; a read-then-write must lock what it
+// read (Dialect.ForUpdate, Tx.Lock) or be one conditional statement.
+// ReadTx runs at REPEATABLE READ, so its reads agree with each other.
 package store
 
 import (
@@ -32,6 +44,9 @@ const Memory = ":memory:"
 // wait on it: WriteTx serialises them first.
 const busyTimeout = 10 * time.Second
 
+// openTimeout bounds connecting and migrating at Open.
+const openTimeout = time.Minute
+
 // maxConns bounds the connection pool of a file database. WAL lets readers
 // run beside the one writer, so a few connections are useful; many are not.
 const maxConns = 8
@@ -47,11 +62,13 @@ var (
 
 // DB is an open Parley database.
 type DB struct {
-	db   *sql.DB
-	path string
+	db      *sql.DB
+	dialect Dialect
+	path    string // the SQLite path, or PostgreSQL's host and database without credentials
 	// writer is a one-slot semaphore that serialises write transactions
 	// inside this process, so that concurrent writers queue here (honouring
-	// their contexts) instead of spinning on SQLite's busy handler.
+	// their contexts) instead of spinning on SQLite's busy handler. Nil on
+	// PostgreSQL, whose row locks do that job across processes.
 	writer chan struct{}
 }
 
@@ -101,16 +118,23 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		sqldb.SetMaxIdleConns(maxConns)
 	}
 
-	db := &DB{db: sqldb, path: path, writer: make(chan struct{}, 1)}
-	if err := sqldb.PingContext(ctx); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	if err := db.migrate(ctx); err != nil {
+	db := &DB{db: sqldb, dialect: SQLite, path: path, writer: make(chan struct{}, 1)}
+	if err := db.ready(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// ready checks the connection and brings the schema up to date, within
+// openTimeout.
+func (db *DB) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	if err := db.db.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.migrate(ctx)
 }
 
 // prepareFile creates the parent directory and, for a new database, an
@@ -130,13 +154,35 @@ func prepareFile(path string) error {
 	return f.Close()
 }
 
-// SQL returns the underlying database handle for reads and single
-// statements. Writes that must not interleave with other writers go through
-// WriteTx.
+// SQL returns the underlying database handle, for health checks and
+// statements written for one dialect. Its placeholders are the driver's
+// own; the ExecContext, QueryContext and QueryRowContext methods of DB take
+// '?' on every dialect. Writes that must not interleave with other writers
+// go through WriteTx.
 func (db *DB) SQL() *sql.DB { return db.db }
 
-// Path returns the path the database was opened with.
+// Dialect returns which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Path returns the SQLite path the database was opened with, or for
+// PostgreSQL "postgres://user@host:port/database" without the password.
 func (db *DB) Path() string { return db.path }
+
+// ExecContext runs a single statement outside any transaction.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.db.ExecContext(ctx, db.dialect.Rebind(query), args...)
+}
+
+// QueryContext runs a query outside any transaction.
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.db.QueryContext(ctx, db.dialect.Rebind(query), args...)
+}
+
+// QueryRowContext runs a query returning at most one row outside any
+// transaction.
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.db.QueryRowContext(ctx, db.dialect.Rebind(query), args...)
+}
 
 // Close closes the database. Pending write transactions must have ended.
 func (db *DB) Close() error {
@@ -147,47 +193,63 @@ func (db *DB) Close() error {
 }
 
 // WriteTx runs fn in a write transaction and commits it when fn returns
-// nil; otherwise it rolls back and returns fn's error. Write transactions of
-// this process run one at a time, in arrival order as far as the scheduler
-// allows, and each holds SQLite's write lock from its first statement
-// (BEGIN IMMEDIATE), so a read-then-write inside fn sees no other writer in
-// between. Inside fn use only tx, never SQL(): an in-memory database has a
-// single connection, which tx holds.
-func (db *DB) WriteTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	select {
-	case db.writer <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("wait for write lock: %w", ctx.Err())
+// nil; otherwise it rolls back and returns fn's error. Inside fn use only
+// tx, never the DB: an in-memory database has a single connection, which
+// tx holds.
+//
+// On SQLite, write transactions of this process run one at a time, in
+// arrival order as far as the scheduler allows, and each holds SQLite's
+// write lock from its first statement (BEGIN IMMEDIATE), so a
+// read-then-write inside fn sees no other writer in between.
+//
+// On PostgreSQL the transaction is READ COMMITTED and writers run side by
+// side, here and in other replicas: fn must lock the rows it reads before
+// writing on their strength (SELECT ...+tx.Dialect().ForUpdate(), or
+// tx.Lock for something that is not a row yet), or make the change one
+// conditional statement (UPDATE ... WHERE state = 'pending').
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for write lock: %w", ctx.Err())
+		}
+		defer func() { <-db.writer }()
 	}
-	defer func() { <-db.writer }()
 
-	tx, err := db.db.BeginTx(ctx, nil)
+	sqltx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
 	}
 	defer func() {
 		if err != nil {
-			_ = tx.Rollback() // the original error is the one worth reporting
+			_ = sqltx.Rollback() // the original error is the one worth reporting
 		}
 	}()
-	if err = fn(tx); err != nil {
+	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}); err != nil {
 		return err
 	}
-	if err = tx.Commit(); err != nil {
+	if err = sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
 // ReadTx runs fn in a read-only transaction: every query inside sees the
-// same snapshot of the database, while writers carry on (WAL). Use it when
-// several reads must agree, such as verifying the audit chain against its
-// head. fn's error is returned as is.
-func (db *DB) ReadTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+// same snapshot of the database, while writers carry on (WAL on SQLite,
+// REPEATABLE READ on PostgreSQL). Use it when several reads must agree,
+// such as verifying the audit chain against its head. fn's error is
+// returned as is.
+func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.dialect == Postgres {
+		// READ COMMITTED would take a new snapshot for every statement.
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	sqltx, err := db.db.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }() // read-only: nothing to keep or lose
-	return fn(tx)
+	defer func() { _ = sqltx.Rollback() }() // read-only: nothing to keep or lose
+	return fn(&Tx{tx: sqltx, dialect: db.dialect})
 }

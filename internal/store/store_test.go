@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -58,7 +57,7 @@ func TestOpenCreatesFileWithSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := migrations()[len(migrations())-1].version; v != want {
+	if want := migrations(SQLite)[len(migrations(SQLite))-1].version; v != want {
 		t.Errorf("SchemaVersion = %d, want %d", v, want)
 	}
 	for _, table := range []string{"audit_events", "audit_head", "confirmations"} {
@@ -99,8 +98,8 @@ func TestReopenKeepsDataAndAppliesNothingTwice(t *testing.T) {
 	if err := db2.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != len(migrations()) {
-		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrations()))
+	if n != len(migrations(SQLite)) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrations(SQLite)))
 	}
 }
 
@@ -161,7 +160,7 @@ func TestWriteTxRollsBackOnError(t *testing.T) {
 	db, _ := openFile(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+	err := db.WriteTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
 			return err
 		}
@@ -188,7 +187,7 @@ func TestWriteTxSerialisesReadModifyWrite(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				err := db.WriteTx(ctx, func(tx *sql.Tx) error {
+				err := db.WriteTx(ctx, func(tx *Tx) error {
 					var n int
 					if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&n); err != nil {
 						return err
@@ -224,7 +223,7 @@ func TestWriteTxHonoursContextWhileWaiting(t *testing.T) {
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- db.WriteTx(ctx, func(*sql.Tx) error {
+		done <- db.WriteTx(ctx, func(*Tx) error {
 			close(started)
 			<-release
 			return nil
@@ -233,7 +232,7 @@ func TestWriteTxHonoursContextWhileWaiting(t *testing.T) {
 	<-started
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := db.WriteTx(cctx, func(*sql.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := db.WriteTx(cctx, func(*Tx) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("WriteTx with cancelled context = %v, want context.Canceled", err)
 	}
 	close(release)
@@ -245,13 +244,13 @@ func TestWriteTxHonoursContextWhileWaiting(t *testing.T) {
 func TestReadTxSeesOneSnapshot(t *testing.T) {
 	db, _ := openFile(t)
 	ctx := context.Background()
-	err := db.ReadTx(ctx, func(tx *sql.Tx) error {
+	err := db.ReadTx(ctx, func(tx *Tx) error {
 		var before int
 		if err := tx.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&before); err != nil {
 			return err
 		}
 		// A writer commits while the snapshot is open.
-		if err := db.WriteTx(ctx, func(w *sql.Tx) error {
+		if err := db.WriteTx(ctx, func(w *Tx) error {
 			_, err := w.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 5`)
 			return err
 		}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,12 @@ func (f *fakeLoki) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported content type "+ct, http.StatusUnsupportedMediaType)
 		return
 	}
+	// Read the body first: the server notices a client going away (and
+	// cancels r.Context) only once the body is consumed.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
 	f.mu.Lock()
 	block := f.block
 	f.attempts++
@@ -87,7 +94,7 @@ func (f *fakeLoki) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "scripted failure", status)
 		return
 	}
-	dec := json.NewDecoder(r.Body)
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var p wirePush
 	if err := dec.Decode(&p); err != nil {

@@ -100,7 +100,7 @@ func start(t testing.TB, name, binary string, args func(addr string) []string) (
 		out := newLockedBuffer()
 		cmd := exec.Command(binary, args(addr)...)
 		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test binary
+		cmd.SysProcAttr = procAttr() // on Linux: never outlive the test binary
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start %s: %v", name, err)
 		}

@@ -1,0 +1,265 @@
+{{/*
+Expand the name of the chart.
+*/}}
+{{- define "parley.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A default fully qualified app name, truncated at 63 characters because some
+Kubernetes name fields are limited to that (by the DNS naming spec). If the
+release name contains the chart name it is used as the full name.
+*/}}
+{{- define "parley.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version as used by the chart label.
+*/}}
+{{- define "parley.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "parley.labels" -}}
+helm.sh/chart: {{ include "parley.chart" . }}
+{{ include "parley.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "parley.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: parley
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels: stable for the life of a release (never add the version).
+*/}}
+{{- define "parley.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "parley.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The ServiceAccount the pod runs as.
+*/}}
+{{- define "parley.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "parley.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "parley.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/*
+The container image: repository:tag, or repository@digest when a digest is given.
+*/}}
+{{- define "parley.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (include "parley.imageTag" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the config file and the database live inside the container.
+*/}}
+{{- define "parley.configDir" -}}/etc/parley{{- end }}
+{{- define "parley.dataDir" -}}/var/lib/parley{{- end }}
+
+{{/*
+The lease used for leader election.
+*/}}
+{{- define "parley.leaseName" -}}
+{{- default (include "parley.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{/*
+The secrets the chart knows, in a fixed order: the values key, the
+environment variable the container gets, and the config path that
+references it. Secret VALUES never pass through the chart: only the name
+and key of an existing Secret, turned into a secretKeyRef.
+*/}}
+{{- define "parley.secretEnv" -}}
+slackBotToken: SLACK_BOT_TOKEN
+slackAppToken: SLACK_APP_TOKEN
+slackSigningSecret: SLACK_SIGNING_SECRET
+discordToken: DISCORD_TOKEN
+prometheusToken: PROMETHEUS_BEARER_TOKEN
+lokiToken: LOKI_BEARER_TOKEN
+llmApiKey: LLM_API_KEY
+postgresDsn: PARLEY_POSTGRES_DSN
+{{- end }}
+
+{{/*
+parley.secretRefs returns a dict values-key -> {name, key} of the secrets
+that are configured (name and key both set), including the PostgreSQL DSN.
+*/}}
+{{- define "parley.secretRefs" -}}
+{{- $out := dict }}
+{{- range $k, $ref := .Values.secrets }}
+{{- if and $ref $ref.name $ref.key }}
+{{- $_ := set $out $k (dict "name" $ref.name "key" $ref.key) }}
+{{- else if and $ref (or $ref.name $ref.key) }}
+{{- fail (printf "secrets.%s: give both name and key of an existing Secret (or neither)" $k) }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.store.driver "postgres" }}
+{{- $ref := .Values.store.postgres.dsnSecret }}
+{{- if not (and $ref.name $ref.key) }}
+{{- fail "store.driver=postgres needs store.postgres.dsnSecret.name and .key (an existing Secret holding the DSN)" }}
+{{- end }}
+{{- $_ := set $out "postgresDsn" (dict "name" $ref.name "key" $ref.key) }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/*
+parley.validate stops rendering on combinations that would not run.
+*/}}
+{{- define "parley.validate" -}}
+{{- $v := .Values }}
+{{- if gt (int $v.replicas) 1 }}
+{{- if ne $v.store.driver "postgres" }}
+{{- fail "replicas > 1 needs store.driver=postgres: the embedded SQLite database cannot be shared between pods" }}
+{{- end }}
+{{- if not $v.leaderElection.enabled }}
+{{- fail "replicas > 1 needs leaderElection.enabled=true: only one pod may hold the chat connections and run the sweeper" }}
+{{- end }}
+{{- end }}
+{{- $cfg := $v.config | default dict }}
+{{- range $k := list "listen" "database" "policy" }}
+{{- if hasKey $cfg $k }}
+{{- fail (printf "config.%s is set by the chart; remove it (see the chart README)" $k) }}
+{{- end }}
+{{- end }}
+{{- $k8s := $cfg.kubernetes | default dict }}
+{{- range $k := list "sandbox" "manifests" "kubeconfig" "context" "in_cluster" "namespaces" "impersonate" }}
+{{- if hasKey $k8s $k }}
+{{- fail (printf "config.kubernetes.%s is set by the chart; use the top-level kubernetes values instead" $k) }}
+{{- end }}
+{{- end }}
+{{- $refs := include "parley.secretRefs" . | fromYaml }}
+{{- if hasKey $cfg "slack" }}
+{{- $slack := $cfg.slack | default dict }}
+{{- range $k := list "bot_token" "app_token" "signing_secret" }}
+{{- if hasKey $slack $k }}
+{{- fail (printf "config.slack.%s is set by the chart from secrets.*; remove it" $k) }}
+{{- end }}
+{{- end }}
+{{- if not (hasKey $refs "slackBotToken") }}
+{{- fail "config.slack needs secrets.slackBotToken (an existing Secret holding the xoxb- token)" }}
+{{- end }}
+{{- if and (eq (default "socket" $slack.mode) "socket") (not (hasKey $refs "slackAppToken")) }}
+{{- fail "config.slack.mode=socket needs secrets.slackAppToken (an xapp- token with connections:write)" }}
+{{- end }}
+{{- if and (eq (default "socket" $slack.mode) "events") (not (hasKey $refs "slackSigningSecret")) }}
+{{- fail "config.slack.mode=events needs secrets.slackSigningSecret" }}
+{{- end }}
+{{- end }}
+{{- if hasKey $cfg "discord" }}
+{{- if hasKey ($cfg.discord | default dict) "token" }}
+{{- fail "config.discord.token is set by the chart from secrets.discordToken; remove it" }}
+{{- end }}
+{{- if not (hasKey $refs "discordToken") }}
+{{- fail "config.discord needs secrets.discordToken (an existing Secret holding the bot token)" }}
+{{- end }}
+{{- end }}
+{{- range $k := list "prometheus" "loki" }}
+{{- if hasKey (index $cfg $k | default dict) "bearer_token" }}
+{{- fail (printf "config.%s.bearer_token is set by the chart from secrets.%sToken; remove it" $k $k) }}
+{{- end }}
+{{- end }}
+{{- if $v.kubernetes.impersonation.enabled }}
+{{- if not $v.kubernetes.impersonation.identities }}
+{{- fail "kubernetes.impersonation.enabled needs kubernetes.impersonation.identities (chat subject -> Kubernetes user and groups)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+parley.impersonationNames returns {users: [...], groups: [...]}: every
+user and group that kubernetes.impersonation may assume, sorted.
+*/}}
+{{- define "parley.impersonationNames" -}}
+{{- $users := list }}
+{{- $groups := list }}
+{{- range $subject, $id := .Values.kubernetes.impersonation.identities }}
+{{- $users = append $users $id.user }}
+{{- range $id.groups }}
+{{- $groups = append $groups . }}
+{{- end }}
+{{- end }}
+{{- $users = concat $users .Values.kubernetes.impersonation.extraUsers }}
+{{- $groups = concat $groups .Values.kubernetes.impersonation.extraGroups }}
+{{- toYaml (dict "users" ($users | uniq | sortAlpha) "groups" ($groups | uniq | sortAlpha)) }}
+{{- end }}
+
+{{/*
+parley.config renders config.yaml: the `config` value with the fields the
+chart owns (listen, database, policy, in-cluster Kubernetes, secret
+references) merged over it.
+*/}}
+{{- define "parley.config" -}}
+{{- $v := .Values }}
+{{- $cfg := deepCopy ($v.config | default dict) }}
+{{- $refs := include "parley.secretRefs" . | fromYaml }}
+{{- $env := include "parley.secretEnv" . | fromYaml }}
+{{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int $v.containerPort)) }}
+{{- $_ := set $cfg "database" (printf "%s/parley.db" (include "parley.dataDir" .)) }}
+{{- $_ := set $cfg "policy" (printf "%s/policy.yaml" (include "parley.configDir" .)) }}
+{{- $k8s := deepCopy ($cfg.kubernetes | default dict) }}
+{{- $_ := set $k8s "in_cluster" true }}
+{{- with $v.kubernetes.namespaces }}
+{{- $_ := set $k8s "namespaces" . }}
+{{- end }}
+{{- if $v.kubernetes.impersonation.enabled }}
+{{- $_ := set $k8s "impersonate" $v.kubernetes.impersonation.identities }}
+{{- end }}
+{{- $_ := set $cfg "kubernetes" $k8s }}
+{{- if hasKey $cfg "slack" }}
+{{- $slack := deepCopy ($cfg.slack | default dict) }}
+{{- range $k, $field := dict "slackBotToken" "bot_token" "slackAppToken" "app_token" "slackSigningSecret" "signing_secret" }}
+{{- if hasKey $refs $k }}
+{{- $_ := set $slack $field (dict "env" (index $env $k)) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "slack" $slack }}
+{{- end }}
+{{- if hasKey $cfg "discord" }}
+{{- $discord := deepCopy ($cfg.discord | default dict) }}
+{{- $_ := set $discord "token" (dict "env" $env.discordToken) }}
+{{- $_ := set $cfg "discord" $discord }}
+{{- end }}
+{{- range $section, $k := dict "prometheus" "prometheusToken" "loki" "lokiToken" }}
+{{- if hasKey $refs $k }}
+{{- $s := deepCopy (index $cfg $section | default dict) }}
+{{- $_ := set $s "bearer_token" (dict "env" (index $env $k)) }}
+{{- $_ := set $cfg $section $s }}
+{{- end }}
+{{- end }}
+{{- if eq $v.store.driver "postgres" }}
+{{- $_ := set $cfg "store" (dict "driver" "postgres" "dsn" (dict "env" $env.postgresDsn)) }}
+{{- end }}
+{{- if $v.leaderElection.enabled }}
+{{- $_ := set $cfg "leader_election" (dict "lease_name" (include "parley.leaseName" .) "lease_namespace" .Release.Namespace) }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}

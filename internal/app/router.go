@@ -1,0 +1,67 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/intent/hybrid"
+	"github.com/parley-chatops/parley/internal/intent/llm"
+	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/llmcost"
+	"github.com/parley-chatops/parley/internal/telemetry"
+)
+
+// buildRouter returns the router the configuration asks for and whether
+// the catalog offered to it must be filtered to what the user may run
+// (model-based routers never see a tool the user may not use).
+func buildRouter(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
+	rr := rules.New()
+	if cfg.Router.Mode == "rules" || cfg.Router.LLM == nil {
+		return rr, false, nil
+	}
+	model, err := buildLLM(cfg.Router.LLM, metrics, log, now)
+	if err != nil {
+		return nil, false, err
+	}
+	if cfg.Router.Mode == "llm" {
+		return model, true, nil
+	}
+	h, err := hybrid.New(rr, model, hybrid.Options{Threshold: cfg.Router.Threshold, Logger: log.With("component", "hybrid")})
+	if err != nil {
+		return nil, false, err
+	}
+	return h, true, nil
+}
+
+// buildLLM builds the model router from configuration.
+func buildLLM(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
+	o, err := llmOptions(c, metrics, log, now)
+	if err != nil {
+		return nil, err
+	}
+	return llm.New(o)
+}
+
+func llmOptions(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (llm.Options, error) {
+	ledger, err := llmcost.NewLedger(llmcost.LedgerOptions{Limits: c.Budget, Now: now})
+	if err != nil {
+		return llm.Options{}, fmt.Errorf("router.llm.budget: %w", err)
+	}
+	var variants []llm.Variant
+	for _, v := range c.Variants {
+		variants = append(variants, llm.Variant{Name: v.Name, Weight: v.Weight})
+	}
+	o := llm.Options{
+		Provider: c.Provider, BaseURL: c.BaseURL, Model: c.Model, APIKey: c.APIKey.Value(),
+		APIVersion: c.APIVersion, Timeout: c.Timeout.Std(), MaxRetries: c.MaxRetries,
+		Variants: variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
+		CacheTTL: c.CacheTTL.Std(), Logger: log.With("component", "llm"), Now: now,
+	}
+	if metrics != nil {
+		o.Metrics = metrics
+	}
+	return o, nil
+}

@@ -1,0 +1,338 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/anthropic"
+	"github.com/tmc/langchaingo/llms/openai"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/llmcost"
+)
+
+// Providers.
+const (
+	OpenAI    = "openai"    // api.openai.com or any OpenAI-compatible endpoint (vLLM, LocalAI, Ollama's /v1)
+	Azure     = "azure"     // Azure OpenAI (api-key header, deployments URL)
+	Anthropic = "anthropic" // Anthropic Messages API
+)
+
+// Default base URLs.
+const (
+	DefaultOpenAIBaseURL    = "https://api.openai.com/v1"
+	DefaultAnthropicBaseURL = "https://api.anthropic.com/v1"
+	DefaultAzureAPIVersion  = "2024-10-21"
+)
+
+// APIError is a provider's refusal after retries, with everything but
+// the credential: status, the provider's error type/code and a scrubbed
+// message. It unwraps to an action error kind (ErrUnavailable for 429 and
+// 5xx, ErrForbidden for 401/403, ErrInvalid for other 4xx).
+type APIError struct {
+	Provider string
+	Status   int
+	Type     string
+	Code     string
+	Message  string // redacted; never contains the API key
+	Attempts int
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: HTTP %d", e.Provider, e.Status)
+	if t := strings.TrimSpace(e.Type + " " + e.Code); t != "" {
+		fmt.Fprintf(&b, " (%s)", t)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns the action error kind.
+func (e *APIError) Unwrap() error {
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return action.ErrForbidden
+	case retryable(e.Status):
+		return action.ErrUnavailable
+	default:
+		return action.ErrInvalid
+	}
+}
+
+// retryable statuses: rate limits, server errors, Anthropic's 529
+// "overloaded".
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout, 529:
+		return true
+	}
+	return false
+}
+
+// client makes one provider call at a time; a new langchaingo model is
+// built per call around a per-call exchange, which retries and records
+// what went over the wire (langchaingo's own errors carry the provider's
+// message verbatim, so Parley words errors from the exchange instead).
+type client struct {
+	o     Options
+	scrub func(string) string
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// result is one completed call.
+type result struct {
+	resp  *llms.ContentResponse
+	usage llmcost.Usage
+}
+
+func (c *client) model(ex *exchange) (llms.Model, error) {
+	switch c.o.Provider {
+	case OpenAI, Azure:
+		opts := []openai.Option{
+			openai.WithToken(c.o.APIKey), openai.WithModel(c.o.Model),
+			openai.WithBaseURL(c.o.BaseURL), openai.WithHTTPClient(ex),
+		}
+		if c.o.Provider == Azure {
+			opts = append(opts, openai.WithAPIType(openai.APITypeAzure), openai.WithAPIVersion(c.o.APIVersion))
+		}
+		return openai.New(opts...)
+	case Anthropic:
+		return anthropic.New(anthropic.WithToken(c.o.APIKey), anthropic.WithModel(c.o.Model),
+			anthropic.WithBaseURL(c.o.BaseURL), anthropic.WithHTTPClient(ex))
+	}
+	return nil, fmt.Errorf("llm provider %q: %w", c.o.Provider, action.ErrNotConfigured)
+}
+
+// generate calls the model once (with retries) within the router's
+// deadline.
+func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTokens int, tools []llms.Tool) (result, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
+	defer cancel()
+	ex := &exchange{c: c}
+	u := llmcost.Usage{Provider: c.o.Provider, Model: c.o.Model}
+	m, err := c.model(ex)
+	if err != nil {
+		return result{usage: u}, fmt.Errorf("llm client: %s", c.scrub(err.Error()))
+	}
+	opts := []llms.CallOption{llms.WithTemperature(c.o.Temperature), llms.WithMaxTokens(maxTokens)}
+	if c.o.LegacyMaxTokens {
+		opts = append(opts, openai.WithLegacyMaxTokensField())
+	}
+	if len(tools) > 0 {
+		opts = append(opts, llms.WithTools(tools))
+	}
+	start := time.Now()
+	resp, err := m.GenerateContent(ctx, msgs, opts...)
+	u.Latency = time.Since(start)
+	u.Attempts = ex.attempts
+	u.RequestBytes = ex.reqBytes
+	if err != nil {
+		return result{usage: u}, c.callError(ctx, ex, err)
+	}
+	u.PromptTokens, u.CompletionTokens = tokens(resp)
+	u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, u.CompletionTokens)
+	return result{resp: resp, usage: u}, nil
+}
+
+// callError words a failed call without the provider's raw text.
+func (c *client) callError(ctx context.Context, ex *exchange, err error) error {
+	switch {
+	case ex.apiErr != nil:
+		return ex.apiErr
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: no answer within %s: %w: %w", c.o.Provider, c.o.Timeout, action.ErrUnavailable, context.DeadlineExceeded)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", c.o.Provider, ctx.Err())
+	case ex.netErr != nil:
+		return fmt.Errorf("%s: %s: %w", c.o.Provider, c.scrub(ex.netErr.Error()), action.ErrUnavailable)
+	default: // a response langchaingo could not read
+		return fmt.Errorf("%s: unreadable response: %s: %w", c.o.Provider, c.scrub(err.Error()), action.ErrUnavailable)
+	}
+}
+
+// tokens reads the usage langchaingo copied from the response.
+func tokens(resp *llms.ContentResponse) (prompt, completion int) {
+	for _, ch := range resp.Choices {
+		gi := ch.GenerationInfo
+		p, c := intOf(gi["PromptTokens"]), intOf(gi["CompletionTokens"])
+		if p == 0 && c == 0 {
+			p, c = intOf(gi["InputTokens"]), intOf(gi["OutputTokens"])
+		}
+		// every choice carries the whole response's usage
+		prompt, completion = max(prompt, p), max(completion, c)
+	}
+	return prompt, completion
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return 0
+}
+
+// exchange is the HTTP client of one call: it retries 429/5xx/529 and
+// network errors with exponential backoff, honouring Retry-After, and
+// keeps what it saw.
+type exchange struct {
+	c        *client
+	attempts int
+	reqBytes int
+	apiErr   *APIError
+	netErr   error
+}
+
+const maxErrorBody = 64 << 10
+
+// Do implements langchaingo's Doer.
+func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		body = b
+	}
+	ex.reqBytes = len(body)
+	for attempt := 0; ; attempt++ {
+		r := req.Clone(ctx)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		ex.attempts++
+		resp, err := ex.c.o.HTTPClient.Do(r)
+		last := attempt >= ex.c.o.MaxRetries
+		if err != nil {
+			ex.netErr = err
+			if ctx.Err() != nil || last {
+				return nil, err
+			}
+			if werr := ex.wait(ctx, ex.backoff(attempt)); werr != nil {
+				return nil, err
+			}
+			continue
+		}
+		if resp.StatusCode < 300 {
+			ex.netErr = nil
+			return resp, nil
+		}
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+		ex.apiErr = ex.c.apiError(resp.StatusCode, raw, ex.attempts)
+		if retryable(resp.StatusCode) && !last {
+			ra, hasRA := retryAfter(resp.Header, time.Now())
+			d := ex.backoff(attempt)
+			if hasRA {
+				d = ra
+			}
+			if d <= ex.c.o.MaxRetryWait {
+				if werr := ex.wait(ctx, d); werr == nil {
+					continue
+				}
+			}
+		}
+		// Hand langchaingo the body it would have read; its error is
+		// replaced by apiErr in callError.
+		resp.Body = io.NopCloser(bytes.NewReader(raw))
+		return resp, nil
+	}
+}
+
+// backoff is 250ms·2^attempt with ±20% jitter, at most MaxRetryWait.
+func (ex *exchange) backoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt, 8)
+	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return min(d, ex.c.o.MaxRetryWait)
+}
+
+// wait sleeps d unless the deadline comes first; a wait that would end
+// after the deadline is not started (the retry could not finish anyway).
+func (ex *exchange) wait(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return context.DeadlineExceeded
+	}
+	return ex.c.sleep(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retryAfter parses Retry-After (seconds or an HTTP date) and the
+// retry-after-ms header some OpenAI-compatible servers send.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	if ms := h.Get("Retry-After-Ms"); ms != "" {
+		if n, err := strconv.ParseFloat(ms, 64); err == nil && n >= 0 {
+			return time.Duration(n * float64(time.Millisecond)), true
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+		return time.Duration(n * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// apiError reads OpenAI's {"error":{...}} or Anthropic's
+// {"type":"error","error":{...}} body.
+func (c *client) apiError(status int, raw []byte, attempts int) *APIError {
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+			Type    string `json:"type"`
+			Code    any    `json:"code"`
+		} `json:"error"`
+	}
+	e := &APIError{Provider: c.o.Provider, Status: status, Attempts: attempts}
+	if json.Unmarshal(raw, &body) == nil {
+		e.Type = body.Error.Type
+		if body.Error.Code != nil {
+			e.Code = fmt.Sprint(body.Error.Code)
+		}
+		e.Message = c.scrub(body.Error.Message)
+	}
+	if len(e.Message) > 300 {
+		e.Message = e.Message[:300] + "…"
+	}
+	return e
+}

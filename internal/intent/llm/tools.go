@@ -1,0 +1,276 @@
+package llm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent"
+)
+
+// Notes of the answers the router refuses to pass on.
+const (
+	NoteUnknownAction = "model proposed an unknown action"
+	NoteNotAllowed    = "model proposed an action you may not run"
+	NoteMalformed     = "model proposed malformed arguments"
+	NoteSeveral       = "model proposed more than one action"
+	NoteNoAction      = "model chose no action"
+)
+
+// offeredSpecs are the catalog's actions except none.
+func offeredSpecs(catalog []action.Spec) []action.Spec {
+	out := make([]action.Spec, 0, len(catalog))
+	seen := map[string]bool{}
+	for _, s := range catalog {
+		if s.Name == action.None || s.Name == "" || seen[s.Name] {
+			continue
+		}
+		seen[s.Name] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+// toolName maps an action name to a tool name: providers allow only
+// [a-zA-Z0-9_-] in tool names, so "kubernetes.scale" is offered as
+// "kubernetes_scale".
+func toolName(action string) string { return strings.ReplaceAll(action, ".", "_") }
+
+// buildTools offers each spec as a function tool. names maps tool names
+// back to action names.
+func buildTools(specs []action.Spec, askConfidence bool) ([]llms.Tool, map[string]string) {
+	tools := make([]llms.Tool, 0, len(specs))
+	names := make(map[string]string, len(specs))
+	for _, s := range specs {
+		n := toolName(s.Name)
+		names[n] = s.Name
+		tools = append(tools, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
+			Name:        n,
+			Description: terse(s.Description),
+			Parameters:  compactSchema(s, askConfidence),
+		}})
+	}
+	return tools, names
+}
+
+var parenthetical = regexp.MustCompile(`\s*\([^)]*\)`)
+
+// terse shortens a description for a tool definition: no parenthetical
+// asides, no examples, nothing after the first comma, at most maxToolDesc bytes. Every
+// byte here is paid on every call.
+func terse(desc string) string {
+	d := parenthetical.ReplaceAllString(desc, "")
+	for _, cut := range []string{", e.g.", " e.g.", "; ", ": ", ", "} {
+		if i := strings.Index(d, cut); i > 0 {
+			d = d[:i]
+		}
+	}
+	d = strings.TrimSuffix(strings.TrimSpace(d), ".")
+	if len(d) > maxToolDesc {
+		i := strings.LastIndexByte(d[:maxToolDesc], ' ')
+		d = strings.TrimRight(d[:max(i, 1)], ",;")
+	}
+	return d
+}
+
+const maxToolDesc = 72
+
+// compactSchema is Spec.JSONSchema cut to what helps the model choose:
+// parameter names, types and enums. Validation (Spec.Validate) enforces the rest
+// (unknown parameters, ranges, duration syntax) on the answer, so
+// additionalProperties, minimum/maximum and pattern are not sent, and a
+// description is kept only for free-text parameters whose meaning the
+// name does not carry (raw query, filter). Durations are explained once,
+// in the system prompt. askConfidence adds an optional "confidence"
+// number to mutating actions (where the pipeline weighs it) that the
+// router strips before validation.
+func compactSchema(s action.Spec, askConfidence bool) map[string]any {
+	sch := s.JSONSchema()
+	delete(sch, "additionalProperties")
+	props, _ := sch["properties"].(map[string]any)
+	for name, p := range props {
+		pm, ok := p.(map[string]any)
+		if !ok {
+			continue
+		}
+		delete(pm, "minimum")
+		delete(pm, "maximum")
+		delete(pm, "pattern")
+		sp, _ := s.Param(name)
+		d := terse(sp.Description)
+		if sp.Type != action.String || sp.Source != action.NoSource || d == "" || selfExplanatory(name, d) {
+			delete(pm, "description")
+		} else {
+			pm["description"] = d
+		}
+	}
+	// No "required": a required namespace would push the model to guess
+	// one, where the pipeline fills it from the channel binding, and a
+	// missing replica count is asked for by the pipeline, not invented.
+	delete(sch, "required")
+	if askConfidence && s.Kind == action.Mutating && props != nil {
+		if _, taken := props["confidence"]; !taken {
+			props["confidence"] = map[string]any{"type": "number"}
+		}
+	}
+	return sch
+}
+
+// selfExplanatory: the description only repeats the name ("log level"
+// for level, "evaluation suite" for suite).
+func selfExplanatory(name, desc string) bool {
+	w := strings.Fields(strings.ToLower(desc))
+	return len(w) <= 2 && slices.Contains(w, strings.ToLower(name))
+}
+
+// toolsFingerprint is the exact tool definitions, for the cache key.
+func toolsFingerprint(tools []llms.Tool) string {
+	b, _ := json.Marshal(tools) // maps marshal in key order: stable
+	return string(b)
+}
+
+// interpret turns the model's answer into an intent. clean is false when
+// the answer was refused (worth asking again rather than caching).
+func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[string]string, known []string,
+	inv intent.Inventory, askConfidence bool, red func(string) string) (in intent.Intent, clean bool) {
+	none := func(note string, clean bool) (intent.Intent, bool) {
+		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note}, clean
+	}
+	var calls []llms.ToolCall
+	var text []string
+	for _, ch := range resp.Choices {
+		calls = append(calls, ch.ToolCalls...)
+		if t := strings.TrimSpace(ch.Content); t != "" {
+			text = append(text, t)
+		}
+	}
+	if len(calls) == 0 {
+		note := NoteNoAction
+		if len(text) > 0 {
+			note = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), 300)
+		}
+		in, _ := none(note, true)
+		in.Confidence = DefaultConfidence
+		return in, true
+	}
+	if len(calls) > 1 {
+		return none(NoteSeveral, false)
+	}
+	fc := calls[0].FunctionCall
+	if fc == nil {
+		return none(NoteMalformed, false)
+	}
+	name, ok := names[fc.Name]
+	if !ok {
+		if slices.ContainsFunc(known, func(k string) bool { return k == fc.Name || toolName(k) == fc.Name }) {
+			return none(NoteNotAllowed, false)
+		}
+		return none(NoteUnknownAction, false)
+	}
+	spec := offered[slices.IndexFunc(offered, func(s action.Spec) bool { return s.Name == name })]
+	var args map[string]any
+	dec := json.NewDecoder(bytes.NewReader([]byte(cmpOr(strings.TrimSpace(fc.Arguments), "{}"))))
+	dec.UseNumber()
+	if err := dec.Decode(&args); err != nil || dec.More() {
+		return none(NoteMalformed+" (not a JSON object)", false)
+	}
+	conf := DefaultConfidence
+	if _, declared := spec.Param("confidence"); askConfidence && !declared {
+		if c, ok := confidenceOf(args["confidence"]); ok {
+			conf = c
+		}
+		delete(args, "confidence")
+	}
+	params, err := spec.Validate(args)
+	if err != nil && params == nil {
+		return none(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, clip(red(err.Error()), 200)), false)
+	}
+	var notes []string
+	if err != nil { // only required parameters are missing: the pipeline asks for them
+		notes = append(notes, "missing "+strings.Join(spec.Missing(params), ", "))
+	}
+	if note, ok := resolveNames(spec, params, inv); !ok {
+		return none(note, false)
+	}
+	in = intent.Intent{Action: name, Params: params, Confidence: conf, Note: strings.Join(append([]string{"read as " + name}, notes...), "; ")}
+	return in, true
+}
+
+func confidenceOf(v any) (float64, bool) {
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		var err error
+		if f, err = x.Float64(); err != nil {
+			return 0, false
+		}
+	case float64:
+		f = x
+	default:
+		return 0, false
+	}
+	if math.IsNaN(f) || f < 0 || f > 1 {
+		return 0, false
+	}
+	return f, true
+}
+
+// resolveNames checks names against the inventory (when it lists any of
+// that kind) and puts them in the inventory's spelling.
+func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory) (string, bool) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		p, _ := spec.Param(k)
+		var list []string
+		switch p.Source {
+		case action.Deployments:
+			list = inv.AllDeployments()
+		case action.Namespaces:
+			list = inv.Namespaces
+		case action.Services:
+			list = inv.Services
+		case action.EvalSuites:
+			list = inv.EvalSuites
+		case action.EvalVariants:
+			list = inv.EvalVariants
+		default:
+			continue
+		}
+		if len(list) == 0 {
+			continue
+		}
+		v, _ := params[k].(string)
+		i := slices.IndexFunc(list, func(n string) bool { return strings.EqualFold(n, v) })
+		if i < 0 {
+			return fmt.Sprintf("model proposed %s %q, which is not in the inventory", k, clip(v, 60)), false
+		}
+		params[k] = list[i]
+	}
+	return "", true
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

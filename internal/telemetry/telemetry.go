@@ -1,0 +1,229 @@
+// Package telemetry holds Parley's own Prometheus metrics: messages,
+// routing, actions, policy decisions, confirmations, model calls and
+// budgets, rate limiting. Metrics live in their own registry, never the
+// global default one, so that tests and several instances in one process
+// do not collide; Handler serves it on /metrics.
+//
+// Every method is safe on a nil *Metrics (it does nothing), so a component
+// can take metrics as an optional dependency. Label values are bounded:
+// action names come from the catalog, platforms and outcomes from fixed
+// sets, models from configuration; user and channel ids never become
+// labels.
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-chatops/parley/internal/llmcost"
+)
+
+const namespace = "parley"
+
+// Metrics are the bot's metrics and the registry that holds them.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	messages        *prometheus.CounterVec
+	routes          *prometheus.CounterVec
+	routeDuration   *prometheus.HistogramVec
+	actionDuration  *prometheus.HistogramVec
+	policyDecisions *prometheus.CounterVec
+	confirmations   *prometheus.CounterVec
+	llmRequests     *prometheus.CounterVec
+	llmTokens       *prometheus.CounterVec
+	llmCost         *prometheus.CounterVec
+	llmDuration     *prometheus.HistogramVec
+	llmCacheHits    *prometheus.CounterVec
+	budgetExhausted *prometheus.CounterVec
+	rateLimited     *prometheus.CounterVec
+}
+
+// Options configure New.
+type Options struct {
+	// RuntimeCollectors adds the Go runtime and process collectors
+	// (go_*, process_*), as a default registry would have.
+	RuntimeCollectors bool
+}
+
+// New returns metrics registered in a new registry.
+func New(o Options) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{
+		reg: reg,
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "messages_total",
+			Help: "Chat messages handled, by platform and outcome (routed, duplicate, rate_limited, rejected, error).",
+		}, []string{"platform", "outcome"}),
+		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "routes_total",
+			Help: "Messages routed, by resulting action and by the router that answered (rules, llm, rules-fallback).",
+		}, []string{"action", "router"}),
+		routeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "route_duration_seconds",
+			Help:    "Time to route one message, by router.",
+			Buckets: []float64{.0005, .001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"router"}),
+		actionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "action_duration_seconds",
+			Help:    "Action run time, by action and outcome (success, error, timeout).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"action", "outcome"}),
+		policyDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "policy_decisions_total",
+			Help: "Policy decisions, by action and effect (allow, deny, confirm).",
+		}, []string{"action", "effect"}),
+		confirmations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "confirmations_total",
+			Help: "Confirmations, by outcome (requested, granted, denied, expired, cancelled).",
+		}, []string{"outcome"}),
+		llmRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_requests_total",
+			Help: "Model calls, by provider, model, prompt variant and outcome (ok, error, timeout).",
+		}, []string{"provider", "model", "variant", "outcome"}),
+		llmTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_tokens_total",
+			Help: "Tokens reported by the model provider, by provider, model, variant and kind (prompt, completion).",
+		}, []string{"provider", "model", "variant", "kind"}),
+		llmCost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_cost_usd_total",
+			Help: "Model spend in US dollars from the configured price table, by provider, model and variant.",
+		}, []string{"provider", "model", "variant"}),
+		llmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "llm_request_duration_seconds",
+			Help:    "Model call latency, retries included, by provider and model.",
+			Buckets: []float64{.1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
+		}, []string{"provider", "model"}),
+		llmCacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_cache_hits_total",
+			Help: "Questions answered from the response cache without calling the model, by variant.",
+		}, []string{"variant"}),
+		budgetExhausted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_budget_exhausted_total",
+			Help: "Model calls refused because a daily budget was used up, by scope (channel, user).",
+		}, []string{"scope"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "chat_rate_limited_total",
+			Help: "Chat messages refused by the per-user or per-channel rate limit, by platform.",
+		}, []string{"platform"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.messages, m.routes, m.routeDuration, m.actionDuration, m.policyDecisions, m.confirmations,
+		m.llmRequests, m.llmTokens, m.llmCost, m.llmDuration, m.llmCacheHits, m.budgetExhausted, m.rateLimited,
+	} {
+		f(c)
+	}
+	if o.RuntimeCollectors {
+		f(collectors.NewGoCollector())
+		f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}
+
+// Registry returns the registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry {
+	if m == nil {
+		return nil
+	}
+	return m.reg
+}
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg, ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Message counts a handled chat message.
+func (m *Metrics) Message(platform, outcome string) {
+	if m == nil {
+		return
+	}
+	m.messages.WithLabelValues(platform, outcome).Inc()
+}
+
+// Routed counts a routed message and how long routing took.
+func (m *Metrics) Routed(router, action string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.routes.WithLabelValues(action, router).Inc()
+	m.routeDuration.WithLabelValues(router).Observe(took.Seconds())
+}
+
+// ActionFinished records an action's run time and outcome.
+func (m *Metrics) ActionFinished(action, outcome string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.actionDuration.WithLabelValues(action, outcome).Observe(took.Seconds())
+}
+
+// PolicyDecided counts a policy decision.
+func (m *Metrics) PolicyDecided(action, effect string) {
+	if m == nil {
+		return
+	}
+	m.policyDecisions.WithLabelValues(action, effect).Inc()
+}
+
+// Confirmation counts a confirmation event.
+func (m *Metrics) Confirmation(outcome string) {
+	if m == nil {
+		return
+	}
+	m.confirmations.WithLabelValues(outcome).Inc()
+}
+
+// LLMRequest records a model call: outcome ok, error or timeout; tokens
+// and cost from u. Cached answers are counted by LLMCacheHit instead.
+func (m *Metrics) LLMRequest(outcome string, u llmcost.Usage) {
+	if m == nil {
+		return
+	}
+	m.llmRequests.WithLabelValues(u.Provider, u.Model, u.Variant, outcome).Inc()
+	if u.PromptTokens > 0 {
+		m.llmTokens.WithLabelValues(u.Provider, u.Model, u.Variant, "prompt").Add(float64(u.PromptTokens))
+	}
+	if u.CompletionTokens > 0 {
+		m.llmTokens.WithLabelValues(u.Provider, u.Model, u.Variant, "completion").Add(float64(u.CompletionTokens))
+	}
+	if u.Cost > 0 {
+		m.llmCost.WithLabelValues(u.Provider, u.Model, u.Variant).Add(u.Cost)
+	}
+	if u.Latency > 0 {
+		m.llmDuration.WithLabelValues(u.Provider, u.Model).Observe(u.Latency.Seconds())
+	}
+}
+
+// LLMCacheHit counts a question answered from the response cache.
+func (m *Metrics) LLMCacheHit(variant string) {
+	if m == nil {
+		return
+	}
+	m.llmCacheHits.WithLabelValues(variant).Inc()
+}
+
+// BudgetExhausted counts a model call refused for budget; scope is
+// "channel" or "user".
+func (m *Metrics) BudgetExhausted(scope string) {
+	if m == nil {
+		return
+	}
+	m.budgetExhausted.WithLabelValues(scope).Inc()
+}
+
+// RateLimited counts a chat message refused by the rate limiter.
+func (m *Metrics) RateLimited(platform string) {
+	if m == nil {
+		return
+	}
+	m.rateLimited.WithLabelValues(platform).Inc()
+}
