@@ -47,6 +47,23 @@ type Request struct {
 	Groups    []string // platform groups of the requester (Slack user groups, Discord roles)
 	Channel   string   // "platform:channel"
 	RequestID string
+	// Progress, when set, lets a long action (an evaluation run) keep one
+	// message in the thread updated with how far it is. Nil-safe: use
+	// req.Report(ctx, text).
+	Progress Progress
+}
+
+// Progress receives progress reports of a running action.
+type Progress interface {
+	// Update replaces the action's progress message with text.
+	Update(ctx context.Context, text string)
+}
+
+// Report sends a progress update when the request has a Progress.
+func (r Request) Report(ctx context.Context, text string) {
+	if r.Progress != nil {
+		r.Progress.Update(ctx, text)
+	}
 }
 
 // Plan is what a mutating action would do.

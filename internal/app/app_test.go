@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/pipeline"
 )
 
 // recorder is a chat.Sender that keeps every reply.
@@ -319,4 +320,30 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		t.Fatalf("verify of a tampered log exited %d, want 1:\n%s", code, out.String())
 	}
 	mustContain(t, out.String(), "2")
+}
+
+// TestSuggestedActionButtonTakesTheSamePath: a "run" button (an incident's
+// suggested next step) is a request by the clicker: policy and confirmation
+// apply exactly as if it were typed.
+func TestSuggestedActionButtonTakesTheSamePath(t *testing.T) {
+	h := newHarness(t, filepath.Join(t.TempDir(), "p.db"))
+	click := func(user string) string {
+		h.seq++
+		h.p.Pipeline.Handle(context.Background(), chat.Message{
+			Platform: chat.Console, Channel: "ops", Thread: "ops", User: user, EventID: fmt.Sprintf("click-%d", h.seq),
+			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{
+				Action: "kubernetes.scale", Params: map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 6},
+			})},
+		})
+		got, n := h.out.since(h.n)
+		h.n = n
+		return got
+	}
+	mustContain(t, click("eve"), "may not run kubernetes.scale")
+	got := click("alice")
+	mustContain(t, got, "checkout replicas 3 -> 6")
+	if len(h.events(audit.ActionStarted)) != 0 {
+		t.Fatal("a suggested change ran without confirmation")
+	}
+	mustContain(t, h.say("alice", "ops", "confirm "+mustCode(t, got)), "Scaled checkout (prod) 3 -> 6.")
 }

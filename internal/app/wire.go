@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/actions/kubernetes"
+	"github.com/parley-chatops/parley/actions/loki"
 	"github.com/parley-chatops/parley/actions/prometheus"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/audit/lokisink"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/confirm"
@@ -47,6 +49,8 @@ type Parley struct {
 	Inventory     intent.InventorySource
 	Sandbox       *kubernetes.Sandbox // nil against a real cluster
 	Pipeline      *pipeline.Pipeline
+
+	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
 
 // loadPolicy reads the policy file, or the embedded default.
@@ -85,9 +89,17 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	if err != nil {
 		return nil, err
 	}
-	acts := []action.Action{help, prom}
-	acts = append(acts, unconfigured(action.LokiQuery,
-		"Loki is not configured. Point Parley at it with loki.url in the config file (see README, \"Configuration\")."))
+	lokiOpts := loki.Options{
+		URL: cfg.Loki.URL, TenantID: cfg.Loki.Tenant, BearerToken: cfg.Loki.BearerToken.Value(),
+		Timeout: cfg.Loki.Timeout.Std(), Selector: cfg.Loki.Selector, LevelLabel: cfg.Loki.LevelLabel,
+		DefaultWindow: cfg.Loki.DefaultWindow.Std(), DefaultLimit: cfg.Loki.DefaultLimit,
+		GrafanaURL: cfg.Loki.GrafanaURL, GrafanaDatasource: cfg.Loki.GrafanaDatasource,
+		Now: k8sOpts.Now, Logger: log.With("action", action.LokiQuery),
+	}
+	if err := lokiOpts.Validate(); err != nil {
+		return nil, fmt.Errorf("loki: %w", err)
+	}
+	acts := []action.Action{help, prom, loki.New(lokiOpts)}
 	acts = append(acts, k8s...)
 	acts = append(acts,
 		unconfigured(action.EvaluationRun, "the evaluation runner is not configured in this build (see README, \"Roadmap\")."),
@@ -143,7 +155,23 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return nil, err
 	}
-	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger})
+	var sinks []audit.Sink
+	if cfg.Loki.PushAudit {
+		push := cfg.Loki.PushURL
+		if push == "" {
+			push = cfg.Loki.URL
+		}
+		sink, err := lokisink.New(lokisink.Options{
+			URL: push, TenantID: cfg.Loki.Tenant, BearerToken: cfg.Loki.BearerToken.Value(),
+			Logger: o.Logger.With("component", "audit-loki"),
+		})
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		sinks = append(sinks, sink)
+	}
+	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks})
 	confirms := confirm.New(db, confirm.Options{Now: o.Now})
 	fail := func(err error) (*Parley, error) {
 		_ = rec.Close(ctx)
@@ -178,7 +206,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, sinks: sinks}, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.
@@ -192,7 +220,13 @@ func bindingsOf(cfg *config.Config) map[string]pipeline.Binding {
 
 // Close releases the instance.
 func (p *Parley) Close(ctx context.Context) error {
-	return errors.Join(p.Audit.Close(ctx), p.DB.Close())
+	errs := []error{p.Audit.Close(ctx)}
+	for _, s := range p.sinks {
+		if c, ok := s.(interface{ Close(context.Context) error }); ok {
+			errs = append(errs, c.Close(ctx))
+		}
+	}
+	return errors.Join(append(errs, p.DB.Close())...)
 }
 
 // unconfiguredAction answers that its integration is not set up.

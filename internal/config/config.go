@@ -139,13 +139,21 @@ type Prometheus struct {
 
 // Loki is the logs backend (queries and, optionally, audit push).
 type Loki struct {
-	URL         string   `yaml:"url"`
-	Tenant      string   `yaml:"tenant"`
-	Timeout     Duration `yaml:"timeout"`
-	BearerToken Secret   `yaml:"bearer_token"`
-	Selector    string   `yaml:"selector"`
-	GrafanaURL  string   `yaml:"grafana_url"`
-	PushAudit   bool     `yaml:"push_audit"`
+	URL               string   `yaml:"url"`
+	Tenant            string   `yaml:"tenant"`
+	Timeout           Duration `yaml:"timeout"`
+	BearerToken       Secret   `yaml:"bearer_token"`
+	Selector          string   `yaml:"selector"`    // stream selector template, default {app="{{.Service}}"}
+	LevelLabel        string   `yaml:"level_label"` // match levels on this label instead of a line filter
+	DefaultWindow     Duration `yaml:"default_window"`
+	DefaultLimit      int      `yaml:"default_limit"`
+	GrafanaURL        string   `yaml:"grafana_url"`
+	GrafanaDatasource string   `yaml:"grafana_datasource"`
+	// PushAudit also sends every audit event to Loki ({app="parley"}).
+	PushAudit bool `yaml:"push_audit"`
+	// PushURL overrides where audit events go (a Loki-compatible receiver
+	// such as VictoriaLogs' /insert/loki/api/v1/push); default URL.
+	PushURL string `yaml:"push_url"`
 }
 
 // Slack connects a Slack workspace.
@@ -470,6 +478,7 @@ func (c *Config) validate() error {
 	checkURL("prometheus.url", c.Prometheus.URL)
 	checkURL("loki.url", c.Loki.URL)
 	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
+	checkURL("loki.push_url", c.Loki.PushURL)
 	if c.Router.LLM != nil {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}
@@ -478,7 +487,7 @@ func (c *Config) validate() error {
 			bad("prometheus.templates: unknown metric %q (known: %s)", m, strings.Join(action.Metrics, ", "))
 		}
 	}
-	if c.Loki.PushAudit && c.Loki.URL == "" {
+	if c.Loki.PushAudit && c.Loki.URL == "" && c.Loki.PushURL == "" {
 		bad("loki.push_audit needs loki.url")
 	}
 	if s := c.Slack; s != nil {

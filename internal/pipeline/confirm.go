@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
 )
 
@@ -59,6 +61,8 @@ func (p *Pipeline) handleClick(ctx context.Context, req *request) {
 		if after, err := p.deps.Confirmations.Get(ctx, c.ID); c.State == confirm.Pending && err == nil && after.State != confirm.Pending {
 			p.settlePrompt(ctx, req, after)
 		}
+	case "run":
+		p.handleSuggestion(ctx, req, click.Value)
 	default:
 		p.rejectInput(ctx, req, fmt.Sprintf("Unknown button %q; nothing was run.", click.Action))
 	}
@@ -340,4 +344,38 @@ func verbPast(a string) string {
 		return "cancel clicked by"
 	}
 	return "confirm clicked by"
+}
+
+// Suggestion is what a "run" button carries: an action and its parameters,
+// suggested by Parley (an incident summary's next steps). Clicking it is a
+// request by the clicker, with the same validation, policy, confirmation
+// and audit as typing it; a forged value gains nothing over typing.
+type Suggestion struct {
+	Action string         `json:"action"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// EncodeSuggestion is the button value for a suggested action.
+func EncodeSuggestion(s Suggestion) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (p *Pipeline) handleSuggestion(ctx context.Context, req *request, value string) {
+	var s Suggestion
+	if len(value) > 2000 || json.Unmarshal([]byte(value), &s) != nil || s.Action == "" {
+		p.rejectInput(ctx, req, "That button does not carry a request I can read; nothing was run.")
+		return
+	}
+	params := action.Params{}
+	for k, v := range s.Params {
+		params[k] = v
+	}
+	in := intent.Intent{Action: s.Action, Params: params, Confidence: 1, Source: "button", Note: "suggested action clicked"}
+	if _, err := p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: in.Action, Params: in.Params,
+		Router: in.Source, Confidence: 1, Details: map[string]string{"note": in.Note}}); err != nil {
+		p.auditDown(ctx, req)
+		return
+	}
+	p.proceed(ctx, req, in, intent.Inventory{})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
@@ -68,6 +69,14 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		p.auditDown(ctx, req)
 		return
 	}
+	p.proceed(ctx, req, in, inv)
+}
+
+// proceed takes a routed intent (typed, from a model, or from a suggested
+// action's button) through validation, policy, and execution or a
+// confirmation prompt. Every source gets exactly the same checks.
+func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, inv intent.Inventory) {
+	msg := req.msg
 	if in.Action == "" || in.Action == action.None {
 		p.replyNone(ctx, req, in)
 		return
@@ -140,7 +149,7 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	start := p.cfg.Now()
 	res, err := runSafely(rctx, act, action.Request{
 		Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups,
-		Channel: req.msg.ChannelRef(), RequestID: req.id,
+		Channel: req.msg.ChannelRef(), RequestID: req.id, Progress: &progress{p: p, req: req},
 	})
 	cancel()
 	took := p.cfg.Now().Sub(start)
@@ -336,4 +345,28 @@ func exampleOf(spec action.Spec) string {
 		return spec.Examples[0]
 	}
 	return spec.Name
+}
+
+// progress keeps one message per running action updated in place.
+type progress struct {
+	p   *Pipeline
+	req *request
+
+	mu sync.Mutex
+	id string // the progress message, once posted
+}
+
+// Update implements action.Progress.
+func (pr *progress) Update(ctx context.Context, text string) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	r := chat.Reply{Kind: chat.KindInfo, Text: text, UpdateOf: pr.id}
+	id, err := pr.p.send(ctx, pr.req, r)
+	if err != nil {
+		pr.p.log.Warn("progress update failed", "request", pr.req.id, "err", err)
+		return
+	}
+	if pr.id == "" {
+		pr.id = id
+	}
 }
