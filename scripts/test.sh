@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project: the README's test command and
-# what CI runs. Needs only Go; installs staticcheck into $(go env GOPATH)/bin
-# when it is missing.
+# The project's test command (README, "The two commands") and what CI runs:
+# set up the real servers the integration tests need, then formatting, vet,
+# staticcheck, the routing gate, every Go test with -race, and the Helm
+# chart tests. Needs Go; installs the rest (see scripts/setup-integration.sh).
+#
+# In CI (CI=true) PARLEY_REQUIRE_INTEGRATION=1 turns every "server binary
+# missing" skip into a failure, so a green CI means the integration tests ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export GOFLAGS="${GOFLAGS:-}"
+if [ "${CI:-}" = true ]; then export PARLEY_REQUIRE_INTEGRATION=1; fi
+start=$(date +%s)
+step() { echo; echo "== $* ($(( $(date +%s) - start ))s)"; }
 
-echo "== gofmt"
+step "setup: real servers for integration tests"
+./scripts/setup-integration.sh
+
+step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
 if [ -n "$unformatted" ]; then echo "not gofmt-clean:"; echo "$unformatted"; exit 1; fi
 
-echo "== go vet"
+step "go vet"
 go vet ./...
 
-echo "== staticcheck"
+step "staticcheck"
 SC="$(go env GOPATH)/bin/staticcheck"
 if [ ! -x "$SC" ]; then GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2; fi
 "$SC" ./...
 
-echo "== go build"
+step "go build"
 mkdir -p bin
 CGO_ENABLED=0 go build -trimpath -o bin/parley ./cmd/parley
 
-echo "== routing gate (evals/routing.yaml)"
+step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
 
-echo "== go test -race"
-go test -race -count=1 ./...
+step "go test -race ./..."
+go test -race -count=1 -timeout 30m ./...
+
+step "helm chart"
+./scripts/test-chart.sh
+
+step "done"
