@@ -15,6 +15,7 @@ need_pkgs=()
 command -v prometheus >/dev/null 2>&1 || need_pkgs+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "== apt-get install ${need_pkgs[*]}"
@@ -22,7 +23,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 		apt-get update -qq || true
 		apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 		# The packages may start system services; the tests run their own.
-		for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+		for svc in prometheus prometheus-alertmanager prometheus-node-exporter postgresql; do
 			service "$svc" stop >/dev/null 2>&1 || true
 		done
 	else

@@ -34,6 +34,9 @@ CGO_ENABLED=0 go build -trimpath -o bin/parley ./cmd/parley
 
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
+for f in evals/routing-extra/*.yaml; do
+	./bin/parley eval routing --dataset "$f" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
+done
 
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...

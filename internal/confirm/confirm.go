@@ -104,6 +104,9 @@ type Confirmation struct {
 	Channel         string // "platform:id"
 	Thread          string
 	Approvers       []string // as the policy rule names them: requester, group:sre, slack:U1
+	// RequesterGroups are the requester's platform groups at request time
+	// (slack-group:…, discord-role:…), for re-checking the policy later.
+	RequesterGroups []string
 	// DistinctApprover requires someone other than the requester.
 	DistinctApprover bool
 	Rule             string // the policy rule that asked for confirmation
@@ -194,7 +197,7 @@ func (s *Store) Replica() string { return s.replica }
 
 const columns = `id, code, request_id, action, params, requester, channel, thread, approvers,
 	distinct_approver, rule, plan_summary, plan_state, created_at, expires_at, state,
-	decided_by, decided_at, finished_at, outcome, owner, owner_run, heartbeat_at`
+	decided_by, decided_at, finished_at, outcome, owner, owner_run, heartbeat_at, requester_groups`
 
 // Create stores c as pending and returns it with ID, Code,
 // ParamsCanonical, CreatedAt (when zero), ExpiresAt (when zero: CreatedAt
@@ -225,6 +228,10 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 	c.ExpiresAt = c.ExpiresAt.UTC().Truncate(time.Millisecond)
 	if !c.ExpiresAt.After(c.CreatedAt) {
 		return Confirmation{}, fmt.Errorf("create confirmation: %w: expires before it is created", ErrInvalid)
+	}
+	groups, err := json.Marshal(append([]string{}, c.RequesterGroups...))
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("create confirmation: requester groups: %w", err)
 	}
 	approvers, err := json.Marshal(append([]string{}, c.Approvers...))
 	if err != nil {
@@ -265,10 +272,10 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 			return errors.New("no free code in this channel")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO confirmations (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Code, c.RequestID, c.Action, c.ParamsCanonical, c.Requester, c.Channel, c.Thread,
 			string(approvers), boolInt(c.DistinctApprover), c.Rule, c.PlanSummary, c.PlanState,
-			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "", "", "", 0)
+			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "", "", "", 0, string(groups))
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
@@ -613,13 +620,14 @@ func scan(sc scanner) (Confirmation, error) {
 	var (
 		c                                   Confirmation
 		params, approvers, state, run       string
+		groups                              string
 		distinct                            int
 		created, expires, decided, finished int64
 		heartbeat                           int64
 	)
 	err := sc.Scan(&c.ID, &c.Code, &c.RequestID, &c.Action, &params, &c.Requester, &c.Channel,
 		&c.Thread, &approvers, &distinct, &c.Rule, &c.PlanSummary, &c.PlanState, &created, &expires,
-		&state, &c.DecidedBy, &decided, &finished, &c.Outcome, &c.Owner, &run, &heartbeat)
+		&state, &c.DecidedBy, &decided, &finished, &c.Outcome, &c.Owner, &run, &heartbeat, &groups)
 	if err != nil {
 		return Confirmation{}, err
 	}
@@ -628,6 +636,12 @@ func scan(sc scanner) (Confirmation, error) {
 	}
 	if err := json.Unmarshal([]byte(approvers), &c.Approvers); err != nil {
 		return Confirmation{}, fmt.Errorf("confirmation %s: approvers: %w", c.ID, err)
+	}
+	if err := json.Unmarshal([]byte(groups), &c.RequesterGroups); err != nil {
+		return Confirmation{}, fmt.Errorf("confirmation %s: requester groups: %w", c.ID, err)
+	}
+	if len(c.RequesterGroups) == 0 {
+		c.RequesterGroups = nil
 	}
 	c.ParamsCanonical = params
 	c.DistinctApprover = distinct != 0

@@ -69,6 +69,7 @@ func scaleRequest() Confirmation {
 		Channel:          "slack:C1",
 		Thread:           "1710000000.000100",
 		Approvers:        []string{"group:sre"},
+		RequesterGroups:  []string{"slack-group:S0614TZR7"},
 		DistinctApprover: true,
 		Rule:             "prod changes need a second sre",
 		PlanSummary:      "checkout replicas 3 -> 5",

@@ -183,7 +183,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	spec := act.Spec()
 	// Policy is re-checked for the requester just before running: a rule
 	// changed since the request takes effect now.
-	d := p.deps.Policy.Decide(policy.Input{Subject: c.Requester, Channel: c.Channel, Action: c.Action, Kind: spec.Kind, Params: c.Params})
+	d := p.deps.Policy.Decide(policy.Input{Subject: c.Requester, Groups: c.RequesterGroups, Channel: c.Channel, Action: c.Action, Kind: spec.Kind, Params: c.Params})
 	if d.Effect == policy.Deny {
 		deny("policy now denies: "+d.Reason, fmt.Sprintf("The policy no longer allows this (%s). Nothing was run.", d.Reason))
 		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "policy")
@@ -199,7 +199,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	// confirmed something that is no longer what would happen.
 	if pl, ok := act.(action.Planner); ok {
 		pctx, cancelPlan := context.WithTimeout(ctx, p.cfg.ActionTimeout)
-		plan, err := pl.Plan(pctx, action.Request{Action: c.Action, Params: c.Params, Subject: c.Requester, Channel: c.Channel, RequestID: c.RequestID})
+		plan, err := pl.Plan(pctx, action.Request{Action: c.Action, Params: c.Params, Subject: c.Requester, Groups: c.RequesterGroups, Channel: c.Channel, RequestID: c.RequestID})
 		cancelPlan()
 		if err != nil {
 			deny("re-plan failed: "+err.Error(), failureText(spec, err)+" Nothing was run.")

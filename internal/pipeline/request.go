@@ -255,7 +255,7 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 	}
 	now := p.cfg.Now()
 	c, err := p.deps.Confirmations.Create(ctx, confirm.Confirmation{
-		RequestID: req.id, Action: spec.Name, Params: params, Requester: req.msg.Subject(),
+		RequestID: req.id, Action: spec.Name, Params: params, Requester: req.msg.Subject(), RequesterGroups: req.msg.Groups,
 		Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Approvers: d.Approvers,
 		DistinctApprover: d.DistinctApprover, Rule: d.Rule, PlanSummary: plan.Summary,
 		PlanState: plan.State, CreatedAt: now, ExpiresAt: now.Add(ttl),

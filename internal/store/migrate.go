@@ -124,6 +124,16 @@ func sqliteMigrations() []migration {
 				`ALTER TABLE confirmations ADD COLUMN heartbeat_at INTEGER NOT NULL DEFAULT 0`,
 			},
 		},
+		{
+			version: 4,
+			name:    "requester groups on confirmations",
+			stmts: []string{
+				// The requester's platform groups (Slack user groups,
+				// Discord roles) at request time, JSON: the policy is
+				// re-checked for the requester just before running.
+				`ALTER TABLE confirmations ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]'`,
+			},
+		},
 	}
 }
 
@@ -211,6 +221,13 @@ func pgMigrations() []migration {
 				`ALTER TABLE confirmations ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,
 				`ALTER TABLE confirmations ADD COLUMN owner_run TEXT NOT NULL DEFAULT ''`,
 				`ALTER TABLE confirmations ADD COLUMN heartbeat_at BIGINT NOT NULL DEFAULT 0`,
+			},
+		},
+		{
+			version: 4,
+			name:    "requester groups on confirmations",
+			stmts: []string{
+				`ALTER TABLE confirmations ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]'`,
 			},
 		},
 	}

@@ -54,12 +54,13 @@ type analysis struct {
 	symStart int  // first token of a symptom clause, or -1 (see symptom)
 	limit    optInt
 	typos    int
+	markers  bool // chat-template or role markers: <|system|>, [INST], ### system
 }
 
 func (r *Router) analyse(text string, ix *index) *analysis {
 	lx := lex(Clean(text))
 	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question, countAt: -1, symStart: -1,
-		info: make([]*wordInfo, len(lx.toks))}
+		info: make([]*wordInfo, len(lx.toks)), markers: promptMarkers(text)}
 	a.flags()
 	a.codes()
 	a.durations()
@@ -71,6 +72,39 @@ func (r *Router) analyse(text string, ix *index) *analysis {
 	a.symStart = a.symptom()
 	return a
 }
+
+// promptMarkers reports chat-template or role markers that only a prompt
+// injection types: "<|system|>", "<|im_start|>", "[INST]", "<<SYS>>", "###
+// system", "system:" opening a line. Markup stripping would hide them, so
+// the raw text is read.
+func promptMarkers(text string) bool {
+	if len(text) > maxScanBytes {
+		text = text[:maxScanBytes]
+	}
+	if !strings.ContainsAny(text, "<[#:") {
+		return false
+	}
+	lo := strings.ToLower(text)
+	for _, m := range markerStrings {
+		if strings.Contains(lo, m) {
+			return true
+		}
+	}
+	for rest := lo; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimLeft(line, " \t>*_#")
+		for _, role := range []string{"system:", "system :", "assistant:", "developer:", "admin:", "root:"} {
+			if strings.HasPrefix(line, role) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var markerStrings = []string{"<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "<system>", "</system>",
+	"[system]", "### system", "###system", "### instruction", "### assistant", "## system", "<s>[", "<im_start>"}
 
 // symptom returns the token where a symptom clause starts after a request
 // to diagnose a named service: "investigate mailer, emails aren't going

@@ -363,7 +363,18 @@ func (a *analysis) phrases(score *[nActs]float64) {
 			if a.isWord(i+1, "slow") {
 				score[aDiagnose] += 1
 			}
+		case "which":
+			if a.capabilityAsk(i) {
+				score[aHelp] += 4
+			}
+		case "things", "stuff", "commands", "actions", "tasks", "operations", "features":
+			if a.isWord(i+1, "you", "u") && a.isWord(i+2, "can", "could", "do", "support", "offer", "handle") {
+				score[aHelp] += 4 // "list the things you can do"
+			}
 		case "what", "whats":
+			if a.capabilityAsk(i) {
+				score[aHelp] += 4 // "what kind of things you do?", "show me what you can"
+			}
 			if a.isWord(i+1, "can", "do") && a.isWord(i+2, "you", "u", "parley", "bot") && a.isWord(i+3, "do") {
 				score[aHelp] += 4
 			}
@@ -391,6 +402,10 @@ func (a *analysis) phrases(score *[nActs]float64) {
 
 			if a.isWord(i+1, "happened", "happening") || a.isWord(i+1, "is") && a.isWord(i+2, "happening") {
 				score[aDiagnose] += 1.5
+			}
+		case "ok", "okay", "fine", "good", "alright", "right", "normal", "well":
+			if a.wellQuestion(i) {
+				score[aDiagnose] += 2.5 // "is storefront ok?", "are we good on pricing?"
 			}
 		case "kubectl", "k":
 			if a.isWord(i+1, "get", "describe") || a.isWord(i+1, "rollout") && a.isWord(i+2, "status", "history") {
@@ -432,6 +447,58 @@ func (a *analysis) phrases(score *[nActs]float64) {
 			}
 		}
 	}
+}
+
+// capabilityAsk reads a question about what the bot can do at the "what"
+// or "which" at i, in plain or non-native grammar: "what can you do",
+// "which things you can make for me", "what kind of things you do", "show
+// me what you can", "what are you able to do".
+func (a *analysis) capabilityAsk(i int) bool {
+	k := i + 1
+	for k < len(a.toks) && !a.toks[k].sep && a.isWord(k, "kind", "kinds", "sort", "sorts", "type", "types", "of", "all", "other", "else", "exactly") {
+		k++
+	}
+	if a.isWord(k, "things", "thing", "stuff", "commands", "command", "actions", "tasks", "operations", "features", "requests", "jobs", "options", "work") {
+		k++
+		// "which operations exist", "what commands are there", "what actions are available"
+		if a.isWord(k, "exist", "exists", "available", "supported") || a.isWord(k, "are", "is") && a.isWord(k+1, "there", "available", "supported") {
+			return true
+		}
+	}
+	if a.isWord(k, "can", "could", "do", "are", "will", "would") {
+		k++
+	}
+	if !a.isWord(k, "you", "u", "parley") || k+1 < len(a.toks) && a.toks[k+1].sep {
+		return a.isWord(k, "you", "u", "parley") // "what can you?"
+	}
+	k++
+	for k < len(a.toks) && !a.toks[k].sep && a.isWord(k, "can", "could", "are", "able", "to", "be", "do", "really", "actually", "also", "capable", "of") {
+		k++
+	}
+	if k >= len(a.toks) || a.toks[k].sep {
+		return a.isWord(k-1, "can", "could", "do", "of", "able", "to") // "show me what you can", "what are you capable of"
+	}
+	return a.isWord(k, "do", "make", "help", "offer", "handle", "support", "run", "perform", "manage", "execute", "answer", "for", "understand")
+}
+
+// wellQuestion: an ok-word asks whether a named service is well: "is
+// storefront ok?", "are we good on pricing", "catalog alright?",
+// "everything fine with cart?" (not "ok, restart cart" or "ok thanks").
+func (a *analysis) wellQuestion(i int) bool {
+	if len(a.targets()) == 0 || a.toks[i].sep || i == a.firstContent() {
+		return false
+	}
+	if a.isWord(i, "right") && !a.isWord(i-1, "all") || a.isWord(i, "well") && !a.isWord(i-1, "doing", "going", "running", "working", "is", "all") {
+		return false // "right now"
+	}
+	if a.isWord(i, "normal") && a.isWord(i-1, "than") {
+		return false
+	}
+	if a.isWord(i-1, "is", "are", "all", "everything", "things", "look", "looks", "looking", "seem", "seems", "still",
+		"we", "it", "running", "doing", "working", "be", "stuff", "behaving") {
+		return true
+	}
+	return a.nameAt(i - 1)
 }
 
 // rolloutProgress: a question whether a rollout has finished: "rolled

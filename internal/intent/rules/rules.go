@@ -27,6 +27,17 @@
 // ("investigate mailer, emails aren't going out") describes the trouble:
 // its negations and change words are not the request.
 //
+// Polite and non-native wrappers around a change are requests: "would you
+// be so kind as to scale x to 7", "please make a restart of x", "I'd like x
+// restarted", "return x to the revision 3" (a rollback); the same words
+// negated, conditional or asked about a change's wisdom are not. Chat
+// template and role markers ("<|system|>", "[INST]", "### system"), "new
+// policy:" and requests to reveal a kubeconfig or token are injections and
+// route to none. An evaluation run that names a variant but no suite is
+// evaluation.run without suite: the pipeline asks for it before anything
+// runs. Capability questions in odd grammar ("which things you can make
+// for me?") are help; "is x ok?" and "are we good on x" are a diagnosis.
+//
 // Choices the dataset leaves open: "latency" alone means latency_p99;
 // "how slow is X" is incident.diagnose; greetings and thanks are none while
 // capability questions are help; how-to and what-is questions that name
