@@ -8,16 +8,15 @@
 # tools/charttest is its own module, so helm.sh/helm/v3 stays out of the
 # main module. The first run downloads its modules and builds helm into
 # .cache/bin (a few minutes); later runs reuse both and take seconds.
-# Set PARLEY_CHART_SKIP_LINT=1 to skip building helm and linting.
+# Set PARLEY_CHART_SKIP_LINT=1 to skip building helm and linting, and
+# PARLEY_BIN to a parley binary already built from this tree (scripts/test.sh
+# builds bin/parley) to skip building it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out="$root/.cache/bin"
 mkdir -p "$out"
 export GOWORK=off
-
-echo "== chart: parley binary (for config validation)"
-CGO_ENABLED=0 go build -trimpath -o "$out/parley-charttest" ./cmd/parley
 
 if [ "${PARLEY_CHART_SKIP_LINT:-}" != 1 ]; then
 	# helm, built from the version pinned in tools/charttest/go.mod. The
@@ -52,6 +51,13 @@ if [ "${PARLEY_CHART_SKIP_LINT:-}" != 1 ]; then
 	done
 fi
 
+if [ -z "${PARLEY_BIN:-}" ]; then
+	echo "== chart: building parley (to validate the rendered configuration)"
+	CGO_ENABLED=0 go build -trimpath -o "$out/parley-charttest" ./cmd/parley
+	PARLEY_BIN="$out/parley-charttest"
+fi
+PARLEY_BIN=$(cd "$(dirname "$PARLEY_BIN")" && pwd)/$(basename "$PARLEY_BIN")
+
 echo "== chart: go test (tools/charttest)"
 cd tools/charttest
-PARLEY_BIN="$out/parley-charttest" GOFLAGS=-mod=readonly go test -count=1 ./...
+PARLEY_BIN="$PARLEY_BIN" GOFLAGS=-mod=readonly go test -count=1 ./...

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -242,31 +244,117 @@ func TestPlansReportTheDryRunRefusal(t *testing.T) {
 	mustErrIs(t, err, action.ErrForbidden, "restart prod/checkout: dry run", reason)
 }
 
-// A dry run that meets a conflict (the controller updated the status
-// between the plan's read and its dry run) is planned again from a fresh
-// read; a conflict that persists is reported.
-func TestPlanRetriesADryRunConflict(t *testing.T) {
+// A plan's dry run checks the change on the current object: it carries no
+// resourceVersion, so a status update by a controller between the plan's
+// read and its dry run cannot fail the plan.
+func TestPlanDryRunsCarryNoPrecondition(t *testing.T) {
 	k := newKit(t)
-	conflicts := 0
-	k.sb.Fake().PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		u := a.(k8stesting.UpdateActionImpl)
-		if u.Subresource == "scale" && isDryRun(u.UpdateOptions.DryRun) && conflicts < 1 {
-			conflicts++
-			return true, nil, conflict(deploymentsGVR, "checkout")
+	ctx := context.Background()
+	p := action.Params{"namespace": "prod", "deployment": "checkout", "replicas": 5}
+	for _, pl := range []action.Planner{k.scale, k.rollback, k.restart} {
+		if _, err := pl.Plan(ctx, req("x", p)); err != nil {
+			t.Fatal(err)
 		}
-		return false, nil, nil
-	})
-	if _, err := k.scale.Plan(context.Background(), scaleReq("prod", "checkout", 5)); err != nil {
-		t.Fatalf("plan after one conflict: %v", err)
 	}
+	var checked int
+	for _, a := range k.sb.Fake().Actions() {
+		switch a := a.(type) {
+		case k8stesting.UpdateActionImpl:
+			if m, _ := meta.Accessor(a.Object); isDryRun(a.UpdateOptions.DryRun) {
+				checked++
+				if m.GetResourceVersion() != "" {
+					t.Errorf("dry-run update of %s/%s carries resourceVersion %s", a.Resource.Resource, a.Subresource, m.GetResourceVersion())
+				}
+			}
+		case k8stesting.PatchActionImpl:
+			if isDryRun(a.PatchOptions.DryRun) {
+				checked++
+				if strings.Contains(string(a.Patch), "resourceVersion") {
+					t.Errorf("dry-run patch carries a resourceVersion: %s", a.Patch)
+				}
+			}
+		}
+	}
+	if checked != 3 {
+		t.Errorf("%d dry runs, want 3", checked)
+	}
+}
 
-	always := newKit(t)
-	always.sb.Fake().PrependReactor("update", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, conflict(deploymentsGVR, "checkout")
-	})
-	_, err := always.scale.Plan(context.Background(), scaleReq("prod", "checkout", 5))
-	mustErrIs(t, err, action.ErrConflict, "scale prod/checkout: dry run")
-	if n := len(dryRuns(always)); n != planAttempts {
-		t.Errorf("%d dry runs, want %d attempts", n, planAttempts)
+// Run's write meets a conflict because a controller updated the status
+// between Run's read and its write: nothing the plan depends on moved, so
+// Run plans again and writes. (TestScaleConflict and
+// TestMutationsDetectConcurrentChanges: a real change is a conflict.)
+func TestRunRetriesAStatusOnlyConflict(t *testing.T) {
+	for _, tc := range []struct {
+		name, verb, sub string
+		run             func(k *kit) (action.Result, error)
+		check           func(t *testing.T, d *appsv1.Deployment)
+	}{
+		{"scale", "update", "scale", func(k *kit) (action.Result, error) {
+			return k.scale.Run(context.Background(), scaleReq("prod", "checkout", 5))
+		}, func(t *testing.T, d *appsv1.Deployment) {
+			if *d.Spec.Replicas != 5 {
+				t.Errorf("replicas %d", *d.Spec.Replicas)
+			}
+		}},
+		{"rollback", "update", "", func(k *kit) (action.Result, error) {
+			return k.rollback.Run(context.Background(), req(action.KubernetesRollback, action.Params{"namespace": "prod", "deployment": "checkout"}))
+		}, func(t *testing.T, d *appsv1.Deployment) {
+			if d.Annotations[RevisionAnnotation] != "5" {
+				t.Errorf("revision %s after the rollback", d.Annotations[RevisionAnnotation])
+			}
+		}},
+		{"restart", "patch", "", func(k *kit) (action.Result, error) {
+			return k.restart.Run(context.Background(), req(action.KubernetesRestart, action.Params{"namespace": "prod", "deployment": "checkout"}))
+		}, func(t *testing.T, d *appsv1.Deployment) {
+			if d.Spec.Template.Annotations[RestartedAtAnnotation] == "" {
+				t.Error("no restartedAt")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKit(t)
+			writes := 0
+			k.sb.Fake().PrependReactor(tc.verb, "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if a.GetSubresource() != tc.sub || strings.HasSuffix(dryRunsOf(a), "dry") {
+					return false, nil, nil
+				}
+				writes++
+				if writes == 1 { // the controller reports on the pods first
+					obj, err := k.sb.tracker.Get(deploymentsGVR, "prod", "checkout")
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := obj.(*appsv1.Deployment).DeepCopy()
+					d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{Type: "Checked", Status: corev1.ConditionTrue})
+					if _, _, err := k.sb.react(k8stesting.NewUpdateSubresourceAction(deploymentsGVR, "status", "prod", d)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return false, nil, nil // on to the sandbox, which checks the resourceVersion
+			})
+			if _, err := tc.run(k); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if writes != 2 {
+				t.Errorf("%d writes, want the refused one and its retry", writes)
+			}
+			tc.check(t, k.deployment(t, "prod", "checkout"))
+		})
 	}
+}
+
+// dryRunsOf is "dry" or "real" for a write action.
+func dryRunsOf(a k8stesting.Action) string {
+	switch a := a.(type) {
+	case k8stesting.UpdateActionImpl:
+		if isDryRun(a.UpdateOptions.DryRun) {
+			return "dry"
+		}
+	case k8stesting.PatchActionImpl:
+		if isDryRun(a.PatchOptions.DryRun) {
+			return "dry"
+		}
+	}
+	return "real"
 }

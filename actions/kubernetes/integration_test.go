@@ -27,6 +27,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
@@ -199,50 +200,49 @@ func params(ns, name string, kv ...any) action.Params {
 // status, scale, rollback to the previous and to a named revision, restart.
 func TestRealClusterActions(t *testing.T) {
 	c := kubetest.Shared(t)
-	c.CreateNamespace(t, "prod")
-	c.CreateNamespace(t, "staging")
+	prod := c.NewNamespace(t, "prod") // prod-N-xxxxx: each run on the shared cluster starts clean
 	l := newLive(t, c, adminClients(t, c))
 	ctx := context.Background()
 
-	l.deploy(t, "prod", "checkout", "shop/checkout:v1")
-	rs1 := l.replicaSetByRevision(t, "prod", "checkout", 1)
-	l.setImage(t, "prod", "checkout", "shop/checkout:v2", 2)
-	rs2 := l.replicaSetByRevision(t, "prod", "checkout", 2)
+	l.deploy(t, prod, "checkout", "shop/checkout:v1")
+	rs1 := l.replicaSetByRevision(t, prod, "checkout", 1)
+	l.setImage(t, prod, "checkout", "shop/checkout:v2", 2)
+	rs2 := l.replicaSetByRevision(t, prod, "checkout", 2)
 
 	t.Run("status", func(t *testing.T) {
-		res, err := l.status.Run(ctx, req(action.KubernetesStatus, params("prod", "checkout")))
+		res, err := l.status.Run(ctx, req(action.KubernetesStatus, params(prod, "checkout")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// No kubelet: pods exist but never become ready.
-		if got, want := firstLine(res.Text), "checkout (prod): 0/3 ready, image shop/checkout:v2, revision 2"; got != want {
+		if got, want := firstLine(res.Text), "checkout ("+prod+"): 0/3 ready, image shop/checkout:v2, revision 2"; got != want {
 			t.Errorf("status %q, want %q\n%s", got, want, res.Text)
 		}
 	})
 
 	t.Run("scale", func(t *testing.T) {
-		before := l.settled(t, "prod", "checkout", 2)
-		plan, err := l.scale.Plan(ctx, scaleReq("prod", "checkout", 5))
+		before := l.settled(t, prod, "checkout", 2)
+		plan, err := l.scale.Plan(ctx, scaleReq(prod, "checkout", 5))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plan.Summary != "checkout replicas 3 -> 5" || plan.Target != "prod/checkout" ||
+		if plan.Summary != "checkout replicas 3 -> 5" || plan.Target != prod+"/checkout" ||
 			!slices.Equal(plan.Changes, []action.Change{{Field: "replicas", Before: "3", After: "5"}}) {
 			t.Errorf("plan %+v", plan)
 		}
 		// The plan's dry run stored nothing.
-		if d := l.settled(t, "prod", "checkout", 2); *d.Spec.Replicas != 3 || d.Generation != before.Generation {
+		if d := l.settled(t, prod, "checkout", 2); *d.Spec.Replicas != 3 || d.Generation != before.Generation {
 			t.Errorf("planning changed the deployment: replicas %d, generation %d -> %d", *d.Spec.Replicas, before.Generation, d.Generation)
 		}
-		res, err := l.scale.Run(ctx, scaleReq("prod", "checkout", 5))
+		res, err := l.scale.Run(ctx, scaleReq(prod, "checkout", 5))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Text != "Scaled checkout (prod) 3 -> 5." {
+		if res.Text != "Scaled checkout ("+prod+") 3 -> 5." {
 			t.Errorf("result %q", res.Text)
 		}
-		d := l.settled(t, "prod", "checkout", 2)
-		sc, err := l.admin.AppsV1().Deployments("prod").GetScale(ctx, "checkout", metav1.GetOptions{})
+		d := l.settled(t, prod, "checkout", 2)
+		sc, err := l.admin.AppsV1().Deployments(prod).GetScale(ctx, "checkout", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,30 +252,30 @@ func TestRealClusterActions(t *testing.T) {
 	})
 
 	t.Run("rollback to previous", func(t *testing.T) {
-		plan, err := l.rollback.Plan(ctx, req(action.KubernetesRollback, params("prod", "checkout")))
+		plan, err := l.rollback.Plan(ctx, req(action.KubernetesRollback, params(prod, "checkout")))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if plan.Summary != "checkout revision 2 -> 1 (image shop/checkout:v2 -> shop/checkout:v1)" {
 			t.Errorf("plan %q", plan.Summary)
 		}
-		if _, err := l.rollback.Run(ctx, req(action.KubernetesRollback, params("prod", "checkout"))); err != nil {
+		if _, err := l.rollback.Run(ctx, req(action.KubernetesRollback, params(prod, "checkout"))); err != nil {
 			t.Fatal(err)
 		}
 		// As after kubectl rollout undo: the template is v1 again and the
 		// controller made the ReplicaSet of revision 1 revision 3.
-		d := l.settled(t, "prod", "checkout", 3)
+		d := l.settled(t, prod, "checkout", 3)
 		if img := images(&d.Spec.Template); img != "shop/checkout:v1" {
 			t.Errorf("template image %s after rollback", img)
 		}
-		rs := l.replicaSetByRevision(t, "prod", "checkout", 3)
+		rs := l.replicaSetByRevision(t, prod, "checkout", 3)
 		if rs.UID != rs1.UID || rs.Annotations[RevisionHistoryAnnotation] != "1" {
 			t.Errorf("revision 3 is ReplicaSet %s (history %q), want %s, formerly revision 1", rs.Name, rs.Annotations[RevisionHistoryAnnotation], rs1.Name)
 		}
 	})
 
 	t.Run("rollback to a named revision", func(t *testing.T) {
-		r := req(action.KubernetesRollback, params("prod", "checkout", "revision", 2))
+		r := req(action.KubernetesRollback, params(prod, "checkout", "revision", 2))
 		plan, err := l.rollback.Plan(ctx, r)
 		if err != nil {
 			t.Fatal(err)
@@ -290,20 +290,20 @@ func TestRealClusterActions(t *testing.T) {
 		if res.Outcome["revision_after"] != "2" || res.Outcome["image_after"] != "shop/checkout:v2" {
 			t.Errorf("outcome %v", res.Outcome)
 		}
-		d := l.settled(t, "prod", "checkout", 4)
+		d := l.settled(t, prod, "checkout", 4)
 		if img := images(&d.Spec.Template); img != "shop/checkout:v2" {
 			t.Errorf("template image %s", img)
 		}
-		if rs := l.replicaSetByRevision(t, "prod", "checkout", 4); rs.UID != rs2.UID {
+		if rs := l.replicaSetByRevision(t, prod, "checkout", 4); rs.UID != rs2.UID {
 			t.Errorf("revision 4 is ReplicaSet %s, want %s", rs.Name, rs2.Name)
 		}
-		_, err = l.rollback.Plan(ctx, req(action.KubernetesRollback, params("prod", "checkout", "revision", 9)))
+		_, err = l.rollback.Plan(ctx, req(action.KubernetesRollback, params(prod, "checkout", "revision", 9)))
 		mustErrIs(t, err, action.ErrNotFound, "revision 9 is not in the history")
 	})
 
 	t.Run("restart", func(t *testing.T) {
-		before := l.settled(t, "prod", "checkout", 4)
-		r := req(action.KubernetesRestart, params("prod", "checkout"))
+		before := l.settled(t, prod, "checkout", 4)
+		r := req(action.KubernetesRestart, params(prod, "checkout"))
 		plan, err := l.restart.Plan(ctx, r)
 		if err != nil {
 			t.Fatal(err)
@@ -311,30 +311,30 @@ func TestRealClusterActions(t *testing.T) {
 		if plan.Summary != "restart all 5 pods of checkout (rolling)" || plan.Changes[0] != (action.Change{Field: "revision", Before: "4", After: "5"}) {
 			t.Errorf("plan %+v", plan)
 		}
-		if d := l.settled(t, "prod", "checkout", 4); d.Generation != before.Generation {
+		if d := l.settled(t, prod, "checkout", 4); d.Generation != before.Generation {
 			t.Error("planning the restart changed the deployment")
 		}
 		res, err := l.restart.Run(ctx, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := l.settled(t, "prod", "checkout", 5)
+		d := l.settled(t, prod, "checkout", 5)
 		at := d.Spec.Template.Annotations[RestartedAtAnnotation]
 		if at == "" || at != res.Outcome["restarted_at"] {
 			t.Errorf("restartedAt %q, outcome %v", at, res.Outcome)
 		}
-		rs := l.replicaSetByRevision(t, "prod", "checkout", 5)
+		rs := l.replicaSetByRevision(t, prod, "checkout", 5)
 		if rs.UID == rs1.UID || rs.UID == rs2.UID || *rs.Spec.Replicas != 5 {
 			t.Errorf("revision 5 is ReplicaSet %s with %d replicas, want a new one with 5", rs.Name, *rs.Spec.Replicas)
 		}
 	})
 
 	t.Run("status after", func(t *testing.T) {
-		res, err := l.status.Run(ctx, req(action.KubernetesStatus, params("prod", "checkout")))
+		res, err := l.status.Run(ctx, req(action.KubernetesStatus, params(prod, "checkout")))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := firstLine(res.Text), "checkout (prod): 0/5 ready, image shop/checkout:v2, revision 5"; got != want {
+		if got, want := firstLine(res.Text), "checkout ("+prod+"): 0/5 ready, image shop/checkout:v2, revision 5"; got != want {
 			t.Errorf("status %q, want %q", got, want)
 		}
 	})
@@ -348,13 +348,12 @@ func interceptWrite(t *testing.T, cfg *rest.Config, method, suffix string, befor
 	fired := false
 	cfg = rest.CopyConfig(cfg)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &hook{rt: rt, before: func(r *http.Request) {
 			if !fired && r.Method == method && strings.HasSuffix(r.URL.Path, suffix) && r.URL.Query().Get("dryRun") == "" {
 				fired = true
 				before()
 			}
-			return rt.RoundTrip(r)
-		})
+		}}
 	})
 	c, err := clientset.NewForConfig(cfg)
 	if err != nil {
@@ -363,9 +362,19 @@ func interceptWrite(t *testing.T, cfg *rest.Config, method, suffix string, befor
 	return StaticClient(c)
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
+// hook calls before ahead of each request it passes on to rt.
+type hook struct {
+	rt     http.RoundTripper
+	before func(*http.Request)
+}
 
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+func (h *hook) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.before(r)
+	return h.rt.RoundTrip(r)
+}
+
+// WrappedRoundTripper lets client-go reach the transport underneath.
+func (h *hook) WrappedRoundTripper() http.RoundTripper { return h.rt }
 
 // Concurrent changes on a real API server: a change between plan and
 // confirmation moves the plan's fingerprint (the pipeline then refuses to
@@ -373,37 +382,35 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // the API server refuse Run's write: ErrConflict, the other write kept.
 func TestRealClusterConflicts(t *testing.T) {
 	c := kubetest.Shared(t)
-	c.CreateNamespace(t, "prod")
+	prod := c.NewNamespace(t, "prod")
 	l := newLive(t, c, adminClients(t, c))
 	ctx := context.Background()
-	l.deploy(t, "prod", "cart", "shop/cart:v1")
-	l.setImage(t, "prod", "cart", "shop/cart:v2", 2)
+	l.deploy(t, prod, "cart", "shop/cart:v1")
+	l.setImage(t, prod, "cart", "shop/cart:v2", 2)
 
-	setReplicas := func(n int32) {
-		sc, err := l.admin.AppsV1().Deployments("prod").GetScale(ctx, "cart", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc.Spec.Replicas = n
-		if _, err := l.admin.AppsV1().Deployments("prod").UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
+	// setReplicas is the other writer: an unconditional scale, as kubectl
+	// scale does.
+	setReplicas := func(t *testing.T, n int32) {
+		sc := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: prod}, Spec: autoscalingv1.ScaleSpec{Replicas: n}}
+		if _, err := l.admin.AppsV1().Deployments(prod).UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{}); err != nil {
+			t.Errorf("the other writer: %v", err)
 		}
 	}
 
 	t.Run("between plan and run", func(t *testing.T) {
-		first, err := l.scale.Plan(ctx, scaleReq("prod", "cart", 5))
+		first, err := l.scale.Plan(ctx, scaleReq(prod, "cart", 5))
 		if err != nil {
 			t.Fatal(err)
 		}
-		setReplicas(4)
-		again, err := l.scale.Plan(ctx, scaleReq("prod", "cart", 5))
+		setReplicas(t, 4)
+		again, err := l.scale.Plan(ctx, scaleReq(prod, "cart", 5))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if again.State == first.State || again.Summary != "cart replicas 4 -> 5" {
 			t.Errorf("plan after a concurrent scale: state moved %v, summary %q", again.State != first.State, again.Summary)
 		}
-		l.settled(t, "prod", "cart", 2)
+		l.settled(t, prod, "cart", 2)
 	})
 
 	for _, tc := range []struct {
@@ -413,24 +420,24 @@ func TestRealClusterConflicts(t *testing.T) {
 		run    func(*live) error
 	}{
 		{"scale", http.MethodPut, "/deployments/cart/scale", func(l *live) error {
-			_, err := l.scale.Run(ctx, scaleReq("prod", "cart", 7))
+			_, err := l.scale.Run(ctx, scaleReq(prod, "cart", 7))
 			return err
 		}},
 		{"rollback", http.MethodPut, "/deployments/cart", func(l *live) error {
-			_, err := l.rollback.Run(ctx, req(action.KubernetesRollback, params("prod", "cart")))
+			_, err := l.rollback.Run(ctx, req(action.KubernetesRollback, params(prod, "cart")))
 			return err
 		}},
 		{"restart", http.MethodPatch, "/deployments/cart", func(l *live) error {
-			_, err := l.restart.Run(ctx, req(action.KubernetesRestart, params("prod", "cart")))
+			_, err := l.restart.Run(ctx, req(action.KubernetesRestart, params(prod, "cart")))
 			return err
 		}},
 	} {
 		t.Run("during "+tc.name, func(t *testing.T) {
-			d := l.settled(t, "prod", "cart", 2)
+			d := l.settled(t, prod, "cart", 2)
 			other := replicasOf(d) + 1
-			racy := newLive(t, c, interceptWrite(t, c.AdminConfig(), tc.method, tc.suffix, func() { setReplicas(other) }))
-			mustErrIs(t, tc.run(racy), action.ErrConflict, "prod/cart", "the object has been modified")
-			d = l.settled(t, "prod", "cart", 2)
+			racy := newLive(t, c, interceptWrite(t, c.AdminConfig(), tc.method, tc.suffix, func() { setReplicas(t, other) }))
+			mustErrIs(t, tc.run(racy), action.ErrConflict, prod+"/cart", "the object has been modified")
+			d = l.settled(t, prod, "cart", 2)
 			if *d.Spec.Replicas != other || images(&d.Spec.Template) != "shop/cart:v2" || d.Spec.Template.Annotations[RestartedAtAnnotation] != "" {
 				t.Errorf("after the conflict: replicas %d (want the other writer's %d), image %s, restartedAt %q",
 					*d.Spec.Replicas, other, images(&d.Spec.Template), d.Spec.Template.Annotations[RestartedAtAnnotation])
@@ -445,22 +452,23 @@ func TestRealClusterConflicts(t *testing.T) {
 // already (the dry run), with its reason in the error.
 func TestRealClusterRBAC(t *testing.T) {
 	c := kubetest.Shared(t)
-	c.CreateNamespace(t, "prod")
-	c.CreateNamespace(t, "staging")
+	prod, staging := c.NewNamespace(t, "prod"), c.NewNamespace(t, "staging")
 	l := newLive(t, c, adminClients(t, c))
 	ctx := context.Background()
-	l.deploy(t, "prod", "search", "shop/search:v1")
-	l.deploy(t, "staging", "search", "shop/search:v1")
+	l.deploy(t, prod, "search", "shop/search:v1")
+	l.deploy(t, staging, "search", "shop/search:v1")
 
 	const operator = "parley-staging-operator"
-	read := rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}}
+	// Reading: deployments and, for the revision a restart makes, their
+	// ReplicaSets.
+	read := rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: []string{"get", "list"}}
 	readScale := rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get"}}
 	writeScale := rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "update", "patch"}}
 	saNS := c.NewNamespace(t, "parley")
 	sa := c.ServiceAccountConfig(t, saNS, "operator")
 	for _, s := range []rbacv1.Subject{kubetest.UserSubject(operator), kubetest.ServiceAccountSubject(saNS, "operator")} {
-		c.Grant(t, "staging", s, read, writeScale)
-		c.Grant(t, "prod", s, read, readScale) // prod: look, don't touch
+		c.Grant(t, staging, s, read, writeScale)
+		c.Grant(t, prod, s, read, readScale) // prod: look, don't touch
 	}
 
 	kubeconfig := c.Kubeconfig(t)
@@ -485,35 +493,35 @@ func TestRealClusterRBAC(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op := newLive(t, c, tc.clients)
-			want := replicasOf(l.settled(t, "staging", "search", 1)) + 1
+			want := replicasOf(l.settled(t, staging, "search", 1)) + 1
 
 			// Staging: allowed.
-			r := scaleReq("staging", "search", int(want))
+			r := scaleReq(staging, "search", int(want))
 			if _, err := op.scale.Plan(ctx, r); err != nil {
 				t.Fatalf("plan in staging: %v", err)
 			}
 			if _, err := op.scale.Run(ctx, r); err != nil {
 				t.Fatalf("scale in staging: %v", err)
 			}
-			if d := l.settled(t, "staging", "search", 1); *d.Spec.Replicas != want {
+			if d := l.settled(t, staging, "search", 1); *d.Spec.Replicas != want {
 				t.Errorf("staging replicas %d, want %d", *d.Spec.Replicas, want)
 			}
 
 			// Prod: the plan's dry run is refused with RBAC's reason, so
 			// nobody is asked to confirm it; the write is refused too.
-			reason := tc.who + ` cannot update resource "deployments/scale" in API group "apps" in the namespace "prod"`
-			_, err := op.scale.Plan(ctx, scaleReq("prod", "search", 9))
-			mustErrIs(t, err, action.ErrForbidden, "scale prod/search: dry run", reason)
-			_, err = op.scale.Run(ctx, scaleReq("prod", "search", 9))
+			reason := tc.who + ` cannot update resource "deployments/scale" in API group "apps" in the namespace "` + prod + `"`
+			_, err := op.scale.Plan(ctx, scaleReq(prod, "search", 9))
+			mustErrIs(t, err, action.ErrForbidden, "scale "+prod+"/search: dry run", reason)
+			_, err = op.scale.Run(ctx, scaleReq(prod, "search", 9))
 			mustErrIs(t, err, action.ErrForbidden, reason)
-			if d := l.settled(t, "prod", "search", 1); *d.Spec.Replicas != 3 {
+			if d := l.settled(t, prod, "search", 1); *d.Spec.Replicas != 3 {
 				t.Errorf("prod replicas %d after refused scales", *d.Spec.Replicas)
 			}
 
 			// A restart needs patch on deployments, which the operator
 			// lacks even in staging: refused at plan time.
-			_, err = op.restart.Plan(ctx, req(action.KubernetesRestart, params("staging", "search")))
-			mustErrIs(t, err, action.ErrForbidden, "restart staging/search: dry run", tc.who+` cannot patch resource "deployments"`)
+			_, err = op.restart.Plan(ctx, req(action.KubernetesRestart, params(staging, "search")))
+			mustErrIs(t, err, action.ErrForbidden, "restart "+staging+"/search: dry run", tc.who+` cannot patch resource "deployments"`)
 
 			for _, s := range secrets {
 				if strings.Contains(err.Error(), s) {
@@ -525,7 +533,7 @@ func TestRealClusterRBAC(t *testing.T) {
 
 	// A subject without a mapped identity never reaches the cluster.
 	op := newLive(t, c, impersonating)
-	mallory := req(action.KubernetesScale, params("staging", "search", "replicas", 1))
+	mallory := req(action.KubernetesScale, params(staging, "search", "replicas", 1))
 	mallory.Subject = "console:mallory"
 	_, err = op.scale.Plan(ctx, mallory)
 	mustErrIs(t, err, action.ErrForbidden, "no Kubernetes identity is mapped for console:mallory")

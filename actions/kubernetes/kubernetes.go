@@ -10,17 +10,21 @@
 // fingerprint the fields they depend on (uid, generation, replicas, template
 // hash); runs plan again and write with the resourceVersion they read, so a
 // concurrent change is reported as action.ErrConflict instead of being
-// overwritten. Rollback and restart follow kubectl rollout undo and kubectl
-// rollout restart exactly, so a rollback done from chat and one done from a
-// terminal leave the cluster in the same state.
+// overwritten. A conflict caused only by a status update (the controllers
+// write status all the time) leaves the fingerprint as it was, and Run
+// writes again from a fresh read. Rollback and restart follow kubectl
+// rollout undo and kubectl rollout restart exactly, so a rollback done from
+// chat and one done from a terminal leave the cluster in the same state.
 //
 // Before anyone is asked to confirm, a plan submits its write as a
 // server-side dry run (dryRun=All): the API server runs authentication,
-// RBAC, admission and validation on exactly the object that Run would send
+// RBAC, admission and validation on exactly the change that Run would send
 // and stores nothing. The plan shows the server's answer, and a write the
 // server would refuse (RBAC forbids it, validation or a webhook rejects it)
 // fails at plan time with the server's reason, so nobody confirms what
-// cannot run.
+// cannot run. The dry run carries no resourceVersion precondition: it
+// checks the change against the current object, and concurrency is the
+// fingerprint's and Run's business.
 package kubernetes
 
 import (
@@ -64,22 +68,28 @@ const DefaultTimeout = 10 * time.Second
 // dryRunAll makes a write a server-side dry run.
 var dryRunAll = []string{metav1.DryRunAll}
 
-// planAttempts bounds how often a plan is made again when its dry run meets
-// a conflict: the object changed (often only its status, by a controller)
-// between the plan's read and its dry run, and a fresh read is all it needs.
-const planAttempts = 3
+// writeAttempts bounds how often Run writes when the API server reports a
+// conflict that moved nothing the plan depends on.
+const writeAttempts = 3
 
-// planFresh makes a plan, again while its dry run meets a conflict. Plans
-// only read and dry-run, so making one again is harmless.
-func planFresh[P any](ctx context.Context, plan func() (P, error)) (P, error) {
-	var p P
-	var err error
-	for range planAttempts {
-		if p, err = plan(); !errors.Is(err, action.ErrConflict) || ctx.Err() != nil {
-			break
+// retryWrite makes p's write. When the API server refuses it with a
+// conflict, it plans again: if the new plan has the same fingerprint, only
+// the status moved (the controllers update it all the time, and each update
+// changes the resourceVersion the write carried), and it writes again from
+// the new plan, writeAttempts times in all. A conflict on a target that
+// really moved is returned as it is.
+func retryWrite[P any](ctx context.Context, p P, state func(P) string, plan func() (P, error), write func(P) error) (P, error) {
+	for attempt := 1; ; attempt++ {
+		err := write(p)
+		if err == nil || !errors.Is(err, action.ErrConflict) || attempt >= writeAttempts || ctx.Err() != nil {
+			return p, err
 		}
+		fresh, perr := plan()
+		if perr != nil || state(fresh) != state(p) {
+			return p, err
+		}
+		p = fresh
 	}
-	return p, err
 }
 
 // ClientFor returns the client to use on behalf of a subject

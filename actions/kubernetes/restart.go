@@ -46,7 +46,7 @@ func (r *Restart) Plan(ctx context.Context, req action.Request) (action.Plan, er
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := planFresh(ctx, func() (restartPlan, error) { return r.plan(ctx, c, req, true) })
+	p, err := r.plan(ctx, c, req, true)
 	return p.Plan, err
 }
 
@@ -72,7 +72,7 @@ func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Re
 		return restartPlan{}, wrap(err)
 	}
 	if dryRun {
-		patch, err := restartPatch(d, r.o.Now())
+		patch, err := restartPatch("", r.o.Now()) // the change, checked on the current object
 		if err != nil {
 			return restartPlan{}, wrap(err)
 		}
@@ -115,12 +115,20 @@ func (r *Restart) Run(ctx context.Context, req action.Request) (action.Result, e
 	d := p.d
 	now := r.o.Now()
 	at := restartStamp(now)
-	patch, err := restartPatch(d, now)
+	p, err = retryWrite(ctx, p, func(p restartPlan) string { return p.State },
+		func() (restartPlan, error) { return r.plan(ctx, c, req, false) },
+		func(p restartPlan) error {
+			patch, err := restartPatch(p.d.ResourceVersion, now)
+			if err != nil {
+				return fmt.Errorf("restart %s/%s: %w", d.Namespace, d.Name, err)
+			}
+			if _, err := c.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+				return fmt.Errorf("restart %s/%s: %w", d.Namespace, d.Name, apiError(err))
+			}
+			return nil
+		})
 	if err != nil {
-		return action.Result{}, fmt.Errorf("restart %s/%s: %w", d.Namespace, d.Name, err)
-	}
-	if _, err := c.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		return action.Result{}, fmt.Errorf("restart %s/%s: %w", d.Namespace, d.Name, apiError(err))
+		return action.Result{}, err
 	}
 	return action.Result{
 		Text: fmt.Sprintf("Restarted %s (%s): rolling restart of %s started.", d.Name, d.Namespace, plural(int(p.pods), "pod")),
@@ -136,15 +144,18 @@ func (r *Restart) Run(ctx context.Context, req action.Request) (action.Result, e
 // writes it.
 func restartStamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// restartPatch is kubectl rollout restart's patch, with d's resourceVersion
-// as a precondition.
-func restartPatch(d *appsv1.Deployment, at time.Time) ([]byte, error) {
-	return json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": d.ResourceVersion},
+// restartPatch is kubectl rollout restart's patch, with resourceVersion
+// (unless empty) as a precondition.
+func restartPatch(resourceVersion string, at time.Time) ([]byte, error) {
+	patch := map[string]any{
 		"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 			"annotations": map[string]string{RestartedAtAnnotation: restartStamp(at)},
 		}}},
-	})
+	}
+	if resourceVersion != "" {
+		patch["metadata"] = map[string]any{"resourceVersion": resourceVersion}
+	}
+	return json.Marshal(patch)
 }
 
 func plural(n int, noun string) string {

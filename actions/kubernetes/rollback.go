@@ -61,7 +61,7 @@ func (r *Rollback) Plan(ctx context.Context, req action.Request) (action.Plan, e
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := planFresh(ctx, func() (rollbackPlan, error) { return r.plan(ctx, c, req, true) })
+	p, err := r.plan(ctx, c, req, true)
 	return p.Plan, err
 }
 
@@ -106,7 +106,9 @@ func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.R
 	}
 	p.upd = rolledBack(d, to)
 	if dryRun {
-		got, err := c.AppsV1().Deployments(ns).Update(ctx, p.upd, metav1.UpdateOptions{DryRun: dryRunAll})
+		check := p.upd.DeepCopy()
+		check.ResourceVersion = "" // the change, checked on the current object
+		got, err := c.AppsV1().Deployments(ns).Update(ctx, check, metav1.UpdateOptions{DryRun: dryRunAll})
 		if err != nil {
 			return rollbackPlan{}, wrap(fmt.Errorf("dry run: %w", apiError(err)))
 		}
@@ -195,8 +197,16 @@ func (r *Rollback) Run(ctx context.Context, req action.Request) (action.Result, 
 		}, nil
 	}
 
-	if _, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, p.upd, metav1.UpdateOptions{}); err != nil {
-		return action.Result{}, fmt.Errorf("rollback %s/%s to revision %d: %w", d.Namespace, d.Name, p.toRev, apiError(err))
+	p, err = retryWrite(ctx, p, func(p rollbackPlan) string { return p.State },
+		func() (rollbackPlan, error) { return r.plan(ctx, c, req, false) },
+		func(p rollbackPlan) error {
+			if _, err := c.AppsV1().Deployments(d.Namespace).Update(ctx, p.upd, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("rollback %s/%s to revision %d: %w", d.Namespace, d.Name, p.toRev, apiError(err))
+			}
+			return nil
+		})
+	if err != nil {
+		return action.Result{}, err
 	}
 	return action.Result{
 		Text: fmt.Sprintf("Rolled back %s (%s) from revision %d (%s) to revision %d (%s).",

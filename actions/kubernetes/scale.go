@@ -44,7 +44,7 @@ func (s *Scale) Plan(ctx context.Context, req action.Request) (action.Plan, erro
 		return action.Plan{}, err
 	}
 	defer cancel()
-	p, err := planFresh(ctx, func() (scalePlan, error) { return s.plan(ctx, c, req, true) })
+	p, err := s.plan(ctx, c, req, true)
 	return p.Plan, err
 }
 
@@ -82,6 +82,7 @@ func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Requ
 	if dryRun {
 		sc := p.scale.DeepCopy()
 		sc.Spec.Replicas = p.after
+		sc.ResourceVersion = "" // the change, checked on the current object
 		got, err := c.AppsV1().Deployments(ns).UpdateScale(ctx, name, sc, metav1.UpdateOptions{DryRun: dryRunAll})
 		if err != nil {
 			return scalePlan{}, fmt.Errorf("scale %s/%s: dry run: %w", ns, name, apiError(err))
@@ -119,10 +120,18 @@ func (s *Scale) Run(ctx context.Context, req action.Request) (action.Result, err
 			Outcome: outcome,
 		}, nil
 	}
-	sc := p.scale.DeepCopy()
-	sc.Spec.Replicas = p.after
-	if _, err := c.AppsV1().Deployments(p.ns).UpdateScale(ctx, p.name, sc, metav1.UpdateOptions{}); err != nil {
-		return action.Result{}, fmt.Errorf("scale %s/%s: %w", p.ns, p.name, apiError(err))
+	p, err = retryWrite(ctx, p, func(p scalePlan) string { return p.State },
+		func() (scalePlan, error) { return s.plan(ctx, c, req, false) },
+		func(p scalePlan) error {
+			sc := p.scale.DeepCopy()
+			sc.Spec.Replicas = p.after
+			if _, err := c.AppsV1().Deployments(p.ns).UpdateScale(ctx, p.name, sc, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("scale %s/%s: %w", p.ns, p.name, apiError(err))
+			}
+			return nil
+		})
+	if err != nil {
+		return action.Result{}, err
 	}
 	return action.Result{
 		Text:    fmt.Sprintf("Scaled %s (%s) %d -> %d.", p.name, p.ns, p.before, p.after),

@@ -194,6 +194,9 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 
 // cmdEval scores the router on a routing dataset.
 func cmdEval(ctx context.Context, args []string, env Env) error {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "list" || args[0] == "show" || args[0] == "worker") {
+		return cmdEvalSuite(ctx, args, env)
+	}
 	if len(args) == 0 || args[0] != "routing" {
 		return fmt.Errorf("%w: want \"parley eval routing --dataset FILE\"", errUsage)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
@@ -91,6 +92,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(w, "ready")
 	})
 	httpMux.Handle("GET /metrics", metrics.Handler())
+	httpMux.Handle("GET /reports/", http.StripPrefix("/reports", evals.ReportsHandler(cfg.Evals.ReportsDir)))
 	for path, h := range handlers {
 		httpMux.Handle(path, h)
 	}
@@ -111,20 +113,35 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	})
 	for _, a := range adapters {
 		wg.Go(func() {
+			metrics.ChatConnected(a.Name(), true)
+			defer metrics.ChatConnected(a.Name(), false)
 			if err := a.Run(ctx, p.Pipeline); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("%s adapter: %w", a.Name(), err)
 			}
 		})
 	}
+	// Confirmations: expire overdue ones; keep this replica's claims alive
+	// and pick up those of a replica that died (several replicas share
+	// PostgreSQL; with SQLite there is one process and this is cheap).
+	wg.Go(func() {
+		if err := p.Confirmations.KeepAlive(ctx, 0); err != nil {
+			log.Warn("confirmation heartbeat stopped", "err", err)
+		}
+	})
 	wg.Go(func() {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
-		for {
+		for n := 0; ; n++ {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				p.Pipeline.Sweep(ctx)
+				if n%6 == 5 {
+					if err := p.Pipeline.Recover(ctx); err != nil {
+						log.Warn("recovering interrupted confirmations failed", "err", err)
+					}
+				}
 			}
 		}
 	})

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/parley-chatops/parley/actions/evaluation"
 	"github.com/parley-chatops/parley/actions/kubernetes"
 	"github.com/parley-chatops/parley/actions/loki"
 	"github.com/parley-chatops/parley/actions/prometheus"
@@ -17,6 +19,7 @@ import (
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/rules"
@@ -49,6 +52,7 @@ type Parley struct {
 	Inventory     intent.InventorySource
 	Sandbox       *kubernetes.Sandbox // nil against a real cluster
 	Pipeline      *pipeline.Pipeline
+	Evals         *evals.Runner
 
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
@@ -76,7 +80,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
@@ -101,10 +105,7 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	}
 	acts := []action.Action{help, prom, loki.New(lokiOpts)}
 	acts = append(acts, k8s...)
-	acts = append(acts,
-		unconfigured(action.EvaluationRun, "the evaluation runner is not configured in this build (see README, \"Roadmap\")."),
-		unconfigured(action.EvaluationStatus, "the evaluation runner is not configured in this build (see README, \"Roadmap\")."),
-	)
+	acts = append(acts, evalActs...)
 	// incident.diagnose consults the read actions registered above.
 	base, err := action.NewRegistry(acts...)
 	if err != nil {
@@ -151,7 +152,12 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 			return nil, err
 		}
 	}
-	db, err := store.Open(ctx, cfg.Database)
+	var db *store.DB
+	if cfg.Store.Driver == config.StorePostgres {
+		db, err = store.OpenPostgres(ctx, cfg.Store.DSN.Value())
+	} else {
+		db, err = store.Open(ctx, cfg.Database)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +178,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		sinks = append(sinks, sink)
 	}
 	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks})
-	confirms := confirm.New(db, confirm.Options{Now: o.Now})
+	confirms := confirm.New(db, confirm.Options{Now: o.Now, Logger: o.Logger})
 	fail := func(err error) (*Parley, error) {
 		_ = rec.Close(ctx)
 		_ = db.Close()
@@ -182,17 +188,24 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return fail(err)
 	}
-	inv := intent.NewCached(k8sInv, 15*time.Second, o.Now)
+	runner, evalActs, err := buildEvals(ctx, cfg, db, o.Logger, o.Now)
+	if err != nil {
+		return fail(err)
+	}
+	closeRunner := func() { _ = runner.Close(context.WithoutCancel(ctx)) }
+	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, o.Logger)
+	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Logger)
 	if err != nil {
+		closeRunner()
 		return fail(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
 	router, filter, err := buildRouter(cfg, metrics, o.Logger, o.Now)
 	if err != nil {
+		closeRunner()
 		return fail(err)
 	}
 	pl, err := pipeline.New(pipeline.Config{
@@ -203,10 +216,11 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		Audit: rec, Confirmations: confirms, Sender: sender,
 	})
 	if err != nil {
+		closeRunner()
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, sinks: sinks}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, sinks: sinks}, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.
@@ -220,7 +234,7 @@ func bindingsOf(cfg *config.Config) map[string]pipeline.Binding {
 
 // Close releases the instance.
 func (p *Parley) Close(ctx context.Context) error {
-	errs := []error{p.Audit.Close(ctx)}
+	errs := []error{p.Evals.Close(ctx), p.Audit.Close(ctx)}
 	for _, s := range p.sinks {
 		if c, ok := s.(interface{ Close(context.Context) error }); ok {
 			errs = append(errs, c.Close(ctx))
@@ -284,4 +298,54 @@ func newDiagnose(acts *action.Registry, inv intent.InventorySource) action.Actio
 
 func kubernetesInventory(sb *kubernetes.Sandbox) (intent.InventorySource, error) {
 	return kubernetes.NewInventory(kubernetes.Options{Clients: sb.Clients()})
+}
+
+// buildEvals opens the evaluation store and runner (resuming runs a
+// restart interrupted) and returns evaluation.run and evaluation.status.
+func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, now func() time.Time) (*evals.Runner, []action.Action, error) {
+	evStore, err := evals.OpenStore(ctx, db.SQL(), evals.StoreOptions{Rebind: db.Dialect().Rebind, Now: now})
+	if err != nil {
+		return nil, nil, err
+	}
+	ro := evals.RunnerOptions{
+		Store: evStore, Dir: cfg.Evals.Dir, ReportsDir: cfg.Evals.ReportsDir, ReportsURL: cfg.Evals.ReportsURL,
+		Logger: log.With("component", "evals"), Now: now,
+	}
+	if err := evalModel(cfg, &ro); err != nil {
+		return nil, nil, err
+	}
+	runner, err := evals.NewRunner(ro)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ids, err := runner.Resume(ctx); err != nil {
+		log.Warn("resuming evaluation runs failed", "err", err)
+	} else if len(ids) > 0 {
+		log.Info("resumed evaluation runs", "runs", ids)
+	}
+	run, status, err := evaluation.New(evaluation.Options{Runner: runner, Logger: log.With("action", "evaluation"), Now: now})
+	if err != nil {
+		_ = runner.Close(ctx)
+		return nil, nil, err
+	}
+	return runner, []action.Action{run, status}, nil
+}
+
+// withEvals adds the evaluation suites and variants found in the evals
+// folder to the cluster's inventory, so the router resolves their names.
+type withEvals struct {
+	src intent.InventorySource
+	dir string
+}
+
+func (w *withEvals) Inventory(ctx context.Context) (intent.Inventory, error) {
+	inv, err := w.src.Inventory(ctx)
+	suites, variants, everr := evaluation.Inventory(w.dir)
+	switch {
+	case everr == nil:
+		inv.EvalSuites, inv.EvalVariants = suites, variants
+	case errors.Is(everr, fs.ErrNotExist):
+		everr = nil // no evals folder here: no suites to name
+	}
+	return inv, errors.Join(err, everr)
 }

@@ -50,6 +50,11 @@ const (
 	ActionInterrupted     Type = "action.interrupted" // started, then the process stopped; never re-run
 	ReplyFailed           Type = "reply.failed"       // a reply could not be delivered
 	InputRejected         Type = "input.rejected"     // bad input: invalid parameters, oversized text
+	IncidentReceived      Type = "incident.received"  // an Alertmanager notification that changed an alert group
+	IncidentPosted        Type = "incident.posted"    // a group's summary message was posted
+	IncidentUpdated       Type = "incident.updated"   // a group's summary message was edited (alerts, resolution, evidence)
+	IncidentSuggested     Type = "incident.suggested" // a next step offered as a button on a group's message
+	IncidentUnrouted      Type = "incident.unrouted"  // a group matched no route and there is no default channel
 )
 
 // Types returns every event type, in pipeline order.
@@ -59,6 +64,7 @@ func Types() []Type {
 		ConfirmationRequested, ConfirmationGranted, ConfirmationDenied, ConfirmationExpired, ConfirmationCancelled,
 		ActionStarted, ActionSucceeded, ActionFailed, ActionInterrupted,
 		ReplyFailed, InputRejected,
+		IncidentReceived, IncidentPosted, IncidentUpdated, IncidentSuggested, IncidentUnrouted,
 	}
 }
 

@@ -40,12 +40,16 @@ type Config struct {
 	Log   Log  `yaml:"log"`
 
 	Router     Router     `yaml:"router"`
+	Evals      Evals      `yaml:"evals"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Prometheus Prometheus `yaml:"prometheus"`
 	Loki       Loki       `yaml:"loki"`
 	Slack      *Slack     `yaml:"slack"`
 	Discord    *Discord   `yaml:"discord"`
 	Channels   []Channel  `yaml:"channels"`
+	// Incidents turns Alertmanager webhooks into incident messages; nil
+	// leaves the webhook unmounted.
+	Incidents *Incidents `yaml:"incidents"`
 
 	file string
 }
@@ -97,6 +101,17 @@ type Store struct {
 	// postgres://parley@db:5432/parley?sslmode=verify-full. It usually
 	// holds a password, so it is a secret: env or file.
 	DSN Secret `yaml:"dsn"`
+}
+
+// Evals configures the evaluation runner (evaluation.run / status).
+type Evals struct {
+	// Dir holds suites/, datasets/ and prompts/ (default "evals").
+	Dir string `yaml:"dir"`
+	// ReportsDir receives run reports (default "reports/evals"); they are
+	// served at /reports/ on the listen address.
+	ReportsDir string `yaml:"reports_dir"`
+	// ReportsURL is the public URL of /reports/ for links in chat.
+	ReportsURL string `yaml:"reports_url"`
 }
 
 // Log configures logging.
@@ -178,6 +193,52 @@ type Channel struct {
 	Namespace string   `yaml:"namespace"`
 	Actions   []string `yaml:"actions"`
 }
+
+// Incidents configures the Alertmanager webhook (POST /webhooks/alertmanager)
+// and where each alert group's message goes.
+type Incidents struct {
+	// Auth is how Alertmanager proves itself: its http_config
+	// authorization (bearer token) or basic_auth. Required.
+	Auth IncidentAuth `yaml:"auth"`
+	// Routes send a group to a channel; the first whose every matcher
+	// matches the group's common labels wins.
+	Routes []IncidentRoute `yaml:"routes"`
+	// DefaultChannel receives groups no route matches.
+	DefaultChannel string `yaml:"default_channel"`
+	// MaxBody is the largest webhook body accepted, in bytes (default
+	// 1 MiB); a larger one is answered 413.
+	MaxBody int64 `yaml:"max_body"`
+	// GroupWait is the least time between two edits of a group's message:
+	// changes within it are coalesced, the latest state wins (default 3s).
+	// The first message of a group is never delayed.
+	GroupWait Duration `yaml:"group_wait"`
+}
+
+// IncidentAuth is a bearer token or basic auth; exactly one.
+type IncidentAuth struct {
+	BearerToken Secret     `yaml:"bearer_token"`
+	Basic       *BasicAuth `yaml:"basic"`
+}
+
+// BasicAuth is a user and a password secret.
+type BasicAuth struct {
+	User     string `yaml:"user"`
+	Password Secret `yaml:"password"`
+}
+
+// IncidentRoute maps label matchers to a channel. A matcher value is an
+// exact label value, or a regular expression after "=~" (anchored, as in
+// Alertmanager): {severity: page, service: "=~checkout|payments"}.
+type IncidentRoute struct {
+	Match   map[string]string `yaml:"match"`
+	Channel string            `yaml:"channel"` // platform:channel-id
+}
+
+// Incident defaults and bounds.
+const (
+	DefaultIncidentMaxBody   = 1 << 20
+	DefaultIncidentGroupWait = 3 * time.Second
+)
 
 // Secret is a credential read from an environment variable or a file,
 // never from the configuration itself. It prints as <secret>.
@@ -306,6 +367,12 @@ func (c *Config) defaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Evals.Dir == "" {
+		c.Evals.Dir = "evals"
+	}
+	if c.Evals.ReportsDir == "" {
+		c.Evals.ReportsDir = "reports/evals"
+	}
 	if c.Router.Mode == "" {
 		c.Router.Mode = "rules"
 	}
@@ -335,6 +402,14 @@ func (c *Config) defaults() {
 	}
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = "socket"
+	}
+	if in := c.Incidents; in != nil {
+		if in.MaxBody == 0 {
+			in.MaxBody = DefaultIncidentMaxBody
+		}
+		if in.GroupWait == 0 {
+			in.GroupWait = Duration(DefaultIncidentGroupWait)
+		}
 	}
 }
 
@@ -379,6 +454,12 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 	}
 	if c.Discord != nil {
 		resolve("discord.token", &c.Discord.Token)
+	}
+	if in := c.Incidents; in != nil {
+		resolve("incidents.auth.bearer_token", &in.Auth.BearerToken)
+		if in.Auth.Basic != nil {
+			resolve("incidents.auth.basic.password", &in.Auth.Basic.Password)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -479,6 +560,7 @@ func (c *Config) validate() error {
 	checkURL("loki.url", c.Loki.URL)
 	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
 	checkURL("loki.push_url", c.Loki.PushURL)
+	checkURL("evals.reports_url", c.Evals.ReportsURL)
 	if c.Router.LLM != nil {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}
@@ -515,6 +597,9 @@ func (c *Config) validate() error {
 			bad("discord.application_id: required for the /parley command")
 		}
 	}
+	if in := c.Incidents; in != nil {
+		errs = append(errs, in.validate()...)
+	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
 		if !channelRE.MatchString(ch.ID) {
@@ -531,6 +616,59 @@ func (c *Config) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// labelNameRE is a Prometheus label name.
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func (in *Incidents) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	a := in.Auth
+	switch {
+	case a.BearerToken.Set() && a.Basic != nil:
+		bad("incidents.auth: give bearer_token or basic, not both")
+	case a.Basic != nil:
+		if a.Basic.User == "" || strings.Contains(a.Basic.User, ":") {
+			bad("incidents.auth.basic.user: required, without a colon")
+		}
+		if !a.Basic.Password.Set() {
+			bad("incidents.auth.basic.password: required (env or file)")
+		}
+	case !a.BearerToken.Set():
+		bad("incidents.auth: a bearer_token or basic auth is required (env or file); the webhook is never open")
+	}
+	if len(in.Routes) == 0 && in.DefaultChannel == "" {
+		bad("incidents: give routes or a default_channel, or alerts have nowhere to go")
+	}
+	if in.DefaultChannel != "" && !channelRE.MatchString(in.DefaultChannel) {
+		bad("incidents.default_channel: %q is not platform:channel-id", in.DefaultChannel)
+	}
+	for i, r := range in.Routes {
+		if !channelRE.MatchString(r.Channel) {
+			bad("incidents.routes[%d].channel: %q is not platform:channel-id", i, r.Channel)
+		}
+		if len(r.Match) == 0 {
+			bad("incidents.routes[%d].match: at least one label matcher is required", i)
+		}
+		for name, v := range r.Match {
+			if !labelNameRE.MatchString(name) {
+				bad("incidents.routes[%d].match: %q is not a label name", i, name)
+			}
+			if re, ok := strings.CutPrefix(v, "=~"); ok {
+				if _, err := regexp.Compile("^(?:" + re + ")$"); err != nil {
+					bad("incidents.routes[%d].match.%s: bad regular expression: %v", i, name, err)
+				}
+			}
+		}
+	}
+	if in.MaxBody < 1<<10 || in.MaxBody > 64<<20 {
+		bad("incidents.max_body: %d bytes is not between 1 KiB and 64 MiB", in.MaxBody)
+	}
+	if w := in.GroupWait.Std(); w < 0 || w > 10*time.Minute {
+		bad("incidents.group_wait: %s is not between 0 and 10m", w)
+	}
+	return errs
 }
 
 // Dump writes the configuration as YAML with secrets shown as their

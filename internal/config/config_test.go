@@ -191,3 +191,71 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestIncidents(t *testing.T) {
+	getenv := env(map[string]string{"AM_TOKEN": "am-SECRET-token", "AM_PW": "am-SECRET-pw"})
+	src := `
+incidents:
+  auth: {bearer_token: {env: AM_TOKEN}}
+  routes:
+    - {match: {team: payments}, channel: "slack:CPAY"}
+    - {match: {service: "=~checkout|cart", severity: page}, channel: "discord:1130000000000000002"}
+  default_channel: "slack:C0INCIDENTS"
+`
+	c, err := Parse([]byte(src), "parley.yaml", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.Incidents
+	if in.Auth.BearerToken.Value() != "am-SECRET-token" || len(in.Routes) != 2 || in.Routes[1].Match["service"] != "=~checkout|cart" {
+		t.Errorf("incidents = %+v", in)
+	}
+	if in.MaxBody != DefaultIncidentMaxBody || in.GroupWait.Std() != DefaultIncidentGroupWait {
+		t.Errorf("defaults: max_body %d, group_wait %s", in.MaxBody, in.GroupWait.Std())
+	}
+	var b strings.Builder
+	if err := c.Dump(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "am-SECRET") || !strings.Contains(b.String(), "<secret> (env AM_TOKEN)") {
+		t.Errorf("dump:\n%s", b.String())
+	}
+
+	c, err = Parse([]byte("incidents: {auth: {basic: {user: am, password: {env: AM_PW}}}, default_channel: 'slack:C1', max_body: 65536, group_wait: 10s}\n"), "basic.yaml", getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Incidents.Auth.Basic.Password.Value() != "am-SECRET-pw" || c.Incidents.MaxBody != 65536 || c.Incidents.GroupWait.Std().Seconds() != 10 {
+		t.Errorf("basic incidents = %+v", c.Incidents)
+	}
+	if c, _ := Parse([]byte("{}\n"), "none.yaml", getenv); c.Incidents != nil {
+		t.Error("incidents set without a section")
+	}
+
+	for src, want := range map[string]string{
+		"incidents: {default_channel: 'slack:C1'}\n":           "a bearer_token or basic auth is required",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}}\n": "give routes or a default_channel",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}, basic: {user: u, password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n": "not both",
+		"incidents: {auth: {basic: {user: u}}, default_channel: 'slack:C1'}\n":                                                        "basic.password: required",
+		"incidents: {auth: {basic: {user: 'a:b', password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n":                            "without a colon",
+		"incidents: {auth: {bearer_token: am-inline}, default_channel: 'slack:C1'}\n":                                                 "line 1",
+		"incidents: {auth: {bearer_token: {env: UNSET}}, default_channel: 'slack:C1'}\n":                                              "UNSET is empty or unset",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: C1}\n":                                                   `default_channel: "C1" is not platform:channel-id`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: b}, channel: x}]}\n":                                 `routes[0].channel: "x"`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{channel: 'slack:C1'}]}\n":                                       "routes[0].match: at least one",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: '=~('}, channel: 'slack:C1'}]}\n":                    "bad regular expression",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a-b: c}, channel: 'slack:C1'}]}\n":                      `"a-b" is not a label name`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', max_body: 10}\n":                             "max_body: 10 bytes",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', group_wait: 1h}\n":                           "group_wait: 1h0m0s is not between",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', grup_wait: 1s}\n":                            "field grup_wait not found",
+	} {
+		_, err := Parse([]byte(src), "bad.yaml", getenv)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want error containing %q", src, err, want)
+			continue
+		}
+		if strings.Contains(err.Error(), "am-SECRET") {
+			t.Errorf("error reveals a secret: %v", err)
+		}
+	}
+}

@@ -1,8 +1,9 @@
-// Package incident turns a service name (and later, Alertmanager alerts)
-// into a diagnosis: it gathers the service's metrics, error logs and
-// Kubernetes state in parallel, each under its own deadline, and writes a
-// short deterministic summary with the evidence. A source that is down or
-// not configured makes its part say so; the rest still answers.
+// Diagnosis: the incident.diagnose action gathers a service's metrics,
+// error logs and Kubernetes state in parallel, each under its own
+// deadline, and writes a short deterministic summary with the evidence. A
+// source that is down or not configured makes its part say so; the rest
+// still answers. The incident channels (manager.go) gather the same way.
+
 package incident
 
 import (
@@ -43,9 +44,11 @@ func (d *Diagnose) Spec() action.Spec {
 
 // finding is what one source said.
 type finding struct {
-	title string
-	res   action.Result
-	err   error
+	title  string
+	action string        // the action consulted
+	params action.Params // what it was asked
+	res    action.Result
+	err    error
 }
 
 // Run implements action.Action.
@@ -58,33 +61,56 @@ func (d *Diagnose) Run(ctx context.Context, req action.Request) (action.Result, 
 	if window == "" {
 		window = "1h"
 	}
-	namespaces := []string{""}
-	if d.Inventory != nil {
-		if inv, err := d.Inventory.Inventory(ctx); err == nil {
-			namespaces = namespaces[:0]
-			for _, ns := range inv.Namespaces {
-				for _, dep := range inv.Deployments[ns] {
-					if dep == service {
-						namespaces = append(namespaces, ns)
-					}
-				}
-			}
-			if len(namespaces) == 0 {
-				namespaces = []string{""}
+	found := runJobs(ctx, planJobs(d.Sources, service, d.namespaces(ctx, service), window), d.timeout(), req, nil)
+	return summarise(service, window, found), nil
+}
+
+// namespaces are the namespaces the inventory knows service in, or [""]
+// when it knows none (or there is no inventory).
+func (d *Diagnose) namespaces(ctx context.Context, service string) []string {
+	if d.Inventory == nil {
+		return []string{""}
+	}
+	inv, err := d.Inventory.Inventory(ctx)
+	if err != nil {
+		return []string{""}
+	}
+	var out []string
+	for _, ns := range inv.Namespaces {
+		for _, dep := range inv.Deployments[ns] {
+			if dep == service {
+				out = append(out, ns)
 			}
 		}
 	}
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = 8 * time.Second
+	if len(out) == 0 {
+		return []string{""}
 	}
-	type job struct {
-		title string
-		act   action.Action
-		p     action.Params
+	return out
+}
+
+func (d *Diagnose) timeout() time.Duration {
+	if d.Timeout <= 0 {
+		return 8 * time.Second
 	}
+	return d.Timeout
+}
+
+// job is one source call for one service (and namespace).
+type job struct {
+	title  string
+	act    action.Action
+	params action.Params
+}
+
+// planJobs lists the source calls for a service: one per namespace for a
+// source that takes one, one in all for a source that does not.
+func planJobs(sources []Source, service string, namespaces []string, window string) []job {
 	var jobs []job
-	for _, s := range d.Sources {
+	for _, s := range sources {
+		if s.Action == nil || s.Params == nil {
+			continue
+		}
 		for _, ns := range namespaces {
 			p, ok := s.Params(service, ns, window)
 			if !ok {
@@ -101,21 +127,32 @@ func (d *Diagnose) Run(ctx context.Context, req action.Request) (action.Result, 
 			}
 		}
 	}
+	return jobs
+}
+
+// runJobs runs the calls in parallel, each under its own timeout, and
+// returns what each said, in order. done, when set, is called as each one
+// answers (from that call's goroutine), so a caller can show evidence as
+// it arrives.
+func runJobs(ctx context.Context, jobs []job, timeout time.Duration, req action.Request, done func(finding)) []finding {
 	found := make([]finding, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Go(func() {
 			jctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			res, err := safeRun(jctx, j.act, action.Request{Action: j.act.Spec().Name, Params: j.p, Subject: req.Subject, Groups: req.Groups, Channel: req.Channel, RequestID: req.RequestID})
+			res, err := safeRun(jctx, j.act, action.Request{Action: j.act.Spec().Name, Params: j.params, Subject: req.Subject, Groups: req.Groups, Channel: req.Channel, RequestID: req.RequestID})
 			if err == nil && jctx.Err() != nil {
 				err = jctx.Err()
 			}
-			found[i] = finding{title: j.title, res: res, err: err}
+			found[i] = finding{title: j.title, action: j.act.Spec().Name, params: j.params, res: res, err: err}
+			if done != nil {
+				done(found[i])
+			}
 		})
 	}
 	wg.Wait()
-	return summarise(service, window, found), nil
+	return found
 }
 
 func safeRun(ctx context.Context, a action.Action, r action.Request) (res action.Result, err error) {
@@ -127,24 +164,32 @@ func safeRun(ctx context.Context, a action.Action, r action.Request) (res action
 	return a.Run(ctx, r)
 }
 
+// headline is the one-line field a finding contributes to a summary, and
+// whether the source answered.
+func (f finding) headline() (chat.Field, bool) {
+	switch {
+	case f.err == nil:
+		first, _, _ := strings.Cut(strings.TrimSpace(f.res.Text), "\n")
+		return chat.Field{Label: f.title, Value: first}, true
+	case errors.Is(f.err, action.ErrNotConfigured):
+		return chat.Field{Label: f.title, Value: "not configured"}, false
+	case errors.Is(f.err, context.DeadlineExceeded):
+		return chat.Field{Label: f.title, Value: "no answer in time"}, false
+	default:
+		return chat.Field{Label: f.title, Value: "unavailable: " + firstLine(f.err.Error())}, false
+	}
+}
+
 // summarise writes the deterministic diagnosis.
 func summarise(service, window string, found []finding) action.Result {
 	var ok, missing []string
 	var fields []chat.Field
 	for _, f := range found {
-		switch {
-		case f.err == nil:
-			first, _, _ := strings.Cut(strings.TrimSpace(f.res.Text), "\n")
-			fields = append(fields, chat.Field{Label: f.title, Value: first})
+		fl, answered := f.headline()
+		fields = append(fields, fl)
+		if answered {
 			ok = append(ok, f.title)
-		case errors.Is(f.err, action.ErrNotConfigured):
-			fields = append(fields, chat.Field{Label: f.title, Value: "not configured"})
-			missing = append(missing, f.title)
-		case errors.Is(f.err, context.DeadlineExceeded):
-			fields = append(fields, chat.Field{Label: f.title, Value: "no answer in time"})
-			missing = append(missing, f.title)
-		default:
-			fields = append(fields, chat.Field{Label: f.title, Value: "unavailable: " + firstLine(f.err.Error())})
+		} else {
 			missing = append(missing, f.title)
 		}
 	}

@@ -73,6 +73,9 @@ func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.
 			if m == "namespace" && len(inv.Namespaces) > 0 {
 				ask += " (" + strings.Join(inv.Namespaces, ", ") + ")"
 			}
+			if m == "suite" && len(inv.EvalSuites) > 0 {
+				ask += " (" + strings.Join(inv.EvalSuites, ", ") + ")"
+			}
 			if m == "deployment" {
 				if ds := inv.AllDeployments(); len(ds) > 0 && len(ds) <= 12 {
 					ask += " (" + strings.Join(ds, ", ") + ")"

@@ -318,6 +318,7 @@ func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (aud
 	}
 	stored, err := p.deps.Audit.Record(ctx, e)
 	if err != nil {
+		p.cfg.Metrics.AuditWriteFailed()
 		p.log.Error("audit write failed", "request", req.id, "type", string(e.Type), "err", err)
 		return stored, err
 	}

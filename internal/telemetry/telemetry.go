@@ -41,6 +41,8 @@ type Metrics struct {
 	llmCacheHits    *prometheus.CounterVec
 	budgetExhausted *prometheus.CounterVec
 	rateLimited     *prometheus.CounterVec
+	chatConnected   *prometheus.GaugeVec
+	auditFailures   prometheus.Counter
 }
 
 // Options configure New.
@@ -111,10 +113,19 @@ func New(o Options) *Metrics {
 			Namespace: namespace, Name: "chat_rate_limited_total",
 			Help: "Chat messages refused by the per-user or per-channel rate limit, by platform.",
 		}, []string{"platform"}),
+		chatConnected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "chat_connected",
+			Help: "1 while this replica's adapter for the platform is running and connected, else 0.",
+		}, []string{"platform"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "audit_write_failures_total",
+			Help: "Audit events that could not be written (a mutating action is then not run).",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.routes, m.routeDuration, m.actionDuration, m.policyDecisions, m.confirmations,
 		m.llmRequests, m.llmTokens, m.llmCost, m.llmDuration, m.llmCacheHits, m.budgetExhausted, m.rateLimited,
+		m.chatConnected, m.auditFailures,
 	} {
 		f(c)
 	}
@@ -226,4 +237,24 @@ func (m *Metrics) RateLimited(platform string) {
 		return
 	}
 	m.rateLimited.WithLabelValues(platform).Inc()
+}
+
+// ChatConnected sets whether the platform's adapter is connected.
+func (m *Metrics) ChatConnected(platform string, up bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.chatConnected.WithLabelValues(platform).Set(v)
+}
+
+// AuditWriteFailed counts an audit event that could not be written.
+func (m *Metrics) AuditWriteFailed() {
+	if m == nil {
+		return
+	}
+	m.auditFailures.Inc()
 }

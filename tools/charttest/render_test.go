@@ -3,7 +3,6 @@ package charttest
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -58,14 +57,22 @@ type rendered struct {
 // render installs the chart client-only (as `helm template` and
 // `helm install --dry-run` do: values merged with the chart's, checked
 // against values.schema.json, templates rendered) with the given values
-// files and --set expressions.
+// files and --set expressions; an expression prefixed "string:" is a
+// --set-string.
 func render(t *testing.T, files []string, set ...string) (*rendered, error) {
 	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
 	}
-	opts := values.Options{ValueFiles: files, Values: set}
+	opts := values.Options{ValueFiles: files}
+	for _, s := range set {
+		if v, ok := strings.CutPrefix(s, "string:"); ok {
+			opts.StringValues = append(opts.StringValues, v)
+		} else {
+			opts.Values = append(opts.Values, s)
+		}
+	}
 	vals, err := opts.MergeValues(getter.Providers{})
 	if err != nil {
 		t.Fatalf("values %v %v: %v", files, set, err)
@@ -115,19 +122,19 @@ func mustRender(t *testing.T, files []string, set ...string) *rendered {
 // Anything else the chart renders is an error: a new kind needs a line here
 // and a test.
 var typed = map[string]func() any{
-	"apps/v1/Deployment":                                 func() any { return &appsv1.Deployment{} },
-	"v1/Service":                                         func() any { return &corev1.Service{} },
-	"v1/ServiceAccount":                                  func() any { return &corev1.ServiceAccount{} },
-	"v1/ConfigMap":                                       func() any { return &corev1.ConfigMap{} },
-	"v1/PersistentVolumeClaim":                           func() any { return &corev1.PersistentVolumeClaim{} },
-	"rbac.authorization.k8s.io/v1/ClusterRole":           func() any { return &rbacv1.ClusterRole{} },
-	"rbac.authorization.k8s.io/v1/ClusterRoleBinding":    func() any { return &rbacv1.ClusterRoleBinding{} },
-	"rbac.authorization.k8s.io/v1/Role":                  func() any { return &rbacv1.Role{} },
-	"rbac.authorization.k8s.io/v1/RoleBinding":           func() any { return &rbacv1.RoleBinding{} },
-	"policy/v1/PodDisruptionBudget":                      func() any { return &policyv1.PodDisruptionBudget{} },
-	"networking.k8s.io/v1/NetworkPolicy":                 func() any { return &networkingv1.NetworkPolicy{} },
-	"monitoring.coreos.com/v1/ServiceMonitor":            func() any { return &monitoringv1.ServiceMonitor{} },
-	"monitoring.coreos.com/v1/PrometheusRule":            func() any { return &monitoringv1.PrometheusRule{} },
+	"apps/v1/Deployment":                              func() any { return &appsv1.Deployment{} },
+	"v1/Service":                                      func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                               func() any { return &corev1.ServiceAccount{} },
+	"v1/ConfigMap":                                    func() any { return &corev1.ConfigMap{} },
+	"v1/PersistentVolumeClaim":                        func() any { return &corev1.PersistentVolumeClaim{} },
+	"rbac.authorization.k8s.io/v1/ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
+	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
+	"rbac.authorization.k8s.io/v1/Role":               func() any { return &rbacv1.Role{} },
+	"rbac.authorization.k8s.io/v1/RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
+	"policy/v1/PodDisruptionBudget":                   func() any { return &policyv1.PodDisruptionBudget{} },
+	"networking.k8s.io/v1/NetworkPolicy":              func() any { return &networkingv1.NetworkPolicy{} },
+	"monitoring.coreos.com/v1/ServiceMonitor":         func() any { return &monitoringv1.ServiceMonitor{} },
+	"monitoring.coreos.com/v1/PrometheusRule":         func() any { return &monitoringv1.PrometheusRule{} },
 }
 
 // decode turns one manifest into its typed object. Unknown fields,
@@ -243,5 +250,3 @@ func (r *rendered) manifestText() string {
 	b.WriteString(r.notes)
 	return b.String()
 }
-
-var _ = io.Discard

@@ -105,6 +105,8 @@ discordToken: DISCORD_TOKEN
 prometheusToken: PROMETHEUS_BEARER_TOKEN
 lokiToken: LOKI_BEARER_TOKEN
 llmApiKey: LLM_API_KEY
+alertmanagerToken: ALERTMANAGER_WEBHOOK_TOKEN
+alertmanagerPassword: ALERTMANAGER_WEBHOOK_PASSWORD
 postgresDsn: PARLEY_POSTGRES_DSN
 {{- end }}
 
@@ -145,7 +147,7 @@ parley.validate stops rendering on combinations that would not run.
 {{- end }}
 {{- end }}
 {{- $cfg := $v.config | default dict }}
-{{- range $k := list "listen" "database" "policy" }}
+{{- range $k := list "listen" "database" "policy" "store" }}
 {{- if hasKey $cfg $k }}
 {{- fail (printf "config.%s is set by the chart; remove it (see the chart README)" $k) }}
 {{- end }}
@@ -185,6 +187,28 @@ parley.validate stops rendering on combinations that would not run.
 {{- range $k := list "prometheus" "loki" }}
 {{- if hasKey (index $cfg $k | default dict) "bearer_token" }}
 {{- fail (printf "config.%s.bearer_token is set by the chart from secrets.%sToken; remove it" $k $k) }}
+{{- end }}
+{{- end }}
+{{- $router := $cfg.router | default dict }}
+{{- if hasKey $router "llm" }}
+{{- if hasKey ($router.llm | default dict) "api_key" }}
+{{- fail "config.router.llm.api_key is set by the chart from secrets.llmApiKey; remove it" }}
+{{- end }}
+{{- if and (ne (($router.llm | default dict).provider | default "") "openai") (not (hasKey $refs "llmApiKey")) }}
+{{- fail "config.router.llm needs secrets.llmApiKey for providers other than an OpenAI-compatible endpoint without a key" }}
+{{- end }}
+{{- end }}
+{{- if hasKey $cfg "incidents" }}
+{{- $auth := ($cfg.incidents | default dict).auth | default dict }}
+{{- if or (hasKey $auth "bearer_token") (hasKey ($auth.basic | default dict) "password") }}
+{{- fail "config.incidents.auth: the bearer token or basic password is set by the chart from secrets.alertmanagerToken / secrets.alertmanagerPassword; remove it" }}
+{{- end }}
+{{- if hasKey $auth "basic" }}
+{{- if not (hasKey $refs "alertmanagerPassword") }}
+{{- fail "config.incidents.auth.basic needs secrets.alertmanagerPassword" }}
+{{- end }}
+{{- else if not (hasKey $refs "alertmanagerToken") }}
+{{- fail "config.incidents needs secrets.alertmanagerToken (the bearer token Alertmanager sends; the webhook is never open)" }}
 {{- end }}
 {{- end }}
 {{- if $v.kubernetes.impersonation.enabled }}
@@ -257,6 +281,26 @@ references) merged over it.
 {{- end }}
 {{- if eq $v.store.driver "postgres" }}
 {{- $_ := set $cfg "store" (dict "driver" "postgres" "dsn" (dict "env" $env.postgresDsn)) }}
+{{- end }}
+{{- if and (hasKey ($cfg.router | default dict) "llm") (hasKey $refs "llmApiKey") }}
+{{- $router := deepCopy $cfg.router }}
+{{- $llm := deepCopy ($router.llm | default dict) }}
+{{- $_ := set $llm "api_key" (dict "env" $env.llmApiKey) }}
+{{- $_ := set $router "llm" $llm }}
+{{- $_ := set $cfg "router" $router }}
+{{- end }}
+{{- if hasKey $cfg "incidents" }}
+{{- $in := deepCopy ($cfg.incidents | default dict) }}
+{{- $auth := deepCopy ($in.auth | default dict) }}
+{{- if hasKey $auth "basic" }}
+{{- $basic := deepCopy ($auth.basic | default dict) }}
+{{- $_ := set $basic "password" (dict "env" $env.alertmanagerPassword) }}
+{{- $_ := set $auth "basic" $basic }}
+{{- else }}
+{{- $_ := set $auth "bearer_token" (dict "env" $env.alertmanagerToken) }}
+{{- end }}
+{{- $_ := set $in "auth" $auth }}
+{{- $_ := set $cfg "incidents" $in }}
 {{- end }}
 {{- if $v.leaderElection.enabled }}
 {{- $_ := set $cfg "leader_election" (dict "lease_name" (include "parley.leaseName" .) "lease_namespace" .Release.Namespace) }}

@@ -101,6 +101,9 @@ func (c *Cluster) NewNamespace(t testing.TB, prefix string) string {
 		t.Fatalf("create namespace %s*: %v", prefix, err)
 	}
 	t.Cleanup(func() {
+		if c.stopped.Load() {
+			return
+		}
 		ctx, cancel := callCtx()
 		defer cancel()
 		if err := c.client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -197,6 +200,9 @@ func (c *Cluster) Grant(t testing.TB, ns string, subject rbacv1.Subject, rules .
 		}
 	}
 	t.Cleanup(func() {
+		if c.stopped.Load() {
+			return
+		}
 		ctx, cancel := callCtx()
 		defer cancel()
 		if err := cleanup(ctx); err != nil {

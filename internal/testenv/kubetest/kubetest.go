@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -147,6 +148,7 @@ type Cluster struct {
 	procs    []*process // in start order; stopped in reverse
 	stopOnce sync.Once
 	stopErr  error
+	stopped  atomic.Bool // helpers' cleanups have nothing to undo then
 }
 
 // Need skips (or, with PARLEY_REQUIRE_INTEGRATION=1, fails) the test when
@@ -315,6 +317,7 @@ func New(b Binaries, o Options) (_ *Cluster, err error) {
 // directory. It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
+		c.stopped.Store(true)
 		var errs []error
 		for i := len(c.procs) - 1; i >= 0; i-- {
 			errs = append(errs, c.procs[i].stop())
