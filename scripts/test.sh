@@ -38,10 +38,14 @@ for f in evals/routing-extra/*.yaml; do
 	./bin/parley eval routing --dataset "$f" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
 done
 
+step "evaluation gate: parley eval run intent-routing"
+evdb=$(mktemp -d)/evals.db
+./bin/parley eval run intent-routing --out reports/evals --db "$evdb"
+
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 
 step "helm chart"
-./scripts/test-chart.sh
+PARLEY_BIN=bin/parley ./scripts/test-chart.sh
 
 step "done"

@@ -213,7 +213,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		FilterCatalog: filter, Metrics: metrics,
 	}, pipeline.Deps{
 		Router: router, Actions: reg, Inventory: inv, Policy: pol,
-		Audit: rec, Confirmations: confirms, Sender: sender,
+		Audit: rec, Confirmations: confirms, Sender: sender, CancelEval: runner.Cancel,
 	})
 	if err != nil {
 		closeRunner()

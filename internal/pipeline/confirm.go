@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/parley-chatops/parley/internal/action"
@@ -378,4 +379,34 @@ func (p *Pipeline) handleSuggestion(ctx context.Context, req *request, value str
 		return
 	}
 	p.proceed(ctx, req, in, intent.Inventory{})
+}
+
+var cancelEvalRE = regexp.MustCompile(`^(?i)(?:please\s+)?(?:cancel|stop|abort|kill)\s+(?:the\s+)?eval(?:uation)?(?:\s+run)?\s+#?(\d{1,9})[.!]?$`)
+
+// parseCancelEval recognises "cancel eval 42" (also "stop evaluation run #42").
+func parseCancelEval(text string) (int, bool) {
+	t := strings.Join(strings.Fields(mentionRE.ReplaceAllString(text, " ")), " ")
+	m := cancelEvalRE.FindStringSubmatch(t)
+	if m == nil {
+		return 0, false
+	}
+	id, err := strconv.Atoi(m[1])
+	return id, err == nil && id > 0
+}
+
+// handleCancelEval stops a running evaluation. Whoever may start
+// evaluations here may stop one; the cancellation is audited.
+func (p *Pipeline) handleCancelEval(ctx context.Context, req *request, id int) {
+	subject, channel := req.msg.Subject(), req.msg.ChannelRef()
+	if !p.deps.Policy.Permitted(subject, req.msg.Groups, channel, action.EvaluationRun) {
+		p.rejectInput(ctx, req, fmt.Sprintf("You (%s) may not run evaluations here, so you cannot cancel one either.", subject))
+		return
+	}
+	if !p.deps.CancelEval(id) {
+		p.rejectInput(ctx, req, fmt.Sprintf("Evaluation run %d is not running here (it may have finished already). Nothing was cancelled.", id))
+		return
+	}
+	ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionSucceeded, Action: action.EvaluationRun,
+		Params: action.Params{"run": id}, Outcome: fmt.Sprintf("run %d cancelled by %s", id, subject)})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: fmt.Sprintf("Cancelling evaluation run %d; cases already answered are kept.", id), Context: auditContext(ev)})
 }

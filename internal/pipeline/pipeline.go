@@ -94,6 +94,9 @@ type Deps struct {
 	Audit         Auditor
 	Confirmations Confirmations
 	Sender        chat.Sender
+	// CancelEval stops a running evaluation ("cancel eval 42"); nil when
+	// there is no evaluation runner. It reports whether the run was running.
+	CancelEval func(id int) bool
 }
 
 // Pipeline handles chat messages. It is safe for concurrent use.
@@ -217,6 +220,10 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	}
 	if cmd, ok := parseConfirmCommand(req.msg.Text); ok {
 		p.handleConfirmCommand(ctx, req, cmd)
+		return
+	}
+	if id, ok := parseCancelEval(req.msg.Text); ok && p.deps.CancelEval != nil {
+		p.handleCancelEval(ctx, req, id)
 		return
 	}
 	p.handleRequest(ctx, req)

@@ -59,3 +59,15 @@ func TestRateLimitAndDedupe(t *testing.T) {
 		t.Error("dedupe kept more ids than its capacity")
 	}
 }
+
+func TestParseCancelEval(t *testing.T) {
+	for in, want := range map[string]int{
+		"cancel eval 42": 42, "stop evaluation run #7": 7, "<@U1> cancel the eval 3": 3, "abort eval run 12.": 12,
+		"cancel eval": 0, "cancel eval forty": 0, "cancel K7Q2": 0, "cancel eval 42 and restart prod": 0,
+	} {
+		got, ok := parseCancelEval(in)
+		if (want > 0) != ok || got != want {
+			t.Errorf("parseCancelEval(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+}
