@@ -53,6 +53,10 @@ type Parley struct {
 	Sandbox       *kubernetes.Sandbox // nil against a real cluster
 	Pipeline      *pipeline.Pipeline
 	Evals         *evals.Runner
+	// Kube gives Parley's own Kubernetes client (subject "") and the
+	// per-user ones; Config is the configuration the instance runs with.
+	Kube   kubernetes.ClientFor
+	Config *config.Config
 
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
@@ -111,7 +115,7 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	if err != nil {
 		return nil, err
 	}
-	return action.NewRegistry(append(acts, newDiagnose(base, inv))...)
+	return action.NewRegistry(append(acts, &incident.Diagnose{Inventory: inv, Sources: diagnoseSources(base)})...)
 }
 
 // Build wires one Parley instance around a chat sender: the store, audit
@@ -220,7 +224,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, sinks: sinks}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, sinks: sinks}, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.
@@ -268,31 +272,29 @@ func (u *unconfiguredAction) Plan(context.Context, action.Request) (action.Plan,
 	return action.Plan{}, fmt.Errorf("%w: %s", action.ErrNotConfigured, u.how)
 }
 
-// newDiagnose builds incident.diagnose from the read actions.
-func newDiagnose(acts *action.Registry, inv intent.InventorySource) action.Action {
+// diagnoseSources are the read actions incident.diagnose and the incident
+// channels gather evidence from, each called under its own deadline.
+func diagnoseSources(acts *action.Registry) []incident.Source {
 	src := func(title, name string, fn func(service, ns, window string) (action.Params, bool)) incident.Source {
 		a, _ := acts.Get(name)
 		return incident.Source{Title: title, Action: a, Params: fn}
 	}
-	return &incident.Diagnose{
-		Inventory: inv,
-		Sources: []incident.Source{
-			src("Error rate", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
-				return action.Params{"service": s, "metric": "error_rate", "window": w}, true
-			}),
-			src("Latency p99", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
-				return action.Params{"service": s, "metric": "latency_p99", "window": w}, true
-			}),
-			src("Error logs", action.LokiQuery, func(s, _, w string) (action.Params, bool) {
-				return action.Params{"service": s, "level": "error", "window": w, "limit": 5}, true
-			}),
-			src("Kubernetes", action.KubernetesStatus, func(s, ns, _ string) (action.Params, bool) {
-				if ns == "" {
-					return nil, false
-				}
-				return action.Params{"deployment": s, "namespace": ns}, true
-			}),
-		},
+	return []incident.Source{
+		src("Error rate", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
+			return action.Params{"service": s, "metric": "error_rate", "window": w}, true
+		}),
+		src("Latency p99", action.PrometheusQuery, func(s, _, w string) (action.Params, bool) {
+			return action.Params{"service": s, "metric": "latency_p99", "window": w}, true
+		}),
+		src("Error logs", action.LokiQuery, func(s, _, w string) (action.Params, bool) {
+			return action.Params{"service": s, "level": "error", "window": w, "limit": 5}, true
+		}),
+		src("Kubernetes", action.KubernetesStatus, func(s, ns, _ string) (action.Params, bool) {
+			if ns == "" {
+				return nil, false
+			}
+			return action.Params{"deployment": s, "namespace": ns}, true
+		}),
 	}
 }
 

@@ -43,6 +43,15 @@ type Metrics struct {
 	rateLimited     *prometheus.CounterVec
 	chatConnected   *prometheus.GaugeVec
 	auditFailures   prometheus.Counter
+	leader          prometheus.Gauge
+
+	incidentWebhooks   *prometheus.CounterVec
+	incidentAlerts     prometheus.Counter
+	incidentDuplicates prometheus.Counter
+	incidentPosts      prometheus.Counter
+	incidentUpdates    prometheus.Counter
+	incidentUnrouted   prometheus.Counter
+	incidentFirstPost  prometheus.Histogram
 }
 
 // Options configure New.
@@ -121,11 +130,41 @@ func New(o Options) *Metrics {
 			Namespace: namespace, Name: "audit_write_failures_total",
 			Help: "Audit events that could not be written (a mutating action is then not run).",
 		}),
+		incidentWebhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_webhooks_total",
+			Help: "Alertmanager webhook requests, by outcome (accepted, unauthorized, invalid, too_large, busy).",
+		}, []string{"outcome"}),
+		incidentAlerts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_alerts_total", Help: "Alerts received from Alertmanager.",
+		}),
+		incidentDuplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_duplicates_total", Help: "Alertmanager re-sends that added nothing new (not posted).",
+		}),
+		incidentPosts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_posts_total", Help: "Incident messages posted (one per alert group).",
+		}),
+		incidentUpdates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_updates_total", Help: "Incident messages updated in place.",
+		}),
+		incidentUnrouted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_unrouted_total", Help: "Alert groups no route or default channel matched.",
+		}),
+		incidentFirstPost: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "incident_first_post_seconds",
+			Help:    "Time from Alertmanager's delivery to the first message in the channel.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10},
+		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "leader",
+			Help: "1 while this replica leads (holds the chat connections), else 0. Without leader election the only replica always leads.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.routes, m.routeDuration, m.actionDuration, m.policyDecisions, m.confirmations,
 		m.llmRequests, m.llmTokens, m.llmCost, m.llmDuration, m.llmCacheHits, m.budgetExhausted, m.rateLimited,
-		m.chatConnected, m.auditFailures,
+		m.chatConnected, m.auditFailures, m.leader,
+		m.incidentWebhooks, m.incidentAlerts, m.incidentDuplicates, m.incidentPosts, m.incidentUpdates,
+		m.incidentUnrouted, m.incidentFirstPost,
 	} {
 		f(c)
 	}
@@ -257,4 +296,65 @@ func (m *Metrics) AuditWriteFailed() {
 		return
 	}
 	m.auditFailures.Inc()
+}
+
+// IsLeader sets whether this replica leads.
+func (m *Metrics) IsLeader(leading bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
+}
+
+// Incidents returns the incident manager's metrics (nil-safe).
+func (m *Metrics) Incidents() *IncidentMetrics { return &IncidentMetrics{m: m} }
+
+// IncidentMetrics records the Alertmanager webhook path.
+type IncidentMetrics struct{ m *Metrics }
+
+// Webhook counts a webhook request by outcome.
+func (i *IncidentMetrics) Webhook(outcome string) {
+	if i.m != nil {
+		i.m.incidentWebhooks.WithLabelValues(outcome).Inc()
+	}
+}
+
+// AlertsReceived counts alerts in an accepted notification.
+func (i *IncidentMetrics) AlertsReceived(n int) {
+	if i.m != nil {
+		i.m.incidentAlerts.Add(float64(n))
+	}
+}
+
+// Duplicate counts a re-send that added nothing.
+func (i *IncidentMetrics) Duplicate() {
+	if i.m != nil {
+		i.m.incidentDuplicates.Inc()
+	}
+}
+
+// Posted counts a first post and how long after delivery it came.
+func (i *IncidentMetrics) Posted(sinceDelivery time.Duration) {
+	if i.m != nil {
+		i.m.incidentPosts.Inc()
+		i.m.incidentFirstPost.Observe(sinceDelivery.Seconds())
+	}
+}
+
+// Updated counts an in-place update.
+func (i *IncidentMetrics) Updated() {
+	if i.m != nil {
+		i.m.incidentUpdates.Inc()
+	}
+}
+
+// Unrouted counts a group with no channel.
+func (i *IncidentMetrics) Unrouted() {
+	if i.m != nil {
+		i.m.incidentUnrouted.Inc()
+	}
 }

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/incident"
+	"github.com/parley-chatops/parley/internal/intent/llm"
+	"github.com/parley-chatops/parley/internal/redact"
+	"github.com/parley-chatops/parley/internal/telemetry"
+)
+
+// buildIncidents builds the Alertmanager webhook manager when the
+// configuration has an incidents section (nil otherwise). It gathers
+// evidence with the same read actions as incident.diagnose, and writes a
+// model summary when an LLM is configured.
+func buildIncidents(p *Parley, sender chat.Sender, metrics *telemetry.Metrics, log *slog.Logger) (*incident.Manager, error) {
+	in := p.Config.Incidents
+	if in == nil {
+		return nil, nil
+	}
+	var routes []incident.Route
+	for i, r := range in.Routes {
+		rt, err := incident.ParseRoute(r.Match, r.Channel)
+		if err != nil {
+			return nil, fmt.Errorf("incidents.routes[%d]: %w", i, err)
+		}
+		routes = append(routes, rt)
+	}
+	auth := incident.Auth{BearerToken: in.Auth.BearerToken.Value()}
+	if b := in.Auth.Basic; b != nil {
+		auth = incident.Auth{Username: b.User, Password: b.Password.Value()}
+	}
+	o := incident.Options{
+		Sender: sender, DB: p.DB.SQL(), Rebind: p.DB.Dialect().Rebind, Audit: p.Audit, Auth: auth,
+		Routes: routes, DefaultChannel: in.DefaultChannel, MaxBody: in.MaxBody, GroupWait: in.GroupWait.Std(),
+		Sources: diagnoseSources(p.Actions), Inventory: p.Inventory, Redact: redact.Redact,
+		Metrics: metrics.Incidents(), Logger: log.With("component", "incidents"),
+	}
+	if kc, err := p.Kube(""); err == nil {
+		o.Rollouts = incident.KubeRollouts{Client: kc}
+	}
+	if l := p.Config.Router.LLM; l != nil {
+		lo, err := llmOptions(l, metrics, log, nil)
+		if err != nil {
+			return nil, err
+		}
+		s, err := llm.NewSummarizer(lo)
+		if err != nil {
+			return nil, err
+		}
+		o.Summarizer = s
+	}
+	return incident.New(o)
+}
