@@ -16,6 +16,7 @@ require (
 	github.com/dlclark/regexp2 v1.10.0 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/pkoukk/tiktoken-go v0.1.6 // indirect
+	github.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2 // indirect
 )
 
 require (

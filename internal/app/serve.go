@@ -11,8 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	k8s "k8s.io/client-go/kubernetes"
+
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
+	"github.com/parley-chatops/parley/internal/leader"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
@@ -45,6 +49,12 @@ func (m *mux) Send(ctx context.Context, r chat.Reply) (string, error) {
 // cmdServe runs Parley as a service: chat adapters from the configuration,
 // the HTTP server (health, readiness, webhooks), and the confirmation
 // sweeper, until a signal ends it.
+//
+// With leader_election, several replicas run at once: every one serves
+// HTTP (followers are ready: they answer webhooks and /metrics), sweeps
+// and recovers confirmations and keeps its claims alive, all safe on the
+// shared PostgreSQL store; only the elected leader runs the chat adapters.
+// parley_leader says which replica leads.
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("serve", env)
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
@@ -72,6 +82,16 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 	for _, a := range adapters {
 		senders.add(a.Name(), a)
+	}
+	// The chat connections run only while this replica leads: with
+	// several replicas, exactly one holds the Slack socket and the Discord
+	// gateway; without leader election, this one always does. The first
+	// failure of any part ends serve.
+	errc := make(chan error, 1)
+	chats := &chatRunner{adapters: adapters, handler: p.Pipeline, metrics: metrics, errc: errc}
+	el, err := newElector(cfg, chats.lead, metrics, log)
+	if err != nil {
+		return err
 	}
 
 	ready := &atomic.Bool{}
@@ -105,21 +125,16 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(adapters)+1)
 	wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http server: %w", err)
+			report(errc, fmt.Errorf("http server: %w", err))
 		}
 	})
-	for _, a := range adapters {
-		wg.Go(func() {
-			metrics.ChatConnected(a.Name(), true)
-			defer metrics.ChatConnected(a.Name(), false)
-			if err := a.Run(ctx, p.Pipeline); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("%s adapter: %w", a.Name(), err)
-			}
-		})
-	}
+	wg.Go(func() {
+		if err := el.Run(ctx); err != nil {
+			report(errc, err)
+		}
+	})
 	// Confirmations: expire overdue ones; keep this replica's claims alive
 	// and pick up those of a replica that died (several replicas share
 	// PostgreSQL; with SQLite there is one process and this is cheap).
@@ -146,7 +161,8 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		}
 	})
 	ready.Store(true)
-	log.Info("parley serving", "listen", ln.Addr().String(), "adapters", len(adapters), "version", Version)
+	log.Info("parley serving", "listen", ln.Addr().String(), "adapters", len(adapters),
+		"leader_election", cfg.LeaderElection != nil, "version", Version)
 
 	var runErr error
 	select {
@@ -161,6 +177,86 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	wg.Wait()
 	log.Info("parley stopped")
 	return runErr
+}
+
+// elector decides when this replica leads: *leader.Elector with several
+// replicas, *leader.Always with one.
+type elector interface {
+	Run(ctx context.Context) error
+	IsLeader() bool
+}
+
+// newElector returns the election the configuration asks for, with lead
+// run while this replica leads and the parley_leader gauge following it.
+func newElector(cfg *config.Config, lead func(context.Context), metrics *telemetry.Metrics, log *slog.Logger) (elector, error) {
+	if cfg.LeaderElection == nil {
+		return &leader.Always{Lead: lead, OnChange: metrics.IsLeader}, nil
+	}
+	client, err := leaderClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return leader.New(leaderOptions(cfg.LeaderElection, client, lead, metrics, log))
+}
+
+// leaderClient connects to the cluster holding the Lease: the one of
+// leader_election.kubeconfig, else the kubernetes section's, as Parley
+// itself (no impersonation). Each call is bounded by the renew deadline.
+func leaderClient(cfg *config.Config) (k8s.Interface, error) {
+	le, k := cfg.LeaderElection, cfg.Kubernetes
+	o := leader.ClientOptions{Kubeconfig: le.Kubeconfig, UserAgent: "parley/" + Version, Timeout: le.RenewDeadline.Std()}
+	if le.Kubeconfig == "" {
+		o.Kubeconfig, o.Context, o.InCluster = k.Kubeconfig, k.Context, k.InCluster
+	}
+	return leader.NewClient(o)
+}
+
+// leaderOptions maps the leader_election section to the elector's options.
+func leaderOptions(le *config.LeaderElection, client k8s.Interface, lead func(context.Context), metrics *telemetry.Metrics, log *slog.Logger) leader.Options {
+	return leader.Options{
+		Client: client, LeaseName: le.LeaseName, LeaseNamespace: le.LeaseNamespace, Identity: le.Identity,
+		LeaseDuration: le.LeaseDuration.Std(), RenewDeadline: le.RenewDeadline.Std(), RetryPeriod: le.RetryPeriod.Std(),
+		Lead: lead, OnChange: metrics.IsLeader, Logger: log.With("component", "leader"),
+	}
+}
+
+// chatRunner runs the chat adapters, on the leader only.
+type chatRunner struct {
+	adapters []chat.Adapter
+	handler  chat.Handler
+	metrics  *telemetry.Metrics
+	// errc receives an adapter's failure, which ends serve (the pod
+	// restarts).
+	errc chan<- error
+}
+
+// lead runs every adapter until ctx ends (the leadership or the process
+// does) and returns when all have stopped, so that a replica hands over
+// its chat connections closed.
+func (r *chatRunner) lead(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, a := range r.adapters {
+		wg.Go(func() {
+			r.metrics.ChatConnected(a.Name(), true)
+			defer r.metrics.ChatConnected(a.Name(), false)
+			if err := a.Run(ctx, r.handler); err != nil && ctx.Err() == nil {
+				report(r.errc, fmt.Errorf("%s adapter: %w", a.Name(), err))
+			}
+		})
+	}
+	// Leader-only work goes here too, started with ctx and waited for by
+	// wg: the incident manager's posting to chat, once it exists, so that
+	// one replica edits each alert group's message.
+	wg.Wait()
+}
+
+// report passes err on unless an earlier failure already is: the first
+// one ends serve, and no sender blocks.
+func report(errc chan<- error, err error) {
+	select {
+	case errc <- err:
+	default:
+	}
 }
 
 func newLogger(env Env, level, format string) *slog.Logger {

@@ -50,6 +50,11 @@ type Config struct {
 	// Incidents turns Alertmanager webhooks into incident messages; nil
 	// leaves the webhook unmounted.
 	Incidents *Incidents `yaml:"incidents"`
+	// LeaderElection lets several replicas run at once: they elect one
+	// leader through a Kubernetes Lease, and only the leader holds the
+	// chat connections. nil (no section) means no election: this process
+	// is the only replica and always leads.
+	LeaderElection *LeaderElection `yaml:"leader_election"`
 
 	file string
 }
@@ -234,6 +239,56 @@ type IncidentRoute struct {
 	Channel string            `yaml:"channel"` // platform:channel-id
 }
 
+// LeaderElection configures the election of the replica that holds the
+// chat connections (Slack Socket Mode, the Discord gateway). The section's
+// presence turns it on; the Helm chart renders lease_name and
+// lease_namespace when leaderElection.enabled is set. Every replica serves
+// HTTP, sweeps confirmations and keeps its claims alive, led or not.
+//
+// The Lease is read and written with the cluster connection of the
+// kubernetes section (kubeconfig, context or in_cluster) as Parley itself,
+// never an impersonated user; kubeconfig here overrides it, for a sandbox
+// deployment whose actions use no real cluster.
+type LeaderElection struct {
+	// LeaseName is the coordination.k8s.io Lease (a DNS subdomain name).
+	// Required.
+	LeaseName string `yaml:"lease_name"`
+	// LeaseNamespace holds the Lease; empty means $POD_NAMESPACE (the
+	// chart sets it from the downward API). Required one way or the other.
+	LeaseNamespace string `yaml:"lease_namespace"`
+	// Identity names this replica in the Lease; empty means $POD_NAME,
+	// else the host name. Replicas running at once must differ.
+	Identity string `yaml:"identity"`
+	// LeaseDuration is how long a lease not renewed keeps others waiting:
+	// the longest takeover after a leader dies without releasing it
+	// (default 15s). A leader that stops cleanly releases it at once.
+	LeaseDuration Duration `yaml:"lease_duration"`
+	// RenewDeadline is how long the leader keeps trying to renew before it
+	// stops leading (default 10s); shorter than LeaseDuration, so a cut-off
+	// leader drops its chat connections before anyone else may take over.
+	RenewDeadline Duration `yaml:"renew_deadline"`
+	// RetryPeriod is how often candidates try to acquire and the leader
+	// renews (default 2s).
+	RetryPeriod Duration `yaml:"retry_period"`
+	// Kubeconfig reaches the cluster holding the Lease when the kubernetes
+	// section has none (sandbox); empty means the kubernetes section's.
+	Kubeconfig string `yaml:"kubeconfig"`
+}
+
+// Leader election defaults, as Kubernetes' own controllers use them.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+)
+
+// Environment variables the Helm chart sets from the downward API; they
+// default the Lease namespace and the replica's identity.
+const (
+	EnvPodName      = "POD_NAME"
+	EnvPodNamespace = "POD_NAMESPACE"
+)
+
 // Incident defaults and bounds.
 const (
 	DefaultIncidentMaxBody   = 1 << 20
@@ -331,6 +386,10 @@ func Parse(data []byte, file string, getenv func(string) string) (*Config, error
 		return nil, fmt.Errorf("%s: only one YAML document is allowed", file)
 	}
 	c.defaults()
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c.LeaderElection.fromEnv(getenv)
 	if err := c.resolveSecrets(getenv); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -402,6 +461,17 @@ func (c *Config) defaults() {
 	}
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = "socket"
+	}
+	if le := c.LeaderElection; le != nil {
+		if le.LeaseDuration == 0 {
+			le.LeaseDuration = Duration(DefaultLeaseDuration)
+		}
+		if le.RenewDeadline == 0 {
+			le.RenewDeadline = Duration(DefaultRenewDeadline)
+		}
+		if le.RetryPeriod == 0 {
+			le.RetryPeriod = Duration(DefaultRetryPeriod)
+		}
 	}
 	if in := c.Incidents; in != nil {
 		if in.MaxBody == 0 {
@@ -600,6 +670,9 @@ func (c *Config) validate() error {
 	if in := c.Incidents; in != nil {
 		errs = append(errs, in.validate()...)
 	}
+	if le := c.LeaderElection; le != nil {
+		errs = append(errs, le.validate(k)...)
+	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
 		if !channelRE.MatchString(ch.ID) {
@@ -667,6 +740,70 @@ func (in *Incidents) validate() []error {
 	}
 	if w := in.GroupWait.Std(); w < 0 || w > 10*time.Minute {
 		bad("incidents.group_wait: %s is not between 0 and 10m", w)
+	}
+	return errs
+}
+
+// fromEnv fills the namespace and identity the file leaves empty from the
+// pod's environment (the host name for the identity when not in a pod).
+func (le *LeaderElection) fromEnv(getenv func(string) string) {
+	if le == nil {
+		return
+	}
+	if le.LeaseNamespace == "" {
+		le.LeaseNamespace = strings.TrimSpace(getenv(EnvPodNamespace))
+	}
+	if le.Identity == "" {
+		le.Identity = strings.TrimSpace(getenv(EnvPodName))
+	}
+	if le.Identity == "" {
+		le.Identity, _ = os.Hostname()
+	}
+}
+
+var (
+	// dnsSubdomainRE is a Kubernetes object name (RFC 1123 subdomain).
+	dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// dnsLabelRE is a namespace name (RFC 1123 label).
+	dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+)
+
+// leaderJitter is client-go's leaderelection.JitterFactor: the renew
+// deadline must exceed the retry period times it.
+const leaderJitter = 1.2
+
+func (le *LeaderElection) validate(k Kubernetes) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if le.LeaseName == "" {
+		bad("leader_election.lease_name: required")
+	} else if len(le.LeaseName) > 253 || !dnsSubdomainRE.MatchString(le.LeaseName) {
+		bad("leader_election.lease_name: %q is not a Kubernetes object name (lower-case DNS subdomain)", le.LeaseName)
+	}
+	if le.LeaseNamespace == "" {
+		bad("leader_election.lease_namespace: required (or set %s)", EnvPodNamespace)
+	} else if len(le.LeaseNamespace) > 63 || !dnsLabelRE.MatchString(le.LeaseNamespace) {
+		bad("leader_election.lease_namespace: %q is not a namespace name", le.LeaseNamespace)
+	}
+	if le.Identity == "" {
+		bad("leader_election.identity: required when neither %s nor the host name gives one", EnvPodName)
+	} else if len(le.Identity) > 253 || strings.ContainsFunc(le.Identity, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		bad("leader_election.identity: %q must be printable ASCII without spaces, at most 253 bytes", le.Identity)
+	}
+	lease, renew, retry := le.LeaseDuration.Std(), le.RenewDeadline.Std(), le.RetryPeriod.Std()
+	switch {
+	case retry <= 0 || renew <= 0 || lease <= 0:
+		bad("leader_election: lease_duration, renew_deadline and retry_period must be positive")
+	case lease < time.Second || lease > 5*time.Minute:
+		// The Lease stores whole seconds.
+		bad("leader_election.lease_duration: %s is not between 1s and 5m", lease)
+	case renew >= lease:
+		bad("leader_election.renew_deadline: %s must be shorter than lease_duration %s, so a cut-off leader stops before another may start", renew, lease)
+	case float64(renew) <= leaderJitter*float64(retry):
+		bad("leader_election.retry_period: %s must be shorter than renew_deadline %s / %.1f", retry, renew, leaderJitter)
+	}
+	if le.Kubeconfig == "" && k.Sandbox {
+		bad("leader_election: the Lease needs a real cluster: set kubernetes.in_cluster or kubernetes.kubeconfig, or leader_election.kubeconfig")
 	}
 	return errs
 }
