@@ -6,9 +6,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/parley-chatops/parley/internal/app.Version=${VERSION}" \
-      -o /out/parley ./cmd/parley
+# The same build command as CI and the Makefile.
+RUN VERSION=${VERSION} ./scripts/build.sh /out/parley
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/parley /usr/local/bin/parley

@@ -1,15 +1,14 @@
 # Parley — common tasks. `make help` lists them.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/parley-chatops/parley/internal/app.Version=$(VERSION)
 
 .PHONY: help build demo test lint eval bench fuzz clean
 
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build:           ## build bin/parley (static)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/parley ./cmd/parley
+build:           ## build bin/parley (static; the same script the Dockerfile and CI use)
+	VERSION=$(VERSION) ./scripts/build.sh bin/parley
 
 demo: build      ## chat with Parley on embedded defaults (sandbox cluster, no tokens)
 	./bin/parley chat

@@ -29,8 +29,8 @@ if [ ! -x "$SC" ]; then GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v
 "$SC" ./...
 
 step "go build"
-mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/parley ./cmd/parley
+./scripts/build.sh bin/parley
+echo "bin/parley: $(du -h bin/parley | cut -f1) static binary, $(./bin/parley version)"
 
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0

@@ -203,7 +203,9 @@ func Render(r chat.Reply) string {
 		width = max(width, utf8.RuneCountInString(f.Label))
 	}
 	for _, f := range r.Fields {
-		fmt.Fprintf(&b, "  %-*s  %s\n", width+1, f.Label+":", f.Value)
+		// Continuation lines of a multi-line value line up under its first.
+		value := strings.ReplaceAll(strings.TrimRight(f.Value, "\n"), "\n", "\n"+strings.Repeat(" ", width+5))
+		fmt.Fprintf(&b, "  %-*s  %s\n", width+1, f.Label+":", value)
 	}
 	if r.Table != nil {
 		b.WriteString(renderTable(r.Table))

@@ -448,8 +448,17 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // loadConfig reads the configuration file, or the defaults without one.
 func loadConfig(path string, env Env) (*config.Config, error) {
-	if path == "" {
-		return config.Default(), nil
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path, env.getenv); err != nil {
+			return nil, err
+		}
 	}
-	return config.Load(path, env.getenv)
+	// PARLEY_DB places the SQLite file when the configuration leaves it at
+	// the default (the container image sets it to its volume).
+	if db := env.getenv("PARLEY_DB"); db != "" && cfg.Database == config.Default().Database {
+		cfg.Database = db
+	}
+	return cfg, nil
 }
