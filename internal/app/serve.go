@@ -16,6 +16,7 @@ import (
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
+	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/leader"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
@@ -88,10 +89,28 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	// gateway; without leader election, this one always does. The first
 	// failure of any part ends serve.
 	errc := make(chan error, 1)
-	chats := &chatRunner{adapters: adapters, handler: p.Pipeline, metrics: metrics, errc: errc}
+	incidents, err := buildIncidents(p, senders, metrics, log)
+	if err != nil {
+		return err
+	}
+	chats := &chatRunner{adapters: adapters, handler: p.Pipeline, metrics: metrics, errc: errc, incidents: incidents}
 	el, err := newElector(cfg, chats.lead, metrics, log)
 	if err != nil {
 		return err
+	}
+	if incidents != nil {
+		// Only the leader posts incident messages (it holds the chat
+		// connections); a follower answers 503 and Alertmanager retries,
+		// reaching the leader through the Service.
+		webhook := incidents.Handler()
+		handlers["POST /webhooks/alertmanager"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !el.IsLeader() {
+				w.Header().Set("Retry-After", "2")
+				http.Error(w, "this replica does not lead; retry", http.StatusServiceUnavailable)
+				return
+			}
+			webhook.ServeHTTP(w, r)
+		})
 	}
 
 	ready := &atomic.Bool{}
@@ -227,7 +246,8 @@ type chatRunner struct {
 	metrics  *telemetry.Metrics
 	// errc receives an adapter's failure, which ends serve (the pod
 	// restarts).
-	errc chan<- error
+	errc      chan<- error
+	incidents *incident.Manager // nil without an incidents section
 }
 
 // lead runs every adapter until ctx ends (the leadership or the process
@@ -244,9 +264,15 @@ func (r *chatRunner) lead(ctx context.Context) {
 			}
 		})
 	}
-	// Leader-only work goes here too, started with ctx and waited for by
-	// wg: the incident manager's posting to chat, once it exists, so that
-	// one replica edits each alert group's message.
+	// The incident manager posts to chat too: on the leader only, so one
+	// replica edits each alert group's message.
+	if r.incidents != nil {
+		wg.Go(func() {
+			if err := r.incidents.Run(ctx); err != nil && ctx.Err() == nil {
+				report(r.errc, fmt.Errorf("incidents: %w", err))
+			}
+		})
+	}
 	wg.Wait()
 }
 

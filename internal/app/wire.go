@@ -182,7 +182,11 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		sinks = append(sinks, sink)
 	}
 	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks})
-	confirms := confirm.New(db, confirm.Options{Now: o.Now, Logger: o.Logger})
+	copts := confirm.Options{Now: o.Now, Logger: o.Logger}
+	if cfg.LeaderElection != nil {
+		copts.Replica = cfg.LeaderElection.Identity // the pod name: a restarted pod recovers its own claims
+	}
+	confirms := confirm.New(db, copts)
 	fail := func(err error) (*Parley, error) {
 		_ = rec.Close(ctx)
 		_ = db.Close()
@@ -245,31 +249,6 @@ func (p *Parley) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(append(errs, p.DB.Close())...)
-}
-
-// unconfiguredAction answers that its integration is not set up.
-type unconfiguredAction struct {
-	spec action.Spec
-	how  string
-}
-
-func unconfigured(name, how string) action.Action {
-	s, ok := action.CatalogSpec(name)
-	if !ok {
-		panic("unconfigured: unknown catalog action " + name)
-	}
-	return &unconfiguredAction{spec: s, how: how}
-}
-
-func (u *unconfiguredAction) Spec() action.Spec { return u.spec }
-
-func (u *unconfiguredAction) Run(context.Context, action.Request) (action.Result, error) {
-	return action.Result{}, fmt.Errorf("%w: %s", action.ErrNotConfigured, u.how)
-}
-
-// Plan refuses up front, so nobody is asked to confirm what cannot run.
-func (u *unconfiguredAction) Plan(context.Context, action.Request) (action.Plan, error) {
-	return action.Plan{}, fmt.Errorf("%w: %s", action.ErrNotConfigured, u.how)
 }
 
 // diagnoseSources are the read actions incident.diagnose and the incident

@@ -673,6 +673,22 @@ func (c *Config) validate() error {
 	if le := c.LeaderElection; le != nil {
 		errs = append(errs, le.validate(k)...)
 	}
+	if in := c.Incidents; in != nil {
+		targets := []string{in.DefaultChannel}
+		for _, r := range in.Routes {
+			targets = append(targets, r.Channel)
+		}
+		for _, ch := range targets {
+			platform, _, _ := strings.Cut(ch, ":")
+			switch {
+			case ch == "":
+			case platform == "slack" && c.Slack == nil, platform == "discord" && c.Discord == nil:
+				bad("incidents: channel %s is on %s, which is not configured (add a %s section)", ch, platform, platform)
+			case platform == "console":
+				bad("incidents: channel %s: the console cannot receive incident messages in parley serve", ch)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
 		if !channelRE.MatchString(ch.ID) {

@@ -195,6 +195,8 @@ func FuzzParse(f *testing.F) {
 func TestIncidents(t *testing.T) {
 	getenv := env(map[string]string{"AM_TOKEN": "am-SECRET-token", "AM_PW": "am-SECRET-pw"})
 	src := `
+slack: {bot_token: {env: AM_TOKEN}, app_token: {env: AM_TOKEN}}
+discord: {token: {env: AM_TOKEN}, application_id: "1130000000000000000"}
 incidents:
   auth: {bearer_token: {env: AM_TOKEN}}
   routes:
@@ -221,7 +223,7 @@ incidents:
 		t.Errorf("dump:\n%s", b.String())
 	}
 
-	c, err = Parse([]byte("incidents: {auth: {basic: {user: am, password: {env: AM_PW}}}, default_channel: 'slack:C1', max_body: 65536, group_wait: 10s}\n"), "basic.yaml", getenv)
+	c, err = Parse([]byte("slack: {bot_token: {env: AM_TOKEN}, app_token: {env: AM_TOKEN}}\nincidents: {auth: {basic: {user: am, password: {env: AM_PW}}}, default_channel: 'slack:C1', max_body: 65536, group_wait: 10s}\n"), "basic.yaml", getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,6 +250,8 @@ incidents:
 		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', max_body: 10}\n":                             "max_body: 10 bytes",
 		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', group_wait: 1h}\n":                           "group_wait: 1h0m0s is not between",
 		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', grup_wait: 1s}\n":                            "field grup_wait not found",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1'}\n":                                           "slack, which is not configured",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'console:ops'}\n":                                        "the console cannot receive incident messages",
 	} {
 		_, err := Parse([]byte(src), "bad.yaml", getenv)
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -115,7 +115,7 @@ func TestLeaderElectionErrors(t *testing.T) {
 			"leader_election.lease_duration: 1h0m0s is not between 1s and 5m"},
 		"negative": {`leader_election: {lease_name: parley, retry_period: -1s}`, pod,
 			"must be positive"},
-		"unknown key": {`leader_election: {lease_name: parley, enabled: true}`, pod, "field enabled not found"},
+		"unknown key":  {`leader_election: {lease_name: parley, enabled: true}`, pod, "field enabled not found"},
 		"bad duration": {`leader_election: {lease_name: parley, retry_period: soon}`, pod, `invalid duration "soon"`},
 	} {
 		t.Run(name, func(t *testing.T) {
