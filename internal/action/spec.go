@@ -99,6 +99,32 @@ func (p Params) Canonical() string {
 	return b.String()
 }
 
+// ParseParams reads the JSON form of Params (as Canonical writes it) back;
+// whole numbers become int, as validated parameters are, so Canonical of
+// the result reproduces the text.
+func ParseParams(s string) (Params, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var raw map[string]any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	p := make(Params, len(raw))
+	for k, v := range raw {
+		if n, ok := v.(json.Number); ok {
+			if i, err := n.Int64(); err == nil {
+				p[k] = int(i)
+				continue
+			}
+			f, _ := n.Float64()
+			p[k] = f
+			continue
+		}
+		p[k] = v
+	}
+	return p, nil
+}
+
 // Clone returns a copy.
 func (p Params) Clone() Params {
 	out := make(Params, len(p))

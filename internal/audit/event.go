@@ -248,24 +248,9 @@ func decodeParams(s string) (action.Params, error) {
 	if s == "" {
 		return nil, nil
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode params: %w", err)
-	}
-	p := make(action.Params, len(raw))
-	for k, v := range raw {
-		if n, ok := v.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				p[k] = int(i)
-				continue
-			}
-			f, _ := n.Float64()
-			p[k] = f
-			continue
-		}
-		p[k] = v
+	p, err := action.ParseParams(s)
+	if err != nil {
+		return nil, fmt.Errorf("decode %w", err)
 	}
 	return p, nil
 }

@@ -665,31 +665,9 @@ func scanAll(rows *sql.Rows) ([]Confirmation, error) {
 	return out, rows.Err()
 }
 
-// decodeParams reads canonical JSON back into Params; whole numbers become
-// int, as validated parameters are, so Params.Canonical() reproduces the
-// stored text.
-func decodeParams(s string) (action.Params, error) {
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("params: %w", err)
-	}
-	p := make(action.Params, len(raw))
-	for k, v := range raw {
-		if n, ok := v.(json.Number); ok {
-			if i, err := n.Int64(); err == nil {
-				p[k] = int(i)
-				continue
-			}
-			f, _ := n.Float64()
-			p[k] = f
-			continue
-		}
-		p[k] = v
-	}
-	return p, nil
-}
+// decodeParams reads canonical JSON back into Params, so that
+// Params.Canonical() reproduces the stored text.
+func decodeParams(s string) (action.Params, error) { return action.ParseParams(s) }
 
 func msTime(ms int64) time.Time {
 	if ms == 0 {

@@ -1,0 +1,152 @@
+package action
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCatalogIsWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Catalog() {
+		if err := s.Check(); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+		if seen[s.Name] {
+			t.Errorf("%s twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Description == "" || len(s.Examples) == 0 {
+			t.Errorf("%s: needs a description and examples (help and the LLM tools show them)", s.Name)
+		}
+	}
+	for _, name := range []string{Help, PrometheusQuery, LokiQuery, KubernetesStatus, KubernetesScale, KubernetesRollback,
+		KubernetesRestart, EvaluationRun, EvaluationStatus, IncidentDiagnose} {
+		if !seen[name] {
+			t.Errorf("catalog lacks %s", name)
+		}
+	}
+	for name, kind := range map[string]Kind{KubernetesScale: Mutating, KubernetesRollback: Mutating, KubernetesRestart: Mutating,
+		EvaluationRun: Mutating, KubernetesStatus: Read, PrometheusQuery: Read} {
+		if s, _ := CatalogSpec(name); s.Kind != kind {
+			t.Errorf("%s kind = %s, want %s", name, s.Kind, kind)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	scale, _ := CatalogSpec(KubernetesScale)
+	loki, _ := CatalogSpec(LokiQuery)
+	prom, _ := CatalogSpec(PrometheusQuery)
+	tests := []struct {
+		spec    Spec
+		raw     map[string]any
+		want    Params
+		wantErr string
+	}{
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 5}, Params{"deployment": "checkout", "namespace": "prod", "replicas": 5}, ""},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": float64(5)}, Params{"deployment": "checkout", "namespace": "prod", "replicas": 5}, ""},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": "7"}, Params{"deployment": "checkout", "namespace": "prod", "replicas": 7}, ""},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 2.5}, nil, "whole number"},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": -1}, nil, "at least 0"},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 100000}, nil, "at most 1000"},
+		{scale, map[string]any{"deployment": "checkout", "replicas": 3}, nil, "needs namespace"},
+		{scale, map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 3, "force": true}, nil, `no parameter "force"`},
+		{prom, map[string]any{"service": "checkout", "metric": "ERROR_RATE", "window": "60m"}, Params{"service": "checkout", "metric": "error_rate", "window": "1h"}, ""},
+		{prom, map[string]any{"metric": "errors"}, nil, "must be one of"},
+		{prom, map[string]any{"window": "an hour"}, nil, "invalid duration"},
+		{loki, map[string]any{"service": "  ", "filter": "timeout"}, Params{"filter": "timeout"}, ""},
+		{loki, map[string]any{"filter": strings.Repeat("x", 5000)}, nil, "longer than 4096"},
+	}
+	for _, tt := range tests {
+		got, err := tt.spec.Validate(tt.raw)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s %v: err = %v, want ErrInvalid containing %q", tt.spec.Name, tt.raw, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.Canonical() != tt.want.Canonical() {
+			t.Errorf("%s %v = %v, %v; want %v", tt.spec.Name, tt.raw, got, err, tt.want)
+		}
+	}
+}
+
+func TestParamsRoundTrip(t *testing.T) {
+	p := Params{"deployment": "checkout", "replicas": 5, "window": "1h"}
+	back, err := ParseParams(p.Canonical())
+	if err != nil || back.Canonical() != p.Canonical() {
+		t.Fatalf("round trip: %v %v", back, err)
+	}
+	if n, ok := back.Int("replicas"); !ok || n != 5 {
+		t.Errorf("replicas did not come back as int: %#v", back["replicas"])
+	}
+	if _, err := ParseParams("{not json"); err == nil {
+		t.Error("bad JSON accepted")
+	}
+}
+
+func TestDurations(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"30m": 30 * time.Minute, "1h30m": 90 * time.Minute, "1d": 24 * time.Hour, "1w": 7 * 24 * time.Hour, "90s": 90 * time.Second, "500ms": 500 * time.Millisecond,
+	} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "h", "1x", "-5m", "0m", "1.5h", "99999999999h"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 90 * time.Minute: "1h30m", 24 * time.Hour: "1d", 7 * 24 * time.Hour: "1w", 45 * time.Minute: "45m"} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestJSONSchema(t *testing.T) {
+	scale, _ := CatalogSpec(KubernetesScale)
+	b, err := json.Marshal(scale.JSONSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Type       string                    `json:"type"`
+		Properties map[string]map[string]any `json:"properties"`
+		Required   []string                  `json:"required"`
+		Additional bool                      `json:"additionalProperties"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Type != "object" || s.Additional || len(s.Required) != 3 || s.Properties["replicas"]["type"] != "integer" || s.Properties["replicas"]["minimum"] != float64(0) {
+		t.Errorf("schema = %s", b)
+	}
+}
+
+type fakeAction struct{ spec Spec }
+
+func (f fakeAction) Spec() Spec                                   { return f.spec }
+func (f fakeAction) Run(context.Context, Request) (Result, error) { return Result{}, nil }
+
+func TestRegistry(t *testing.T) {
+	help, _ := CatalogSpec(Help)
+	r, err := NewRegistry(fakeAction{help})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Get(Help); !ok || len(r.Specs()) != 1 {
+		t.Error("registry lost the action")
+	}
+	if _, err := NewRegistry(fakeAction{help}, fakeAction{help}); err == nil {
+		t.Error("duplicate action accepted")
+	}
+	if _, err := NewRegistry(fakeAction{Spec{Name: "x", Kind: "sometimes"}}); err == nil {
+		t.Error("bad kind accepted")
+	}
+}
