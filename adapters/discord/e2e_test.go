@@ -88,10 +88,11 @@ type e2e struct {
 	rec  *deliveries
 	p    *app.Parley
 	logs *logBuffer
+	hd   *handled
 
 	mu          sync.Mutex
 	tokens      []string // interaction tokens issued: secrets too
-	undelivered []chat.Reply
+	undelivered []string // "reply text: error"
 
 	stop func() error
 }
@@ -153,7 +154,8 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, p.Pipeline) }()
+	h.hd = &handled{next: p.Pipeline}
+	go func() { done <- a.Run(ctx, h.hd) }()
 	var once sync.Once
 	var runErr error
 	h.stop = func() error {
@@ -183,16 +185,52 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	return h
 }
 
-func (h *e2e) recordUndelivered(_ context.Context, r chat.Reply, _ error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.undelivered = append(h.undelivered, r)
+// handled passes messages to the pipeline and counts those it has
+// finished with. Stopping Run cancels replies still being sent, so a test
+// waits for every message to be handled before it stops Run; the count
+// also shows how many messages the adapter passed on.
+type handled struct {
+	next chat.Handler
+	mu   sync.Mutex
+	n    int
 }
 
-func (h *e2e) undeliveredCount() int {
+func (c *handled) Handle(ctx context.Context, m chat.Message) {
+	c.next.Handle(ctx, m)
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *handled) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// settle waits until the pipeline has finished handling n messages, then
+// stops Run.
+func (h *e2e) settle(n int) {
+	h.t.Helper()
+	h.waitFor(fmt.Sprintf("%d messages handled", n), func() bool { return h.hd.count() >= n })
+	if err := h.stop(); err != nil {
+		h.t.Fatalf("Run: %v", err)
+	}
+	if got := h.hd.count(); got != n {
+		h.t.Errorf("the adapter passed on %d messages, want %d", got, n)
+	}
+}
+
+func (h *e2e) recordUndelivered(_ context.Context, r chat.Reply, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.undelivered)
+	h.undelivered = append(h.undelivered, fmt.Sprintf("%q: %v", r.Text, err))
+}
+
+func (h *e2e) undeliveredReplies() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.undelivered)
 }
 
 // token issues a new interaction token, as Discord does with each
@@ -580,6 +618,7 @@ func TestE2EStatusRepliedInThread(t *testing.T) {
 	h.f.Dispatch("MESSAGE_CREATE", mention(req, opsChannel, eve, "eve", "status of checkout in prod"))
 	// A thread started from the request takes its id.
 	p := h.waitPost(req, "checkout (prod): 3/3 ready")
+	h.settle(1)
 	if b, _ := p.buttons(); len(b) != 0 {
 		t.Errorf("a read reply has buttons: %v", b)
 	}
@@ -664,9 +703,7 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 		t.Errorf("second click acknowledged with type %d, want 6", typ)
 	}
 	h.waitPost(req, "runs at most once")
-	if err := h.stop(); err != nil { // waits for every handler
-		t.Fatalf("Run: %v", err)
-	}
+	h.settle(3) // the request and two clicks
 
 	var scales int
 	for _, e := range h.events(audit.ActionSucceeded) {
@@ -703,9 +740,7 @@ func TestE2EUserWithoutRightsRefused(t *testing.T) {
 	const req = "1200000000000000301"
 	h.f.Dispatch("MESSAGE_CREATE", mention(req, opsChannel, eve, "eve", "scale checkout to 5 in prod"))
 	refusal := h.waitPost(req, "You (discord:"+eve+") may not run kubernetes.scale")
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	h.settle(1)
 
 	var denied int
 	for _, e := range h.events(audit.PolicyDecided) {
@@ -827,9 +862,7 @@ func TestE2EEvaluationFromSlashCommand(t *testing.T) {
 	if !strings.Contains(answer.shown(), "Eval run "+runNo[1]+" (intent-routing") {
 		t.Errorf("answer to the question = %q, want run %s", answer.shown(), runNo[1])
 	}
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	h.settle(4) // two commands, a click, a question
 	if n := len(h.events(audit.ActionStarted)); n != 3 {
 		t.Errorf("action.started events = %d, want 3 (the run, two status reads)", n)
 	}
@@ -864,9 +897,7 @@ func TestE2ERateLimitStormAbsorbed(t *testing.T) {
 	for _, r := range reqs {
 		h.waitPost(r.id, r.want)
 	}
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	h.settle(len(reqs))
 
 	mu.Lock()
 	storm := len(refused)
@@ -903,8 +934,8 @@ func TestE2ERateLimitStormAbsorbed(t *testing.T) {
 	if n := len(h.events(audit.ReplyFailed)); n != 0 {
 		t.Errorf("reply.failed events = %d, want 0", n)
 	}
-	if n := h.undeliveredCount(); n != 0 {
-		t.Errorf("%d replies handed to OnUndelivered", n)
+	if u := h.undeliveredReplies(); len(u) != 0 {
+		t.Errorf("replies handed to OnUndelivered: %q", u)
 	}
 	if n := len(h.events(audit.ActionSucceeded)); n != len(reqs) {
 		t.Errorf("action.succeeded events = %d, want %d", n, len(reqs))
@@ -931,17 +962,16 @@ func TestE2EDroppedConnectionResumed(t *testing.T) {
 	h.f.Dispatch("MESSAGE_CREATE", mention(third, opsChannel, eve, "eve", "status of auth in prod"))
 	h.waitPost(second, "payments (prod):")
 	h.waitPost(third, "auth (prod):")
-	// Run returns only after every handler it started has finished, so a
-	// duplicate handling would be visible below.
-	if err := h.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	// Three messages, each passed on once: the replay and the redelivery
+	// were dropped by the adapter (settle checks the count after Run has
+	// returned, so a late duplicate would show).
+	h.settle(3)
 
 	identifies, resumes, _ := h.f.Sessions()
 	if identifies != 1 || resumes != 1 {
 		t.Errorf("identifies %d, resumes %d; want the session resumed, not re-identified", identifies, resumes)
 	}
-	// The replay and the redelivery reached the adapter and were dropped.
+	// The replay and the redelivery did reach the adapter.
 	logs := h.logs.String()
 	for _, id := range []string{first, second} {
 		if !strings.Contains(logs, "msg=\"dropping repeated message\" adapter=discord message="+id) {

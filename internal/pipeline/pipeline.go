@@ -323,7 +323,11 @@ func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (aud
 	if e.Subject == "" {
 		e.Subject = req.msg.Subject()
 	}
-	stored, err := p.deps.Audit.Record(ctx, e)
+	// The audit write outlives the request's cancellation (a shutdown in
+	// the middle of an action must still be recorded), within a bound.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	stored, err := p.deps.Audit.Record(actx, e)
+	cancel()
 	if err != nil {
 		p.cfg.Metrics.AuditWriteFailed()
 		p.log.Error("audit write failed", "request", req.id, "type", string(e.Type), "err", err)
@@ -344,7 +348,9 @@ func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string
 	id, err := p.send(ctx, req, r)
 	if err != nil {
 		p.log.Warn("reply failed", "request", req.id, "err", err)
-		_, _ = p.deps.Audit.Record(ctx, audit.Event{
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, _ = p.deps.Audit.Record(actx, audit.Event{
 			Type: audit.ReplyFailed, RequestID: req.id, Platform: req.msg.Platform,
 			Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Subject: req.msg.Subject(),
 			Error: err.Error(), Outcome: preview(r.Text, 200),
