@@ -76,6 +76,10 @@ type Options struct {
 	StartTimeout   time.Duration // token check, gateway handshake, command registration; default 30s
 	MaxConcurrent  int           // messages handled at once; default 16
 	DedupeSize     int           // event ids remembered to drop redeliveries; default 4096
+	// DrainTimeout is how long Run, once its context ends, lets messages in
+	// flight finish (their replies still sent) before cancelling them;
+	// default 10s.
+	DrainTimeout time.Duration
 }
 
 // Adapter is the Discord chat.Adapter. Send may be used before and while Run
@@ -94,7 +98,9 @@ type Adapter struct {
 	botID      string
 	ready      *discordgo.Ready
 	handler    chat.Handler
-	runCtx     context.Context
+	runCtx     context.Context    // Run's: no new events once it ends
+	handlerCtx context.Context    // handlers': outlives runCtx by the drain period
+	handlerEnd context.CancelFunc // cancels handlerCtx
 	closing    bool
 	seen       *lru[struct{}]          // event ids handled ("m:"+message id, "i:"+interaction id)
 	channels   *lru[string]            // channel id -> parent id when it is a thread, "" when not
@@ -195,6 +201,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.DedupeSize <= 0 {
 		opts.DedupeSize = 4096
 	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
 
 	s, err := discordgo.New("Bot " + token)
 	if err != nil {
@@ -253,8 +262,9 @@ func (a *Adapter) Name() string { return chat.Discord }
 
 // Run checks the token, connects to the gateway (failing with a clear error
 // when the Message Content intent is missing), registers /parley, and hands
-// messages to h until ctx ends. It then disconnects and waits for the
-// messages in flight.
+// messages to h until ctx ends. It then disconnects, taking no new events,
+// and waits for the messages in flight: for up to DrainTimeout they run on
+// (their replies are delivered), then they are cancelled.
 func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("discord: Run called twice")
@@ -283,8 +293,10 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 	if err != nil {
 		return startError("check bot token", err, a.token)
 	}
+	hctx, stopHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	a.mu.Lock()
 	a.botID, a.handler, a.runCtx = me.ID, h, ctx
+	a.handlerCtx, a.handlerEnd = hctx, stopHandlers
 	a.mu.Unlock()
 
 	// Open blocks until READY (or a close); the dialer's deadline bounds it.
@@ -335,16 +347,36 @@ func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
 	return nil
 }
 
-// stop closes the gateway and waits for the handlers in flight.
+// stop closes the gateway and waits for the handlers in flight, cancelling
+// them once DrainTimeout has passed.
 func (a *Adapter) stop() {
 	a.mu.Lock()
 	a.closing = true
+	stopHandlers := a.handlerEnd
 	a.mu.Unlock()
 	a.s.ShouldReconnectOnError = false
 	if err := a.s.Close(); err != nil {
 		a.log.Debug("close gateway", "err", mask(err.Error(), a.token))
 	}
-	a.wg.Wait()
+	if stopHandlers == nil { // start failed before any handler could run
+		a.wg.Wait()
+		return
+	}
+	defer stopHandlers()
+	drained := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(drained)
+	}()
+	timer := time.NewTimer(a.opts.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		a.log.Warn("messages still in flight after the drain period; cancelling them", "drain", a.opts.DrainTimeout)
+		stopHandlers()
+		<-drained
+	}
 }
 
 // spawn runs f in a goroutine that stop waits for; nothing starts once the
@@ -355,7 +387,7 @@ func (a *Adapter) spawn(f func(ctx context.Context, h chat.Handler)) {
 		a.mu.Unlock()
 		return
 	}
-	ctx, h := a.runCtx, a.handler
+	ctx, h := a.handlerCtx, a.handler
 	a.wg.Add(1)
 	a.mu.Unlock()
 	go func() {

@@ -749,3 +749,106 @@ func TestSilentGatewayFailsStartup(t *testing.T) {
 		t.Fatalf("Run: %v, want a gateway connection error", err)
 	}
 }
+
+// closingNow reports whether Run has begun to stop: the adapter takes no
+// new events.
+func closingNow(a *Adapter) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closing
+}
+
+// waitClosing waits until Run has begun to stop. The deadline only turns a
+// hang into a failure.
+func waitClosing(t *testing.T, a *Adapter) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !closingNow(a) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not begin to stop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A reply sent while Run is being stopped (shutdown, or a lost leadership)
+// is delivered, not cancelled with Run's context and reported undelivered.
+func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
+	t.Parallel()
+	f := newFakeDiscord(t)
+	var undelivered atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	sent := make(chan error, 1)
+	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
+		return func(ctx context.Context, m chat.Message) {
+			close(entered)
+			<-release
+			_, err := a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Kind: chat.KindSuccess, Text: "checkout is healthy"})
+			sent <- err
+		}
+	}, func(o *Options) {
+		o.OnUndelivered = func(context.Context, chat.Reply, error) { undelivered.Add(1) }
+	})
+	const request = "1130000000000001101"
+	f.dispatch("MESSAGE_CREATE", messageCreate(request, testGuild, testBound, "status of checkout", false))
+	select {
+	case <-entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the message was not handled")
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		h.stop()
+	}()
+	waitClosing(t, h.a)
+	close(release) // the handler answers only now, while Run is stopping
+	if err := <-sent; err != nil {
+		t.Errorf("Send while stopping: %v", err)
+	}
+	<-stopped
+	if n := undelivered.Load(); n != 0 {
+		t.Errorf("%d replies reported undelivered", n)
+	}
+	var delivered bool
+	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+		var body map[string]any
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		delivered = delivered || (r.Channel == request && strings.Contains(fmt.Sprint(body["content"]), "checkout is healthy"))
+	}
+	if !delivered {
+		t.Errorf("the reply never reached Discord: %+v", f.requests("POST /api/v9/channels/{ch}/messages"))
+	}
+}
+
+// A handler still running when the drain period ends is cancelled, and Run
+// returns: stopping is bounded.
+func TestStopCancelsHandlersAfterTheDrainPeriod(t *testing.T) {
+	t.Parallel()
+	f := newFakeDiscord(t)
+	entered := make(chan struct{})
+	var handlerErr atomic.Value
+	h := start(t, f, func(*Adapter) func(context.Context, chat.Message) {
+		return func(ctx context.Context, _ chat.Message) {
+			close(entered)
+			<-ctx.Done() // a handler that would run forever
+			handlerErr.Store(ctx.Err())
+		}
+	}, func(o *Options) { o.DrainTimeout = 20 * time.Millisecond })
+	f.dispatch("MESSAGE_CREATE", messageCreate("1130000000000001102", testGuild, testBound, "status of checkout", false))
+	select {
+	case <-entered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the message was not handled")
+	}
+	h.stop() // returns only once the handler has returned
+	if err, _ := handlerErr.Load().(error); !errors.Is(err, context.Canceled) {
+		t.Errorf("handler context after the drain period: %v, want cancelled", err)
+	}
+	if !strings.Contains(h.logs.String(), "cancelling them") {
+		t.Errorf("the cancellation was not logged:\n%s", h.logs.String())
+	}
+}

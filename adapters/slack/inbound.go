@@ -207,7 +207,7 @@ func (a *Adapter) deliver(wait context.Context, in inbound) error {
 		return nil
 	}
 	a.mu.Lock()
-	h, runCtx := a.handler, a.runCtx
+	h, runCtx, hctx := a.handler, a.runCtx, a.hctx
 	if h != nil {
 		a.handling.Add(1)
 	}
@@ -230,7 +230,7 @@ func (a *Adapter) deliver(wait context.Context, in inbound) error {
 	go func() {
 		defer a.handling.Done()
 		defer func() { <-a.sem }()
-		h.Handle(runCtx, in.msg)
+		h.Handle(hctx, in.msg)
 	}()
 	return nil
 }

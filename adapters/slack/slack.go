@@ -76,6 +76,9 @@ type Options struct {
 	MaxAttempts  int           // tries of a call failing transiently (5)
 	CallTimeout  time.Duration // deadline of each Web API call (15s)
 	MaxHandlers  int           // messages handled at once (32)
+	// DrainTimeout is how long Run, once its context ends, lets messages in
+	// flight finish and queued replies go out before cancelling them (10s).
+	DrainTimeout time.Duration
 }
 
 // Adapter is the Slack adapter. It implements chat.Adapter.
@@ -92,7 +95,8 @@ type Adapter struct {
 	mu        sync.Mutex
 	running   bool
 	handler   chat.Handler
-	runCtx    context.Context
+	runCtx    context.Context // Run's receiving: no new messages once it ends
+	hctx      context.Context // handlers' and deliveries': outlives runCtx by the drain period
 	handling  sync.WaitGroup
 	sem       chan struct{}
 	botUserID string
@@ -118,7 +122,7 @@ func New(opts Options) (*Adapter, error) {
 		return nil, fmt.Errorf("slack: Socket Mode needs an app-level token (xapp-) with connections:write: %w", action.ErrNotConfigured)
 	case opts.Mode == ModeEvents && opts.SigningSecret == "":
 		return nil, fmt.Errorf("slack: the Events API needs the app's signing secret: %w", action.ErrNotConfigured)
-	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0:
+	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0 || opts.DrainTimeout < 0:
 		return nil, fmt.Errorf("slack: negative durations or counts in options: %w", action.ErrNotConfigured)
 	}
 	if opts.GroupRefresh == 0 {
@@ -138,6 +142,9 @@ func New(opts Options) (*Adapter, error) {
 	}
 	if opts.MaxHandlers == 0 {
 		opts.MaxHandlers = 32
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 10 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -194,7 +201,9 @@ func nonEmpty(ss ...string) []string {
 func (a *Adapter) Name() string { return chat.Slack }
 
 // Run checks the tokens, then receives messages and hands each to h until
-// ctx ends. It owns the delivery queues: Send works only while Run runs.
+// ctx ends. It then takes no new messages and lets those in flight finish,
+// their replies delivered, for up to DrainTimeout before cancelling them.
+// It owns the delivery queues: Send works only while Run runs.
 // It returns nil when ctx ends and an error when it cannot start or the
 // connection fails for good (for example a revoked token).
 func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
@@ -219,11 +228,13 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	hctx, stopHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHandlers()
 	a.groups.refresh(runCtx)
 
-	a.out.open(runCtx)
+	a.out.open(hctx)
 	a.mu.Lock()
-	a.handler, a.runCtx = h, runCtx
+	a.handler, a.runCtx, a.hctx = h, runCtx, hctx
 	a.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -242,12 +253,31 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 	a.mu.Lock()
 	a.handler = nil // refuse new messages
 	a.mu.Unlock()
-	a.handling.Wait()
-	a.out.close()
+	a.drain(stopHandlers)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// drain waits for the handlers in flight and then for the delivery queues,
+// cancelling both (stopHandlers) once DrainTimeout has passed.
+func (a *Adapter) drain(stopHandlers context.CancelFunc) {
+	drained := make(chan struct{})
+	go func() {
+		a.handling.Wait()
+		a.out.close()
+		close(drained)
+	}()
+	timer := time.NewTimer(a.opts.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		a.log.Warn("messages still in flight after the drain period; cancelling them", "drain", a.opts.DrainTimeout)
+		stopHandlers()
+		<-drained
+	}
 }
 
 // Send implements chat.Sender. It queues the reply on its channel's queue

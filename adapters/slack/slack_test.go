@@ -516,3 +516,97 @@ func TestSendWhenNotRunning(t *testing.T) {
 		t.Errorf("OnUndelivered called %d times", und.count())
 	}
 }
+
+// waitStopping waits until Run has stopped taking messages (it is draining
+// those in flight). The deadline only turns a hang into a failure.
+func (h *harness) waitStopping(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.a.mu.Lock()
+		stopping := h.a.handler == nil
+		h.a.mu.Unlock()
+		if stopping {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("Run did not begin to stop")
+}
+
+// A reply sent while Run is being stopped (shutdown, or a lost leadership)
+// is delivered, not cancelled with Run's context and reported undelivered.
+func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, nil)
+	entered, release := make(chan struct{}), make(chan struct{})
+	sent := make(chan error, 1)
+	h.rec.reply = func(ctx context.Context, m chat.Message) {
+		close(entered)
+		<-release
+		_, err := h.a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Kind: chat.KindSuccess, Text: "checkout is healthy"})
+		sent <- err
+	}
+	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout", "1700000050.000100", "")))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message was not handled")
+	}
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.stop() }()
+	h.waitStopping(t)
+	close(release) // the handler answers only now, while Run is stopping
+	if err := <-sent; err != nil {
+		t.Errorf("Send while stopping: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if n := h.und.count(); n != 0 {
+		t.Errorf("%d replies reported undelivered: %v", n, h.und.errs)
+	}
+	posts, _ := f.snapshot()
+	if len(posts) != 1 || posts[0].Channel != "C1" || posts[0].Thread != "1700000050.000100" || !strings.Contains(posts[0].Text, "checkout is healthy") {
+		t.Errorf("posts = %+v, want the reply in the request's thread", posts)
+	}
+	// Once Run has returned, Send refuses at once.
+	if _, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Text: "late"}); !errors.Is(err, action.ErrUnavailable) {
+		t.Errorf("Send after Run: %v, want unavailable", err)
+	}
+}
+
+// A handler still running when the drain period ends is cancelled, and Run
+// returns: stopping is bounded.
+func TestStopCancelsHandlersAfterTheDrainPeriod(t *testing.T) {
+	f := newFakeSlack(t)
+	h := start(t, f, func(o *Options) { o.DrainTimeout = 20 * time.Millisecond })
+	entered := make(chan struct{})
+	handlerErr := make(chan error, 1)
+	h.rec.reply = func(ctx context.Context, _ chat.Message) {
+		close(entered)
+		<-ctx.Done() // a handler that would run forever
+		handlerErr <- ctx.Err()
+	}
+	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout", "1700000051.000100", "")))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message was not handled")
+	}
+	if err := h.stop(); err != nil { // returns only once the handler has returned
+		t.Errorf("Run: %v", err)
+	}
+	select {
+	case err := <-handlerErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("handler context after the drain period: %v, want cancelled", err)
+		}
+	default:
+		t.Error("Run returned before the handler did")
+	}
+	if !strings.Contains(h.logs.String(), "cancelling them") {
+		t.Errorf("the cancellation was not logged")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/parley-chatops/parley/internal/telemetry"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 	"github.com/parley-chatops/parley/internal/testenv/pgtest"
+	"github.com/parley-chatops/parley/policies"
 )
 
 func TestMain(m *testing.M) {
@@ -101,7 +103,9 @@ type platformConn struct {
 	crash func(m chat.Message, before bool) bool
 }
 
-func (c *platformConn) Name() string { return chat.Console }
+// Name is Slack's: the shared de-duplication trusts the event ids of
+// platforms that keep them unique (the console numbers lines per session).
+func (c *platformConn) Name() string { return chat.Slack }
 
 func (c *platformConn) Send(_ context.Context, r chat.Reply) (string, error) {
 	c.p.mu.Lock()
@@ -181,12 +185,19 @@ type replica struct {
 }
 
 // failoverConfig is a replica's configuration file: the shared PostgreSQL
-// store, the sandbox cluster for actions, and leader election on the test
-// cluster's Lease with short timings (production defaults are 15s/10s/2s).
+// store, the sandbox cluster for actions, the default policy with its
+// console users as Slack users, and leader election on the test cluster's
+// Lease with short timings (production defaults are 15s/10s/2s).
 func failoverConfig(t *testing.T, name, dsn, kubeconfig, ns string) *config.Config {
 	t.Helper()
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	users := strings.NewReplacer("console:alice", "slack:"+failoverUser, "console:bob", "slack:UBOB", "console:carol", "slack:UCAROL")
+	if err := os.WriteFile(pol, []byte(users.Replace(string(policies.Default()))), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	yml := fmt.Sprintf(`
 store: {driver: postgres, dsn: {env: PARLEY_TEST_DSN}}
+policy: %q
 evals: {reports_dir: %q}
 leader_election:
   lease_name: parley
@@ -196,7 +207,7 @@ leader_election:
   renew_deadline: 1500ms
   retry_period: 300ms
   kubeconfig: %q
-`, t.TempDir(), ns, name, kubeconfig)
+`, pol, t.TempDir(), ns, name, kubeconfig)
 	cfg, err := config.Parse([]byte(yml), name+".yaml", func(k string) string {
 		if k == "PARLEY_TEST_DSN" {
 			return dsn
@@ -342,11 +353,7 @@ func testFailover(t *testing.T, crashBefore bool, runsOn string) {
 		}
 	}()
 
-	msg := func(id, text string) chat.Message {
-		return chat.Message{Platform: chat.Console, Channel: "ops", Thread: "ops", User: "alice",
-			Text: text, EventID: id, Time: time.Now()}
-	}
-	pf.post(msg("e1", "scale checkout to 5 in prod"))
+	pf.post(failoverMsg("e1", "scale checkout to 5 in prod"))
 	waitUntil(t, "the scale request to be handled", func() bool { return pf.isAcked("e1") })
 	m := promptCodeRE.FindStringSubmatch(pf.replyTexts())
 	if m == nil {
@@ -357,7 +364,7 @@ func testFailover(t *testing.T, crashBefore bool, runsOn string) {
 		t.Errorf("parley_leader: a=%v b=%v, want 1 and 0", testutilGauge(t, a.metrics), testutilGauge(t, b.metrics))
 	}
 
-	pf.post(msg("e2", "confirm "+code))
+	pf.post(failoverMsg("e2", "confirm "+code))
 	<-a.done // a is gone
 	if a.el.IsLeader() {
 		t.Fatal("a crashed but reports leading")
@@ -371,7 +378,7 @@ func testFailover(t *testing.T, crashBefore bool, runsOn string) {
 	waitUntil(t, "the confirmation to be handled after the failover", func() bool { return pf.isAcked("e2") })
 
 	// The user, seeing no answer yet, confirms again.
-	pf.post(msg("e3", "confirm "+code))
+	pf.post(failoverMsg("e3", "confirm "+code))
 	waitUntil(t, "the second confirmation to be handled", func() bool { return pf.isAcked("e3") })
 	if got := pf.replyTexts(); !strings.Contains(got, "runs at most once") {
 		t.Errorf("the second confirmation was not refused as already used:\n%s", got)
@@ -415,23 +422,37 @@ func testFailover(t *testing.T, crashBefore bool, runsOn string) {
 		t.Errorf("confirmation state = %s, want done", cf.State)
 	}
 
-	// No request lost: every delivery a replica handled has its
-	// message.received, and every message the user sent was handled.
+	// No request lost and none handled twice: every event a replica took
+	// has exactly one message.received, and every message the user sent
+	// was handled. The confirmation that ran on a and was redelivered to b
+	// is dropped there as a duplicate.
 	received := map[string]int{}
 	for _, e := range events(audit.MessageReceived, "") {
 		received[e.Text]++
 	}
-	handled := map[string]int{}
+	handled := map[string]map[string]bool{} // text -> event ids
+	deliveries := 0
 	pf.mu.Lock()
 	for _, m := range pf.handled {
-		handled[m.Text]++
+		if handled[m.Text] == nil {
+			handled[m.Text] = map[string]bool{}
+		}
+		handled[m.Text][m.EventID] = true
+		deliveries++
 	}
 	sent, queued := pf.received, len(pf.queue)
 	pf.mu.Unlock()
-	for text, n := range handled {
-		if received[text] != n {
-			t.Errorf("%q: handled %d times, message.received %d times", text, n, received[text])
+	for text, ids := range handled {
+		if received[text] != len(ids) {
+			t.Errorf("%q: %d events handled, message.received %d times", text, len(ids), received[text])
 		}
+	}
+	wantDup := 0.0
+	if !crashBefore {
+		wantDup = 1 // e2, redelivered to b after a handled it
+	}
+	if got := messagesCounter(t, b.metrics, "duplicate"); got != wantDup || deliveries != sent+int(wantDup) {
+		t.Errorf("b dropped %v duplicates of %d deliveries for %d messages, want %v", got, deliveries, sent, wantDup)
 	}
 	if queued != 0 || !pf.isAcked("e1") || !pf.isAcked("e2") || !pf.isAcked("e3") || sent != 3 {
 		t.Errorf("messages left undelivered: %d queued of %d sent", queued, sent)
@@ -455,6 +476,156 @@ func testFailover(t *testing.T, crashBefore bool, runsOn string) {
 	if err, _ := b.runError.Load().(error); err != nil {
 		t.Errorf("b's election: %v", err)
 	}
+}
+
+// failoverUser is alice, in group sre, as a Slack user.
+const failoverUser = "UALICE"
+
+// failoverMsg is alice's message in Slack channel ops, with a platform
+// event id.
+func failoverMsg(id, text string) chat.Message {
+	return chat.Message{Platform: chat.Slack, Channel: "ops", Thread: "ops", User: failoverUser,
+		Text: text, EventID: id, Time: time.Now()}
+}
+
+// A read the leader answered but never acknowledged is redelivered to the
+// new leader after a failover; it must not be answered a second time.
+func TestFailoverAnswersARedeliveredReadOnce(t *testing.T) {
+	kc := kubetest.Shared(t)
+	dsn := pgtest.Start(t)
+	kubeconfig := kc.Kubeconfig(t)
+	ns := kc.NewNamespace(t, "failover")
+	pf := newPlatform()
+
+	// a crashes after answering the read, before acknowledging it.
+	answered := -1 // replies when a crashed
+	var a *replica
+	a = startReplica(t, "a", failoverConfig(t, "a", dsn, kubeconfig, ns), pf, func(m chat.Message, before bool) bool {
+		if m.EventID != "r1" || before {
+			return false
+		}
+		pf.mu.Lock()
+		answered = len(pf.replies)
+		pf.mu.Unlock()
+		a.crashed.Store(time.Now().UnixNano())
+		a.cancel()
+		return true
+	})
+	waitUntil(t, "a to lead", a.el.IsLeader)
+	b := startReplica(t, "b", failoverConfig(t, "b", dsn, kubeconfig, ns), pf, nil)
+
+	// Each message in its own thread, so the replies tell which they answer.
+	threaded := func(id, text string) chat.Message {
+		m := failoverMsg(id, text)
+		m.Thread = "thread-" + id
+		return m
+	}
+	const read = "status of checkout in prod"
+	pf.post(threaded("r1", read))
+	<-a.done
+	pf.mu.Lock()
+	first := answered
+	pf.mu.Unlock()
+	if first <= 0 {
+		t.Fatalf("a did not answer the read before crashing (%d replies)", first)
+	}
+	waitUntil(t, "b to lead", b.el.IsLeader)
+	// The platform redelivers r1 to b first, then the user's next message.
+	pf.post(threaded("r2", "help"))
+	waitUntil(t, "the next message to be handled after the failover", func() bool { return pf.isAcked("r2") })
+	if !pf.isAcked("r1") {
+		t.Fatal("the redelivered read was never acknowledged")
+	}
+
+	pf.mu.Lock()
+	var r1Deliveries int
+	for _, m := range pf.handled {
+		if m.EventID == "r1" {
+			r1Deliveries++
+		}
+	}
+	var readAgain, helpAnswers int // replies since a's answer, by thread
+	for _, r := range pf.replies[first:] {
+		switch {
+		case r.Kind == chat.KindAudit:
+		case r.Thread == "thread-r1":
+			readAgain++
+		case r.Thread == "thread-r2":
+			helpAnswers++
+		}
+	}
+	pf.mu.Unlock()
+	if r1Deliveries != 2 {
+		t.Fatalf("r1 delivered %d times, want 2 (a, then b after the failover)", r1Deliveries)
+	}
+	if got := messagesCounter(t, b.metrics, "duplicate"); got != 1 {
+		t.Errorf("b dropped %v duplicates, want the redelivered read", got)
+	}
+	evs, err := b.p.Audit.List(context.Background(), audit.Filter{Types: []audit.Type{audit.MessageReceived}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]int{}
+	for _, e := range evs {
+		texts[e.Text]++
+	}
+	if texts[read] != 1 || texts["help"] != 1 {
+		t.Errorf("message.received by text = %v, want the read and help once each", texts)
+	}
+	if readAgain != 0 || helpAnswers == 0 {
+		t.Errorf("after the failover: %d more replies to the read (want 0), %d to help (want some)", readAgain, helpAnswers)
+	}
+}
+
+// With one replica on SQLite, a Slack event the platform delivers again
+// after a restart is dropped; the console's per-session line numbers are
+// not taken for redeliveries.
+func TestRedeliveryAfterRestartIsDropped(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "p.db")
+	say := func(h *harness, platform, id, text string) string {
+		t.Helper()
+		h.p.Pipeline.Handle(context.Background(), chat.Message{
+			Platform: platform, Channel: "ops", Thread: "ops", User: "alice", Text: text, EventID: id, Time: h.clock.Now(),
+		})
+		got, n := h.out.since(h.n)
+		h.n = n
+		return got
+	}
+	h1 := newHarness(t, db)
+	mustContain(t, say(h1, chat.Slack, "Ev1", "help"), "can do")
+	mustContain(t, say(h1, chat.Console, "console-1", "help"), "can do")
+	h1.p.Close(context.Background())
+
+	h2 := newHarness(t, db)
+	if got := say(h2, chat.Slack, "Ev1", "help"); got != "" {
+		t.Errorf("the redelivered Slack event was answered after a restart:\n%s", got)
+	}
+	mustContain(t, say(h2, chat.Console, "console-1", "help"), "can do")
+	mustContain(t, say(h2, chat.Slack, "Ev2", "help"), "can do")
+}
+
+// messagesCounter reads parley_messages_total for Slack and an outcome.
+func messagesCounter(t *testing.T, m *telemetry.Metrics, outcome string) float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "parley_messages_total" {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range c.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["platform"] == chat.Slack && labels["outcome"] == outcome {
+				return c.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // testutilGauge reads parley_leader from a replica's metrics.

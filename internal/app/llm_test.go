@@ -120,3 +120,51 @@ func TestFollowUpSeesThreadHistory(t *testing.T) {
 	}
 	_ = chat.Console
 }
+
+// TestDiagnoseWithModelSummary: with an LLM configured, "what's wrong with
+// payments" is routed to incident.diagnose by the model, and the reply is
+// the model's summary of the gathered evidence, asked for without tools,
+// with the evidence it cites listed and the model's use audited.
+func TestDiagnoseWithModelSummary(t *testing.T) {
+	const written = "Payments keeps restarting [K2] and is not fully ready [K1]; metrics and logs are not configured."
+	h, srv := llmHarness(t, "llm", func(r llmtest.Request) llmtest.Response {
+		if _, routing := r.JSON()["tools"]; routing {
+			return llmtest.OpenAIToolCall(r, "incident_diagnose", `{"service":"payments"}`)
+		}
+		return llmtest.OpenAIText(r, written)
+	})
+	got := h.say("alice", "ops", "what's wrong with payments")
+	mustContain(t, got, "Diagnosis of payments (last 1h): "+written, "Written by the model gpt-test", "Kubernetes (prod): payments (prod): 2/2 ready")
+	var code string
+	h.out.mu.Lock()
+	for _, r := range h.out.replies {
+		if r.Kind == chat.KindSuccess {
+			code = r.Code
+		}
+	}
+	h.out.mu.Unlock()
+	mustContain(t, code, "K1 deployment/payments (prod): payments (prod): 2/2 ready") // the evidence the ids cite
+
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("model asked %d times, want 2 (routing, summary)", len(reqs))
+	}
+	sum := reqs[1]
+	if _, tools := sum.JSON()["tools"]; tools || !strings.Contains(string(sum.Body), `deployment/payments`) {
+		t.Errorf("summary request offered tools or lacks the evidence:\n%s", sum.Body)
+	}
+	for _, r := range reqs {
+		if strings.Contains(string(r.Body), "sk-test-secret") {
+			t.Fatal("API key in a request body")
+		}
+	}
+	done := h.events(audit.ActionSucceeded)
+	if len(done) != 1 || done[0].Action != "incident.diagnose" {
+		t.Fatalf("action.succeeded events = %+v", done)
+	}
+	for _, want := range []string{"summary=model", "llm_model=gpt-test", "llm_tokens=", "llm_cost_usd="} {
+		if !strings.Contains(done[0].Outcome, want) {
+			t.Errorf("audited outcome %q lacks %q", done[0].Outcome, want)
+		}
+	}
+}

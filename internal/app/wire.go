@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/parley-chatops/parley/actions/evaluation"
@@ -19,9 +20,11 @@ import (
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/dedupe"
 	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/policy"
@@ -84,7 +87,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
@@ -115,7 +118,17 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	if err != nil {
 		return nil, err
 	}
-	return action.NewRegistry(append(acts, &incident.Diagnose{Inventory: inv, Sources: diagnoseSources(base)})...)
+	diag := &incident.Diagnose{Inventory: inv, Sources: diagnoseSources(base), Logger: log}
+	if l := cfg.Router.LLM; l != nil { // a model writes the diagnosis, as in the incident channels
+		lo, err := llmOptions(l, metrics, log, k8sOpts.Now)
+		if err != nil {
+			return nil, err
+		}
+		if diag.Summarizer, err = llm.NewSummarizer(lo); err != nil {
+			return nil, err
+		}
+	}
+	return action.NewRegistry(append(acts, diag)...)
 }
 
 // Build wires one Parley instance around a chat sender: the store, audit
@@ -192,6 +205,13 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		_ = db.Close()
 		return nil, err
 	}
+	// Events taken by any replica (or by this one before a restart) are
+	// not handled again when the platform redelivers them.
+	shared, err := dedupe.New(db, dedupe.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	seen := durableEvents{shared}
 	k8sInv, err := kubernetes.NewInventory(k8sOpts)
 	if err != nil {
 		return fail(err)
@@ -204,7 +224,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Logger)
+	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Metrics, o.Logger)
 	if err != nil {
 		closeRunner()
 		return fail(err)
@@ -222,6 +242,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	}, pipeline.Deps{
 		Router: router, Actions: reg, Inventory: inv, Policy: pol,
 		Audit: rec, Confirmations: confirms, Sender: sender, CancelEval: runner.Cancel,
+		SeenEvents: seen,
 	})
 	if err != nil {
 		closeRunner()
@@ -229,6 +250,21 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
 		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, sinks: sinks}, nil
+}
+
+// durableEvents consults the shared de-duplication only for platforms whose
+// event ids are unique and stable (Slack event ids, Discord snowflakes). The
+// console numbers its lines per session: "console-1" comes again in the
+// next session and must not be taken for a redelivery.
+type durableEvents struct{ *dedupe.Store }
+
+// Seen implements pipeline.SeenEvents; keys are "platform:event id".
+func (d durableEvents) Seen(ctx context.Context, key string, now time.Time) (bool, error) {
+	switch platform, _, _ := strings.Cut(key, ":"); platform {
+	case chat.Slack, chat.Discord:
+		return d.Store.Seen(ctx, key, now)
+	}
+	return false, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.

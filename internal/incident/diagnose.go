@@ -2,7 +2,10 @@
 // error logs and Kubernetes state in parallel, each under its own
 // deadline, and writes a short deterministic summary with the evidence. A
 // source that is down or not configured makes its part say so; the rest
-// still answers. The incident channels (manager.go) gather the same way.
+// still answers. With a Summarizer, a model writes the text from the same
+// evidence, citing the ids of the numbers and log lines it used; when it
+// fails or is late the deterministic summary stands and the reply says so.
+// The incident channels (manager.go) gather the same way.
 
 package incident
 
@@ -10,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +22,7 @@ import (
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/intent/llm"
 )
 
 // Source is one read action the diagnosis consults, with the parameters to
@@ -34,7 +40,19 @@ type Diagnose struct {
 	Sources   []Source
 	Inventory intent.InventorySource // to find the namespaces a service runs in; may be nil
 	Timeout   time.Duration          // per source (default 8s)
+
+	// Summarizer, when set, writes the reply's text from the gathered
+	// evidence; the deterministic headlines stay as the fields. nil: the
+	// deterministic summary.
+	Summarizer     Summarizer
+	SummaryTimeout time.Duration       // the model's summary (default 15s)
+	Redact         func(string) string // cleans evidence and model text (default redact.Redact)
+	Logger         *slog.Logger        // may be nil
 }
+
+// DefaultDiagnoseSummaryTimeout is how long incident.diagnose waits for the
+// model's summary before it answers with the deterministic one.
+const DefaultDiagnoseSummaryTimeout = 15 * time.Second
 
 // Spec implements action.Action.
 func (d *Diagnose) Spec() action.Spec {
@@ -62,7 +80,98 @@ func (d *Diagnose) Run(ctx context.Context, req action.Request) (action.Result, 
 		window = "1h"
 	}
 	found := runJobs(ctx, planJobs(d.Sources, service, d.namespaces(ctx, service), window), d.timeout(), req, nil)
-	return summarise(service, window, found), nil
+	res := summarise(service, window, found)
+	if d.Summarizer != nil {
+		d.summarizeWithModel(ctx, &res, service, window, req.Channel, found)
+	}
+	return res, nil
+}
+
+// summarizeWithModel replaces res's text with the model's summary of the
+// evidence, listed with the ids it cites as res.Code, and records the
+// model's use in res.Outcome. When the model fails, res keeps the
+// deterministic text with a note saying so.
+func (d *Diagnose) summarizeWithModel(ctx context.Context, res *action.Result, service, window, channel string, found []finding) {
+	red := d.Redact
+	if red == nil {
+		red = redactText
+	}
+	e := &evidence{Service: service}
+	for _, f := range found {
+		e.add(f, red)
+	}
+	ev := e.forModel("diagnosis of "+service, window, channel)
+	if len(ev.Metrics)+len(ev.Logs)+len(ev.Kube) == 0 {
+		res.Outcome["summary"] = "deterministic" // nothing for a model to read
+		return
+	}
+	timeout := d.SummaryTimeout
+	if timeout <= 0 {
+		timeout = DefaultDiagnoseSummaryTimeout
+	}
+	text, usage, err := modelSummary(ctx, d.Summarizer, timeout, ev, red)
+	if usage.Attempts > 0 || usage.TotalTokens() > 0 {
+		res.Outcome["llm_tokens"] = fmt.Sprintf("%d+%d", usage.PromptTokens, usage.CompletionTokens)
+		res.Outcome["llm_cost_usd"] = fmt.Sprintf("%.6f", usage.Cost)
+	}
+	if usage.Model != "" {
+		res.Outcome["llm_model"] = usage.Model
+	}
+	if err != nil {
+		why := "the model failed"
+		res.Outcome["llm_error"] = "error"
+		if errors.Is(err, context.DeadlineExceeded) {
+			why = "the model did not answer in time"
+			res.Outcome["llm_error"] = "timeout"
+		}
+		if d.Logger != nil {
+			d.Logger.Warn("model summary failed; using the deterministic one", "action", action.IncidentDiagnose, "service", service, "err", err)
+		}
+		res.Outcome["summary"] = "deterministic"
+		res.Text += "\nModel summary unavailable (" + why + "); this is the deterministic summary."
+		return
+	}
+	model := "a model"
+	if usage.Model != "" {
+		model = "the model " + usage.Model
+	}
+	res.Outcome["summary"] = "model"
+	res.Text = fmt.Sprintf("Diagnosis of %s (last %s): %s\nWritten by %s from the evidence below; the ids in brackets refer to it.", service, window, text, model)
+	res.Code = evidenceList(ev)
+}
+
+// evidenceList lists the evidence with the ids the Summarizer gives it
+// (M, L, K and R, each numbered from 1 in order), so a reader can check
+// every citation. Diagnose gathers far fewer items than the Summarizer's
+// bounds, so every id listed is one the model saw.
+func evidenceList(ev llm.Evidence) string {
+	var lines []string
+	for i, m := range ev.Metrics {
+		lines = append(lines, fmt.Sprintf("M%d %s = %s", i+1, m.Name, metricText(m)))
+	}
+	for i, l := range ev.Logs {
+		lines = append(lines, fmt.Sprintf("L%d %s", i+1, l.Text))
+	}
+	for i, k := range ev.Kube {
+		lines = append(lines, fmt.Sprintf("K%d %s: %s", i+1, k.Subject, k.Text))
+	}
+	for i, r := range ev.Rollouts {
+		lines = append(lines, fmt.Sprintf("R%d %s: %s", i+1, r.Subject, r.Text))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// metricText is a metric as people read it: 5.0%, 475 ms, 12.5 req/s.
+func metricText(m llm.Metric) string {
+	switch m.Unit {
+	case "ratio":
+		return strconv.FormatFloat(m.Value*100, 'f', 1, 64) + "%"
+	case "seconds":
+		return formatSeconds(m.Value)
+	case "":
+		return strconv.FormatFloat(m.Value, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(m.Value, 'g', -1, 64) + " " + m.Unit
 }
 
 // namespaces are the namespaces the inventory knows service in, or [""]

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -333,30 +334,59 @@ func parseValue(s string) (v float64, unit string, ok bool) {
 // otherwise.
 func (m *Manager) diagnose(ctx context.Context, t target, channel string, e *evidence) (string, bool) {
 	if m.o.Summarizer != nil {
-		ev := llm.Evidence{Title: strings.TrimSpace(t.alertname + " " + t.service + ": " + t.summary), Service: t.service, Window: m.o.Window, Channel: channel}
-		for _, x := range e.Metrics {
-			ev.Metrics = append(ev.Metrics, llm.Metric{Name: x.Name, Value: x.Value, Unit: x.Unit})
-		}
-		for _, l := range e.Logs {
-			ev.Logs = append(ev.Logs, llm.LogLine{Text: l})
-		}
-		for _, k := range e.Kube {
-			ev.Kube = append(ev.Kube, llm.Fact{Subject: k.Subject, Text: k.Text})
-		}
-		if r := e.Rollout; r != nil {
-			ev.Rollouts = append(ev.Rollouts, llm.Fact{Subject: fmt.Sprintf("%s rev %d", r.Deployment, r.Revision),
-				Text: fmt.Sprintf("image %s at %s, %s before the alert", r.Image, r.Created.Format("15:04 UTC"), r.Before)})
-		}
-		sctx, cancel := context.WithTimeout(ctx, m.o.SummaryTimeout)
-		text, _, err := m.o.Summarizer.Summarize(sctx, ev)
-		cancel()
-		if err == nil && strings.TrimSpace(text) != "" {
-			return m.redact(clip(strings.TrimSpace(text), 1500)), true
+		ev := e.forModel(strings.TrimSpace(t.alertname+" "+t.service+": "+t.summary), m.o.Window, channel)
+		text, _, err := modelSummary(ctx, m.o.Summarizer, m.o.SummaryTimeout, ev, m.redact)
+		if err == nil {
+			return text, true
 		}
 		m.log.Warn("model summary failed; using the deterministic one", "service", t.service, "err", err)
 	}
 	return deterministic(t, e), false
 }
+
+// forModel is the evidence as a Summarizer takes it. Its text was redacted
+// as it was added; the Summarizer numbers the items (M1, L1, K1, R1 in
+// this order) for the model to cite.
+func (e *evidence) forModel(title, window, channel string) llm.Evidence {
+	ev := llm.Evidence{Title: title, Service: e.Service, Window: window, Channel: channel}
+	for _, x := range e.Metrics {
+		ev.Metrics = append(ev.Metrics, llm.Metric{Name: x.Name, Value: x.Value, Unit: x.Unit})
+	}
+	for _, l := range e.Logs {
+		ev.Logs = append(ev.Logs, llm.LogLine{Text: l})
+	}
+	for _, k := range e.Kube {
+		ev.Kube = append(ev.Kube, llm.Fact{Subject: k.Subject, Text: k.Text})
+	}
+	if r := e.Rollout; r != nil {
+		ev.Rollouts = append(ev.Rollouts, llm.Fact{Subject: fmt.Sprintf("%s rev %d", r.Deployment, r.Revision),
+			Text: fmt.Sprintf("image %s at %s, %s before the alert", r.Image, r.Created.Format("15:04 UTC"), r.Before)})
+	}
+	return ev
+}
+
+// modelSummary asks s to summarise ev under its own deadline. The text is
+// trimmed, clipped and redacted; an empty answer is an error. Usage is
+// what the Summarizer reported, failed calls included.
+func modelSummary(ctx context.Context, s Summarizer, timeout time.Duration, ev llm.Evidence, red func(string) string) (string, llmcost.Usage, error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	text, usage, err := s.Summarize(sctx, ev)
+	if err != nil {
+		if cerr := sctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %w", cerr, err) // so a caller can tell a timeout
+		}
+		return "", usage, err
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "", usage, errors.New("the model returned an empty summary")
+	}
+	return red(clip(text, maxSummaryBytes)), usage, nil
+}
+
+// maxSummaryBytes bounds a model-written diagnosis.
+const maxSummaryBytes = 1500
 
 // deterministic is the template diagnosis.
 func deterministic(t target, e *evidence) string {

@@ -291,8 +291,16 @@ func (p *Pipeline) sweep(ctx context.Context) {
 	}
 }
 
-// Sweep is called periodically by the app to expire confirmations.
-func (p *Pipeline) Sweep(ctx context.Context) { p.sweep(ctx) }
+// Sweep is called periodically by the app to expire confirmations and to
+// purge old keys from the shared de-duplication.
+func (p *Pipeline) Sweep(ctx context.Context) {
+	p.sweep(ctx)
+	if p.deps.SeenEvents != nil {
+		if _, err := p.deps.SeenEvents.Purge(ctx, p.cfg.Now()); err != nil {
+			p.log.Warn("purging seen events failed", "err", err)
+		}
+	}
+}
 
 // Recover marks confirmations that were executing when Parley stopped as
 // interrupted (never run again: at most once), audits and announces them.

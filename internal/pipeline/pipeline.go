@@ -54,6 +54,16 @@ type Confirmations interface {
 	RecoverInterrupted(ctx context.Context) ([]confirm.Confirmation, error)
 }
 
+// SeenEvents remembers taken event keys across processes, so that an event
+// a platform redelivers to another replica (after a failover) is handled
+// once. *dedupe.Store implements it.
+type SeenEvents interface {
+	// Seen reports whether key was taken before, recording it when not.
+	Seen(ctx context.Context, key string, now time.Time) (bool, error)
+	// Purge forgets keys old enough that no redelivery can follow.
+	Purge(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Binding configures a channel: the namespace a request there defaults to
 // and, optionally, the only actions offered there.
 type Binding struct {
@@ -97,6 +107,10 @@ type Deps struct {
 	// CancelEval stops a running evaluation ("cancel eval 42"); nil when
 	// there is no evaluation runner. It reports whether the run was running.
 	CancelEval func(id int) bool
+	// SeenEvents, when set, extends de-duplication beyond this process
+	// (several replicas on one database). The in-memory check runs first;
+	// a failing SeenEvents never drops a message.
+	SeenEvents SeenEvents
 }
 
 // Pipeline handles chat messages. It is safe for concurrent use.
@@ -193,7 +207,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	}()
 	p.sweep(ctx)
 
-	if msg.EventID != "" && p.duplicate(msg.Platform+":"+msg.EventID) {
+	if msg.EventID != "" && p.duplicate(ctx, msg.Platform+":"+msg.EventID) {
 		p.log.Debug("dropping redelivered event", "event", msg.EventID)
 		p.cfg.Metrics.Message(msg.Platform, "duplicate")
 		return
@@ -273,8 +287,28 @@ func byteSize(n int) string {
 	}
 }
 
-// duplicate reports whether the event id was seen recently, remembering it.
-func (p *Pipeline) duplicate(key string) bool {
+// duplicate reports whether the event was taken before, here (in memory)
+// or, with SeenEvents, by any replica, remembering it. When SeenEvents
+// fails the event counts as new: answering a redelivery twice is better
+// than dropping a request.
+func (p *Pipeline) duplicate(ctx context.Context, key string) bool {
+	if p.duplicateHere(key) {
+		return true
+	}
+	if p.deps.SeenEvents == nil {
+		return false
+	}
+	seen, err := p.deps.SeenEvents.Seen(ctx, key, p.cfg.Now())
+	if err != nil {
+		p.log.Warn("shared de-duplication failed; handling the message", "event", key, "err", err)
+		return false
+	}
+	return seen
+}
+
+// duplicateHere reports whether this process saw the event recently,
+// remembering it.
+func (p *Pipeline) duplicateHere(key string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.seen[key]; ok {

@@ -50,12 +50,12 @@ func TestRateLimitAndDedupe(t *testing.T) {
 	if !p.allowRate("console:bob") {
 		t.Error("another subject was limited by alice's bucket")
 	}
-	if p.duplicate("e1") || !p.duplicate("e1") {
+	if p.duplicateHere("e1") || !p.duplicateHere("e1") {
 		t.Error("dedupe did not remember e1")
 	}
-	p.duplicate("e2")
-	p.duplicate("e3") // evicts e1
-	if p.duplicate("e1") {
+	p.duplicateHere("e2")
+	p.duplicateHere("e3") // evicts e1
+	if p.duplicateHere("e1") {
 		t.Error("dedupe kept more ids than its capacity")
 	}
 }

@@ -134,6 +134,21 @@ func sqliteMigrations() []migration {
 				`ALTER TABLE confirmations ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]'`,
 			},
 		},
+		{
+			version: 5,
+			name:    "seen chat events",
+			stmts: []string{
+				// Platform event ids ("slack:Ev123") that some replica has
+				// taken, so a redelivery to another replica after a failover
+				// is dropped (internal/dedupe). seen_at is Unix ms; rows
+				// older than a day are purged.
+				`CREATE TABLE seen_events (
+					key     TEXT    PRIMARY KEY,
+					seen_at INTEGER NOT NULL
+				)`,
+				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
+			},
+		},
 	}
 }
 
@@ -228,6 +243,17 @@ func pgMigrations() []migration {
 			name:    "requester groups on confirmations",
 			stmts: []string{
 				`ALTER TABLE confirmations ADD COLUMN requester_groups TEXT NOT NULL DEFAULT '[]'`,
+			},
+		},
+		{
+			version: 5,
+			name:    "seen chat events",
+			stmts: []string{
+				`CREATE TABLE seen_events (
+					key     TEXT    PRIMARY KEY,
+					seen_at BIGINT  NOT NULL
+				)`,
+				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
 			},
 		},
 	}

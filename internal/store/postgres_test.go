@@ -59,6 +59,8 @@ func TestPostgresOpenCreatesSchema(t *testing.T) {
 		"confirmations.expires_at":   "bigint",
 		"confirmations.heartbeat_at": "bigint",
 		"confirmations.owner":        "text",
+		"seen_events.key":            "text",
+		"seen_events.seen_at":        "bigint",
 	} {
 		table, column, _ := strings.Cut(col, ".")
 		var got string

@@ -60,7 +60,7 @@ func TestOpenCreatesFileWithSettings(t *testing.T) {
 	if want := migrations(SQLite)[len(migrations(SQLite))-1].version; v != want {
 		t.Errorf("SchemaVersion = %d, want %d", v, want)
 	}
-	for _, table := range []string{"audit_events", "audit_head", "confirmations"} {
+	for _, table := range []string{"audit_events", "audit_head", "confirmations", "seen_events"} {
 		var n int
 		if err := db.SQL().QueryRowContext(ctx,
 			`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).Scan(&n); err != nil {
@@ -274,5 +274,38 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 	}
 	if seq != 5 {
 		t.Errorf("after ReadTx seq = %d, want 5", seq)
+	}
+}
+
+// A database at version 4 (before seen_events) is brought to version 5 at
+// the next open, its data kept.
+func TestOpenUpgradesVersion4(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`UPDATE audit_head SET seq = 3, hash = 'h' WHERE id = 1`,
+		`DROP TABLE seen_events`,
+		`DELETE FROM schema_migrations WHERE version = 5`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
+		t.Fatalf("SchemaVersion = %d, %v; want 5", v, err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO seen_events (key, seen_at) VALUES (?, ?)`, "slack:Ev1", 1); err != nil {
+		t.Errorf("seen_events after the upgrade: %v", err)
+	}
+	var seq int
+	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {
+		t.Errorf("audit_head.seq = %d, %v; want 3", seq, err)
 	}
 }

@@ -1,0 +1,109 @@
+// Package dedupe remembers which chat events have been taken, in the shared
+// database, so that an event the platform delivers again is handled once
+// across replicas: after a failover the platform redelivers what the old
+// leader never acknowledged, and the new leader must not answer it twice.
+//
+// A key is recorded with one INSERT ... ON CONFLICT DO NOTHING (the same
+// statement on SQLite and PostgreSQL): whichever process inserts it first
+// handles the event, every other one sees it as already taken. Keys are
+// purged once older than a TTL, far longer than any redelivery takes.
+//
+// The pipeline keeps its own in-memory de-duplication in front of this one;
+// a failing store never drops a message (the pipeline handles it and logs).
+package dedupe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-chatops/parley/internal/store"
+)
+
+// Defaults.
+const (
+	DefaultTTL     = 24 * time.Hour
+	DefaultTimeout = 5 * time.Second
+)
+
+// Options tune a Store. Zero values take the defaults.
+type Options struct {
+	// TTL is how long a key is remembered (default 24h). Platforms
+	// redeliver within minutes; a day leaves a wide margin.
+	TTL time.Duration
+	// Timeout bounds each database call (default 5s).
+	Timeout time.Duration
+}
+
+// Store is the durable, shared record of seen event keys. It is safe for
+// concurrent use, by several processes on the same database.
+type Store struct {
+	db      *store.DB
+	ttl     time.Duration
+	timeout time.Duration
+}
+
+// New returns a store on db, whose schema has the seen_events table
+// (migration 5).
+func New(db *store.DB, o Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("dedupe: no database")
+	}
+	if o.TTL < 0 || o.Timeout < 0 {
+		return nil, errors.New("dedupe: negative TTL or timeout")
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return &Store{db: db, ttl: o.TTL, timeout: o.Timeout}, nil
+}
+
+// Seen reports whether key was taken before, by this process or another
+// one, and records it as taken at now when it was not. Of several callers
+// racing on one new key, exactly one gets false.
+func (s *Store) Seen(ctx context.Context, key string, now time.Time) (bool, error) {
+	if key == "" {
+		return false, errors.New("dedupe: empty key")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var inserted int64
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+			key, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		inserted, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("dedupe: record %s: %w", key, err)
+	}
+	return inserted == 0, nil
+}
+
+// Purge forgets the keys taken more than the TTL before now and returns
+// how many it removed.
+func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int64
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM seen_events WHERE seen_at < ?`, now.Add(-s.ttl).UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dedupe: purge: %w", err)
+	}
+	return n, nil
+}
