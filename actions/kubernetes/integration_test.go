@@ -32,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
@@ -116,12 +117,17 @@ spec:
 func (l *live) setImage(t *testing.T, ns, name, image string, revision int64) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := l.admin.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+	// The controllers keep writing the status: retry conflicts, as kubectl does.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := l.admin.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d.Spec.Template.Spec.Containers[0].Image = image
+		_, err = l.admin.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	d.Spec.Template.Spec.Containers[0].Image = image
-	if _, err := l.admin.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	l.settled(t, ns, name, revision)
@@ -242,13 +248,21 @@ func TestRealClusterActions(t *testing.T) {
 			t.Errorf("result %q", res.Text)
 		}
 		d := l.settled(t, prod, "checkout", 2)
-		sc, err := l.admin.AppsV1().Deployments(prod).GetScale(ctx, "checkout", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
+		if *d.Spec.Replicas != 5 {
+			t.Errorf("after scaling: spec.replicas %d, want 5", *d.Spec.Replicas)
 		}
-		if *d.Spec.Replicas != 5 || sc.Spec.Replicas != 5 || sc.Status.Replicas != 5 {
-			t.Errorf("after scaling: spec.replicas %d, scale spec %d status %d", *d.Spec.Replicas, sc.Spec.Replicas, sc.Status.Replicas)
-		}
+		// The scale subresource's status follows once the controller has
+		// written the deployment's status; wait for it rather than race it.
+		kubetest.WaitFor(t, 30*time.Second, "scale status 5", func(ctx context.Context) error {
+			sc, err := l.admin.AppsV1().Deployments(prod).GetScale(ctx, "checkout", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if sc.Spec.Replicas != 5 || sc.Status.Replicas != 5 {
+				return fmt.Errorf("scale spec %d status %d", sc.Spec.Replicas, sc.Status.Replicas)
+			}
+			return nil
+		})
 	})
 
 	t.Run("rollback to previous", func(t *testing.T) {
@@ -390,9 +404,15 @@ func TestRealClusterConflicts(t *testing.T) {
 
 	// setReplicas is the other writer: an unconditional scale, as kubectl
 	// scale does.
+	// The API server can still answer a conflict while the controllers
+	// write the deployment's status; like kubectl, retry those.
 	setReplicas := func(t *testing.T, n int32) {
-		sc := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: prod}, Spec: autoscalingv1.ScaleSpec{Replicas: n}}
-		if _, err := l.admin.AppsV1().Deployments(prod).UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{}); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			sc := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: prod}, Spec: autoscalingv1.ScaleSpec{Replicas: n}}
+			_, err := l.admin.AppsV1().Deployments(prod).UpdateScale(ctx, "cart", sc, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Errorf("the other writer: %v", err)
 		}
 	}
