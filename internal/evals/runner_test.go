@@ -270,9 +270,26 @@ func TestEqualVariantIsNotSignificant(t *testing.T) {
 }
 
 func TestRetriesRateLimitedCalls(t *testing.T) {
-	var n atomic.Int32
+	// Every third distinct call is refused once with 429, and answered
+	// when it is retried (keyed by body, so a retry is never refused
+	// again whatever order concurrent calls arrive in).
+	var (
+		mu      sync.Mutex
+		n       int
+		refused = map[string]bool{}
+	)
 	e := newEnv(t, func(r llmtest.Request) llmtest.Response {
-		if n.Add(1)%3 == 1 { // every third request is refused once
+		mu.Lock()
+		key := string(r.Body)
+		_, seen := refused[key]
+		refuse := false
+		if !seen {
+			n++
+			refuse = n%3 == 1
+			refused[key] = refuse
+		}
+		mu.Unlock()
+		if refuse {
 			return llmtest.WithRetryAfter(llmtest.OpenAIError(429, "rate_limit_exceeded", "rate_limit_exceeded", "slow down"), "0.01")
 		}
 		return toyHandler(r)
