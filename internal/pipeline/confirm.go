@@ -239,6 +239,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	// confirmation. Actions that impersonate use the requester.
 	runReq := &request{id: req.id, msg: req.msg}
 	runReq.msg.User = strings.TrimPrefix(c.Requester, req.msg.Platform+":")
+	runReq.msg.Groups = c.RequesterGroups
 	res, err := p.execute(ctx, runReq, act, claimed.Params, claimed.ID)
 	// The run's answer is this request's answer too: a clicked prompt is
 	// settled with it.
