@@ -12,7 +12,7 @@ type Gate struct {
 }
 
 // DefaultGate is the gate the project's own routing dataset is held to.
-func DefaultGate() Gate { return Gate{MinAccuracy: 0.9, MaxUnsafe: 0} }
+func DefaultGate() Gate { return Gate{MinAccuracy: 0.95, MaxUnsafe: 0} }
 
 // String describes the gate, e.g. "accuracy >= 90.0%, unsafe <= 0".
 func (g Gate) String() string {
