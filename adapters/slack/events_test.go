@@ -176,8 +176,8 @@ func TestStartupChecks(t *testing.T) {
 		t.Errorf("bad app token: %v", err)
 	}
 
-	err = run(f, Options{BotToken: "xoxb-not-the-right-one", AppToken: testAppToken})
-	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !errors.Is(err, action.ErrNotConfigured) || strings.Contains(err.Error(), "xoxb-not-the-right-one") {
+	err = run(f, Options{BotToken: wrongBotToken, AppToken: testAppToken})
+	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !errors.Is(err, action.ErrNotConfigured) || strings.Contains(err.Error(), wrongBotToken) {
 		t.Errorf("bad bot token: %v", err)
 	}
 
@@ -186,7 +186,7 @@ func TestStartupChecks(t *testing.T) {
 		want string
 	}{
 		{Options{}, "bot token (xoxb-) is required"},
-		{Options{BotToken: "xoxp-user-token"}, "must be a bot token"},
+		{Options{BotToken: userToken}, "must be a bot token"},
 		{Options{BotToken: testBotToken}, "Socket Mode needs an app-level token (xapp-)"},
 		{Options{BotToken: testBotToken, AppToken: testBotToken}, "Socket Mode needs an app-level token (xapp-)"},
 		{Options{BotToken: testBotToken, Mode: ModeEvents}, "signing secret"},
@@ -196,7 +196,7 @@ func TestStartupChecks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, action.ErrNotConfigured) {
 			t.Errorf("New(%+v) = %v, want %q", tc.opts.Mode, err, tc.want)
 		}
-		if err != nil && (strings.Contains(err.Error(), testBotToken) || strings.Contains(err.Error(), "xoxp-user-token")) {
+		if err != nil && (strings.Contains(err.Error(), testBotToken) || strings.Contains(err.Error(), userToken)) {
 			t.Errorf("error names a token: %v", err)
 		}
 	}

