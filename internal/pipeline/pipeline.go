@@ -124,6 +124,7 @@ type Pipeline struct {
 	seenQ   []string
 	buckets map[string]*bucket
 	history map[string][]intent.Turn // thread -> recent turns
+	swept   time.Time                // last expiry sweep triggered by a message
 	histQ   []string
 }
 
@@ -205,7 +206,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "Something went wrong inside Parley; nothing was changed. The error is logged under request " + req.id + "."})
 		}
 	}()
-	p.sweep(ctx)
+	p.sweepIfDue(ctx)
 
 	if msg.EventID != "" && p.duplicate(ctx, msg.Platform+":"+msg.EventID) {
 		p.log.Debug("dropping redelivered event", "event", msg.EventID)
@@ -448,4 +449,20 @@ func (p *Pipeline) remember(m chat.Message, t intent.Turn) {
 		h = h[len(h)-p.cfg.HistoryTurns:]
 	}
 	p.history[k] = h
+}
+
+// sweepIfDue expires overdue confirmations before a message is handled,
+// at most once a second: the sweep is a write to the store, and a busy
+// channel must not pay it on every message. The app's ticker sweeps too.
+func (p *Pipeline) sweepIfDue(ctx context.Context) {
+	now := p.cfg.Now()
+	p.mu.Lock()
+	due := now.Sub(p.swept) >= time.Second || now.Before(p.swept)
+	if due {
+		p.swept = now
+	}
+	p.mu.Unlock()
+	if due {
+		p.sweep(ctx)
+	}
 }
