@@ -7,7 +7,7 @@ import (
 
 func BenchmarkRecord(b *testing.B) {
 	for _, bk := range backends() {
-		b.Run(bk.name, func(b *testing.B) {
+		b.Run(bk.Name, func(b *testing.B) {
 			f := newFixtureTB(b, bk, Options{})
 			e := requestEvents()[2]
 			ctx := context.Background()
@@ -22,7 +22,7 @@ func BenchmarkRecord(b *testing.B) {
 
 func BenchmarkVerify1000(b *testing.B) {
 	for _, bk := range backends() {
-		b.Run(bk.name, func(b *testing.B) {
+		b.Run(bk.Name, func(b *testing.B) {
 			f := newFixtureTB(b, bk, Options{})
 			ctx := context.Background()
 			for range 1000 {

@@ -42,8 +42,8 @@ func newFixture(t *testing.T, bk backend, opts Options) *fixture { return newFix
 
 func newFixtureTB(t testing.TB, bk backend, opts Options) *fixture {
 	t.Helper()
-	dbase := bk.fresh(t)
-	db := dbase.openHandle(t)
+	dbase := bk.Fresh(t)
+	db := dbase.OpenHandle(t)
 	if opts.Now == nil {
 		opts.Now = newClock().Now
 	}
@@ -259,11 +259,11 @@ func testConcurrentRecordKeepsOneChain(t *testing.T, bk backend) {
 func TestChainContinuesAfterReopen(t *testing.T) { forBackends(t, testChainContinuesAfterReopen) }
 
 func testChainContinuesAfterReopen(t *testing.T, bk backend) {
-	dbase := bk.fresh(t)
+	dbase := bk.Fresh(t)
 	ctx := context.Background()
 	clk := newClock()
 	for round := range 3 {
-		db, err := dbase.open(ctx)
+		db, err := dbase.Open(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

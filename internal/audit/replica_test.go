@@ -15,12 +15,12 @@ import (
 func TestReplicasAppendToOneChain(t *testing.T) { forBackends(t, testReplicasAppendToOneChain) }
 
 func testReplicasAppendToOneChain(t *testing.T, bk backend) {
-	dbase := bk.fresh(t)
+	dbase := bk.Fresh(t)
 	ctx := context.Background()
 	const replicas, workers, each = 2, 8, 15
 	recs := make([]*Recorder, replicas)
 	for i := range recs {
-		recs[i] = New(dbase.openHandle(t), Options{Now: newClock().Now})
+		recs[i] = New(dbase.OpenHandle(t), Options{Now: newClock().Now})
 		t.Cleanup(func() { recs[i].Close(ctx) })
 	}
 	var wg sync.WaitGroup
@@ -78,10 +78,10 @@ func TestVerifyBesideRecordingReplica(t *testing.T) {
 }
 
 func testVerifyBesideRecordingReplica(t *testing.T, bk backend) {
-	dbase := bk.fresh(t)
+	dbase := bk.Fresh(t)
 	ctx := context.Background()
-	writer := New(dbase.openHandle(t), Options{Now: newClock().Now})
-	reader := New(dbase.openHandle(t), Options{Now: newClock().Now})
+	writer := New(dbase.OpenHandle(t), Options{Now: newClock().Now})
+	reader := New(dbase.OpenHandle(t), Options{Now: newClock().Now})
 	const events = 150
 	done := make(chan error, 1)
 	go func() {

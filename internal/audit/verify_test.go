@@ -14,7 +14,7 @@ import (
 // independent of the store package.
 func handEdit(t *testing.T, d database, stmts ...string) {
 	t.Helper()
-	raw, err := sql.Open(d.driver, d.dsn)
+	raw, err := sql.Open(d.Driver, d.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 func BenchmarkCreateClaimFinish(b *testing.B) {
 	for _, bk := range backends() {
-		b.Run(bk.name, func(b *testing.B) {
+		b.Run(bk.Name, func(b *testing.B) {
 			f := newFixture(b, bk)
 			ctx := context.Background()
 			for b.Loop() {

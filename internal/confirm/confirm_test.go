@@ -48,7 +48,7 @@ const fixtureReplica = "parley-0"
 
 func newFixture(t testing.TB, bk backend) *fixture {
 	t.Helper()
-	f := &fixture{dbase: bk.fresh(t), clock: &fakeClock{t: t0}}
+	f := &fixture{dbase: bk.Fresh(t), clock: &fakeClock{t: t0}}
 	f.open(t)
 	return f
 }
@@ -56,7 +56,7 @@ func newFixture(t testing.TB, bk backend) *fixture {
 // open (re)opens the database, as a restarted process would.
 func (f *fixture) open(t testing.TB) {
 	t.Helper()
-	f.db = f.dbase.openHandle(t)
+	f.db = f.dbase.OpenHandle(t)
 	f.s = New(f.db, Options{Now: f.clock.Now, Replica: fixtureReplica})
 }
 

@@ -17,7 +17,7 @@ import (
 // another Parley replica (or, on SQLite, another process) would.
 func (f *fixture) replica(t *testing.T, name string) *Store {
 	t.Helper()
-	return New(f.dbase.openHandle(t), Options{Now: f.clock.Now, Replica: name})
+	return New(f.dbase.OpenHandle(t), Options{Now: f.clock.Now, Replica: name})
 }
 
 func TestConfirmableOnAnotherReplica(t *testing.T) { forBackends(t, testConfirmableOnAnotherReplica) }
@@ -337,7 +337,7 @@ func testRecoverClaimsOfEarlierVersions(t *testing.T, bk backend) {
 	f := newFixture(t, bk)
 	ctx := context.Background()
 	c := f.create(t, scaleRequest())
-	raw, err := sql.Open(f.dbase.driver, f.dbase.dsn)
+	raw, err := sql.Open(f.dbase.Driver, f.dbase.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}

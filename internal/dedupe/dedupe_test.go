@@ -4,58 +4,28 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/testenv/pgtest"
+	"github.com/parley-chatops/parley/internal/testenv/storetest"
 )
 
 // One PostgreSQL server for the package's tests; each test gets its own
 // database on it.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// backend opens handles on one fresh database: each handle stands for a
-// replica (or a restarted process) sharing it.
-type backend struct {
-	name  string
-	fresh func(t *testing.T) func(t *testing.T) *store.DB
-}
-
-// backends are SQLite in a temporary file and PostgreSQL from pgtest
-// (skipped when PostgreSQL is not installed, unless
-// PARLEY_REQUIRE_INTEGRATION=1).
-func backends() []backend {
-	handle := func(open func(ctx context.Context) (*store.DB, error)) func(t *testing.T) *store.DB {
-		return func(t *testing.T) *store.DB {
-			t.Helper()
-			db, err := open(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			return db
-		}
-	}
-	return []backend{
-		{"sqlite", func(t *testing.T) func(t *testing.T) *store.DB {
-			path := filepath.Join(t.TempDir(), "parley.db")
-			return handle(func(ctx context.Context) (*store.DB, error) { return store.Open(ctx, path) })
-		}},
-		{"postgres", func(t *testing.T) func(t *testing.T) *store.DB {
-			dsn := pgtest.Start(t)
-			return handle(func(ctx context.Context) (*store.DB, error) { return store.OpenPostgres(ctx, dsn) })
-		}},
-	}
-}
-
+// forBackends runs test on SQLite and on PostgreSQL
+// (internal/testenv/storetest); open opens another handle on the same fresh
+// database, standing for a replica or a restarted process.
 func forBackends(t *testing.T, test func(t *testing.T, open func(t *testing.T) *store.DB)) {
 	t.Helper()
-	for _, bk := range backends() {
-		t.Run(bk.name, func(t *testing.T) { test(t, bk.fresh(t)) })
-	}
+	storetest.ForBackends(t, func(t *testing.T, bk storetest.Backend) {
+		d := bk.Fresh(t)
+		test(t, func(t *testing.T) *store.DB { return d.OpenHandle(t) })
+	})
 }
 
 func newStore(t *testing.T, db *store.DB, o Options) *Store {
