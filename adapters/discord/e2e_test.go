@@ -42,6 +42,8 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
+
+	"github.com/parley-chatops/parley/internal/testenv/logtest"
 )
 
 // e2eWait bounds every wait for something Discord should be asked to do.
@@ -64,22 +66,7 @@ const (
 )
 
 // logBuffer collects log output from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = logtest.Buffer
 
 // e2e is one Parley instance serving Discord through the adapter.
 type e2e struct {

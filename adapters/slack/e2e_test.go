@@ -12,7 +12,6 @@ package slack_test
 // Slack sends it, and every check reads what Slack was asked to post.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,6 +31,8 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
+
+	"github.com/parley-chatops/parley/internal/testenv/logtest"
 )
 
 // e2eWait bounds every wait for something Slack should be asked to do.
@@ -47,22 +48,7 @@ const (
 var mention = "<@" + slack.BotUserID + "> "
 
 // logBuffer collects log output from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = logtest.Buffer
 
 // e2e is one Parley instance serving Slack through the adapter.
 type e2e struct {

@@ -29,6 +29,8 @@ import (
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/testenv/promtest"
+
+	"github.com/parley-chatops/parley/internal/testenv/logtest"
 )
 
 const (
@@ -413,22 +415,8 @@ func waitFor(tb testing.TB, what string, ok func() bool) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects log output from several goroutines.
+type lockedBuffer = logtest.Buffer
 
 // fakeSlack is slack-go's slacktest server with the Web API methods the
 // adapter uses answered as Slack documents them: form-encoded requests

@@ -13,12 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
+
+	"github.com/parley-chatops/parley/internal/testenv/logtest"
 )
 
 // TestVictoriaLogs pushes audit events through the sink into a real
@@ -232,20 +233,5 @@ func queryUntil(t *testing.T, base, query string, want int) []map[string]string 
 	return rows
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's two output streams.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output from several goroutines.
+type syncBuffer = logtest.Buffer
