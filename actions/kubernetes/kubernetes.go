@@ -260,6 +260,26 @@ func getDeployment(ctx context.Context, c clientset.Interface, ns, name string) 
 
 // ownedReplicaSets lists the ReplicaSets the deployment controls (selector
 // match and controller ownerReference), newest revision first, as
+
+// rolloutState reads what a rollout change (rollback, restart) works on: the
+// deployment, refused while it is paused (the controller would not act),
+// and its ReplicaSets.
+func rolloutState(ctx context.Context, c clientset.Interface, ns, name string) (*appsv1.Deployment, []appsv1.ReplicaSet, error) {
+	d, err := getDeployment(ctx, c, ns, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Spec.Paused {
+		return nil, nil, fmt.Errorf("%w: %s (%s) is paused, so the controller would not act; resume it first (kubectl rollout resume deployment/%s -n %s) and try again",
+			action.ErrInvalid, name, ns, name, ns)
+	}
+	rss, err := ownedReplicaSets(ctx, c, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, rss, nil
+}
+
 // kubectl's deploymentutil.GetAllReplicaSets does.
 func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)

@@ -59,15 +59,7 @@ func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Re
 		return restartPlan{}, err
 	}
 	wrap := func(err error) error { return fmt.Errorf("restart %s/%s: %w", ns, name, err) }
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return restartPlan{}, wrap(err)
-	}
-	if d.Spec.Paused {
-		return restartPlan{}, wrap(fmt.Errorf("%w: %s (%s) is paused and would not restart; resume it first (kubectl rollout resume deployment/%s -n %s)",
-			action.ErrInvalid, name, ns, name, ns))
-	}
-	rss, err := ownedReplicaSets(ctx, c, d)
+	d, rss, err := rolloutState(ctx, c, ns, name)
 	if err != nil {
 		return restartPlan{}, wrap(err)
 	}

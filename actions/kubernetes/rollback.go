@@ -74,15 +74,7 @@ func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.R
 		return rollbackPlan{}, err
 	}
 	wrap := func(err error) error { return fmt.Errorf("rollback %s/%s: %w", ns, name, err) }
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return rollbackPlan{}, wrap(err)
-	}
-	if d.Spec.Paused {
-		return rollbackPlan{}, wrap(fmt.Errorf("%w: %s (%s) is paused; resume it first (kubectl rollout resume deployment/%s -n %s) and try again",
-			action.ErrInvalid, name, ns, name, ns))
-	}
-	rss, err := ownedReplicaSets(ctx, c, d)
+	d, rss, err := rolloutState(ctx, c, ns, name)
 	if err != nil {
 		return rollbackPlan{}, wrap(err)
 	}
