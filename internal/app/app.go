@@ -155,11 +155,13 @@ func defaultDB(env Env) string {
 	return filepath.Join(".parley", "parley.db")
 }
 
+// logger is the command-line tools' logger: silent unless -v, then debug
+// text on stderr (serve configures its own from the config file).
 func logger(env Env, verbose bool) *slog.Logger {
 	if !verbose {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return newLogger(env, "debug", "text")
 }
 
 func joinArgs(args []string) string { return strings.TrimSpace(strings.Join(args, " ")) }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -212,6 +213,9 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	ds, err := eval.LoadDataset(*dataset)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
+	}
 	if err != nil {
 		return err
 	}
