@@ -18,6 +18,7 @@ import (
 	"github.com/tmc/langchaingo/llms/openai"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/redact"
 )
 
@@ -171,26 +172,9 @@ func (l *LLM) Complete(ctx context.Context, c Completion) (Answer, error) {
 	case len(resp.Choices) == 0:
 		return a, fmt.Errorf("%s: no answer: %w", c.Provider, action.ErrUnavailable)
 	}
-	ch := resp.Choices[0]
-	a.Text = ch.Content
-	gi := ch.GenerationInfo
-	a.PromptTokens, a.CompletionTokens = intOf(gi["PromptTokens"]), intOf(gi["CompletionTokens"])
-	if a.PromptTokens == 0 && a.CompletionTokens == 0 {
-		a.PromptTokens, a.CompletionTokens = intOf(gi["InputTokens"]), intOf(gi["OutputTokens"])
-	}
+	a.Text = resp.Choices[0].Content
+	a.PromptTokens, a.CompletionTokens = llm.Tokens(resp)
 	return a, nil
-}
-
-func intOf(v any) int {
-	switch n := v.(type) {
-	case int:
-		return n
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	}
-	return 0
 }
 
 // oneShot is langchaingo's HTTP client for one call: a single attempt,

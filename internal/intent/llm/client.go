@@ -146,7 +146,7 @@ func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTo
 	if err != nil {
 		return result{usage: u}, c.callError(ctx, ex, err)
 	}
-	u.PromptTokens, u.CompletionTokens = tokens(resp)
+	u.PromptTokens, u.CompletionTokens = Tokens(resp)
 	u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, u.CompletionTokens)
 	return result{resp: resp, usage: u}, nil
 }
@@ -167,8 +167,9 @@ func (c *client) callError(ctx context.Context, ex *exchange, err error) error {
 	}
 }
 
-// tokens reads the usage langchaingo copied from the response.
-func tokens(resp *llms.ContentResponse) (prompt, completion int) {
+// Tokens reads the usage langchaingo copied from a response: OpenAI's
+// prompt/completion tokens or Anthropic's input/output tokens.
+func Tokens(resp *llms.ContentResponse) (prompt, completion int) {
 	for _, ch := range resp.Choices {
 		gi := ch.GenerationInfo
 		p, c := intOf(gi["PromptTokens"]), intOf(gi["CompletionTokens"])
