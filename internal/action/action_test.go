@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,45 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, err := NewRegistry(fakeAction{Spec{Name: "x", Kind: "sometimes"}}); err == nil {
 		t.Error("bad kind accepted")
+	}
+}
+
+func TestParamPatternDefaultBool(t *testing.T) {
+	spec := Spec{Name: "cdn.purge", Kind: Mutating, Params: []Param{
+		{Name: "site", Type: Enum, Enum: []string{"shop", "blog"}, Required: true},
+		{Name: "path", Type: String, Pattern: regexp.MustCompile(`^/[A-Za-z0-9/_.-]*$`), Default: "/"},
+		{Name: "previous", Type: Bool},
+	}}
+	if err := spec.Check(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := spec.Validate(map[string]any{"site": "shop"})
+	if err != nil || got["path"] != "/" {
+		t.Fatalf("default not applied: %v, %v", got, err)
+	}
+	if _, err := spec.Validate(map[string]any{"site": "shop", "path": "/a; rm -rf /"}); err == nil || !strings.Contains(err.Error(), "must match") {
+		t.Errorf("pattern not enforced: %v", err)
+	}
+	for in, want := range map[any]bool{"yes": true, "false": false, true: true} {
+		got, err := spec.Validate(map[string]any{"site": "blog", "previous": in})
+		if err != nil || got["previous"] != want {
+			t.Errorf("previous %v -> %v, %v; want %v", in, got["previous"], err, want)
+		}
+	}
+	if _, err := spec.Validate(map[string]any{"site": "blog", "previous": "maybe"}); err == nil {
+		t.Error("a non-boolean was accepted")
+	}
+	bad := spec
+	bad.Params = []Param{{Name: "n", Type: Int, Default: "x"}}
+	if err := bad.Check(); err == nil {
+		t.Error("a default of the wrong type passed Check")
+	}
+	bad.Params = []Param{{Name: "n", Type: Int, Pattern: regexp.MustCompile(`x`)}}
+	if err := bad.Check(); err == nil {
+		t.Error("a pattern on an integer passed Check")
+	}
+	schema := spec.JSONSchema()["properties"].(map[string]any)
+	if schema["path"].(map[string]any)["pattern"] == nil || schema["previous"].(map[string]any)["type"] != "boolean" {
+		t.Errorf("schema lacks pattern or boolean: %v", schema)
 	}
 }

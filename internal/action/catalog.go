@@ -44,7 +44,7 @@ func Catalog() []Spec {
 		{
 			Name: Help, Kind: Read,
 			Description: "List what the asking user may do here, with examples.",
-			Examples:    []string{"help", "what can you do?"},
+			Examples:    []Example{{Text: "help"}, {Text: "what can you do?"}},
 		},
 		{
 			Name: PrometheusQuery, Kind: Read,
@@ -55,7 +55,7 @@ func Catalog() []Spec {
 				window,
 				{Name: "query", Type: String, Description: "raw PromQL, only when the user wrote it literally"},
 			},
-			Examples: []string{"error rate of checkout over the last hour", "p99 latency for payments", "`sum(rate(http_requests_total[5m]))`"},
+			Examples: []Example{{Text: "error rate of checkout over the last hour"}, {Text: "p99 latency for payments"}, {Text: "`sum(rate(http_requests_total[5m]))`"}},
 		},
 		{
 			Name: LokiQuery, Kind: Read,
@@ -68,33 +68,33 @@ func Catalog() []Spec {
 				{Name: "limit", Type: Int, Min: intp(1), Max: intp(5000), Description: "maximum number of lines"},
 				{Name: "query", Type: String, Description: "raw LogQL, only when the user wrote it literally"},
 			},
-			Examples: []string{"show error logs for payments", "logs of checkout containing \"timeout\" in the last 15m"},
+			Examples: []Example{{Text: "show error logs for payments"}, {Text: "logs of checkout containing \"timeout\" in the last 15m"}},
 		},
 		{
 			Name: KubernetesStatus, Kind: Read,
 			Description: "Show a Deployment's replicas, image, revision, conditions, restarts and recent warning events.",
 			Params:      []Param{deployment(false), withRequired(namespace, false)},
-			Examples:    []string{"status of checkout in prod", "kubectl get deploy/auth -n staging"},
+			Examples:    []Example{{Text: "status of checkout in prod"}, {Text: "kubectl get deploy/auth -n staging"}},
 		},
 		{
 			Name: KubernetesScale, Kind: Mutating,
 			Description: "Set a Deployment's replica count.",
 			Params: []Param{deployment(true), namespace,
 				{Name: "replicas", Type: Int, Required: true, Min: intp(0), Max: intp(1000), Description: "desired replica count"}},
-			Examples: []string{"scale checkout to 5 in prod", "kubectl scale deploy/auth --replicas=3 -n staging"},
+			Examples: []Example{{Text: "scale checkout to 5 in prod"}, {Text: "kubectl scale deploy/auth --replicas=3 -n staging"}},
 		},
 		{
 			Name: KubernetesRollback, Kind: Mutating,
 			Description: "Roll a Deployment back to its previous revision, or to a named revision (kubectl rollout undo).",
 			Params: []Param{deployment(true), namespace,
 				{Name: "revision", Type: Int, Min: intp(1), Description: "revision to roll back to; omitted means the previous one"}},
-			Examples: []string{"roll back payments in prod", "rollback checkout to revision 3 in staging"},
+			Examples: []Example{{Text: "roll back payments in prod"}, {Text: "rollback checkout to revision 3 in staging"}},
 		},
 		{
 			Name: KubernetesRestart, Kind: Mutating,
 			Description: "Restart a Deployment's pods with a rolling restart (kubectl rollout restart).",
 			Params:      []Param{deployment(true), namespace},
-			Examples:    []string{"restart checkout in staging", "kubectl rollout restart deploy/auth -n prod"},
+			Examples:    []Example{{Text: "restart checkout in staging"}, {Text: "kubectl rollout restart deploy/auth -n prod"}},
 		},
 		{
 			Name: EvaluationRun, Kind: Mutating,
@@ -104,7 +104,7 @@ func Catalog() []Spec {
 				{Name: "variant", Type: String, Source: EvalVariants, Description: "variant to evaluate, e.g. prompt-v2"},
 				{Name: "baseline", Type: String, Source: EvalVariants, Description: "variant to compare against"},
 			},
-			Examples: []string{"run the intent-routing eval against prompt-v2", "eval run intent-routing variant:prompt-v2"},
+			Examples: []Example{{Text: "run the intent-routing eval against prompt-v2"}, {Text: "eval run intent-routing variant:prompt-v2"}},
 		},
 		{
 			Name: EvaluationStatus, Kind: Read,
@@ -113,13 +113,13 @@ func Catalog() []Spec {
 				{Name: "run", Type: Int, Min: intp(1), Description: "evaluation run number"},
 				{Name: "suite", Type: String, Source: EvalSuites, Description: "evaluation suite"},
 			},
-			Examples: []string{"how did the last eval go?", "status of eval run 42"},
+			Examples: []Example{{Text: "how did the last eval go?"}, {Text: "status of eval run 42"}},
 		},
 		{
 			Name: IncidentDiagnose, Kind: Read,
 			Description: "Diagnose a service: key metrics, recent error logs, Kubernetes state and recent rollouts, summarised.",
 			Params:      []Param{withRequired(service, false), window},
-			Examples:    []string{"why is payments slow?", "what's wrong with checkout"},
+			Examples:    []Example{{Text: "why is payments slow?"}, {Text: "what's wrong with checkout"}},
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ const (
 	Int      ParamType = "integer"
 	Duration ParamType = "duration" // Prometheus-style: 30m, 1h, 1d, 1h30m
 	Enum     ParamType = "enum"     // one of Param.Enum
+	Bool     ParamType = "boolean"  // true or false ("yes", "no", "true", "false" as text)
 )
 
 // Source says which inventory a parameter's value is resolved against.
@@ -40,15 +42,62 @@ type Param struct {
 	Enum        []string // for Enum
 	Min, Max    *int     // for Int
 	Source      Source
+	// Pattern, for String, is a regular expression the whole value must
+	// match (anchor it: '^/[a-z]*$'); nil accepts any text.
+	Pattern *regexp.Regexp
+	// Default is the value used when the request gives none (already of
+	// the parameter's type: string, int or bool); nil means absent.
+	Default any
+	// Words are words that introduce the value in a sentence, for the
+	// offline router: "replicas"/"pods" for a replica count, "rev" for a
+	// revision, "site" for a site ("purge the cache of site shop").
+	Words []string
+	// Synonyms are other words for an Enum value, for the offline router:
+	// {"latency_p99": {"p99", "tail latency"}}.
+	Synonyms map[string][]string
+}
+
+// Example is a request as people type it and the parameters it means.
+// The offline router generalises from examples; help and the LLM tool
+// descriptions show them.
+type Example struct {
+	Text   string
+	Params map[string]any
 }
 
 // Spec is an action's public contract.
 type Spec struct {
 	Name        string
-	Description string
+	Description string // one line: what the action does (the "summary")
 	Kind        Kind
 	Params      []Param
-	Examples    []string
+	Examples    []Example
+	// Vocabulary is how people ask for the action, for the offline router.
+	// Empty means the router derives it from the examples.
+	Vocabulary Vocabulary
+}
+
+// Vocabulary is the words people use for an action. The rules router reads
+// it; a user-defined action usually leaves it empty and is routed from its
+// examples.
+type Vocabulary struct {
+	// Verbs are imperative verbs that ask for the action ("scale",
+	// "resize"; "purge", "flush"). A mutating action is only chosen when
+	// one of them is used as a command.
+	Verbs []string
+	// Cues are words that point at the action, with a weight: about 1 for
+	// a weak hint, 3 for a word that nearly settles it ("logs" for a log
+	// search). A cue of several words ("on call") matches as a phrase.
+	Cues map[string]float64
+}
+
+// ExampleTexts returns the texts of the spec's examples.
+func (s Spec) ExampleTexts() []string {
+	out := make([]string, len(s.Examples))
+	for i, e := range s.Examples {
+		out[i] = e.Text
+	}
+	return out
 }
 
 // Params are validated parameter values: string for String, Enum and
@@ -64,6 +113,8 @@ func (p Params) String(name string) string {
 		return v
 	case int:
 		return strconv.Itoa(v)
+	case bool:
+		return strconv.FormatBool(v)
 	default:
 		return fmt.Sprint(v)
 	}
@@ -159,13 +210,25 @@ func (s Spec) Check() error {
 		}
 		seen[p.Name] = true
 		switch p.Type {
-		case String, Int, Duration:
+		case String, Int, Duration, Bool:
 		case Enum:
 			if len(p.Enum) == 0 {
 				return fmt.Errorf("action %s: enum parameter %q has no values", s.Name, p.Name)
 			}
 		default:
 			return fmt.Errorf("action %s: parameter %q has unknown type %q", s.Name, p.Name, p.Type)
+		}
+		if p.Pattern != nil && p.Type != String {
+			return fmt.Errorf("action %s: parameter %q: a pattern applies only to strings", s.Name, p.Name)
+		}
+		if p.Default != nil {
+			if p.Required {
+				return fmt.Errorf("action %s: parameter %q is required and has a default: choose one", s.Name, p.Name)
+			}
+			v, err := p.normalise(p.Default)
+			if err != nil || v == nil {
+				return fmt.Errorf("action %s: default of %q: %v", s.Name, p.Name, err)
+			}
 		}
 	}
 	return nil
@@ -195,6 +258,13 @@ func (s Spec) Validate(raw map[string]any) (Params, error) {
 		out[k] = nv
 	}
 	for _, p := range s.Params {
+		if _, ok := out[p.Name]; !ok && p.Default != nil {
+			v, err := p.normalise(p.Default) // checked by Check; normalised for a stable type
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: default: %v", ErrInvalid, s.Name, err)
+			}
+			out[p.Name] = v
+		}
 		if _, ok := out[p.Name]; p.Required && !ok {
 			return out, fmt.Errorf("%w: %s needs %s", ErrInvalid, s.Name, p.Name)
 		}
@@ -279,6 +349,23 @@ func (p Param) normalise(v any) (any, error) {
 			}
 		}
 		return nil, fmt.Errorf("%s must be one of %s, got %q", p.Name, strings.Join(p.Enum, ", "), s)
+	case Bool:
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case string:
+			switch strings.ToLower(strings.TrimSpace(x)) {
+			case "":
+				return nil, nil
+			case "true", "yes", "y", "on", "1":
+				return true, nil
+			case "false", "no", "n", "off", "0":
+				return false, nil
+			}
+			return nil, fmt.Errorf("%s must be true or false, got %q", p.Name, x)
+		default:
+			return nil, fmt.Errorf("%s must be true or false, got %T", p.Name, v)
+		}
 	default: // String
 		var s string
 		switch x := v.(type) {
@@ -295,6 +382,9 @@ func (p Param) normalise(v any) (any, error) {
 		}
 		if len(s) > 4096 {
 			return nil, fmt.Errorf("%s is longer than 4096 bytes", p.Name)
+		}
+		if p.Pattern != nil && !p.Pattern.MatchString(s) {
+			return nil, fmt.Errorf("%s must match %s, got %q", p.Name, p.Pattern, s)
 		}
 		return s, nil
 	}
@@ -322,8 +412,16 @@ func (s Spec) JSONSchema() map[string]any {
 		case Enum:
 			prop["type"] = "string"
 			prop["enum"] = p.Enum
+		case Bool:
+			prop["type"] = "boolean"
 		default:
 			prop["type"] = "string"
+			if p.Pattern != nil {
+				prop["pattern"] = p.Pattern.String()
+			}
+		}
+		if p.Default != nil {
+			prop["default"] = p.Default
 		}
 		props[p.Name] = prop
 		if p.Required {

@@ -40,7 +40,7 @@ func (p *Pipeline) canDoLine(msg chat.Message) string {
 	var ex []string
 	for _, s := range specs {
 		if len(s.Examples) > 0 {
-			ex = append(ex, "\""+s.Examples[0]+"\"")
+			ex = append(ex, "\""+s.Examples[0].Text+"\"")
 		}
 		if len(ex) == 5 {
 			break
@@ -124,7 +124,7 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 		}
 		ex := ""
 		if len(s.Examples) > 0 {
-			ex = s.Examples[0]
+			ex = s.Examples[0].Text
 		}
 		t.Rows = append(t.Rows, []string{s.Name, what, ex})
 	}

@@ -342,7 +342,7 @@ func describeParams(params action.Params) string {
 
 func exampleOf(spec action.Spec) string {
 	if len(spec.Examples) > 0 {
-		return spec.Examples[0]
+		return spec.Examples[0].Text
 	}
 	return spec.Name
 }
