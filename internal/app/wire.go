@@ -67,9 +67,9 @@ type Parley struct {
 // loadPolicy reads the policy file, or the embedded default.
 func loadPolicy(path string) (*policy.Policy, error) {
 	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)")
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", action.Catalog())
 	}
-	return policy.Load(path)
+	return policy.Load(path, action.Catalog())
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.

@@ -39,8 +39,10 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
 
-// Load reads and parses the policy file at path.
-func Load(path string) (*Policy, error) {
+// Load reads and parses the policy file at path. specs are the actions
+// this instance offers (the registry's specs): rules may name only them,
+// and conditions are checked against their parameters.
+func Load(path string, specs []action.Spec) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -50,14 +52,15 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: read %s: %w", path, err)
 	}
-	return Parse(data, path)
+	return Parse(data, path, specs)
 }
 
 // Parse parses a policy file. filename is used in error messages and
 // explanations. It checks everything it can before any request arrives;
 // every problem found (up to a limit) is reported, each as an *Error with
-// file:line, joined with errors.Join.
-func Parse(data []byte, filename string) (*Policy, error) {
+// file:line, joined with errors.Join. specs are the actions this instance
+// offers, as for Load.
+func Parse(data []byte, filename string, specs []action.Spec) (*Policy, error) {
 	if filename == "" {
 		filename = "policy"
 	}
@@ -70,7 +73,7 @@ func Parse(data []byte, filename string) (*Policy, error) {
 		return nil, fmt.Errorf("policy: CEL environment: %w", err)
 	}
 	l.env = env
-	l.actions = action.Catalog()
+	l.actions = specs
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -90,6 +93,10 @@ func Parse(data []byte, filename string) (*Policy, error) {
 	p := l.policy(&doc)
 	if len(l.errs) > 0 {
 		return nil, l.err()
+	}
+	p.kinds = make(map[string]action.Kind, len(specs))
+	for _, s := range specs {
+		p.kinds[s.Name] = s.Kind
 	}
 	return p, nil
 }

@@ -88,6 +88,7 @@ type Policy struct {
 	groups []*group
 	rules  []*rule
 	def    Effect
+	kinds  map[string]action.Kind // action name -> kind, from the specs it was loaded with
 }
 
 type group struct {
@@ -124,19 +125,19 @@ func (p *Policy) Decide(in Input) Decision {
 
 // kindOf returns the kind of the request's action; unknown risk is treated
 // as mutating.
-func kindOf(in Input) action.Kind {
+func (p *Policy) kindOf(in Input) action.Kind {
 	if in.Kind == action.Read || in.Kind == action.Mutating {
 		return in.Kind
 	}
-	if s, ok := action.CatalogSpec(in.Action); ok {
-		return s.Kind
+	if k, ok := p.kinds[in.Action]; ok {
+		return k
 	}
 	return action.Mutating
 }
 
 // evaluate walks the rules. With a non-nil ex it records every step.
 func (p *Policy) evaluate(in Input, ex *Explanation) Decision {
-	kind := kindOf(in)
+	kind := p.kindOf(in)
 	w := p.who(in.Subject, in.Groups)
 	if ex != nil {
 		ex.File, ex.Input, ex.Kind, ex.Groups = p.file, in, kind, append([]string(nil), w.groupList...)
