@@ -145,7 +145,7 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 		p.auditDown(ctx, req)
 		return action.Result{}, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, p.cfg.ActionTimeout)
+	rctx, cancel := context.WithTimeout(ctx, action.RunTimeout(act, p.cfg.ActionTimeout))
 	start := p.cfg.Now()
 	res, err := runSafely(rctx, act, action.Request{
 		Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups,

@@ -1,0 +1,593 @@
+package useraction
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// kubernetes_job runner limits and defaults.
+const (
+	DefaultJobTimeout = 5 * time.Minute
+	MaxJobTimeout     = time.Hour
+	// DefaultJobTTL is the Job's ttlSecondsAfterFinished when the template
+	// sets none: long enough for a person to look at it, then it is gone.
+	DefaultJobTTL = time.Hour
+	// LogLines is how many of the pod's last log lines the reply shows.
+	LogLines = 20
+	// jobCleanup bounds the API calls around the wait (create, logs, delete).
+	jobCleanup = 30 * time.Second
+)
+
+// Labels and annotations on the Jobs Parley starts.
+const (
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	LabelAction      = "parley.dev/action"
+	LabelRequest     = "parley.dev/request-id"
+	AnnotationAsking = "parley.dev/requested-by"
+	// EnvPrefix starts the environment variables that carry the
+	// parameters: PARLEY_PARAM_SITE for site.
+	EnvPrefix = "PARLEY_PARAM_"
+)
+
+var jobKeys = []string{"namespace", "template", "timeout", "logs"}
+
+// KubeClients returns the Kubernetes client to use for a chat subject, as
+// the built-in Kubernetes actions do (per-user impersonation when
+// configured).
+type KubeClients func(subject string) (kubernetes.Interface, error)
+
+type jobRunner struct {
+	namespace    string
+	templateFile string // as written in the action file
+	job          *batchv1.Job
+	prefix       string // of the generated Job names
+	timeout      time.Duration
+	logs         bool
+	clients      KubeClients
+	poll         time.Duration
+}
+
+func (l *loader) parseJob(n *yaml.Node, actionName, file, dir string, o *Options) (*jobRunner, []byte, bool) {
+	r := &jobRunner{timeout: DefaultJobTimeout, logs: true, clients: o.Kube, poll: o.PollInterval}
+	ok := true
+	var nsNode, tmplNode *yaml.Node
+	if !l.mapping(n, "run.kubernetes_job", jobKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "namespace":
+			nsNode = v
+			ns, good := l.text(v, "run.kubernetes_job.namespace")
+			if good {
+				if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+					l.errorf(v, "run.kubernetes_job.namespace: %q is not a namespace name: %s", ns, errs[0])
+					good = false
+				}
+			}
+			ok = ok && good
+			r.namespace = ns
+		case "template":
+			tmplNode = v
+			r.templateFile, _ = l.text(v, "run.kubernetes_job.template")
+		case "timeout":
+			d, good := l.duration(v, "run.kubernetes_job.timeout")
+			switch {
+			case !good:
+				ok = false
+			case d > MaxJobTimeout:
+				l.errorf(v, "run.kubernetes_job.timeout: %s is longer than the %s allowed", action.FormatDuration(d), action.FormatDuration(MaxJobTimeout))
+				ok = false
+			case d < 10*time.Second:
+				l.errorf(v, "run.kubernetes_job.timeout: %s is too short (at least 10s)", d)
+				ok = false
+			default:
+				r.timeout = d
+			}
+		case "logs":
+			s, good := l.text(v, "run.kubernetes_job.logs")
+			switch {
+			case !good:
+				ok = false
+			case s == "tail":
+				r.logs = true
+			case s == "none":
+				r.logs = false
+			default:
+				l.errorf(v, "run.kubernetes_job.logs: %q is not tail or none", s)
+				ok = false
+			}
+		}
+	}) {
+		return nil, nil, false
+	}
+	if nsNode == nil {
+		l.errorf(n, "run.kubernetes_job: missing namespace (where the Job runs)")
+		ok = false
+	}
+	if tmplNode == nil {
+		l.errorf(n, "run.kubernetes_job: missing template (a batch/v1 Job manifest, relative to this file)")
+		return nil, nil, false
+	}
+	if r.templateFile == "" {
+		return nil, nil, false
+	}
+	path, err := templatePath(r.templateFile, file, dir)
+	if err != nil {
+		l.errorf(tmplNode, "run.kubernetes_job.template: %v", err)
+		return nil, nil, false
+	}
+	data, err := readLimited(path)
+	if err != nil {
+		l.errorf(tmplNode, "run.kubernetes_job.template: %v", err)
+		return nil, nil, false
+	}
+	job, err := decodeJob(data, r.namespace)
+	if err != nil {
+		l.errorf(tmplNode, "run.kubernetes_job.template %s: %v", r.templateFile, err)
+		return nil, nil, false
+	}
+	r.job = job
+	r.prefix = jobPrefix(job, actionName)
+	return r, data, ok
+}
+
+// templatePath resolves a template path written in file, which must stay
+// inside the actions folder dir (symbolic links followed).
+func templatePath(rel, file, dir string) (string, error) {
+	if filepath.IsAbs(rel) {
+		return "", fmt.Errorf("%q: give a path relative to the action file, inside the actions folder", rel)
+	}
+	p := filepath.Join(filepath.Dir(file), rel)
+	absDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	absDir, err = filepath.Abs(absDir)
+	if err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%s: no such file", rel)
+		}
+		return "", err
+	}
+	real, err = filepath.Abs(real)
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.Rel(absDir, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%q is outside the actions folder", rel)
+	}
+	return real, nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
+	}
+	if st.Size() > maxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), maxFileSize)
+	}
+	return os.ReadFile(path)
+}
+
+var jobDecoder = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
+	kjson.SerializerOptions{Yaml: true, Strict: true})
+
+// decodeJob decodes and checks a Job template: one batch/v1 Job, decoded
+// strictly, used as written (no {{ }}: parameters reach it only as
+// environment variables), with containers and a Job restart policy.
+func decodeJob(data []byte, namespace string) (*batchv1.Job, error) {
+	if bytes.Contains(data, []byte("{{")) {
+		return nil, fmt.Errorf("holds {{ }}: a Job template is used as written; parameters reach its containers only as environment variables %sNAME", EnvPrefix)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, extra yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("invalid YAML: %v", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("line %d: a template holds one Job; found a second document", extra.Line)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, errors.New("not a Kubernetes manifest: want a batch/v1 Job")
+	}
+	apiVersion, kind := scalarAt(root, "apiVersion"), scalarAt(root, "kind")
+	if apiVersion != "batch/v1" || kind != "Job" {
+		what := strings.TrimSpace(apiVersion + " " + kind)
+		if what == "" {
+			what = "a manifest without apiVersion and kind"
+		}
+		return nil, fmt.Errorf("is %s, not a batch/v1 Job", what)
+	}
+	obj, _, err := jobDecoder.Decode(data, nil, nil)
+	if err != nil {
+		msg := err.Error()
+		if line := lineOfError(root, msg); line > 0 {
+			return nil, fmt.Errorf("line %d: %s", line, msg)
+		}
+		return nil, errors.New(msg)
+	}
+	job, isJob := obj.(*batchv1.Job)
+	if !isJob {
+		return nil, fmt.Errorf("decodes to %T, not a batch/v1 Job", obj)
+	}
+	if job.Namespace != "" && job.Namespace != namespace {
+		return nil, fmt.Errorf("metadata.namespace is %s but the action runs it in %s: leave it out", job.Namespace, namespace)
+	}
+	spec := job.Spec.Template.Spec
+	if len(spec.Containers) == 0 {
+		return nil, errors.New("spec.template.spec.containers is empty")
+	}
+	if rp := spec.RestartPolicy; rp != corev1.RestartPolicyNever && rp != corev1.RestartPolicyOnFailure {
+		return nil, fmt.Errorf("spec.template.spec.restartPolicy is %q: a Job needs Never (recommended) or OnFailure", rp)
+	}
+	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		if c.Image == "" {
+			return nil, fmt.Errorf("container %q has no image", c.Name)
+		}
+		for _, e := range c.Env {
+			if strings.HasPrefix(e.Name, "PARLEY_") {
+				return nil, fmt.Errorf("container %q sets %s: PARLEY_ variables are set by Parley", c.Name, e.Name)
+			}
+		}
+	}
+	return job, nil
+}
+
+func scalarAt(m *yaml.Node, key string) string {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key && m.Content[i+1].Kind == yaml.ScalarNode {
+			return m.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+var (
+	unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+	structFieldRE  = regexp.MustCompile(`Go struct field [A-Za-z0-9_]+\.([A-Za-z0-9_.]+) of type`)
+)
+
+// lineOfError finds the line of the field a decoding error names, when it
+// names one: "unknown field \"spec.template.spec.contaners\"".
+func lineOfError(root *yaml.Node, msg string) int {
+	var path string
+	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+		path = m[1]
+	} else if m := structFieldRE.FindStringSubmatch(msg); m != nil {
+		path = m[1]
+	} else {
+		return 0
+	}
+	return lineAt(root, strings.Split(path, "."))
+}
+
+func lineAt(n *yaml.Node, path []string) int {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value != path[0] {
+				continue
+			}
+			if len(path) == 1 {
+				return n.Content[i].Line
+			}
+			return lineAt(n.Content[i+1], path[1:])
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if line := lineAt(c, path); line > 0 {
+				return line
+			}
+		}
+	}
+	return 0
+}
+
+var (
+	nameCharsRE  = regexp.MustCompile(`[^a-z0-9-]+`)
+	labelCharsRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+)
+
+// jobPrefix is the start of the generated Job names: the template's name,
+// else the action's name with dots as dashes.
+func jobPrefix(job *batchv1.Job, actionName string) string {
+	p := job.Name
+	if p == "" {
+		p = job.GenerateName
+	}
+	if p == "" {
+		p = actionName
+	}
+	p = nameCharsRE.ReplaceAllString(strings.ToLower(p), "-")
+	if len(p) > 40 {
+		p = p[:40]
+	}
+	p = strings.Trim(p, "-")
+	if p == "" {
+		p = "parley-job"
+	}
+	return p
+}
+
+// jobName is unique per request: a request that somehow ran twice would
+// find its Job already there instead of starting a second one.
+func (r *jobRunner) jobName(actionName, requestID string) string {
+	sum := sha256.Sum256([]byte(actionName + "\x00" + requestID))
+	return r.prefix + "-" + hex.EncodeToString(sum[:5])
+}
+
+// labelValue makes s a valid label value (63 characters of [A-Za-z0-9-_.]).
+func labelValue(s string) string {
+	s = labelCharsRE.ReplaceAllString(s, "-")
+	if len(s) > 63 {
+		s = s[:63]
+	}
+	return strings.Trim(s, "-_.")
+}
+
+// build returns the Job for one request: the template with a generated
+// name, labels tying it to the request, the parameters as environment
+// variables on every container, a TTL, a deadline and no retries unless
+// the template asks for them.
+func (r *jobRunner) build(spec action.Spec, p action.Params, req action.Request) *batchv1.Job {
+	j := r.job.DeepCopy()
+	j.Name, j.GenerateName, j.Namespace = r.jobName(spec.Name, req.RequestID), "", r.namespace
+	j.ResourceVersion, j.UID = "", ""
+	labels := map[string]string{LabelManagedBy: "parley", LabelAction: labelValue(spec.Name)}
+	if req.RequestID != "" {
+		labels[LabelRequest] = labelValue(req.RequestID)
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	if j.Spec.Template.Labels == nil {
+		j.Spec.Template.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		j.Labels[k] = v
+		j.Spec.Template.Labels[k] = v
+	}
+	if req.Subject != "" {
+		if j.Annotations == nil {
+			j.Annotations = map[string]string{}
+		}
+		j.Annotations[AnnotationAsking] = req.Subject
+	}
+	if j.Spec.TTLSecondsAfterFinished == nil {
+		ttl := int32(DefaultJobTTL / time.Second)
+		j.Spec.TTLSecondsAfterFinished = &ttl
+	}
+	if d := int64(r.timeout / time.Second); j.Spec.ActiveDeadlineSeconds == nil || *j.Spec.ActiveDeadlineSeconds > d {
+		j.Spec.ActiveDeadlineSeconds = &d
+	}
+	if j.Spec.BackoffLimit == nil {
+		none := int32(0)
+		j.Spec.BackoffLimit = &none
+	}
+	env := []corev1.EnvVar{{Name: "PARLEY_ACTION", Value: spec.Name}, {Name: "PARLEY_REQUEST_ID", Value: req.RequestID}}
+	for _, sp := range spec.Params {
+		if _, given := p[sp.Name]; given {
+			env = append(env, corev1.EnvVar{Name: EnvPrefix + strings.ToUpper(sp.Name), Value: p.String(sp.Name)})
+		}
+	}
+	ps := &j.Spec.Template.Spec
+	for i := range ps.InitContainers {
+		ps.InitContainers[i].Env = append(ps.InitContainers[i].Env, env...)
+	}
+	for i := range ps.Containers {
+		ps.Containers[i].Env = append(ps.Containers[i].Env, env...)
+	}
+	return j
+}
+
+// describe is the Job as the confirmation prompt shows it.
+func (r *jobRunner) describe(j *batchv1.Job) string {
+	var images, vars []string
+	for _, c := range j.Spec.Template.Spec.Containers {
+		images = append(images, c.Image)
+	}
+	for _, e := range j.Spec.Template.Spec.Containers[0].Env {
+		if strings.HasPrefix(e.Name, EnvPrefix) {
+			vars = append(vars, e.Name+"="+e.Value)
+		}
+	}
+	s := fmt.Sprintf("start Job %s/%s (%s, image %s)", j.Namespace, j.Name, r.templateFile, strings.Join(images, ", "))
+	if len(vars) > 0 {
+		s += " with " + strings.Join(vars, " ")
+	}
+	return s + fmt.Sprintf(", and wait up to %s for it", action.FormatDuration(r.timeout))
+}
+
+func (r *jobRunner) client(subject string) (kubernetes.Interface, error) {
+	if r.clients == nil {
+		return nil, fmt.Errorf("%w: kubernetes_job actions need a Kubernetes cluster (the kubernetes section of the configuration)", action.ErrNotConfigured)
+	}
+	return r.clients(subject)
+}
+
+// plan checks the Job with a server-side dry run: a missing namespace, a
+// refused permission or an invalid manifest shows before anyone confirms.
+func (r *jobRunner) plan(ctx context.Context, spec action.Spec, p action.Params, req action.Request) (string, error) {
+	c, err := r.client(req.Subject)
+	if err != nil {
+		return "", err
+	}
+	j := r.build(spec, p, req)
+	if _, err := c.BatchV1().Jobs(r.namespace).Create(ctx, j, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		return "", fmt.Errorf("job %s/%s: %w", r.namespace, j.Name, kubeErr(err))
+	}
+	return r.describe(j), nil
+}
+
+// jobResult is how a Job ended.
+type jobResult struct {
+	name    string
+	took    time.Duration
+	logs    string // the last log lines, redacted; "" when none
+	logsErr error  // why the logs could not be read
+}
+
+// run starts the Job and waits for it. A Job that fails returns an error
+// with its last log lines; one that does not finish within the timeout is
+// deleted (its pods with it) and says so.
+func (r *jobRunner) run(ctx context.Context, spec action.Spec, p action.Params, req action.Request) (jobResult, error) {
+	c, err := r.client(req.Subject)
+	if err != nil {
+		return jobResult{}, err
+	}
+	j := r.build(spec, p, req)
+	res := jobResult{name: r.namespace + "/" + j.Name}
+	cctx, cancel := context.WithTimeout(ctx, jobCleanup)
+	_, err = c.BatchV1().Jobs(r.namespace).Create(cctx, j, metav1.CreateOptions{})
+	cancel()
+	if apierrors.IsAlreadyExists(err) {
+		return res, fmt.Errorf("%w: Job %s already exists: this request started it before, and it is not started twice", action.ErrConflict, res.name)
+	}
+	if err != nil {
+		return res, fmt.Errorf("create Job %s: %w", res.name, kubeErr(err))
+	}
+	start := time.Now()
+	req.Report(ctx, fmt.Sprintf("Started Job %s; waiting up to %s for it to finish.", res.name, action.FormatDuration(r.timeout)))
+	wctx, stop := context.WithTimeout(ctx, r.timeout)
+	defer stop()
+	failed, err := r.wait(wctx, c, j.Name)
+	res.took = time.Since(start).Round(time.Second)
+	readLogs := func() {
+		if !r.logs {
+			return
+		}
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobCleanup)
+		defer cancel()
+		res.logs, res.logsErr = jobLogs(lctx, c, r.namespace, j.Name, LogLines)
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Parley itself is stopping: the Job is left to finish, bounded by
+		// its activeDeadlineSeconds, and removed by its TTL.
+		return res, fmt.Errorf("%w: Parley stopped waiting for Job %s after %s; the Job was left running (deadline %s, then removed)",
+			action.ErrUnavailable, res.name, res.took, action.FormatDuration(r.timeout))
+	case err != nil && errors.Is(err, context.DeadlineExceeded):
+		readLogs()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobCleanup)
+		prop := metav1.DeletePropagationBackground
+		derr := c.BatchV1().Jobs(r.namespace).Delete(dctx, j.Name, metav1.DeleteOptions{PropagationPolicy: &prop})
+		cancel()
+		msg := fmt.Sprintf("Job %s did not finish within %s (timed out)", res.name, action.FormatDuration(r.timeout))
+		if derr != nil && !apierrors.IsNotFound(derr) {
+			msg += fmt.Sprintf("; deleting it failed too (%v): delete it by hand", kubeErr(derr))
+		} else {
+			msg += "; it was deleted with its pods"
+		}
+		return res, fmt.Errorf("%w: %s%s", context.DeadlineExceeded, msg, logsSuffix(res))
+	case err != nil:
+		return res, fmt.Errorf("watch Job %s: %w", res.name, err)
+	case failed != "":
+		readLogs()
+		return res, fmt.Errorf("job %s failed (%s)%s", res.name, failed, logsSuffix(res))
+	}
+	readLogs()
+	return res, nil
+}
+
+func logsSuffix(res jobResult) string {
+	switch {
+	case res.logs != "":
+		return ". Last log lines:\n" + res.logs
+	case res.logsErr != nil:
+		return fmt.Sprintf(" (its logs could not be read: %v)", res.logsErr)
+	}
+	return ""
+}
+
+// wait polls the Job until it completes or fails, or ctx ends. It returns
+// the failure condition's reason and message when it failed.
+func (r *jobRunner) wait(ctx context.Context, c kubernetes.Interface, name string) (string, error) {
+	poll := r.poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		gctx, cancel := context.WithTimeout(ctx, jobCleanup)
+		j, err := c.BatchV1().Jobs(r.namespace).Get(gctx, name, metav1.GetOptions{})
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return "", ctx.Err()
+		case apierrors.IsNotFound(err):
+			return "", fmt.Errorf("%w: the Job was deleted while Parley waited for it", action.ErrConflict)
+		case err != nil:
+			return "", kubeErr(err)
+		}
+		for _, cond := range j.Status.Conditions {
+			if cond.Status != corev1.ConditionTrue {
+				continue
+			}
+			switch cond.Type {
+			case batchv1.JobComplete:
+				return "", nil
+			case batchv1.JobFailed:
+				why := cond.Reason
+				if why == "" {
+					why = "Failed"
+				}
+				if cond.Message != "" {
+					why += ": " + cond.Message
+				}
+				return why, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func kubeErr(err error) error {
+	switch {
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%w: %v", action.ErrForbidden, err)
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%w: %v", action.ErrNotFound, err)
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return fmt.Errorf("%w: %v", action.ErrInvalid, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return err
+	}
+	return fmt.Errorf("%w: %v", action.ErrUnavailable, err)
+}
