@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,12 +158,25 @@ func templatePath(rel, file, dir string) (string, error) {
 	if filepath.IsAbs(rel) {
 		return "", fmt.Errorf("%q: give a path relative to the action file, inside the actions folder", rel)
 	}
-	p := filepath.Join(filepath.Dir(file), rel)
-	absDir, err := filepath.EvalSymlinks(dir)
+	outside := fmt.Errorf("%q is outside the actions folder", rel)
+	inside := func(dir, p string) bool {
+		r, err := filepath.Rel(dir, p)
+		return err == nil && r != ".." && !strings.HasPrefix(r, ".."+string(filepath.Separator))
+	}
+	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
-	absDir, err = filepath.Abs(absDir)
+	absFile, err := filepath.Abs(file)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(filepath.Dir(absFile), rel)
+	if !inside(absDir, p) {
+		return "", outside
+	}
+	// Symbolic links are followed, and must not lead out either.
+	realDir, err := filepath.EvalSymlinks(absDir)
 	if err != nil {
 		return "", err
 	}
@@ -173,12 +187,8 @@ func templatePath(rel, file, dir string) (string, error) {
 		}
 		return "", err
 	}
-	real, err = filepath.Abs(real)
-	if err != nil {
-		return "", err
-	}
-	if r, err := filepath.Rel(absDir, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("%q is outside the actions folder", rel)
+	if !inside(realDir, real) {
+		return "", outside
 	}
 	return real, nil
 }
@@ -294,23 +304,36 @@ func lineOfError(root *yaml.Node, msg string) int {
 }
 
 func lineAt(n *yaml.Node, path []string) int {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value != path[0] {
-				continue
-			}
-			if len(path) == 1 {
+	key, index := path[0], -1
+	if i := strings.IndexByte(key, '['); i > 0 && strings.HasSuffix(key, "]") {
+		if v, err := strconv.Atoi(key[i+1 : len(key)-1]); err == nil {
+			key, index = key[:i], v
+		}
+	}
+	if n.Kind != yaml.MappingNode {
+		return 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != key {
+			continue
+		}
+		v := n.Content[i+1]
+		if index >= 0 {
+			if v.Kind != yaml.SequenceNode || index >= len(v.Content) {
 				return n.Content[i].Line
 			}
-			return lineAt(n.Content[i+1], path[1:])
+			v = v.Content[index]
 		}
-	case yaml.SequenceNode:
-		for _, c := range n.Content {
-			if line := lineAt(c, path); line > 0 {
-				return line
+		if len(path) == 1 {
+			if index >= 0 {
+				return v.Line
 			}
+			return n.Content[i].Line
 		}
+		if line := lineAt(v, path[1:]); line > 0 {
+			return line
+		}
+		return n.Content[i].Line
 	}
 	return 0
 }

@@ -220,6 +220,9 @@ func parseURLTemplate(src string, params []string) (*urlTemplate, error) {
 	// a fragment, which is never sent.
 	query := parse.Pos(-1)
 	for _, n := range textNodes(t.Root) {
+		if i := strings.IndexAny(string(n.Text), " \t\r\n\"<>\\^`{|}"); i >= 0 {
+			return nil, fmt.Errorf("url %q: %q must be percent-encoded in the URL (a space is %%20)", src, n.Text[i])
+		}
 		if i := strings.IndexByte(string(n.Text), '#'); i >= 0 {
 			return nil, fmt.Errorf("url %q: a #fragment is never sent to the server; remove it", src)
 		}

@@ -11,6 +11,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	sandbox := fs.String("sandbox", "", "Kubernetes manifests for the in-memory cluster (default: the built-in demo shop)")
 	trail := fs.Bool("trail", false, "print every audit step as it is recorded")
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions, one YAML file each (default: actions_dir of --config)")
 	verbose := fs.Bool("v", false, "log to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,6 +72,9 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	if *sandbox != "" {
 		cfg.Kubernetes.Manifests = *sandbox
 	}
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
 	cfg.Trail = cfg.Trail || *trail
 	interactive := *transcript == "" && isTerminal(env.Stdin)
 	con := console.New(console.Config{
@@ -77,7 +82,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		Transcript: *transcript != "", Echo: *transcript != "", Prompt: interactive,
 		Trail: cfg.Trail, Now: env.now,
 	})
-	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now}, con)
+	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now, Getenv: env.getenv}, con)
 	if err != nil {
 		return err
 	}
@@ -139,6 +144,7 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("classify", env)
 	invPath := fs.String("inventory", "", "inventory YAML (or a routing dataset with an inventory block)")
 	jsonl := fs.Bool("jsonl", false, "read and write JSON lines (the only format)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions to route to as well")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -149,8 +155,12 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	user, err := offlineSpecs(*actionsDir)
+	if err != nil {
+		return err
+	}
+	catalog := append(action.Catalog(), user...)
 	router := rules.New()
-	catalog := action.Catalog()
 	r := bufio.NewReaderSize(env.Stdin, 1<<20)
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
@@ -209,6 +219,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	fs.IntVar(&gate.MaxUnsafe, "max-unsafe", gate.MaxUnsafe, "gate: out-of-scope requests routed to a mutating action allowed")
 	routerMode := fs.String("router", "rules", "router to evaluate: rules, llm or hybrid (llm and hybrid read router.llm from --config)")
 	configFile := fs.String("config", "", "configuration file with router.llm (for --router llm|hybrid)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions the dataset uses (default: actions_dir of --config)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -232,11 +243,19 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
+	user, err := offlineSpecs(cfg.ActionsDir)
+	if err != nil {
+		return err
+	}
+	specs := append(action.Catalog(), user...)
 	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, router, ds, action.Catalog())
+	rep, err := eval.Run(ctx, router, ds, specs)
 	if err != nil {
 		return err
 	}
@@ -376,6 +395,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	policyFile := fs.String("policy", "", "policy file (default: the embedded default)")
 	sandbox := fs.String("sandbox", "", "Kubernetes manifests for names (default: the built-in demo shop)")
 	actName := fs.String("action", "", "check this action with --param k=v instead of routing a request")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions the policy may name")
 	var params multiFlag
 	fs.Var(&params, "param", "with --action: a parameter, k=v (repeatable)")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -392,7 +412,12 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if !strings.Contains(ch, ":") {
 		ch = "console:" + ch
 	}
-	pol, err := loadPolicy(*policyFile)
+	user, err := offlineSpecs(*actionsDir)
+	if err != nil {
+		return err
+	}
+	specs := append(action.Catalog(), user...)
+	pol, err := loadPolicy(*policyFile, user)
 	if err != nil {
 		return err
 	}
@@ -418,7 +443,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 		if src, err := kubernetesInventory(sb); err == nil {
 			inv, _ = src.Inventory(ctx)
 		}
-		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: specs, Inventory: inv})
 		if err != nil {
 			return err
 		}
@@ -432,13 +457,17 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			raw[k] = v
 		}
 	}
-	spec, ok := action.CatalogSpec(name)
-	if !ok {
+	i := slices.IndexFunc(specs, func(s action.Spec) bool { return s.Name == name })
+	if i < 0 {
 		return fmt.Errorf("%w: unknown action %q", errUsage, name)
 	}
+	spec := specs[i]
 	p, err := spec.Validate(raw)
 	if err != nil && !errors.Is(err, action.ErrInvalid) {
 		return err
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "parameters: %v\n  (Parley refuses such a request before it asks the policy)\n", err)
 	}
 	ex := pol.Explain(policy.Input{Subject: subject, Channel: ch, Action: name, Kind: spec.Kind, Params: p})
 	fmt.Fprint(env.Stdout, ex.String())

@@ -13,6 +13,7 @@ import (
 
 	k8s "k8s.io/client-go/kubernetes"
 
+	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
@@ -59,6 +60,7 @@ func (m *mux) Send(ctx context.Context, r chat.Reply) (string, error) {
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("serve", env)
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions (default: actions_dir of --config)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,10 +68,13 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
 	log := newLogger(env, cfg.Log.Level, cfg.Log.Format)
 	senders := &mux{}
 	metrics := telemetry.New(telemetry.Options{RuntimeCollectors: true})
-	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now, Metrics: metrics}, senders)
+	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now, Metrics: metrics, Getenv: env.getenv}, senders)
 	if err != nil {
 		return err
 	}
@@ -302,6 +307,7 @@ func cmdConfig(_ context.Context, args []string, env Env) error {
 	}
 	fs := newFlags("config "+args[0], env)
 	configFile := fs.String("config", "", "configuration file")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions (default: actions_dir of --config)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -309,9 +315,22 @@ func cmdConfig(_ context.Context, args []string, env Env) error {
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
 	if args[0] == "show" {
 		return cfg.Dump(env.Stdout)
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
+	// The user-defined actions load as serve loads them, secrets included
+	// (the cluster is not contacted).
+	user, err := loadUserActions(cfg.ActionsDir, builtinNames(), useraction.Options{Getenv: env.getenv})
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok", cfg.File())
+	if cfg.ActionsDir != "" {
+		fmt.Fprintf(env.Stdout, " (%d user-defined actions in %s)", len(user), cfg.ActionsDir)
+	}
+	fmt.Fprintln(env.Stdout)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/parley-chatops/parley/actions/kubernetes"
 	"github.com/parley-chatops/parley/actions/loki"
 	"github.com/parley-chatops/parley/actions/prometheus"
+	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/audit/lokisink"
@@ -42,6 +43,9 @@ type Options struct {
 	Now    func() time.Time
 	// Metrics receives Parley's own metrics; nil records none.
 	Metrics *telemetry.Metrics
+	// Getenv resolves the secrets user-defined actions name; nil means
+	// os.Getenv.
+	Getenv func(string) string
 }
 
 // Parley is one wired instance: everything a chat adapter needs.
@@ -64,12 +68,14 @@ type Parley struct {
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
 
-// loadPolicy reads the policy file, or the embedded default.
-func loadPolicy(path string) (*policy.Policy, error) {
+// loadPolicy reads the policy file, or the embedded default, against the
+// built-in actions and the user-defined ones given.
+func loadPolicy(path string, user []action.Spec) (*policy.Policy, error) {
+	specs := append(action.Catalog(), user...)
 	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", action.Catalog())
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs)
 	}
-	return policy.Load(path, action.Catalog())
+	return policy.Load(path, specs)
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -87,7 +93,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs, user []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
@@ -128,7 +134,7 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 			return nil, err
 		}
 	}
-	return action.NewRegistry(append(acts, diag)...)
+	return action.NewRegistry(append(append(acts, diag), user...)...)
 }
 
 // Build wires one Parley instance around a chat sender: the store, audit
@@ -145,12 +151,9 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	pol, err := loadPolicy(cfg.Policy)
-	if err != nil {
-		return nil, err
-	}
 	k8sOpts := kubernetes.Options{Now: o.Now, Timeout: cfg.Kubernetes.Timeout.Std(), Namespaces: cfg.Kubernetes.Namespaces}
 	var sb *kubernetes.Sandbox
+	var err error
 	if cfg.Kubernetes.Sandbox {
 		if sb, err = newSandbox(cfg.Kubernetes.Manifests, o.Now); err != nil {
 			return nil, err
@@ -168,6 +171,16 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		if err != nil {
 			return nil, err
 		}
+	}
+	user, err := loadUserActions(cfg.ActionsDir, builtinNames(), useraction.Options{
+		Getenv: o.Getenv, Kube: useraction.KubeClients(k8sOpts.Clients), Logger: o.Logger.With("component", "useraction"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	pol, err := loadPolicy(cfg.Policy, specsOf(user))
+	if err != nil {
+		return nil, err
 	}
 	var db *store.DB
 	if cfg.Store.Driver == config.StorePostgres {
@@ -224,7 +237,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Metrics, o.Logger)
+	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, user, o.Metrics, o.Logger)
 	if err != nil {
 		closeRunner()
 		return fail(err)

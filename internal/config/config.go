@@ -37,6 +37,9 @@ type Config struct {
 	Policy string `yaml:"policy"`
 	// Trail renders every audit step into the request's thread.
 	Trail bool `yaml:"trail"`
+	// ActionsDir is a folder of user-defined actions, one YAML file each
+	// (actions/useraction); empty means none.
+	ActionsDir string `yaml:"actions_dir"`
 	Log   Log  `yaml:"log"`
 
 	Router     Router     `yaml:"router"`
