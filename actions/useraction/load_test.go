@@ -305,9 +305,9 @@ func TestLoadBadInput(t *testing.T) {
 
 func TestLoadReportsEveryFile(t *testing.T) {
 	dir := writeDir(t, map[string]string{
-		"a.yaml":    strings.Replace(goodHTTP, "kind: mutating", "kind: write", 1),
-		"b.yml":     strings.Replace(strings.Replace(goodHTTP, "cdn.purge", "cdn.flush", 1), "type: string", "type: strng", 1),
-		"README.md": "not an action",
+		"a.yaml":       strings.Replace(goodHTTP, "kind: mutating", "kind: write", 1),
+		"b.yml":        strings.Replace(strings.Replace(goodHTTP, "cdn.purge", "cdn.flush", 1), "type: string", "type: strng", 1),
+		"README.md":    "not an action",
 		".hidden.yaml": "not: loaded",
 	})
 	_, err := LoadDir(dir, Options{Getenv: testEnv(map[string]string{"CDN_TOKEN": secretValue})})

@@ -40,7 +40,7 @@ type Config struct {
 	// ActionsDir is a folder of user-defined actions, one YAML file each
 	// (actions/useraction); empty means none.
 	ActionsDir string `yaml:"actions_dir"`
-	Log   Log  `yaml:"log"`
+	Log        Log    `yaml:"log"`
 
 	Router     Router     `yaml:"router"`
 	Evals      Evals      `yaml:"evals"`
