@@ -37,10 +37,11 @@ type Config struct {
 	Policy string `yaml:"policy"`
 	// Trail renders every audit step into the request's thread.
 	Trail bool `yaml:"trail"`
+	Log   Log  `yaml:"log"`
+
 	// ActionsDir is a folder of user-defined actions, one YAML file each
 	// (actions/useraction); empty means none.
 	ActionsDir string `yaml:"actions_dir"`
-	Log        Log    `yaml:"log"`
 
 	Router     Router     `yaml:"router"`
 	Evals      Evals      `yaml:"evals"`
