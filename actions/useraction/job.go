@@ -476,10 +476,11 @@ func (r *jobRunner) plan(ctx context.Context, spec action.Spec, p action.Params,
 
 // jobResult is how a Job ended.
 type jobResult struct {
-	name    string
-	took    time.Duration
-	logs    string // the last log lines, redacted; "" when none
-	logsErr error  // why the logs could not be read
+	name     string
+	took     time.Duration
+	logs     string // the last log lines, redacted; "" when none
+	logsErr  error  // why the logs could not be read
+	logsRead bool   // whether they were asked for (logs: tail)
 }
 
 // run starts the Job and waits for it. A Job that fails returns an error
@@ -514,6 +515,7 @@ func (r *jobRunner) run(ctx context.Context, spec action.Spec, p action.Params, 
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobCleanup)
 		defer cancel()
 		res.logs, res.logsErr = jobLogs(lctx, c, r.namespace, j.Name, LogLines)
+		res.logsRead = true
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -546,12 +548,14 @@ func (r *jobRunner) run(ctx context.Context, spec action.Spec, p action.Params, 
 
 func logsSuffix(res jobResult) string {
 	switch {
+	case !res.logsRead:
+		return ""
 	case res.logs != "":
 		return ". Last log lines:\n" + res.logs
 	case res.logsErr != nil:
 		return fmt.Sprintf(" (its logs could not be read: %v)", res.logsErr)
 	}
-	return ""
+	return " (its pod wrote no log lines)"
 }
 
 // wait polls the Job until it completes or fails, or ctx ends. It returns

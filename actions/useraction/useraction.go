@@ -578,13 +578,12 @@ func (a *Action) runJob(ctx context.Context, req action.Request) (action.Result,
 		data["response"] = logValue(res.logs)
 		text = a.replyText(data)
 	} else {
-		text = fmt.Sprintf("Job %s succeeded in %s.", res.name, res.took)
-		switch {
-		case res.logs != "":
-			text += " Last log lines:"
+		text = fmt.Sprintf("Job %s succeeded in %s", res.name, res.took)
+		if res.logs != "" {
+			text += ". Last log lines:"
 			code = res.logs
-		case res.logsErr != nil:
-			text += fmt.Sprintf(" (Its logs could not be read: %v.)", res.logsErr)
+		} else {
+			text += logsSuffix(res) + "."
 		}
 	}
 	return action.Result{Text: text, Code: code, Outcome: outcome}, nil
