@@ -223,14 +223,22 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
+	user, err := offlineSpecs(cfg.ActionsDir)
+	if err != nil {
+		return err
+	}
+	specs := append(action.Catalog(), user...)
 	ds, err := eval.LoadDataset(*dataset)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
 	}
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configFile, env)
 	if err != nil {
 		return err
 	}
@@ -243,14 +251,6 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
-	if *actionsDir != "" {
-		cfg.ActionsDir = *actionsDir
-	}
-	user, err := offlineSpecs(cfg.ActionsDir)
-	if err != nil {
-		return err
-	}
-	specs := append(action.Catalog(), user...)
 	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
