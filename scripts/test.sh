@@ -35,7 +35,10 @@ echo "bin/parley: $(du -h bin/parley | cut -f1) static binary, $(./bin/parley ve
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
 for f in evals/routing-extra/*.yaml; do
-	./bin/parley eval routing --dataset "$f" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
+	extra=()
+	# user-actions.yaml routes to the example user-defined actions
+	case "$f" in */user-actions.yaml) extra=(--actions examples/actions) ;; esac
+	./bin/parley eval routing --dataset "$f" "${extra[@]}" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
 done
 
 step "evaluation gate: parley eval run intent-routing"
