@@ -22,9 +22,10 @@ eval: build      ## score the rules router on evals/routing.yaml (CSV + HTML in 
 bench:           ## router benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/intent/rules/
 
-fuzz:            ## a short fuzzing pass over the text normaliser and the policy loader
+fuzz:            ## a short fuzzing pass over the text normaliser, the policy loader and the action-file loader
 	$(GO) test -run '^$$' -fuzz FuzzNormalize -fuzztime 30s ./internal/intent/rules/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 30s -fuzzminimizetime 3s ./actions/useraction/
 
 clean:           ## remove build output, reports and the local database
 	rm -rf bin reports .parley
