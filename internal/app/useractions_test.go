@@ -4,13 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/pipeline"
 )
 
 // exampleActions is the repository's examples/actions folder.
@@ -206,5 +213,96 @@ func TestUserActionsInTheInstance(t *testing.T) {
 	if _, err := Build(context.Background(), Options{Config: &cfg2, Getenv: func(string) string { return "" }}, &recorder{}); err == nil ||
 		!strings.Contains(err.Error(), "environment variable CDN_TOKEN is empty or unset") {
 		t.Errorf("built without the CDN token: %v", err)
+	}
+}
+
+// TestUserActionsThroughThePipeline drives the real pipeline with "run"
+// button clicks (a suggested action: the same validation, policy,
+// confirmation and audit as a typed request, without a router): a value
+// outside the enum is refused before the policy with what is allowed; a
+// read action runs against a local HTTP server (httptest on 127.0.0.1)
+// and replies through its template; a mutating one asks for a second
+// person and is sent once.
+func TestUserActionsThroughThePipeline(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.RequestURI())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(r.URL.Path, "/api/v2/purge/") {
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"id": "p-9"}`)
+			return
+		}
+		io.WriteString(w, `{"primary": {"name": "Ada", "contact": "@ada", "until": "18:00"}, "secondary": {"name": "Lin"}}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	for _, name := range []string{"cdn-purge.yaml", "oncall-who.yaml"} {
+		b, err := os.ReadFile(filepath.Join(exampleActions, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := strings.NewReplacer("https://cdn.internal.example.com", srv.URL, "https://oncall.internal.example.com", srv.URL).Replace(string(b))
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	polDir := writeFiles(t, map[string]string{"policy.yaml": userPolicy})
+	cfg := config.Default()
+	cfg.Database = filepath.Join(t.TempDir(), "p.db")
+	cfg.Policy = filepath.Join(polDir, "policy.yaml")
+	cfg.ActionsDir = dir
+	out := &recorder{}
+	p, err := Build(context.Background(), Options{Config: cfg, Getenv: func(k string) string {
+		return map[string]string{"CDN_TOKEN": cdnToken}[k]
+	}}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	h := &harness{t: t, p: p, out: out, clock: &clock{t: time.Now()}}
+	click := func(user, name string, params map[string]any) string {
+		h.seq++
+		p.Pipeline.Handle(context.Background(), chat.Message{
+			Platform: chat.Console, Channel: "ops", Thread: "ops", User: user, EventID: fmt.Sprintf("c-%d", h.seq), Time: time.Now(),
+			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: name, Params: params})},
+		})
+		got, n := out.since(h.n)
+		h.n = n
+		return got
+	}
+	sent := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), paths...) }
+
+	got := click("alice", "cdn.purge", map[string]any{"site": "intranet"})
+	mustContain(t, got, "site must be one of shop, blog, docs", "Nothing was run")
+	if n := len(h.events(audit.PolicyDecided)); n != 0 {
+		t.Errorf("an invalid value reached the policy (%d decisions)", n)
+	}
+
+	got = click("eve", "oncall.who", map[string]any{"service": "payments"})
+	mustContain(t, got, "On call for payments: Ada (@ada) until 18:00; backup Lin.")
+	if s := sent(); len(s) != 1 || s[0] != "GET /api/v1/services/payments/oncall?at=now" {
+		t.Errorf("requests = %v", s)
+	}
+
+	got = click("eve", "cdn.purge", map[string]any{"site": "shop"})
+	mustContain(t, got, "may not run cdn.purge")
+	got = click("alice", "cdn.purge", map[string]any{"site": "docs", "path": "/assets"})
+	mustContain(t, got, "This will send POST "+srv.URL+`/api/v2/purge/docs, Authorization: Bearer <secret>, body {"site":"docs","path":"/assets","requested_by":"parley"}.`,
+		"A member of sre other than you must reply")
+	code := mustCode(t, got)
+	mustContain(t, h.say("alice", "ops", "confirm "+code), "cannot confirm")
+	mustContain(t, h.say("bob", "ops", "confirm "+code), "Purged the docs cache under /assets (purge id p-9).")
+	mustContain(t, h.say("bob", "ops", "confirm "+code), "runs at most once")
+	if s := sent(); len(s) != 2 || s[1] != "POST /api/v2/purge/docs" {
+		t.Errorf("requests = %v; want the lookup and exactly one purge", s)
+	}
+	for _, e := range h.events(audit.ActionSucceeded) {
+		if strings.Contains(fmt.Sprint(e), cdnToken) {
+			t.Fatal("the token is in the audit log")
+		}
 	}
 }

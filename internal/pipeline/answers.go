@@ -66,7 +66,9 @@ func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Sp
 func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.Spec, params action.Params, err error, inv intent.Inventory) {
 	miss := spec.Missing(params)
 	var text string
-	if len(miss) > 0 {
+	// A value that is not allowed (params nil) is said as such, with what
+	// is allowed; only a request that lacks a parameter is asked for it.
+	if len(miss) > 0 && params != nil {
 		var asks []string
 		for _, m := range miss {
 			ask := m
