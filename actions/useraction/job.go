@@ -559,7 +559,9 @@ func logsSuffix(res jobResult) string {
 }
 
 // wait polls the Job until it completes or fails, or ctx ends. It returns
-// the failure condition's reason and message when it failed.
+// the failure condition's reason and message when it failed. A passing API
+// error (a restarting API server, the client's rate limiter) does not end
+// the wait: the Job is still running. A refusal or a deleted Job does.
 func (r *jobRunner) wait(ctx context.Context, c kubernetes.Interface, name string) (string, error) {
 	poll := r.poll
 	if poll <= 0 {
@@ -567,38 +569,45 @@ func (r *jobRunner) wait(ctx context.Context, c kubernetes.Interface, name strin
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
+	var last error
 	for {
 		gctx, cancel := context.WithTimeout(ctx, jobCleanup)
 		j, err := c.BatchV1().Jobs(r.namespace).Get(gctx, name, metav1.GetOptions{})
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return "", ctx.Err()
 		case apierrors.IsNotFound(err):
 			return "", fmt.Errorf("%w: the Job was deleted while Parley waited for it", action.ErrConflict)
-		case err != nil:
+		case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
 			return "", kubeErr(err)
-		}
-		for _, cond := range j.Status.Conditions {
-			if cond.Status != corev1.ConditionTrue {
-				continue
-			}
-			switch cond.Type {
-			case batchv1.JobComplete:
-				return "", nil
-			case batchv1.JobFailed:
-				why := cond.Reason
-				if why == "" {
-					why = "Failed"
+		case err != nil:
+			last = err
+		default:
+			last = nil
+			for _, cond := range j.Status.Conditions {
+				if cond.Status != corev1.ConditionTrue {
+					continue
 				}
-				if cond.Message != "" {
-					why += ": " + cond.Message
+				switch cond.Type {
+				case batchv1.JobComplete:
+					return "", nil
+				case batchv1.JobFailed:
+					why := cond.Reason
+					if why == "" {
+						why = "Failed"
+					}
+					if cond.Message != "" {
+						why += ": " + cond.Message
+					}
+					return why, nil
 				}
-				return why, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				return "", fmt.Errorf("%w (the last status read failed: %v)", ctx.Err(), kubeErr(last))
+			}
 			return "", ctx.Err()
 		case <-t.C:
 		}
