@@ -202,24 +202,6 @@ func LoadDir(dir string, o Options) ([]*Action, error) {
 	return out, nil
 }
 
-// Load loads the one action file at path; dir is the actions folder its
-// Job template must stay in.
-func Load(path, dir string, o Options) (*Action, error) {
-	data, err := readLimited(path)
-	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	taken := map[string]string{}
-	for _, b := range o.Builtins {
-		taken[b] = ""
-	}
-	a, errs := parseFile(path, dir, data, taken, &o)
-	if err := joinErrors(errs); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
 // document decodes one YAML document; nil (with an error recorded) if the
 // data is not exactly one.
 func (l *loader) document(data []byte) *yaml.Node {
