@@ -335,3 +335,50 @@ func TestLoadWithoutSecrets(t *testing.T) {
 		t.Errorf("run without secrets: %v", err)
 	}
 }
+
+// TestLoadConfigMapLayout: a Kubernetes ConfigMap volume holds each key as
+// a symbolic link into a hidden, timestamped folder (name -> ..data/name).
+// Action files and Job templates load through the links; the hidden
+// folders are not read as actions.
+func TestLoadConfigMapLayout(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..2026_12_06_10_00_00.123")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"drain.yaml": jobAction("drain-job.yaml"), "drain-job.yaml": goodJob, "purge.yaml": goodHTTP}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(data), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for name := range files {
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acts, err := LoadDir(dir, Options{Getenv: testEnv(map[string]string{"CDN_TOKEN": secretValue})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acts) != 2 {
+		t.Fatalf("loaded %d actions, want queue.drain and cdn.purge", len(acts))
+	}
+}
+
+// TestLoadRefusesTemplateLinkOutside: a link inside the folder that leads
+// out of it is refused like a path that does.
+func TestLoadRefusesTemplateLinkOutside(t *testing.T) {
+	outside := writeDir(t, map[string]string{"job.yaml": goodJob})
+	dir := writeDir(t, map[string]string{"a.yaml": jobAction("job.yaml")})
+	if err := os.Symlink(filepath.Join(outside, "job.yaml"), filepath.Join(dir, "job.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadDir(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), `a.yaml:9: run.kubernetes_job.template: "job.yaml" is outside the actions folder`) {
+		t.Fatalf("err = %v", err)
+	}
+}

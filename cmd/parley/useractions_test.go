@@ -28,9 +28,8 @@ import (
 // request text is routed by the LLM router against a local server speaking
 // OpenAI's chat-completions wire protocol (llmtest), which also shows that
 // a user-defined action is offered as a tool only to those who may run it.
-// Once the offline rules router routes user-defined actions from their
-// examples, the same conversation runs with router mode rules (see the
-// report of the change that added this test).
+// The same conversation is meant to run with the offline rules router too,
+// which routes user-defined actions from their examples.
 func TestBinaryUserDefinedHTTPAction(t *testing.T) {
 	bin := parley(t)
 	dir := t.TempDir()
