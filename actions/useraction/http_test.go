@@ -430,3 +430,17 @@ run:
 		t.Errorf("requests = %+v", r)
 	}
 }
+
+func TestHTTPReplyNeverShowsTheSecret(t *testing.T) {
+	srv := newServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(map[string]any{"id": "x", "echo": map[string]string{"auth": r.Header.Get("Authorization")}})
+	})
+	src := purgeSrc[:strings.Index(purgeSrc, "reply:")] + "reply: 'sent with {{ .response.echo.auth }}'\n"
+	a := loadOne(t, src, srv.URL, Options{})
+	res, err := a.Run(t.Context(), action.Request{Params: validated(t, a, map[string]any{"site": "shop"})})
+	if err != nil || res.Text != "sent with Bearer <secret>" {
+		t.Errorf("reply = %q, %v", res.Text, err)
+	}
+}

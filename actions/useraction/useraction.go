@@ -169,7 +169,9 @@ func (a *Action) runHTTP(ctx context.Context, req action.Request) (action.Result
 	var text string
 	if a.reply != nil {
 		data["response"] = resp.value()
-		text = a.replyText(data)
+		// A server that echoes the request puts the secret within reach of
+		// the template: it never reaches the chat.
+		text = scrub(a.replyText(data), resp.secrets)
 	} else {
 		text = fmt.Sprintf("%s: %s %s answered %s.", a.spec.Name, r.method, r.url, resp.statusText)
 	}
