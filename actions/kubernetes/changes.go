@@ -231,8 +231,8 @@ func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, 
 // deploymentChanges reads one deployment's history: a ReplicaSet created
 // in the window is a rollout (or a restart, when only the restartedAt
 // stamp changed); an older ReplicaSet scaled up from zero while another
-// went to zero is a rollback; other scaling of the current ReplicaSet,
-// outside a rollout, is a scale.
+// went to zero is a rollback; other scaling, outside a rollout, is a
+// scale.
 func deploymentChanges(d *appsv1.Deployment, rss []appsv1.ReplicaSet, events []corev1.Event, since time.Time) []change {
 	ch := func(at time.Time, what, details string) change {
 		return change{at: at, namespace: d.Namespace, deployment: d.Name, what: what, details: redact.Redact(details)}
@@ -245,23 +245,7 @@ func deploymentChanges(d *appsv1.Deployment, rss []appsv1.ReplicaSet, events []c
 	for i := range rss {
 		byName[rss[i].Name] = &rss[i]
 	}
-	// Rollouts and restarts: ReplicaSets made in the window, each compared
-	// with the revision before it.
-	var rolloutTimes []time.Time
-	for i := range rss {
-		rs := &rss[i]
-		created := rs.CreationTimestamp.Time
-		if created.Before(since) || revision(rs) == 0 {
-			continue
-		}
-		rolloutTimes = append(rolloutTimes, created)
-		if !d.CreationTimestamp.Time.Before(since) && created.Sub(d.CreationTimestamp.Time) < time.Minute {
-			continue // the first ReplicaSet of a new deployment: "created" says it
-		}
-		prev := previousRevision(rss, rs)
-		out = append(out, ch(created, rolloutKind(rs, prev), rolloutDetails(rs, prev)))
-	}
-	// Scaling events, oldest first.
+	// The deployment controller's scaling, oldest first.
 	var scalings []scaling
 	for _, e := range events {
 		m := scalingRE.FindStringSubmatch(strings.TrimSpace(e.Message))
@@ -274,34 +258,107 @@ func deploymentChanges(d *appsv1.Deployment, rss []appsv1.ReplicaSet, events []c
 		scalings = append(scalings, scaling{at: at, rs: m[2], from: from, to: to})
 	}
 	slices.SortStableFunc(scalings, func(a, b scaling) int { return a.at.Compare(b.at) })
-	inRollout := func(t time.Time) bool {
-		for _, r := range rolloutTimes {
-			if !t.Before(r.Add(-time.Minute)) && t.Before(r.Add(rolloutSpan)) {
-				return true
-			}
+
+	// Rollouts and restarts: ReplicaSets made in the window, each compared
+	// with the revision before the one it was made as (a rollback gives an
+	// old ReplicaSet a new number later; revision-history keeps the old).
+	var h history
+	for i := range rss {
+		rs := &rss[i]
+		created := rs.CreationTimestamp.Time
+		first := slices.Min(revisionsOf(rs))
+		if created.Before(since) || first == 0 {
+			continue
 		}
-		return false
+		prev := holdingRevisionBelow(rss, first)
+		h.add(newRollout(created, rs, rss, scalings))
+		if prev == nil && !d.CreationTimestamp.Time.Before(since) {
+			continue // the first ReplicaSet of a new deployment: "created" says it
+		}
+		out = append(out, ch(created, rolloutKind(first, rs, prev), rolloutDetails(rs, prev)))
 	}
 	for i, s := range scalings {
 		rs := byName[s.rs]
-		if rs == nil || inRollout(s.at) {
+		if rs == nil || h.covers(s) {
 			continue
 		}
-		current := equalIgnoreHash(&rs.Spec.Template, &d.Spec.Template)
 		switch {
-		case !current && s.to < s.from:
-			// an old ReplicaSet emptied by a rollout or a rollback
-		case s.from == 0 && s.to > 0 && otherScaledToZero(scalings, i):
-			rolloutTimes = append(rolloutTimes, s.at)
+		case s.from == 0 && s.to > 0 && paired(scalings, i):
+			// Back from zero while another went to zero: a rollback.
+			h.add(newRollout(s.at, rs, rss, scalings))
 			out = append(out, ch(s.at, "rollback", rollbackDetails(rs)))
-		case !current:
-			// an old ReplicaSet growing again outside a rollback: the
-			// controller's business, not a change anyone made
+		case s.from > 0 && s.to == 0 && paired(scalings, i):
+			// the other half of a rollback
 		default:
 			out = append(out, ch(s.at, "scale", fmt.Sprintf("%d → %d replicas", s.from, s.to)))
 		}
 	}
 	return out
+}
+
+// rollout is one rollout (or rollback) to a ReplicaSet: when it started,
+// until when the controller's scaling belongs to it (the last scale-down
+// of a ReplicaSet that existed before, within rolloutSpan), and until the
+// next rollout started.
+type rollout struct {
+	start, end, until time.Time
+	rs                string
+}
+
+func newRollout(start time.Time, target *appsv1.ReplicaSet, rss []appsv1.ReplicaSet, scalings []scaling) rollout {
+	r := rollout{start: start, end: start, rs: target.Name}
+	old := map[string]bool{}
+	for i := range rss {
+		if rss[i].Name != target.Name && rss[i].CreationTimestamp.Time.Before(start) {
+			old[rss[i].Name] = true
+		}
+	}
+	for _, s := range scalings {
+		if old[s.rs] && s.to < s.from && !s.at.Before(start.Add(-time.Minute)) && !s.at.After(start.Add(rolloutSpan)) && s.at.After(r.end) {
+			r.end = s.at
+		}
+	}
+	return r
+}
+
+// covers reports whether a scaling event is part of the rollout: during
+// it anything; just before it (a Recreate rollout empties the old
+// ReplicaSet before making the new one) only other ReplicaSets going to
+// zero; after it, until the next rollout, the new ReplicaSet's first
+// scale-up from zero.
+func (r rollout) covers(s scaling) bool {
+	switch {
+	case s.at.Before(r.start.Add(-time.Minute)):
+		return false
+	case s.at.Before(r.start):
+		return s.rs != r.rs && s.to == 0
+	case !s.at.After(r.end):
+		return true
+	}
+	return s.rs == r.rs && s.from == 0 && (r.until.IsZero() || s.at.Before(r.until))
+}
+
+// history is the window's rollouts in start order.
+type history struct{ rollouts []rollout }
+
+// add inserts a rollout; each ends, at the latest, when the next starts.
+func (h *history) add(r rollout) {
+	h.rollouts = append(h.rollouts, r)
+	slices.SortStableFunc(h.rollouts, func(a, b rollout) int { return a.start.Compare(b.start) })
+	for i := range h.rollouts {
+		h.rollouts[i].until = time.Time{}
+		if i+1 < len(h.rollouts) {
+			next := h.rollouts[i+1].start
+			h.rollouts[i].until = next
+			if !h.rollouts[i].end.Before(next) {
+				h.rollouts[i].end = next.Add(-time.Nanosecond)
+			}
+		}
+	}
+}
+
+func (h *history) covers(s scaling) bool {
+	return slices.ContainsFunc(h.rollouts, func(r rollout) bool { return r.covers(s) })
 }
 
 // scaling is one ScalingReplicaSet event: a ReplicaSet's replicas from
@@ -312,38 +369,56 @@ type scaling struct {
 	from, to int
 }
 
-// otherScaledToZero reports whether, within a rollout's span of
-// scalings[i], another ReplicaSet went from some replicas to none: the
-// other half of a rollback.
-func otherScaledToZero(scalings []scaling, i int) bool {
+// paired reports whether, within a rollout's span of scalings[i] (a
+// ReplicaSet going to or coming back from zero), another ReplicaSet went
+// the other way: one rollout or rollback, not two scales.
+func paired(scalings []scaling, i int) bool {
+	me := scalings[i]
 	for j, s := range scalings {
-		if j != i && s.rs != scalings[i].rs && s.from > 0 && s.to == 0 && s.at.Sub(scalings[i].at).Abs() <= rolloutSpan {
+		if j == i || s.rs == me.rs || s.at.Sub(me.at).Abs() > rolloutSpan {
+			continue
+		}
+		if (me.from == 0 && s.from > 0 && s.to == 0) || (me.to == 0 && s.from == 0 && s.to > 0) {
 			return true
 		}
 	}
 	return false
 }
 
-// previousRevision is the ReplicaSet of the highest revision below rs's.
-func previousRevision(rss []appsv1.ReplicaSet, rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	var prev *appsv1.ReplicaSet
-	for i := range rss {
-		r := revision(&rss[i])
-		if r < revision(rs) && (prev == nil || r > revision(prev)) {
-			prev = &rss[i]
+// revisionsOf lists the revisions a ReplicaSet has been: those in its
+// revision-history (a rollback renumbers it) and its current one.
+func revisionsOf(rs *appsv1.ReplicaSet) []int64 {
+	out := []int64{revision(rs)}
+	for _, h := range strings.Split(rs.Annotations[RevisionHistoryAnnotation], ",") {
+		if n, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64); err == nil && n > 0 {
+			out = append(out, n)
 		}
 	}
-	return prev
+	return out
 }
 
-// rolloutKind is "restart to revision 6" when only the restartedAt stamp
-// differs from the revision before, "rollout to revision 5" otherwise.
-func rolloutKind(rs, prev *appsv1.ReplicaSet) string {
-	rev := strconv.FormatInt(revision(rs), 10)
-	if prev != nil && onlyRestarted(&prev.Spec.Template, &rs.Spec.Template) {
-		return "restart (revision " + rev + ")"
+// holdingRevisionBelow is the ReplicaSet that was the highest revision
+// below rev: the one a rollout to rev replaced.
+func holdingRevisionBelow(rss []appsv1.ReplicaSet, rev int64) *appsv1.ReplicaSet {
+	var best *appsv1.ReplicaSet
+	var bestRev int64
+	for i := range rss {
+		for _, r := range revisionsOf(&rss[i]) {
+			if r < rev && r > bestRev {
+				best, bestRev = &rss[i], r
+			}
+		}
 	}
-	return "rollout to revision " + rev
+	return best
+}
+
+// rolloutKind is "restart (revision 6)" when only the restartedAt stamp
+// differs from the revision before, "rollout to revision 5" otherwise.
+func rolloutKind(rev int64, rs, prev *appsv1.ReplicaSet) string {
+	if prev != nil && onlyRestarted(&prev.Spec.Template, &rs.Spec.Template) {
+		return fmt.Sprintf("restart (revision %d)", rev)
+	}
+	return fmt.Sprintf("rollout to revision %d", rev)
 }
 
 // onlyRestarted reports whether two templates differ in nothing but the

@@ -153,8 +153,11 @@ func (p *Pods) table(what string, pods []corev1.Pod, withNamespace bool) action.
 	fmt.Fprintf(&b, "%s: %s, %d ready, %s.", what, plural(len(pods), "pod"), ready, plural(int(restartsTotal), "restart"))
 	if top := &pods[0]; podRestarts(top) > 0 {
 		fmt.Fprintf(&b, " %s restarted %s", top.Name, plural(int(podRestarts(top)), "time"))
-		if last := lastTermination(top, now); last != "" {
-			fmt.Fprintf(&b, ", last %s", last)
+		if _, cs := lastEnded(top); cs != nil {
+			fmt.Fprintf(&b, ", last %s", exitText(endedState(cs), now))
+			if len(top.Spec.Containers) > 1 {
+				fmt.Fprintf(&b, " (container %s)", cs.Name)
+			}
 		}
 		if s := podStatus(top); s != string(corev1.PodRunning) {
 			fmt.Fprintf(&b, "; now %s", s)
@@ -283,26 +286,38 @@ func lastEnded(p *corev1.Pod) (time.Time, *corev1.ContainerStatus) {
 	return when, which
 }
 
+// endedState is the latest termination of a container: the current
+// state when it has ended, else the last state.
+func endedState(cs *corev1.ContainerStatus) *corev1.ContainerStateTerminated {
+	t := cs.State.Terminated
+	if last := cs.LastTerminationState.Terminated; t == nil || (last != nil && last.FinishedAt.After(t.FinishedAt.Time)) {
+		t = last
+	}
+	return t
+}
+
 // lastTermination is "OOMKilled (exit 137) 3m ago", with the container's
-// name when the pod has several; empty when no container has ended.
+// name in front when the pod has several; empty when no container has
+// ended.
 func lastTermination(p *corev1.Pod, now time.Time) string {
-	when, cs := lastEnded(p)
+	_, cs := lastEnded(p)
 	if cs == nil {
 		return ""
 	}
-	t := cs.State.Terminated
-	if t == nil || (cs.LastTerminationState.Terminated != nil && cs.LastTerminationState.Terminated.FinishedAt.After(t.FinishedAt.Time)) {
-		t = cs.LastTerminationState.Terminated
-	}
-	s := fmt.Sprintf("%s (exit %d", cmp.Or(t.Reason, "Terminated"), t.ExitCode)
-	if t.Signal != 0 {
-		s += fmt.Sprintf(", signal %d", t.Signal)
-	}
-	s += ") " + age(now, when) + " ago"
+	s := exitText(endedState(cs), now)
 	if len(p.Spec.Containers) > 1 {
 		s = cs.Name + ": " + s
 	}
 	return s
+}
+
+// exitText is "OOMKilled (exit 137) 3m ago".
+func exitText(t *corev1.ContainerStateTerminated, now time.Time) string {
+	s := fmt.Sprintf("%s (exit %d", cmp.Or(t.Reason, "Terminated"), t.ExitCode)
+	if t.Signal != 0 {
+		s += fmt.Sprintf(", signal %d", t.Signal)
+	}
+	return s + ") " + age(now, t.FinishedAt.Time) + " ago"
 }
 
 func orAll(ns string) string {
