@@ -23,7 +23,6 @@ package alertmanager
 import (
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -75,8 +74,7 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock (silence start and end, how long alerts fired); nil
 	// means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
 }
 
 // labelNameRE is a Prometheus label name.

@@ -150,7 +150,7 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	router := rules.New()
-	catalog := action.Catalog()
+	catalog := builtinSpecs()
 	r := bufio.NewReaderSize(env.Stdin, 1<<20)
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
@@ -236,7 +236,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, router, ds, action.Catalog())
+	rep, err := eval.Run(ctx, router, ds, builtinSpecs())
 	if err != nil {
 		return err
 	}
@@ -418,7 +418,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 		if src, err := kubernetesInventory(sb); err == nil {
 			inv, _ = src.Inventory(ctx)
 		}
-		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: builtinSpecs(), Inventory: inv})
 		if err != nil {
 			return err
 		}
@@ -432,7 +432,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			raw[k] = v
 		}
 	}
-	spec, ok := action.CatalogSpec(name)
+	spec, ok := builtinSpec(name)
 	if !ok {
 		return fmt.Errorf("%w: unknown action %q", errUsage, name)
 	}

@@ -67,9 +67,9 @@ type Parley struct {
 // loadPolicy reads the policy file, or the embedded default.
 func loadPolicy(path string) (*policy.Policy, error) {
 	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", action.Catalog())
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", builtinSpecs())
 	}
-	return policy.Load(path, action.Catalog())
+	return policy.Load(path, builtinSpecs())
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -110,8 +110,13 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	if err := lokiOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
+	oncall, err := onCallActions(cfg, k8sOpts)
+	if err != nil {
+		return nil, err
+	}
 	acts := []action.Action{help, prom, loki.New(lokiOpts)}
 	acts = append(acts, k8s...)
+	acts = append(acts, oncall...)
 	acts = append(acts, evalActs...)
 	// incident.diagnose consults the read actions registered above.
 	base, err := action.NewRegistry(acts...)
