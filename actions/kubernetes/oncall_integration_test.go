@@ -24,11 +24,13 @@ import (
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
-// OnCallReadRules are the RBAC rules kubernetes.pods, kubernetes.logs and
-// kubernetes.changes need in each namespace they read (the chart's Role).
+// onCallReadRules are exactly the RBAC rules kubernetes.pods,
+// kubernetes.logs and kubernetes.changes need in each namespace they read
+// (the Helm chart's Role for them): the tests below pass with nothing more.
 var onCallReadRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: []string{"get", "list"}},
-	{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"get", "list"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
+	{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"list"}},
+	{APIGroups: []string{""}, Resources: []string{"pods", "events"}, Verbs: []string{"list"}},
 	{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
 }
 
@@ -48,7 +50,10 @@ func TestRealClusterPodsAndLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Clients: clients, Timeout: 30 * time.Second}
+	// The clock the actions read: the moment the test's statuses are
+	// written from, so ages read exactly.
+	var now time.Time
+	o := Options{Clients: clients, Timeout: 30 * time.Second, Now: func() time.Time { return now }}
 	pods, err := NewPods(o)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +92,7 @@ spec:
 
 	// Both pods run on the fake node. One restarted three times after
 	// being OOM-killed and runs again; the other is in a crash loop.
-	now := time.Now()
+	now = time.Now()
 	for _, p := range names {
 		kubelet.Schedule(t, ns, p)
 		kubelet.Start(t, ns, p)
