@@ -33,9 +33,10 @@ const (
 	// maxLogBytesPerPod is what the API server is asked for per pod
 	// (limitBytes), so a pod with huge lines cannot flood Parley.
 	maxLogBytesPerPod = 256 << 10
-	// maxLogOutput bounds the lines shown in one reply, all pods together;
-	// each pod keeps its newest lines within its share.
-	maxLogOutput = 48 << 10
+	// maxLogOutput bounds the lines shown in one reply, all pods together,
+	// so that a chat message shows them whole (Slack shows about 12,000
+	// characters); each pod keeps its newest lines within its share.
+	maxLogOutput = 10 << 10
 	// maxLogLine cuts one very long line.
 	maxLogLine = 2000
 )
@@ -301,7 +302,7 @@ func (l *Logs) render(ns, name, container string, previous bool, lines int, pods
 		total += len(kept)
 	}
 	if cut {
-		fmt.Fprintf(&b, "\n_Long output: each pod shows its newest lines within %d KiB._", share>>10)
+		fmt.Fprintf(&b, "\n_Long output: each pod shows its newest lines that fit in %d KiB._", share>>10)
 	}
 	if note != "" {
 		b.WriteString("\n" + note)
