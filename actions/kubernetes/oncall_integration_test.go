@@ -12,6 +12,9 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
@@ -278,5 +282,29 @@ func TestRealClusterChanges(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.Text, "5 changes in "+ns+" in the last 1h, newest first:") {
 		t.Errorf("text %q", res.Text)
+	}
+}
+
+// An API server that accepts connections and never answers: each on-call
+// read ends with ErrUnavailable at the action's deadline. The server is an
+// httptest server on 127.0.0.1; no binaries needed.
+func TestOnCallReadsOnAHangingAPIServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := kubetest.WriteKubeconfig(path, &rest.Config{Host: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := NewClients(ClusterOptions{Kubeconfig: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Clients: clients, Timeout: 300 * time.Millisecond}
+	pods, _ := NewPods(o)
+	logs, _ := NewLogs(o, LogsOptions{})
+	changes, _ := NewChanges(o)
+	for _, a := range []action.Action{pods, logs, changes} {
+		_, err := a.Run(context.Background(), req(a.Spec().Name, action.Params{"deployment": "checkout", "namespace": "prod"}))
+		mustErrIs(t, err, action.ErrUnavailable, "did not answer in time")
 	}
 }
