@@ -5,17 +5,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-chatops/parley/actions/alertmanager"
+	"github.com/parley-chatops/parley/actions/kubernetes"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/policies"
 )
+
+// builtins are the specs of every built-in action, as the app offers them.
+func builtins() []action.Spec {
+	return append(action.Catalog(), alertmanager.AlertsSpec(), alertmanager.SilenceSpec(), alertmanager.ExpireSpec(),
+		kubernetes.PodsSpec(), kubernetes.LogsSpec(), kubernetes.ChangesSpec())
+}
+
+func silence(duration string) action.Params {
+	return action.Params{"alertname": "HighErrorRate", "service": "checkout", "duration": duration}
+}
 
 func scale(ns string, replicas int) action.Params {
 	return action.Params{"deployment": "checkout", "namespace": ns, "replicas": replicas}
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	p, err := policy.Parse(policies.Default(), policies.DefaultName, action.Catalog())
+	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtins())
 	if err != nil {
 		t.Fatalf("default policy does not parse: %v", err)
 	}
@@ -67,6 +79,39 @@ func TestDefaultPolicy(t *testing.T) {
 		{"carol cannot scale",
 			policy.Input{Subject: "console:carol", Action: action.KubernetesScale, Params: scale("staging", 1)},
 			policy.Deny, nil, false},
+		{"alice silences for 1h: her own confirmation",
+			policy.Input{Subject: "console:alice", Action: alertmanager.SilenceName, Params: silence("1h")},
+			policy.Confirm, own, false},
+		{"alice silences for 45m, 3h30m, 4h: still her own",
+			policy.Input{Subject: "console:alice", Action: alertmanager.SilenceName, Params: silence("45m")},
+			policy.Confirm, own, false},
+		{"3h30m",
+			policy.Input{Subject: "console:alice", Action: alertmanager.SilenceName, Params: silence("3h30m")},
+			policy.Confirm, own, false},
+		{"4h",
+			policy.Input{Subject: "console:alice", Action: alertmanager.SilenceName, Params: silence("4h")},
+			policy.Confirm, own, false},
+		{"alice silences for 4h30m: a second sre",
+			policy.Input{Subject: "console:alice", Action: alertmanager.SilenceName, Params: silence("4h30m")},
+			policy.Confirm, sre, true},
+		{"bob silences for a day: a second sre",
+			policy.Input{Subject: "console:bob", Action: alertmanager.SilenceName, Params: silence("1d")},
+			policy.Confirm, sre, true},
+		{"bob silences for 1w: a second sre",
+			policy.Input{Subject: "console:bob", Action: alertmanager.SilenceName, Params: silence("1w")},
+			policy.Confirm, sre, true},
+		{"bob ends a silence: his own",
+			policy.Input{Subject: "console:bob", Action: alertmanager.ExpireName, Params: action.Params{"silence": "4b031b3b"}},
+			policy.Confirm, own, false},
+		{"eve cannot silence",
+			policy.Input{Subject: "console:eve", Action: alertmanager.SilenceName, Params: silence("1h")},
+			policy.Deny, nil, false},
+		{"carol cannot end a silence",
+			policy.Input{Subject: "console:carol", Action: alertmanager.ExpireName, Params: action.Params{"silence": "4b031b3b"}},
+			policy.Deny, nil, false},
+		{"eve reads the alerts and the pods' logs",
+			policy.Input{Subject: "console:eve", Action: kubernetes.LogsName, Params: action.Params{"deployment": "payments", "namespace": "prod"}},
+			policy.Allow, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +126,7 @@ func TestDefaultPolicy(t *testing.T) {
 	}
 
 	// Every read action is open to anyone, nothing mutating is open to eve.
-	for _, s := range action.Catalog() {
+	for _, s := range builtins() {
 		got := p.Permitted("console:eve", nil, "console:ops", s.Name)
 		if got != (s.Kind == action.Read) {
 			t.Errorf("Permitted(eve, %s) = %v, want %v", s.Name, got, s.Kind == action.Read)
@@ -108,7 +153,7 @@ func TestExamplesParse(t *testing.T) {
 	}
 	for name, data := range policies.Examples() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := policy.Parse(data, "examples/"+name, action.Catalog()); err != nil {
+			if _, err := policy.Parse(data, "examples/"+name, builtins()); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -116,7 +161,7 @@ func TestExamplesParse(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtins())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +180,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestPlatformGroupsExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtins())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +193,23 @@ func TestPlatformGroupsExample(t *testing.T) {
 	if d.Effect != policy.Confirm || !d.DistinctApprover {
 		t.Errorf("slack sre prod scale = %+v, want a second sre", d)
 	}
+	// The incident channel's "Silence 1h" button: on-call confirms, a
+	// contractor may not, anyone may read the alerts.
+	d = p.Decide(policy.Input{Subject: "slack:U2", Groups: []string{"slack-group:S0B2ONCALL"}, Channel: "slack:C0INCIDENTS",
+		Action: alertmanager.SilenceName, Params: silence("1h")})
+	if d.Effect != policy.Confirm || !slices.Equal(d.Approvers, []string{policy.Requester}) {
+		t.Errorf("on-call silence = %+v, want their own confirmation", d)
+	}
+	if d = p.Decide(policy.Input{Subject: "slack:U07CONTRACT", Channel: "slack:C0INCIDENTS", Action: alertmanager.SilenceName, Params: silence("1h")}); d.Effect != policy.Deny {
+		t.Errorf("contractor silence = %+v, want deny", d)
+	}
+	if d = p.Decide(policy.Input{Subject: "slack:U07CONTRACT", Channel: "slack:C0INCIDENTS", Action: alertmanager.AlertsName}); d.Effect != policy.Allow {
+		t.Errorf("contractor reads alerts = %+v, want allow", d)
+	}
 }
 
 func TestLabExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtins())
 	if err != nil {
 		t.Fatal(err)
 	}

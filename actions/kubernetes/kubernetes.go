@@ -1,7 +1,9 @@
 // Package kubernetes implements Parley's Kubernetes actions —
 // kubernetes.status, kubernetes.scale, kubernetes.rollback and
-// kubernetes.restart — and the inventory of namespaces and deployments the
-// routers resolve names against. Everything is written against client-go's
+// kubernetes.restart, and the on-call reads kubernetes.pods,
+// kubernetes.logs (pods/log, no log store needed) and kubernetes.changes —
+// and the inventory of namespaces and deployments the routers resolve
+// names against. Everything is written against client-go's
 // kubernetes.Interface, so the same code runs against a real API server and
 // against the in-memory Sandbox (a fake clientset with a small, deterministic
 // deployment controller) used by tests and the demo.

@@ -48,9 +48,10 @@ type Sandbox struct {
 	patch   k8stesting.ReactionFunc // the fake's own patch logic
 	now     func() time.Time
 
-	mu  sync.Mutex // serialises writes and guards the counters
-	rv  int64      // last resourceVersion handed out
-	seq uint64     // source of deterministic names and uids
+	mu      sync.Mutex // serialises writes and guards the counters
+	rv      int64      // last resourceVersion handed out
+	seq     uint64     // source of deterministic names and uids
+	loading bool       // the manifests are being loaded (pods get their ReplicaSet's age)
 }
 
 var (
@@ -95,11 +96,13 @@ func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, e
 	return s, nil
 }
 
-// Client returns the sandbox's clientset.
-func (s *Sandbox) Client() clientset.Interface { return s.client }
+// Client returns the sandbox's clientset. Besides the fake's objects it
+// serves pod logs (pods/log), made up from each pod's containers and the
+// clock (sandbox_logs.go).
+func (s *Sandbox) Client() clientset.Interface { return sandboxClient{Clientset: s.client, s: s} }
 
 // Clients returns a ClientFor that gives every subject the sandbox client.
-func (s *Sandbox) Clients() ClientFor { return StaticClient(s.client) }
+func (s *Sandbox) Clients() ClientFor { return StaticClient(s.Client()) }
 
 // Fake returns the underlying fake clientset, for tests that inject
 // failures with PrependReactor.
@@ -165,6 +168,8 @@ func (s *Sandbox) load(manifests [][]byte) error {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.loading = true
+	defer func() { s.loading = false }()
 	var deployments []types.NamespacedName
 	for _, d := range docs {
 		m, _ := meta.Accessor(d.obj)

@@ -273,7 +273,9 @@ func (s *Sandbox) syncReplicaSet(rs *appsv1.ReplicaSet) error {
 	return nil
 }
 
-// newPod creates a Running, Ready pod for the ReplicaSet.
+// newPod creates a Running, Ready pod for the ReplicaSet. A pod made while
+// the manifests load started when its ReplicaSet did, as it would have in
+// the cluster the manifests describe.
 func (s *Sandbox) newPod(rs *appsv1.ReplicaSet) (*corev1.Pod, error) {
 	name := rs.Name + "-" + s.nameSuffix()
 	for {
@@ -283,6 +285,9 @@ func (s *Sandbox) newPod(rs *appsv1.ReplicaSet) (*corev1.Pod, error) {
 		name = rs.Name + "-" + s.nameSuffix()
 	}
 	now := metav1.NewTime(s.now().UTC().Truncate(1e9))
+	if s.loading && !rs.CreationTimestamp.IsZero() && rs.CreationTimestamp.Before(&now) {
+		now = rs.CreationTimestamp
+	}
 	tmpl := rs.Spec.Template.DeepCopy()
 	r := s.random()
 	p := &corev1.Pod{
@@ -315,7 +320,8 @@ func (s *Sandbox) newPod(rs *appsv1.ReplicaSet) (*corev1.Pod, error) {
 			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
 		})
 	}
-	obj, err := s.create(podsGVR, rs.Namespace, p, false, false)
+	p.CreationTimestamp = now
+	obj, err := s.create(podsGVR, rs.Namespace, p, s.loading, false)
 	if err != nil {
 		return nil, fmt.Errorf("create pod %s: %w", name, err)
 	}

@@ -159,7 +159,7 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	catalog := append(action.Catalog(), user...)
+	catalog := append(builtinSpecs(), user...)
 	router := rules.New()
 	r := bufio.NewReaderSize(env.Stdin, 1<<20)
 	w := bufio.NewWriter(env.Stdout)
@@ -234,7 +234,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	specs := append(action.Catalog(), user...)
+	specs := append(builtinSpecs(), user...)
 	ds, err := eval.LoadDataset(*dataset)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
@@ -416,7 +416,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	specs := append(action.Catalog(), user...)
+	specs := append(builtinSpecs(), user...)
 	pol, err := loadPolicy(*policyFile, user)
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ func buildIncidents(p *Parley, sender chat.Sender, metrics *telemetry.Metrics, l
 		Sender: sender, DB: p.DB.SQL(), Rebind: p.DB.Dialect().Rebind, Audit: p.Audit, Auth: auth,
 		Routes: routes, DefaultChannel: in.DefaultChannel, MaxBody: in.MaxBody, GroupWait: in.GroupWait.Std(),
 		Sources: diagnoseSources(p.Actions), Inventory: p.Inventory, Redact: redact.Redact,
-		Metrics: metrics.Incidents(), Logger: log,
+		Metrics: metrics.Incidents(), Logger: log, Silence: silenceOffer(p.Config, p.Actions),
 	}
 	if kc, err := p.Kube(""); err == nil {
 		o.Rollouts = incident.KubeRollouts{Client: kc}

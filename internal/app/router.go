@@ -60,6 +60,9 @@ func llmOptions(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now
 		Variants: variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
 		CacheTTL: c.CacheTTL.Std(), Logger: log.With("component", "llm"), Now: now,
 	}
+	for _, s := range builtinSpecs() {
+		o.KnownActions = append(o.KnownActions, s.Name)
+	}
 	if metrics != nil {
 		o.Metrics = metrics
 	}

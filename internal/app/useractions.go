@@ -35,7 +35,7 @@ func loadUserActions(dir string, builtins []string, o useraction.Options) ([]act
 // builtinNames are the names of the built-in actions.
 func builtinNames() []string {
 	var out []string
-	for _, s := range action.Catalog() {
+	for _, s := range builtinSpecs() {
 		out = append(out, s.Name)
 	}
 	return append(out, action.None)

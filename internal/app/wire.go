@@ -71,7 +71,7 @@ type Parley struct {
 // loadPolicy reads the policy file, or the embedded default, against the
 // built-in actions and the user-defined ones given.
 func loadPolicy(path string, user []action.Spec) (*policy.Policy, error) {
-	specs := append(action.Catalog(), user...)
+	specs := append(builtinSpecs(), user...)
 	if path == "" {
 		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs)
 	}
@@ -116,8 +116,13 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	if err := lokiOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
+	oncall, err := onCallActions(cfg, k8sOpts)
+	if err != nil {
+		return nil, err
+	}
 	acts := []action.Action{help, prom, loki.New(lokiOpts)}
 	acts = append(acts, k8s...)
+	acts = append(acts, oncall...)
 	acts = append(acts, evalActs...)
 	// incident.diagnose consults the read actions registered above.
 	base, err := action.NewRegistry(acts...)

@@ -60,6 +60,10 @@ type Config struct {
 	// is the only replica and always leads.
 	LeaderElection *LeaderElection `yaml:"leader_election"`
 
+	// Alertmanager is the API the alertmanager.* actions use (alerts,
+	// silences); see alertmanager.go.
+	Alertmanager Alertmanager `yaml:"alertmanager"`
+
 	file string
 }
 
@@ -463,6 +467,7 @@ func (c *Config) defaults() {
 	if c.Loki.Timeout == 0 {
 		c.Loki.Timeout = Duration(10 * time.Second)
 	}
+	c.Alertmanager.defaults()
 	if c.Slack != nil && c.Slack.Mode == "" {
 		c.Slack.Mode = "socket"
 	}
@@ -521,6 +526,7 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 		resolve("router.llm.api_key", &c.Router.LLM.APIKey)
 	}
 	resolve("loki.bearer_token", &c.Loki.BearerToken)
+	c.Alertmanager.resolveSecrets(resolve)
 	if c.Slack != nil {
 		resolve("slack.bot_token", &c.Slack.BotToken)
 		resolve("slack.app_token", &c.Slack.AppToken)
@@ -638,6 +644,7 @@ func (c *Config) validate() error {
 	if c.Router.LLM != nil {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}
+	errs = append(errs, c.Alertmanager.validate(checkURL)...)
 	for m := range c.Prometheus.Templates {
 		if !slices.Contains(action.Metrics, m) {
 			bad("prometheus.templates: unknown metric %q (known: %s)", m, strings.Join(action.Metrics, ", "))

@@ -72,6 +72,9 @@ type Options struct {
 	Rollouts RolloutLister
 	// Summarizer writes the diagnosis; nil means the deterministic one.
 	Summarizer Summarizer
+	// Silence offers a "Silence 1h" button on firing groups; nil offers
+	// none (no Alertmanager API configured).
+	Silence *SilenceOffer
 	// Redact cleans evidence text (default redact.Redact).
 	Redact func(string) string
 
@@ -679,7 +682,7 @@ func (m *Manager) plan(g *group) flushPlan {
 		p.notes = notes(g.posted, g.snap.Alerts, m.o.Now())
 	}
 	p.view = view{key: g.key, receiver: g.receiver, snap: g.snap.clone(), firstSeen: g.firstSeen, now: m.o.Now(),
-		hasLogs: m.hasLogs, window: m.o.Window, gathers: m.canGather}
+		hasLogs: m.hasLogs, window: m.o.Window, gathers: m.canGather, silence: m.o.Silence}
 	g.images = nil
 	g.dirty = false
 	return p

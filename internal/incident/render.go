@@ -29,7 +29,8 @@ type view struct {
 	now           time.Time
 	hasLogs       bool
 	window        string
-	gathers       bool // evidence will be gathered
+	gathers       bool          // evidence will be gathered
+	silence       *SilenceOffer // "Silence 1h" is offered
 }
 
 // nameCount is how many alerts of one name fire and are resolved.
@@ -187,6 +188,9 @@ func (v view) reply() (chat.Reply, []suggestion) {
 	var sugg []suggestion
 	if firing > 0 {
 		sugg = suggestions(t, e, v.hasLogs, v.window)
+		if s, ok := v.silence.silenceSuggestion(v.snap); ok {
+			sugg = append(sugg, s)
+		}
 		for _, s := range sugg {
 			r.Buttons = append(r.Buttons, chat.Button{Label: s.Label, Action: "run",
 				Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: s.Action, Params: s.Params})})

@@ -57,6 +57,12 @@ func (c *Cluster) startAPIServer(bin, etcdURL string, pki pki, o Options) error 
 			// No kubelets and one API server: nothing to reconcile the
 			// kubernetes service's endpoints with.
 			"--endpoint-reconciler-type=none",
+			// Kubelets (the fake one of StartKubelet) serve with a
+			// certificate of the cluster's CA and verify the API
+			// server's client certificate, as real ones do.
+			"--kubelet-certificate-authority=" + pki.caFile,
+			"--kubelet-client-certificate=" + pki.kubeletClientCert,
+			"--kubelet-client-key=" + pki.kubeletClientKey,
 			"--cert-dir=" + filepath.Join(c.dir, "apiserver"),
 			"--profiling=false",
 		}, o.APIServerArgs...)

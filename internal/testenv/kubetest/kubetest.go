@@ -7,6 +7,28 @@
 // concurrency, Deployments rolling out ReplicaSets with revision history,
 // the garbage collector, Jobs creating pods, leases.
 //
+// Where a test needs what a node does, it plays the node with a fake
+// kubelet (Cluster.StartKubelet, kubelet.go): a TLS server on 127.0.0.1
+// registered as a Ready Node (InternalIP 127.0.0.1, its port as the
+// kubelet endpoint) that answers the kubelet API's
+// GET /containerLogs/{namespace}/{pod}/{container} with tailLines,
+// limitBytes, previous, timestamps, sinceSeconds and sinceTime, as a
+// kubelet does. The API server reaches it for pods/log (kubectl logs,
+// client-go's GetLogs) with its kubelet client certificate
+// (--kubelet-client-certificate), and verifies the kubelet's serving
+// certificate against the cluster CA (--kubelet-certificate-authority).
+// The test acts as the scheduler and the kubelet around it:
+//
+//	k := c.StartKubelet(t, "node-a")
+//	k.Schedule(t, ns, pod)                       // bind the pod to node-a
+//	k.Start(t, ns, pod)                          // Running, containers ready
+//	k.SetLog(ns, pod, "app", false, "started\n") // what the container printed
+//	k.SetLog(ns, pod, "app", true, "panic\n")    // the previous container's log
+//	k.Finish(t, ns, pod, 0)                      // Succeeded (a Job's pod)
+//
+// UpdateStatus writes any other status (a crash loop, an OOM kill), and
+// Requests lists the calls the kubelet answered.
+//
 // The binaries are built from the Go module proxy by scripts/build-kube.sh
 // into .cache/bin at the main module's root; $KUBEBUILDER_ASSETS, when set,
 // is searched first. When they are missing the test is skipped with a
@@ -139,6 +161,7 @@ func (o Options) check() (Options, error) {
 type Cluster struct {
 	dir    string // temporary directory with data, keys and configs
 	host   string // https://127.0.0.1:port
+	pki    pki
 	caPEM  []byte
 	tokens map[string]string // user name -> static bearer token
 
@@ -292,7 +315,7 @@ func New(b Binaries, o Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.caPEM = pki.caPEM
+	c.caPEM, c.pki = pki.caPEM, pki
 	if err := c.writeTokens(o.Users); err != nil {
 		return nil, err
 	}

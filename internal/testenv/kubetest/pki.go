@@ -27,7 +27,14 @@ type pki struct {
 	// its public half.
 	saKey, saPub string
 	caFile       string
+	// the API server's client certificate for kubelets (pods/log, exec,
+	// port-forward), signed by the CA; a fake kubelet verifies it.
+	kubeletClientCert, kubeletClientKey string
 }
+
+// KubeletClientName is the common name of the API server's client
+// certificate towards kubelets.
+const KubeletClientName = "kube-apiserver-kubelet-client"
 
 // newPKI makes a CA, a serving certificate and a service-account key pair
 // in dir. They live as long as the cluster: a day is plenty.
@@ -83,6 +90,27 @@ func newPKI(dir string) (pki, error) {
 		return wrap(err)
 	}
 
+	clientKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return wrap(err)
+	}
+	clientTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: KubeletClientName, Organization: []string{"system:masters"}},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	clientDER, err := x509.CreateCertificate(rand.Reader, clientTmpl, ca, &clientKey.PublicKey, caKey)
+	if err != nil {
+		return wrap(err)
+	}
+	clientKeyDER, err := x509.MarshalECPrivateKey(clientKey)
+	if err != nil {
+		return wrap(err)
+	}
+
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return wrap(err)
@@ -97,6 +125,8 @@ func newPKI(dir string) (pki, error) {
 	p.servingKey = filepath.Join(dir, "serving.key")
 	p.saKey = filepath.Join(dir, "sa.key")
 	p.saPub = filepath.Join(dir, "sa.pub")
+	p.kubeletClientCert = filepath.Join(dir, "kubelet-client.crt")
+	p.kubeletClientKey = filepath.Join(dir, "kubelet-client.key")
 	for _, f := range []struct {
 		path  string
 		block pem.Block
@@ -106,6 +136,8 @@ func newPKI(dir string) (pki, error) {
 		{p.servingKey, pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}},
 		{p.saKey, pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}},
 		{p.saPub, pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}},
+		{p.kubeletClientCert, pem.Block{Type: "CERTIFICATE", Bytes: clientDER}},
+		{p.kubeletClientKey, pem.Block{Type: "EC PRIVATE KEY", Bytes: clientKeyDER}},
 	} {
 		if err := os.WriteFile(f.path, pem.EncodeToMemory(&f.block), 0o600); err != nil {
 			return wrap(err)

@@ -2,12 +2,14 @@ package promtest
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // AlertmanagerConfig describes the Alertmanager to start.
@@ -22,6 +24,15 @@ type AlertmanagerConfig struct {
 	GroupBy []string
 	// Config, when set, is the whole alertmanager.yml, used as is.
 	Config string
+	// BasicAuth, when set, makes Alertmanager demand these credentials on
+	// every endpoint (its web configuration, --web.config.file, with a
+	// bcrypt hash of the password).
+	BasicAuth *BasicAuth
+}
+
+// BasicAuth is a user and password for AlertmanagerConfig.BasicAuth.
+type BasicAuth struct {
+	User, Password string
 }
 
 // Alertmanager is a running Alertmanager.
@@ -41,15 +52,27 @@ func StartAlertmanager(t testing.TB, c AlertmanagerConfig) *Alertmanager {
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "alertmanager.yml")
 	writeFile(t, cfgFile, c.render(t))
+	var web []string
+	var auth []func(*http.Request)
+	if b := c.BasicAuth; b != nil {
+		hash, err := bcrypt.GenerateFromPassword([]byte(b.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		webFile := filepath.Join(dir, "web.yml")
+		writeFile(t, webFile, fmt.Sprintf("basic_auth_users:\n  %s: %s\n", strconv.Quote(b.User), strconv.Quote(string(hash))))
+		web = []string{"--web.config.file=" + webFile}
+		auth = append(auth, func(r *http.Request) { r.SetBasicAuth(b.User, b.Password) })
+	}
 	addr := start(t, "alertmanager", AlertmanagerBinary, func(addr string) []string {
-		return []string{
+		return append([]string{
 			"--config.file=" + cfgFile,
 			"--storage.path=" + filepath.Join(dir, "data"),
 			"--web.listen-address=" + addr,
 			"--cluster.listen-address=",
 			"--log.level=warn",
-		}
-	})
+		}, web...)
+	}, auth...)
 	return &Alertmanager{URL: "http://" + addr, Addr: addr, Dir: dir, ConfigFile: cfgFile}
 }
 

@@ -90,9 +90,10 @@ func (b *lockedBuffer) String() string {
 }
 
 // start runs binary with args until the test ends, and waits for
-// http://addr/-/ready. A port taken between choosing and binding it is
+// http://addr/-/ready (sent with the credentials auth sets, when the
+// server demands them). A port taken between choosing and binding it is
 // retried with a new port.
-func start(t testing.TB, name, binary string, args func(addr string) []string) (addr string) {
+func start(t testing.TB, name, binary string, args func(addr string) []string, auth ...func(*http.Request)) (addr string) {
 	t.Helper()
 	var lastLog string
 	for attempt := 0; attempt < 3; attempt++ {
@@ -110,7 +111,7 @@ func start(t testing.TB, name, binary string, args func(addr string) []string) (
 			close(p.done)
 		}()
 		t.Cleanup(func() { p.stop(t) })
-		err := waitReady(p, "http://"+addr+"/-/ready")
+		err := waitReady(p, "http://"+addr+"/-/ready", auth...)
 		if err == nil {
 			return addr
 		}
@@ -142,7 +143,7 @@ func (p *process) stop(t testing.TB) {
 	}
 }
 
-func waitReady(p *process, url string) error {
+func waitReady(p *process, url string, auth ...func(*http.Request)) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(ReadyTimeout)
 	for time.Now().Before(deadline) {
@@ -151,7 +152,14 @@ func waitReady(p *process, url string) error {
 			return fmt.Errorf("process exited: %v", p.err)
 		default:
 		}
-		resp, err := client.Get(url)
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		for _, a := range auth {
+			a(req)
+		}
+		resp, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

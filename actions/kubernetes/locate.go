@@ -1,0 +1,54 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clientset "k8s.io/client-go/kubernetes"
+
+	"github.com/parley-chatops/parley/internal/action"
+)
+
+// locate returns the namespace of the deployment a read names. Without a
+// namespace, a deployment that exists in exactly one namespace is found
+// there and the note says so; one in several namespaces needs the user to
+// say which. Reads only: a change never acts on a guessed namespace.
+func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string) (string, string, error) {
+	if ns != "" {
+		return ns, "", nil
+	}
+	all, err := b.listDeployments(ctx, c, metav1.NamespaceAll)
+	if err != nil {
+		return "", "", err
+	}
+	var found []string
+	for _, d := range all {
+		if d.Name == name {
+			found = append(found, d.Namespace)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", "", fmt.Errorf("%w: no deployment %q in any namespace", action.ErrNotFound, name)
+	case 1:
+		return found[0], fmt.Sprintf("_No namespace given; %s exists only in %s._", name, found[0]), nil
+	default:
+		return "", "", fmt.Errorf("%w: %s exists in namespaces %s; say which one", action.ErrInvalid, name, strings.Join(found, ", "))
+	}
+}
+
+// deploymentParam and namespaceParam are the parameters the on-call
+// reads share; neither is required: a missing namespace is found (or comes
+// from the channel's binding).
+func deploymentParam(required bool) action.Param {
+	return action.Param{Name: "deployment", Type: action.String, Source: action.Deployments, Required: required,
+		Description: "Kubernetes Deployment name, e.g. checkout", Words: []string{"deployment", "deploy", "app", "service"}}
+}
+
+func namespaceParam() action.Param {
+	return action.Param{Name: "namespace", Type: action.String, Source: action.Namespaces,
+		Description: "Kubernetes namespace, e.g. prod; defaults to the channel's bound namespace",
+		Words:       []string{"namespace", "ns", "in", "-n"}}
+}

@@ -1,0 +1,257 @@
+package kubernetes
+
+// The sandbox's pod logs: what the API server's pods/log would return from
+// the kubelet, made up deterministically from the pod, the container and
+// the clock, so the demo can show kubernetes.logs without a cluster.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	fakerest "k8s.io/client-go/rest/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// sandboxClient is the fake clientset with pod logs served from the
+// sandbox's state, the one thing the fake itself only stubs.
+type sandboxClient struct {
+	*fake.Clientset
+	s *Sandbox
+}
+
+func (c sandboxClient) CoreV1() corev1client.CoreV1Interface {
+	return sandboxCore{CoreV1Interface: c.Clientset.CoreV1(), s: c.s}
+}
+
+type sandboxCore struct {
+	corev1client.CoreV1Interface
+	s *Sandbox
+}
+
+func (c sandboxCore) Pods(ns string) corev1client.PodInterface {
+	return sandboxPods{PodInterface: c.CoreV1Interface.Pods(ns), s: c.s, ns: ns}
+}
+
+type sandboxPods struct {
+	corev1client.PodInterface
+	s  *Sandbox
+	ns string
+}
+
+// GetLogs answers pods/log as the API server does: the log text, or a
+// Status error (pod not found, container not valid, no previous
+// container). The request is recorded in the fake's actions, and a
+// reactor a test prepends on "get" "pods/log" can make it fail.
+func (p sandboxPods) GetLogs(name string, opts *corev1.PodLogOptions) *rest.Request {
+	if opts == nil {
+		opts = &corev1.PodLogOptions{}
+	}
+	act := k8stesting.GenericActionImpl{ActionImpl: k8stesting.ActionImpl{Namespace: p.ns, Verb: "get", Resource: podsGVR, Subresource: "log"}, Value: opts}
+	_, injected := p.s.client.Invokes(act, nil)
+	rc := &fakerest.RESTClient{
+		NegotiatedSerializer: scheme.Codecs.WithoutConversion(),
+		GroupVersion:         corev1.SchemeGroupVersion,
+		VersionedAPIPath:     fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/log", p.ns, name),
+		Client: fakerest.CreateHTTPClient(func(*http.Request) (*http.Response, error) {
+			if injected != nil {
+				return nil, injected
+			}
+			return p.s.serveLog(p.ns, name, opts), nil
+		}),
+	}
+	return rc.Request()
+}
+
+// serveLog is the API server's answer to GET pods/NAME/log.
+func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Response {
+	obj, err := s.tracker.Get(podsGVR, ns, name)
+	if err != nil {
+		return statusResponse(err)
+	}
+	pod := obj.(*corev1.Pod)
+	container := opts.Container
+	if container == "" {
+		if len(pod.Spec.Containers) != 1 {
+			var names []string
+			for _, c := range pod.Spec.Containers {
+				names = append(names, c.Name)
+			}
+			return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names)))
+		}
+		container = pod.Spec.Containers[0].Name
+	}
+	cs := containerStatus(pod, container)
+	if cs == nil {
+		return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name)))
+	}
+	var from, to time.Time
+	var crash *corev1.ContainerStateTerminated
+	switch {
+	case opts.Previous:
+		t := cs.LastTerminationState.Terminated
+		if t == nil {
+			return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, name)))
+		}
+		from, to, crash = t.StartedAt.Time, t.FinishedAt.Time, t
+	case cs.State.Running != nil:
+		from, to = cs.State.Running.StartedAt.Time, s.now()
+	case cs.State.Terminated != nil:
+		from, to, crash = cs.State.Terminated.StartedAt.Time, cs.State.Terminated.FinishedAt.Time, cs.State.Terminated
+	case cs.LastTerminationState.Terminated != nil:
+		// Waiting to restart (CrashLoopBackOff): the kubelet serves the
+		// container that ended, as kubectl logs shows it.
+		t := cs.LastTerminationState.Terminated
+		from, to, crash = t.StartedAt.Time, t.FinishedAt.Time, t
+	default:
+		reason := "ContainerCreating"
+		if cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
+			reason = cs.State.Waiting.Reason
+		}
+		return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason)))
+	}
+	lines := demoLog(pod, container, from, to, crash)
+	if opts.TailLines != nil && int(*opts.TailLines) < len(lines) {
+		lines = lines[len(lines)-int(max(0, *opts.TailLines)):]
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		if opts.Timestamps {
+			b.WriteString(l.at.UTC().Format(time.RFC3339Nano) + " ")
+		}
+		b.WriteString(l.text + "\n")
+	}
+	body := b.Bytes()
+	if opts.LimitBytes != nil && int64(len(body)) > *opts.LimitBytes {
+		body = body[:max(0, *opts.LimitBytes)]
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/plain"}},
+		Body: io.NopCloser(bytes.NewReader(body))}
+}
+
+// statusResponse is an API error as the API server writes it.
+func statusResponse(err error) *http.Response {
+	st := apierrors.NewInternalError(err).ErrStatus
+	if se, ok := err.(apierrors.APIStatus); ok {
+		st = se.Status()
+	}
+	st.Kind, st.APIVersion = "Status", "v1"
+	b, _ := json.Marshal(st)
+	return &http.Response{StatusCode: int(st.Code), Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(b))}
+}
+
+// logLine is one line a demo container wrote.
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+// demoRoutes are the requests each demo service serves.
+var demoRoutes = map[string][]string{
+	"checkout": {"POST /api/checkout", "GET /api/cart/summary", "POST /api/cart/merge", "GET /api/shipping/quotes"},
+	"payments": {"POST /v1/charges", "POST /v1/charges/capture", "POST /v1/refunds", "GET /v1/charges/status"},
+	"auth":     {"POST /oauth/token", "GET /session", "POST /session/refresh"},
+	"cart":     {"GET /cart/items", "POST /cart/items", "DELETE /cart/items"},
+	"search":   {"GET /search", "GET /suggest"},
+	"frontend": {"GET /", "GET /product", "GET /static/app.js"},
+}
+
+// maxDemoLines bounds what a demo container has written (the kubelet
+// would rotate older lines away anyway).
+const maxDemoLines = 600
+
+// demoLog makes up a container's log between from and to: start-up lines,
+// then a request every few seconds (the last maxDemoLines), and for a
+// container that crashed, the errors that led to it.
+func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev1.ContainerStateTerminated) []logLine {
+	app := pod.Labels["app.kubernetes.io/name"]
+	if app == "" {
+		app = container
+	}
+	routes := demoRoutes[app]
+	if len(routes) == 0 {
+		routes = []string{"GET /healthz"}
+	}
+	version := "dev"
+	for _, c := range pod.Spec.Containers {
+		if c.Name == container {
+			if _, tag, ok := strings.Cut(c.Image, ":"); ok {
+				version = tag
+			}
+		}
+	}
+	seed := sha256.Sum256([]byte(pod.Namespace + "/" + pod.Name + "/" + container + "/" + from.UTC().Format(time.RFC3339)))
+	rnd := func(i int, n int) int {
+		h := sha256.Sum256(append(seed[:], byte(i), byte(i>>8), byte(i>>16)))
+		return int(binary.BigEndian.Uint32(h[:4]) % uint32(n))
+	}
+	logfmt := func(at time.Time, level, msg string, pairs ...string) logLine {
+		s := fmt.Sprintf("ts=%s level=%s msg=%q", at.UTC().Format("2006-01-02T15:04:05.000Z"), level, msg)
+		for _, kv := range pairs {
+			s += " " + kv
+		}
+		return logLine{at: at, text: s}
+	}
+	if to.Before(from) {
+		to = from
+	}
+	var out []logLine
+	if from.IsZero() {
+		from = to.Add(-time.Hour)
+	}
+	// The database password is made up per pod, so the demo shows the
+	// redaction of a credential the service logged by mistake.
+	pw := hex.EncodeToString(seed[4:12])
+	start := []logLine{
+		logfmt(from, "info", "starting "+app, "version="+version, "pid=1"),
+		logfmt(from.Add(120*time.Millisecond), "info", "connecting to database", "dsn="+fmt.Sprintf("%q", "postgres://"+app+":"+pw+"@db."+pod.Namespace+".svc:5432/"+app)),
+		logfmt(from.Add(380*time.Millisecond), "info", "listening", "addr=:8080"),
+	}
+	const step = 7 * time.Second
+	n := int(to.Sub(from.Add(time.Second)) / step)
+	first := max(0, n-maxDemoLines)
+	if first == 0 {
+		out = append(out, start...)
+	}
+	for i := first; i < n; i++ {
+		at := from.Add(time.Second + time.Duration(i)*step + time.Duration(rnd(i, 900))*time.Millisecond)
+		route := routes[rnd(i+1, len(routes))]
+		method, path, _ := strings.Cut(route, " ")
+		ms := 4 + rnd(i+2, 60)
+		status := "200"
+		switch r := rnd(i+3, 100); {
+		case app == "payments" && r < 6:
+			out = append(out, logfmt(at, "error", "fraud scoring call failed", "err=\"context deadline exceeded\"", "upstream=fraud-scoring", "duration_ms=2000"))
+			continue
+		case r < 3:
+			status, ms = "503", 1500+rnd(i+4, 800)
+			out = append(out, logfmt(at, "warn", "slow upstream", "duration_ms="+fmt.Sprint(ms)))
+		case r < 8 && method == "GET":
+			status = "404"
+		}
+		out = append(out, logfmt(at, "info", "request", "method="+method, "path="+path, "status="+status, "duration_ms="+fmt.Sprint(ms)))
+	}
+	if crash != nil {
+		end := to
+		out = append(out,
+			logfmt(end.Add(-3*time.Second), "error", "fraud scoring client: dial tcp 10.43.12.7:443: i/o timeout", "attempt=5"),
+			logfmt(end.Add(-2*time.Second), "error", "health check failed", "check=fraud-scoring", "failures=3"),
+			logfmt(end.Add(-time.Second), "fatal", "giving up: fraud scoring unreachable; exiting", fmt.Sprintf("exit_code=%d", crash.ExitCode)),
+		)
+	}
+	return out
+}
