@@ -15,7 +15,7 @@ func scale(ns string, replicas int) action.Params {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	p, err := policy.Parse(policies.Default(), policies.DefaultName, action.Catalog())
+	p, err := policy.Parse(policies.Default(), policies.DefaultName, action.Catalog(), testPlatforms)
 	if err != nil {
 		t.Fatalf("default policy does not parse: %v", err)
 	}
@@ -108,7 +108,7 @@ func TestExamplesParse(t *testing.T) {
 	}
 	for name, data := range policies.Examples() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := policy.Parse(data, "examples/"+name, action.Catalog()); err != nil {
+			if _, err := policy.Parse(data, "examples/"+name, action.Catalog(), testPlatforms); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -116,7 +116,7 @@ func TestExamplesParse(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", action.Catalog(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestPlatformGroupsExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", action.Catalog(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestPlatformGroupsExample(t *testing.T) {
 }
 
 func TestLabExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", action.Catalog(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -567,7 +567,7 @@ func displayName(u *discordgo.User, m *discordgo.Member) string {
 func roleGroups(roles []string) []string {
 	var out []string
 	for _, r := range roles {
-		out = append(out, "discord-role:"+r)
+		out = append(out, rolePrefix+":"+r)
 	}
 	return out
 }

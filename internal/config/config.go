@@ -535,7 +535,9 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 }
 
 var (
-	channelRE = regexp.MustCompile(`^(slack|discord|console):[A-Za-z0-9_.-]{1,64}$`)
+	// channelRE is the shape of a platform:id reference; CheckPlatforms
+	// checks the platform and its id syntax against the descriptors.
+	channelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9_.-]{1,64}$`)
 	listenRE  = regexp.MustCompile(`^[A-Za-z0-9_.\-\[\]:]*:[0-9]{1,5}$`)
 )
 
@@ -672,22 +674,6 @@ func (c *Config) validate() error {
 	}
 	if le := c.LeaderElection; le != nil {
 		errs = append(errs, le.validate(k)...)
-	}
-	if in := c.Incidents; in != nil {
-		targets := []string{in.DefaultChannel}
-		for _, r := range in.Routes {
-			targets = append(targets, r.Channel)
-		}
-		for _, ch := range targets {
-			platform, _, _ := strings.Cut(ch, ":")
-			switch {
-			case ch == "":
-			case platform == "slack" && c.Slack == nil, platform == "discord" && c.Discord == nil:
-				bad("incidents: channel %s is on %s, which is not configured (add a %s section)", ch, platform, platform)
-			case platform == "console":
-				bad("incidents: channel %s: the console cannot receive incident messages in parley serve", ch)
-			}
-		}
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
