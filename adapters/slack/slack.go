@@ -40,9 +40,6 @@ const (
 	ModeEvents = "events" // Events API over HTTP
 )
 
-// RequiredScopes are the bot token scopes Parley needs.
-var RequiredScopes = []string{"app_mentions:read", "chat:write", "im:history", "channels:history", "usergroups:read", "files:write"}
-
 // Options configures the adapter. BotToken is always needed; Socket Mode
 // also needs AppToken, the Events API SigningSecret.
 type Options struct {
@@ -61,6 +58,10 @@ type Options struct {
 	// BoundChannels are channel ids where every message is handled, not
 	// only mentions of the bot.
 	BoundChannels map[string]bool
+	// State remembers the threads Parley answered in, across restarts and
+	// replicas, so a reply there needs no mention (the application passes
+	// the shared database's *chatstate.Store). Nil remembers them in memory.
+	State State
 	// GroupRefresh is how often the user-group cache is refreshed (10m).
 	GroupRefresh time.Duration
 
@@ -76,6 +77,7 @@ type Options struct {
 	MaxAttempts  int           // tries of a call failing transiently (5)
 	CallTimeout  time.Duration // deadline of each Web API call (15s)
 	MaxHandlers  int           // messages handled at once (32)
+	DedupeSize   int           // event keys remembered to drop redeliveries (20000)
 	// DrainTimeout is how long Run, once its context ends, lets messages in
 	// flight finish and queued replies go out before cancelling them (10s).
 	DrainTimeout time.Duration
@@ -88,9 +90,12 @@ type Adapter struct {
 	api     *slack.Client
 	secrets []string
 
-	out    *outbox
-	seen   *lru
-	groups *groupCache
+	out     *outbox
+	seen    *lru
+	groups  *groupCache
+	threads *threadBook
+	private privateRequests
+	http    *http.Client // Web API calls and response_url posts
 
 	mu        sync.Mutex
 	running   bool
@@ -122,7 +127,7 @@ func New(opts Options) (*Adapter, error) {
 		return nil, fmt.Errorf("slack: Socket Mode needs an app-level token (xapp-) with connections:write: %w", action.ErrNotConfigured)
 	case opts.Mode == ModeEvents && opts.SigningSecret == "":
 		return nil, fmt.Errorf("slack: the Events API needs the app's signing secret: %w", action.ErrNotConfigured)
-	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0 || opts.DrainTimeout < 0:
+	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0 || opts.DrainTimeout < 0 || opts.DedupeSize < 0:
 		return nil, fmt.Errorf("slack: negative durations or counts in options: %w", action.ErrNotConfigured)
 	}
 	if opts.GroupRefresh == 0 {
@@ -146,6 +151,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 10 * time.Second
 	}
+	if opts.DedupeSize == 0 {
+		opts.DedupeSize = 20000
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -164,11 +172,12 @@ func New(opts Options) (*Adapter, error) {
 		opts:    opts,
 		log:     opts.Logger.With("adapter", "slack"),
 		secrets: nonEmpty(opts.BotToken, opts.AppToken, opts.SigningSecret),
-		seen:    newLRU(20000),
+		seen:    newLRU(opts.DedupeSize),
 		sem:     make(chan struct{}, opts.MaxHandlers),
+		http:    &http.Client{Timeout: opts.CallTimeout + 5*time.Second},
 	}
 	apiOpts := []slack.Option{
-		slack.OptionHTTPClient(&http.Client{Timeout: opts.CallTimeout + 5*time.Second}),
+		slack.OptionHTTPClient(a.http),
 		slack.OptionLog(debugLog{a}),
 	}
 	if opts.AppToken != "" {
@@ -184,6 +193,7 @@ func New(opts Options) (*Adapter, error) {
 	a.api = slack.New(opts.BotToken, apiOpts...)
 	a.out = newOutbox(a)
 	a.groups = newGroupCache(a)
+	a.threads = newThreadBook(a, opts.State)
 	return a, nil
 }
 
@@ -294,7 +304,7 @@ func (a *Adapter) Send(ctx context.Context, r chat.Reply) (string, error) {
 		ts  string
 		err error
 	)
-	if r.Kind == chat.KindAudit && r.UpdateOf == "" {
+	if _, private := a.private.get(r.Thread); r.Kind == chat.KindAudit && r.UpdateOf == "" && !private {
 		ts, err = a.out.sendAudit(ctx, r)
 	} else {
 		ts, err = a.out.send(ctx, r)
@@ -330,9 +340,13 @@ func (a *Adapter) check(ctx context.Context) error {
 	a.botUserID, a.botID = resp.UserID, resp.BotID
 	a.mu.Unlock()
 	if header := resp.Header.Get("X-OAuth-Scopes"); header != "" {
-		if missing := missingScopes(header); len(missing) > 0 {
-			return fmt.Errorf("slack: the bot token lacks %s (needed: %s): %w",
-				strings.Join(missing, ", "), strings.Join(RequiredScopes, ", "), action.ErrNotConfigured)
+		missing, optional := MissingScopes(header)
+		if len(missing) > 0 {
+			return fmt.Errorf("slack: the bot token lacks %s (needed to start: %s; add them under OAuth & Permissions and reinstall the app): %w",
+				strings.Join(missing, ", "), strings.Join(scopeNames(true), ", "), action.ErrNotConfigured)
+		}
+		if len(optional) > 0 {
+			a.log.Warn("the bot token lacks scopes some features need; parley doctor says which", "missing", strings.Join(optional, ", "))
 		}
 	} else {
 		a.log.Warn("auth.test sent no X-OAuth-Scopes header; scopes not checked")
@@ -349,20 +363,6 @@ func (a *Adapter) check(ctx context.Context) error {
 	}
 	a.log.Info("connected to slack", "team", resp.TeamID, "bot_user", resp.UserID, "mode", a.opts.Mode)
 	return nil
-}
-
-func missingScopes(header string) []string {
-	have := map[string]bool{}
-	for _, s := range strings.Split(header, ",") {
-		have[strings.TrimSpace(s)] = true
-	}
-	var missing []string
-	for _, s := range RequiredScopes {
-		if !have[s] {
-			missing = append(missing, s)
-		}
-	}
-	return missing
 }
 
 // apiError is a Slack failure with every secret removed from its text. It
