@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -596,5 +598,63 @@ func TestE2EDroppedConnectionResumed(t *testing.T) {
 	}
 	if n := len(h.events(audit.ReplyFailed)); n != 0 {
 		t.Errorf("reply.failed events = %d, want 0", n)
+	}
+}
+
+// TestE2ESlashCommandToConfirmedScale: the newcomer's path on Slack.
+// "/parley" alone answers with help only to the asker; "/parley scale …"
+// puts the request in a thread under a public anchor, the prompt comes
+// there, and "confirm CODE" typed in that thread without a mention runs
+// the change once.
+func TestE2ESlashCommandToConfirmedScale(t *testing.T) {
+	h := startE2E(t, e2eOptions{})
+	ctx := context.Background()
+
+	h.f.Envelope("env-help", "slash_commands", chattest.SlackCommand{User: sre1, Channel: "C1", TriggerID: "7.8.help", ResponseURL: h.f.ResponseURL("help")}.JSON())
+	h.f.WaitAck("env-help")
+	h.waitFor("help on the response_url", func() bool {
+		for _, r := range h.f.Responses() {
+			if r.Channel == "help" && r.Method == "response_url:ephemeral" && strings.Contains(r.Text+r.Blocks, "kubernetes.scale") {
+				return true
+			}
+		}
+		return false
+	})
+	if posts, _ := h.f.Snapshot(); len(posts) != 0 {
+		t.Fatalf("/parley help posted in the channel: %s", describe(posts))
+	}
+
+	h.f.Envelope("env-scale", "slash_commands", chattest.SlackCommand{User: sre1, Channel: "C1", Text: "scale checkout to 5 in prod", TriggerID: "7.8.scale", ResponseURL: h.f.ResponseURL("scale")}.JSON())
+	h.f.WaitAck("env-scale")
+	var anchor chattest.SlackCall
+	h.waitFor("the anchor", func() bool {
+		for _, p := range h.threadPosts("C1", "") {
+			if strings.Contains(p.Text, "asked: /parley scale checkout to 5 in prod") {
+				anchor = p
+				return true
+			}
+		}
+		return false
+	})
+	prompt := h.waitPost("C1", anchor.TS, "This changes prod: checkout replicas 3 -> 5.")
+	code := regexp.MustCompile(`confirm ([A-Z0-9]{4})`).FindStringSubmatch(shown(prompt))
+	if code == nil {
+		t.Fatalf("no code in the prompt: %q", shown(prompt))
+	}
+	// Typed in the thread, no mention, in a channel that is not bound.
+	h.f.Envelope("env-confirm", "events_api", chattest.SlackEvent("EvConfirm",
+		chattest.SlackMessage("C1", "channel", sre1, "confirm "+code[1], "1700000300.000100", `,"thread_ts":"`+anchor.TS+`","parent_user_id":"`+chattest.SlackBotUserID+`"`)))
+	h.f.WaitAck("env-confirm")
+	h.waitPost("C1", anchor.TS, "Scaled checkout (prod) 3 -> 5.")
+	dep, err := h.p.Sandbox.Client().AppsV1().Deployments("prod").Get(ctx, "checkout", metav1.GetOptions{})
+	if err != nil || dep.Spec.Replicas == nil || *dep.Spec.Replicas != 5 {
+		t.Fatalf("checkout (prod) = %v, %v; want 5 replicas", dep.Spec.Replicas, err)
+	}
+	var received []string
+	for _, e := range h.events(audit.MessageReceived) {
+		received = append(received, e.Thread+" "+e.Text)
+	}
+	if !slices.Contains(received, anchor.TS+" scale checkout to 5 in prod") || !slices.Contains(received, anchor.TS+" confirm "+code[1]) {
+		t.Errorf("message.received = %q, want the command and the confirmation in the anchor's thread", received)
 	}
 }
