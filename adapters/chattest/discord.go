@@ -140,7 +140,7 @@ func NewDiscord(t testing.TB) *Discord {
 	f.route(mux, "GET /api/v9/users/@me", func(w http.ResponseWriter, _ *http.Request, _ DiscordRequest) {
 		writeDiscordJSON(w, http.StatusOK, f.botUser())
 	})
-	f.route(mux, "GET /api/v9/applications/@me", func(w http.ResponseWriter, _ *http.Request, _ DiscordRequest) {
+	f.route(mux, "GET /api/v9/oauth2/applications/@me", func(w http.ResponseWriter, _ *http.Request, _ DiscordRequest) {
 		f.mu.Lock()
 		flags := f.appFlags
 		f.mu.Unlock()

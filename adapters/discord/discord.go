@@ -273,6 +273,10 @@ func snowflake(s string) bool {
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Discord }
 
+// HoldsConnection is true: the gateway connection is one replica's at a
+// time (several would each receive every event).
+func (a *Adapter) HoldsConnection() bool { return true }
+
 // Run checks the token, connects to the gateway (failing with a clear error
 // when the Message Content intent is missing), registers /parley, and hands
 // messages to h until ctx ends. It then disconnects, taking no new events,

@@ -76,8 +76,30 @@ func (p *privateRequests) get(thread string) (privateRequest, bool) {
 	return r, ok
 }
 
-// privateThreadBase prefixes the thread of a private slash request.
-const privateThreadBase = "slash:"
+// privateThreadBase prefixes the thread of a private slash request;
+// commandKeyBase the State key a replica claims a command under.
+const (
+	privateThreadBase = "slash:"
+	commandKeyBase    = "slack-command:"
+)
+
+// claim records key as taken by this adapter, and reports whether it was
+// this adapter that took it (State keeps the first writer's value). When
+// State fails it says yes: answering twice beats not answering.
+func (a *Adapter) claim(ctx context.Context, key string) bool {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
+	defer cancel()
+	if err := a.threads.state.Put(ctx, key, a.instance); err != nil {
+		a.log.Warn("claim not recorded; handling the command", "key", key, "err", err)
+		return true
+	}
+	v, ok, err := a.threads.state.Get(ctx, key)
+	if err != nil || !ok {
+		a.log.Warn("claim not read back; handling the command", "key", key, "err", err)
+		return true
+	}
+	return v == a.instance
+}
 
 // decodeCommand turns a slash command into the message to handle. It runs
 // after the command is acknowledged (Slack allows 3 seconds; the pipeline
@@ -112,6 +134,13 @@ func (a *Adapter) decodeCommand(c slashCommand) (inbound, bool) {
 		return in, true
 	}
 	in.prepare = func(ctx context.Context, m *chat.Message) bool {
+		// The anchor is posted before the pipeline's de-duplication sees
+		// the command: claim it first, so a command delivered to two
+		// replicas is anchored (and answered) once.
+		if !a.claim(ctx, commandKeyBase+c.TriggerID) {
+			a.log.Debug("slash command taken by another replica", "trigger", c.TriggerID)
+			return false
+		}
 		ts, err := a.out.sendRaw(ctx, c.ChannelID, fmt.Sprintf("<@%s> asked: %s %s", c.UserID, CommandName, escape(oneLine(text))))
 		if err != nil {
 			a.log.Warn("slash command not taken: cannot post in the channel", "channel", c.ChannelID, "err", err)

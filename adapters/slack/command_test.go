@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -246,5 +247,52 @@ func TestThreadRepliesWithoutMention(t *testing.T) {
 	second.rec.NextText(t, "sentinel")
 	if n := len(first.rec.Messages()); n != 0 {
 		t.Errorf("the first replica handled %d messages sent to the second's socket", n)
+	}
+}
+
+// TestSlashCommandAnchoredOnceAcrossReplicas: the same command delivered
+// to two replicas sharing the state is anchored and handled by one.
+func TestSlashCommandAnchoredOnceAcrossReplicas(t *testing.T) {
+	f := chattest.NewSlack(t)
+	db := filepath.Join(t.TempDir(), "parley.db")
+	events := func(o *Options) {
+		o.Mode, o.AppToken, o.SigningSecret = ModeEvents, "", chattest.SlackSigningSecret
+		o.Now = func() time.Time { return fixedNow }
+		o.State = sharedState(t, db)
+	}
+	a, b := start(t, f, events), start(t, f, events)
+	form := chattest.SlackCommand{User: "U1", Channel: "C1", Text: "status of checkout", TriggerID: "777.888.aaa", ResponseURL: f.ResponseURL("r")}.Form().Encode()
+	ts := fixedNow.Unix()
+	for _, h := range []*harness{a, b} {
+		srv := httptest.NewServer(h.a.EventsHandler())
+		if code, _ := post(t, srv, "application/x-www-form-urlencoded", form, ts, chattest.SlackSign(chattest.SlackSigningSecret, ts, form), ""); code != http.StatusOK {
+			t.Fatalf("command: %d", code)
+		}
+		srv.Close()
+	}
+	count := func() int { return a.rec.Count("cmd:777.888.aaa") + b.rec.Count("cmd:777.888.aaa") }
+	a.rec.WaitFor(t, "the command handled", func() bool { return count() >= 1 })
+	// Each replica then gets a sentinel DM: the command must not be
+	// handled before it on the replica that lost the claim.
+	for i, h := range []*harness{a, b} {
+		srv := httptest.NewServer(h.a.EventsHandler())
+		body := chattest.SlackEvent(fmt.Sprint("EvS", i), chattest.SlackMessage("D1", "im", "U1", "sentinel", fmt.Sprintf("170000009%d.000100", i), ""))
+		if code, _ := post(t, srv, "application/json", body, ts, chattest.SlackSign(chattest.SlackSigningSecret, ts, body), ""); code != http.StatusOK {
+			t.Fatalf("sentinel: %d", code)
+		}
+		srv.Close()
+	}
+	for _, h := range []*harness{a, b} {
+		h.rec.WaitFor(t, "the sentinel", func() bool {
+			for _, m := range h.rec.Messages() {
+				if m.Text == "sentinel" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if posts, _ := f.Snapshot(); len(posts) != 1 || count() != 1 {
+		t.Errorf("%d anchors and %d handlings, want one each", len(posts), count())
 	}
 }

@@ -19,6 +19,7 @@ package slack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,8 @@ type Adapter struct {
 	threads *threadBook
 	private privateRequests
 	http    *http.Client // Web API calls and response_url posts
+	// instance tells this adapter's claims from other replicas'.
+	instance string
 
 	mu        sync.Mutex
 	running   bool
@@ -169,12 +172,13 @@ func New(opts Options) (*Adapter, error) {
 	opts.BoundChannels = bound
 
 	a := &Adapter{
-		opts:    opts,
-		log:     opts.Logger.With("adapter", "slack"),
-		secrets: nonEmpty(opts.BotToken, opts.AppToken, opts.SigningSecret),
-		seen:    newLRU(opts.DedupeSize),
-		sem:     make(chan struct{}, opts.MaxHandlers),
-		http:    &http.Client{Timeout: opts.CallTimeout + 5*time.Second},
+		opts:     opts,
+		log:      opts.Logger.With("adapter", "slack"),
+		secrets:  nonEmpty(opts.BotToken, opts.AppToken, opts.SigningSecret),
+		seen:     newLRU(opts.DedupeSize),
+		sem:      make(chan struct{}, opts.MaxHandlers),
+		http:     &http.Client{Timeout: opts.CallTimeout + 5*time.Second},
+		instance: rand.Text(),
 	}
 	apiOpts := []slack.Option{
 		slack.OptionHTTPClient(a.http),
@@ -209,6 +213,20 @@ func nonEmpty(ss ...string) []string {
 
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Slack }
+
+// HoldsConnection reports whether the adapter holds a connection to Slack
+// that one replica at a time should own: true in Socket Mode. With the
+// Events API Slack calls Parley over HTTP, and every replica serves it.
+func (a *Adapter) HoldsConnection() bool { return a.opts.Mode == ModeSocket }
+
+// Running reports whether the adapter takes messages: Run has passed its
+// start-up checks and has not begun to stop. A replica serving the Events
+// API is ready only then (before, an event would be answered 503).
+func (a *Adapter) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.handler != nil
+}
 
 // Run checks the tokens, then receives messages and hands each to h until
 // ctx ends. It then takes no new messages and lets those in flight finish,

@@ -182,6 +182,9 @@ type Slack struct {
 	BotToken      Secret `yaml:"bot_token"`
 	AppToken      Secret `yaml:"app_token"`
 	SigningSecret Secret `yaml:"signing_secret"`
+	// APIURL sends Web API calls to this base URL instead of
+	// https://slack.com/api/ (an egress proxy, a test server).
+	APIURL string `yaml:"api_url"`
 }
 
 // Discord connects a Discord application.
@@ -189,6 +192,9 @@ type Discord struct {
 	Token         Secret   `yaml:"token"`
 	ApplicationID string   `yaml:"application_id"`
 	GuildIDs      []string `yaml:"guild_ids"`
+	// APIURL sends REST calls meant for https://discord.com to this base
+	// URL instead (an egress proxy, a test server).
+	APIURL string `yaml:"api_url"`
 }
 
 // Channel binds a chat channel: its default namespace, the actions it
@@ -633,6 +639,12 @@ func (c *Config) validate() error {
 	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
 	checkURL("loki.push_url", c.Loki.PushURL)
 	checkURL("evals.reports_url", c.Evals.ReportsURL)
+	if c.Slack != nil {
+		checkURL("slack.api_url", c.Slack.APIURL)
+	}
+	if c.Discord != nil {
+		checkURL("discord.api_url", c.Discord.APIURL)
+	}
 	if c.Router.LLM != nil {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}

@@ -92,6 +92,8 @@ func TestParseErrors(t *testing.T) {
 		{"slack: {mode: rtm, bot_token: {env: T}}\n", `slack.mode: "rtm"`},
 		{"slack: {bot_token: {env: T}}\n", "Socket Mode needs an app-level token"},
 		{"discord: {token: {env: T}}\n", "discord.application_id: required"},
+		{"discord: {token: {env: T}, application_id: '1', api_url: 'discord.example'}\n", "discord.api_url"},
+		{"slack: {bot_token: {env: T}, app_token: {env: T}, api_url: 'ftp://slack.example/'}\n", "slack.api_url"},
 		{"channels: [{id: general}]\n", `"general" is not platform:channel-id`},
 		{"channels: [{id: 'slack:C1', actions: [kubectl.delete]}]\n", `unknown action "kubectl.delete"`},
 		{"channels: [{id: 'slack:C1'}, {id: 'slack:C1'}]\n", "bound twice"},
