@@ -17,8 +17,9 @@ type Right struct {
 	Needed []string
 }
 
-// inventory names the inventory in Right.Needed.
-const inventory = "inventory"
+// ByInventory names the inventory in Right.Needed: it lists deployments in
+// kubernetes.namespaces, or cluster-wide when none are configured.
+const ByInventory = "inventory"
 
 // Access lists the rights the Kubernetes actions and the inventory use,
 // as they call the API. An action that calls the API differently must
@@ -27,7 +28,7 @@ const inventory = "inventory"
 func Access() []Right {
 	return []Right{
 		{Verb: "get", Group: "apps", Resource: "deployments", Needed: []string{action.KubernetesStatus, action.KubernetesScale, action.KubernetesRollback, action.KubernetesRestart}},
-		{Verb: "list", Group: "apps", Resource: "deployments", Needed: []string{action.KubernetesStatus, inventory}},
+		{Verb: "list", Group: "apps", Resource: "deployments", Needed: []string{action.KubernetesStatus, ByInventory}},
 		{Verb: "list", Group: "apps", Resource: "replicasets", Needed: []string{action.KubernetesStatus, action.KubernetesRollback}},
 		{Verb: "list", Group: "", Resource: "pods", Needed: []string{action.KubernetesStatus}},
 		{Verb: "list", Group: "", Resource: "events", Needed: []string{action.KubernetesStatus}},

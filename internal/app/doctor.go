@@ -88,10 +88,10 @@ func (d *doctor) run(ctx context.Context, cfg *config.Config, amURL string) {
 
 // line prints a result; every text goes through redact.
 func (d *doctor) line(mark, name, text string, more ...string) {
-	fmt.Fprintf(d.out, "%-4s  %-24s %s\n", mark, name, d.redact(text))
+	fmt.Fprintf(d.out, "%-4s  %-26s %s\n", mark, name, d.redact(text))
 	for _, m := range more {
 		if m != "" {
-			fmt.Fprintf(d.out, "      %-24s %s\n", "", d.redact(m))
+			fmt.Fprintf(d.out, "      %-26s %s\n", "", d.redact(m))
 		}
 	}
 }
@@ -255,7 +255,7 @@ func (d *doctor) database(ctx context.Context, cfg *config.Config) {
 	case err != nil:
 		d.fail("audit chain", err, "the database could not be read; check its health")
 	case !res.OK:
-		d.fail("audit chain", res.Err(), "someone changed or removed audit rows; compare with a published anchor (parley audit verify --anchor SEQ:HASH) and investigate", res.String())
+		d.fail("audit chain", res.Err(), "someone changed or removed audit rows: parley audit verify says which; compare with a published anchor (--anchor SEQ:HASH) and investigate")
 	default:
 		d.pass("audit chain", res.String())
 	}
@@ -413,7 +413,7 @@ func (d *doctor) alertmanager(ctx context.Context, cfg *config.Config, amURL str
 		return
 	}
 	if !strings.Contains(st.Config.Original, "/webhooks/alertmanager") {
-		d.fail("alertmanager", errors.New("Alertmanager answers but no receiver sends to Parley's /webhooks/alertmanager"),
+		d.fail("alertmanager", errors.New("alertmanager answers but no receiver sends to Parley's /webhooks/alertmanager"),
 			"add a receiver with webhook_configs: [{url: http://PARLEY:8080/webhooks/alertmanager, http_config: {authorization: {credentials_file: …}}}] and route alerts to it")
 		return
 	}

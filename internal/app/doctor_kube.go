@@ -57,6 +57,10 @@ func (d *doctor) kubernetes(ctx context.Context, cfg *config.Config, p *Parley) 
 		if r.ClusterScoped || len(where) == 0 {
 			where = []string{""}
 		}
+		if slices.Contains(r.Needed, kubernetes.ByInventory) && len(cfg.Kubernetes.Namespaces) == 0 && !slices.Contains(where, "") {
+			// Without kubernetes.namespaces the inventory lists cluster-wide.
+			where = append(slices.Clone(where), "")
+		}
 		for _, ns := range where {
 			ok, why, err := d.allowed(ctx, c, authv1.ResourceAttributes{Namespace: ns, Verb: r.Verb, Group: r.Group, Resource: r.Resource, Subresource: r.Subresource})
 			right := describeRight(r.Verb, r.Group, r.Resource, r.Subresource, ns)
