@@ -27,7 +27,7 @@ func scale(ns string, replicas int) action.Params {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtins())
+	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtins(), testPlatforms)
 	if err != nil {
 		t.Fatalf("default policy does not parse: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestExamplesParse(t *testing.T) {
 	}
 	for name, data := range policies.Examples() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := policy.Parse(data, "examples/"+name, builtins()); err != nil {
+			if _, err := policy.Parse(data, "examples/"+name, builtins(), testPlatforms); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -161,7 +161,7 @@ func TestExamplesParse(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtins())
+	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtins(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestPlatformGroupsExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtins())
+	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtins(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestPlatformGroupsExample(t *testing.T) {
 }
 
 func TestLabExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtins())
+	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtins(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}

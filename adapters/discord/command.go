@@ -1,7 +1,10 @@
 package discord
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -14,8 +17,15 @@ const commandName = "parley"
 // command is the /parley slash command: free text through "ask", and the
 // evaluation commands ML engineers type most as typed options, so Discord
 // prompts for the suite and variant instead of them remembering the syntax.
-func command() *discordgo.ApplicationCommand {
-	contexts := []discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
+//
+// A global command is offered in guilds and in DMs with the bot (contexts);
+// a guild command exists only in its guild, and Discord documents contexts
+// as global-only, so a guild command carries none.
+func command(global bool) *discordgo.ApplicationCommand {
+	var contexts *[]discordgo.InteractionContextType
+	if global {
+		contexts = &[]discordgo.InteractionContextType{discordgo.InteractionContextGuild, discordgo.InteractionContextBotDM}
+	}
 	minRun := 1.0
 	str := func(name, desc string, required bool) *discordgo.ApplicationCommandOption {
 		return &discordgo.ApplicationCommandOption{Type: discordgo.ApplicationCommandOptionString, Name: name, Description: desc, Required: required, MaxLength: 100}
@@ -23,7 +33,8 @@ func command() *discordgo.ApplicationCommand {
 	return &discordgo.ApplicationCommand{
 		Name:        commandName,
 		Description: "Ask Parley: service status, metrics, logs, deployments, evaluations",
-		Contexts:    &contexts,
+		Type:        discordgo.ChatApplicationCommand,
+		Contexts:    contexts,
 		Options: []*discordgo.ApplicationCommandOption{
 			{
 				Type: discordgo.ApplicationCommandOptionSubCommand, Name: "ask",
@@ -134,3 +145,93 @@ func optString(opts []*discordgo.ApplicationCommandInteractionDataOption, name s
 // word makes an option value one token, so "variant:prompt v2" cannot spill
 // into the next option when the router reads it.
 func word(s string) string { return strings.Join(strings.Fields(s), "-") }
+
+// registerCommands makes /parley exist as command() defines it, in each
+// configured guild (instant) or globally, and touches no other command of
+// the application: it lists the commands, creates /parley when it is
+// missing, edits it when it differs, leaves it alone when it matches, and
+// logs which it did. (A bulk overwrite would delete every other command
+// the application has, made by another tool or by hand.)
+func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
+	guilds := a.opts.GuildIDs
+	if len(guilds) == 0 {
+		guilds = []string{""}
+	}
+	for _, g := range guilds {
+		want := command(g == "")
+		where := "globally"
+		if g != "" {
+			where = "in guild " + g
+		}
+		have, err := a.s.ApplicationCommands(appID, g, discordgo.WithContext(ctx))
+		if err != nil {
+			return startError("list the commands registered "+where, err, a.token)
+		}
+		var cur *discordgo.ApplicationCommand
+		for _, c := range have {
+			if c.Name == commandName && (c.Type == 0 || c.Type == discordgo.ChatApplicationCommand) {
+				cur = c
+			}
+		}
+		var done, id string
+		switch {
+		case cur == nil:
+			c, err := a.s.ApplicationCommandCreate(appID, g, want, discordgo.WithContext(ctx))
+			if err != nil {
+				return startError("register /"+commandName+" "+where, err, a.token)
+			}
+			done, id = "created", c.ID
+		case sameCommand(cur, want):
+			done, id = "unchanged", cur.ID
+		default:
+			if _, err := a.s.ApplicationCommandEdit(appID, g, cur.ID, want, discordgo.WithContext(ctx)); err != nil {
+				return startError("update /"+commandName+" "+where, err, a.token)
+			}
+			done, id = "updated", cur.ID
+		}
+		a.log.Info("slash command registered", "command", "/"+commandName, "scope", where, "result", done, "command_id", id,
+			"other_commands_kept", len(have)-btoi(cur != nil))
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sameCommand reports whether the registered command has every field
+// Parley sets as Parley sets it (Discord adds ids, versions and defaults).
+func sameCommand(have, want *discordgo.ApplicationCommand) bool {
+	fields := func(c *discordgo.ApplicationCommand) map[string]any {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil
+		}
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil {
+			return nil
+		}
+		return m
+	}
+	h, w := fields(have), fields(want)
+	if h == nil || w == nil {
+		return false
+	}
+	for k, v := range w {
+		switch k {
+		case "id", "application_id", "guild_id", "version":
+			continue
+		}
+		if !reflect.DeepEqual(h[k], v) {
+			return false
+		}
+	}
+	// A guild command that carries contexts was registered by an older
+	// Parley: edit it so it carries none.
+	_, hasCtx := h["contexts"]
+	_, wantCtx := w["contexts"]
+	return hasCtx == wantCtx
+}

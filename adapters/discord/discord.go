@@ -59,11 +59,18 @@ type Options struct {
 	// a mention. Threads inherit their parent's binding.
 	BoundChannels map[string]bool
 
-	// APIBase sends REST calls meant for https://discord.com to this base URL
+	// APIURL sends REST calls meant for https://discord.com to this base URL
 	// instead (a test server, an egress proxy). GatewayURL, when set, is used
 	// instead of the one GET /gateway returns.
-	APIBase    string
+	APIURL     string
 	GatewayURL string
+
+	// State keeps what compact button custom_ids stand for, across
+	// restarts and replicas (the application passes the shared database's
+	// *chatstate.Store). Nil keeps them in memory: buttons whose value does
+	// not fit Discord's 100-character custom_id then stop working when the
+	// process restarts.
+	State State
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -72,10 +79,10 @@ type Options struct {
 	// error carries no secret.
 	OnUndelivered func(ctx context.Context, r chat.Reply, err error)
 
-	RequestTimeout time.Duration // one Send or REST call, rate-limit waits included; default 30s
-	StartTimeout   time.Duration // token check, gateway handshake, command registration; default 30s
-	MaxConcurrent  int           // messages handled at once; default 16
-	DedupeSize     int           // event ids remembered to drop redeliveries; default 4096
+	CallTimeout  time.Duration // one Send or REST call, rate-limit waits included; default 30s
+	StartTimeout time.Duration // token check, gateway handshake, command registration; default 30s
+	MaxHandlers  int           // messages handled at once; default 16
+	DedupeSize   int           // event ids remembered to drop redeliveries; default 4096
 	// DrainTimeout is how long Run, once its context ends, lets messages in
 	// flight finish (their replies still sent) before cancelling them;
 	// default 10s.
@@ -88,6 +95,7 @@ type Adapter struct {
 	opts   Options
 	log    *slog.Logger
 	s      *discordgo.Session
+	state  State // Options.State, or memory
 	dialer *gatewayDialer
 	token  string // bare token, for masking
 
@@ -130,7 +138,8 @@ type interactionRef struct {
 	expires   time.Time
 	component bool   // a button click: its @original is the button's message
 	acked     bool   // the deferred response was sent
-	original  string // slash command: id of the edited @original, once edited
+	original  string // slash command: id of the edited @original (ephemeral), once edited
+	anchor    string // id of the first public answer, where replies go once the token expires
 	unusable  bool   // the token was refused: use the channel
 }
 
@@ -170,10 +179,10 @@ func New(opts Options) (*Adapter, error) {
 		}
 	}
 	var base *url.URL
-	if opts.APIBase != "" {
-		u, err := url.Parse(opts.APIBase)
+	if opts.APIURL != "" {
+		u, err := url.Parse(opts.APIURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("discord: API base %q is not an http(s) URL", opts.APIBase)
+			return nil, fmt.Errorf("discord: API base %q is not an http(s) URL", opts.APIURL)
 		}
 		base = u
 	}
@@ -189,14 +198,14 @@ func New(opts Options) (*Adapter, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = 30 * time.Second
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 30 * time.Second
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 30 * time.Second
 	}
-	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = 16
+	if opts.MaxHandlers <= 0 {
+		opts.MaxHandlers = 16
 	}
 	if opts.DedupeSize <= 0 {
 		opts.DedupeSize = 4096
@@ -211,7 +220,7 @@ func New(opts Options) (*Adapter, error) {
 	}
 	dialer := &gatewayDialer{timeout: opts.StartTimeout}
 	s.Client = &http.Client{
-		Timeout:   opts.RequestTimeout,
+		Timeout:   opts.CallTimeout,
 		Transport: &rewriteTransport{base: base, gateway: opts.GatewayURL, next: http.DefaultTransport},
 	}
 	s.Dialer = dialer.dialer()
@@ -222,8 +231,12 @@ func New(opts Options) (*Adapter, error) {
 	s.LogLevel = -1     // discordgo logs with the standard logger; the adapter logs its events with slog instead
 	s.StateEnabled = true
 
+	var state State = &memoryState{}
+	if opts.State != nil {
+		state = opts.State
+	}
 	a := &Adapter{
-		opts: opts, log: opts.Logger.With("adapter", chat.Discord), s: s, dialer: dialer, token: token,
+		opts: opts, log: opts.Logger.With("adapter", chat.Discord), s: s, dialer: dialer, token: token, state: state,
 		appID:      opts.ApplicationID,
 		seen:       newLRU[struct{}](opts.DedupeSize),
 		channels:   newLRU[string](4096),
@@ -232,7 +245,7 @@ func New(opts Options) (*Adapter, error) {
 		inters:     newLRU[*interactionRef](1024),
 		messages:   newLRU[sentMessage](4096),
 		chanLocks:  make(map[string]*channelLock),
-		sem:        make(chan struct{}, opts.MaxConcurrent),
+		sem:        make(chan struct{}, opts.MaxHandlers),
 	}
 	s.AddHandler(a.onReady)
 	s.AddHandler(a.onResumed)
@@ -259,6 +272,10 @@ func snowflake(s string) bool {
 
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Discord }
+
+// HoldsConnection is true: the gateway connection is one replica's at a
+// time (several would each receive every event).
+func (a *Adapter) HoldsConnection() bool { return true }
 
 // Run checks the token, connects to the gateway (failing with a clear error
 // when the Message Content intent is missing), registers /parley, and hands
@@ -328,25 +345,6 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 	return nil
 }
 
-// registerCommands overwrites the application's commands with /parley, in
-// each configured guild or globally. Parley owns the application.
-func (a *Adapter) registerCommands(ctx context.Context, appID string) error {
-	guilds := a.opts.GuildIDs
-	if len(guilds) == 0 {
-		guilds = []string{""}
-	}
-	for _, g := range guilds {
-		if _, err := a.s.ApplicationCommandBulkOverwrite(appID, g, []*discordgo.ApplicationCommand{command()}, discordgo.WithContext(ctx)); err != nil {
-			where := "globally"
-			if g != "" {
-				where = "in guild " + g
-			}
-			return startError("register /"+commandName+" "+where, err, a.token)
-		}
-	}
-	return nil
-}
-
 // stop closes the gateway and waits for the handlers in flight, cancelling
 // them once DrainTimeout has passed.
 func (a *Adapter) stop() {
@@ -396,7 +394,7 @@ func (a *Adapter) spawn(f func(ctx context.Context, h chat.Handler)) {
 	}()
 }
 
-// handle passes msg to h, at most MaxConcurrent at once.
+// handle passes msg to h, at most MaxHandlers at once.
 func (a *Adapter) handle(ctx context.Context, h chat.Handler, msg chat.Message) {
 	select {
 	case a.sem <- struct{}{}:
@@ -458,9 +456,7 @@ func (a *Adapter) onThreadCreate(_ *discordgo.Session, t *discordgo.ThreadCreate
 	if t.Channel == nil {
 		return
 	}
-	a.mu.Lock()
-	a.channels.put(t.ID, t.ParentID)
-	a.mu.Unlock()
+	a.rememberChannel(t.Channel)
 }
 
 func (a *Adapter) onMessageCreate(_ *discordgo.Session, m *discordgo.MessageCreate) {
@@ -491,10 +487,13 @@ func (a *Adapter) onMessageCreate(_ *discordgo.Session, m *discordgo.MessageCrea
 }
 
 // toMessage converts a gateway message, reporting false when it is not for
-// Parley: in a guild, a message must mention the bot, be in a bound channel
-// or be in a thread Parley answered in.
+// Parley: in a guild, a message must mention the bot, reply to one of its
+// messages, be in a bound channel, or be in a thread Parley started or
+// answered in (so "confirm K7Q2" under a prompt needs no mention). A
+// message with only attachments is read like any other; its text is what
+// was typed.
 func (a *Adapter) toMessage(ctx context.Context, m *discordgo.Message, botID string) (chat.Message, bool) {
-	mentioned := mentions(m, botID)
+	mentioned := mentions(m, botID) || repliesTo(m, botID)
 	dm := m.GuildID == ""
 	channel, thread := m.ChannelID, ""
 	if !dm {
@@ -529,6 +528,13 @@ func (a *Adapter) toMessage(ctx context.Context, m *discordgo.Message, botID str
 		out.Groups = roleGroups(m.Member.Roles)
 	}
 	return out, true
+}
+
+// repliesTo reports whether m is a Discord reply to one of the bot's
+// messages.
+func repliesTo(m *discordgo.Message, botID string) bool {
+	rm := m.ReferencedMessage
+	return botID != "" && rm != nil && rm.Author != nil && rm.Author.ID == botID
 }
 
 func mentions(m *discordgo.Message, botID string) bool {
@@ -567,7 +573,7 @@ func displayName(u *discordgo.User, m *discordgo.Member) string {
 func roleGroups(roles []string) []string {
 	var out []string
 	for _, r := range roles {
-		out = append(out, "discord-role:"+r)
+		out = append(out, rolePrefix+":"+r)
 	}
 	return out
 }
@@ -595,7 +601,7 @@ func (a *Adapter) threadParent(ctx context.Context, channel string, lookup bool)
 	if !lookup {
 		return "", false
 	}
-	cctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
+	cctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
 	defer cancel()
 	c, err := a.s.Channel(channel, discordgo.WithContext(cctx))
 	if err != nil {
@@ -612,6 +618,11 @@ func (a *Adapter) rememberChannel(c *discordgo.Channel) (string, bool) {
 	}
 	a.mu.Lock()
 	a.channels.put(c.ID, parent)
+	if parent != "" && c.OwnerID != "" && c.OwnerID == a.botID {
+		// Parley started it: known from the thread itself, so this holds
+		// after a restart (READY's guilds list active threads) too.
+		a.ourThreads.put(c.ID, struct{}{})
+	}
 	a.mu.Unlock()
 	return parent, parent != ""
 }
@@ -628,12 +639,18 @@ func (a *Adapter) onInteractionCreate(_ *discordgo.Session, ic *discordgo.Intera
 	ref := &interactionRef{ix: i, expires: a.opts.Now().Add(interactionTTL), component: i.Type == discordgo.InteractionMessageComponent}
 	a.spawn(func(ctx context.Context, h chat.Handler) {
 		// Acknowledge first: Discord allows 3 seconds, the pipeline may take longer.
-		ack := discordgo.InteractionResponseDeferredChannelMessageWithSource
+		// A slash command's "thinking…" is ephemeral: refusals and help
+		// then reach only the asker; answers for everyone are follow-ups.
+		// A click is acknowledged without a new message.
+		resp := &discordgo.InteractionResponse{
+			Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
+			Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral},
+		}
 		if ref.component {
-			ack = discordgo.InteractionResponseDeferredMessageUpdate
+			resp = &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
 		}
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := a.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: ack}, discordgo.WithContext(actx))
+		err := a.s.InteractionRespond(i, resp, discordgo.WithContext(actx))
 		cancel()
 		a.mu.Lock()
 		if err != nil {
@@ -695,7 +712,7 @@ func (a *Adapter) interactionMessage(ctx context.Context, i *discordgo.Interacti
 			a.log.Debug("ignoring foreign component", "interaction", i.ID)
 			return chat.Message{}, false
 		}
-		click := &chat.ButtonClick{Action: act, Value: value}
+		click := &chat.ButtonClick{Action: act, Value: a.buttonValue(ctx, value)}
 		if i.Message != nil {
 			click.MessageID = i.Message.ID
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,69 +20,29 @@ import (
 	"github.com/parley-chatops/parley/internal/testenv/logtest"
 )
 
-// recorder is a chat.Handler that records messages and, when reply is set,
-// answers each through the adapter like the pipeline does.
-type recorder struct {
-	mu    sync.Mutex
-	msgs  []chat.Message
-	f     *fakeDiscord
-	reply func(ctx context.Context, m chat.Message)
-}
-
-func (r *recorder) Handle(ctx context.Context, m chat.Message) {
-	if r.reply != nil {
-		r.reply(ctx, m)
-	}
-	r.f.mu.Lock()
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-	r.f.notifyLocked()
-	r.f.mu.Unlock()
-}
-
-func (r *recorder) messages() []chat.Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.msgs)
-}
-
-// count is for waitFor conditions (f.mu held).
-func (r *recorder) count(eventID string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, m := range r.msgs {
-		if m.EventID == eventID {
-			n++
-		}
-	}
-	return n
-}
-
 // syncBuffer collects log output from several goroutines.
 type syncBuffer = logtest.Buffer
 
 type harness struct {
-	f    *fakeDiscord
+	f    *chattest.Discord
 	a    *Adapter
-	rec  *recorder
+	rec  *chattest.Recorder
 	logs *syncBuffer
 	stop func() // stops Run and waits for it; safe to call twice
 }
 
-func testOptions(f *fakeDiscord, logs *syncBuffer) Options {
+func testOptions(f *chattest.Discord, logs *syncBuffer) Options {
 	return Options{
-		Token: f.token, ApplicationID: f.appID, GuildIDs: []string{testGuild},
-		BoundChannels:  map[string]bool{testBound: true},
-		APIBase:        f.srv.URL,
-		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RequestTimeout: 10 * time.Second, StartTimeout: 10 * time.Second,
+		Token: chattest.DiscordToken, ApplicationID: chattest.DiscordAppID, GuildIDs: []string{chattest.DiscordGuild},
+		BoundChannels: map[string]bool{chattest.DiscordBound: true},
+		APIURL:        f.URL(),
+		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		CallTimeout:   10 * time.Second, StartTimeout: 10 * time.Second,
 	}
 }
 
 // start runs an adapter against a fake Discord until the test ends.
-func start(t *testing.T, f *fakeDiscord, reply func(a *Adapter) func(context.Context, chat.Message), mods ...func(*Options)) *harness {
+func start(t *testing.T, f *chattest.Discord, reply func(a *Adapter) func(context.Context, chat.Message), mods ...func(*Options)) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	opts := testOptions(f, logs)
@@ -92,11 +53,11 @@ func start(t *testing.T, f *fakeDiscord, reply func(a *Adapter) func(context.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{f: f}
+	rec := chattest.NewRecorder()
 	startedCh := make(chan struct{})
 	a.started = func() { close(startedCh) }
 	if reply != nil {
-		rec.reply = reply(a)
+		rec.Reply = reply(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -126,7 +87,7 @@ func start(t *testing.T, f *fakeDiscord, reply func(a *Adapter) func(context.Con
 
 func assertNoSecret(t *testing.T, where, s string) {
 	t.Helper()
-	for _, secret := range []string{testToken, testIxToken, testIxToken2} {
+	for _, secret := range []string{chattest.DiscordToken, chattest.DiscordIxToken, chattest.DiscordIxToken2} {
 		if strings.Contains(s, secret) {
 			t.Errorf("%s contain a secret: %q", where, s)
 		}
@@ -135,20 +96,25 @@ func assertNoSecret(t *testing.T, where, s string) {
 
 func TestStartupIdentifiesAndRegistersCommand(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	start(t, f, nil)
-	f.mu.Lock()
-	intents, identifies := f.intents, f.identifies
-	f.mu.Unlock()
+	intents, _ := f.Gateway()
+	identifies, _, _ := f.Sessions()
 	if identifies != 1 || intents != int(Intents) {
 		t.Errorf("identify: %d times with intents %d, want once with %d", identifies, intents, Intents)
 	}
 	if Intents&(1<<15) == 0 {
 		t.Error("the Message Content intent (1<<15) is not requested")
 	}
-	puts := f.requests("PUT /api/v9/applications/{app}/guilds/{guild}/commands")
-	if len(puts) != 1 || puts[0].Path != "/api/v9/applications/"+testAppID+"/guilds/"+testGuild+"/commands" {
-		t.Fatalf("command registration requests: %+v", puts)
+	if bulk := f.Requests(chattest.RouteBulkCommands, chattest.RouteBulkGuildCmds); len(bulk) != 0 {
+		t.Fatalf("commands overwritten in bulk: %+v", bulk)
+	}
+	posts := f.Requests(chattest.RouteCreateGuildCmd)
+	if len(posts) != 1 || posts[0].Path != "/api/v9/applications/"+chattest.DiscordAppID+"/guilds/"+chattest.DiscordGuild+"/commands" {
+		t.Fatalf("command registration requests: %+v", posts)
+	}
+	if strings.Contains(string(posts[0].Body), `"contexts"`) {
+		t.Errorf("a guild command carries contexts (global-only): %s", posts[0].Body)
 	}
 	var cmds []struct {
 		Name    string `json:"name"`
@@ -165,11 +131,11 @@ func TestStartupIdentifiesAndRegistersCommand(t *testing.T) {
 			} `json:"options"`
 		} `json:"options"`
 	}
-	if err := json.Unmarshal(puts[0].Body, &cmds); err != nil {
+	if err := json.Unmarshal([]byte("["+string(posts[0].Body)+"]"), &cmds); err != nil {
 		t.Fatal(err)
 	}
 	if len(cmds) != 1 || cmds[0].Name != "parley" {
-		t.Fatalf("commands: %s", puts[0].Body)
+		t.Fatalf("commands: %s", posts[0].Body)
 	}
 	var got []string
 	for _, o := range cmds[0].Options {
@@ -186,12 +152,61 @@ func TestStartupIdentifiesAndRegistersCommand(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("command shape:\n got %q\nwant %q", got, want)
 	}
-	f.waitFor("a heartbeat", func() bool { return f.heartbeats > 0 })
+	f.WaitFor("a heartbeat", func() bool { _, hb := f.Gateway(); return hb > 0 })
+}
+
+// TestRegistrationTouchesOnlyParley: the application's other commands (made
+// by another tool) survive; /parley is created where missing, edited where
+// it differs, left alone where it matches; a global command has contexts,
+// and what was done is logged.
+func TestRegistrationTouchesOnlyParley(t *testing.T) {
+	t.Parallel()
+	f := chattest.NewDiscord(t)
+	deploy := f.AddCommand("", "deploy", "Another tool's command")
+	stale := f.AddCommand("", "parley", "An older description")
+	guildDeploy := f.AddCommand(chattest.DiscordGuild, "deploy", "Another tool's guild command")
+
+	global := start(t, f, nil, func(o *Options) { o.GuildIDs = nil })
+	global.stop()
+	if bulk := f.Requests(chattest.RouteBulkCommands, chattest.RouteBulkGuildCmds); len(bulk) != 0 {
+		t.Fatalf("commands overwritten in bulk: %+v", bulk)
+	}
+	edits := f.Requests(chattest.RouteEditCommand)
+	if len(edits) != 1 || !strings.HasSuffix(edits[0].Path, "/commands/"+stale) || len(f.Requests(chattest.RouteCreateCommand)) != 0 {
+		t.Fatalf("the stale /parley was not edited in place: edits %+v", edits)
+	}
+	cmds := f.Commands("")
+	if len(cmds) != 2 || cmds[0]["id"] != deploy || cmds[1]["id"] != stale || cmds[1]["description"] == "An older description" {
+		t.Fatalf("global commands after start: %v", cmds)
+	}
+	if ctx, ok := cmds[1]["contexts"].([]any); !ok || len(ctx) != 2 {
+		t.Errorf("global /parley contexts = %v, want guild and bot DM", cmds[1]["contexts"])
+	}
+	if !strings.Contains(global.logs.String(), "result=updated") || !strings.Contains(global.logs.String(), "other_commands_kept=1") {
+		t.Errorf("registration not logged:\n%s", global.logs.String())
+	}
+
+	// A restart finds it as it should be and changes nothing.
+	again := start(t, f, nil, func(o *Options) { o.GuildIDs = nil })
+	again.stop()
+	if n := len(f.Requests(chattest.RouteEditCommand)) + len(f.Requests(chattest.RouteCreateCommand)); n != 1 {
+		t.Errorf("a restart rewrote /parley (%d writes in all)", n)
+	}
+	if !strings.Contains(again.logs.String(), "result=unchanged") {
+		t.Errorf("unchanged registration not logged:\n%s", again.logs.String())
+	}
+
+	guild := start(t, f, nil) // guild commands: created beside the other tool's
+	guild.stop()
+	gcmds := f.Commands(chattest.DiscordGuild)
+	if len(gcmds) != 2 || gcmds[0]["id"] != guildDeploy || gcmds[1]["name"] != "parley" || gcmds[1]["contexts"] != nil {
+		t.Errorf("guild commands after start: %v", gcmds)
+	}
 }
 
 func TestMentionsBoundChannelsAndDMs(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
 		return func(ctx context.Context, m chat.Message) {
 			if _, err := a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Text: "ok: " + m.Text}); err != nil {
@@ -207,19 +222,19 @@ func TestMentionsBoundChannelsAndDMs(t *testing.T) {
 		dm       = "1130000000000001005"
 		repeated = mention
 	)
-	f.dispatch("MESSAGE_CREATE", messageCreate(mention, testGuild, testChannel, "status of checkout in prod", true))
-	f.dispatch("MESSAGE_CREATE", messageCreate(ignored, testGuild, testChannel, "lunch anyone?", false))
-	bot := messageCreate(fromBot, testGuild, testBound, "status of checkout", true)
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(mention, chattest.DiscordGuild, chattest.DiscordChannel, "status of checkout in prod", true))
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(ignored, chattest.DiscordGuild, chattest.DiscordChannel, "lunch anyone?", false))
+	bot := chattest.DiscordMessageCreate(fromBot, chattest.DiscordGuild, chattest.DiscordBound, "status of checkout", true)
 	bot["author"] = map[string]any{"id": "1130000000000000011", "username": "otherbot", "discriminator": "0", "bot": true}
-	f.dispatch("MESSAGE_CREATE", bot)
-	f.dispatch("MESSAGE_CREATE", messageCreate(bound, testGuild, testBound, "show error logs for payments", false))
-	f.dispatch("MESSAGE_CREATE", messageCreate(dm, "", testDM, "help", false))
-	f.dispatch("MESSAGE_CREATE", messageCreate(repeated, testGuild, testChannel, "status of checkout in prod", true))
-	f.waitFor("three messages", func() bool { return h.rec.count(mention)+h.rec.count(bound)+h.rec.count(dm) == 3 })
+	f.Dispatch("MESSAGE_CREATE", bot)
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(bound, chattest.DiscordGuild, chattest.DiscordBound, "show error logs for payments", false))
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(dm, "", chattest.DiscordDM, "help", false))
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(repeated, chattest.DiscordGuild, chattest.DiscordChannel, "status of checkout in prod", true))
+	f.WaitFor("three messages", func() bool { return h.rec.Count(mention)+h.rec.Count(bound)+h.rec.Count(dm) == 3 })
 	h.stop() // waits for every handler, so ignored messages had their chance
 
 	got := map[string]chat.Message{}
-	for _, m := range h.rec.messages() {
+	for _, m := range h.rec.Messages() {
 		if _, dup := got[m.EventID]; dup {
 			t.Errorf("message %s handled twice", m.EventID)
 		}
@@ -229,39 +244,39 @@ func TestMentionsBoundChannelsAndDMs(t *testing.T) {
 		t.Fatalf("handled %d messages, want 3 (mention, bound channel, DM): %+v", len(got), got)
 	}
 	want := chat.Message{
-		Platform: chat.Discord, Channel: testChannel, Thread: mention, User: testUser, UserName: "Maya",
-		Text: "status of checkout in prod", EventID: mention, Groups: []string{"discord-role:" + testRole},
+		Platform: chat.Discord, Channel: chattest.DiscordChannel, Thread: mention, User: chattest.DiscordUser, UserName: "Maya",
+		Text: "status of checkout in prod", EventID: mention, Groups: []string{"discord-role:" + chattest.DiscordRole},
 	}
 	m := got[mention]
 	m.Time = time.Time{}
 	if fmt.Sprint(m) != fmt.Sprint(want) {
 		t.Errorf("mention:\n got %+v\nwant %+v", m, want)
 	}
-	if got[bound].Channel != testBound || got[bound].Text != "show error logs for payments" {
+	if got[bound].Channel != chattest.DiscordBound || got[bound].Text != "show error logs for payments" {
 		t.Errorf("bound channel message: %+v", got[bound])
 	}
-	if got[dm].Channel != testDM || got[dm].Thread != dm || got[dm].Groups != nil {
+	if got[dm].Channel != chattest.DiscordDM || got[dm].Thread != dm || got[dm].Groups != nil {
 		t.Errorf("DM message: %+v", got[dm])
 	}
 
 	// Guild replies went into threads started from the requests; the DM
 	// reply references the request instead (DMs have no threads).
-	threads := f.requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")
+	threads := f.Requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")
 	var started []string
 	for _, r := range threads {
 		started = append(started, r.Path)
 	}
 	slices.Sort(started)
 	wantThreads := []string{
-		"/api/v9/channels/" + testBound + "/messages/" + bound + "/threads",
-		"/api/v9/channels/" + testChannel + "/messages/" + mention + "/threads",
+		"/api/v9/channels/" + chattest.DiscordBound + "/messages/" + bound + "/threads",
+		"/api/v9/channels/" + chattest.DiscordChannel + "/messages/" + mention + "/threads",
 	}
 	slices.Sort(wantThreads)
 	if !slices.Equal(started, wantThreads) {
 		t.Errorf("thread starts:\n got %q\nwant %q", started, wantThreads)
 	}
 	posts := map[string]map[string]any{}
-	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+	for _, r := range f.Requests("POST /api/v9/channels/{ch}/messages") {
 		var body map[string]any
 		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
@@ -271,9 +286,9 @@ func TestMentionsBoundChannelsAndDMs(t *testing.T) {
 	if posts[mention]["content"] != "ok: status of checkout in prod" || posts[bound] == nil {
 		t.Errorf("thread replies: %v", posts)
 	}
-	ref, _ := posts[testDM]["message_reference"].(map[string]any)
+	ref, _ := posts[chattest.DiscordDM]["message_reference"].(map[string]any)
 	if ref["message_id"] != dm || ref["fail_if_not_exists"] != false {
-		t.Errorf("DM reply reference: %v", posts[testDM])
+		t.Errorf("DM reply reference: %v", posts[chattest.DiscordDM])
 	}
 	if am, _ := posts[mention]["allowed_mentions"].(map[string]any); am == nil || len(am["parse"].([]any)) != 0 {
 		t.Errorf("replies must not ping: allowed_mentions %v", posts[mention]["allowed_mentions"])
@@ -282,7 +297,7 @@ func TestMentionsBoundChannelsAndDMs(t *testing.T) {
 
 func TestThreadMessagesStayInTheThread(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
 		return func(ctx context.Context, m chat.Message) {
 			if _, err := a.Send(ctx, chat.Reply{Channel: m.Channel, Thread: m.Thread, Text: "ok"}); err != nil {
@@ -291,25 +306,25 @@ func TestThreadMessagesStayInTheThread(t *testing.T) {
 		}
 	})
 	const first, second = "1130000000000002001", "1130000000000002002"
-	f.dispatch("MESSAGE_CREATE", messageCreate(first, testGuild, testChannel, "scale checkout to 5 in prod", true))
-	f.waitFor("the first reply", func() bool { return h.rec.count(first) == 1 })
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(first, chattest.DiscordGuild, chattest.DiscordChannel, "scale checkout to 5 in prod", true))
+	f.WaitFor("the first reply", func() bool { return h.rec.Count(first) == 1 })
 	// "confirm K7Q2" typed in the thread Parley started, without a mention.
-	f.dispatch("MESSAGE_CREATE", messageCreate(second, testGuild, first, "confirm K7Q2", false))
-	f.waitFor("the follow-up", func() bool { return h.rec.count(second) == 1 })
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(second, chattest.DiscordGuild, first, "confirm K7Q2", false))
+	f.WaitFor("the follow-up", func() bool { return h.rec.Count(second) == 1 })
 	h.stop()
 	var m chat.Message
-	for _, x := range h.rec.messages() {
+	for _, x := range h.rec.Messages() {
 		if x.EventID == second {
 			m = x
 		}
 	}
-	if m.Channel != testChannel || m.Thread != first || m.Text != "confirm K7Q2" {
-		t.Errorf("message in thread: %+v, want channel %s thread %s", m, testChannel, first)
+	if m.Channel != chattest.DiscordChannel || m.Thread != first || m.Text != "confirm K7Q2" {
+		t.Errorf("message in thread: %+v, want channel %s thread %s", m, chattest.DiscordChannel, first)
 	}
-	if n := len(f.requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")); n != 1 {
+	if n := len(f.Requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")); n != 1 {
 		t.Errorf("%d thread starts, want 1", n)
 	}
-	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+	for _, r := range f.Requests("POST /api/v9/channels/{ch}/messages") {
 		if r.Channel != first {
 			t.Errorf("reply posted to %s, want the thread %s", r.Channel, first)
 		}
@@ -318,12 +333,12 @@ func TestThreadMessagesStayInTheThread(t *testing.T) {
 
 func TestSlashCommandIsDeferredThenAnswered(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	const ixID = "1130000000000000500"
 	var acksBeforeHandle int
 	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
 		return func(ctx context.Context, m chat.Message) {
-			acksBeforeHandle = len(f.requests("POST /api/v9/interactions/{id}/{token}/callback"))
+			acksBeforeHandle = len(f.Requests("POST /api/v9/interactions/{id}/{token}/callback"))
 			r := chat.Reply{Channel: m.Channel, Thread: m.Thread, Kind: chat.KindConfirm,
 				Text:    `This will run the intent-routing evaluation (variant prompt-v2). Reply "confirm K7Q2" within 10m, or "cancel".`,
 				Buttons: []chat.Button{{Label: "Confirm", Style: "primary", Action: "confirm", Value: "cf-42"}, {Label: "Cancel", Style: "danger", Action: "cancel", Value: "cf-42"}}}
@@ -335,30 +350,42 @@ func TestSlashCommandIsDeferredThenAnswered(t *testing.T) {
 			}
 		}
 	})
-	f.dispatch("INTERACTION_CREATE", slashEvalRun(ixID, testIxToken))
-	f.waitFor("the slash command", func() bool { return h.rec.count(ixID) == 1 })
+	f.Dispatch("INTERACTION_CREATE", chattest.DiscordSlashEvalRun(ixID, chattest.DiscordIxToken))
+	f.WaitFor("the slash command", func() bool { return h.rec.Count(ixID) == 1 })
 	h.stop()
 
-	m := h.rec.messages()[0]
-	if m.Text != "eval run intent-routing variant:prompt-v2" || m.Channel != testBound || m.Thread != ixID || m.User != testUser || m.Action != nil {
+	m := h.rec.Messages()[0]
+	if m.Text != "eval run intent-routing variant:prompt-v2" || m.Channel != chattest.DiscordBound || m.Thread != ixID || m.User != chattest.DiscordUser || m.Action != nil {
 		t.Errorf("slash command message: %+v", m)
 	}
-	if !slices.Equal(m.Groups, []string{"discord-role:" + testRole}) || m.UserName != "Maya (ML)" {
+	if !slices.Equal(m.Groups, []string{"discord-role:" + chattest.DiscordRole}) || m.UserName != "Maya (ML)" {
 		t.Errorf("member: groups %v name %q", m.Groups, m.UserName)
 	}
-	f.mu.Lock()
-	ackType := f.interaction[ixID]
-	f.mu.Unlock()
+	ackType := f.CallbackType(ixID)
 	if ackType != 5 || acksBeforeHandle != 1 {
 		t.Errorf("ack type %d (%d before the handler ran), want DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE (5) before", ackType, acksBeforeHandle)
 	}
-	ack, edit, follow := f.index("POST /api/v9/interactions/{id}/{token}/callback"), f.index("PATCH /api/v9/webhooks/{app}/{token}/messages/{mid}"), f.index("POST /api/v9/webhooks/{app}/{token}")
+	// "Parley is thinking…" shows to the asker only; the prompt is for
+	// everyone, so the private deferred response becomes a short note and
+	// the prompt a follow-up (which would otherwise edit the deferred
+	// response, keeping it private).
+	if flags, ok := f.DeferredFlags(chattest.DiscordIxToken); !ok || flags != 64 {
+		t.Errorf("deferred response flags %d (%v), want ephemeral (64)", flags, ok)
+	}
+	ack, edit, follow := f.Index(chattest.RouteCallback), f.Index(chattest.RouteWebhookEdit), f.Index(chattest.RouteFollowup)
 	if !(ack >= 0 && ack < edit && edit < follow) {
 		t.Fatalf("request order: ack %d, edit original %d, follow-up %d", ack, edit, follow)
 	}
-	edits := f.requests("PATCH /api/v9/webhooks/{app}/{token}/messages/{mid}")
-	if !strings.HasSuffix(edits[0].Path, "/messages/@original") {
-		t.Errorf("first reply should edit @original: %s", edits[0].Path)
+	edits := f.Requests(chattest.RouteWebhookEdit)
+	if len(edits) != 1 || !strings.HasSuffix(edits[0].Path, "/messages/@original") || !strings.Contains(string(edits[0].Body), "Answered in the channel") {
+		t.Errorf("the deferred response should become a note: %+v", edits)
+	}
+	if f.FollowupEditedOriginal(chattest.DiscordIxToken) {
+		t.Error("a public reply landed in the private deferred response")
+	}
+	fus := f.Requests(chattest.RouteFollowup)
+	if len(fus) != 2 || strings.Contains(string(fus[0].Body), `"flags"`) {
+		t.Fatalf("follow-ups: %+v", fus)
 	}
 	var body struct {
 		Components []struct {
@@ -368,22 +395,22 @@ func TestSlashCommandIsDeferredThenAnswered(t *testing.T) {
 			} `json:"components"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(edits[0].Body, &body); err != nil {
+	if err := json.Unmarshal(fus[0].Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if len(body.Components) != 1 || len(body.Components[0].Components) != 2 ||
 		body.Components[0].Components[0].CustomID != "parley:confirm:cf-42" || body.Components[0].Components[0].Style != 3 ||
 		body.Components[0].Components[1].CustomID != "parley:cancel:cf-42" || body.Components[0].Components[1].Style != 4 {
-		t.Errorf("buttons: %s", edits[0].Body)
+		t.Errorf("buttons: %s", fus[0].Body)
 	}
-	if fu := f.requests("POST /api/v9/webhooks/{app}/{token}"); fu[0].Query != "wait=true" {
+	if fu := f.Requests("POST /api/v9/webhooks/{app}/{token}"); fu[0].Query != "wait=true" {
 		t.Errorf("follow-up query %q, want wait=true", fu[0].Query)
 	}
 }
 
 func TestButtonClickAcksAndUpdatesInPlace(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	const ixID, promptID = "1130000000000000501", "1130000000000003001"
 	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
 		return func(ctx context.Context, m chat.Message) {
@@ -396,23 +423,21 @@ func TestButtonClickAcksAndUpdatesInPlace(t *testing.T) {
 			}
 		}
 	})
-	f.dispatch("INTERACTION_CREATE", buttonClick(ixID, testIxToken2, "parley:confirm:cf-42", promptID))
-	f.waitFor("the click", func() bool { return h.rec.count(ixID) == 1 })
+	f.Dispatch("INTERACTION_CREATE", chattest.DiscordButtonClick(ixID, chattest.DiscordIxToken2, "parley:confirm:cf-42", promptID))
+	f.WaitFor("the click", func() bool { return h.rec.Count(ixID) == 1 })
 	h.stop()
 
-	m := h.rec.messages()[0]
+	m := h.rec.Messages()[0]
 	want := chat.ButtonClick{Action: "confirm", Value: "cf-42", MessageID: promptID}
-	if m.Action == nil || *m.Action != want || m.User != testUser || m.Channel != testBound || m.Text != "" {
+	if m.Action == nil || *m.Action != want || m.User != chattest.DiscordUser || m.Channel != chattest.DiscordBound || m.Text != "" {
 		t.Fatalf("click message: %+v action %+v, want %+v", m, m.Action, want)
 	}
-	f.mu.Lock()
-	ackType := f.interaction[ixID]
-	f.mu.Unlock()
+	ackType := f.CallbackType(ixID)
 	if ackType != 6 {
 		t.Errorf("ack type %d, want DEFERRED_UPDATE_MESSAGE (6)", ackType)
 	}
-	edits := f.requests("PATCH /api/v9/webhooks/{app}/{token}/messages/{mid}")
-	if len(edits) != 1 || edits[0].Path != "/api/v9/webhooks/"+testAppID+"/"+testIxToken2+"/messages/@original" {
+	edits := f.Requests("PATCH /api/v9/webhooks/{app}/{token}/messages/{mid}")
+	if len(edits) != 1 || edits[0].Path != "/api/v9/webhooks/"+chattest.DiscordAppID+"/"+chattest.DiscordIxToken2+"/messages/@original" {
 		t.Fatalf("update requests: %+v", edits)
 	}
 	var body map[string]any
@@ -429,11 +454,11 @@ func TestButtonClickAcksAndUpdatesInPlace(t *testing.T) {
 
 func TestRateLimitStormIsAbsorbed(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	// Every other message create is refused with 429 for the first 12.
-	f.limit = func(route string, n int) bool {
+	f.SetLimit(func(route string, n int) bool {
 		return route == "POST /api/v9/channels/{ch}/messages" && n <= 12 && n%2 == 1
-	}
+	})
 	var undelivered atomic.Int32
 	opts := testOptions(f, &syncBuffer{})
 	opts.OnUndelivered = func(context.Context, chat.Reply, error) { undelivered.Add(1) }
@@ -441,7 +466,7 @@ func TestRateLimitStormIsAbsorbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	channels := []string{testChannel, testBound}
+	channels := []string{chattest.DiscordChannel, chattest.DiscordBound}
 	var wg sync.WaitGroup
 	for _, ch := range channels {
 		wg.Add(1)
@@ -456,14 +481,12 @@ func TestRateLimitStormIsAbsorbed(t *testing.T) {
 	}
 	wg.Wait()
 	got := map[string][]string{}
-	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+	for _, r := range f.Requests("POST /api/v9/channels/{ch}/messages") {
 		var b struct{ Content string }
 		_ = json.Unmarshal(r.Body, &b)
 		got[r.Channel] = append(got[r.Channel], b.Content)
 	}
-	f.mu.Lock()
-	limited := f.limited
-	f.mu.Unlock()
+	limited := f.Limited()
 	if limited == 0 {
 		t.Fatal("no 429 was served")
 	}
@@ -480,7 +503,7 @@ func TestRateLimitStormIsAbsorbed(t *testing.T) {
 			t.Errorf("channel %s received %q, want %q", ch, delivered, want)
 		}
 	}
-	if total := len(f.requests("POST /api/v9/channels/{ch}/messages")); total != 10+limited {
+	if total := len(f.Requests("POST /api/v9/channels/{ch}/messages")); total != 10+limited {
 		t.Errorf("%d requests for 10 replies and %d 429s", total, limited)
 	}
 	if n := undelivered.Load(); n != 0 {
@@ -490,7 +513,7 @@ func TestRateLimitStormIsAbsorbed(t *testing.T) {
 
 func TestConcurrentRepliesStartOneThread(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	a, err := New(testOptions(f, &syncBuffer{}))
 	if err != nil {
 		t.Fatal(err)
@@ -501,16 +524,16 @@ func TestConcurrentRepliesStartOneThread(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := a.Send(context.Background(), chat.Reply{Channel: testChannel, Thread: request, Text: fmt.Sprint("part ", i)}); err != nil {
+			if _, err := a.Send(context.Background(), chat.Reply{Channel: chattest.DiscordChannel, Thread: request, Text: fmt.Sprint("part ", i)}); err != nil {
 				t.Errorf("Send: %v", err)
 			}
 		}()
 	}
 	wg.Wait()
-	if n := len(f.requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")); n != 1 {
+	if n := len(f.Requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")); n != 1 {
 		t.Errorf("%d thread starts for one request, want 1", n)
 	}
-	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+	for _, r := range f.Requests("POST /api/v9/channels/{ch}/messages") {
 		if r.Channel != request {
 			t.Errorf("reply posted to %s, want the thread %s", r.Channel, request)
 		}
@@ -519,16 +542,16 @@ func TestConcurrentRepliesStartOneThread(t *testing.T) {
 
 func TestUndeliveredReplyIsReported(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
-	f.fail = func(route, channel string) (int, int) {
+	f := chattest.NewDiscord(t)
+	f.SetFail(func(route, channel string) (int, int) {
 		switch {
-		case route == "POST /api/v9/channels/{ch}/messages" && channel == testChannel:
+		case route == "POST /api/v9/channels/{ch}/messages" && channel == chattest.DiscordChannel:
 			return 403, 50013 // Missing Permissions
-		case route == "POST /api/v9/channels/{ch}/messages" && channel == testBound:
+		case route == "POST /api/v9/channels/{ch}/messages" && channel == chattest.DiscordBound:
 			return 502, 0 // retried by discordgo, then given up
 		}
 		return 0, 0
-	}
+	})
 	type report struct {
 		r   chat.Reply
 		err error
@@ -540,15 +563,15 @@ func TestUndeliveredReplyIsReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err403 := a.Send(context.Background(), chat.Reply{Channel: testChannel, Text: "scaled"})
-	_, err502 := a.Send(context.Background(), chat.Reply{Channel: testBound, Text: "evaluated"})
+	_, err403 := a.Send(context.Background(), chat.Reply{Channel: chattest.DiscordChannel, Text: "scaled"})
+	_, err502 := a.Send(context.Background(), chat.Reply{Channel: chattest.DiscordBound, Text: "evaluated"})
 	if !errors.Is(err403, action.ErrForbidden) || !strings.Contains(err403.Error(), "Forbidden") {
 		t.Errorf("403: %v, want a forbidden error", err403)
 	}
 	if !errors.Is(err502, action.ErrUnavailable) {
 		t.Errorf("502: %v, want an unavailable error", err502)
 	}
-	if n := len(f.requests("POST /api/v9/channels/{ch}/messages")); n != 1+4 {
+	if n := len(f.Requests("POST /api/v9/channels/{ch}/messages")); n != 1+4 {
 		t.Errorf("%d requests, want 1 for the 403 and 4 (3 retries) for the 502", n)
 	}
 	if len(reports) != 2 || reports[0].r.Text != "scaled" || reports[0].err != err403 || reports[1].r.Text != "evaluated" {
@@ -559,29 +582,25 @@ func TestUndeliveredReplyIsReported(t *testing.T) {
 
 func TestResumeAfterDroppedConnection(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	h := start(t, f, nil)
 	const before, after = "1130000000000005001", "1130000000000005002"
-	f.dispatch("MESSAGE_CREATE", messageCreate(before, testGuild, testBound, "status of checkout", false))
-	f.waitFor("the first message", func() bool { return h.rec.count(before) == 1 })
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(before, chattest.DiscordGuild, chattest.DiscordBound, "status of checkout", false))
+	f.WaitFor("the first message", func() bool { return h.rec.Count(before) == 1 })
 
-	f.mu.Lock()
-	f.replay = true // the server resends the last event on resume
-	f.mu.Unlock()
-	f.drop()
-	f.waitFor("the resume", func() bool { return slices.Contains(f.ready, "RESUMED") })
-	f.dispatch("MESSAGE_CREATE", messageCreate(after, testGuild, testBound, "status of payments", false))
-	f.waitFor("the next message", func() bool { return h.rec.count(after) == 1 })
+	f.SetReplay(true) // the server resends the last event on resume
+	f.Drop()
+	f.WaitFor("the resume", func() bool { _, _, ready := f.Sessions(); return slices.Contains(ready, "RESUMED") })
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(after, chattest.DiscordGuild, chattest.DiscordBound, "status of payments", false))
+	f.WaitFor("the next message", func() bool { return h.rec.Count(after) == 1 })
 	h.stop()
 
-	f.mu.Lock()
-	identifies, resumes := f.identifies, f.resumes
-	f.mu.Unlock()
+	identifies, resumes, _ := f.Sessions()
 	if identifies != 1 || resumes != 1 {
 		t.Errorf("identifies %d, resumes %d; want the session resumed, not re-identified", identifies, resumes)
 	}
-	if h.rec.count(before) != 1 || h.rec.count(after) != 1 {
-		t.Errorf("handled before %d times, after %d times; want once each", h.rec.count(before), h.rec.count(after))
+	if h.rec.Count(before) != 1 || h.rec.Count(after) != 1 {
+		t.Errorf("handled before %d times, after %d times; want once each", h.rec.Count(before), h.rec.Count(after))
 	}
 }
 
@@ -589,21 +608,23 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name  string
-		setup func(f *fakeDiscord, o *Options)
+		setup func(f *chattest.Discord, o *Options)
 		want  error
 		text  string
 	}{
-		{"gateway closes with 4014", func(f *fakeDiscord, _ *Options) { f.closeCode = closeDisallowedIntents },
+		{"gateway closes with 4014", func(f *chattest.Discord, _ *Options) { f.SetCloseCode(closeDisallowedIntents) },
 			ErrMessageContentIntent, "enable the Message Content intent in the Developer Portal (Bot → Privileged Gateway Intents)"},
-		{"READY without the intent", func(f *fakeDiscord, _ *Options) { f.appFlags = 0 },
+		{"READY without the intent", func(f *chattest.Discord, _ *Options) { f.SetAppFlags(0) },
 			ErrMessageContentIntent, "enable the Message Content intent in the Developer Portal (Bot → Privileged Gateway Intents)"},
-		{"bad token", func(_ *fakeDiscord, o *Options) { o.Token = "MTEzMDAwMDAwMDAwMDAwMDAwOQ.GhXy7Q.wrong-token-for-tests" },
+		{"bad token", func(_ *chattest.Discord, o *Options) {
+			o.Token = "MTEzMDAwMDAwMDAwMDAwMDAwOQ.GhXy7Q.wrong-token-for-tests"
+		},
 			ErrTokenRejected, "the bot token was rejected"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFakeDiscord(t)
+			f := chattest.NewDiscord(t)
 			logs := &syncBuffer{}
 			opts := testOptions(f, logs)
 			tc.setup(f, &opts)
@@ -611,7 +632,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = a.Run(context.Background(), &recorder{f: f})
+			err = a.Run(context.Background(), chattest.NewRecorder())
 			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
 				t.Fatalf("Run: %v, want %v", err, tc.want)
 			}
@@ -632,7 +653,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		"bad guild":       func(o *Options) { o.GuildIDs = []string{"ops"} },
 		"bad channel":     func(o *Options) { o.BoundChannels = map[string]bool{"#ops": true} },
 		"bad app":         func(o *Options) { o.ApplicationID = "parley" },
-		"bad API base":    func(o *Options) { o.APIBase = "127.0.0.1:80" },
+		"bad API base":    func(o *Options) { o.APIURL = "127.0.0.1:80" },
 		"bad gateway URL": func(o *Options) { o.GatewayURL = "http://127.0.0.1" },
 	} {
 		o := ok
@@ -650,14 +671,16 @@ func TestNewValidatesOptions(t *testing.T) {
 
 func TestExpiredInteractionRepliesInTheChannel(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	const ixID = "1130000000000000502"
 	var mu sync.Mutex
 	now := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var first string
 	h := start(t, f, func(a *Adapter) func(context.Context, chat.Message) {
 		return func(ctx context.Context, m chat.Message) {
-			if _, err := a.Send(ctx, chat.Reply{Channel: m.Channel, Thread: m.Thread, Text: "Evaluation run 7 started."}); err != nil {
+			var err error
+			if first, err = a.Send(ctx, chat.Reply{Channel: m.Channel, Thread: m.Thread, Text: "Evaluation run 7 started."}); err != nil {
 				t.Errorf("first reply: %v", err)
 			}
 			mu.Lock()
@@ -668,37 +691,36 @@ func TestExpiredInteractionRepliesInTheChannel(t *testing.T) {
 			}
 		}
 	}, func(o *Options) { o.Now = clock })
-	f.dispatch("INTERACTION_CREATE", slashEvalRun(ixID, testIxToken))
-	f.waitFor("the slash command", func() bool { return h.rec.count(ixID) == 1 })
+	f.Dispatch("INTERACTION_CREATE", chattest.DiscordSlashEvalRun(ixID, chattest.DiscordIxToken))
+	f.WaitFor("the slash command", func() bool { return h.rec.Count(ixID) == 1 })
 	h.stop()
 
-	edits := f.requests("PATCH /api/v9/webhooks/{app}/{token}/messages/{mid}")
-	if len(edits) != 1 || len(f.requests("POST /api/v9/webhooks/{app}/{token}")) != 0 {
-		t.Fatalf("the expired token was used: %d edits, follow-ups %d", len(edits), len(f.requests("POST /api/v9/webhooks/{app}/{token}")))
+	// The first (public) answer is a follow-up after the note; the late
+	// one goes to a thread under that answer, as the token has expired.
+	edits := f.Requests(chattest.RouteWebhookEdit)
+	if len(edits) != 1 || len(f.Requests(chattest.RouteFollowup)) != 1 {
+		t.Fatalf("the expired token was used: %d edits, follow-ups %d", len(edits), len(f.Requests(chattest.RouteFollowup)))
 	}
-	f.mu.Lock()
-	original := f.originals[testIxToken]
-	f.mu.Unlock()
-	threads := f.requests("POST /api/v9/channels/{ch}/messages/{mid}/threads")
-	posts := f.requests("POST /api/v9/channels/{ch}/messages")
-	if len(threads) != 1 || threads[0].Path != "/api/v9/channels/"+testBound+"/messages/"+original+"/threads" || len(posts) != 1 || posts[0].Channel != original {
-		t.Errorf("late reply should go to a thread under the response %s: threads %+v posts %+v", original, threads, posts)
+	threads := f.Requests(chattest.RouteStartThread)
+	posts := f.Requests(chattest.RouteCreateMessage)
+	if first == "" || len(threads) != 1 || threads[0].Path != "/api/v9/channels/"+chattest.DiscordBound+"/messages/"+first+"/threads" || len(posts) != 1 || posts[0].Channel != first {
+		t.Errorf("late reply should go to a thread under the first answer %s: threads %+v posts %+v", first, threads, posts)
 	}
 }
 
 func TestImagesAreAttached(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	a, err := New(testOptions(f, &syncBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := chat.Reply{Channel: testChannel, Text: "error rate, last hour", Fields: []chat.Field{{Label: "p99", Value: "1.2s"}},
+	r := chat.Reply{Channel: chattest.DiscordChannel, Text: "error rate, last hour", Fields: []chat.Field{{Label: "p99", Value: "1.2s"}},
 		Images: []chat.Image{{Name: "checkout-error_rate.png", ContentType: "image/png", Data: []byte("\x89PNG\r\n\x1a\nchart")}}}
 	if _, err := a.Send(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	posts := f.requests("POST /api/v9/channels/{ch}/messages")
+	posts := f.Requests("POST /api/v9/channels/{ch}/messages")
 	if len(posts) != 1 || len(posts[0].Files) != 1 || posts[0].Files[0] != "checkout-error_rate.png image/png 13" {
 		t.Fatalf("attachments: %+v", posts)
 	}
@@ -709,29 +731,27 @@ func TestImagesAreAttached(t *testing.T) {
 
 func TestGatewayURLOverride(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
-	start(t, f, nil, func(o *Options) { o.GatewayURL = "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/gw" })
-	if n := len(f.requests("GET /api/v9/gateway")) + len(f.requests("GET /api/v9/gateway/bot")); n != 0 {
+	f := chattest.NewDiscord(t)
+	start(t, f, nil, func(o *Options) { o.GatewayURL = "ws" + strings.TrimPrefix(f.URL(), "http") + "/gw" })
+	if n := len(f.Requests("GET /api/v9/gateway")) + len(f.Requests("GET /api/v9/gateway/bot")); n != 0 {
 		t.Errorf("asked the API for the gateway %d times despite GatewayURL", n)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.identifies != 1 {
-		t.Errorf("identifies %d, want 1", f.identifies)
+	if identifies, _, _ := f.Sessions(); identifies != 1 {
+		t.Errorf("identifies %d, want 1", identifies)
 	}
 }
 
 func TestSilentGatewayFailsStartup(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
-	f.silent = true
+	f := chattest.NewDiscord(t)
+	f.SetSilent(true)
 	opts := testOptions(f, &syncBuffer{})
 	opts.StartTimeout = 300 * time.Millisecond
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Run(context.Background(), &recorder{f: f}); err == nil || !strings.Contains(err.Error(), "connect to gateway") {
+	if err := a.Run(context.Background(), chattest.NewRecorder()); err == nil || !strings.Contains(err.Error(), "connect to gateway") {
 		t.Fatalf("Run: %v, want a gateway connection error", err)
 	}
 }
@@ -761,7 +781,7 @@ func waitClosing(t *testing.T, a *Adapter) {
 // is delivered, not cancelled with Run's context and reported undelivered.
 func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	var undelivered atomic.Int32
 	entered, release := make(chan struct{}), make(chan struct{})
 	sent := make(chan error, 1)
@@ -776,7 +796,7 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 		o.OnUndelivered = func(context.Context, chat.Reply, error) { undelivered.Add(1) }
 	})
 	const request = "1130000000000001101"
-	f.dispatch("MESSAGE_CREATE", messageCreate(request, testGuild, testBound, "status of checkout", false))
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate(request, chattest.DiscordGuild, chattest.DiscordBound, "status of checkout", false))
 	select {
 	case <-entered:
 	case <-time.After(15 * time.Second):
@@ -798,7 +818,7 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 		t.Errorf("%d replies reported undelivered", n)
 	}
 	var delivered bool
-	for _, r := range f.requests("POST /api/v9/channels/{ch}/messages") {
+	for _, r := range f.Requests("POST /api/v9/channels/{ch}/messages") {
 		var body map[string]any
 		if err := json.Unmarshal(r.Body, &body); err != nil {
 			t.Fatal(err)
@@ -806,7 +826,7 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 		delivered = delivered || (r.Channel == request && strings.Contains(fmt.Sprint(body["content"]), "checkout is healthy"))
 	}
 	if !delivered {
-		t.Errorf("the reply never reached Discord: %+v", f.requests("POST /api/v9/channels/{ch}/messages"))
+		t.Errorf("the reply never reached Discord: %+v", f.Requests("POST /api/v9/channels/{ch}/messages"))
 	}
 }
 
@@ -814,7 +834,7 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 // returns: stopping is bounded.
 func TestStopCancelsHandlersAfterTheDrainPeriod(t *testing.T) {
 	t.Parallel()
-	f := newFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	entered := make(chan struct{})
 	var handlerErr atomic.Value
 	h := start(t, f, func(*Adapter) func(context.Context, chat.Message) {
@@ -824,7 +844,7 @@ func TestStopCancelsHandlersAfterTheDrainPeriod(t *testing.T) {
 			handlerErr.Store(ctx.Err())
 		}
 	}, func(o *Options) { o.DrainTimeout = 20 * time.Millisecond })
-	f.dispatch("MESSAGE_CREATE", messageCreate("1130000000000001102", testGuild, testBound, "status of checkout", false))
+	f.Dispatch("MESSAGE_CREATE", chattest.DiscordMessageCreate("1130000000000001102", chattest.DiscordGuild, chattest.DiscordBound, "status of checkout", false))
 	select {
 	case <-entered:
 	case <-time.After(15 * time.Second):

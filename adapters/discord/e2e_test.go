@@ -5,7 +5,7 @@ package discord_test
 // audit, confirmations and evaluation results in a temporary file, the
 // rules router, the project's evals folder, the test policy in
 // testdata/e2e-policy.yaml) answers through the adapter, which talks to the
-// fake Discord of fake_test.go on 127.0.0.1. Real Discord cannot be reached
+// fake Discord of adapters/chattest on 127.0.0.1. Real Discord cannot be reached
 // here; the fake speaks its wire protocol instead: REST under /api/v9 with
 // Discord's JSON bodies, error objects and 429s (retry_after and
 // X-RateLimit headers), and the gateway WebSocket (HELLO, IDENTIFY, READY,
@@ -37,6 +37,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"github.com/parley-chatops/parley/adapters/discord"
 	"github.com/parley-chatops/parley/internal/app"
 	"github.com/parley-chatops/parley/internal/audit"
@@ -57,10 +58,10 @@ const (
 	mlUser = "444444444444444444" // has mlRole
 	eve    = "555555555555555555" // no rights beyond reading
 
-	opsChannel   = discord.TestChannel   // a guild text channel
-	ops2Channel  = "1130000000000000201" // another one
-	evalsChannel = "1130000000000000210" // where the ML engineers work
-	commandID    = "1130000000000000700" // the registered /parley command
+	opsChannel   = chattest.DiscordChannel // a guild text channel
+	ops2Channel  = "1130000000000000201"   // another one
+	evalsChannel = "1130000000000000210"   // where the ML engineers work
+	commandID    = "1130000000000000700"   // the registered /parley command
 	timestamp    = "2026-07-01T09:59:58.123000+00:00"
 	botTimestamp = "2026-07-01T10:00:00.000000+00:00"
 )
@@ -71,7 +72,7 @@ type logBuffer = logtest.Buffer
 // e2e is one Parley instance serving Discord through the adapter.
 type e2e struct {
 	t    *testing.T
-	f    *discord.FakeDiscord
+	f    *chattest.Discord
 	rec  *deliveries
 	p    *app.Parley
 	logs *logBuffer
@@ -95,20 +96,20 @@ type e2eOptions struct {
 // checks that no token reached the logs or the audit log.
 func startE2E(t *testing.T, o e2eOptions) *e2e {
 	t.Helper()
-	f := discord.NewFakeDiscord(t)
+	f := chattest.NewDiscord(t)
 	if o.limit != nil {
-		f.SetLimit(func(route string, n int) bool { return route == discord.RouteCreateMessage && o.limit(n) })
+		f.SetLimit(func(route string, n int) bool { return route == chattest.RouteCreateMessage && o.limit(n) })
 	}
 	h := &e2e{t: t, f: f, rec: newDeliveries(t, f.URL()), logs: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	a, err := discord.New(discord.Options{
-		Token: discord.TestToken, ApplicationID: discord.TestAppID, GuildIDs: []string{discord.TestGuild},
+		Token: chattest.DiscordToken, ApplicationID: chattest.DiscordAppID, GuildIDs: []string{chattest.DiscordGuild},
 		// REST goes through a recording proxy in front of the fake, so the
 		// tests see the messages Discord accepted and their ids.
-		APIBase: h.rec.url, GatewayURL: f.GatewayWSURL(),
+		APIURL: h.rec.url, GatewayURL: f.GatewayWSURL(),
 		Logger: logger, OnUndelivered: h.recordUndelivered,
-		RequestTimeout: 10 * time.Second, StartTimeout: 10 * time.Second,
+		CallTimeout: 10 * time.Second, StartTimeout: 10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func (h *e2e) checkNoSecrets() {
 		h.t.Error("the audit log is empty")
 	}
 	h.mu.Lock()
-	secrets := map[string]string{"the bot token": discord.TestToken}
+	secrets := map[string]string{"the bot token": chattest.DiscordToken}
 	for i, tok := range h.tokens {
 		secrets[fmt.Sprintf("interaction token %d", i+1)] = tok
 	}
@@ -516,7 +517,7 @@ func user(id, name string) map[string]any {
 }
 
 func botUser() map[string]any {
-	u := user(discord.TestBotID, "parley")
+	u := user(chattest.DiscordBotID, "parley")
 	u["bot"] = true
 	return u
 }
@@ -537,9 +538,9 @@ func guildMember(id, name string, withUser bool, roles ...string) map[string]any
 // channel (https://discord.com/developers/docs/topics/gateway-events#message-create).
 func mention(id, channel, author, name, text string, roles ...string) map[string]any {
 	return map[string]any{
-		"id": id, "channel_id": channel, "guild_id": discord.TestGuild,
+		"id": id, "channel_id": channel, "guild_id": chattest.DiscordGuild,
 		"author": user(author, name), "member": guildMember(author, name, false, roles...),
-		"content": "<@" + discord.TestBotID + "> " + text, "timestamp": timestamp, "edited_timestamp": nil,
+		"content": "<@" + chattest.DiscordBotID + "> " + text, "timestamp": timestamp, "edited_timestamp": nil,
 		"tts": false, "mention_everyone": false, "mentions": []any{botUser()}, "mention_roles": []any{},
 		"attachments": []any{}, "embeds": []any{}, "pinned": false, "type": 0, "flags": 0, "nonce": id,
 	}
@@ -549,20 +550,20 @@ func mention(id, channel, author, name, text string, roles ...string) map[string
 // (https://discord.com/developers/docs/interactions/receiving-and-responding#interaction-object).
 func interaction(id, token string, typ int, channel map[string]any, userID, name string, roles []string, data map[string]any) map[string]any {
 	return map[string]any{
-		"id": id, "application_id": discord.TestAppID, "type": typ, "token": token, "version": 1,
-		"guild_id": discord.TestGuild, "channel_id": channel["id"], "channel": channel,
+		"id": id, "application_id": chattest.DiscordAppID, "type": typ, "token": token, "version": 1,
+		"guild_id": chattest.DiscordGuild, "channel_id": channel["id"], "channel": channel,
 		"member": guildMember(userID, name, true, roles...), "locale": "en-US", "guild_locale": "en-US",
-		"app_permissions": "2248473465835073", "entitlements": []any{}, "authorizing_integration_owners": map[string]any{"0": discord.TestGuild},
+		"app_permissions": "2248473465835073", "entitlements": []any{}, "authorizing_integration_owners": map[string]any{"0": chattest.DiscordGuild},
 		"context": 0, "data": data,
 	}
 }
 
 func textChannel(id string) map[string]any {
-	return map[string]any{"id": id, "type": 0, "guild_id": discord.TestGuild, "name": "ops", "parent_id": nil}
+	return map[string]any{"id": id, "type": 0, "guild_id": chattest.DiscordGuild, "name": "ops", "parent_id": nil}
 }
 
 func threadChannel(id, parent string) map[string]any {
-	return map[string]any{"id": id, "type": 11, "guild_id": discord.TestGuild, "name": "Parley", "parent_id": parent}
+	return map[string]any{"id": id, "type": 11, "guild_id": chattest.DiscordGuild, "name": "Parley", "parent_id": parent}
 }
 
 // slash is the APPLICATION_COMMAND interaction for /parley eval <sub>
@@ -577,7 +578,7 @@ func slash(id, token, channel, userID, name string, roles []string, sub string, 
 		sc["options"] = leaf
 	}
 	data := map[string]any{
-		"id": commandID, "name": "parley", "type": 1, "guild_id": discord.TestGuild,
+		"id": commandID, "name": "parley", "type": 1, "guild_id": chattest.DiscordGuild,
 		"options": []any{map[string]any{"name": "eval", "type": 2, "options": []any{sc}}},
 	}
 	return interaction(id, token, 2, textChannel(channel), userID, name, roles, data)
@@ -609,7 +610,7 @@ func TestE2EStatusRepliedInThread(t *testing.T) {
 	if b, _ := p.buttons(); len(b) != 0 {
 		t.Errorf("a read reply has buttons: %v", b)
 	}
-	starts := h.f.Requests(discord.RouteStartThread)
+	starts := h.f.Requests(chattest.RouteStartThread)
 	if len(starts) != 1 || starts[0].Path != "/api/v9/channels/"+opsChannel+"/messages/"+req+"/threads" {
 		t.Errorf("thread starts: %+v, want one from the request", starts)
 	}
@@ -663,10 +664,10 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 	reqs := h.f.Requests()
 	ack, firstEffect := -1, -1
 	for i, r := range reqs {
-		if r.Route == discord.RouteCallback && strings.Contains(r.Path, "/"+click1+"/") && ack < 0 {
+		if r.Route == chattest.RouteCallback && strings.Contains(r.Path, "/"+click1+"/") && ack < 0 {
 			ack = i
 		}
-		if (r.Route == discord.RouteCreateMessage || r.Route == discord.RouteWebhookEdit) && strings.Contains(string(r.Body), "Scaled checkout") && firstEffect < 0 {
+		if (r.Route == chattest.RouteCreateMessage || r.Route == chattest.RouteWebhookEdit) && strings.Contains(string(r.Body), "Scaled checkout") && firstEffect < 0 {
 			firstEffect = i
 		}
 	}
@@ -774,12 +775,20 @@ func TestE2EEvaluationFromSlashCommand(t *testing.T) {
 	if typ := h.f.CallbackType(cmd); typ != 5 {
 		t.Errorf("slash command acknowledged with type %d, want DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE (5)", typ)
 	}
-	reqs := h.f.Requests(discord.RouteCallback, discord.RouteWebhookEdit, discord.RouteFollowup)
-	if len(reqs) == 0 || reqs[0].Route != discord.RouteCallback {
+	reqs := h.f.Requests(chattest.RouteCallback, chattest.RouteWebhookEdit, chattest.RouteFollowup)
+	if len(reqs) == 0 || reqs[0].Route != chattest.RouteCallback {
 		t.Errorf("the deferred response was not sent first: %d interaction requests", len(reqs))
 	}
-	if prompt.Kind != "webhook-edit" || prompt.Target != "@original" {
-		t.Errorf("the prompt should replace the deferred response: %s", describe([]delivered{prompt}))
+	// "Parley is thinking…" was private; the prompt is for everyone: a
+	// follow-up, after the private deferred response became a short note.
+	if flags, ok := h.f.DeferredFlags(tok); !ok || flags != 64 {
+		t.Errorf("deferred response flags = %d (%v), want ephemeral (64)", flags, ok)
+	}
+	if prompt.Kind != "followup" || h.f.FollowupEditedOriginal(tok) {
+		t.Errorf("the prompt should be a public follow-up: %s", describe([]delivered{prompt}))
+	}
+	if note := h.waitWebhook(tok, "Answered in the channel"); note.Kind != "webhook-edit" || note.Target != "@original" {
+		t.Errorf("the deferred response was not turned into a note: %s", describe([]delivered{note}))
 	}
 	pending, err := h.p.Confirmations.PendingIn(ctx, "discord:"+evalsChannel)
 	if err != nil || len(pending) != 1 || pending[0].Action != "evaluation.run" || pending[0].Params.String("suite") != "intent-routing" {
@@ -898,7 +907,7 @@ func TestE2ERateLimitStormAbsorbed(t *testing.T) {
 			posts++
 		}
 	}
-	if got := len(h.f.Requests(discord.RouteCreateMessage)); got != posts+storm {
+	if got := len(h.f.Requests(chattest.RouteCreateMessage)); got != posts+storm {
 		t.Errorf("message creations = %d, want %d delivered + %d refused", got, posts, storm)
 	}
 	steps := []string{"message.received", "intent.routed", "policy.decided", "action.started", "action.succeeded"}

@@ -26,6 +26,7 @@ const (
 	maxRowButtons  = 5
 	maxLabel       = 80
 	maxCustomID    = 100
+	maxStoredValue = 2000 // a button value kept in the button store behind a short custom_id
 	maxFiles       = 10
 	// fieldBudget keeps room in the 6000-character embed for the
 	// description and footer when a reply carries many fields.

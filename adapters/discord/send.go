@@ -26,15 +26,22 @@ import (
 //
 // With UpdateOf set the named message is edited in place instead: its
 // content replaced and its buttons removed.
+//
+// A Private reply to an interaction is ephemeral (flag 64): only the person
+// who typed the command or clicked the button sees it. Discord has no
+// private reply to an ordinary message, so a Private reply to a mention or
+// a bound-channel message goes into its thread like any other; people who
+// want answers only they see use /parley.
 func (a *Adapter) Send(ctx context.Context, r chat.Reply) (string, error) {
 	if r.Channel == "" {
 		return "", &apiError{op: "send", msg: "the reply names no channel", kind: action.ErrInvalid}
 	}
 	unlock := a.lockChannel(r.Channel)
 	defer unlock()
-	sctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
+	sctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
 	defer cancel()
 
+	r.Buttons = a.compactButtons(sctx, r.Buttons)
 	m := render(r)
 	var id string
 	var err error
@@ -57,7 +64,7 @@ func (a *Adapter) post(ctx context.Context, r chat.Reply, m rendered) (string, e
 	channel, thread := r.Channel, r.Thread
 	if ref, live := a.interaction(r.Thread); ref != nil {
 		if live {
-			id, err := a.postInteraction(ctx, ref, m)
+			id, err := a.postInteraction(ctx, ref, m, r.Visibility == chat.Private)
 			if err == nil || !tokenRefused(err) {
 				return id, err
 			}
@@ -66,9 +73,10 @@ func (a *Adapter) post(ctx context.Context, r chat.Reply, m rendered) (string, e
 			a.mu.Unlock()
 			a.log.Info("interaction token refused; replying in the channel", "interaction", ref.ix.ID)
 		}
-		// The token expired: continue under the response, if there was one.
+		// The token expired: continue under the first public answer, if
+		// there was one (an ephemeral message cannot start a thread).
 		a.mu.Lock()
-		channel, thread = ref.ix.ChannelID, ref.original
+		channel, thread = ref.ix.ChannelID, ref.anchor
 		a.mu.Unlock()
 	}
 	return a.postChannel(ctx, channel, thread, m)
@@ -89,14 +97,30 @@ func (a *Adapter) interaction(id string) (*interactionRef, bool) {
 	return ref, ref.acked && !ref.unusable && a.opts.Now().Before(ref.expires)
 }
 
-func (a *Adapter) postInteraction(ctx context.Context, ref *interactionRef, m rendered) (string, error) {
+// answeredStub replaces a slash command's ephemeral "thinking…" message
+// when the first answer is for everyone: that answer is a public
+// follow-up below it.
+const answeredStub = "Answered in the channel for everyone to see."
+
+// postInteraction answers through the interaction's token. A slash
+// command's deferred response is ephemeral ("Parley is thinking…" shows to
+// the asker only): a private first answer replaces it; a public one goes
+// out as a follow-up after the deferred response has been turned into a
+// short note (Discord makes the first follow-up after a deferral edit the
+// deferred message, with its visibility). Later answers are follow-ups,
+// ephemeral when private.
+func (a *Adapter) postInteraction(ctx context.Context, ref *interactionRef, m rendered, private bool) (string, error) {
 	a.mu.Lock()
 	first := !ref.component && ref.original == ""
 	a.mu.Unlock()
 	if first {
-		// A slash command's deferred response ("Parley is thinking…")
-		// becomes the first reply.
-		msg, err := a.s.InteractionResponseEdit(ref.ix, m.webhookEdit(), discordgo.WithContext(ctx))
+		edit := m.webhookEdit()
+		if !private {
+			stub, none := answeredStub, []*discordgo.MessageEmbed{}
+			comps := []discordgo.MessageComponent{}
+			edit = &discordgo.WebhookEdit{Content: &stub, Embeds: &none, Components: &comps, AllowedMentions: noMentions()}
+		}
+		msg, err := a.s.InteractionResponseEdit(ref.ix, edit, discordgo.WithContext(ctx))
 		if err != nil {
 			return "", describe("edit interaction response", err, a.token, ref.ix.Token)
 		}
@@ -104,14 +128,23 @@ func (a *Adapter) postInteraction(ctx context.Context, ref *interactionRef, m re
 		ref.original = msg.ID
 		a.messages.put(msg.ID, sentMessage{channel: ref.ix.ChannelID, via: ref, webhook: "@original"})
 		a.mu.Unlock()
-		return msg.ID, nil
+		if private {
+			return msg.ID, nil
+		}
 	}
-	msg, err := a.s.FollowupMessageCreate(ref.ix, true, m.webhookParams(), discordgo.WithContext(ctx))
+	params := m.webhookParams()
+	if private {
+		params.Flags = discordgo.MessageFlagsEphemeral
+	}
+	msg, err := a.s.FollowupMessageCreate(ref.ix, true, params, discordgo.WithContext(ctx))
 	if err != nil {
 		return "", describe("post follow-up", err, a.token, ref.ix.Token)
 	}
 	a.mu.Lock()
 	a.messages.put(msg.ID, sentMessage{channel: ref.ix.ChannelID, via: ref, webhook: msg.ID})
+	if !private && ref.anchor == "" {
+		ref.anchor = msg.ID
+	}
 	a.mu.Unlock()
 	return msg.ID, nil
 }

@@ -4,7 +4,7 @@ package slack_test
 // Parley instance from internal/app (sandbox Kubernetes cluster, SQLite
 // audit and confirmations in a temporary file, the rules router, the test
 // policy in testdata/e2e-policy.yaml) answers through the adapter, which
-// talks to the fake Slack of fake_test.go on 127.0.0.1. That fake speaks
+// talks to the fake Slack of adapters/chattest on 127.0.0.1. That fake speaks
 // the real wire protocols, since real Slack cannot be reached here: the Web
 // API (form-encoded requests, {"ok":...} answers, 429 with Retry-After) and
 // Socket Mode (hello, envelopes shaped as Slack documents them, acks,
@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"github.com/parley-chatops/parley/adapters/slack"
 	"github.com/parley-chatops/parley/internal/app"
 	"github.com/parley-chatops/parley/internal/audit"
@@ -45,7 +48,7 @@ const (
 	eve  = "U0EVE"  // no rights beyond reading
 )
 
-var mention = "<@" + slack.BotUserID + "> "
+var mention = "<@" + chattest.SlackBotUserID + "> "
 
 // logBuffer collects log output from several goroutines.
 type logBuffer = logtest.Buffer
@@ -53,7 +56,7 @@ type logBuffer = logtest.Buffer
 // e2e is one Parley instance serving Slack through the adapter.
 type e2e struct {
 	t    *testing.T
-	f    *slack.FakeSlack
+	f    *chattest.Slack
 	a    *slack.Adapter
 	p    *app.Parley
 	logs *logBuffer
@@ -74,7 +77,7 @@ type e2eOptions struct {
 // and checks that no token reached the logs or the audit log.
 func startE2E(t *testing.T, o e2eOptions) *e2e {
 	t.Helper()
-	f := slack.NewFakeSlack(t)
+	f := chattest.NewSlack(t)
 	if o.fail != nil {
 		f.SetFail(o.fail)
 	}
@@ -82,7 +85,7 @@ func startE2E(t *testing.T, o e2eOptions) *e2e {
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	a, err := slack.New(slack.Options{
-		BotToken: slack.TestBotToken, AppToken: slack.TestAppToken, APIURL: f.URL(),
+		BotToken: chattest.SlackBotToken, AppToken: chattest.SlackAppToken, APIURL: f.URL(),
 		Logger: logger, OnUndelivered: h.recordUndelivered,
 		// Fast pacing between calls keeps the test short; Retry-After
 		// from the fake (1s) is honoured whatever the pacing.
@@ -165,7 +168,7 @@ func (h *e2e) checkNoSecrets() {
 	if err != nil {
 		h.t.Errorf("audit list: %v", err)
 	}
-	for name, secret := range map[string]string{"bot token": slack.TestBotToken, "app token": slack.TestAppToken} {
+	for name, secret := range map[string]string{"bot token": chattest.SlackBotToken, "app token": chattest.SlackAppToken} {
 		if strings.Contains(logs, secret) {
 			h.t.Errorf("the %s appears in the log output", name)
 		}
@@ -181,7 +184,7 @@ func (h *e2e) checkNoSecrets() {
 // empty thread starts a new one at ts. It returns the event payload.
 func (h *e2e) mention(envelopeID, eventID, channel, user, text, ts, thread string) string {
 	h.t.Helper()
-	payload := slack.EventPayload(eventID, slack.MentionEvent(channel, user, mention+text, ts, thread))
+	payload := chattest.SlackEvent(eventID, chattest.SlackMention(channel, user, mention+text, ts, thread))
 	h.f.Envelope(envelopeID, "events_api", payload)
 	return payload
 }
@@ -197,9 +200,9 @@ func (h *e2e) events(typ audit.Type) []audit.Event {
 }
 
 // threadPosts returns the messages posted in a thread, in order.
-func (h *e2e) threadPosts(channel, thread string) []slack.APICall {
+func (h *e2e) threadPosts(channel, thread string) []chattest.SlackCall {
 	posts, _ := h.f.Snapshot()
-	var out []slack.APICall
+	var out []chattest.SlackCall
 	for _, p := range posts {
 		if p.Channel == channel && p.Thread == thread {
 			out = append(out, p)
@@ -209,9 +212,9 @@ func (h *e2e) threadPosts(channel, thread string) []slack.APICall {
 }
 
 // waitPost waits until a message showing want is posted in the thread.
-func (h *e2e) waitPost(channel, thread, want string) slack.APICall {
+func (h *e2e) waitPost(channel, thread, want string) chattest.SlackCall {
 	h.t.Helper()
-	var found slack.APICall
+	var found chattest.SlackCall
 	h.waitFor(fmt.Sprintf("a post showing %q in thread %s", want, thread), func() bool {
 		for _, p := range h.threadPosts(channel, thread) {
 			if strings.Contains(shown(p), want) {
@@ -224,10 +227,27 @@ func (h *e2e) waitPost(channel, thread, want string) slack.APICall {
 	return found
 }
 
-// waitUpdate waits until the message ts is updated to show want.
-func (h *e2e) waitUpdate(channel, ts, want string) slack.APICall {
+// waitEphemeral waits until a message showing want is posted in the
+// thread for user only (chat.postEphemeral).
+func (h *e2e) waitEphemeral(channel, thread, user, want string) chattest.SlackCall {
 	h.t.Helper()
-	var found slack.APICall
+	var found chattest.SlackCall
+	h.waitFor(fmt.Sprintf("an ephemeral message for %s showing %q in thread %s", user, want, thread), func() bool {
+		for _, p := range h.f.Ephemerals() {
+			if p.Channel == channel && p.Thread == thread && p.User == user && strings.Contains(shown(p), want) {
+				found = p
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// waitUpdate waits until the message ts is updated to show want.
+func (h *e2e) waitUpdate(channel, ts, want string) chattest.SlackCall {
+	h.t.Helper()
+	var found chattest.SlackCall
 	h.waitFor(fmt.Sprintf("an update of %s showing %q", ts, want), func() bool {
 		_, updates := h.f.Snapshot()
 		for _, u := range updates {
@@ -253,7 +273,7 @@ func (h *e2e) waitFor(what string, cond func() bool) {
 	}
 }
 
-func describe(calls []slack.APICall) string {
+func describe(calls []chattest.SlackCall) string {
 	var b strings.Builder
 	for _, c := range calls {
 		fmt.Fprintf(&b, "\n  %s %s ts=%s thread=%s: %s", c.Method, c.Channel, c.TS, c.Thread, shown(c))
@@ -264,7 +284,7 @@ func describe(calls []slack.APICall) string {
 // shown is the text a person sees in a posted message: the text of every
 // block (or the fallback text when there are none), with Slack's three
 // escapes undone.
-func shown(c slack.APICall) string {
+func shown(c chattest.SlackCall) string {
 	text := c.Text
 	if c.Blocks != "" {
 		var blocks []any
@@ -307,7 +327,7 @@ type button struct {
 }
 
 // buttons returns the buttons of a message's actions blocks.
-func buttons(t *testing.T, c slack.APICall) []button {
+func buttons(t *testing.T, c chattest.SlackCall) []button {
 	t.Helper()
 	if c.Blocks == "" {
 		return nil
@@ -375,7 +395,7 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 
 	// The Confirm click by the requester, on the prompt message.
 	h.f.Envelope("env-click-1", "interactive",
-		slack.ClickPayload(sre1, "C1", prompt.TS, thread, "parley_confirm", id, "1700000110.000001"))
+		chattest.SlackClick(sre1, "C1", prompt.TS, thread, "parley_confirm", id, "1700000110.000001"))
 	h.f.WaitAck("env-click-1")
 	h.waitPost("C1", thread, "Scaled checkout (prod) 3 -> 5.")
 	settled := h.waitUpdate("C1", prompt.TS, "Scaled checkout (prod) 3 -> 5.")
@@ -397,9 +417,9 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 	// A second click on the same button (a new action_ts: a new
 	// interaction, not a redelivery) is refused and runs nothing.
 	h.f.Envelope("env-click-2", "interactive",
-		slack.ClickPayload(sre1, "C1", prompt.TS, thread, "parley_confirm", id, "1700000120.000001"))
+		chattest.SlackClick(sre1, "C1", prompt.TS, thread, "parley_confirm", id, "1700000120.000001"))
 	h.f.WaitAck("env-click-2")
-	h.waitPost("C1", thread, "runs at most once")
+	h.waitEphemeral("C1", thread, sre1, "runs at most once")
 
 	var scales int
 	for _, e := range h.events(audit.ActionSucceeded) {
@@ -431,7 +451,8 @@ func TestE2EUserWithoutRightsRefused(t *testing.T) {
 	h := startE2E(t, e2eOptions{})
 	const thread = "1700000200.000100"
 	h.mention("env-1", "Ev200", "C1", eve, "scale checkout to 5 in prod", thread, "")
-	refusal := h.waitPost("C1", thread, "You (slack:"+eve+") may not run kubernetes.scale")
+	// The refusal is for eve only: an ephemeral message in the thread.
+	refusal := h.waitEphemeral("C1", thread, eve, "You (slack:"+eve+") may not run kubernetes.scale")
 
 	var denied int
 	for _, e := range h.events(audit.PolicyDecided) {
@@ -451,6 +472,9 @@ func TestE2EUserWithoutRightsRefused(t *testing.T) {
 	}
 	if len(buttons(t, refusal)) != 0 {
 		t.Errorf("the refusal has buttons")
+	}
+	if posts := h.threadPosts("C1", thread); len(posts) != 0 {
+		t.Errorf("the refusal was posted for everyone: %s", describe(posts))
 	}
 	pending, err := h.p.Confirmations.PendingIn(context.Background(), "slack:C1")
 	if err != nil || len(pending) != 0 {
@@ -503,7 +527,7 @@ func TestE2ERateLimitStormAbsorbed(t *testing.T) {
 			continue
 		}
 		// The trail's last update shows every step, in order.
-		var last *slack.APICall
+		var last *chattest.SlackCall
 		for i := range updates {
 			if updates[i].TS == thread[0].TS {
 				last = &updates[i]
@@ -574,5 +598,63 @@ func TestE2EDroppedConnectionResumed(t *testing.T) {
 	}
 	if n := len(h.events(audit.ReplyFailed)); n != 0 {
 		t.Errorf("reply.failed events = %d, want 0", n)
+	}
+}
+
+// TestE2ESlashCommandToConfirmedScale: the newcomer's path on Slack.
+// "/parley" alone answers with help only to the asker; "/parley scale …"
+// puts the request in a thread under a public anchor, the prompt comes
+// there, and "confirm CODE" typed in that thread without a mention runs
+// the change once.
+func TestE2ESlashCommandToConfirmedScale(t *testing.T) {
+	h := startE2E(t, e2eOptions{})
+	ctx := context.Background()
+
+	h.f.Envelope("env-help", "slash_commands", chattest.SlackCommand{User: sre1, Channel: "C1", TriggerID: "7.8.help", ResponseURL: h.f.ResponseURL("help")}.JSON())
+	h.f.WaitAck("env-help")
+	h.waitFor("help on the response_url", func() bool {
+		for _, r := range h.f.Responses() {
+			if r.Channel == "help" && r.Method == "response_url:ephemeral" && strings.Contains(r.Text+r.Blocks, "kubernetes.scale") {
+				return true
+			}
+		}
+		return false
+	})
+	if posts, _ := h.f.Snapshot(); len(posts) != 0 {
+		t.Fatalf("/parley help posted in the channel: %s", describe(posts))
+	}
+
+	h.f.Envelope("env-scale", "slash_commands", chattest.SlackCommand{User: sre1, Channel: "C1", Text: "scale checkout to 5 in prod", TriggerID: "7.8.scale", ResponseURL: h.f.ResponseURL("scale")}.JSON())
+	h.f.WaitAck("env-scale")
+	var anchor chattest.SlackCall
+	h.waitFor("the anchor", func() bool {
+		for _, p := range h.threadPosts("C1", "") {
+			if strings.Contains(p.Text, "asked: /parley scale checkout to 5 in prod") {
+				anchor = p
+				return true
+			}
+		}
+		return false
+	})
+	prompt := h.waitPost("C1", anchor.TS, "This changes prod: checkout replicas 3 -> 5.")
+	code := regexp.MustCompile(`confirm ([A-Z0-9]{4})`).FindStringSubmatch(shown(prompt))
+	if code == nil {
+		t.Fatalf("no code in the prompt: %q", shown(prompt))
+	}
+	// Typed in the thread, no mention, in a channel that is not bound.
+	h.f.Envelope("env-confirm", "events_api", chattest.SlackEvent("EvConfirm",
+		chattest.SlackMessage("C1", "channel", sre1, "confirm "+code[1], "1700000300.000100", `,"thread_ts":"`+anchor.TS+`","parent_user_id":"`+chattest.SlackBotUserID+`"`)))
+	h.f.WaitAck("env-confirm")
+	h.waitPost("C1", anchor.TS, "Scaled checkout (prod) 3 -> 5.")
+	dep, err := h.p.Sandbox.Client().AppsV1().Deployments("prod").Get(ctx, "checkout", metav1.GetOptions{})
+	if err != nil || dep.Spec.Replicas == nil || *dep.Spec.Replicas != 5 {
+		t.Fatalf("checkout (prod) = %v, %v; want 5 replicas", dep.Spec.Replicas, err)
+	}
+	var received []string
+	for _, e := range h.events(audit.MessageReceived) {
+		received = append(received, e.Thread+" "+e.Text)
+	}
+	if !slices.Contains(received, anchor.TS+" scale checkout to 5 in prod") || !slices.Contains(received, anchor.TS+" confirm "+code[1]) {
+		t.Errorf("message.received = %q, want the command and the confirmation in the anchor's thread", received)
 	}
 }

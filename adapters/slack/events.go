@@ -23,9 +23,10 @@ const (
 	handOverWait   = 2 * time.Second // how long a request waits for a handler slot
 )
 
-// EventsHandler returns the HTTP endpoint for the Events API and for
-// interactive payloads (Slack's Request URL and Interactivity URL may both
-// point at it). Every request's signature is verified; url_verification is
+// EventsHandler returns the HTTP endpoint for the Events API, interactive
+// payloads and the /parley slash command (the app manifest points the
+// Events Request URL, the Interactivity Request URL and the command's URL
+// all at it). Every request's signature is verified; url_verification is
 // answered; retried deliveries are handled once. Mount it on the
 // application's server, or set EventsListen to have Run serve it.
 func (a *Adapter) EventsHandler() http.Handler { return http.HandlerFunc(a.serveEvents) }
@@ -88,6 +89,10 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 
 func (a *Adapter) serveInteractive(w http.ResponseWriter, r *http.Request, body []byte) {
 	form, err := url.ParseQuery(string(body))
+	if err == nil && form.Get("command") != "" {
+		a.serveCommand(w, r, commandFromForm(form))
+		return
+	}
 	if err != nil || form.Get("payload") == "" {
 		http.Error(w, "missing payload", http.StatusBadRequest)
 		return
@@ -102,6 +107,22 @@ func (a *Adapter) serveInteractive(w http.ResponseWriter, r *http.Request, body 
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveCommand acknowledges a slash command with an empty 200 (Slack shows
+// nothing more) and hands it over; the answers follow in the channel or,
+// for the asker only, ephemeral.
+func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request, c slashCommand) {
+	in, ok := a.decodeCommand(c)
+	if !ok {
+		http.Error(w, "not a Parley command", http.StatusBadRequest)
+		return
+	}
+	if !a.handOverHTTP(r.Context(), in) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }

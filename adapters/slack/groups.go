@@ -8,10 +8,6 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// GroupPrefix marks Slack user groups in chat.Message.Groups
-// ("slack-group:S0614TZR7"); policy groups may name them.
-const GroupPrefix = "slack-group:"
-
 // groupCache maps users to their Slack user groups. It is filled from
 // usergroups.list (with users) and refreshed every GroupRefresh; a failed
 // refresh is logged and the previous map kept.
@@ -52,7 +48,7 @@ func (g *groupCache) refresh(ctx context.Context) {
 			continue
 		}
 		for _, u := range grp.Users {
-			byUser[u] = append(byUser[u], GroupPrefix+grp.ID)
+			byUser[u] = append(byUser[u], groupPrefix+":"+grp.ID)
 		}
 	}
 	for u, gs := range byUser {

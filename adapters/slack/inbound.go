@@ -35,6 +35,8 @@ type messageEvent struct {
 	Channel     string          `json:"channel"`
 	ChannelType string          `json:"channel_type"`
 	Edited      json.RawMessage `json:"edited"`
+	// ParentUserID is who started the thread of a thread reply.
+	ParentUserID string `json:"parent_user_id"`
 }
 
 // blockActions is an interactive block_actions payload.
@@ -69,12 +71,26 @@ type blockActions struct {
 type inbound struct {
 	msg  chat.Message
 	keys []string
+	// addressed, when set, decides on the handler's goroutine (after the
+	// event is acknowledged) whether the message is for Parley at all: a
+	// thread reply without a mention is, in a thread Parley answered in.
+	addressed func(ctx context.Context) bool
+	// prepare, when set, runs on the handler's goroutine before the
+	// message is handled; false drops it (it answered already).
+	prepare func(ctx context.Context, m *chat.Message) bool
 }
 
+// readSubtypes are the message subtypes people's messages carry: a
+// message with a file attached, and a thread reply also sent to the
+// channel. Every other subtype (edits, joins, bot messages, …) is not a
+// request.
+var readSubtypes = map[string]bool{"": true, "file_share": true, "thread_broadcast": true}
+
 // decodeEvent turns an event_callback into the message to handle, if any.
-// It ignores bot messages (Parley's own included), edits, subtypes other
-// than plain user messages, and channel messages that neither mention the
-// bot nor are in a bound channel.
+// It reads, from people only (never a bot, Parley included), unedited
+// messages: mentions of the bot, DMs, messages in bound channels, and
+// replies in threads Parley started or answered in (checked after the
+// acknowledgement, see addressed). Anything else is ignored.
 func (a *Adapter) decodeEvent(cb eventCallback) (inbound, bool, error) {
 	if cb.Type != "event_callback" || len(cb.Event) == 0 {
 		return inbound{}, false, nil
@@ -84,14 +100,28 @@ func (a *Adapter) decodeEvent(cb eventCallback) (inbound, bool, error) {
 		return inbound{}, false, fmt.Errorf("decode event %s: %w", cb.EventID, err)
 	}
 	botUser, botID := a.bot()
-	if ev.User == "" || ev.BotID != "" || ev.Subtype != "" || len(ev.Edited) > 0 && string(ev.Edited) != "null" ||
+	if ev.User == "" || ev.BotID != "" || !readSubtypes[ev.Subtype] || len(ev.Edited) > 0 && string(ev.Edited) != "null" ||
 		ev.User == botUser || botID != "" && ev.BotID == botID || ev.Channel == "" || ev.TS == "" {
 		return inbound{}, false, nil
 	}
+	inThread := ev.ThreadTS != "" && ev.ThreadTS != ev.TS
+	var addressed func(context.Context) bool
 	switch ev.Type {
 	case "app_mention":
 	case "message":
-		if ev.ChannelType != "im" && !a.bound(ev.Channel) {
+		switch {
+		case ev.ChannelType == "im" || a.bound(ev.Channel):
+		case inThread && botUser != "" && ev.ParentUserID == botUser:
+			// A thread under Parley's own message (a slash command's
+			// request, an incident summary).
+		case botUser != "" && strings.Contains(ev.Text, "<@"+botUser+">"):
+			// A mention: its app_mention event carries it (the two share
+			// a key, so this one must not be dropped in its place).
+			return inbound{}, false, nil
+		case inThread:
+			channel, thread := ev.Channel, ev.ThreadTS
+			addressed = func(ctx context.Context) bool { return a.threads.answered(ctx, channel, thread) }
+		default:
 			return inbound{}, false, nil
 		}
 	default:
@@ -101,10 +131,10 @@ func (a *Adapter) decodeEvent(cb eventCallback) (inbound, bool, error) {
 	if thread == "" {
 		thread = ev.TS
 	}
-	id := cb.EventID
-	if id == "" {
-		id = ev.Channel + ":" + ev.TS
-	}
+	// The message's channel and ts name it durably: an app_mention and a
+	// message event of one message (and Slack's retries of either) share
+	// it, on every replica.
+	id := "msg:" + ev.Channel + ":" + ev.TS
 	msg := chat.Message{
 		Platform: chat.Slack,
 		Channel:  ev.Channel,
@@ -116,13 +146,11 @@ func (a *Adapter) decodeEvent(cb eventCallback) (inbound, bool, error) {
 		Time:     a.tsTime(ev.TS),
 		Groups:   a.groups.of(ev.User),
 	}
-	// A mention in a bound channel arrives twice (app_mention and message),
-	// with different event ids: the message's channel and ts name it once.
-	keys := []string{"msg:" + ev.Channel + ":" + ev.TS}
+	keys := []string{id}
 	if cb.EventID != "" {
 		keys = append(keys, "event:"+cb.EventID)
 	}
-	return inbound{msg: msg, keys: keys}, true, nil
+	return inbound{msg: msg, keys: keys, addressed: addressed}, true, nil
 }
 
 // decodeActions turns a block_actions payload into one message per click on
@@ -230,7 +258,15 @@ func (a *Adapter) deliver(wait context.Context, in inbound) error {
 	go func() {
 		defer a.handling.Done()
 		defer func() { <-a.sem }()
-		h.Handle(hctx, in.msg)
+		if in.addressed != nil && !in.addressed(hctx) {
+			a.log.Debug("thread reply not for Parley", "event", in.msg.EventID)
+			return
+		}
+		msg := in.msg
+		if in.prepare != nil && !in.prepare(hctx, &msg) {
+			return
+		}
+		h.Handle(hctx, msg)
 	}()
 	return nil
 }
@@ -268,6 +304,13 @@ func (l *lru) add(keys ...string) bool {
 	}
 	l.trim()
 	return true
+}
+
+func (l *lru) has(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.items[key]
+	return ok
 }
 
 func (l *lru) forget(keys ...string) {

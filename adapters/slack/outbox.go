@@ -76,6 +76,7 @@ func (t *trail) fits(step string) bool {
 type job struct {
 	ctx   context.Context
 	reply chat.Reply
+	raw   string // a top-level message of ready mrkdwn (a slash command's anchor)
 	trail *trail
 	steps []chat.Reply // audit steps this job delivers
 	done  chan result
@@ -184,6 +185,23 @@ func wait(ctx context.Context, j *job) (string, error) {
 		}
 		return "", fmt.Errorf("slack: reply not delivered: %w", ctx.Err())
 	}
+}
+
+// sendRaw posts ready mrkdwn text as a new message in channel through the
+// channel's queue and returns its ts.
+func (o *outbox) sendRaw(ctx context.Context, channel, text string) (string, error) {
+	q, _, err := o.queue(channel)
+	if err != nil {
+		return "", err
+	}
+	j := &job{ctx: ctx, reply: chat.Reply{Platform: chat.Slack, Channel: channel}, raw: text, done: make(chan result, 1)}
+	q.mu.Lock()
+	err = o.pushLocked(q, j)
+	q.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return wait(ctx, j)
 }
 
 // sendAudit coalesces an audit step into its thread's trail message. The
@@ -299,8 +317,22 @@ func (o *outbox) deliver(ctx context.Context, q *queue, j *job) (string, error) 
 		return "", fmt.Errorf("slack: reply not delivered: %w", err)
 	}
 	r := j.reply
-	if j.trail != nil {
+	switch pr, private := o.a.private.get(r.Thread); {
+	case j.raw != "":
+		return o.deliverRaw(ctx, q, r.Channel, j.raw)
+	case j.trail != nil:
 		return o.deliverTrail(ctx, q, j)
+	case private:
+		return "", o.deliverPrivateRequest(ctx, q, r, pr)
+	case r.Visibility == chat.Private && r.Recipient != "" && r.UpdateOf == "" && len(r.Images) == 0:
+		err := o.deliverEphemeral(ctx, q, r, r.Channel, r.Recipient, r.Thread)
+		if err == nil || !ephemeralImpossible(err) {
+			return "", err
+		}
+		// Slack takes no ephemeral message for this person here (they
+		// left the channel, or it is a DM Parley is not in): they still
+		// get the answer, in the thread.
+		o.a.log.Info("cannot answer privately; answering in the thread", "channel", r.Channel, "err", err)
 	}
 	msg := Render(r)
 	var ts string
@@ -324,8 +356,71 @@ func (o *outbox) deliver(ctx context.Context, q *queue, j *job) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	if r.UpdateOf == "" {
+		o.a.threads.mark(ctx, r.Channel, firstNonEmpty(r.Thread, ts))
+	}
 	o.uploadImages(ctx, q, r, ts)
 	return ts, nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// deliverRaw posts ready mrkdwn text as a new message.
+func (o *outbox) deliverRaw(ctx context.Context, q *queue, channel, text string) (string, error) {
+	var ts string
+	err := o.call(ctx, q, func(ctx context.Context, _ bool) error {
+		var err error
+		_, ts, err = o.a.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionDisableLinkUnfurl())
+		return err
+	})
+	return ts, err
+}
+
+// deliverEphemeral posts r as an ephemeral message only user sees, in the
+// thread when there is one. Slack cannot edit an ephemeral message with
+// chat.update, so it has no id for later updates.
+func (o *outbox) deliverEphemeral(ctx context.Context, q *queue, r chat.Reply, channel, user, thread string) error {
+	msg := Render(r)
+	return o.call(ctx, q, func(ctx context.Context, plain bool) error {
+		opts := messageOptions(msg, r, plain)
+		if thread != "" {
+			opts = append(opts, slack.MsgOptionTS(thread))
+		}
+		_, err := o.a.api.PostEphemeralContext(ctx, channel, user, opts...)
+		return err
+	})
+}
+
+// ephemeralImpossible reports whether Slack refused an ephemeral message
+// for where or whom it was addressed, rather than failing.
+func ephemeralImpossible(err error) bool {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "user_not_in_channel", "channel_not_found", "not_in_channel":
+			return true
+		}
+	}
+	return false
+}
+
+// deliverPrivateRequest answers a private slash request (help): through
+// the command's response_url, which works even in a channel Parley is not
+// in, else as an ephemeral message.
+func (o *outbox) deliverPrivateRequest(ctx context.Context, q *queue, r chat.Reply, pr privateRequest) error {
+	err := o.a.postResponse(ctx, pr.responseURL, Render(r))
+	if err == nil {
+		return nil
+	}
+	o.a.log.Info("response_url not answered; replying with an ephemeral message", "err", err)
+	return o.deliverEphemeral(ctx, q, r, pr.channel, pr.user, "")
 }
 
 func messageOptions(msg Message, r chat.Reply, plain bool) []slack.MsgOption {
@@ -361,6 +456,9 @@ func (o *outbox) deliverTrail(ctx context.Context, q *queue, j *job) (string, er
 		}
 		return err
 	})
+	if err == nil {
+		o.a.threads.mark(ctx, j.reply.Channel, firstNonEmpty(thread, ts))
+	}
 	q.mu.Lock()
 	if err == nil && tr.ts == "" {
 		tr.ts = ts

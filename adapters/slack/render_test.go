@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,7 +199,7 @@ func TestMrkdwn(t *testing.T) {
 }
 
 func TestDecodeActionIDs(t *testing.T) {
-	a, err := New(Options{BotToken: testBotToken, AppToken: testAppToken})
+	a, err := New(Options{BotToken: chattest.SlackBotToken, AppToken: chattest.SlackAppToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestDecodeActionIDs(t *testing.T) {
 	if !strings.Contains(string(data), `"parley_run#1"`) {
 		t.Fatalf("second run button id: %s", data)
 	}
-	ins, err := a.decodeActions([]byte(clickPayload("U1", "C1", "1.1", "", "parley_run#1", "2", "2.2")))
+	ins, err := a.decodeActions([]byte(chattest.SlackClick("U1", "C1", "1.1", "", "parley_run#1", "2", "2.2")))
 	if err != nil || len(ins) != 1 || ins[0].msg.Action.Action != "run" || ins[0].msg.Action.Value != "2" {
 		t.Fatalf("decode = %+v, %v", ins, err)
 	}

@@ -19,6 +19,7 @@ package slack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,9 +41,6 @@ const (
 	ModeEvents = "events" // Events API over HTTP
 )
 
-// RequiredScopes are the bot token scopes Parley needs.
-var RequiredScopes = []string{"app_mentions:read", "chat:write", "im:history", "channels:history", "usergroups:read", "files:write"}
-
 // Options configures the adapter. BotToken is always needed; Socket Mode
 // also needs AppToken, the Events API SigningSecret.
 type Options struct {
@@ -61,6 +59,10 @@ type Options struct {
 	// BoundChannels are channel ids where every message is handled, not
 	// only mentions of the bot.
 	BoundChannels map[string]bool
+	// State remembers the threads Parley answered in, across restarts and
+	// replicas, so a reply there needs no mention (the application passes
+	// the shared database's *chatstate.Store). Nil remembers them in memory.
+	State State
 	// GroupRefresh is how often the user-group cache is refreshed (10m).
 	GroupRefresh time.Duration
 
@@ -76,6 +78,7 @@ type Options struct {
 	MaxAttempts  int           // tries of a call failing transiently (5)
 	CallTimeout  time.Duration // deadline of each Web API call (15s)
 	MaxHandlers  int           // messages handled at once (32)
+	DedupeSize   int           // event keys remembered to drop redeliveries (20000)
 	// DrainTimeout is how long Run, once its context ends, lets messages in
 	// flight finish and queued replies go out before cancelling them (10s).
 	DrainTimeout time.Duration
@@ -88,9 +91,14 @@ type Adapter struct {
 	api     *slack.Client
 	secrets []string
 
-	out    *outbox
-	seen   *lru
-	groups *groupCache
+	out     *outbox
+	seen    *lru
+	groups  *groupCache
+	threads *threadBook
+	private privateRequests
+	http    *http.Client // Web API calls and response_url posts
+	// instance tells this adapter's claims from other replicas'.
+	instance string
 
 	mu        sync.Mutex
 	running   bool
@@ -122,7 +130,7 @@ func New(opts Options) (*Adapter, error) {
 		return nil, fmt.Errorf("slack: Socket Mode needs an app-level token (xapp-) with connections:write: %w", action.ErrNotConfigured)
 	case opts.Mode == ModeEvents && opts.SigningSecret == "":
 		return nil, fmt.Errorf("slack: the Events API needs the app's signing secret: %w", action.ErrNotConfigured)
-	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0 || opts.DrainTimeout < 0:
+	case opts.GroupRefresh < 0 || opts.PostInterval < 0 || opts.RetryBackoff < 0 || opts.MaxAttempts < 0 || opts.CallTimeout < 0 || opts.MaxHandlers < 0 || opts.DrainTimeout < 0 || opts.DedupeSize < 0:
 		return nil, fmt.Errorf("slack: negative durations or counts in options: %w", action.ErrNotConfigured)
 	}
 	if opts.GroupRefresh == 0 {
@@ -146,6 +154,9 @@ func New(opts Options) (*Adapter, error) {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 10 * time.Second
 	}
+	if opts.DedupeSize == 0 {
+		opts.DedupeSize = 20000
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -161,14 +172,16 @@ func New(opts Options) (*Adapter, error) {
 	opts.BoundChannels = bound
 
 	a := &Adapter{
-		opts:    opts,
-		log:     opts.Logger.With("adapter", "slack"),
-		secrets: nonEmpty(opts.BotToken, opts.AppToken, opts.SigningSecret),
-		seen:    newLRU(20000),
-		sem:     make(chan struct{}, opts.MaxHandlers),
+		opts:     opts,
+		log:      opts.Logger.With("adapter", "slack"),
+		secrets:  nonEmpty(opts.BotToken, opts.AppToken, opts.SigningSecret),
+		seen:     newLRU(opts.DedupeSize),
+		sem:      make(chan struct{}, opts.MaxHandlers),
+		http:     &http.Client{Timeout: opts.CallTimeout + 5*time.Second},
+		instance: rand.Text(),
 	}
 	apiOpts := []slack.Option{
-		slack.OptionHTTPClient(&http.Client{Timeout: opts.CallTimeout + 5*time.Second}),
+		slack.OptionHTTPClient(a.http),
 		slack.OptionLog(debugLog{a}),
 	}
 	if opts.AppToken != "" {
@@ -184,6 +197,7 @@ func New(opts Options) (*Adapter, error) {
 	a.api = slack.New(opts.BotToken, apiOpts...)
 	a.out = newOutbox(a)
 	a.groups = newGroupCache(a)
+	a.threads = newThreadBook(a, opts.State)
 	return a, nil
 }
 
@@ -199,6 +213,20 @@ func nonEmpty(ss ...string) []string {
 
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Slack }
+
+// HoldsConnection reports whether the adapter holds a connection to Slack
+// that one replica at a time should own: true in Socket Mode. With the
+// Events API Slack calls Parley over HTTP, and every replica serves it.
+func (a *Adapter) HoldsConnection() bool { return a.opts.Mode == ModeSocket }
+
+// Running reports whether the adapter takes messages: Run has passed its
+// start-up checks and has not begun to stop. A replica serving the Events
+// API is ready only then (before, an event would be answered 503).
+func (a *Adapter) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.handler != nil
+}
 
 // Run checks the tokens, then receives messages and hands each to h until
 // ctx ends. It then takes no new messages and lets those in flight finish,
@@ -294,7 +322,7 @@ func (a *Adapter) Send(ctx context.Context, r chat.Reply) (string, error) {
 		ts  string
 		err error
 	)
-	if r.Kind == chat.KindAudit && r.UpdateOf == "" {
+	if _, private := a.private.get(r.Thread); r.Kind == chat.KindAudit && r.UpdateOf == "" && !private {
 		ts, err = a.out.sendAudit(ctx, r)
 	} else {
 		ts, err = a.out.send(ctx, r)
@@ -330,9 +358,13 @@ func (a *Adapter) check(ctx context.Context) error {
 	a.botUserID, a.botID = resp.UserID, resp.BotID
 	a.mu.Unlock()
 	if header := resp.Header.Get("X-OAuth-Scopes"); header != "" {
-		if missing := missingScopes(header); len(missing) > 0 {
-			return fmt.Errorf("slack: the bot token lacks %s (needed: %s): %w",
-				strings.Join(missing, ", "), strings.Join(RequiredScopes, ", "), action.ErrNotConfigured)
+		missing, optional := MissingScopes(header)
+		if len(missing) > 0 {
+			return fmt.Errorf("slack: the bot token lacks %s (needed to start: %s; add them under OAuth & Permissions and reinstall the app): %w",
+				strings.Join(missing, ", "), strings.Join(scopeNames(true), ", "), action.ErrNotConfigured)
+		}
+		if len(optional) > 0 {
+			a.log.Warn("the bot token lacks scopes some features need; parley doctor says which", "missing", strings.Join(optional, ", "))
 		}
 	} else {
 		a.log.Warn("auth.test sent no X-OAuth-Scopes header; scopes not checked")
@@ -349,20 +381,6 @@ func (a *Adapter) check(ctx context.Context) error {
 	}
 	a.log.Info("connected to slack", "team", resp.TeamID, "bot_user", resp.UserID, "mode", a.opts.Mode)
 	return nil
-}
-
-func missingScopes(header string) []string {
-	have := map[string]bool{}
-	for _, s := range strings.Split(header, ",") {
-		have[strings.TrimSpace(s)] = true
-	}
-	var missing []string
-	for _, s := range RequiredScopes {
-		if !have[s] {
-			missing = append(missing, s)
-		}
-	}
-	return missing
 }
 
 // apiError is a Slack failure with every secret removed from its text. It

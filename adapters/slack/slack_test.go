@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,19 +44,19 @@ func (u *undeliveredLog) count() int {
 
 type harness struct {
 	a    *Adapter
-	f    *fakeSlack
-	rec  *recorder
+	f    *chattest.Slack
+	rec  *chattest.Recorder
 	logs *syncBuffer
 	und  *undeliveredLog
 	stop func() error
 }
 
 // start runs an adapter against f until the test ends.
-func start(t *testing.T, f *fakeSlack, edit func(*Options)) *harness {
+func start(t *testing.T, f *chattest.Slack, edit func(*Options)) *harness {
 	t.Helper()
-	h := &harness{f: f, rec: newRecorder(), logs: &syncBuffer{}, und: &undeliveredLog{}}
+	h := &harness{f: f, rec: chattest.NewRecorder(), logs: &syncBuffer{}, und: &undeliveredLog{}}
 	opts := Options{
-		BotToken: testBotToken, AppToken: testAppToken, APIURL: f.url(),
+		BotToken: chattest.SlackBotToken, AppToken: chattest.SlackAppToken, APIURL: f.URL(),
 		BoundChannels: map[string]bool{"CBOUND": true},
 		Logger:        slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnUndelivered: h.und.record,
@@ -89,14 +90,14 @@ func start(t *testing.T, f *fakeSlack, edit func(*Options)) *harness {
 		if err := h.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		for _, secret := range []string{testBotToken, testAppToken, testSecret} {
+		for _, secret := range []string{chattest.SlackBotToken, chattest.SlackAppToken, chattest.SlackSigningSecret} {
 			if strings.Contains(h.logs.String(), secret) {
 				t.Errorf("a secret appears in the log output")
 			}
 		}
 	})
 	if opts.Mode != ModeEvents {
-		f.waitConnected(1)
+		f.WaitConnected(1)
 	} else {
 		h.waitRunning(t)
 	}
@@ -119,39 +120,14 @@ func (h *harness) waitRunning(t *testing.T) {
 	t.Fatal("adapter did not start")
 }
 
-func eventPayload(eventID, inner string) string {
-	return fmt.Sprintf(`{"token":"XXYYZZ","team_id":"T1","api_app_id":"A111","event":%s,"type":"event_callback","event_id":%q,"event_time":1700000000,"authorizations":[{"team_id":"T1","user_id":%q,"is_bot":true}],"is_ext_shared_channel":false}`,
-		inner, eventID, botUserID)
-}
-
-func mentionEvent(channel, user, text, ts, thread string) string {
-	th := ""
-	if thread != "" {
-		th = fmt.Sprintf(`,"thread_ts":%q`, thread)
-	}
-	return fmt.Sprintf(`{"type":"app_mention","user":%q,"text":%q,"ts":%q,"channel":%q,"event_ts":%q%s}`, user, text, ts, channel, ts, th)
-}
-
-func messageEventJSON(channel, channelType, user, text, ts, extra string) string {
-	return fmt.Sprintf(`{"type":"message","channel":%q,"channel_type":%q,"user":%q,"text":%q,"ts":%q,"event_ts":%q%s}`, channel, channelType, user, text, ts, ts, extra)
-}
-
-func clickPayload(user, channel, msgTS, thread, actionID, value, actionTS string) string {
-	return fmt.Sprintf(`{"type":"block_actions","user":{"id":%q,"username":"alice","name":"alice","team_id":"T1"},"api_app_id":"A111","token":"XXYYZZ",
-"container":{"type":"message","message_ts":%q,"channel_id":%q,"is_ephemeral":false,"thread_ts":%q},"trigger_id":"1.2.abc","team":{"id":"T1","domain":"parley"},
-"channel":{"id":%q,"name":"ops"},"message":{"type":"message","user":%q,"ts":%q,"thread_ts":%q,"text":"This changes prod"},
-"response_url":"https://hooks.slack.com/actions/T1/1/abc","actions":[{"action_id":%q,"block_id":"parley_actions","text":{"type":"plain_text","text":"Confirm","emoji":true},"value":%q,"style":"primary","type":"button","action_ts":%q}]}`,
-		user, msgTS, channel, thread, channel, botUserID, msgTS, thread, actionID, value, actionTS)
-}
-
 func TestMentionAndDirectMessage(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
 
-	f.envelope("env-1", "events_api", eventPayload("Ev001", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout in prod", "1700000001.000100", "")))
-	f.waitAck("env-1")
-	m := h.rec.next(t)
-	want := chat.Message{Platform: "slack", Channel: "C1", Thread: "1700000001.000100", User: "U1", Text: "<@UBOT0001> status of checkout in prod", EventID: "Ev001"}
+	f.Envelope("env-1", "events_api", chattest.SlackEvent("Ev001", chattest.SlackMention("C1", "U1", "<@UBOT0001> status of checkout in prod", "1700000001.000100", "")))
+	f.WaitAck("env-1")
+	m := h.rec.Next(t)
+	want := chat.Message{Platform: "slack", Channel: "C1", Thread: "1700000001.000100", User: "U1", Text: "<@UBOT0001> status of checkout in prod", EventID: "msg:C1:1700000001.000100"}
 	if m.Platform != want.Platform || m.Channel != want.Channel || m.Thread != want.Thread || m.User != want.User || m.Text != want.Text || m.EventID != want.EventID {
 		t.Errorf("mention = %+v, want %+v", m, want)
 	}
@@ -166,64 +142,64 @@ func TestMentionAndDirectMessage(t *testing.T) {
 	}
 
 	// A DM inside a thread keeps the thread.
-	f.envelope("env-2", "events_api", eventPayload("Ev002", messageEventJSON("D1", "im", "U2", "help", "1700000002.000100", `,"thread_ts":"1700000001.999999"`)))
-	m = h.rec.nextText(t, "help")
+	f.Envelope("env-2", "events_api", chattest.SlackEvent("Ev002", chattest.SlackMessage("D1", "im", "U2", "help", "1700000002.000100", `,"thread_ts":"1700000001.999999"`)))
+	m = h.rec.NextText(t, "help")
 	if m.Channel != "D1" || m.Thread != "1700000001.999999" || m.User != "U2" || strings.Join(m.Groups, ",") != "slack-group:S0ML,slack-group:S0SRE" {
 		t.Errorf("dm = %+v", m)
 	}
 }
 
 func TestIgnoredMessages(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
 	ignored := []string{
-		messageEventJSON("D1", "im", "U1", "from a bot", "1700000010.000100", `,"bot_id":"B999"`),
-		messageEventJSON("D1", "im", botUserID, "my own message", "1700000011.000100", ""),
-		messageEventJSON("D1", "im", "U1", "edited", "1700000012.000100", `,"edited":{"user":"U1","ts":"1700000012.500000"}`),
+		chattest.SlackMessage("D1", "im", "U1", "from a bot", "1700000010.000100", `,"bot_id":"B999"`),
+		chattest.SlackMessage("D1", "im", chattest.SlackBotUserID, "my own message", "1700000011.000100", ""),
+		chattest.SlackMessage("D1", "im", "U1", "edited", "1700000012.000100", `,"edited":{"user":"U1","ts":"1700000012.500000"}`),
 		`{"type":"message","subtype":"message_changed","channel":"D1","channel_type":"im","ts":"1700000013.000100","message":{"type":"message","user":"U1","text":"changed","ts":"1700000001.000100"}}`,
-		messageEventJSON("C1", "channel", "U1", "chatter in an unbound channel", "1700000014.000100", ""),
-		messageEventJSON("CBOUND", "channel", "U1", "joined", "1700000015.000100", `,"subtype":"channel_join"`),
+		chattest.SlackMessage("C1", "channel", "U1", "chatter in an unbound channel", "1700000014.000100", ""),
+		chattest.SlackMessage("CBOUND", "channel", "U1", "joined", "1700000015.000100", `,"subtype":"channel_join"`),
 		`{"type":"reaction_added","user":"U1","reaction":"thumbsup","item":{"type":"message","channel":"C1","ts":"1700000001.000100"},"event_ts":"1700000016.000100"}`,
-		mentionEvent("C1", "U1", "<@UBOT0001> from a bot", "1700000017.000100", "") + "",
+		chattest.SlackMention("C1", "U1", "<@UBOT0001> from a bot", "1700000017.000100", "") + "",
 	}
 	// The last one becomes a bot's mention.
 	ignored[len(ignored)-1] = strings.Replace(ignored[len(ignored)-1], `"type":"app_mention"`, `"type":"app_mention","bot_id":"B999"`, 1)
 	for i, ev := range ignored {
 		id := fmt.Sprintf("env-ign-%d", i)
-		f.envelope(id, "events_api", eventPayload(fmt.Sprintf("EvIgn%d", i), ev))
-		f.waitAck(id)
+		f.Envelope(id, "events_api", chattest.SlackEvent(fmt.Sprintf("EvIgn%d", i), ev))
+		f.WaitAck(id)
 	}
 	// A message in a bound channel is handled without a mention; a mention
 	// there arrives as app_mention and as message, and is handled once.
-	f.envelope("env-b1", "events_api", eventPayload("EvB1", messageEventJSON("CBOUND", "channel", "U1", "bound chatter", "1700000020.000100", "")))
-	h.rec.nextText(t, "bound chatter")
-	f.envelope("env-b2", "events_api", eventPayload("EvB2", mentionEvent("CBOUND", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
-	f.envelope("env-b3", "events_api", eventPayload("EvB3", messageEventJSON("CBOUND", "channel", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
-	h.rec.nextText(t, "<@UBOT0001> twice")
-	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000022.000100", "")))
-	h.rec.nextText(t, "sentinel")
+	f.Envelope("env-b1", "events_api", chattest.SlackEvent("EvB1", chattest.SlackMessage("CBOUND", "channel", "U1", "bound chatter", "1700000020.000100", "")))
+	h.rec.NextText(t, "bound chatter")
+	f.Envelope("env-b2", "events_api", chattest.SlackEvent("EvB2", chattest.SlackMention("CBOUND", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
+	f.Envelope("env-b3", "events_api", chattest.SlackEvent("EvB3", chattest.SlackMessage("CBOUND", "channel", "U1", "<@UBOT0001> twice", "1700000021.000100", "")))
+	h.rec.NextText(t, "<@UBOT0001> twice")
+	f.Envelope("env-s", "events_api", chattest.SlackEvent("EvS", chattest.SlackMessage("D1", "im", "U1", "sentinel", "1700000022.000100", "")))
+	h.rec.NextText(t, "sentinel")
 }
 
 func TestRedeliveredEventHandledOnce(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
-	ev := eventPayload("EvDup", mentionEvent("C1", "U1", "<@UBOT0001> restart checkout", "1700000030.000100", ""))
-	f.envelope("env-a", "events_api", ev)
-	f.envelope("env-b", "events_api", ev) // Slack's retry: new envelope, same event
-	f.waitAck("env-a")
-	f.waitAck("env-b")
-	h.rec.nextText(t, "<@UBOT0001> restart checkout")
-	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000031.000100", "")))
-	h.rec.nextText(t, "sentinel")
+	ev := chattest.SlackEvent("EvDup", chattest.SlackMention("C1", "U1", "<@UBOT0001> restart checkout", "1700000030.000100", ""))
+	f.Envelope("env-a", "events_api", ev)
+	f.Envelope("env-b", "events_api", ev) // Slack's retry: new envelope, same event
+	f.WaitAck("env-a")
+	f.WaitAck("env-b")
+	h.rec.NextText(t, "<@UBOT0001> restart checkout")
+	f.Envelope("env-s", "events_api", chattest.SlackEvent("EvS", chattest.SlackMessage("D1", "im", "U1", "sentinel", "1700000031.000100", "")))
+	h.rec.NextText(t, "sentinel")
 }
 
 func TestButtonClick(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
-	p := clickPayload("U2", "C1", "1700001001.000200", "1700000001.000100", "parley_confirm", "c0ffee42", "1700001010.123456")
-	f.envelope("env-click", "interactive", p)
-	f.waitAck("env-click")
-	m := h.rec.next(t)
+	p := chattest.SlackClick("U2", "C1", "1700001001.000200", "1700000001.000100", "parley_confirm", "c0ffee42", "1700001010.123456")
+	f.Envelope("env-click", "interactive", p)
+	f.WaitAck("env-click")
+	m := h.rec.Next(t)
 	if m.Action == nil || *m.Action != (chat.ButtonClick{Action: "confirm", Value: "c0ffee42", MessageID: "1700001001.000200"}) {
 		t.Fatalf("click = %+v", m.Action)
 	}
@@ -231,20 +207,20 @@ func TestButtonClick(t *testing.T) {
 		t.Errorf("click message = %+v", m)
 	}
 	// The same click redelivered is handled once; a foreign button not at all.
-	f.envelope("env-click-2", "interactive", p)
-	f.envelope("env-foreign", "interactive", clickPayload("U2", "C1", "1700001001.000200", "", "other_app_button", "x", "1700001011.000000"))
-	f.envelope("env-cancel", "interactive", clickPayload("U1", "C1", "1700001001.000200", "", "parley_cancel", "c0ffee42", "1700001012.000000"))
-	m = h.rec.next(t)
+	f.Envelope("env-click-2", "interactive", p)
+	f.Envelope("env-foreign", "interactive", chattest.SlackClick("U2", "C1", "1700001001.000200", "", "other_app_button", "x", "1700001011.000000"))
+	f.Envelope("env-cancel", "interactive", chattest.SlackClick("U1", "C1", "1700001001.000200", "", "parley_cancel", "c0ffee42", "1700001012.000000"))
+	m = h.rec.Next(t)
 	if m.Action == nil || m.Action.Action != "cancel" || m.Thread != "1700001001.000200" {
 		t.Fatalf("next click = %+v %+v", m, m.Action)
 	}
 }
 
 func TestReplyPostedInThread(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	ids := make(chan string, 1)
 	h := start(t, f, nil)
-	h.rec.reply = func(ctx context.Context, m chat.Message) {
+	h.rec.Reply = func(ctx context.Context, m chat.Message) {
 		id, err := h.a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Kind: chat.KindSuccess,
 			Text: "Scaled **checkout** (prod) 3 -> 5 <!channel>", Context: []string{"[audit #9]"}})
 		if err != nil {
@@ -252,10 +228,10 @@ func TestReplyPostedInThread(t *testing.T) {
 		}
 		ids <- id
 	}
-	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> scale", "1700000040.000100", "")))
-	h.rec.next(t)
+	f.Envelope("env-1", "events_api", chattest.SlackEvent("Ev1", chattest.SlackMention("C1", "U1", "<@UBOT0001> scale", "1700000040.000100", "")))
+	h.rec.Next(t)
 	id := <-ids
-	posts, _ := f.snapshot()
+	posts, _ := f.Snapshot()
 	if len(posts) != 1 {
 		t.Fatalf("posts = %+v", posts)
 	}
@@ -283,20 +259,20 @@ func TestReplyPostedInThread(t *testing.T) {
 	if err != nil || got != id {
 		t.Fatalf("update: %q %v", got, err)
 	}
-	_, updates := f.snapshot()
+	_, updates := f.Snapshot()
 	if len(updates) != 1 || updates[0].TS != id || updates[0].Channel != "C1" {
 		t.Fatalf("updates = %+v", updates)
 	}
 }
 
 func TestRateLimitStormAbsorbedInOrder(t *testing.T) {
-	f := newFakeSlack(t)
-	f.fail = func(method string, n int) (int, string, string) {
+	f := chattest.NewSlack(t)
+	f.SetFail(func(method string, n int) (int, string, string) {
 		if method == "chat.postMessage" && n <= 3 {
 			return http.StatusTooManyRequests, "1", ""
 		}
 		return 0, "", ""
-	}
+	})
 	h := start(t, f, nil)
 	const replies = 5
 	ids := make([]string, replies)
@@ -311,7 +287,7 @@ func TestRateLimitStormAbsorbedInOrder(t *testing.T) {
 		waitQueued(t, h.a, "C1", i)
 	}
 	wg.Wait()
-	posts, _ := f.snapshot()
+	posts, _ := f.Snapshot()
 	if len(posts) != replies {
 		t.Fatalf("%d posts, want %d: %+v", len(posts), replies, posts)
 	}
@@ -351,7 +327,7 @@ func waitQueued(t *testing.T, a *Adapter, channel string, n int) {
 }
 
 func TestAuditStepsCoalesced(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
 	ctx := context.Background()
 	const thread = "1700000060.000100"
@@ -367,7 +343,7 @@ func TestAuditStepsCoalesced(t *testing.T) {
 	if _, err := h.a.Send(ctx, chat.Reply{Channel: "C1", Thread: thread, Text: "done"}); err != nil {
 		t.Fatal(err)
 	}
-	posts, updates := f.snapshot()
+	posts, updates := f.Snapshot()
 	if len(posts) != 2 || posts[0].Thread != thread || posts[1].Text != "done" {
 		t.Fatalf("posts = %+v", posts)
 	}
@@ -396,26 +372,26 @@ func TestAuditStepsCoalesced(t *testing.T) {
 }
 
 func TestSocketReconnectResumes(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
-	f.envelope("env-1", "events_api", eventPayload("EvR1", mentionEvent("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
-	h.rec.nextText(t, "<@UBOT0001> first")
-	f.waitAck("env-1")
+	f.Envelope("env-1", "events_api", chattest.SlackEvent("EvR1", chattest.SlackMention("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
+	h.rec.NextText(t, "<@UBOT0001> first")
+	f.WaitAck("env-1")
 
-	f.dropConnection()
-	f.waitConnected(2)
+	f.DropConnection()
+	f.WaitConnected(2)
 	// Slack redelivers what it thinks was not acknowledged, then new events.
-	f.envelope("env-1-again", "events_api", eventPayload("EvR1", mentionEvent("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
-	f.envelope("env-2", "events_api", eventPayload("EvR2", mentionEvent("C1", "U1", "<@UBOT0001> second", "1700000071.000100", "")))
-	f.waitAck("env-2")
-	h.rec.nextText(t, "<@UBOT0001> second")
-	f.envelope("env-s", "events_api", eventPayload("EvS", messageEventJSON("D1", "im", "U1", "sentinel", "1700000072.000100", "")))
-	h.rec.nextText(t, "sentinel")
+	f.Envelope("env-1-again", "events_api", chattest.SlackEvent("EvR1", chattest.SlackMention("C1", "U1", "<@UBOT0001> first", "1700000070.000100", "")))
+	f.Envelope("env-2", "events_api", chattest.SlackEvent("EvR2", chattest.SlackMention("C1", "U1", "<@UBOT0001> second", "1700000071.000100", "")))
+	f.WaitAck("env-2")
+	h.rec.NextText(t, "<@UBOT0001> second")
+	f.Envelope("env-s", "events_api", chattest.SlackEvent("EvS", chattest.SlackMessage("D1", "im", "U1", "sentinel", "1700000072.000100", "")))
+	h.rec.NextText(t, "sentinel")
 }
 
 func TestTransientFailuresRetriedThenReported(t *testing.T) {
-	f := newFakeSlack(t)
-	f.fail = func(method string, n int) (int, string, string) {
+	f := chattest.NewSlack(t)
+	f.SetFail(func(method string, n int) (int, string, string) {
 		switch {
 		case method == "chat.postMessage" && n <= 2:
 			return http.StatusBadGateway, "", ""
@@ -423,7 +399,7 @@ func TestTransientFailuresRetriedThenReported(t *testing.T) {
 			return http.StatusServiceUnavailable, "", ""
 		}
 		return 0, "", ""
-	}
+	})
 	h := start(t, f, func(o *Options) { o.MaxAttempts = 3 })
 	id, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Text: "after two 502s"})
 	if err != nil || id == "" {
@@ -433,9 +409,7 @@ func TestTransientFailuresRetriedThenReported(t *testing.T) {
 	if !errors.Is(err, action.ErrUnavailable) {
 		t.Fatalf("update error = %v, want ErrUnavailable", err)
 	}
-	f.mu.Lock()
-	tries := f.calls["chat.update"]
-	f.mu.Unlock()
+	tries := f.Calls("chat.update")
 	if tries != 3 {
 		t.Errorf("chat.update tried %d times, want 3", tries)
 	}
@@ -445,34 +419,32 @@ func TestTransientFailuresRetriedThenReported(t *testing.T) {
 }
 
 func TestPermanentFailureNotRetried(t *testing.T) {
-	f := newFakeSlack(t)
-	f.fail = func(method string, _ int) (int, string, string) {
+	f := chattest.NewSlack(t)
+	f.SetFail(func(method string, _ int) (int, string, string) {
 		if method == "chat.postMessage" {
 			return 0, "", "channel_not_found"
 		}
 		return 0, "", ""
-	}
+	})
 	h := start(t, f, nil)
 	_, err := h.a.Send(context.Background(), chat.Reply{Channel: "CGONE", Text: "hello"})
 	if !errors.Is(err, action.ErrNotFound) || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Fatalf("err = %v", err)
 	}
-	f.mu.Lock()
-	tries := f.calls["chat.postMessage"]
-	f.mu.Unlock()
+	tries := f.Calls("chat.postMessage")
 	if tries != 1 {
 		t.Errorf("tried %d times, want 1", tries)
 	}
 	if h.und.count() != 1 {
 		t.Errorf("undelivered = %d, want 1", h.und.count())
 	}
-	if strings.Contains(err.Error(), testBotToken) {
+	if strings.Contains(err.Error(), chattest.SlackBotToken) {
 		t.Error("error contains the bot token")
 	}
 }
 
 func TestImageUploadedIntoThread(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
 	png := []byte("\x89PNG\r\n\x1a\nfake chart")
 	_, err := h.a.Send(context.Background(), chat.Reply{Channel: "C1", Thread: "1700000080.000100", Text: "error rate",
@@ -480,19 +452,18 @@ func TestImageUploadedIntoThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.uploads) != 1 || !bytes.Equal(f.uploads[0], png) {
-		t.Fatalf("uploads = %q", f.uploads)
+	uploads, completes := f.Uploads()
+	if len(uploads) != 1 || !bytes.Equal(uploads[0], png) {
+		t.Fatalf("uploads = %q", uploads)
 	}
-	if len(f.completes) != 1 || f.completes[0].Channel != "C1" || f.completes[0].Thread != "1700000080.000100" || !strings.Contains(f.completes[0].Text, "F0CHART") {
-		t.Fatalf("completes = %+v", f.completes)
+	if len(completes) != 1 || completes[0].Channel != "C1" || completes[0].Thread != "1700000080.000100" || !strings.Contains(completes[0].Text, "F0CHART") {
+		t.Fatalf("completes = %+v", completes)
 	}
 }
 
 func TestSendWhenNotRunning(t *testing.T) {
 	und := &undeliveredLog{}
-	a, err := New(Options{BotToken: testBotToken, AppToken: testAppToken, OnUndelivered: und.record, Logger: slog.New(slog.DiscardHandler)})
+	a, err := New(Options{BotToken: chattest.SlackBotToken, AppToken: chattest.SlackAppToken, OnUndelivered: und.record, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,17 +495,17 @@ func (h *harness) waitStopping(t *testing.T) {
 // A reply sent while Run is being stopped (shutdown, or a lost leadership)
 // is delivered, not cancelled with Run's context and reported undelivered.
 func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, nil)
 	entered, release := make(chan struct{}), make(chan struct{})
 	sent := make(chan error, 1)
-	h.rec.reply = func(ctx context.Context, m chat.Message) {
+	h.rec.Reply = func(ctx context.Context, m chat.Message) {
 		close(entered)
 		<-release
 		_, err := h.a.Send(ctx, chat.Reply{Platform: m.Platform, Channel: m.Channel, Thread: m.Thread, Kind: chat.KindSuccess, Text: "checkout is healthy"})
 		sent <- err
 	}
-	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout", "1700000050.000100", "")))
+	f.Envelope("env-1", "events_api", chattest.SlackEvent("Ev1", chattest.SlackMention("C1", "U1", "<@UBOT0001> status of checkout", "1700000050.000100", "")))
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):
@@ -554,7 +525,7 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 	if n := h.und.count(); n != 0 {
 		t.Errorf("%d replies reported undelivered: %v", n, h.und.errs)
 	}
-	posts, _ := f.snapshot()
+	posts, _ := f.Snapshot()
 	if len(posts) != 1 || posts[0].Channel != "C1" || posts[0].Thread != "1700000050.000100" || !strings.Contains(posts[0].Text, "checkout is healthy") {
 		t.Errorf("posts = %+v, want the reply in the request's thread", posts)
 	}
@@ -567,16 +538,16 @@ func TestReplyInFlightAtStopIsDelivered(t *testing.T) {
 // A handler still running when the drain period ends is cancelled, and Run
 // returns: stopping is bounded.
 func TestStopCancelsHandlersAfterTheDrainPeriod(t *testing.T) {
-	f := newFakeSlack(t)
+	f := chattest.NewSlack(t)
 	h := start(t, f, func(o *Options) { o.DrainTimeout = 20 * time.Millisecond })
 	entered := make(chan struct{})
 	handlerErr := make(chan error, 1)
-	h.rec.reply = func(ctx context.Context, _ chat.Message) {
+	h.rec.Reply = func(ctx context.Context, _ chat.Message) {
 		close(entered)
 		<-ctx.Done() // a handler that would run forever
 		handlerErr <- ctx.Err()
 	}
-	f.envelope("env-1", "events_api", eventPayload("Ev1", mentionEvent("C1", "U1", "<@UBOT0001> status of checkout", "1700000051.000100", "")))
+	f.Envelope("env-1", "events_api", chattest.SlackEvent("Ev1", chattest.SlackMention("C1", "U1", "<@UBOT0001> status of checkout", "1700000051.000100", "")))
 	select {
 	case <-entered:
 	case <-time.After(10 * time.Second):

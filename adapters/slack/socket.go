@@ -99,6 +99,15 @@ func (a *Adapter) onEnvelope(ctx context.Context, smc *socketmode.Client, req *s
 		if ok {
 			a.handOver(ctx, in)
 		}
+	case socketmode.RequestTypeSlashCommands:
+		var c slashCommand
+		if err := json.Unmarshal(req.Payload, &c); err != nil {
+			a.log.Warn("slash command payload unreadable", "envelope", req.EnvelopeID, "err", err)
+			return
+		}
+		if in, ok := a.decodeCommand(c); ok {
+			a.handOver(ctx, in)
+		}
 	case socketmode.RequestTypeInteractive:
 		ins, err := a.decodeActions(req.Payload)
 		if err != nil {

@@ -73,6 +73,11 @@ Usage:
   parley serve [--config FILE]      run as a service: chat adapters, HTTP health and webhooks
   parley config validate|show --config FILE
                                     check a configuration file, or print it (secrets hidden)
+  parley doctor --config FILE       check every connection and right Parley needs, with fixes
+  parley slack manifest --mode socket|events [--url URL]
+                                    print the Slack app manifest to paste into api.slack.com
+  parley discord invite-url --application-id ID
+                                    print the URL that adds the bot to a Discord server
   parley version                    print the version
 
 Run "parley COMMAND -h" for a command's flags.
@@ -100,6 +105,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = cmdServe(ctx, rest, env)
 	case "config":
 		err = cmdConfig(ctx, rest, env)
+	case "doctor":
+		err = cmdDoctor(ctx, rest, env)
+	case "slack":
+		err = cmdSlack(ctx, rest, env)
+	case "discord":
+		err = cmdDiscord(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "parley %s\n", Version)
 	case "help", "-h", "--help":

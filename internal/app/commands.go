@@ -487,6 +487,9 @@ func loadConfig(path string, env Env) (*config.Config, error) {
 		if cfg, err = config.Load(path, env.getenv); err != nil {
 			return nil, err
 		}
+		if err := cfg.CheckPlatforms(platforms()); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	// PARLEY_DB places the SQLite file when the configuration leaves it at
 	// the default (the container image sets it to its volume).

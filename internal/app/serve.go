@@ -53,10 +53,11 @@ func (m *mux) Send(ctx context.Context, r chat.Reply) (string, error) {
 // sweeper, until a signal ends it.
 //
 // With leader_election, several replicas run at once: every one serves
-// HTTP (followers are ready: they answer webhooks and /metrics), sweeps
-// and recovers confirmations and keeps its claims alive, all safe on the
-// shared PostgreSQL store; only the elected leader runs the chat adapters.
-// parley_leader says which replica leads.
+// HTTP (followers are ready: they answer webhooks and /metrics, and the
+// Slack Events API), sweeps and recovers confirmations and keeps its
+// claims alive, all safe on the shared PostgreSQL store; only the elected
+// leader holds the chat connections (Slack Socket Mode, the Discord
+// gateway). parley_leader says which replica leads.
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("serve", env)
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
@@ -98,7 +99,8 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	chats := &chatRunner{adapters: adapters, handler: p.Pipeline, metrics: metrics, errc: errc, incidents: incidents}
+	leaderOnly, everyReplica := splitByLeadership(adapters)
+	chats := &chatRunner{adapters: leaderOnly, handler: p.Pipeline, metrics: metrics, errc: errc, incidents: incidents}
 	el, err := newElector(cfg, chats.lead, metrics, log)
 	if err != nil {
 		return err
@@ -125,7 +127,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintln(w, "ok")
 	})
 	httpMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !ready.Load() {
+		if !ready.Load() || !adaptersRunning(everyReplica) {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
@@ -159,6 +161,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 			report(errc, err)
 		}
 	})
+	wg.Go(func() { runEveryReplica(ctx, everyReplica, p.Pipeline, p, metrics, errc, log) })
 	// Confirmations: expire overdue ones; keep this replica's claims alive
 	// and pick up those of a replica that died (several replicas share
 	// PostgreSQL; with SQLite there is one process and this is cheap).
@@ -278,6 +281,10 @@ func (r *chatRunner) lead(ctx context.Context) {
 			}
 		})
 	}
+	// Lead for as long as the leadership lasts, even with nothing to run
+	// (only Events API adapters, which run on every replica): returning
+	// early would hand the Lease back at once, over and over.
+	<-ctx.Done()
 	wg.Wait()
 }
 

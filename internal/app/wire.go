@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/parley-chatops/parley/actions/evaluation"
@@ -73,9 +72,9 @@ type Parley struct {
 func loadPolicy(path string, user []action.Spec) (*policy.Policy, error) {
 	specs := append(builtinSpecs(), user...)
 	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs)
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs, platforms())
 	}
-	return policy.Load(path, specs)
+	return policy.Load(path, specs, platforms())
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -229,7 +228,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return fail(err)
 	}
-	seen := durableEvents{shared}
+	seen := dedupe.Durable{Store: shared, Platforms: platforms()}
 	k8sInv, err := kubernetes.NewInventory(k8sOpts)
 	if err != nil {
 		return fail(err)
@@ -268,21 +267,6 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
 		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, sinks: sinks}, nil
-}
-
-// durableEvents consults the shared de-duplication only for platforms whose
-// event ids are unique and stable (Slack event ids, Discord snowflakes). The
-// console numbers its lines per session: "console-1" comes again in the
-// next session and must not be taken for a redelivery.
-type durableEvents struct{ *dedupe.Store }
-
-// Seen implements pipeline.SeenEvents; keys are "platform:event id".
-func (d durableEvents) Seen(ctx context.Context, key string, now time.Time) (bool, error) {
-	switch platform, _, _ := strings.Cut(key, ":"); platform {
-	case chat.Slack, chat.Discord:
-		return d.Store.Seen(ctx, key, now)
-	}
-	return false, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.

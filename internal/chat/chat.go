@@ -72,7 +72,28 @@ type Reply struct {
 	Buttons []Button  // optional interactive buttons
 	Context []string  // small print: audit ids, durations, router used
 	Kind    ReplyKind // what sort of reply this is, for styling
+
+	// Visibility says who sees the reply: everyone in the thread (the
+	// default) or only Recipient. Adapters render Private as privately as
+	// their platform allows (Slack: an ephemeral message; Discord: an
+	// ephemeral interaction response) and say what they do otherwise.
+	Visibility Visibility
+	// Recipient is the platform user id (not "platform:id") a Private
+	// reply is for; the pipeline sets it to the asker.
+	Recipient string
 }
+
+// Visibility is who sees a reply.
+type Visibility string
+
+const (
+	// Public replies are seen by everyone in the thread: confirmation
+	// prompts, results, the audit trail.
+	Public Visibility = ""
+	// Private replies are for the asker only: refusals, help, budget
+	// notices, errors in what they asked.
+	Private Visibility = "private"
+)
 
 // ReplyKind lets adapters style a reply (colour, emoji) without parsing text.
 type ReplyKind string

@@ -190,6 +190,9 @@ type Slack struct {
 	BotToken      Secret `yaml:"bot_token"`
 	AppToken      Secret `yaml:"app_token"`
 	SigningSecret Secret `yaml:"signing_secret"`
+	// APIURL sends Web API calls to this base URL instead of
+	// https://slack.com/api/ (an egress proxy, a test server).
+	APIURL string `yaml:"api_url"`
 }
 
 // Discord connects a Discord application.
@@ -197,6 +200,9 @@ type Discord struct {
 	Token         Secret   `yaml:"token"`
 	ApplicationID string   `yaml:"application_id"`
 	GuildIDs      []string `yaml:"guild_ids"`
+	// APIURL sends REST calls meant for https://discord.com to this base
+	// URL instead (an egress proxy, a test server).
+	APIURL string `yaml:"api_url"`
 }
 
 // Channel binds a chat channel: its default namespace, the actions it
@@ -545,7 +551,9 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 }
 
 var (
-	channelRE = regexp.MustCompile(`^(slack|discord|console):[A-Za-z0-9_.-]{1,64}$`)
+	// channelRE is the shape of a platform:id reference; CheckPlatforms
+	// checks the platform and its id syntax against the descriptors.
+	channelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9_.-]{1,64}$`)
 	listenRE  = regexp.MustCompile(`^[A-Za-z0-9_.\-\[\]:]*:[0-9]{1,5}$`)
 )
 
@@ -641,6 +649,12 @@ func (c *Config) validate() error {
 	checkURL("loki.grafana_url", c.Loki.GrafanaURL)
 	checkURL("loki.push_url", c.Loki.PushURL)
 	checkURL("evals.reports_url", c.Evals.ReportsURL)
+	if c.Slack != nil {
+		checkURL("slack.api_url", c.Slack.APIURL)
+	}
+	if c.Discord != nil {
+		checkURL("discord.api_url", c.Discord.APIURL)
+	}
 	if c.Router.LLM != nil {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}
@@ -683,22 +697,6 @@ func (c *Config) validate() error {
 	}
 	if le := c.LeaderElection; le != nil {
 		errs = append(errs, le.validate(k)...)
-	}
-	if in := c.Incidents; in != nil {
-		targets := []string{in.DefaultChannel}
-		for _, r := range in.Routes {
-			targets = append(targets, r.Channel)
-		}
-		for _, ch := range targets {
-			platform, _, _ := strings.Cut(ch, ":")
-			switch {
-			case ch == "":
-			case platform == "slack" && c.Slack == nil, platform == "discord" && c.Discord == nil:
-				bad("incidents: channel %s is on %s, which is not configured (add a %s section)", ch, platform, platform)
-			case platform == "console":
-				bad("incidents: channel %s: the console cannot receive incident messages in parley serve", ch)
-			}
-		}
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {

@@ -16,8 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/store"
 )
 
@@ -106,4 +108,29 @@ func (s *Store) Purge(ctx context.Context, now time.Time) (int64, error) {
 		return 0, fmt.Errorf("dedupe: purge: %w", err)
 	}
 	return n, nil
+}
+
+// Durable records only the events of platforms whose event ids are
+// durable (unique and stable across processes: Slack and Discord ids), as
+// their descriptors say; other keys (the console numbers its lines per
+// session: "console-1" comes again in the next one and is no redelivery)
+// are never taken for seen. Keys are "platform:event id". It implements
+// the pipeline's SeenEvents.
+type Durable struct {
+	Store     *Store
+	Platforms chat.Platforms
+}
+
+// Seen is Store.Seen for durable platforms and false for the others.
+func (d Durable) Seen(ctx context.Context, key string, now time.Time) (bool, error) {
+	name, _, _ := strings.Cut(key, ":")
+	if p, ok := d.Platforms.Lookup(name); ok && p.DurableEvents {
+		return d.Store.Seen(ctx, key, now)
+	}
+	return false, nil
+}
+
+// Purge is Store.Purge.
+func (d Durable) Purge(ctx context.Context, now time.Time) (int64, error) {
+	return d.Store.Purge(ctx, now)
 }

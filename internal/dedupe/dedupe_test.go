@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/testenv/pgtest"
 	"github.com/parley-chatops/parley/internal/testenv/storetest"
@@ -164,4 +165,39 @@ func TestErrors(t *testing.T) {
 	if _, err := s.Purge(context.Background(), t0); err == nil {
 		t.Error("Purge on a closed database succeeded")
 	}
+}
+
+// TestDurableSharesOnlyDurablePlatforms: the descriptors decide which
+// platforms' event ids go to the shared store. A console line number comes
+// again in the next session and must be handled again.
+func TestDurableSharesOnlyDurablePlatforms(t *testing.T) {
+	forBackends(t, func(t *testing.T, open func(t *testing.T) *store.DB) {
+		ctx := context.Background()
+		ps := chat.Platforms{
+			{Name: "slack", DurableEvents: true},
+			{Name: "console"},
+		}
+		a := Durable{Store: newStore(t, open(t), Options{}), Platforms: ps}
+		b := Durable{Store: newStore(t, open(t), Options{}), Platforms: ps}
+		for _, step := range []struct {
+			d    Durable
+			key  string
+			want bool
+		}{
+			{a, "slack:msg:C1:1.2", false},
+			{b, "slack:msg:C1:1.2", true}, // the other replica drops the redelivery
+			{a, "console:console-1", false},
+			{b, "console:console-1", false}, // never recorded: the next session numbers from 1 again
+			{a, "teams:Ev1", false},         // a platform nobody described is not shared
+			{b, "teams:Ev1", false},
+		} {
+			got, err := step.d.Seen(ctx, step.key, t0)
+			if err != nil {
+				t.Fatalf("Seen(%s): %v", step.key, err)
+			}
+			if got != step.want {
+				t.Errorf("Seen(%s) = %v, want %v", step.key, got, step.want)
+			}
+		}
+	})
 }

@@ -479,7 +479,11 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 			f.mu.Lock()
 			f.auth = true
 			f.mu.Unlock()
-			w.Header().Set("X-OAuth-Scopes", strings.Join(slackadapter.RequiredScopes, ","))
+			var granted []string // every scope of Parley's app manifest
+			for _, sc := range slackadapter.Scopes() {
+				granted = append(granted, sc.Name)
+			}
+			w.Header().Set("X-OAuth-Scopes", strings.Join(granted, ","))
 			writeJSON(w, `{"ok":true,"team":"Parley","user":"parley","team_id":"T1","user_id":"UBOT","bot_id":"BBOT"}`)
 		})
 		c.Handle("/usergroups.list", func(w http.ResponseWriter, r *http.Request) {

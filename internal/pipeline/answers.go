@@ -54,12 +54,12 @@ func (p *Pipeline) replyNone(ctx context.Context, req *request, in intent.Intent
 	if in.Note != "" {
 		text = fmt.Sprintf("I did not take that as something to do (%s), so nothing was run.", in.Note)
 	}
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text + "\n" + p.canDoLine(req.msg)})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text + "\n" + p.canDoLine(req.msg), Visibility: chat.Private})
 }
 
 func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Spec, d policy.Decision) {
 	text := fmt.Sprintf("You (%s) may not run %s here: %s.", req.msg.Subject(), spec.Name, strings.TrimSuffix(d.Reason, "."))
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text + "\n" + p.canDoLine(req.msg), Context: []string{"policy rule: " + d.Rule}})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text + "\n" + p.canDoLine(req.msg), Context: []string{"policy rule: " + d.Rule}, Visibility: chat.Private})
 }
 
 // askForMissing answers a request whose parameters did not validate.
@@ -91,7 +91,7 @@ func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.
 		text = fmt.Sprintf("I cannot run that: %v. Nothing was run.", err)
 	}
 	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Action: spec.Name, Params: params, Error: err.Error()})
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text, Visibility: chat.Private})
 }
 
 // Help is the help action: it lists only what the asking user may do in

@@ -139,12 +139,12 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		if c.State == confirm.Expired {
 			text = fmt.Sprintf("Request %s expired at %s without confirmation; nothing was changed. Ask again if it is still needed.", c.Code, c.ExpiresAt.UTC().Format("15:04:05 MST"))
 		}
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text, Visibility: chat.Private})
 		return
 	}
 	if !now.Before(c.ExpiresAt) {
 		p.sweep(ctx)
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Request %s expired at %s; nothing was changed. Ask again if it is still needed.", c.Code, c.ExpiresAt.UTC().Format("15:04:05 MST"))})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Request %s expired at %s; nothing was changed. Ask again if it is still needed.", c.Code, c.ExpiresAt.UTC().Format("15:04:05 MST")), Visibility: chat.Private})
 		return
 	}
 	if cancel {
@@ -152,11 +152,11 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 			ev := base
 			ev.Type, ev.Error = audit.ConfirmationDenied, "cancel by someone who is neither requester nor approver"
 			_, _ = p.record(ctx, req, ev)
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Only %s or an approver can cancel %s.", c.Requester, c.Code)})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Only %s or an approver can cancel %s.", c.Requester, c.Code), Visibility: chat.Private})
 			return
 		}
 		if _, err := p.deps.Confirmations.Cancel(ctx, c.ID, who); err != nil {
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf("Could not cancel %s: %v.", c.Code, err)})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf("Could not cancel %s: %v.", c.Code, err), Visibility: chat.Private})
 			return
 		}
 		ev := base
@@ -165,13 +165,17 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: fmt.Sprintf("Cancelled %s (%s). Nothing was changed.", c.Code, c.PlanSummary)})
 		return
 	}
-	deny := func(why, text string) {
+	// deny refuses this confirmer, privately; void also ends the request
+	// (the policy or the target changed), which the thread hears.
+	refuse := func(why, text string, vis chat.Visibility) {
 		p.cfg.Metrics.Confirmation("denied")
 		ev := base
 		ev.Type, ev.Error = audit.ConfirmationDenied, why
 		_, _ = p.record(ctx, req, ev)
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text, Visibility: vis})
 	}
+	deny := func(why, text string) { refuse(why, text, chat.Private) }
+	void := func(why, text string) { refuse(why, text, chat.Public) }
 	if err := p.deps.Policy.CanApprove(decisionOf(c), c.Requester, who, req.msg.Groups); err != nil {
 		deny(err.Error(), fmt.Sprintf("You (%s) cannot confirm %s: %v. Nothing was run.", who, c.Code, err))
 		return
@@ -186,7 +190,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	// changed since the request takes effect now.
 	d := p.deps.Policy.Decide(policy.Input{Subject: c.Requester, Groups: c.RequesterGroups, Channel: c.Channel, Action: c.Action, Kind: spec.Kind, Params: c.Params})
 	if d.Effect == policy.Deny {
-		deny("policy now denies: "+d.Reason, fmt.Sprintf("The policy no longer allows this (%s). Nothing was run.", d.Reason))
+		void("policy now denies: "+d.Reason, fmt.Sprintf("The policy no longer allows this (%s). Nothing was run.", d.Reason))
 		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "policy")
 		return
 	}
@@ -203,12 +207,12 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		plan, err := pl.Plan(pctx, action.Request{Action: c.Action, Params: c.Params, Subject: c.Requester, Groups: c.RequesterGroups, Channel: c.Channel, RequestID: c.RequestID})
 		cancelPlan()
 		if err != nil {
-			deny("re-plan failed: "+err.Error(), failureText(spec, err)+" Nothing was run.")
+			void("re-plan failed: "+err.Error(), failureText(spec, err)+" Nothing was run.")
 			_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
 			return
 		}
 		if plan.State != c.PlanState {
-			deny("target changed since the request",
+			void("target changed since the request",
 				fmt.Sprintf("The target changed since %s was requested (now: %s). Nothing was run; ask again to act on the current state.", c.Code, plan.Summary))
 			_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
 			return
@@ -219,7 +223,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		switch {
 		case errors.Is(err, confirm.ErrExpired):
 			p.sweep(ctx)
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Request %s has expired; nothing was changed.", c.Code)})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: fmt.Sprintf("Request %s has expired; nothing was changed.", c.Code), Visibility: chat.Private})
 		case errors.Is(err, confirm.ErrAlreadyUsed):
 			deny("already used", fmt.Sprintf("Request %s was already confirmed; it runs at most once. Nothing more was run.", c.Code))
 		default:

@@ -203,7 +203,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("panic handling message", "request", req.id, "panic", fmt.Sprint(r))
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "Something went wrong inside Parley; nothing was changed. The error is logged under request " + req.id + "."})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "Something went wrong inside Parley; nothing was changed. The error is logged under request " + req.id + ".", Visibility: chat.Private})
 		}
 	}()
 	p.sweepIfDue(ctx)
@@ -226,7 +226,7 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	}
 	p.cfg.Metrics.Message(msg.Platform, "accepted")
 	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text}); err != nil {
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly."})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly.", Visibility: chat.Private})
 		return
 	}
 	if msg.Action != nil {
@@ -274,7 +274,7 @@ func (p *Pipeline) checkInput(m *chat.Message) string {
 
 func (p *Pipeline) rejectInput(ctx context.Context, req *request, reason string) {
 	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Text: req.msg.Text, Error: reason})
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: reason})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: reason, Visibility: chat.Private})
 }
 
 func byteSize(n int) string {
@@ -396,6 +396,9 @@ func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string
 
 func (p *Pipeline) send(ctx context.Context, req *request, r chat.Reply) (string, error) {
 	r.Platform = req.msg.Platform
+	if r.Visibility == chat.Private && r.Recipient == "" {
+		r.Recipient = req.msg.User // private answers go to the asker
+	}
 	if r.Channel == "" {
 		r.Channel = req.msg.Channel
 	}

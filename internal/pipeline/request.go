@@ -43,7 +43,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	p.cfg.Metrics.Routed(in.Source, in.Action, time.Since(routeStart))
 	if err != nil {
 		_, _ = p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()})
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run.", Visibility: chat.Private})
 		return
 	}
 	if in.Source == "" {
@@ -134,7 +134,7 @@ func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, 
 }
 
 func (p *Pipeline) auditDown(ctx context.Context, req *request) {
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on this. Nothing was run."})
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on this. Nothing was run.", Visibility: chat.Private})
 }
 
 // execute runs an action that needs no (further) confirmation and reports.
@@ -160,7 +160,8 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	p.cfg.Metrics.ActionFinished(spec.Name, outcome, took)
 	if err != nil {
 		ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Error: err.Error(), Duration: took})
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev)})
+		// A confirmed change's failure is its result: the thread hears it.
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev), Visibility: privateUnless(confirmationID != "")})
 		return res, err
 	}
 	ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionSucceeded, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Outcome: outcomeText(res), Duration: took})
@@ -170,9 +171,17 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	}
 	p.reply(ctx, req, chat.Reply{
 		Kind: chat.KindSuccess, Text: text, Fields: res.Fields, Table: res.Table,
-		Code: res.Code, Images: res.Images,
+		Code: res.Code, Images: res.Images, Visibility: privateUnless(spec.Name != action.Help),
 	})
 	return res, nil
+}
+
+// privateUnless is Public when public holds, else Private.
+func privateUnless(public bool) chat.Visibility {
+	if public {
+		return chat.Public
+	}
+	return chat.Private
 }
 
 // runSafely runs an action, turning a panic into an error.
@@ -242,7 +251,7 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 		cancel()
 		if err != nil {
 			ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, Error: "plan: " + err.Error()})
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev)})
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev), Visibility: chat.Private})
 			return
 		}
 	}
@@ -262,7 +271,7 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 	})
 	if err != nil {
 		p.log.Error("storing confirmation failed", "request", req.id, "err", err)
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not store the confirmation for this change, so I will not ask for it. Nothing was run."})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not store the confirmation for this change, so I will not ask for it. Nothing was run.", Visibility: chat.Private})
 		return
 	}
 	details := map[string]string{"plan": plan.Summary, "code": c.Code, "expires": c.ExpiresAt.UTC().Format(time.RFC3339)}

@@ -16,6 +16,8 @@ type Explanation struct {
 	Groups   []string    // policy groups of the subject
 	Rules    []RuleTrace // every rule, in file order
 	Decision Decision
+
+	isGroup func(string) bool // tells platform groups from user ids
 }
 
 // RuleTrace is how one rule fared against the input.
@@ -40,7 +42,7 @@ type Check struct {
 
 // Explain decides in as Decide does and records why.
 func (p *Policy) Explain(in Input) Explanation {
-	var ex Explanation
+	ex := Explanation{isGroup: p.platforms.IsGroup}
 	p.evaluate(in, &ex)
 	return ex
 }
@@ -122,7 +124,7 @@ func (e Explanation) String() string {
 		fmt.Fprintf(&b, " (rule %q)\n", d.Rule)
 	}
 	if d.Effect == Confirm {
-		fmt.Fprintf(&b, "  approvers: %s\n", describeApprovers(d.Approvers, d.DistinctApprover, in.Subject))
+		fmt.Fprintf(&b, "  approvers: %s\n", describeApprovers(d.Approvers, d.DistinctApprover, in.Subject, e.groupTest()))
 		fmt.Fprintf(&b, "  ttl:       %s\n", action.FormatDuration(d.TTL))
 	}
 	fmt.Fprintf(&b, "  reason:    %s\n", d.Reason)
@@ -130,4 +132,11 @@ func (e Explanation) String() string {
 		fmt.Fprintf(&b, "  warning:   %s\n", w)
 	}
 	return b.String()
+}
+
+func (e Explanation) groupTest() func(string) bool {
+	if e.isGroup == nil {
+		return func(string) bool { return false }
+	}
+	return e.isGroup
 }

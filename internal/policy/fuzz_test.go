@@ -30,7 +30,7 @@ func FuzzParse(f *testing.F) {
 		{Subject: "discord:1", Groups: []string{"discord-role:1"}, Action: "evaluation.run", Kind: action.Mutating},
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := policy.Parse(data, "fuzz.yaml", action.Catalog())
+		p, err := policy.Parse(data, "fuzz.yaml", action.Catalog(), testPlatforms)
 		if err != nil {
 			if p != nil {
 				t.Fatal("Parse returned a policy and an error")

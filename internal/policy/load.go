@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/chat"
 )
 
 // Limits on a policy file.
@@ -41,8 +42,10 @@ func (e *Error) Error() string {
 
 // Load reads and parses the policy file at path. specs are the actions
 // this instance offers (the registry's specs): rules may name only them,
-// and conditions are checked against their parameters.
-func Load(path string, specs []action.Spec) (*Policy, error) {
+// and conditions are checked against their parameters. platforms are the
+// chat platforms it knows: subjects, channels and platform groups are ids
+// on them.
+func Load(path string, specs []action.Spec, platforms chat.Platforms) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -52,15 +55,15 @@ func Load(path string, specs []action.Spec) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: read %s: %w", path, err)
 	}
-	return Parse(data, path, specs)
+	return Parse(data, path, specs, platforms)
 }
 
 // Parse parses a policy file. filename is used in error messages and
 // explanations. It checks everything it can before any request arrives;
 // every problem found (up to a limit) is reported, each as an *Error with
 // file:line, joined with errors.Join. specs are the actions this instance
-// offers, as for Load.
-func Parse(data []byte, filename string, specs []action.Spec) (*Policy, error) {
+// offers and platforms the chat platforms it knows, as for Load.
+func Parse(data []byte, filename string, specs []action.Spec, platforms chat.Platforms) (*Policy, error) {
 	if filename == "" {
 		filename = "policy"
 	}
@@ -74,6 +77,7 @@ func Parse(data []byte, filename string, specs []action.Spec) (*Policy, error) {
 	}
 	l.env = env
 	l.actions = specs
+	l.platforms = platforms
 
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -94,6 +98,7 @@ func Parse(data []byte, filename string, specs []action.Spec) (*Policy, error) {
 	if len(l.errs) > 0 {
 		return nil, l.err()
 	}
+	p.platforms = platforms
 	p.kinds = make(map[string]action.Kind, len(specs))
 	for _, s := range specs {
 		p.kinds[s.Name] = s.Kind
@@ -120,8 +125,10 @@ type loader struct {
 	file    string
 	env     *cel.Env
 	actions []action.Spec
-	errs    []*Error
-	budget  int
+	// platforms are the chat platforms whose ids the file may name.
+	platforms chat.Platforms
+	errs      []*Error
+	budget    int
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
@@ -353,7 +360,7 @@ func (l *loader) groups(n *yaml.Node) []*group {
 				l.errorf(nodes[i], "group %s: * cannot be a member; use subjects: [\"*\"] in a rule", name)
 				continue
 			}
-			if _, _, err := splitID(m, false); err != nil {
+			if _, _, err := l.splitID(m, false); err != nil {
 				l.errorf(nodes[i], "group %s: member %v", name, err)
 				continue
 			}
@@ -524,7 +531,7 @@ func (l *loader) subjects(n *yaml.Node, what string, groups []*group) []subjectP
 			}
 			out = append(out, subjectPattern{raw: s, group: name})
 		default:
-			p, id, err := splitID(s, true)
+			p, id, err := l.splitID(s, true)
 			if err != nil {
 				l.errorf(nodes[i], "%s: subjects: %v, or group:NAME, or *", what, err)
 				continue
@@ -553,7 +560,7 @@ func (l *loader) channels(n *yaml.Node, what string) []channelPattern {
 			out = append(out, channelPattern{raw: s, any: true})
 			continue
 		}
-		p, id, err := splitID(s, true)
+		p, id, err := l.splitID(s, true)
 		if err == nil && !p.channel {
 			err = fmt.Errorf("%q: %s names a group, not a channel", s, p.name)
 		}
@@ -640,7 +647,7 @@ func (l *loader) approvers(n *yaml.Node, what string, groups []*group) []string 
 			l.errorf(nodes[i], "%s: approvers: * would let anyone confirm; name requester, group:NAME or ids", what)
 			continue
 		default:
-			if _, _, err := splitID(s, false); err != nil {
+			if _, _, err := l.splitID(s, false); err != nil {
 				l.errorf(nodes[i], "%s: approvers: %v, or requester, or group:NAME", what, err)
 				continue
 			}

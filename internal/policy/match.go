@@ -4,105 +4,65 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/parley-chatops/parley/internal/chat"
-)
-
-// Prefixes of platform-provided groups. Adapters put a user's groups into
-// chat.Message.Groups in this form, and policy files may name them as
-// subjects, group members and approvers.
-const (
-	SlackGroupPrefix  = "slack-group"  // a Slack user group: slack-group:S0614TZR7
-	DiscordRolePrefix = "discord-role" // a Discord role: discord-role:80351110224678912
 )
 
 // Wildcard matches any subject, channel or action.
 const Wildcard = "*"
 
-const maxIDLen = 128
-
 // platform describes one identity prefix: which ids it accepts and whether
-// it names a user, a platform group or a channel.
+// it names a user, a platform group or a channel. The prefixes come from
+// the chat platforms' descriptors the policy is loaded with.
 type platform struct {
 	name    string
 	user    bool // platform:id names a user
 	group   bool // platform:id names a platform-provided group
 	channel bool // platform:id names a channel
-	check   func(id string) error
+	desc    chat.Platform
 }
 
-const platformHint = "want platform:id with platform slack, discord or console"
-
-func platforms() []platform {
-	return []platform{
-		{name: chat.Slack, user: true, channel: true, check: slackID},
-		{name: chat.Discord, user: true, channel: true, check: discordID},
-		{name: chat.Console, user: true, channel: true, check: consoleID},
-		{name: SlackGroupPrefix, group: true, check: slackID},
-		{name: DiscordRolePrefix, group: true, check: discordID},
+// prefixes lists what "x:id" may start with: each platform's users and
+// channels, then its groups.
+func prefixes(ps chat.Platforms) []platform {
+	var out []platform
+	for _, p := range ps {
+		out = append(out, platform{name: p.Name, user: true, channel: true, desc: p})
 	}
-}
-
-func lookupPlatform(name string) (platform, bool) {
-	for _, p := range platforms() {
-		if p.name == name {
-			return p, true
+	for _, p := range ps {
+		if p.GroupPrefix != "" {
+			out = append(out, platform{name: p.GroupPrefix, group: true, desc: p})
 		}
 	}
-	return platform{}, false
+	return out
 }
 
-func slackID(id string) error {
-	for _, r := range id {
-		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return fmt.Errorf("slack ids are upper-case letters and digits such as U024BE7LH, not display names")
-		}
-	}
-	return nil
-}
-
-func discordID(id string) error {
-	for _, r := range id {
-		if r < '0' || r > '9' {
-			return fmt.Errorf("discord ids are numeric snowflakes such as 80351110224678912, not user names")
-		}
-	}
-	return nil
-}
-
-func consoleID(id string) error {
-	for _, r := range id {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) || r == ':' {
-			return fmt.Errorf("console ids may not contain spaces, colons or control characters")
-		}
-	}
-	return nil
-}
-
-// splitID splits "platform:id" and checks both halves. wildcard allows
-// "platform:*".
-func splitID(s string, wildcard bool) (platform, string, error) {
+// splitID splits "platform:id" and checks both halves against the
+// platforms' id syntax. wildcard allows "platform:*".
+func (l *loader) splitID(s string, wildcard bool) (platform, string, error) {
 	name, id, ok := strings.Cut(s, ":")
+	known := strings.Join(l.platforms.Names(), ", ")
 	if !ok || name == "" {
-		return platform{}, "", fmt.Errorf("%q: %s", s, platformHint)
+		return platform{}, "", fmt.Errorf("%q: want platform:id with platform one of %s", s, known)
 	}
-	p, ok := lookupPlatform(name)
-	if !ok {
-		return platform{}, "", fmt.Errorf("%q: unknown platform %q (known: slack, discord, console, %s, %s)", s, name, SlackGroupPrefix, DiscordRolePrefix)
+	var p platform
+	found := false
+	for _, c := range prefixes(l.platforms) {
+		if c.name == name {
+			p, found = c, true
+			break
+		}
 	}
-	switch {
-	case id == "":
-		return platform{}, "", fmt.Errorf("%q: empty id after %q", s, name+":")
-	case len(id) > maxIDLen:
-		return platform{}, "", fmt.Errorf("%q: id longer than %d characters", s, maxIDLen)
-	case id == Wildcard:
+	if !found {
+		return platform{}, "", fmt.Errorf("%q: unknown platform %q (known: %s)", s, name, known)
+	}
+	if id == Wildcard {
 		if !wildcard || !p.user && !p.channel {
 			return platform{}, "", fmt.Errorf("%q: a wildcard is not allowed here", s)
 		}
 		return p, id, nil
 	}
-	if err := p.check(id); err != nil {
+	if err := p.desc.Check(id); err != nil {
 		return platform{}, "", fmt.Errorf("%q: %v", s, err)
 	}
 	return p, id, nil

@@ -25,6 +25,7 @@ import (
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/chat"
 )
 
 // Effect is what a rule or a decision says about a request.
@@ -89,6 +90,9 @@ type Policy struct {
 	rules  []*rule
 	def    Effect
 	kinds  map[string]action.Kind // action name -> kind, from the specs it was loaded with
+	// platforms are the chat platforms it was loaded with: which ids and
+	// platform groups exist.
+	platforms chat.Platforms
 }
 
 type group struct {
@@ -196,7 +200,7 @@ func (p *Policy) evaluate(in Input, ex *Explanation) Decision {
 				tr.When = Check{Matched: true, Detail: r.when.src + " is true"}
 			}
 		}
-		d, decided = r.decide(in, kind), true
+		d, decided = r.decide(in, kind, p.platforms.IsGroup), true
 		if tr != nil {
 			tr.Decided = true
 		}
@@ -237,7 +241,7 @@ func (r *rule) matchStatic(w *who, in Input, tr *RuleTrace) bool {
 
 // decide turns a matching rule into a decision, applying the
 // mutating-never-allow invariant.
-func (r *rule) decide(in Input, kind action.Kind) Decision {
+func (r *rule) decide(in Input, kind action.Kind, isGroup func(string) bool) Decision {
 	switch r.effect {
 	case Deny:
 		reason := r.reason
@@ -255,7 +259,7 @@ func (r *rule) decide(in Input, kind action.Kind) Decision {
 		}
 		d.Reason = r.reason
 		if d.Reason == "" {
-			d.Reason = fmt.Sprintf("rule %q: %s must confirm", r.name, describeApprovers(d.Approvers, d.DistinctApprover, in.Subject))
+			d.Reason = fmt.Sprintf("rule %q: %s must confirm", r.name, describeApprovers(d.Approvers, d.DistinctApprover, in.Subject, isGroup))
 		}
 		return d
 	default:
@@ -331,7 +335,7 @@ func (p *Policy) CanApprove(d Decision, requester, approver string, approverGrou
 	if approver == "" {
 		return fmt.Errorf("%w: unknown approver", ErrCannotApprove)
 	}
-	who := describeApprovers(d.Approvers, d.DistinctApprover, requester)
+	who := describeApprovers(d.Approvers, d.DistinctApprover, requester, p.platforms.IsGroup)
 	if d.DistinctApprover && approver == requester {
 		return fmt.Errorf("%w: %s must confirm; the requester cannot", ErrCannotApprove, who)
 	}
@@ -355,7 +359,8 @@ func (p *Policy) CanApprove(d Decision, requester, approver string, approverGrou
 
 // describeApprovers words an approver list: "the requester (console:alice)",
 // "a second member of group sre", "console:bob or a member of slack-group:S1".
-func describeApprovers(approvers []string, distinct bool, requester string) string {
+// isGroup tells platform groups from user ids.
+func describeApprovers(approvers []string, distinct bool, requester string, isGroup func(string) bool) string {
 	parts := make([]string, 0, len(approvers))
 	for _, a := range approvers {
 		switch {
@@ -372,7 +377,7 @@ func describeApprovers(approvers []string, distinct bool, requester string) stri
 			} else {
 				parts = append(parts, "a member of group "+g)
 			}
-		case strings.HasPrefix(a, SlackGroupPrefix+":") || strings.HasPrefix(a, DiscordRolePrefix+":"):
+		case isGroup(a):
 			parts = append(parts, "a member of "+a)
 		default:
 			parts = append(parts, a)

@@ -149,6 +149,22 @@ func sqliteMigrations() []migration {
 				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
 			},
 		},
+		{
+			version: 6,
+			name:    "chat adapter state",
+			stmts: []string{
+				// Small values chat adapters keep across restarts and
+				// replicas (internal/chatstate): what a compact Discord
+				// button custom_id stands for, the Slack threads Parley
+				// answered in. created_at is Unix ms; old rows are purged.
+				`CREATE TABLE chat_state (
+					key        TEXT    PRIMARY KEY,
+					value      TEXT    NOT NULL,
+					created_at INTEGER NOT NULL
+				)`,
+				`CREATE INDEX chat_state_created_at ON chat_state (created_at)`,
+			},
+		},
 	}
 }
 
@@ -254,6 +270,18 @@ func pgMigrations() []migration {
 					seen_at BIGINT  NOT NULL
 				)`,
 				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
+			},
+		},
+		{
+			version: 6,
+			name:    "chat adapter state",
+			stmts: []string{
+				`CREATE TABLE chat_state (
+					key        TEXT    PRIMARY KEY,
+					value      TEXT    NOT NULL,
+					created_at BIGINT  NOT NULL
+				)`,
+				`CREATE INDEX chat_state_created_at ON chat_state (created_at)`,
 			},
 		},
 	}
