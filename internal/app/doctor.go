@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -389,19 +390,30 @@ func (d *doctor) loki(ctx context.Context, cfg *config.Config) {
 	d.pass("loki", fmt.Sprintf("%s answers (%d labels)", lc.URL, len(labels.Data)))
 }
 
-// alertmanager checks that Alertmanager answers and that its
-// configuration sends to Parley's webhook. Parley does not call
-// Alertmanager for incidents, so its URL comes from --alertmanager.
+// alertmanager checks that Alertmanager answers (with the credentials of
+// the alertmanager: block, which the alerts and silence actions use) and,
+// when incidents are configured, that its configuration sends to Parley's
+// webhook. --alertmanager names another URL (an Alertmanager Parley only
+// receives from).
 func (d *doctor) alertmanager(ctx context.Context, cfg *config.Config, amURL string) {
+	var bearer string
+	header := map[string]string{}
+	if amURL == "" {
+		amURL = cfg.Alertmanager.URL
+		bearer = cfg.Alertmanager.Auth.BearerToken.Value()
+		if b := cfg.Alertmanager.Auth.Basic; b != nil {
+			header["Authorization"] = "Basic " + base64.StdEncoding.EncodeToString([]byte(b.User+":"+b.Password.Value()))
+		}
+	}
 	switch {
 	case amURL == "" && cfg.Incidents == nil:
-		d.skip("alertmanager", "not configured (no incidents section)")
+		d.skip("alertmanager", "not configured (no alertmanager or incidents section)")
 		return
 	case amURL == "":
-		d.skip("alertmanager", "cannot run: give --alertmanager URL to check that Alertmanager answers and sends to /webhooks/alertmanager")
+		d.skip("alertmanager", "cannot run: set alertmanager.url or give --alertmanager URL to check that Alertmanager answers and sends to /webhooks/alertmanager")
 		return
 	}
-	body, err := d.get(ctx, joinURL(amURL, "/api/v2/status"), "", nil)
+	body, err := d.get(ctx, joinURL(amURL, "/api/v2/status"), bearer, header)
 	var st struct {
 		Config struct {
 			Original string `json:"original"`
@@ -417,9 +429,13 @@ func (d *doctor) alertmanager(ctx context.Context, cfg *config.Config, amURL str
 		d.fail("alertmanager", err, "check the URL and that the doctor may reach Alertmanager")
 		return
 	}
-	if !strings.Contains(st.Config.Original, "/webhooks/alertmanager") {
+	if cfg.Incidents != nil && !strings.Contains(st.Config.Original, "/webhooks/alertmanager") {
 		d.fail("alertmanager", errors.New("alertmanager answers but no receiver sends to Parley's /webhooks/alertmanager"),
 			"add a receiver with webhook_configs: [{url: http://PARLEY:8080/webhooks/alertmanager, http_config: {authorization: {credentials_file: …}}}] and route alerts to it")
+		return
+	}
+	if cfg.Incidents == nil {
+		d.pass("alertmanager", fmt.Sprintf("%s answers (Alertmanager %s)", amURL, st.VersionInfo.Version))
 		return
 	}
 	d.pass("alertmanager", fmt.Sprintf("%s answers (Alertmanager %s) and a receiver sends to Parley", amURL, st.VersionInfo.Version))
