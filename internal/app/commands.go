@@ -59,7 +59,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["db"] || *configFile == "" {
+	if set["db"] || (*configFile == "" && env.getenv("PARLEY_CONFIG") == "") {
 		cfg.Database = *dbPath
 	}
 	if *policyFile != "" {
@@ -360,8 +360,12 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// loadConfig reads the configuration file, or the defaults without one.
+// loadConfig reads the configuration file (--config, else
+// PARLEY_CONFIG), or the defaults without one.
 func loadConfig(path string, env Env) (*config.Config, error) {
+	if path == "" {
+		path = env.getenv("PARLEY_CONFIG")
+	}
 	cfg := config.Default()
 	if path != "" {
 		var err error
