@@ -94,8 +94,9 @@ type Result struct {
 	// Kind styles the reply when what the action reports is not a plain
 	// success: chat.KindAttention (an unready deployment) or
 	// chat.KindProgress (a rollout under way); chat.KindInfo for a neutral
-	// state. Empty means chat.KindSuccess.
-	Kind chat.ReplyKind
+	// state. Empty means chat.KindSuccess (and is left out of the JSON
+	// form, so golden files of plain results do not change).
+	Kind chat.ReplyKind `json:"Kind,omitempty"`
 }
 
 // Error kinds. Wrap them: fmt.Errorf("scale %s/%s: %w", ns, name, ErrNotFound).
