@@ -33,3 +33,4 @@ fi
 
 ./scripts/build-victorialogs.sh
 ./scripts/build-kube.sh
+./scripts/build-helm.sh   # the chart install test renders with it

@@ -19,30 +19,10 @@ mkdir -p "$out"
 export GOWORK=off
 
 if [ "${PARLEY_CHART_SKIP_LINT:-}" != 1 ]; then
-	# helm, built from the version pinned in tools/charttest/go.mod. The
-	# ldflags give it the Kubernetes version it was built against, as the
-	# release build does (otherwise it assumes Kubernetes 1.20).
-	helm_version=$(awk '$1 == "helm.sh/helm/v3" {print $2; exit}' tools/charttest/go.mod)
-	k8s_minor=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' tools/charttest/go.mod | cut -d. -f2)
-	stamp="$out/.helm.stamp"
-	want="$helm_version k8s1.$k8s_minor $(go env GOVERSION)"
-	if [ ! -x "$out/helm" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-		echo "== chart: building helm $helm_version into .cache/bin"
-		start=$(date +%s)
-		(
-			cd tools/charttest
-			ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
-			for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-				ldflags="$ldflags -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$k8s_minor"
-			done
-			GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/helm" helm.sh/helm/v3/cmd/helm
-		)
-		echo "$want" >"$stamp"
-		echo "== chart: built helm in $(($(date +%s) - start))s"
-	fi
+	./scripts/build-helm.sh
 	echo "== chart: helm lint --strict"
 	"$out/helm" lint charts/parley --strict --namespace parley
-	for f in tools/charttest/testdata/values-*.yaml; do
+	for f in tools/charttest/testdata/values-*.yaml charts/parley/values-production.yaml; do
 		"$out/helm" lint charts/parley --strict --namespace parley -f "$f" >/dev/null || {
 			"$out/helm" lint charts/parley --strict --namespace parley -f "$f"
 			exit 1

@@ -32,6 +32,9 @@ step "go build"
 ./scripts/build.sh bin/parley
 echo "bin/parley: $(du -h bin/parley | cut -f1) static binary, $(./bin/parley version)"
 
+step "container image: Dockerfile checks (and a build where Docker runs)"
+./scripts/check-image.sh bin/parley
+
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
 # oncall.yaml (phrasings for the on-call actions) is not a gate yet: the

@@ -217,8 +217,8 @@ func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, 
 	}
 	var out []change
 	checked := 0
-	for i := range deps {
-		d := &deps[i]
+	for i := range deps.items {
+		d := &deps.items[i]
 		if only != "" && d.Name != only {
 			continue
 		}

@@ -168,30 +168,6 @@ func catalogSpec(name string) action.Spec {
 	return s
 }
 
-// listDeployments lists the deployments of ns or, for the empty ns, of
-// every namespace (only Options.Namespaces when set).
-func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns string) ([]appsv1.Deployment, error) {
-	namespaces := []string{ns}
-	if ns == "" && len(b.o.Namespaces) > 0 {
-		namespaces = b.o.Namespaces
-	}
-	var out []appsv1.Deployment
-	for _, ns := range namespaces {
-		list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, apiError(err)
-		}
-		out = append(out, list.Items...)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out, nil
-}
-
 // target reads the deployment and namespace parameters, requiring both.
 func target(req action.Request) (ns, name string, err error) {
 	ns, name = req.Params.String("namespace"), req.Params.String("deployment")
@@ -228,24 +204,6 @@ func apiError(err error) error {
 		kind = action.ErrUnavailable
 	}
 	return fmt.Errorf("%w: %w", kind, err)
-}
-
-// deploymentNotFound wraps ErrNotFound with the names that do exist, so the
-// reply can suggest the right one.
-func deploymentNotFound(ctx context.Context, c clientset.Interface, ns, name string) error {
-	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
-	if err != nil { // the hint is a courtesy; the answer stays "not found"
-		return fmt.Errorf("%w: no deployment %q in namespace %s", action.ErrNotFound, name, ns)
-	}
-	if len(list.Items) == 0 {
-		return fmt.Errorf("%w: no deployment %q: namespace %s has no deployments", action.ErrNotFound, name, ns)
-	}
-	names := make([]string, 0, len(list.Items))
-	for _, d := range list.Items {
-		names = append(names, d.Name)
-	}
-	sort.Strings(names)
-	return fmt.Errorf("%w: no deployment %q in namespace %s; it has %s", action.ErrNotFound, name, ns, strings.Join(names, ", "))
 }
 
 // getDeployment reads a deployment, turning a 404 into a helpful message.

@@ -24,14 +24,18 @@ func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string
 		return "", "", err
 	}
 	var found []string
-	for _, d := range all {
+	for _, d := range all.items {
 		if d.Name == name {
 			found = append(found, d.Namespace)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return "", "", fmt.Errorf("%w: no deployment %q in any namespace", action.ErrNotFound, name)
+		where := "in any namespace"
+		if len(all.unreadable) > 0 {
+			where = "in any namespace Parley may read"
+		}
+		return "", "", fmt.Errorf("%w: no deployment %q %s", action.ErrNotFound, name, where)
 	case 1:
 		return found[0], fmt.Sprintf("_No namespace given; %s exists only in %s._", name, found[0]), nil
 	default:

@@ -3,11 +3,13 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
 
@@ -107,14 +109,23 @@ func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.R
 		p.toImage = images(&got.Spec.Template) // what the server would store, after admission
 	}
 	p.Summary = fmt.Sprintf("%s revision %d -> %d", name, p.fromRev, p.toRev)
-	if p.fromImage != p.toImage {
-		p.Summary += fmt.Sprintf(" (image %s -> %s)", p.fromImage, p.toImage)
-	}
 	p.Changes = []action.Change{{Field: "revision", Before: strconv.FormatInt(p.fromRev, 10), After: strconv.FormatInt(p.toRev, 10)}}
 	if p.fromImage != p.toImage {
+		p.Summary += fmt.Sprintf(" (image %s -> %s)", p.fromImage, p.toImage)
 		p.Changes = append(p.Changes, action.Change{Field: "image", Before: p.fromImage, After: p.toImage})
-	} else {
-		p.Changes = append(p.Changes, action.Change{Field: "pod template", Before: "revision " + strconv.FormatInt(p.fromRev, 10), After: "revision " + strconv.FormatInt(p.toRev, 10)})
+		return p, nil
+	}
+	// The same image: say what really changes, so nobody confirms "a
+	// rollback" believing it undoes a release when it only undoes a
+	// restart, and point at the revision that would.
+	diff := templateDiff(&d.Spec.Template, &p.upd.Spec.Template)
+	p.Summary += fmt.Sprintf(": only %s changes; the image stays %s", strings.Join(diff, " and "), p.fromImage)
+	if older := olderImage(rss, p.fromImage, p.toRev); older != nil {
+		p.Summary += fmt.Sprintf(" (revision %d runs %s: ask to roll back to revision %d for that)",
+			revision(older), images(&older.Spec.Template), revision(older))
+	}
+	for _, f := range diff {
+		p.Changes = append(p.Changes, action.Change{Field: f, Before: "revision " + strconv.FormatInt(p.fromRev, 10), After: "revision " + strconv.FormatInt(p.toRev, 10)})
 	}
 	return p, nil
 }
@@ -232,6 +243,92 @@ func rollbackAnnotations(deployment, rs map[string]string) map[string]string {
 		if !rollbackSkipAnnotations[k] {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// olderImage is the newest ReplicaSet older than revision before whose
+// images differ from image: the revision a rollback "to the previous
+// release" means, when the previous revision only restarted the pods.
+// rss is sorted newest revision first.
+func olderImage(rss []appsv1.ReplicaSet, image string, before int64) *appsv1.ReplicaSet {
+	for i := range rss {
+		if rev := revision(&rss[i]); rev > 0 && rev < before && images(&rss[i].Spec.Template) != image {
+			return &rss[i]
+		}
+	}
+	return nil
+}
+
+// templateDiff names what differs between two pod templates with the same
+// images, in words for a confirmation prompt: "the pod template annotation
+// kubectl.kubernetes.io/restartedAt (a restart)", "the environment of
+// container app", "the pod spec".
+func templateDiff(from, to *corev1.PodTemplateSpec) []string {
+	var out []string
+	var keys []string
+	for k := range union(from.Annotations, to.Annotations) {
+		if from.Annotations[k] != to.Annotations[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		what := "the pod template annotation " + k
+		if k == RestartedAtAnnotation {
+			switch {
+			case to.Annotations[k] == "":
+				what += " (undoing the restart of " + from.Annotations[k] + ")"
+			default:
+				what += " (back to the restart of " + to.Annotations[k] + ")"
+			}
+		}
+		out = append(out, what)
+	}
+	a, b := from.DeepCopy(), to.DeepCopy()
+	a.Annotations, b.Annotations = nil, nil
+	delete(a.Labels, podTemplateHashLabel)
+	delete(b.Labels, podTemplateHashLabel)
+	if !apiequality.Semantic.DeepEqual(a.Labels, b.Labels) {
+		out = append(out, "the pod labels")
+	}
+	a.Labels, b.Labels = nil, nil
+	if len(a.Spec.Containers) == len(b.Spec.Containers) {
+		for i := range a.Spec.Containers {
+			ca, cb := &a.Spec.Containers[i], &b.Spec.Containers[i]
+			for _, part := range []struct {
+				name string
+				x, y any
+			}{
+				{"environment", []any{ca.Env, ca.EnvFrom}, []any{cb.Env, cb.EnvFrom}},
+				{"resources", ca.Resources, cb.Resources},
+				{"command and arguments", []any{ca.Command, ca.Args}, []any{cb.Command, cb.Args}},
+				{"probes", []any{ca.LivenessProbe, ca.ReadinessProbe, ca.StartupProbe}, []any{cb.LivenessProbe, cb.ReadinessProbe, cb.StartupProbe}},
+			} {
+				if !apiequality.Semantic.DeepEqual(part.x, part.y) {
+					out = append(out, fmt.Sprintf("the %s of container %s", part.name, ca.Name))
+				}
+			}
+			*ca = corev1.Container{}
+			*cb = corev1.Container{}
+		}
+	}
+	if !apiequality.Semantic.DeepEqual(a.Spec, b.Spec) {
+		out = append(out, "the pod spec")
+	}
+	if len(out) == 0 {
+		out = append(out, "the pod template")
+	}
+	return out
+}
+
+func union(a, b map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
 	}
 	return out
 }

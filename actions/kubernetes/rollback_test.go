@@ -233,3 +233,65 @@ func (k *kit) deploymentLocked(t *testing.T, ns, name string) *appsv1.Deployment
 	}
 	return obj.(*appsv1.Deployment)
 }
+
+// A rollback right after a restart only undoes the restart: the prompt says
+// so, names the image that stays, and points at the revision with the
+// previous image.
+func TestRollbackAfterRestartSaysWhatChanges(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	if _, err := k.restart.Run(ctx, req(action.KubernetesRestart, action.Params{"namespace": "prod", "deployment": "checkout"})); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := k.rollback.Plan(ctx, rollbackReq("prod", "checkout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "checkout revision 5 -> 4: only the pod template annotation kubectl.kubernetes.io/restartedAt (undoing the restart of " +
+		t0.Format("2006-01-02T15:04:05Z07:00") + ") changes; the image stays shop/checkout:1.4.2 " +
+		"(revision 3 runs shop/checkout:1.4.1: ask to roll back to revision 3 for that)"
+	if plan.Summary != want {
+		t.Errorf("summary\n%s\nwant\n%s", plan.Summary, want)
+	}
+	if len(plan.Changes) != 2 || plan.Changes[1].Field != "the pod template annotation kubectl.kubernetes.io/restartedAt (undoing the restart of "+t0.Format("2006-01-02T15:04:05Z07:00")+")" {
+		t.Errorf("changes %+v", plan.Changes)
+	}
+	// What the prompt promised is what happens: the image stays.
+	if _, err := k.rollback.Run(ctx, rollbackReq("prod", "checkout")); err != nil {
+		t.Fatal(err)
+	}
+	d := k.deployment(t, "prod", "checkout")
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "shop/checkout:1.4.2" {
+		t.Errorf("image %s after undoing a restart", got)
+	}
+	if _, ok := d.Spec.Template.Annotations[RestartedAtAnnotation]; ok {
+		t.Error("restartedAt still set")
+	}
+}
+
+func TestTemplateDiff(t *testing.T) {
+	base := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", podTemplateHashLabel: "abc"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:1"}}},
+	}
+	env := base.DeepCopy()
+	env.Labels[podTemplateHashLabel] = "def" // never a difference on its own
+	env.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "fast"}}
+	sa := base.DeepCopy()
+	sa.Spec.ServiceAccountName = "other"
+	restarted := base.DeepCopy()
+	restarted.Annotations = map[string]string{RestartedAtAnnotation: "2026-11-20T10:00:00Z"}
+	for name, tc := range map[string]struct {
+		from, to *corev1.PodTemplateSpec
+		want     string
+	}{
+		"env":        {env, &base, "the environment of container app"},
+		"pod spec":   {sa, &base, "the pod spec"},
+		"restart":    {restarted, &base, "the pod template annotation kubectl.kubernetes.io/restartedAt (undoing the restart of 2026-11-20T10:00:00Z)"},
+		"re-restart": {&base, restarted, "the pod template annotation kubectl.kubernetes.io/restartedAt (back to the restart of 2026-11-20T10:00:00Z)"},
+	} {
+		if got := strings.Join(templateDiff(tc.from, tc.to), "; "); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}

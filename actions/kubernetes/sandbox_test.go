@@ -173,7 +173,7 @@ func TestSandboxStatusSubresource(t *testing.T) {
 	if _, err := k.sb.Client().CoreV1().Pods("prod").UpdateStatus(ctx, &pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := firstLine(k.statusText(t, "prod", "checkout")); got != "checkout (prod): 2/3 ready, image shop/checkout:1.4.2, revision 4" {
+	if got := firstLine(k.statusText(t, "prod", "checkout")); got != "checkout (prod): 2/3 ready, below minimum availability, image shop/checkout:1.4.2, revision 4" {
 		t.Errorf("status with an unready pod %q", got)
 	}
 	p, err := k.sb.Client().CoreV1().Pods("prod").Get(ctx, pod.Name, metav1.GetOptions{})

@@ -166,7 +166,7 @@ func TestPlanStateTracksTheTarget(t *testing.T) {
 func TestScaleUnknownDeployment(t *testing.T) {
 	k := newKit(t)
 	_, err := k.scale.Plan(context.Background(), scaleReq("staging", "search", 2))
-	mustErrIs(t, err, action.ErrNotFound, `no deployment "search" in namespace staging; it has auth, cart, checkout, payments`)
+	mustErrIs(t, err, action.ErrNotFound, `no deployment "search" in staging; nothing with a similar name (there: auth, cart, checkout, payments)`)
 	_, err = k.scale.Plan(context.Background(), req(action.KubernetesScale, action.Params{"deployment": "checkout", "replicas": 2}))
 	mustErrIs(t, err, action.ErrInvalid, "which namespace")
 }

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -54,13 +55,18 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 	case ns == "":
 		// Reading is harmless, so a unique match is shown, but the reply
 		// says where it was found.
-		found, err := s.findNamespaces(ctx, c, name)
+		all, err := s.listDeployments(ctx, c, metav1.NamespaceAll)
 		if err != nil {
 			return action.Result{}, fmt.Errorf("status %s: %w", name, err)
 		}
+		found := namespacesOf(all.items, name)
 		switch len(found) {
 		case 0:
-			return action.Result{}, fmt.Errorf("status %s: %w: no deployment %q in any namespace", name, action.ErrNotFound, name)
+			names := make([]string, 0, len(all.items))
+			for _, d := range all.items {
+				names = append(names, d.Name)
+			}
+			return action.Result{}, &notFoundError{notFoundText(name, "in any namespace Parley reads", names)}
 		case 1:
 			res, err := s.one(ctx, c, found[0], name)
 			if err != nil {
@@ -74,6 +80,10 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 		}
 	default:
 		res, err := s.one(ctx, c, ns, name)
+		var nf *notFoundError
+		if errors.As(err, &nf) {
+			return action.Result{}, s.notFoundElsewhere(ctx, c, ns, name, nf)
+		}
 		if err != nil {
 			return action.Result{}, fmt.Errorf("status %s/%s: %w", ns, name, err)
 		}
@@ -81,23 +91,41 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 	}
 }
 
-func (s *Status) findNamespaces(ctx context.Context, c clientset.Interface, name string) ([]string, error) {
+// notFoundElsewhere adds to a not-found answer the other namespaces where
+// a deployment of that name does exist ("checkout exists in prod,
+// staging"). Failing to look is not an error: the answer stays nf.
+func (s *Status) notFoundElsewhere(ctx context.Context, c clientset.Interface, ns, name string, nf *notFoundError) error {
 	all, err := s.listDeployments(ctx, c, metav1.NamespaceAll)
 	if err != nil {
-		return nil, err
+		return nf
 	}
+	var other []string
+	for _, n := range namespacesOf(all.items, name) {
+		if n != ns {
+			other = append(other, n)
+		}
+	}
+	if len(other) == 0 {
+		return nf
+	}
+	return &notFoundError{fmt.Sprintf("no deployment %q in %s; it exists in %s", name, ns, strings.Join(other, ", "))}
+}
+
+// namespacesOf lists the namespaces that have a deployment called name.
+func namespacesOf(items []appsv1.Deployment, name string) []string {
 	var out []string
-	for _, d := range all {
+	for _, d := range items {
 		if d.Name == name {
 			out = append(out, d.Namespace)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// list answers "status" without a deployment: one line per deployment.
+// list answers "status" without a deployment: one line per deployment,
+// each with its own state; the reply is styled by the worst of them.
 func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
-	items, err := s.listDeployments(ctx, c, ns)
+	got, err := s.listDeployments(ctx, c, ns)
 	if err != nil {
 		where := ns
 		if where == "" {
@@ -105,10 +133,11 @@ func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (ac
 		}
 		return action.Result{}, fmt.Errorf("status of %s: %w", where, err)
 	}
+	items := got.items
 	var b strings.Builder
 	switch {
 	case len(items) == 0 && ns != "":
-		return action.Result{}, fmt.Errorf("status of %s: %w: namespace %s has no deployments", ns, action.ErrNotFound, ns)
+		return action.Result{}, &notFoundError{fmt.Sprintf("namespace %s has no deployments (or does not exist)", ns)}
 	case len(items) == 0:
 		return action.Result{}, fmt.Errorf("status: %w: no deployments found", action.ErrNotFound)
 	case ns != "":
@@ -116,31 +145,54 @@ func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (ac
 	default:
 		b.WriteString("Deployments:")
 	}
+	kind, unhealthy := chat.KindSuccess, 0
 	for i := range items {
 		d := &items[i]
+		h := assess(d, nil)
+		kind = worstKind(kind, h.kind)
+		if h.kind == chat.KindAttention || h.kind == chat.KindProgress {
+			unhealthy++
+		}
 		b.WriteString("\n• ")
 		if ns == "" {
 			b.WriteString(d.Namespace + "/")
 		}
-		b.WriteString(d.Name + ": " + summary(d))
+		b.WriteString(d.Name + ": " + summary(d, h))
 	}
-	return action.Result{Text: b.String()}, nil
+	if unhealthy > 0 {
+		head, rest, _ := strings.Cut(b.String(), "\n")
+		b.Reset()
+		fmt.Fprintf(&b, "%s %d of %d not healthy.\n%s", head, unhealthy, len(items), rest)
+	}
+	if n := got.note(); n != "" {
+		b.WriteString("\n" + n)
+	}
+	return action.Result{Text: b.String(), Kind: kind}, nil
 }
 
 // summaryLine is the first line of a status reply:
-// "checkout (prod): 3/3 ready, image shop/checkout:1.4.2, revision 4".
-func summaryLine(d *appsv1.Deployment) string {
-	return fmt.Sprintf("%s (%s): %s", d.Name, d.Namespace, summary(d))
+// "checkout (prod): 3/3 ready, image shop/checkout:1.4.2, revision 4", with
+// what is wrong after the ready count ("0/4 ready, rollout stuck
+// (ProgressDeadlineExceeded), ...").
+func summaryLine(d *appsv1.Deployment, h health) string {
+	return fmt.Sprintf("%s (%s): %s", d.Name, d.Namespace, summary(d, h))
 }
 
 // summary is "3/3 ready, image shop/checkout:1.4.2, revision 4".
-func summary(d *appsv1.Deployment) string {
-	line := fmt.Sprintf("%d/%d ready, %s %s, revision %d",
-		d.Status.ReadyReplicas, replicasOf(d), strings.ToLower(imageLabel(d)), images(&d.Spec.Template), revision(d))
-	if d.Spec.Paused {
-		line += ", paused"
+func summary(d *appsv1.Deployment, h health) string {
+	parts := append([]string{fmt.Sprintf("%d/%d ready", d.Status.ReadyReplicas, replicasOf(d))}, h.issues...)
+	parts = append(parts, fmt.Sprintf("%s %s", strings.ToLower(imageLabel(d)), images(&d.Spec.Template)),
+		fmt.Sprintf("revision %d", revision(d)))
+	return strings.Join(parts, ", ")
+}
+
+// worstKind is the reply style of two states together.
+func worstKind(a, b chat.ReplyKind) chat.ReplyKind {
+	rank := map[chat.ReplyKind]int{chat.KindSuccess: 0, chat.KindInfo: 1, chat.KindProgress: 2, chat.KindAttention: 3}
+	if rank[b] > rank[a] {
+		return b
 	}
-	return line
+	return a
 }
 
 func imageLabel(d *appsv1.Deployment) string {
@@ -168,9 +220,13 @@ func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string
 		return action.Result{}, err
 	}
 	now := s.o.Now()
+	h := assess(d, pods)
 
 	var b strings.Builder
-	b.WriteString(summaryLine(d))
+	b.WriteString(summaryLine(d, h))
+	for _, l := range h.details {
+		b.WriteString("\n" + l)
+	}
 	if d.Status.ObservedGeneration < d.Generation {
 		b.WriteString("\n_The controller has not yet observed the latest change; counts may lag._")
 	}
@@ -195,7 +251,7 @@ func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string
 		{Label: "Conditions", Value: conditions(d)},
 		{Label: "Pod restarts", Value: restarts(pods)},
 	}
-	res := action.Result{Text: b.String(), Fields: fields}
+	res := action.Result{Text: b.String(), Fields: fields, Kind: h.kind}
 	if len(rss) > 0 {
 		t := &chat.Table{Header: []string{"Revision", "Image", "Change cause", "Age"}}
 		for i, rs := range rss {

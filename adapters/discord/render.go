@@ -38,9 +38,12 @@ var kindColour = map[chat.ReplyKind]int{
 	chat.KindInfo:    0x5865F2, // blurple
 	chat.KindConfirm: 0xFEE75C, // yellow
 	chat.KindSuccess: 0x57F287, // green
-	chat.KindDenied:  0xED4245, // red
-	chat.KindError:   0xED4245,
-	chat.KindAudit:   0x99AAB5, // grey
+	// A read that succeeded but reports trouble is never green.
+	chat.KindProgress:  0xFEE75C, // yellow
+	chat.KindAttention: 0xE67E22, // orange
+	chat.KindDenied:    0xED4245, // red
+	chat.KindError:     0xED4245,
+	chat.KindAudit:     0x99AAB5, // grey
 }
 
 // customIDPrefix marks Parley's buttons: "parley:<action>:<value>".
@@ -116,6 +119,10 @@ func render(r chat.Reply) rendered {
 		text = prefix("🚫 ", text)
 	case chat.KindError:
 		text = prefix("⚠️ ", text)
+	case chat.KindAttention:
+		text = prefix("🔴 ", text)
+	case chat.KindProgress:
+		text = prefix("⏳ ", text)
 	}
 
 	var blocks []string

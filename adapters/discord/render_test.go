@@ -222,3 +222,16 @@ func TestCustomIDRoundTrip(t *testing.T) {
 		t.Error("a foreign custom_id was accepted")
 	}
 }
+
+// A read that succeeded but reports an unready target is never green.
+func TestUnhealthyResultsAreNotGreen(t *testing.T) {
+	for kind, want := range map[chat.ReplyKind]string{chat.KindAttention: "🔴 ", chat.KindProgress: "⏳ "} {
+		m := render(chat.Reply{Kind: kind, Text: "web (prod): 0/4 ready", Fields: []chat.Field{{Label: "Ready", Value: "0"}}})
+		if !strings.HasPrefix(m.Content, want) {
+			t.Errorf("%s: content %q, want prefix %q", kind, m.Content, want)
+		}
+		if len(m.Embeds) != 1 || m.Embeds[0].Color == kindColour[chat.KindSuccess] {
+			t.Errorf("%s: embed colour is the success green", kind)
+		}
+	}
+}

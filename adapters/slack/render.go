@@ -46,9 +46,12 @@ type Message struct {
 var kindEmoji = map[chat.ReplyKind]string{
 	chat.KindConfirm: ":raised_hand:",
 	chat.KindSuccess: ":white_check_mark:",
-	chat.KindDenied:  ":no_entry:",
-	chat.KindError:   ":warning:",
-	chat.KindAudit:   ":scroll:",
+	// A read that succeeded but reports trouble never gets the check mark.
+	chat.KindProgress:  ":hourglass_flowing_sand:",
+	chat.KindAttention: ":red_circle:",
+	chat.KindDenied:    ":no_entry:",
+	chat.KindError:     ":warning:",
+	chat.KindAudit:     ":scroll:",
 }
 
 // piece is one candidate content block and the number of source lines it

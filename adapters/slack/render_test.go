@@ -233,3 +233,21 @@ func TestLRU(t *testing.T) {
 		t.Fatal("forgotten key still known")
 	}
 }
+
+// A read that succeeded but reports an unready target is never styled as
+// a success.
+func TestUnhealthyResultsAreNotCheckMarks(t *testing.T) {
+	for kind, want := range map[chat.ReplyKind]string{
+		chat.KindAttention: ":red_circle: ",
+		chat.KindProgress:  ":hourglass_flowing_sand: ",
+		chat.KindSuccess:   ":white_check_mark: ",
+	} {
+		m := Render(chat.Reply{Kind: kind, Text: "web (prod): 0/4 ready", Fields: []chat.Field{{Label: "Ready", Value: "0"}}})
+		if !strings.HasPrefix(m.Text, want) {
+			t.Errorf("%s: text %q, want prefix %q", kind, m.Text, want)
+		}
+		if kind != chat.KindSuccess && strings.Contains(m.Text, "white_check_mark") {
+			t.Errorf("%s rendered with a check mark", kind)
+		}
+	}
+}

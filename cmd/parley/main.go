@@ -9,12 +9,18 @@ import (
 	"os/signal"
 	"syscall"
 
+	"k8s.io/klog/v2"
+
 	"github.com/parley-chatops/parley/internal/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app.Main(ctx, os.Args[1:], app.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	code := app.Main(ctx, os.Args[1:], app.Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		// client-go logs through klog, process-wide: into Parley's logger.
+		RouteKlog: klog.SetSlogLogger,
+	})
 	stop()
 	os.Exit(code)
 }

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
 // binPath is the real binary, built once by TestMain.
@@ -34,6 +38,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := kubetest.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop the test cluster:", err)
+	}
 	os.Exit(code)
 }
 
@@ -217,6 +224,13 @@ func TestBinaryServeHealthAndShutdown(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// The image's HEALTHCHECK: the binary asks the server it shares a
+	// configuration with (distroless has no curl).
+	for _, args := range [][]string{{"healthcheck", "--config", "parley.yaml"}, {"healthcheck", "--ready", "--config", "parley.yaml"}} {
+		if out, code := run(t, dir, binPath, "", args...); code != 0 || !strings.Contains(out, addr) {
+			t.Errorf("%v exited %d:\n%s", args, code, out)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -233,4 +247,113 @@ func TestBinaryServeHealthAndShutdown(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"parley stopped"`) {
 		t.Errorf("no structured shutdown log:\n%s", logs.String())
 	}
+	checkJSONLogs(t, logs.String())
+	// Nothing answers any more: the health check fails, saying why.
+	if out, code := run(t, dir, binPath, "", "healthcheck", "--config", "parley.yaml", "--timeout", "2s"); code != 1 || !strings.Contains(out, "connection refused") {
+		t.Errorf("healthcheck of a stopped server exited %d:\n%s", code, out)
+	}
+}
+
+// checkJSONLogs: every line on stderr is one JSON object with each key
+// once (log collectors keep the first or the last of a repeated key,
+// depending on the collector).
+func checkJSONLogs(t *testing.T, logs string) {
+	t.Helper()
+	for i, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		dec := json.NewDecoder(strings.NewReader(line))
+		tok, err := dec.Token()
+		if err != nil || tok != json.Delim('{') {
+			t.Errorf("log line %d is not a JSON object: %s", i+1, line)
+			continue
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				t.Errorf("log line %d: %v: %s", i+1, err, line)
+				break
+			}
+			key := k.(string)
+			if seen[key] {
+				t.Errorf("log line %d repeats key %q: %s", i+1, key, line)
+			}
+			seen[key] = true
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Errorf("log line %d: %v", i+1, err)
+				break
+			}
+		}
+	}
+}
+
+// TestBinaryServeLogsOneFormat: with leader election on a real API server,
+// client-go's own logging (klog: "attempting to acquire leader lease")
+// comes out as JSON lines of Parley's logger, not klog's text.
+func TestBinaryServeLogsOneFormat(t *testing.T) {
+	c := kubetest.Shared(t)
+	ns := c.NewNamespace(t, "parley")
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := "listen: " + addr + "\ndatabase: " + filepath.Join(dir, "p.db") + "\nlog: {format: json, level: debug}\n" +
+		"kubernetes: {kubeconfig: " + c.Kubeconfig(t) + "}\n" +
+		"leader_election: {lease_name: parley, lease_namespace: " + ns + ", identity: pod-a}\n"
+	if err := os.WriteFile(filepath.Join(dir, "parley.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binPath, "serve", "--config", "parley.yaml")
+	cmd.Dir = dir
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(logs.String(), "Successfully acquired lease") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no lease acquired within 60s:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // more than one retry period
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"component":"client-go"`) {
+		t.Errorf("client-go's lines are not tagged:\n%s", out)
+	}
+	// Holding the lease is steady: no chat platform is configured, and
+	// leadership is not given up and taken again.
+	if n := strings.Count(out, "Successfully acquired lease"); n != 1 {
+		t.Errorf("the lease was acquired %d times:\n%s", n, out)
+	}
+	checkJSONLogs(t, out)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

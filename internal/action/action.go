@@ -91,6 +91,12 @@ type Result struct {
 	// Outcome is a short machine-readable summary recorded in the audit log
 	// (for example {"replicas_before":"3","replicas_after":"5"}).
 	Outcome map[string]string
+	// Kind styles the reply when what the action reports is not a plain
+	// success: chat.KindAttention (an unready deployment) or
+	// chat.KindProgress (a rollout under way); chat.KindInfo for a neutral
+	// state. Empty means chat.KindSuccess (and is left out of the JSON
+	// form, so golden files of plain results do not change).
+	Kind chat.ReplyKind `json:"Kind,omitempty"`
 }
 
 // Error kinds. Wrap them: fmt.Errorf("scale %s/%s: %w", ns, name, ErrNotFound).

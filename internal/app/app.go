@@ -29,6 +29,11 @@ type Env struct {
 	// Now is the clock; nil means time.Now. Tests move it to expire
 	// confirmations without sleeping.
 	Now func() time.Time
+	// RouteKlog, when set, redirects klog (client-go's process-wide
+	// logging) into a command's logger. cmd/parley sets it to
+	// klog.SetSlogLogger; tests that run commands side by side leave it
+	// nil, as klog cannot be redirected safely while others log.
+	RouteKlog func(*slog.Logger)
 }
 
 func (e Env) getenv(k string) string {
@@ -66,8 +71,14 @@ Usage:
                                     route {"text": ...} lines from stdin, offline
   parley eval routing --dataset FILE [--out DIR] [--min-accuracy F]
                                     score the router on a routing dataset
-  parley audit [list|export|verify] [flags]
-                                    read and verify the audit log
+  parley audit [list|export|verify] [--config FILE | --db PATH] [flags]
+                                    read, archive (export --since/--until --out) and verify
+                                    the audit log, in SQLite or PostgreSQL; verify --file
+                                    checks archived exports
+  parley backup --to FILE|- [--config FILE | --db PATH]
+                                    an online, verified copy of the SQLite database
+  parley restore --from FILE|- [--config FILE | --db PATH] [--force]
+                                    put a backup in place (Parley stopped)
   parley policy check --as USER --channel CHANNEL REQUEST...
                                     explain the policy decision for a request
   parley serve [--config FILE]      run as a service: chat adapters, HTTP health and webhooks
@@ -78,6 +89,8 @@ Usage:
                                     print the Slack app manifest to paste into api.slack.com
   parley discord invite-url --application-id ID
                                     print the URL that adds the bot to a Discord server
+  parley healthcheck [--ready] [--config FILE | --url URL]
+                                    exit 0 when a running serve answers /healthz (/readyz)
   parley version                    print the version
 
 Run "parley COMMAND -h" for a command's flags.
@@ -111,6 +124,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = cmdSlack(ctx, rest, env)
 	case "discord":
 		err = cmdDiscord(ctx, rest, env)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, rest, env)
+	case "backup":
+		err = cmdBackup(ctx, rest, env)
+	case "restore":
+		err = cmdRestore(ctx, rest, env)
 	case "version", "--version":
 		fmt.Fprintf(env.Stdout, "parley %s\n", Version)
 	case "help", "-h", "--help":
@@ -170,7 +189,9 @@ func defaultDB(env Env) string {
 // text on stderr (serve configures its own from the config file).
 func logger(env Env, verbose bool) *slog.Logger {
 	if !verbose {
-		return slog.New(slog.DiscardHandler)
+		l := slog.New(slog.DiscardHandler)
+		routeKlog(env, l) // client-go stays quiet too
+		return l
 	}
 	return newLogger(env, "debug", "text")
 }

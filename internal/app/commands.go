@@ -12,21 +12,19 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/parley-chatops/parley/adapters/console"
 	"github.com/parley-chatops/parley/internal/action"
-	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/policy"
-	"github.com/parley-chatops/parley/internal/store"
 )
 
 // cmdChat runs the console adapter through the full pipeline.
@@ -63,7 +61,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["db"] || *configFile == "" {
+	if set["db"] || (*configFile == "" && env.getenv("PARLEY_CONFIG") == "") {
 		cfg.Database = *dbPath
 	}
 	if *policyFile != "" {
@@ -91,7 +89,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	if interactive {
-		fmt.Fprintf(env.Stdout, "Parley %s — you are console:%s in console:%s, on the sandbox cluster. Say \"help\"; Ctrl-D quits.\n", Version, *as, *channel)
+		fmt.Fprintf(env.Stdout, "Parley %s — you are console:%s in console:%s, %s. Say \"help\"; Ctrl-D quits.\n", Version, *as, *channel, clusterDescription(cfg.Kubernetes))
 	}
 	return con.Run(ctx, p.Pipeline)
 }
@@ -296,94 +294,6 @@ func writeFileWith(path string, fn func(io.Writer) error) error {
 	return f.Close()
 }
 
-// cmdAudit lists, exports and verifies the audit log.
-func cmdAudit(ctx context.Context, args []string, env Env) error {
-	sub := "list"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	fs := newFlags("audit "+sub, env)
-	dbPath := fs.String("db", defaultDB(env), "SQLite database")
-	format := fs.String("format", "text", "list/export format: text, jsonl or csv")
-	limit := fs.Int("limit", 0, "only the last N events (0: all)")
-	typ := fs.String("type", "", "only events of this type, e.g. action.succeeded")
-	req := fs.String("request", "", "only events of this request id")
-	anchor := fs.String("anchor", "", "verify: also check the chain contains SEQ:HASH published earlier")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if _, err := os.Stat(*dbPath); err != nil {
-		return fmt.Errorf("no audit log at %s (run parley chat first, or pass --db): %w", *dbPath, err)
-	}
-	db, err := store.Open(ctx, *dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rec := audit.New(db, audit.Options{})
-	defer rec.Close(context.WithoutCancel(ctx))
-	switch sub {
-	case "list", "export":
-		if sub == "export" && *format == "text" {
-			*format = "jsonl"
-		}
-		f := audit.Filter{RequestID: *req}
-		if *typ != "" {
-			t := audit.Type(*typ)
-			if !t.Valid() {
-				return fmt.Errorf("%w: unknown event type %q", errUsage, *typ)
-			}
-			f.Types = []audit.Type{t}
-		}
-		if *limit > 0 {
-			f.Limit, f.NewestFirst = *limit, true
-		}
-		events, err := rec.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		if f.NewestFirst {
-			for i, j := 0, len(events)-1; i < j; i, j = i+1, j-1 {
-				events[i], events[j] = events[j], events[i]
-			}
-		}
-		switch *format {
-		case "jsonl":
-			return audit.ExportJSONL(env.Stdout, events)
-		case "csv":
-			return audit.ExportCSV(env.Stdout, events)
-		case "text":
-			for _, e := range events {
-				fmt.Fprintln(env.Stdout, audit.Format(e))
-			}
-			return nil
-		default:
-			return fmt.Errorf("%w: unknown format %q (text, jsonl, csv)", errUsage, *format)
-		}
-	case "verify":
-		var anchors []audit.Anchor
-		if *anchor != "" {
-			seqText, hash, ok := strings.Cut(*anchor, ":")
-			seq, err := strconv.ParseInt(seqText, 10, 64)
-			if !ok || err != nil || seq < 1 || hash == "" {
-				return fmt.Errorf("%w: --anchor wants SEQ:HASH as printed by verify, got %q", errUsage, *anchor)
-			}
-			anchors = append(anchors, audit.Anchor{Seq: seq, Hash: hash})
-		}
-		res, err := rec.Verify(ctx, anchors...)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, res.String())
-		if verr := res.Err(); verr != nil {
-			return &exitError{code: 1}
-		}
-		return nil
-	default:
-		return fmt.Errorf("%w: unknown audit command %q (list, export, verify)", errUsage, sub)
-	}
-}
-
 // cmdPolicy explains a policy decision.
 func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 || args[0] != "check" {
@@ -479,8 +389,12 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// loadConfig reads the configuration file, or the defaults without one.
+// loadConfig reads the configuration file (--config, else
+// PARLEY_CONFIG), or the defaults without one.
 func loadConfig(path string, env Env) (*config.Config, error) {
+	if path == "" {
+		path = env.getenv("PARLEY_CONFIG")
+	}
 	cfg := config.Default()
 	if path != "" {
 		var err error
@@ -496,5 +410,44 @@ func loadConfig(path string, env Env) (*config.Config, error) {
 	if db := env.getenv("PARLEY_DB"); db != "" && cfg.Database == config.Default().Database {
 		cfg.Database = db
 	}
+	// PARLEY_LISTEN does the same for the HTTP address (the image listens
+	// on all interfaces, so a published port reaches it); healthcheck
+	// reads it too.
+	if l := env.getenv("PARLEY_LISTEN"); l != "" && cfg.Listen == config.Default().Listen {
+		cfg.Listen = l
+	}
 	return cfg, nil
+}
+
+// clusterDescription says which cluster a console session acts on, for
+// the banner: a real cluster must never be mistaken for the sandbox.
+func clusterDescription(k config.Kubernetes) string {
+	switch {
+	case k.Sandbox && k.Manifests != "":
+		return "on the sandbox cluster (an in-memory cluster from " + k.Manifests + ")"
+	case k.Sandbox:
+		return "on the sandbox cluster (in memory; nothing real changes)"
+	case k.InCluster:
+		return "on the REAL cluster this pod runs in (its service account)"
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if k.Kubeconfig != "" {
+		rules.ExplicitPath = k.Kubeconfig
+	}
+	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+		&clientcmd.ConfigOverrides{CurrentContext: k.Context}).RawConfig()
+	name := k.Context
+	if name == "" && err == nil {
+		name = raw.CurrentContext
+	}
+	server := ""
+	if c, ok := raw.Contexts[name]; ok && err == nil {
+		if cl, ok := raw.Clusters[c.Cluster]; ok {
+			server = " at " + cl.Server
+		}
+	}
+	if name == "" {
+		return "on the REAL cluster of your kubeconfig"
+	}
+	return fmt.Sprintf("on the REAL cluster of kubeconfig context %q%s", name, server)
 }

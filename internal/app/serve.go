@@ -286,6 +286,11 @@ func (r *chatRunner) lead(ctx context.Context) {
 	// early would hand the Lease back at once, over and over.
 	<-ctx.Done()
 	wg.Wait()
+	// Leadership lasts until ctx ends, even with nothing to run (no chat
+	// platform configured, or an adapter that stopped without an error):
+	// returning early would release the Lease and campaign again every
+	// retry period.
+	<-ctx.Done()
 }
 
 // report passes err on unless an earlier failure already is: the first
@@ -295,16 +300,6 @@ func report(errc chan<- error, err error) {
 	case errc <- err:
 	default:
 	}
-}
-
-func newLogger(env Env, level, format string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: l}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(env.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(env.Stderr, opts))
 }
 
 // cmdConfig validates or prints a configuration file.

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -55,7 +56,15 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if len(e.Params) > 0 {
 		j.Params = json.RawMessage(e.Params.Canonical())
 	}
-	return json.Marshal(j)
+	// Without HTML escaping: an archive is read by people and tools, and
+	// "replicas 3 -> 5" reads better than "replicas 3 -\u003e 5".
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.

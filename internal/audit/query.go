@@ -12,6 +12,7 @@ import (
 // Filter selects events for List. Zero fields do not filter.
 type Filter struct {
 	AfterSeq       int64     // only events with Seq > AfterSeq
+	ThroughSeq     int64     // only events with Seq <= ThroughSeq
 	Since, Until   time.Time // Since <= Time < Until
 	Types          []Type    // any of these types
 	RequestID      string
@@ -74,6 +75,9 @@ func (f Filter) query() (string, []any) {
 	}
 	if f.AfterSeq > 0 {
 		add("seq > ?", f.AfterSeq)
+	}
+	if f.ThroughSeq > 0 {
+		add("seq <= ?", f.ThroughSeq)
 	}
 	if !f.Since.IsZero() {
 		add("time_ms >= ?", f.Since.UnixMilli())
@@ -143,4 +147,20 @@ func (r *Recorder) Head(ctx context.Context) (seq int64, hash string, err error)
 		hash = Genesis
 	}
 	return seq, hash, nil
+}
+
+// SeqRange returns the first and last Seq of the events recorded at
+// Since <= time < Until (zero bounds are open), or 0, 0 when there are
+// none. An archive exports the whole range by Seq (AfterSeq, ThroughSeq),
+// so that it is one unbroken piece of the chain even if replicas' clocks
+// disagreed by a little around a bound.
+func (r *Recorder) SeqRange(ctx context.Context, since, until time.Time) (first, last int64, err error) {
+	f := Filter{Since: since, Until: until}
+	q, args := f.query()
+	q = strings.Replace(q, `SELECT `+columns+` FROM`, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM`, 1)
+	q = strings.TrimSuffix(q, ` ORDER BY seq ASC`)
+	if err := r.db.QueryRowContext(ctx, q, args...).Scan(&first, &last); err != nil {
+		return 0, 0, fmt.Errorf("audit events between %s and %s: %w", since, until, err)
+	}
+	return first, last, nil
 }

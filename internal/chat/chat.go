@@ -102,9 +102,15 @@ const (
 	KindInfo    ReplyKind = "info"
 	KindConfirm ReplyKind = "confirm" // a confirmation prompt
 	KindSuccess ReplyKind = "success"
-	KindDenied  ReplyKind = "denied"
-	KindError   ReplyKind = "error"
-	KindAudit   ReplyKind = "audit" // an audit-trail step
+	// KindProgress: the request succeeded and what it reports is still
+	// changing (a rollout under way). Never styled as a success.
+	KindProgress ReplyKind = "progress"
+	// KindAttention: the request succeeded but what it reports is not
+	// healthy (pods not ready, a stuck rollout, crash loops).
+	KindAttention ReplyKind = "attention"
+	KindDenied    ReplyKind = "denied"
+	KindError     ReplyKind = "error"
+	KindAudit     ReplyKind = "audit" // an audit-trail step
 )
 
 // Field is a short label/value pair.

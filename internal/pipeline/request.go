@@ -169,8 +169,13 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	if ev.Seq > 0 {
 		text = strings.TrimRight(text, "\n") + fmt.Sprintf(" [audit #%d]", ev.Seq)
 	}
+	kind := chat.KindSuccess
+	switch res.Kind {
+	case chat.KindAttention, chat.KindProgress, chat.KindInfo:
+		kind = res.Kind
+	}
 	p.reply(ctx, req, chat.Reply{
-		Kind: chat.KindSuccess, Text: text, Fields: res.Fields, Table: res.Table,
+		Kind: kind, Text: text, Fields: res.Fields, Table: res.Table,
 		Code: res.Code, Images: res.Images, Visibility: privateUnless(spec.Name != action.Help),
 	})
 	return res, nil

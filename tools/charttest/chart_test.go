@@ -3,6 +3,8 @@ package charttest
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
 
 // TestManifestsDecodeStrictly renders every scenario and checks what holds
@@ -48,7 +52,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 					t.Errorf("%s: %s %s lacks the common labels: %v", o.source, o.kind, o.meta.GetName(), l)
 				}
 			}
-			for _, want := range []string{"Deployment", "Service", "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding"} {
+			for _, want := range []string{"Deployment", "Service", "ServiceAccount", "ConfigMap", "ClusterRole"} {
 				found := false
 				for _, o := range r.objects {
 					found = found || o.kind == want
@@ -138,12 +142,12 @@ func TestDeploymentIsHardened(t *testing.T) {
 				volumes[v.Name] = v
 			}
 			data := volumes["data"]
-			if strings.Contains(f, "production") {
+			if name(f) == "values-production" || name(f) == "chart-values-production" {
 				if data.PersistentVolumeClaim == nil || data.PersistentVolumeClaim.ClaimName != fullname {
 					t.Errorf("persistence enabled but data is %+v", data.VolumeSource)
 				}
 				pvc := one[*corev1.PersistentVolumeClaim](t, r)
-				if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "fast-ssd" || pvc.Spec.Resources.Requests.Storage().String() != "5Gi" {
+				if name(f) == "values-production" && (pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName != "fast-ssd" || pvc.Spec.Resources.Requests.Storage().String() != "5Gi") {
 					t.Errorf("pvc = %+v", pvc.Spec)
 				}
 			} else if data.EmptyDir == nil {
@@ -187,8 +191,8 @@ func mapsEqual(a, b map[string]string) bool {
 func TestImageAndStrategy(t *testing.T) {
 	r := mustRender(t, []string{"testdata/values-default.yaml"})
 	d := one[*appsv1.Deployment](t, r)
-	if got := d.Spec.Template.Spec.Containers[0].Image; got != "ghcr.io/parley-chatops/parley:dev" {
-		t.Errorf("default image = %q, want the appVersion tag", got)
+	if got := d.Spec.Template.Spec.Containers[0].Image; got != "ghcr.io/parley-chatops/parley:"+appVersion(t) {
+		t.Errorf("default image = %q, want the appVersion tag %s", got, appVersion(t))
 	}
 	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		t.Errorf("one SQLite replica must use Recreate, got %q", d.Spec.Strategy.Type)
@@ -239,7 +243,7 @@ func TestNoSecretValuesRendered(t *testing.T) {
 	set = append(set,
 		"replicas=2", "store.driver=postgres", "leaderElection.enabled=true",
 		"store.postgres.dsnSecret.name="+sentinel+"-name-dsn", "store.postgres.dsnSecret.key="+sentinel+"-key-dsn",
-		"config.slack.mode=events", "string:config.discord.application_id=1130000000000000000",
+		"config.slack.mode=events", "ingress.enabled=true", "ingress.host=parley.example.com", "string:config.discord.application_id=1130000000000000000",
 		"config.prometheus.url=http://prometheus:9090", "config.loki.url=http://loki:3100",
 		"config.router.mode=llm", "config.router.llm.provider=anthropic", "config.router.llm.model=claude",
 		"string:config.incidents.default_channel=slack:C0123456789")
@@ -379,16 +383,16 @@ func TestConfigFile(t *testing.T) {
 			}
 			_, hasSlack := cfg["slack"]
 			_, hasDiscord := cfg["discord"]
-			wantSlack := strings.Contains(f, "production") || strings.Contains(f, "multi")
+			wantSlack := name(f) == "values-production" || name(f) == "values-multi-replica"
 			if hasSlack != wantSlack {
 				t.Errorf("slack section present=%v, want %v", hasSlack, wantSlack)
 			}
-			if hasDiscord != strings.Contains(f, "discord") {
+			if hasDiscord != (name(f) == "values-discord-only") {
 				t.Errorf("discord section present=%v", hasDiscord)
 			}
 			_, hasStore := cfg["store"]
 			_, hasLE := cfg["leader_election"]
-			if multi := strings.Contains(f, "multi"); hasStore != multi || hasLE != multi {
+			if multi := name(f) == "values-multi-replica"; hasStore != multi || hasLE != multi {
 				t.Errorf("store present=%v leader_election present=%v, want both %v", hasStore, hasLE, multi)
 			}
 
@@ -449,18 +453,21 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	cases := []struct {
 		file        string
 		write       []string // namespaces with write roles
+		jobs        []string // namespaces with job roles
 		impersonate bool
 		leases      bool
 	}{
-		{"testdata/values-default.yaml", nil, false, false},
-		{"testdata/values-production.yaml", []string{"prod", "staging"}, true, false},
-		{"testdata/values-multi-replica.yaml", []string{"staging"}, false, true},
-		{"testdata/values-discord-only.yaml", nil, false, false},
+		{"testdata/values-default.yaml", nil, nil, false, false},
+		{"testdata/values-production.yaml", []string{"prod", "staging"}, nil, true, false},
+		{"testdata/values-multi-replica.yaml", []string{"staging"}, nil, false, true},
+		{"testdata/values-discord-only.yaml", nil, nil, false, false},
+		{"testdata/values-impersonation.yaml", []string{"team-a"}, []string{"parley-jobs"}, true, false},
+		{chartDir + "/values-production.yaml", nil, nil, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(name(tc.file), func(t *testing.T) {
 			r := mustRender(t, []string{tc.file})
-			var writeNS []string
+			var writeNS, jobNS []string
 			sawImpersonate, sawLeases := false, false
 			for _, ru := range rules(r) {
 				for _, v := range append(append([]string{}, ru.Verbs...), append(ru.Resources, ru.APIGroups...)...) {
@@ -477,8 +484,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 						writes = append(writes, v)
 					}
 				}
-				if slices.Contains(ru.Resources, "secrets") || slices.Contains(ru.Resources, "configmaps") {
-					t.Errorf("%s %s grants access to %v", ru.kind, ru.name, ru.Resources)
+				for _, res := range ru.Resources {
+					switch res {
+					case "secrets", "configmaps", "namespaces", "nodes", "clusterroles", "roles", "rolebindings", "clusterrolebindings":
+						t.Errorf("%s %s grants access to %s", ru.kind, ru.name, res)
+					}
 				}
 				if len(writes) == 0 {
 					continue
@@ -497,6 +507,11 @@ func TestRBACLeastPrivilege(t *testing.T) {
 					if !slices.Equal(ru.Verbs, []string{"create"}) && !slices.Equal(ru.ResourceNames, []string{fullname}) {
 						t.Errorf("lease rule %v is not restricted to the lease %s", ru.Verbs, fullname)
 					}
+				case ru.kind == "Role" && slices.Equal(ru.APIGroups, []string{"batch"}):
+					if !slices.Equal(ru.Resources, []string{"jobs"}) || !slices.Equal(writes, []string{"create", "delete"}) {
+						t.Errorf("job rule in %s: %+v", ru.namespace, ru.PolicyRule)
+					}
+					jobNS = append(jobNS, ru.namespace)
 				case ru.kind == "Role" && slices.Equal(ru.APIGroups, []string{"apps"}):
 					for _, res := range ru.Resources {
 						if res != "deployments" && res != "deployments/scale" {
@@ -519,20 +534,59 @@ func TestRBACLeastPrivilege(t *testing.T) {
 			if !slices.Equal(writeNS, tc.write) {
 				t.Errorf("write roles in %v, want exactly %v", writeNS, tc.write)
 			}
+			if !slices.Equal(jobNS, tc.jobs) {
+				t.Errorf("job roles in %v, want exactly %v", jobNS, tc.jobs)
+			}
 			if sawImpersonate != tc.impersonate {
 				t.Errorf("impersonate granted=%v, want %v", sawImpersonate, tc.impersonate)
 			}
 			if sawLeases != tc.leases {
 				t.Errorf("leases granted=%v, want %v", sawLeases, tc.leases)
 			}
-			checkBindings(t, r)
+			checkBindings(t, r, tc.impersonate)
 		})
 	}
 }
 
-// checkBindings: every binding binds only Parley's ServiceAccount to a
-// role this chart rendered.
-func checkBindings(t *testing.T, r *rendered) {
+// The reads the actions need, in the namespaces they may read: status
+// (deployments, replicasets, pods, events), pod logs, recent changes
+// (events.k8s.io), and nothing cluster-scoped.
+func TestReadRoleCoversTheActions(t *testing.T) {
+	r := mustRender(t, []string{"testdata/values-default.yaml"})
+	var read *rbacv1.ClusterRole
+	for _, cr := range all[*rbacv1.ClusterRole](r) {
+		if cr.Name == scoped+"-read" {
+			read = cr
+		}
+	}
+	if read == nil {
+		t.Fatalf("no ClusterRole %s-read", scoped)
+	}
+	allows := func(group, resource, verb string) bool {
+		for _, ru := range read.Rules {
+			if slices.Contains(ru.APIGroups, group) && slices.Contains(ru.Resources, resource) && slices.Contains(ru.Verbs, verb) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, need := range [][3]string{
+		{"apps", "deployments", "get"}, {"apps", "deployments", "list"}, {"apps", "replicasets", "list"},
+		{"", "pods", "get"}, {"", "pods", "list"}, {"", "pods", "watch"}, {"", "pods/log", "get"},
+		{"", "events", "list"}, {"", "events", "watch"}, {"events.k8s.io", "events", "list"}, {"events.k8s.io", "events", "watch"},
+	} {
+		if !allows(need[0], need[1], need[2]) {
+			t.Errorf("the read role does not allow %s %s/%s", need[2], need[0], need[1])
+		}
+	}
+}
+
+// checkBindings: every binding refers to a role this chart rendered, every
+// rendered role is bound (no unused Role), and the subjects are Parley's
+// ServiceAccount or, with impersonation, identities it impersonates. With
+// impersonation the ServiceAccount itself is bound to no write role: its
+// writes would bypass the users' RBAC.
+func checkBindings(t *testing.T, r *rendered, impersonation bool) {
 	t.Helper()
 	roles := map[string]bool{}
 	for _, cr := range all[*rbacv1.ClusterRole](r) {
@@ -541,16 +595,44 @@ func checkBindings(t *testing.T, r *rendered) {
 	for _, ro := range all[*rbacv1.Role](r) {
 		roles["Role/"+ro.Namespace+"/"+ro.Name] = true
 	}
-	checkSubjects := func(what string, subjects []rbacv1.Subject) {
-		if len(subjects) != 1 || subjects[0].Kind != "ServiceAccount" || subjects[0].Name != fullname || subjects[0].Namespace != namespace {
-			t.Errorf("%s binds %+v, want only ServiceAccount %s/%s", what, subjects, namespace, fullname)
+	bound := map[string]bool{}
+	cfg := parleyConfig(t, r)
+	imp, _ := lookup(cfg, "kubernetes.impersonate")
+	users, groups := map[string]bool{}, map[string]bool{}
+	if m, ok := imp.(map[string]any); ok {
+		for _, id := range m {
+			idm := id.(map[string]any)
+			users[idm["user"].(string)] = true
+			gs, _ := idm["groups"].([]any)
+			for _, g := range gs {
+				groups[g.(string)] = true
+			}
+		}
+	}
+	checkSubjects := func(what, role string, subjects []rbacv1.Subject) {
+		if len(subjects) == 0 {
+			t.Errorf("%s binds nobody", what)
+		}
+		for _, s := range subjects {
+			switch {
+			case s.Kind == "ServiceAccount" && s.Name == fullname && s.Namespace == namespace:
+				if impersonation && strings.HasSuffix(role, "-write") {
+					t.Errorf("%s binds the ServiceAccount to %s although Parley writes as the impersonated users", what, role)
+				}
+			case impersonation && s.Kind == "User" && users[s.Name] && s.APIGroup == rbacv1.GroupName:
+			case impersonation && s.Kind == "Group" && groups[s.Name] && s.APIGroup == rbacv1.GroupName:
+			default:
+				t.Errorf("%s binds %+v", what, s)
+			}
 		}
 	}
 	for _, b := range all[*rbacv1.ClusterRoleBinding](r) {
-		if b.RoleRef.Kind != "ClusterRole" || !roles["ClusterRole/"+b.RoleRef.Name] {
+		key := "ClusterRole/" + b.RoleRef.Name
+		if b.RoleRef.Kind != "ClusterRole" || !roles[key] {
 			t.Errorf("ClusterRoleBinding %s refers to %+v", b.Name, b.RoleRef)
 		}
-		checkSubjects("ClusterRoleBinding "+b.Name, b.Subjects)
+		bound[key] = true
+		checkSubjects("ClusterRoleBinding "+b.Name, b.RoleRef.Name, b.Subjects)
 	}
 	for _, b := range all[*rbacv1.RoleBinding](r) {
 		key := b.RoleRef.Kind + "/" + b.Namespace + "/" + b.RoleRef.Name
@@ -560,8 +642,99 @@ func checkBindings(t *testing.T, r *rendered) {
 		if !roles[key] {
 			t.Errorf("RoleBinding %s/%s refers to %+v", b.Namespace, b.Name, b.RoleRef)
 		}
-		checkSubjects("RoleBinding "+b.Name, b.Subjects)
+		bound[key] = true
+		checkSubjects("RoleBinding "+b.Namespace+"/"+b.Name, b.RoleRef.Name, b.Subjects)
 	}
+	for role := range roles {
+		if !bound[role] {
+			t.Errorf("%s is rendered but bound to nobody", role)
+		}
+	}
+}
+
+// Impersonation: the chat users' identities get the reads and, for the
+// named group, the writes; Parley's ServiceAccount gets only its own reads
+// and the right to impersonate exactly them.
+func TestImpersonationRBAC(t *testing.T) {
+	r := mustRender(t, []string{"testdata/values-impersonation.yaml"})
+	subjectsOf := func(role string) map[string][]string {
+		out := map[string][]string{}
+		for _, b := range all[*rbacv1.RoleBinding](r) {
+			if b.RoleRef.Name == role {
+				for _, s := range b.Subjects {
+					out[b.Namespace] = append(out[b.Namespace], s.Kind+":"+s.Name)
+				}
+			}
+		}
+		return out
+	}
+	read := subjectsOf(scoped + "-read")
+	want := []string{"ServiceAccount:" + fullname, "User:alice@example.com", "User:bob@example.com", "Group:developers", "Group:sre"}
+	for _, ns := range []string{"team-a", "team-b"} {
+		if !slices.Equal(read[ns], want) {
+			t.Errorf("read in %s bound to %v, want %v", ns, read[ns], want)
+		}
+	}
+	if write := subjectsOf(scoped + "-write"); len(write) != 1 || !slices.Equal(write["team-a"], []string{"Group:sre"}) {
+		t.Errorf("write bound to %v, want only Group:sre in team-a", write)
+	}
+	if jobs := subjectsOf(scoped + "-jobs"); !slices.Equal(jobs["parley-jobs"], []string{"ServiceAccount:" + fullname}) {
+		t.Errorf("jobs bound to %v", jobs)
+	}
+	if len(all[*rbacv1.ClusterRoleBinding](r)) != 1 {
+		t.Errorf("cluster-wide bindings: %d, want only the impersonation one", len(all[*rbacv1.ClusterRoleBinding](r)))
+	}
+	// Without grantRead the identities' reads are the operator's business.
+	r = mustRender(t, []string{"testdata/values-impersonation.yaml"}, "kubernetes.impersonation.grantRead=false")
+	for _, b := range all[*rbacv1.RoleBinding](r) {
+		if b.RoleRef.Name == scoped+"-read" && len(b.Subjects) != 1 {
+			t.Errorf("grantRead=false still binds %v", b.Subjects)
+		}
+	}
+}
+
+// The same release name in two namespaces: nothing collides.
+func TestTwoReleasesSameName(t *testing.T) {
+	ids := func(ns string) map[string]bool {
+		r, err := renderIn(t, ns, monitoringAPI, []string{"testdata/values-impersonation.yaml"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, o := range r.objects {
+			out[o.kind+"/"+o.meta.GetNamespace()+"/"+o.meta.GetName()] = true
+		}
+		return out
+	}
+	a, b := ids("parley-a"), ids("parley-b")
+	for id := range a {
+		if b[id] {
+			t.Errorf("both releases render %s", id)
+		}
+	}
+}
+
+func TestAppVersionIsARelease(t *testing.T) {
+	v := appVersion(t)
+	if !regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`).MatchString(v) {
+		t.Errorf("Chart.yaml appVersion %q is not a release version: the default image tag would not exist", v)
+	}
+}
+
+// appVersion reads the chart's appVersion.
+func appVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(chartDir + "/Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.AppVersion
 }
 
 func TestImpersonationNamesAreExact(t *testing.T) {
@@ -586,7 +759,7 @@ func TestReadScope(t *testing.T) {
 	r := mustRender(t, []string{"testdata/values-multi-replica.yaml"})
 	var readNS []string
 	for _, b := range all[*rbacv1.RoleBinding](r) {
-		if b.RoleRef.Kind == "ClusterRole" && b.RoleRef.Name == fullname+"-read" {
+		if b.RoleRef.Kind == "ClusterRole" && b.RoleRef.Name == scoped+"-read" {
 			readNS = append(readNS, b.Namespace)
 		}
 	}
@@ -594,10 +767,74 @@ func TestReadScope(t *testing.T) {
 	if !slices.Equal(readNS, []string{"prod", "staging"}) {
 		t.Errorf("read bound in %v, want [prod staging]", readNS)
 	}
-	for _, b := range all[*rbacv1.ClusterRoleBinding](r) {
-		if b.RoleRef.Name == fullname+"-read" {
-			t.Error("rbac.readNamespaces set, but the read role is bound cluster-wide")
+	if n := len(all[*rbacv1.ClusterRoleBinding](r)); n != 0 {
+		t.Errorf("rbac.readNamespaces set, but %d ClusterRoleBindings: Parley must need no cluster-wide right", n)
+	}
+	// Parley reads exactly those namespaces, one by one: without this, it
+	// would list deployments cluster-wide, which these bindings forbid.
+	if v, _ := lookup(parleyConfig(t, r), "kubernetes.namespaces"); fmt.Sprint(v) != "[staging prod]" {
+		t.Errorf("kubernetes.namespaces = %v, want rbac.readNamespaces [staging prod]", v)
+	}
+	// kubernetes.namespaces, when given, wins (within what may be read).
+	r = mustRender(t, []string{"testdata/values-multi-replica.yaml"}, "kubernetes.namespaces={prod}")
+	if v, _ := lookup(parleyConfig(t, r), "kubernetes.namespaces"); fmt.Sprint(v) != "[prod]" {
+		t.Errorf("kubernetes.namespaces = %v, want [prod]", v)
+	}
+	// Reading everywhere: no list in the config, one ClusterRoleBinding.
+	r = mustRender(t, []string{"testdata/values-default.yaml"})
+	if v, ok := lookup(parleyConfig(t, r), "kubernetes.namespaces"); ok {
+		t.Errorf("kubernetes.namespaces = %v without any namespace list", v)
+	}
+}
+
+// ServiceMonitor and PrometheusRule only where the prometheus-operator's
+// CRDs are served; elsewhere the install goes on without them and NOTES
+// says what is missing and how to get it.
+func TestMonitoringNeedsTheOperator(t *testing.T) {
+	for _, f := range []string{"testdata/values-production.yaml", chartDir + "/values-production.yaml"} {
+		with := mustRender(t, []string{f})
+		if len(all[*monitoringv1.ServiceMonitor](with)) != 1 || len(all[*monitoringv1.PrometheusRule](with)) != 1 {
+			t.Errorf("%s: with the CRDs, the ServiceMonitor and PrometheusRule are missing", name(f))
 		}
+		if strings.Contains(with.notes, "WARNING: serviceMonitor") {
+			t.Errorf("%s: a warning although the CRDs are there:\n%s", name(f), with.notes)
+		}
+		plain, err := renderOn(t, nil, []string{f})
+		if err != nil {
+			t.Fatalf("%s on a plain cluster: %v", name(f), err)
+		}
+		if len(all[*monitoringv1.ServiceMonitor](plain)) != 0 || len(all[*monitoringv1.PrometheusRule](plain)) != 0 {
+			t.Errorf("%s: monitoring objects rendered for a cluster without the CRDs", name(f))
+		}
+		for _, want := range []string{"WARNING: serviceMonitor.enabled=true", "WARNING: prometheusRule.enabled=true", "monitoring.coreos.com/v1", "--api-versions monitoring.coreos.com/v1"} {
+			if !strings.Contains(plain.notes, want) {
+				t.Errorf("%s: notes lack %q:\n%s", name(f), want, plain.notes)
+			}
+		}
+	}
+}
+
+// Slack's Events API needs a public HTTPS endpoint: the Ingress exposes
+// only that path.
+func TestIngress(t *testing.T) {
+	if n := len(all[*networkingv1.Ingress](mustRender(t, []string{"testdata/values-default.yaml"}))); n != 0 {
+		t.Errorf("default renders %d Ingresses", n)
+	}
+	r := mustRender(t, []string{"testdata/values-multi-replica.yaml"})
+	in := one[*networkingv1.Ingress](t, r)
+	if in.Spec.IngressClassName == nil || *in.Spec.IngressClassName != "nginx" || len(in.Spec.TLS) != 1 || in.Spec.TLS[0].SecretName != "parley-tls" {
+		t.Errorf("ingress spec %+v", in.Spec)
+	}
+	if len(in.Spec.Rules) != 1 || in.Spec.Rules[0].Host != "parley.example.com" {
+		t.Fatalf("rules %+v", in.Spec.Rules)
+	}
+	paths := in.Spec.Rules[0].HTTP.Paths
+	if len(paths) != 1 || paths[0].Path != "/slack/events" || *paths[0].PathType != networkingv1.PathTypeExact ||
+		paths[0].Backend.Service.Name != fullname || paths[0].Backend.Service.Port.Name != "http" {
+		t.Errorf("paths %+v: want only /slack/events to the http port", paths)
+	}
+	if !strings.Contains(r.notes, "https://parley.example.com/slack/events") {
+		t.Errorf("notes do not give the request URL:\n%s", r.notes)
 	}
 }
 
@@ -605,7 +842,7 @@ func TestPodDisruptionBudgetOnlyWithReplicas(t *testing.T) {
 	for _, f := range valuesFiles {
 		r := mustRender(t, []string{f})
 		pdbs := all[*policyv1.PodDisruptionBudget](r)
-		multi := strings.Contains(f, "multi")
+		multi := name(f) == "values-multi-replica"
 		if (len(pdbs) == 1) != multi || len(pdbs) > 1 {
 			t.Errorf("%s: %d PDBs", name(f), len(pdbs))
 		}

@@ -44,6 +44,15 @@ func TestBadValuesAreRejected(t *testing.T) {
 		{"discord without its token", []string{"string:config.discord.application_id=1"}, "secrets.discordToken"},
 		{"half a secret reference", []string{"secrets.lokiToken.name=loki"}, "secrets.lokiToken"},
 		{"impersonation without identities", []string{"kubernetes.impersonation.enabled=true"}, "kubernetes.impersonation.identities"},
+		{"events API without an ingress host", []string{"config.slack.mode=events", "secrets.slackBotToken.name=s", "secrets.slackBotToken.key=k", "secrets.slackSigningSecret.name=s", "secrets.slackSigningSecret.key=g"}, "ingress.host"},
+		{"an ingress without a host", []string{"ingress.enabled=true"}, "ingress.host"},
+		{"postgres DSN secret name missing", []string{"store.driver=postgres", "store.postgres.dsnSecret.key=dsn"}, "store.postgres.dsnSecret.name"},
+		{"postgres DSN secret key missing", []string{"store.driver=postgres", "store.postgres.dsnSecret.name=pg"}, "store.postgres.dsnSecret.key"},
+		{"impersonation writes without writers", []string{"kubernetes.impersonation.enabled=true", "kubernetes.impersonation.identities.slack:U1.user=alice", "rbac.writeNamespaces[0]=prod"}, "kubernetes.impersonation.writeGroups"},
+		{"a write group nobody is", []string{"kubernetes.impersonation.enabled=true", "kubernetes.impersonation.identities.slack:U1.user=alice", "rbac.writeNamespaces[0]=prod", "kubernetes.impersonation.writeGroups[0]=admins"}, "kubernetes.impersonation.writeGroups: admins"},
+		{"write groups without impersonation", []string{"kubernetes.impersonation.writeGroups[0]=sre"}, "kubernetes.impersonation.enabled=true"},
+		{"a namespace Parley may not read", []string{"rbac.readNamespaces[0]=prod", "kubernetes.namespaces[0]=staging"}, "kubernetes.namespaces lists staging"},
+		{"a bad job namespace", []string{"rbac.jobNamespaces[0]=Jobs!"}, "/rbac/jobNamespaces/0"},
 		{"network policy without the API server", []string{"networkPolicy.enabled=true"}, "networkPolicy.egress.apiServer.cidrs"},
 	}
 	for _, tc := range cases {

@@ -29,6 +29,8 @@ const (
 	releaseName = "t"
 	namespace   = "parley"
 	fullname    = "t-parley"
+	// scoped names what lives outside the release namespace.
+	scoped = fullname + "-" + namespace
 )
 
 // valuesFiles are the scenarios every generic test renders.
@@ -37,6 +39,8 @@ var valuesFiles = []string{
 	"testdata/values-production.yaml",
 	"testdata/values-multi-replica.yaml",
 	"testdata/values-discord-only.yaml",
+	"testdata/values-impersonation.yaml",
+	chartDir + "/values-production.yaml",
 }
 
 // object is one rendered manifest, decoded.
@@ -54,12 +58,29 @@ type rendered struct {
 	notes   string
 }
 
+// monitoringAPI is what a cluster with the prometheus-operator serves;
+// render passes it as `helm template --api-versions` would.
+var monitoringAPI = []string{"monitoring.coreos.com/v1", "monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule"}
+
 // render installs the chart client-only (as `helm template` and
 // `helm install --dry-run` do: values merged with the chart's, checked
 // against values.schema.json, templates rendered) with the given values
-// files and --set expressions; an expression prefixed "string:" is a
-// --set-string.
+// files and --set expressions, for a cluster with the prometheus-operator
+// CRDs; an expression prefixed "string:" is a --set-string.
 func render(t *testing.T, files []string, set ...string) (*rendered, error) {
+	t.Helper()
+	return renderOn(t, monitoringAPI, files, set...)
+}
+
+// renderOn is render for a cluster serving the given extra API versions
+// (none: a plain cluster).
+func renderOn(t *testing.T, apiVersions []string, files []string, set ...string) (*rendered, error) {
+	t.Helper()
+	return renderIn(t, namespace, apiVersions, files, set...)
+}
+
+// renderIn is renderOn for a release in namespace ns.
+func renderIn(t *testing.T, ns string, apiVersions []string, files []string, set ...string) (*rendered, error) {
 	t.Helper()
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
@@ -82,9 +103,10 @@ func render(t *testing.T, files []string, set ...string) (*rendered, error) {
 	install.DryRun = true
 	install.ClientOnly = true
 	install.ReleaseName = releaseName
-	install.Namespace = namespace
+	install.Namespace = ns
 	install.Replace = true
 	install.KubeVersion = &chartutil.KubeVersion{Version: "v1.37.0", Major: "1", Minor: "37"}
+	install.APIVersions = apiVersions
 	rel, err := install.Run(chrt, vals)
 	if err != nil {
 		return nil, err
@@ -133,6 +155,7 @@ var typed = map[string]func() any{
 	"rbac.authorization.k8s.io/v1/RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
 	"policy/v1/PodDisruptionBudget":                   func() any { return &policyv1.PodDisruptionBudget{} },
 	"networking.k8s.io/v1/NetworkPolicy":              func() any { return &networkingv1.NetworkPolicy{} },
+	"networking.k8s.io/v1/Ingress":                    func() any { return &networkingv1.Ingress{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":         func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":         func() any { return &monitoringv1.PrometheusRule{} },
 }
@@ -238,7 +261,15 @@ func lookup(m map[string]any, path string) (any, bool) {
 	return cur, true
 }
 
-func name(file string) string { return strings.TrimSuffix(filepath.Base(file), ".yaml") }
+// name is a values file's scenario name: "values-production" for the
+// test's, "chart-values-production" for the one shipped with the chart.
+func name(file string) string {
+	n := strings.TrimSuffix(filepath.Base(file), ".yaml")
+	if strings.HasPrefix(file, chartDir) {
+		n = "chart-" + n
+	}
+	return n
+}
 
 // manifestText is every rendered manifest and the notes, as one text.
 func (r *rendered) manifestText() string {

@@ -85,6 +85,26 @@ Where the config file and the database live inside the container.
 {{- define "parley.dataDir" -}}/var/lib/parley{{- end }}
 
 {{/*
+parley.scopedName names what lives outside the release namespace
+(ClusterRoles, ClusterRoleBindings, and Roles and RoleBindings in other
+namespaces): the full name and the release namespace, so the same release
+name installed in two namespaces does not collide.
+*/}}
+{{- define "parley.scopedName" -}}
+{{- printf "%s-%s" (include "parley.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+parley.namespaces is the namespaces Parley reads when a request names
+none (config kubernetes.namespaces): kubernetes.namespaces, else
+rbac.readNamespaces, as a YAML list ("[]" for every namespace).
+*/}}
+{{- define "parley.namespaces" -}}
+{{- $ns := .Values.kubernetes.namespaces | default .Values.rbac.readNamespaces | default list }}
+{{- toYaml ($ns | uniq) }}
+{{- end }}
+
+{{/*
 The lease used for leader election.
 */}}
 {{- define "parley.leaseName" -}}
@@ -125,8 +145,11 @@ that are configured (name and key both set), including the PostgreSQL DSN.
 {{- end }}
 {{- if eq .Values.store.driver "postgres" }}
 {{- $ref := .Values.store.postgres.dsnSecret }}
-{{- if not (and $ref.name $ref.key) }}
-{{- fail "store.driver=postgres needs store.postgres.dsnSecret.name and .key (an existing Secret holding the DSN)" }}
+{{- if not $ref.name }}
+{{- fail "store.driver=postgres needs store.postgres.dsnSecret.name: the name of an existing Secret holding the PostgreSQL DSN" }}
+{{- end }}
+{{- if not $ref.key }}
+{{- fail "store.driver=postgres needs store.postgres.dsnSecret.key: the key of the DSN in Secret store.postgres.dsnSecret.name" }}
 {{- end }}
 {{- $_ := set $out "postgresDsn" (dict "name" $ref.name "key" $ref.key) }}
 {{- end }}
@@ -175,6 +198,9 @@ parley.validate stops rendering on combinations that would not run.
 {{- if and (eq (default "socket" $slack.mode) "events") (not (hasKey $refs "slackSigningSecret")) }}
 {{- fail "config.slack.mode=events needs secrets.slackSigningSecret" }}
 {{- end }}
+{{- if and (eq (default "socket" $slack.mode) "events") (not (and $v.ingress.enabled $v.ingress.host)) }}
+{{- fail "config.slack.mode=events needs ingress.enabled=true and ingress.host: Slack's Events API must reach POST https://HOST/slack/events from the internet (or use config.slack.mode=socket, which needs no inbound traffic)" }}
+{{- end }}
 {{- end }}
 {{- if hasKey $cfg "discord" }}
 {{- if hasKey ($cfg.discord | default dict) "token" }}
@@ -211,9 +237,36 @@ parley.validate stops rendering on combinations that would not run.
 {{- fail "config.incidents needs secrets.alertmanagerToken (the bearer token Alertmanager sends; the webhook is never open)" }}
 {{- end }}
 {{- end }}
-{{- if $v.kubernetes.impersonation.enabled }}
-{{- if not $v.kubernetes.impersonation.identities }}
-{{- fail "kubernetes.impersonation.enabled needs kubernetes.impersonation.identities (chat subject -> Kubernetes user and groups)" }}
+{{- if and $v.ingress.enabled (not $v.ingress.host) }}
+{{- fail "ingress.enabled needs ingress.host: the public host name Slack calls" }}
+{{- end }}
+{{- $imp := $v.kubernetes.impersonation }}
+{{- if $imp.enabled }}
+{{- if not $imp.identities }}
+{{- fail "kubernetes.impersonation.enabled needs kubernetes.impersonation.identities (chat subject -> Kubernetes user and groups): without users nobody could act" }}
+{{- end }}
+{{- if and $v.rbac.create $v.rbac.writeNamespaces (not (or $imp.writeUsers $imp.writeGroups)) }}
+{{- fail "rbac.writeNamespaces with kubernetes.impersonation.enabled: changes run as the chat user, so name who may make them with kubernetes.impersonation.writeGroups (e.g. [sre]) or writeUsers; or leave rbac.writeNamespaces empty and grant those users RBAC yourself" }}
+{{- end }}
+{{- $names := include "parley.impersonationNames" . | fromYaml }}
+{{- range $imp.writeUsers }}
+{{- if not (has . $names.users) }}
+{{- fail (printf "kubernetes.impersonation.writeUsers: %s is not a user Parley impersonates (kubernetes.impersonation.identities or extraUsers)" .) }}
+{{- end }}
+{{- end }}
+{{- range $imp.writeGroups }}
+{{- if not (has . $names.groups) }}
+{{- fail (printf "kubernetes.impersonation.writeGroups: %s is not a group Parley impersonates (kubernetes.impersonation.identities or extraGroups)" .) }}
+{{- end }}
+{{- end }}
+{{- else if or $imp.writeUsers $imp.writeGroups }}
+{{- fail "kubernetes.impersonation.writeUsers/writeGroups are for kubernetes.impersonation.enabled=true; without impersonation Parley writes as its ServiceAccount" }}
+{{- end }}
+{{- if and $v.kubernetes.namespaces $v.rbac.create $v.rbac.readNamespaces }}
+{{- range $v.kubernetes.namespaces }}
+{{- if not (has . $v.rbac.readNamespaces) }}
+{{- fail (printf "kubernetes.namespaces lists %s, which rbac.readNamespaces does not grant: Parley could not read it" .) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -251,7 +304,7 @@ references) merged over it.
 {{- $_ := set $cfg "policy" (printf "%s/policy.yaml" (include "parley.configDir" .)) }}
 {{- $k8s := deepCopy ($cfg.kubernetes | default dict) }}
 {{- $_ := set $k8s "in_cluster" true }}
-{{- with $v.kubernetes.namespaces }}
+{{- with (include "parley.namespaces" . | fromYamlArray) }}
 {{- $_ := set $k8s "namespaces" . }}
 {{- end }}
 {{- if $v.kubernetes.impersonation.enabled }}

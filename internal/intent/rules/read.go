@@ -201,7 +201,7 @@ func (a *analysis) fill(d *decision, metric string) {
 			p["limit"] = a.limit.n
 		}
 	case aStatus:
-		if dep, exact, ok := a.deployment(-1); ok {
+		if dep, exact, ok := a.deployment(a.statusWord()); ok {
 			p["deployment"] = dep
 			if !exact {
 				d.conf = min(d.conf, 0.5)
@@ -696,4 +696,17 @@ func (a *analysis) greeting() bool {
 		}
 	}
 	return false
+}
+
+// statusWord is the position of the word that asks for a status ("status
+// of foo", "describe foo", "health of foo"), so that an unknown name after
+// it is passed on as the deployment and answered with "not found" rather
+// than dropped; -1 when there is none.
+func (a *analysis) statusWord() int {
+	for i := range a.toks {
+		if a.isWord(i, "status", "describe", "health", "state") {
+			return i
+		}
+	}
+	return -1
 }
