@@ -277,15 +277,16 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 	}
 }
 
-// A database at version 4 (before seen_events) is brought to version 5 at
-// the next open, its data kept.
+// A database at version 4 (before seen_events and llm_spend) is brought
+// to the latest version at the next open, its data kept.
 func TestOpenUpgradesVersion4(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`UPDATE audit_head SET seq = 3, hash = 'h' WHERE id = 1`,
 		`DROP TABLE seen_events`,
-		`DELETE FROM schema_migrations WHERE version = 5`,
+		`DROP TABLE llm_spend`,
+		`DELETE FROM schema_migrations WHERE version > 4`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -298,11 +299,16 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.SchemaVersion(ctx); err != nil || v != 5 {
-		t.Fatalf("SchemaVersion = %d, %v; want 5", v, err)
+	latest := sqliteMigrations()[len(sqliteMigrations())-1].version
+	if v, err := db.SchemaVersion(ctx); err != nil || v != latest || latest < 6 {
+		t.Fatalf("SchemaVersion = %d, %v; want %d (at least 6)", v, err, latest)
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO seen_events (key, seen_at) VALUES (?, ?)`, "slack:Ev1", 1); err != nil {
 		t.Errorf("seen_events after the upgrade: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO llm_spend (time_ms, channel, prompt_tokens, cost_usd, estimated) VALUES (?, ?, ?, ?, ?)`,
+		1, "slack:C1", 812, 0.0001, 1); err != nil {
+		t.Errorf("llm_spend after the upgrade: %v", err)
 	}
 	var seq int
 	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {
