@@ -232,7 +232,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
-	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
+	router, _, err := buildRouter(cfg, nil, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
 	}

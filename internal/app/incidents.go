@@ -42,7 +42,7 @@ func buildIncidents(p *Parley, sender chat.Sender, metrics *telemetry.Metrics, l
 		o.Rollouts = incident.KubeRollouts{Client: kc}
 	}
 	if l := p.Config.Router.LLM; l != nil {
-		lo, err := llmOptions(l, metrics, log, nil)
+		lo, err := llmOptions(l, p.Spend, metrics, log, nil)
 		if err != nil {
 			return nil, err
 		}

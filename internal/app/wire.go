@@ -26,6 +26,7 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/store"
@@ -60,6 +61,9 @@ type Parley struct {
 	// per-user ones; Config is the configuration the instance runs with.
 	Kube   kubernetes.ClientFor
 	Config *config.Config
+	// Spend is the ledger of model calls (nil without an LLM), shared by
+	// the router and every summary.
+	Spend *llmcost.Ledger
 
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
@@ -87,7 +91,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
@@ -120,7 +124,7 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	}
 	diag := &incident.Diagnose{Inventory: inv, Sources: diagnoseSources(base), Logger: log}
 	if l := cfg.Router.LLM; l != nil { // a model writes the diagnosis, as in the incident channels
-		lo, err := llmOptions(l, metrics, log, k8sOpts.Now)
+		lo, err := llmOptions(l, spend, metrics, log, k8sOpts.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -224,14 +228,21 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Metrics, o.Logger)
+	var spend *llmcost.Ledger
+	if l := cfg.Router.LLM; l != nil {
+		if spend, err = spendLedger(l, db, o.Now); err != nil {
+			closeRunner()
+			return fail(err)
+		}
+	}
+	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, spend, o.Metrics, o.Logger)
 	if err != nil {
 		closeRunner()
 		return fail(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
-	router, filter, err := buildRouter(cfg, metrics, o.Logger, o.Now)
+	router, filter, err := buildRouter(cfg, spend, metrics, o.Logger, o.Now)
 	if err != nil {
 		closeRunner()
 		return fail(err)
@@ -249,7 +260,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, sinks: sinks}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, sinks: sinks}, nil
 }
 
 // durableEvents consults the shared de-duplication only for platforms whose
