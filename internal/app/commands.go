@@ -392,7 +392,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if !strings.Contains(ch, ":") {
 		ch = "console:" + ch
 	}
-	pol, err := loadPolicy(*policyFile)
+	pol, err := loadPolicy(*policyFile, action.Catalog())
 	if err != nil {
 		return err
 	}
@@ -465,4 +465,26 @@ func loadConfig(path string, env Env) (*config.Config, error) {
 		cfg.Database = db
 	}
 	return cfg, nil
+}
+
+// validateConfig is `parley config validate` after the file itself has
+// loaded: it loads what serve loads from files (loadDefinitions: the
+// policy against the actions, the model's prompts, the incident routes)
+// and fails as serve would, or says what it checked.
+func validateConfig(cfg *config.Config, env Env) error {
+	defs, err := loadDefinitions(cfg)
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
+	fmt.Fprintf(env.Stdout, "  policy: %s (checked against %d actions)\n", defs.policy.File(), len(defs.specs))
+	if len(defs.prompts) > 0 {
+		fmt.Fprintf(env.Stdout, "  router: %s, prompts %s\n", cfg.Router.Mode, strings.Join(defs.prompts, ", "))
+	} else {
+		fmt.Fprintf(env.Stdout, "  router: %s\n", cfg.Router.Mode)
+	}
+	if cfg.Incidents != nil {
+		fmt.Fprintf(env.Stdout, "  incident routes: %d\n", len(defs.routes))
+	}
+	return nil
 }

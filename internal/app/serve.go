@@ -312,6 +312,5 @@ func cmdConfig(_ context.Context, args []string, env Env) error {
 	if args[0] == "show" {
 		return cfg.Dump(env.Stdout)
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
-	return nil
+	return validateConfig(cfg, env)
 }

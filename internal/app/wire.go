@@ -31,7 +31,6 @@ import (
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/telemetry"
-	"github.com/parley-chatops/parley/policies"
 )
 
 // Options select the parts of one Parley instance.
@@ -65,15 +64,8 @@ type Parley struct {
 	// the router and every summary.
 	Spend *llmcost.Ledger
 
+	defs  *definitions // what was loaded from files: specs, policy, routes, prompts
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
-}
-
-// loadPolicy reads the policy file, or the embedded default.
-func loadPolicy(path string) (*policy.Policy, error) {
-	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", action.Catalog())
-	}
-	return policy.Load(path, action.Catalog())
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -149,10 +141,11 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	pol, err := loadPolicy(cfg.Policy)
+	defs, err := loadDefinitions(cfg)
 	if err != nil {
 		return nil, err
 	}
+	pol := defs.policy
 	k8sOpts := kubernetes.Options{Now: o.Now, Timeout: cfg.Kubernetes.Timeout.Std(), Namespaces: cfg.Kubernetes.Namespaces}
 	var sb *kubernetes.Sandbox
 	if cfg.Kubernetes.Sandbox {
@@ -260,7 +253,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, sinks: sinks}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, defs: defs, sinks: sinks}, nil
 }
 
 // durableEvents consults the shared de-duplication only for platforms whose
