@@ -84,3 +84,25 @@ func FuzzRoute(f *testing.F) {
 		}
 	})
 }
+
+// TestImpossibleWindowIgnored: FuzzRoute's finding. A window longer than
+// any query may span ("700w", "700 weeks": over ten years) is not passed
+// to a read, which would then fail validation; the read runs with its
+// default window and the note says why.
+func TestImpossibleWindowIgnored(t *testing.T) {
+	r := New()
+	inv := intent.Inventory{Services: []string{"checkout"}}
+	for _, text := range []string{"error rate of checkout over 700w", "logs for checkout over the last 700 weeks"} {
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := action.CatalogSpec(got.Action)
+		if spec.Kind != action.Read || got.Params["window"] != nil || !strings.Contains(got.Note, "window 700w ignored") {
+			t.Errorf("%q: %s %v (%s); want a read without the window, noted", text, got.Action, got.Params, got.Note)
+		}
+		if _, err := spec.Validate(map[string]any(got.Params)); err != nil {
+			t.Errorf("%q: params do not validate: %v", text, err)
+		}
+	}
+}
