@@ -74,7 +74,9 @@ type Options struct {
 	Rollouts RolloutLister
 	// Summarizer writes the diagnosis; nil means the deterministic one.
 	Summarizer Summarizer
-	// Redact cleans evidence text (default redact.Redact).
+	// Redact cleans what arrives and what is said: alert labels and
+	// annotations on arrival, evidence, summaries and every message
+	// (default redact.Redact).
 	Redact func(string) string
 
 	Metrics Metrics

@@ -150,25 +150,41 @@ func typedEnv(fields paramTypes) (*cel.Env, error) {
 // > "x"` is an error here, where with params a map of dyn it would load
 // and then never match. params["name"] is read as params.name, so both
 // forms are typed. Each problem says the types of the params it reads.
+//
+// A condition that uses params as a whole map (params[someVariable],
+// "replicas" in params, size(params)) is left to the untyped check: a
+// struct has no such operations, and the condition is not wrong.
 func typeCheck(env *cel.Env, fields paramTypes, src string) []celIssue {
 	parsed, iss := env.Parse(src)
 	if iss != nil && iss.Err() != nil {
 		return issuesOf(iss)
 	}
 	fac := celast.NewExprFactory()
+	isParams := func(e celast.Expr) bool { return e.Kind() == celast.IdentKind && e.AsIdent() == varParams }
 	celast.PostOrderVisit(parsed.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
 		if e.Kind() != celast.CallKind {
 			return
 		}
 		c := e.AsCall()
-		if c.FunctionName() != operators.Index || len(c.Args()) != 2 || c.Args()[0].Kind() != celast.IdentKind ||
-			c.Args()[0].AsIdent() != varParams || c.Args()[1].Kind() != celast.LiteralKind {
+		if c.FunctionName() != operators.Index || len(c.Args()) != 2 || !isParams(c.Args()[0]) || c.Args()[1].Kind() != celast.LiteralKind {
 			return
 		}
 		if name, ok := c.Args()[1].AsLiteral().(types.String); ok {
 			e.SetKindCase(fac.NewSelect(e.ID(), c.Args()[0], string(name)))
 		}
 	}))
+	uses, fieldUses := 0, 0
+	celast.PreOrderVisit(parsed.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch {
+		case isParams(e):
+			uses++
+		case e.Kind() == celast.SelectKind && isParams(e.AsSelect().Operand()):
+			fieldUses++
+		}
+	}))
+	if uses != fieldUses {
+		return nil
+	}
 	if _, iss := env.Check(parsed); iss != nil && iss.Err() != nil {
 		out := issuesOf(iss)
 		var typed []string

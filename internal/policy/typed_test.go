@@ -52,6 +52,10 @@ func TestConditionsAreTypedFromSpecs(t *testing.T) {
 		`params.namespace == "prod" && (action != "kubernetes.scale" || params.replicas <= 50)`,
 		`has(params.namespace) && params.namespace.startsWith("prod")`,
 		`kind == "mutating" && "sre" in groups`,
+		// params as a whole map: checked when it runs, as before
+		`"replicas" in params && params.replicas > 3`,
+		`size(params) > 1`,
+		`params[action == "kubernetes.scale" ? "replicas" : "namespace"] != 0`,
 	} {
 		src := rule("kubernetes.scale, kubernetes.restart", when)
 		if _, err := policy.Parse([]byte(src), "p.yaml", action.Catalog()); err != nil {
