@@ -56,6 +56,32 @@ evdb=$(mktemp -d)/evals.db
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 
+# Every fuzz target (func FuzzX in a _test.go file) for PARLEY_FUZZTIME
+# (default 20s; 0 skips), one after the other. A finding fails the run and
+# leaves the input under the package's testdata/fuzz/FuzzX/, where the next
+# `go test` replays it. Minimising a new input is capped so that slow
+# targets keep exploring within their time.
+fuzztime="${PARLEY_FUZZTIME:-20s}"
+step "fuzz: $fuzztime of each target"
+if [ "$fuzztime" = 0 ]; then
+	echo "skipped (PARLEY_FUZZTIME=0)"
+else
+	targets=$(grep -rnE --include='*_test.go' --exclude-dir=.cache --exclude-dir=node_modules '^func Fuzz[A-Za-z0-9_]+\(' . |
+		sed -E 's|^\./([^:]+):[0-9]+:func (Fuzz[A-Za-z0-9_]+)\(.*|\1 \2|')
+	fuzzlog=$(mktemp)
+	while read -r file name; do
+		dir=$(dirname "$file")
+		if ! (cd "$dir" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s .) >"$fuzzlog" 2>&1; then
+			cat "$fuzzlog"
+			echo "fuzz: $dir $name failed; the input is under $dir/testdata/fuzz/$name/"
+			exit 1
+		fi
+		execs=$(grep -o 'execs: [0-9]*' "$fuzzlog" | tail -1)
+		echo "$dir $name: ${execs:-the cached corpus replayed, no time left to fuzz}"
+	done <<<"$targets"
+	rm -f "$fuzzlog"
+fi
+
 step "helm chart"
 PARLEY_BIN=bin/parley ./scripts/test-chart.sh
 

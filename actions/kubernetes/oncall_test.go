@@ -125,7 +125,7 @@ func TestPodsSandbox(t *testing.T) {
 		t.Errorf("staging: %q %v", res.Text, res.Table.Rows)
 	}
 
-	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "chekout", "namespace": "prod"}), action.ErrNotFound, "checkout, frontend")
+	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "chekout", "namespace": "prod"}), action.ErrNotFound, `did you mean "checkout"`)
 	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "checkout"}), action.ErrInvalid, "prod, staging; say which one")
 	mustErrIs(t, runErr(k.pods, action.Params{"namespace": "qa"}), action.ErrNotFound, "no pods in qa")
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/parley-chatops/parley/adapters/console"
+	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/eval"
@@ -249,7 +250,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
-	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
+	router, _, err := buildRouter(cfg, nil, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	specs := append(builtinSpecs(), user...)
-	pol, err := loadPolicy(*policyFile, user)
+	pol, err := loadPolicy(*policyFile, specs)
 	if err != nil {
 		return err
 	}
@@ -450,4 +451,30 @@ func clusterDescription(k config.Kubernetes) string {
 		return "on the REAL cluster of your kubeconfig"
 	}
 	return fmt.Sprintf("on the REAL cluster of kubeconfig context %q%s", name, server)
+}
+
+// validateConfig is `parley config validate` after the file itself has
+// loaded: it loads what serve loads from files (loadDefinitions: the
+// user-defined actions with their secrets, the policy against all actions,
+// the model's prompts, the incident routes) and fails as serve would, or
+// says what it checked. The cluster is not contacted.
+func validateConfig(cfg *config.Config, env Env) error {
+	defs, err := loadDefinitions(cfg, useraction.Options{Getenv: env.getenv})
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
+	if cfg.ActionsDir != "" {
+		fmt.Fprintf(env.Stdout, "  actions: %d user-defined actions in %s\n", len(defs.user), cfg.ActionsDir)
+	}
+	fmt.Fprintf(env.Stdout, "  policy: %s (checked against %d actions)\n", defs.policy.File(), len(defs.specs))
+	if len(defs.prompts) > 0 {
+		fmt.Fprintf(env.Stdout, "  router: %s, prompts %s\n", cfg.Router.Mode, strings.Join(defs.prompts, ", "))
+	} else {
+		fmt.Fprintf(env.Stdout, "  router: %s\n", cfg.Router.Mode)
+	}
+	if cfg.Incidents != nil {
+		fmt.Fprintf(env.Stdout, "  incident routes: %d\n", len(defs.routes))
+	}
+	return nil
 }

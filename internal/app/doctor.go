@@ -449,7 +449,7 @@ func (d *doctor) llm(ctx context.Context, cfg *config.Config) {
 		d.skip("llm", "not configured (router.mode rules)")
 		return
 	}
-	model, err := buildLLM(l, nil, slog.New(slog.DiscardHandler), time.Now)
+	model, err := buildLLM(l, nil, nil, slog.New(slog.DiscardHandler), time.Now) // no ledger: a probe is not charged to a user
 	if err != nil {
 		d.fail("llm", err, "fix router.llm")
 		return

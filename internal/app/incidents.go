@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"log/slog"
 
 	"github.com/parley-chatops/parley/internal/chat"
@@ -20,14 +19,7 @@ func buildIncidents(p *Parley, sender chat.Sender, metrics *telemetry.Metrics, l
 	if in == nil {
 		return nil, nil
 	}
-	var routes []incident.Route
-	for i, r := range in.Routes {
-		rt, err := incident.ParseRoute(r.Match, r.Channel)
-		if err != nil {
-			return nil, fmt.Errorf("incidents.routes[%d]: %w", i, err)
-		}
-		routes = append(routes, rt)
-	}
+	routes := p.defs.routes // parsed and checked by loadDefinitions
 	auth := incident.Auth{BearerToken: in.Auth.BearerToken.Value()}
 	if b := in.Auth.Basic; b != nil {
 		auth = incident.Auth{Username: b.User, Password: b.Password.Value()}
@@ -42,7 +34,7 @@ func buildIncidents(p *Parley, sender chat.Sender, metrics *telemetry.Metrics, l
 		o.Rollouts = incident.KubeRollouts{Client: kc}
 	}
 	if l := p.Config.Router.LLM; l != nil {
-		lo, err := llmOptions(l, metrics, log, nil)
+		lo, err := llmOptions(l, p.Spend, metrics, log, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -11,18 +11,21 @@ import (
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/llmcost"
+	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
 // buildRouter returns the router the configuration asks for and whether
 // the catalog offered to it must be filtered to what the user may run
-// (model-based routers never see a tool the user may not use).
-func buildRouter(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
+// (model-based routers never see a tool the user may not use). spend
+// keeps the model's spend; nil keeps it in memory (tools without a
+// database).
+func buildRouter(cfg *config.Config, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
 	rr := rules.New()
 	if cfg.Router.Mode == "rules" || cfg.Router.LLM == nil {
 		return rr, false, nil
 	}
-	model, err := buildLLM(cfg.Router.LLM, metrics, log, now)
+	model, err := buildLLM(cfg.Router.LLM, spend, metrics, log, now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -37,18 +40,35 @@ func buildRouter(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logge
 }
 
 // buildLLM builds the model router from configuration.
-func buildLLM(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
-	o, err := llmOptions(c, metrics, log, now)
+func buildLLM(c *config.LLM, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
+	o, err := llmOptions(c, spend, metrics, log, now)
 	if err != nil {
 		return nil, err
 	}
 	return llm.New(o)
 }
 
-func llmOptions(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (llm.Options, error) {
-	ledger, err := llmcost.NewLedger(llmcost.LedgerOptions{Limits: c.Budget, Now: now})
+// spendLedger is the one ledger of an instance's model calls (router and
+// summaries): budgets read the llm_spend table of db, so they hold across
+// restarts and replicas. nil db keeps the spend in memory.
+func spendLedger(c *config.LLM, db *store.DB, now func() time.Time) (*llmcost.Ledger, error) {
+	o := llmcost.LedgerOptions{Limits: c.Budget, Now: now}
+	if db != nil {
+		o.Store = llmcost.NewDBStore(db)
+	}
+	l, err := llmcost.NewLedger(o)
 	if err != nil {
-		return llm.Options{}, fmt.Errorf("router.llm.budget: %w", err)
+		return nil, fmt.Errorf("router.llm.budget: %w", err)
+	}
+	return l, nil
+}
+
+func llmOptions(c *config.LLM, ledger *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (llm.Options, error) {
+	if ledger == nil {
+		var err error
+		if ledger, err = spendLedger(c, nil, now); err != nil {
+			return llm.Options{}, err
+		}
 	}
 	var variants []llm.Variant
 	for _, v := range c.Variants {

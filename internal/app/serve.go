@@ -13,7 +13,6 @@ import (
 
 	k8s "k8s.io/client-go/kubernetes"
 
-	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
@@ -323,16 +322,5 @@ func cmdConfig(_ context.Context, args []string, env Env) error {
 	if args[0] == "show" {
 		return cfg.Dump(env.Stdout)
 	}
-	// The user-defined actions load as serve loads them, secrets included
-	// (the cluster is not contacted).
-	user, err := loadUserActions(cfg.ActionsDir, builtinNames(), useraction.Options{Getenv: env.getenv})
-	if err != nil {
-		return &exitError{code: 1, msg: err.Error()}
-	}
-	fmt.Fprintf(env.Stdout, "%s: ok", cfg.File())
-	if cfg.ActionsDir != "" {
-		fmt.Fprintf(env.Stdout, " (%d user-defined actions in %s)", len(user), cfg.ActionsDir)
-	}
-	fmt.Fprintln(env.Stdout)
-	return nil
+	return validateConfig(cfg, env)
 }

@@ -26,11 +26,11 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/telemetry"
-	"github.com/parley-chatops/parley/policies"
 )
 
 // Options select the parts of one Parley instance.
@@ -63,18 +63,12 @@ type Parley struct {
 	// per-user ones; Config is the configuration the instance runs with.
 	Kube   kubernetes.ClientFor
 	Config *config.Config
+	// Spend is the ledger of model calls (nil without an LLM), shared by
+	// the router and every summary.
+	Spend *llmcost.Ledger
 
+	defs  *definitions // what was loaded from files: specs, policy, routes, prompts
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
-}
-
-// loadPolicy reads the policy file, or the embedded default, against the
-// built-in actions and the user-defined ones given.
-func loadPolicy(path string, user []action.Spec) (*policy.Policy, error) {
-	specs := append(builtinSpecs(), user...)
-	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs, platforms())
-	}
-	return policy.Load(path, specs, platforms())
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -92,7 +86,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 
 // buildActions registers every action, explicitly. Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs, user []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs, user []action.Action, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
@@ -130,7 +124,7 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 	}
 	diag := &incident.Diagnose{Inventory: inv, Sources: diagnoseSources(base), Logger: log}
 	if l := cfg.Router.LLM; l != nil { // a model writes the diagnosis, as in the incident channels
-		lo, err := llmOptions(l, metrics, log, k8sOpts.Now)
+		lo, err := llmOptions(l, spend, metrics, log, k8sOpts.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -176,16 +170,13 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 			return nil, err
 		}
 	}
-	user, err := loadUserActions(cfg.ActionsDir, builtinNames(), useraction.Options{
+	defs, err := loadDefinitions(cfg, useraction.Options{
 		Getenv: o.Getenv, Kube: useraction.KubeClients(k8sOpts.Clients), Logger: o.Logger.With("component", "useraction"),
 	})
 	if err != nil {
 		return nil, err
 	}
-	pol, err := loadPolicy(cfg.Policy, specsOf(user))
-	if err != nil {
-		return nil, err
-	}
+	pol, user := defs.policy, defs.user
 	var db *store.DB
 	if cfg.Store.Driver == config.StorePostgres {
 		db, err = store.OpenPostgres(ctx, cfg.Store.DSN.Value())
@@ -241,14 +232,21 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, user, o.Metrics, o.Logger)
+	var spend *llmcost.Ledger
+	if l := cfg.Router.LLM; l != nil {
+		if spend, err = spendLedger(l, db, o.Now); err != nil {
+			closeRunner()
+			return fail(err)
+		}
+	}
+	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, user, spend, o.Metrics, o.Logger)
 	if err != nil {
 		closeRunner()
 		return fail(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
-	router, filter, err := buildRouter(cfg, metrics, o.Logger, o.Now)
+	router, filter, err := buildRouter(cfg, spend, metrics, o.Logger, o.Now)
 	if err != nil {
 		closeRunner()
 		return fail(err)
@@ -266,7 +264,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return fail(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
-		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, sinks: sinks}, nil
+		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, defs: defs, sinks: sinks}, nil
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.

@@ -12,6 +12,12 @@
 // head hash that Verify prints (post it to a channel, a ticket, Loki) and
 // check it later with an Anchor.
 //
+// What is stored is redacted (internal/redact): a token pasted into a chat
+// message or carried in an alert is replaced by a marker in the text,
+// outcome, error, parameter and detail values before the event is hashed,
+// so neither the database, the trail rendered from it nor the Loki copy
+// holds it, and Verify checks exactly what is stored.
+//
 // Recording is the primary write: the caller relies on its error, and a
 // mutating action whose audit event cannot be written is not run. Secondary
 // destinations (the chat thread, Loki) are Sinks fed asynchronously; they
@@ -29,6 +35,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/redact"
 )
 
 // Type is the kind of an audit event.
@@ -103,7 +110,8 @@ type Event struct {
 	Error          string        // what went wrong
 	Duration       time.Duration // stored with millisecond precision
 
-	// Text is the request text as typed (message.received, input.rejected).
+	// Text is the request text as typed (message.received, input.rejected),
+	// secrets redacted.
 	Text string
 	// Details holds small extras: prompt variant, router note, plan summary.
 	Details map[string]string
@@ -178,9 +186,12 @@ func normalise(e Event) (Event, error) {
 		&e.Action, &e.Rule, &e.Router, &e.ConfirmationID} {
 		*f = truncate(*f, maxShort)
 	}
-	e.Outcome = truncate(e.Outcome, maxLong)
-	e.Error = truncate(e.Error, maxLong)
-	e.Text = truncate(e.Text, maxText)
+	// Free text is redacted before it is cut (a cut could hide a secret's
+	// shape) and before it is hashed: the chain covers what is stored, and
+	// what is stored never holds a token someone pasted.
+	e.Outcome = truncate(redact.Redact(e.Outcome), maxLong)
+	e.Error = truncate(redact.Redact(e.Error), maxLong)
+	e.Text = truncate(redact.Redact(e.Text), maxText)
 	e.Params = boundParams(e.Params)
 	e.Details = boundDetails(e.Details)
 	e.PrevHash, e.Hash = "", ""
@@ -204,13 +215,13 @@ func boundParams(p action.Params) action.Params {
 		var v any
 		switch x := p[k].(type) {
 		case string:
-			v = truncate(x, maxValue)
+			v = truncate(redact.Redact(x), maxValue)
 		case int, int64, bool:
 			v = x
 		case nil:
 			v = nil
 		default:
-			v = truncate(fmt.Sprint(x), maxValue)
+			v = truncate(redact.Redact(fmt.Sprint(x)), maxValue)
 		}
 		out[truncate(k, maxKey)] = v
 	}
@@ -228,7 +239,7 @@ func boundDetails(d map[string]string) map[string]string {
 			out[paramsOverflow] = fmt.Sprintf("%d more", len(keys)-i)
 			break
 		}
-		out[truncate(k, maxKey)] = truncate(d[k], maxValue)
+		out[truncate(k, maxKey)] = truncate(redact.Redact(d[k]), maxValue)
 	}
 	return out
 }

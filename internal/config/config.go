@@ -346,6 +346,88 @@ func (s Secret) MarshalYAML() (any, error) {
 	return nil, nil
 }
 
+// secretHint is how a configuration names a secret.
+const secretHint = "{env: VARIABLE} (an environment variable) or {file: PATH} (a file holding it, such as a mounted Kubernetes secret)"
+
+// UnmarshalYAML reads {env: VAR} or {file: PATH}. Anything else, a value
+// written inline above all, is refused without repeating any part of it:
+// a configuration error is printed, logged and pasted into tickets. The
+// refusal is a *yaml.TypeError, so the decoder goes on and reports the
+// file's other problems too.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	if err := s.decode(n); err != nil {
+		return &yaml.TypeError{Errors: []string{err.Error()}}
+	}
+	return nil
+}
+
+func (s *Secret) decode(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		*s = Secret{}
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a secret is never written in the configuration file; name where Parley reads it: %s", n.Line, secretHint)
+	}
+	var out Secret
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *string
+		switch k.Value {
+		case "env":
+			dst = &out.Env
+		case "file":
+			dst = &out.File
+		default:
+			return fmt.Errorf("line %d: a secret takes env or file, not %q; write %s", k.Line, clipKey(k.Value), secretHint)
+		}
+		if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "" {
+			return fmt.Errorf("line %d: %s: want the name of a variable or a path; write %s", v.Line, k.Value, secretHint)
+		}
+		if *dst != "" {
+			return fmt.Errorf("line %d: %s given twice", k.Line, k.Value)
+		}
+		*dst = v.Value
+	}
+	*s = out
+	return nil
+}
+
+// clipKey bounds a key quoted in an error (a key is not a secret, but a
+// value pasted where a key goes might be).
+func clipKey(k string) string {
+	if len(k) > 20 {
+		return "a key of " + fmt.Sprint(len(k)) + " characters"
+	}
+	return k
+}
+
+// yamlValueRE matches the excerpt of a value the YAML decoder quotes in
+// its type errors ("cannot unmarshal !!str `xoxb-12...` into int").
+var yamlValueRE = regexp.MustCompile("!!([a-z]+) `[^`]*`")
+
+// decodeError is a YAML decoding error without the excerpts of values it
+// quotes: a secret pasted into the wrong field must not be printed either.
+func decodeError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	return yamlValueRE.ReplaceAllStringFunc(msg, func(m string) string {
+		switch tag := yamlValueRE.FindStringSubmatch(m)[1]; tag {
+		case "str":
+			return "text"
+		case "int", "float":
+			return "a number"
+		case "bool":
+			return "true or false"
+		case "map":
+			return "a mapping"
+		case "seq":
+			return "a list"
+		default:
+			return "a " + tag + " value"
+		}
+	})
+}
+
 // Duration is a time.Duration written like "10s" or "1m".
 type Duration time.Duration
 
@@ -393,7 +475,7 @@ func Parse(data []byte, file string, getenv func(string) string) (*Config, error
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, fmt.Errorf("%s: %s", file, decodeError(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

@@ -153,6 +153,35 @@ func (p *Payload) validate() error {
 	return nil
 }
 
+// redacted returns p with red applied to every label and annotation value
+// and to its URLs, so that a token an alert carries (a failing request's
+// Authorization header quoted in a description, a password in a
+// generator URL) reaches neither the incidents table, the chat message,
+// the audit log nor a model. The group key and fingerprints are ids and
+// are kept: a group must stay one group.
+func (p Payload) redacted(red func(string) string) Payload {
+	values := func(m map[string]string) map[string]string {
+		if m == nil {
+			return nil
+		}
+		out := make(map[string]string, len(m))
+		for k, v := range m {
+			out[k] = red(v)
+		}
+		return out
+	}
+	p.GroupLabels, p.CommonLabels, p.CommonAnnotations = values(p.GroupLabels), values(p.CommonLabels), values(p.CommonAnnotations)
+	p.ExternalURL = red(p.ExternalURL)
+	alerts := make([]Alert, len(p.Alerts))
+	for i, a := range p.Alerts {
+		a.Labels, a.Annotations = values(a.Labels), values(a.Annotations)
+		a.GeneratorURL = red(a.GeneratorURL)
+		alerts[i] = a
+	}
+	p.Alerts = alerts
+	return p
+}
+
 func checkLabels(m map[string]string) error {
 	if len(m) > maxLabels {
 		return fmt.Errorf("%d labels (at most %d)", len(m), maxLabels)

@@ -112,6 +112,9 @@ func (d *Diagnose) summarizeWithModel(ctx context.Context, res *action.Result, s
 	text, usage, err := modelSummary(ctx, d.Summarizer, timeout, ev, red)
 	if usage.Attempts > 0 || usage.TotalTokens() > 0 {
 		res.Outcome["llm_tokens"] = fmt.Sprintf("%d+%d", usage.PromptTokens, usage.CompletionTokens)
+		if usage.Estimated {
+			res.Outcome["llm_tokens_estimated"] = "true"
+		}
 		res.Outcome["llm_cost_usd"] = fmt.Sprintf("%.6f", usage.Cost)
 	}
 	if usage.Model != "" {

@@ -431,6 +431,7 @@ type fakeSlack struct {
 
 type call struct {
 	method, channel, ts, thread, text, blocks string
+	form                                      string // every form value, for checking what left Parley
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
@@ -461,6 +462,9 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 			}
 			c := call{method: method, channel: r.PostForm.Get("channel"), thread: r.PostForm.Get("thread_ts"),
 				text: r.PostForm.Get("text"), blocks: r.PostForm.Get("blocks"), ts: r.PostForm.Get("ts")}
+			for k, vs := range r.PostForm {
+				c.form += k + "=" + strings.Join(vs, ",") + "\n"
+			}
 			f.mu.Lock()
 			if method == "chat.postMessage" {
 				f.next++

@@ -37,7 +37,10 @@ type recSender struct {
 	replies []sent
 	n       int
 	fail    func(r chat.Reply) error
-	got     chan sent
+	// delay makes every Send take this long, whatever its context says,
+	// like a platform that answers late.
+	delay time.Duration
+	got   chan sent
 	// minEdit, when set, makes the test fail if two edits of one message
 	// come closer together than this.
 	minEdit time.Duration
@@ -51,6 +54,9 @@ func newRecSender(t testing.TB) *recSender {
 
 func (s *recSender) Send(_ context.Context, r chat.Reply) (string, error) {
 	s.mu.Lock()
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
 	defer s.mu.Unlock()
 	if s.fail != nil {
 		if err := s.fail(r); err != nil {
@@ -182,6 +188,7 @@ func (a *recAudit) of(t audit.Type) []audit.Event {
 type counters struct {
 	webhook                                                   sync.Map // outcome -> *atomic.Int64
 	alerts, duplicates, posted, updated, unrouted, latencyNum atomic.Int64
+	stateFails                                                atomic.Int64
 }
 
 func (c *counters) Webhook(o string) {
@@ -200,6 +207,7 @@ func (c *counters) Duplicate()             { c.duplicates.Add(1) }
 func (c *counters) Posted(d time.Duration) { c.posted.Add(1); c.latencyNum.Add(int64(d)) }
 func (c *counters) Updated()               { c.updated.Add(1) }
 func (c *counters) Unrouted()              { c.unrouted.Add(1) }
+func (c *counters) StateSaveFailed()       { c.stateFails.Add(1) }
 
 // openDB opens a SQLite file in dir (so a second manager can reopen it).
 func openDB(t testing.TB, dir string) *sql.DB {

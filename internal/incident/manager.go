@@ -19,6 +19,7 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/redact"
 )
 
 // Auditor records audit events; *audit.Recorder implements it.
@@ -34,6 +35,7 @@ const (
 	DefaultSourceTimeout  = 8 * time.Second
 	DefaultSummaryTimeout = 20 * time.Second
 	DefaultSendTimeout    = 30 * time.Second
+	DefaultStateTimeout   = 10 * time.Second
 	DefaultWindow         = "1h"
 	DefaultRolloutWindow  = time.Hour
 	DefaultMaxGathers     = 4
@@ -75,7 +77,9 @@ type Options struct {
 	// Silence offers a "Silence 1h" button on firing groups; nil offers
 	// none (no Alertmanager API configured).
 	Silence *SilenceOffer
-	// Redact cleans evidence text (default redact.Redact).
+	// Redact cleans what arrives and what is said: alert labels and
+	// annotations on arrival, evidence, summaries and every message
+	// (default redact.Redact).
 	Redact func(string) string
 
 	Metrics Metrics
@@ -89,10 +93,14 @@ type Options struct {
 	GroupWait      time.Duration // least time between two edits of a group's message (3s)
 	SourceTimeout  time.Duration // per source (8s)
 	SummaryTimeout time.Duration // the model's diagnosis (20s)
-	SendTimeout    time.Duration // each chat call (30s)
-	Window         string        // the window the sources look at ("1h")
-	RolloutWindow  time.Duration // how long before the alert a rollout counts (1h)
-	MaxGathers     int           // groups gathered at once (4)
+	SendTimeout    time.Duration // each flush's chat calls (30s)
+	// StateTimeout bounds each read and write of the incidents table
+	// (10s), on its own clock: a save after slow chat calls still gets
+	// its full time.
+	StateTimeout  time.Duration
+	Window        string        // the window the sources look at ("1h")
+	RolloutWindow time.Duration // how long before the alert a rollout counts (1h)
+	MaxGathers    int           // groups gathered at once (4)
 }
 
 func (o *Options) check() error {
@@ -104,7 +112,7 @@ func (o *Options) check() error {
 	case o.Audit == nil:
 		return errors.New("incident: an audit recorder is required")
 	case o.MaxBody < 0 || o.QueueSize < 0 || o.GroupWait < 0 || o.SourceTimeout < 0 || o.SummaryTimeout < 0 ||
-		o.SendTimeout < 0 || o.RolloutWindow < 0 || o.MaxGathers < 0:
+		o.SendTimeout < 0 || o.StateTimeout < 0 || o.RolloutWindow < 0 || o.MaxGathers < 0:
 		return errors.New("incident: negative sizes or durations in options")
 	}
 	if err := o.Auth.check(); err != nil {
@@ -135,6 +143,7 @@ func (o *Options) check() error {
 	def(&o.SourceTimeout, DefaultSourceTimeout)
 	def(&o.SummaryTimeout, DefaultSummaryTimeout)
 	def(&o.SendTimeout, DefaultSendTimeout)
+	def(&o.StateTimeout, DefaultStateTimeout)
 	def(&o.RolloutWindow, DefaultRolloutWindow)
 	if o.MaxBody == 0 {
 		o.MaxBody = DefaultMaxBody
@@ -235,7 +244,7 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		o: o, log: o.Logger.With("component", "incidents"), redact: o.Redact,
-		st:       &stateStore{db: o.DB, rebind: o.Rebind, timeout: 10 * time.Second},
+		st:       &stateStore{db: o.DB, rebind: o.Rebind, timeout: o.StateTimeout},
 		gathers:  make(chan struct{}, o.MaxGathers),
 		queue:    make(chan delivery, o.QueueSize),
 		closing:  make(chan struct{}),
@@ -695,6 +704,7 @@ func (m *Manager) flush(g *group, p flushPlan) error {
 	defer cancel()
 	platform, channelID, _ := splitChannel(p.channel)
 	reply, sugg := p.view.reply()
+	reply = redact.ReplyWith(reply, m.redact) // payloads are redacted on arrival; this covers evidence and summaries too
 	reply.Platform, reply.Channel = platform, channelID
 	msgID, thread := p.msgID, p.thread
 	if p.first {
@@ -710,7 +720,7 @@ func (m *Manager) flush(g *group, p flushPlan) error {
 		}
 	}
 	if len(p.notes) > 0 {
-		note := chat.Reply{Platform: platform, Channel: channelID, Thread: thread, Text: strings.Join(p.notes, "\n"), Kind: chat.KindInfo}
+		note := chat.Reply{Platform: platform, Channel: channelID, Thread: thread, Text: m.redact(strings.Join(p.notes, "\n")), Kind: chat.KindInfo}
 		if _, err := m.o.Sender.Send(ctx, note); err != nil {
 			m.log.Warn("incident thread note not delivered", "channel", p.channel, "err", err)
 		}
@@ -756,9 +766,13 @@ func (m *Manager) flush(g *group, p flushPlan) error {
 	if startGather {
 		m.startGather(g, p.gen, targetOf(p.view.snap))
 	}
-	if err := m.st.save(ctx, rec); err != nil {
+	// The save has its own deadline, not what the chat calls left of
+	// SendTimeout: under a slow chat API the message is out and its state
+	// must still be written.
+	if err := m.st.save(context.WithoutCancel(ctx), rec); err != nil {
 		// The message is out; a re-send after a restart may post again.
-		m.log.Error("incident state not saved", "group_key", clip(g.key, 200), "err", err)
+		m.o.Metrics.StateSaveFailed()
+		m.log.Error("incident state not saved; after a restart this group may be posted again", "group_key", clip(g.key, 200), "err", err)
 	}
 	ev := audit.Event{RequestID: g.requestID, Platform: platform, Channel: p.channel, Thread: thread,
 		Subject: subjectOf(g.receiver), Outcome: clip(firstLine(reply.Text), 300), Text: clip(reply.Text, 1500),

@@ -20,6 +20,9 @@ type Metrics interface {
 	Updated()
 	// Unrouted counts a group that matched no route with no default channel.
 	Unrouted()
+	// StateSaveFailed counts a sent message whose state could not be
+	// saved in the incidents table.
+	StateSaveFailed()
 }
 
 type nopMetrics struct{}
@@ -30,3 +33,4 @@ func (nopMetrics) Duplicate()           {}
 func (nopMetrics) Posted(time.Duration) {}
 func (nopMetrics) Updated()             {}
 func (nopMetrics) Unrouted()            {}
+func (nopMetrics) StateSaveFailed()     {}

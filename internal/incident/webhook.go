@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Auth is how Alertmanager authenticates: a bearer token (its http_config
@@ -61,7 +62,7 @@ func (a Auth) allowed(r *http.Request) bool {
 func (m *Manager) Handler() http.Handler { return http.HandlerFunc(m.serveWebhook) }
 
 func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	received := m.o.Now()
+	received, arrived := m.o.Now(), time.Now()
 	fail := func(status int, outcome, msg string) {
 		m.o.Metrics.Webhook(outcome)
 		if status == http.StatusUnauthorized {
@@ -102,7 +103,8 @@ func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid", err.Error())
 		return
 	}
-	if !m.enqueue(delivery{p: p, received: received}) {
+	p = p.redacted(m.redact)
+	if !m.enqueue(delivery{p: p, received: received, arrived: arrived}) {
 		m.log.Warn("alertmanager webhook refused: queue full or stopped; Alertmanager will retry",
 			"group_key", clip(p.GroupKey, 200), "alerts", len(p.Alerts))
 		w.Header().Set("Retry-After", "5")

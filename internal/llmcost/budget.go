@@ -20,12 +20,6 @@ type Record struct {
 	Usage     Usage
 }
 
-// Recorder receives every accounted call. The Ledger is an in-memory
-// Recorder; a durable one (the store) can be chained with Tee.
-type Recorder interface {
-	Record(ctx context.Context, r Record) error
-}
-
 // Budget is a daily allowance. A zero field is no limit on that measure.
 type Budget struct {
 	Cost   float64 `yaml:"cost_usd" json:"cost_usd"` // US dollars per day
@@ -77,19 +71,43 @@ func (e *BudgetError) Error() string {
 // Is makes errors.Is(err, ErrBudgetExceeded) true.
 func (e *BudgetError) Is(target error) bool { return target == ErrBudgetExceeded }
 
-// Ledger keeps today's spend per channel and per user in memory and
-// refuses calls over the Limits. Days are calendar days in Location (UTC
-// when nil); a new day starts every window afresh. It is safe for
-// concurrent use.
-type Ledger struct {
-	limits Limits
-	loc    *time.Location
-	now    func() time.Time
+// SpendStore keeps every paid call and sums them. *DBStore keeps them in
+// Parley's database, so that budgets hold across restarts and replicas;
+// without one a Ledger keeps them in memory.
+type SpendStore interface {
+	// Add keeps one call.
+	Add(ctx context.Context, r Record) error
+	// Sum is the spend of a channel (ScopeChannel) or a subject
+	// (ScopeUser) in [from, to).
+	Sum(ctx context.Context, scope Scope, key string, from, to time.Time) (Spend, error)
+	// Purge forgets calls before t.
+	Purge(ctx context.Context, before time.Time) (int64, error)
+}
 
-	mu   sync.Mutex
-	day  string
-	by   map[Scope]map[string]Spend
-	next Recorder
+// DefaultRetention is how long a Ledger keeps calls: long enough for a
+// month's cost report, short enough that the table stays small.
+const DefaultRetention = 90 * 24 * time.Hour
+
+// purgeEvery is how often Record purges calls past the retention.
+const purgeEvery = time.Hour
+
+// Ledger checks daily budgets per channel and per user against the spend
+// its SpendStore holds, and records every paid call there. Days are
+// calendar days in Location (UTC when nil). It is safe for concurrent use.
+//
+// The budget is checked before each call and the call recorded after it,
+// so calls in flight at once (in this process or in other replicas) may
+// together go over a budget by at most their own cost; the next call
+// after them is refused.
+type Ledger struct {
+	limits    Limits
+	loc       *time.Location
+	now       func() time.Time
+	store     SpendStore
+	retention time.Duration
+
+	mu       sync.Mutex
+	lastPurg time.Time
 }
 
 // LedgerOptions configure a Ledger.
@@ -97,9 +115,12 @@ type LedgerOptions struct {
 	Limits   Limits
 	Location *time.Location   // day boundaries; nil = UTC
 	Now      func() time.Time // nil = time.Now
-	// Next, when set, receives every record after the ledger counted it
-	// (the durable store).
-	Next Recorder
+	// Store keeps the calls; nil keeps them in this process's memory
+	// (lost at exit, not shared with other replicas).
+	Store SpendStore
+	// Retention is how long calls are kept (default DefaultRetention;
+	// negative: for ever).
+	Retention time.Duration
 }
 
 // NewLedger returns a Ledger.
@@ -115,66 +136,126 @@ func NewLedger(o LedgerOptions) (*Ledger, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Ledger{limits: o.Limits, loc: o.Location, now: o.Now, next: o.Next, by: map[Scope]map[string]Spend{}}, nil
+	if o.Store == nil {
+		o.Store = &memStore{}
+	}
+	if o.Retention == 0 {
+		o.Retention = DefaultRetention
+	}
+	return &Ledger{limits: o.Limits, loc: o.Location, now: o.Now, store: o.Store, retention: o.Retention}, nil
 }
 
-// roll starts a new day's windows when the day changed. l.mu is held.
-func (l *Ledger) roll() {
-	d := l.now().In(l.loc).Format(time.DateOnly)
-	if d != l.day {
-		l.day = d
-		l.by = map[Scope]map[string]Spend{ScopeChannel: {}, ScopeUser: {}}
-	}
+// today is the current day's window in the ledger's location.
+func (l *Ledger) today() (from, to time.Time) {
+	n := l.now().In(l.loc)
+	from = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, l.loc)
+	return from, from.AddDate(0, 0, 1)
 }
 
 // Allow returns a *BudgetError when the channel's or the subject's budget
 // for today is used up (the channel is checked first), nil otherwise. An
-// empty channel or subject is not limited.
-func (l *Ledger) Allow(_ context.Context, subject, channel string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.roll()
-	if channel != "" && !l.limits.PerChannel.zero() && l.by[ScopeChannel][channel].over(l.limits.PerChannel) {
-		return &BudgetError{Scope: ScopeChannel, Key: channel}
-	}
-	if subject != "" && !l.limits.PerUser.zero() && l.by[ScopeUser][subject].over(l.limits.PerUser) {
-		return &BudgetError{Scope: ScopeUser, Key: subject}
+// empty channel or subject is not limited. When today's spend cannot be
+// read, Allow refuses too (with that error): an unknown spend is not a
+// licence to spend.
+func (l *Ledger) Allow(ctx context.Context, subject, channel string) error {
+	from, to := l.today()
+	for _, c := range []struct {
+		scope Scope
+		key   string
+		b     Budget
+	}{{ScopeChannel, channel, l.limits.PerChannel}, {ScopeUser, subject, l.limits.PerUser}} {
+		if c.key == "" || c.b.zero() {
+			continue
+		}
+		sp, err := l.store.Sum(ctx, c.scope, c.key, from, to)
+		if err != nil {
+			return fmt.Errorf("llm budget: today's spend of this %s is unknown, so the model is not called: %w", c.scope, err)
+		}
+		if sp.over(c.b) {
+			return &BudgetError{Scope: c.scope, Key: c.key}
+		}
 	}
 	return nil
 }
 
-// Record counts a call against today's windows and passes it on to Next.
-// Cached answers cost nothing and are not counted.
+// Record keeps a paid call. Cached answers cost nothing and are not kept.
+// It also purges calls past the retention, at most once an hour.
 func (l *Ledger) Record(ctx context.Context, r Record) error {
-	if !r.Usage.Cached {
-		l.mu.Lock()
-		l.roll()
-		add := func(s Scope, key string) {
-			if key == "" {
-				return
-			}
-			sp := l.by[s][key]
-			sp.Cost += r.Usage.Cost
-			sp.Tokens += r.Usage.TotalTokens()
-			sp.Requests++
-			l.by[s][key] = sp
-		}
-		add(ScopeChannel, r.Channel)
-		add(ScopeUser, r.Subject)
-		l.mu.Unlock()
+	if r.Usage.Cached {
+		return nil
 	}
-	if l.next != nil {
-		if err := l.next.Record(ctx, r); err != nil {
-			return fmt.Errorf("record llm usage: %w", err)
+	if r.Time.IsZero() {
+		r.Time = l.now()
+	}
+	if err := l.store.Add(ctx, r); err != nil {
+		return fmt.Errorf("record llm usage: %w", err)
+	}
+	if l.retention > 0 {
+		now := l.now()
+		l.mu.Lock()
+		due := now.Sub(l.lastPurg) >= purgeEvery
+		if due {
+			l.lastPurg = now
+		}
+		l.mu.Unlock()
+		if due {
+			if _, err := l.store.Purge(ctx, now.Add(-l.retention)); err != nil {
+				return fmt.Errorf("purge llm usage: %w", err)
+			}
 		}
 	}
 	return nil
 }
 
 // Spent returns today's spend of a channel or a subject.
-func (l *Ledger) Spent(s Scope, key string) Spend {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.roll()
-	return l.by[s][key]
+func (l *Ledger) Spent(ctx context.Context, s Scope, key string) (Spend, error) {
+	from, to := l.today()
+	return l.store.Sum(ctx, s, key, from, to)
+}
+
+// memStore is the in-memory SpendStore.
+type memStore struct {
+	mu    sync.Mutex
+	calls []Record
+}
+
+func (m *memStore) Add(_ context.Context, r Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls = append(m.calls, r)
+	return nil
+}
+
+func (m *memStore) Sum(_ context.Context, scope Scope, key string, from, to time.Time) (Spend, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var sp Spend
+	for _, r := range m.calls {
+		k := r.Channel
+		if scope == ScopeUser {
+			k = r.Subject
+		}
+		if k != key || r.Time.Before(from) || !r.Time.Before(to) {
+			continue
+		}
+		sp.Cost += r.Usage.Cost
+		sp.Tokens += r.Usage.TotalTokens()
+		sp.Requests++
+	}
+	return sp, nil
+}
+
+func (m *memStore) Purge(_ context.Context, before time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	kept := m.calls[:0]
+	for _, r := range m.calls {
+		if !r.Time.Before(before) {
+			kept = append(kept, r)
+		}
+	}
+	n := int64(len(m.calls) - len(kept))
+	clear(m.calls[len(kept):])
+	m.calls = kept
+	return n, nil
 }

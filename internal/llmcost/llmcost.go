@@ -3,10 +3,11 @@
 // channel and per user after which the model is not called any more, and
 // a TTL cache so that the same question is not paid for twice.
 //
-// It is a leaf package: routers and summarisers report Usage, the Ledger
-// keeps today's spend in memory (a durable Recorder is the lead's to add
-// over internal/store), and Cache holds answers keyed by a hash the caller
-// builds with Key.
+// Routers and summarisers report Usage (estimated from the request and
+// response sizes when a provider reports none); the Ledger checks budgets
+// against the spend its SpendStore holds — DBStore, the llm_spend table of
+// Parley's database, so budgets hold across restarts and replicas — and
+// Cache holds answers keyed by a hash the caller builds with Key.
 package llmcost
 
 import (
@@ -85,9 +86,14 @@ type Usage struct {
 	Provider string // openai, anthropic, ...
 	Model    string
 	Variant  string // prompt variant
-	// Tokens as the provider reported them.
+	// Tokens as the provider reported them, or estimated (Estimated) when
+	// it reported none.
 	PromptTokens     int
 	CompletionTokens int
+	// Estimated is true when the provider's response had no usage and the
+	// tokens were estimated with ApproxTokens from the request and
+	// response sizes: budgets still count the call.
+	Estimated bool
 	// RequestBytes is the size of the serialized request body of the last
 	// attempt; ApproxTokens(RequestBytes) estimates prompt tokens where a
 	// provider reports none.
@@ -105,6 +111,9 @@ func (u Usage) TotalTokens() int { return u.PromptTokens + u.CompletionTokens }
 func (u Usage) String() string {
 	if u.Cached {
 		return "cached, 0 tokens"
+	}
+	if u.Estimated {
+		return fmt.Sprintf("~%d+%d tokens (estimated), $%.6f", u.PromptTokens, u.CompletionTokens, u.Cost)
 	}
 	return fmt.Sprintf("%d+%d tokens, $%.6f", u.PromptTokens, u.CompletionTokens, u.Cost)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,8 +79,8 @@ func TestLedger(t *testing.T) {
 	if err := l.Allow(ctx, "u3", "c9"); err != nil {
 		t.Errorf("fresh user and channel: %v", err)
 	}
-	if sp := l.Spent(ScopeChannel, "c1"); sp.Requests != 2 || sp.Tokens != 610 {
-		t.Errorf("c1 spend = %+v", sp)
+	if sp, err := l.Spent(ctx, ScopeChannel, "c1"); err != nil || sp.Requests != 2 || sp.Tokens != 610 {
+		t.Errorf("c1 spend = %+v, %v", sp, err)
 	}
 	now = now.Add(2 * time.Hour) // next UTC day
 	if err := l.Allow(ctx, "u1", "c1"); err != nil {
@@ -90,17 +91,34 @@ func TestLedger(t *testing.T) {
 	}
 }
 
+// failing is a SpendStore whose database is gone.
 type failing struct{}
 
-func (failing) Record(context.Context, Record) error { return errors.New("disk full") }
+func (failing) Add(context.Context, Record) error { return errors.New("disk full") }
+func (failing) Sum(context.Context, Scope, string, time.Time, time.Time) (Spend, error) {
+	return Spend{}, errors.New("connection refused")
+}
+func (failing) Purge(context.Context, time.Time) (int64, error) { return 0, errors.New("disk full") }
 
-func TestLedgerNext(t *testing.T) {
-	l, _ := NewLedger(LedgerOptions{Next: failing{}})
-	if err := l.Record(context.Background(), Record{Channel: "c", Usage: Usage{PromptTokens: 5}}); err == nil {
-		t.Error("a failing durable recorder was not reported")
+// TestLedgerFailsClosed: a spend that cannot be read refuses the call (it
+// is not a budget error: the caller says the model is unavailable), and a
+// call that cannot be recorded is reported. Without limits nothing is read.
+func TestLedgerFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	l, _ := NewLedger(LedgerOptions{Store: failing{}, Limits: Limits{PerUser: Budget{Tokens: 10}}})
+	err := l.Allow(ctx, "u", "c")
+	if err == nil || errors.Is(err, ErrBudgetExceeded) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Allow with an unreadable spend = %v", err)
 	}
-	if l.Spent(ScopeChannel, "c").Tokens != 5 {
-		t.Error("the in-memory count was lost")
+	if err := l.Record(ctx, Record{Channel: "c", Usage: Usage{PromptTokens: 5}}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Record into a failing store = %v", err)
+	}
+	if err := l.Record(ctx, Record{Channel: "c", Usage: Usage{Cached: true}}); err != nil {
+		t.Errorf("a cached answer is not recorded, so cannot fail: %v", err)
+	}
+	free, _ := NewLedger(LedgerOptions{Store: failing{}})
+	if err := free.Allow(ctx, "u", "c"); err != nil {
+		t.Errorf("without limits Allow reads nothing: %v", err)
 	}
 }
 
@@ -145,5 +163,8 @@ func TestUsageString(t *testing.T) {
 	}
 	if (Usage{Cached: true}).String() != "cached, 0 tokens" {
 		t.Error("cached usage string")
+	}
+	if got := (Usage{PromptTokens: 880, CompletionTokens: 9, Estimated: true}).String(); got != "~880+9 tokens (estimated), $0.000000" {
+		t.Errorf("estimated usage string = %q", got)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/parley-chatops/parley/internal/confirm"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
+	"github.com/parley-chatops/parley/internal/redact"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
@@ -394,7 +395,11 @@ func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string
 	return id
 }
 
+// send delivers r in the request's thread. Every reply and trail step
+// passes here, so this is where secrets are taken out of what Parley says:
+// a token in a request, an error or an action's output is never echoed.
 func (p *Pipeline) send(ctx context.Context, req *request, r chat.Reply) (string, error) {
+	r = redact.Reply(r)
 	r.Platform = req.msg.Platform
 	if r.Visibility == chat.Private && r.Recipient == "" {
 		r.Recipient = req.msg.User // private answers go to the asker

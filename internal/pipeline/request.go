@@ -60,6 +60,9 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	if u := in.Usage; u != nil {
 		routed.Details["llm_model"] = u.Model
 		routed.Details["llm_tokens"] = fmt.Sprintf("%d+%d", u.PromptTokens, u.CompletionTokens)
+		if u.Estimated { // the provider reported no usage: counted from the sizes sent and received
+			routed.Details["llm_tokens_estimated"] = "true"
+		}
 		routed.Details["llm_cost_usd"] = fmt.Sprintf("%.6f", u.Cost)
 		routed.Details["llm_cached"] = fmt.Sprint(u.Cached)
 		routed.Details["llm_latency_ms"] = fmt.Sprint(u.Latency.Milliseconds())

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -46,6 +47,179 @@ func newEnv() (*cel.Env, error) {
 	)
 }
 
+// paramsType names the type params has when a condition is type-checked:
+// a struct whose fields are the parameters of the rule's actions, typed
+// from their specs.
+const paramsType = "parley.Params"
+
+// paramTypes are the CEL types of the parameters a condition may read.
+type paramTypes map[string]*cel.Type
+
+// celTypeOf is the CEL type of a parameter's validated value: integers are
+// int, booleans bool, and strings, enums and durations ("30m") string.
+func celTypeOf(t action.ParamType) *cel.Type {
+	switch t {
+	case action.Int:
+		return cel.IntType
+	case action.Bool:
+		return cel.BoolType
+	case action.String, action.Enum, action.Duration:
+		return cel.StringType
+	}
+	return cel.DynType
+}
+
+// paramsOf is the parameters of specs, each with its type; a name two
+// actions type differently is dyn (checked only when it runs).
+func paramsOf(specs []action.Spec) paramTypes {
+	out := paramTypes{}
+	for _, s := range specs {
+		for _, p := range s.Params {
+			t := celTypeOf(p.Type)
+			if prev, ok := out[p.Name]; ok && !prev.IsExactType(t) {
+				t = cel.DynType
+			}
+			out[p.Name] = t
+		}
+	}
+	return out
+}
+
+// key is a stable text form of the types, for sharing environments.
+func (pt paramTypes) key() string {
+	var b strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(pt)) {
+		b.WriteString(n + ":" + pt[n].String() + ";")
+	}
+	return b.String()
+}
+
+// paramsProvider is the type provider of a typed environment: the
+// standard one, plus paramsType with the rule's parameters as fields.
+type paramsProvider struct {
+	types.Provider
+	fields paramTypes
+}
+
+func (p *paramsProvider) FindStructType(name string) (*types.Type, bool) {
+	if name == paramsType {
+		return types.NewTypeTypeWithParam(types.NewObjectType(paramsType)), true
+	}
+	return p.Provider.FindStructType(name)
+}
+
+func (p *paramsProvider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == paramsType {
+		return slices.Sorted(maps.Keys(p.fields)), true
+	}
+	return p.Provider.FindStructFieldNames(name)
+}
+
+func (p *paramsProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	if name == paramsType {
+		t, ok := p.fields[field]
+		if !ok {
+			return nil, false
+		}
+		return &types.FieldType{Type: t}, true
+	}
+	return p.Provider.FindStructFieldType(name, field)
+}
+
+// typedEnv is newEnv with params typed: it is used to check conditions
+// at load, never to run them (a request's params arrive as a map).
+func typedEnv(fields paramTypes) (*cel.Env, error) {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return cel.NewEnv(
+		cel.CustomTypeProvider(&paramsProvider{Provider: reg, fields: fields}),
+		cel.Variable(varAction, cel.StringType),
+		cel.Variable(varParams, cel.ObjectType(paramsType)),
+		cel.Variable(varSubject, cel.StringType),
+		cel.Variable(varChannel, cel.StringType),
+		cel.Variable(varGroups, cel.ListType(cel.StringType)),
+		cel.Variable(varKind, cel.StringType),
+		cel.ParserExpressionSizeLimit(maxConditionLen),
+		cel.ParserRecursionLimit(64),
+	)
+}
+
+// typeCheck checks src with params typed (fields, in env): `params.replicas
+// > "x"` is an error here, where with params a map of dyn it would load
+// and then never match. params["name"] is read as params.name, so both
+// forms are typed. Each problem says the types of the params it reads.
+//
+// A condition that uses params as a whole map (params[someVariable],
+// "replicas" in params, size(params)) is left to the untyped check: a
+// struct has no such operations, and the condition is not wrong.
+func typeCheck(env *cel.Env, fields paramTypes, src string) []celIssue {
+	parsed, iss := env.Parse(src)
+	if iss != nil && iss.Err() != nil {
+		return issuesOf(iss)
+	}
+	fac := celast.NewExprFactory()
+	isParams := func(e celast.Expr) bool { return e.Kind() == celast.IdentKind && e.AsIdent() == varParams }
+	celast.PostOrderVisit(parsed.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		c := e.AsCall()
+		if c.FunctionName() != operators.Index || len(c.Args()) != 2 || !isParams(c.Args()[0]) || c.Args()[1].Kind() != celast.LiteralKind {
+			return
+		}
+		if name, ok := c.Args()[1].AsLiteral().(types.String); ok {
+			e.SetKindCase(fac.NewSelect(e.ID(), c.Args()[0], string(name)))
+		}
+	}))
+	uses, fieldUses := 0, 0
+	celast.PreOrderVisit(parsed.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch {
+		case isParams(e):
+			uses++
+		case e.Kind() == celast.SelectKind && isParams(e.AsSelect().Operand()):
+			fieldUses++
+		}
+	}))
+	if uses != fieldUses {
+		return nil
+	}
+	if _, iss := env.Check(parsed); iss != nil && iss.Err() != nil {
+		out := issuesOf(iss)
+		var typed []string
+		for _, name := range referencedParams(parsed.NativeRep()) {
+			if t, ok := fields[name]; ok && !t.IsExactType(cel.DynType) {
+				typed = append(typed, fmt.Sprintf("params.%s is %s", name, t))
+			}
+		}
+		if len(typed) > 0 {
+			for i := range out {
+				out[i].msg += "; " + strings.Join(typed, ", ") + " (typed from the action specs)"
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// issuesOf turns CEL issues into celIssues with their line and column.
+func issuesOf(iss *cel.Issues) []celIssue {
+	var out []celIssue
+	for _, e := range iss.Errors() {
+		line := 1
+		if e.Location != nil && e.Location.Line() > 0 {
+			line = e.Location.Line()
+		}
+		col := 0
+		if e.Location != nil {
+			col = e.Location.Column() + 1
+		}
+		out = append(out, celIssue{line: line, msg: fmt.Sprintf("%s (column %d)", e.Message, col)})
+	}
+	return out
+}
+
 // condition is a compiled `when` expression.
 type condition struct {
 	src string
@@ -58,11 +232,19 @@ type celIssue struct {
 	msg  string
 }
 
+// typing is what a condition is type-checked with: the parameters'
+// types and the environment declaring them (typedEnv).
+type typing struct {
+	fields paramTypes
+	env    *cel.Env
+}
+
 // compileCondition compiles src and checks it yields a bool. paramNames, when
 // not nil, are the parameters the rule's actions have: a reference to any
 // other params.NAME is a typo that would silently never match, so it is an
-// error.
-func compileCondition(env *cel.Env, src string, paramNames []string, actions string) (*condition, []celIssue) {
+// error. typed, when not nil, has those parameters typed from the action
+// specs: a type error is an error too.
+func compileCondition(env *cel.Env, src string, paramNames []string, actions string, typed *typing) (*condition, []celIssue) {
 	if strings.TrimSpace(src) == "" {
 		return nil, []celIssue{{line: 1, msg: "empty condition; omit when to match always"}}
 	}
@@ -71,19 +253,7 @@ func compileCondition(env *cel.Env, src string, paramNames []string, actions str
 	}
 	ast, iss := env.Compile(src)
 	if iss != nil && iss.Err() != nil {
-		var out []celIssue
-		for _, e := range iss.Errors() {
-			line := 1
-			if e.Location != nil && e.Location.Line() > 0 {
-				line = e.Location.Line()
-			}
-			col := 0
-			if e.Location != nil {
-				col = e.Location.Column() + 1
-			}
-			out = append(out, celIssue{line: line, msg: fmt.Sprintf("%s (column %d)", e.Message, col)})
-		}
-		return nil, out
+		return nil, issuesOf(iss)
 	}
 	if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
 		return nil, []celIssue{{line: 1, msg: fmt.Sprintf("condition yields %s, want a bool", t)}}
@@ -97,6 +267,11 @@ func compileCondition(env *cel.Env, src string, paramNames []string, actions str
 			}
 		}
 		if out != nil {
+			return nil, out
+		}
+	}
+	if typed != nil {
+		if out := typeCheck(typed.env, typed.fields, src); out != nil {
 			return nil, out
 		}
 	}

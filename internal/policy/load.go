@@ -129,6 +129,25 @@ type loader struct {
 	platforms chat.Platforms
 	errs      []*Error
 	budget    int
+	typed     map[string]*cel.Env // typed environments by parameter types
+}
+
+// typedEnv returns the environment that type-checks conditions over
+// params of these types, shared by the rules that cover the same ones.
+func (l *loader) typedEnv(fields paramTypes) (*cel.Env, error) {
+	k := fields.key()
+	if env, ok := l.typed[k]; ok {
+		return env, nil
+	}
+	env, err := typedEnv(fields)
+	if err != nil {
+		return nil, err
+	}
+	if l.typed == nil {
+		l.typed = map[string]*cel.Env{}
+	}
+	l.typed[k] = env
+	return env, nil
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
@@ -671,10 +690,12 @@ func (l *loader) condition(n *yaml.Node, what string, pats []actionPattern) *con
 		}
 	}
 	var params []string
+	var specs []action.Spec
 	for _, a := range l.actions {
 		if !slices.Contains(covered, a.Name) {
 			continue
 		}
+		specs = append(specs, a)
 		for _, p := range a.Params {
 			if !slices.Contains(params, p.Name) {
 				params = append(params, p.Name)
@@ -688,7 +709,13 @@ func (l *loader) condition(n *yaml.Node, what string, pats []actionPattern) *con
 	if pats != nil {
 		actions = strings.Join(covered, ", ")
 	}
-	c, issues := compileCondition(l.env, src, params, actions)
+	fields := paramsOf(specs)
+	typed, err := l.typedEnv(fields)
+	if err != nil { // a programming error: the declarations are fixed
+		l.errorf(n, "%s: when: cannot type-check: %v", what, err)
+		return nil
+	}
+	c, issues := compileCondition(l.env, src, params, actions, &typing{fields: fields, env: typed})
 	for _, is := range issues {
 		line := n.Line
 		if n.Style&yaml.LiteralStyle != 0 {

@@ -1,10 +1,12 @@
 // Package redact removes secrets from free text before it leaves Parley's
-// hands: log lines shown in chat, text handed to an LLM, audit copies
-// pushed to Loki. It knows the shapes secrets take in logs — credentials
-// in key=value, key: value and JSON pairs, Authorization headers, URLs
-// with a password, vendor tokens (AWS, GitHub, Slack), JWTs, PEM private
-// keys, long random strings after words like "token" — and replaces the
-// secret part with Marker, keeping the surrounding text readable.
+// hands or is kept: log lines shown in chat, text handed to an LLM, the
+// audit log (and its copy pushed to Loki), incident messages, the audit
+// trail and every reply. It knows the shapes secrets take in logs and chat
+// — credentials in key=value, key: value and JSON pairs, Authorization
+// headers, URLs with a password, vendor tokens (AWS, GitHub, GitLab,
+// Slack, OpenAI, Anthropic, Google, Stripe), JWTs, PEM private keys, long
+// random strings after words like "token" — and replaces the secret part
+// with Marker, keeping the surrounding text readable.
 //
 // It is a safety net, not a guarantee: a secret in a shape it does not know
 // passes through. It errs on the side of redacting (a value after
@@ -124,8 +126,27 @@ var rules = []rule{
 	{
 		name:  "Slack token",
 		needs: []string{"xox", "xapp-"},
-		re:    regexp.MustCompile(`\b(?:xox[abposr]|xapp)-[A-Za-z0-9-]+`),
+		re:    regexp.MustCompile(`\b(?:xox[abposrce]|xapp)-[A-Za-z0-9-]+`),
 		check: func(s string) bool { return len(s) >= len("xoxb-")+10 },
+	},
+	{
+		// OpenAI (sk-..., sk-proj-..., sk-svcacct-...) and Anthropic
+		// (sk-ant-api03-...) API keys, and Stripe's secret and restricted
+		// keys (sk_live_..., rk_test_...).
+		name:  "model or payment API key",
+		needs: []string{"sk-", "sk_", "rk_"},
+		re:    regexp.MustCompile(`\b(?:sk-[A-Za-z0-9_-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,})`),
+		check: tokenishDigits,
+	},
+	{
+		name:  "GitLab token",
+		needs: []string{"glpat-"},
+		re:    regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`),
+	},
+	{
+		name:  "Google API key",
+		needs: []string{"aiza"},
+		re:    regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`),
 	},
 	{
 		name:  "Slack webhook",
@@ -234,6 +255,21 @@ func tokenish(s string) bool {
 		}
 	}
 	return lower && upper
+}
+
+// tokenishDigits reports whether s mixes letters and digits, as generated
+// keys do and hyphenated words ("sk-learn-pipeline-stage") do not.
+func tokenishDigits(s string) bool {
+	var letter, digit bool
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letter = true
+		}
+	}
+	return letter && digit
 }
 
 // secret returns the span of the first of groups that took part in match m,

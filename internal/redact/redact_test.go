@@ -16,6 +16,13 @@ var (
 	awsKeyID   = "AKIA" + "IOSFODNN7EXAMPLE"
 	jwt        = "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 	randomish  = "9fQ2xL7pZk3Rv8Wm1Ty6Hb4N"
+	openAIKey  = "sk-" + "proj-" + strings.Repeat("Ab3dEf6h", 6)
+	openAIOld  = "sk-" + strings.Repeat("x9Yz", 12)
+	anthropic  = "sk-" + "ant-api03-" + strings.Repeat("Qw3rTy_-", 8)
+	stripeKey  = "sk_" + "live_" + strings.Repeat("4eC39HqLyjWDarjt", 2)
+	gitlabPAT  = "glpat-" + "xYz12AbC34dEf56GhI78"
+	googleKey  = "AIza" + "SyA1bC2dE3fG4hI5jK6lM7nO8pQ9rS0tU1v"
+	slackUser  = "xoxp-" + "1234567890-0987654321-AbCdEf123456"
 	privateKey = "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\nabcDEF123=\n-----END RSA " + "PRIVATE KEY-----"
 )
 
@@ -58,6 +65,14 @@ func TestRedact(t *testing.T) {
 		{"github pat", "GH=" + ghPAT + " done", "GH=[REDACTED] done"},
 		{"slack bot token", "slack token " + slackBot, "slack token [REDACTED]"},
 		{"slack app token", "app-level " + slackApp + ".", "app-level [REDACTED]."},
+		{"slack user token", "as user " + slackUser, "as user [REDACTED]"},
+		{"openai project key", "OPENAI_API_KEY " + openAIKey + " set", "OPENAI_API_KEY [REDACTED] set"},
+		{"openai key", "using " + openAIOld, "using [REDACTED]"},
+		{"anthropic key", "x-api-key " + anthropic, "x-api-key [REDACTED]"},
+		{"stripe key", "charge with " + stripeKey + ".", "charge with [REDACTED]."},
+		{"gitlab token", "clone with " + gitlabPAT, "clone with [REDACTED]"},
+		{"google api key", "maps key=" + googleKey, "maps key=[REDACTED]"},
+		{"google api key bare", "calling " + googleKey + " now", "calling [REDACTED] now"},
 		{"slack webhook", "posting to https://hooks.slack.com/services/T000/B000/XXXXXXXX", "posting to https://[REDACTED]"},
 		{"jwt", "id_token " + jwt + " expired", "id_token [REDACTED] expired"},
 		{"private key", "key follows " + privateKey + " end", "key follows [REDACTED] end"},
@@ -113,6 +128,9 @@ func TestNoFalsePositives(t *testing.T) {
 		"AKIA is a prefix, not a key",
 		"eyJ is how JSON looks in base64",
 		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+		"pip install sk-learn-pipeline-stage-runner-helper",
+		"task-0123456789abcdefghijklmnop finished",
+		"disk-0123456789abcdefghijklmnop attached",
 		"",
 	} {
 		if got := Redact(line); got != line {
@@ -190,7 +208,7 @@ func FuzzRedact(f *testing.F) {
 		`{"password":"a\"b","api_key":"x"}`,
 		"postgres://u:p@h/db",
 		"https://user:pa@ss@host",
-		awsKeyID, ghToken, ghPAT, slackBot, jwt, privateKey,
+		awsKeyID, ghToken, ghPAT, slackBot, jwt, privateKey, openAIKey, anthropic, stripeKey, gitlabPAT, googleKey,
 		"token " + randomish,
 		"token bucket refilled",
 		"password=[REDACTED]x",

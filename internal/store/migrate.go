@@ -165,6 +165,37 @@ func sqliteMigrations() []migration {
 				`CREATE INDEX chat_state_created_at ON chat_state (created_at)`,
 			},
 		},
+		{
+			version: 7,
+			name:    "llm spend ledger",
+			stmts: []string{
+				// One row per language-model call that was paid for
+				// (internal/llmcost): daily budgets per channel and per
+				// user sum these rows, so they hold across restarts and
+				// replicas. time_ms is Unix ms; estimated is 1 when the
+				// provider reported no usage and the tokens were estimated
+				// from the request and response sizes.
+				`CREATE TABLE llm_spend (
+					id                INTEGER PRIMARY KEY AUTOINCREMENT,
+					time_ms           INTEGER NOT NULL,
+					request_id        TEXT    NOT NULL DEFAULT '',
+					subject           TEXT    NOT NULL DEFAULT '',
+					channel           TEXT    NOT NULL DEFAULT '',
+					action            TEXT    NOT NULL DEFAULT '',
+					purpose           TEXT    NOT NULL DEFAULT '',
+					provider          TEXT    NOT NULL DEFAULT '',
+					model             TEXT    NOT NULL DEFAULT '',
+					variant           TEXT    NOT NULL DEFAULT '',
+					prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+					completion_tokens INTEGER NOT NULL DEFAULT 0,
+					cost_usd          REAL    NOT NULL DEFAULT 0,
+					estimated         INTEGER NOT NULL DEFAULT 0
+				)`,
+				`CREATE INDEX llm_spend_channel ON llm_spend (channel, time_ms)`,
+				`CREATE INDEX llm_spend_subject ON llm_spend (subject, time_ms)`,
+				`CREATE INDEX llm_spend_time ON llm_spend (time_ms)`,
+			},
+		},
 	}
 }
 
@@ -282,6 +313,31 @@ func pgMigrations() []migration {
 					created_at BIGINT  NOT NULL
 				)`,
 				`CREATE INDEX chat_state_created_at ON chat_state (created_at)`,
+			},
+		},
+		{
+			version: 7,
+			name:    "llm spend ledger",
+			stmts: []string{
+				`CREATE TABLE llm_spend (
+					id                BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+					time_ms           BIGINT  NOT NULL,
+					request_id        TEXT    NOT NULL DEFAULT '',
+					subject           TEXT    NOT NULL DEFAULT '',
+					channel           TEXT    NOT NULL DEFAULT '',
+					action            TEXT    NOT NULL DEFAULT '',
+					purpose           TEXT    NOT NULL DEFAULT '',
+					provider          TEXT    NOT NULL DEFAULT '',
+					model             TEXT    NOT NULL DEFAULT '',
+					variant           TEXT    NOT NULL DEFAULT '',
+					prompt_tokens     BIGINT  NOT NULL DEFAULT 0,
+					completion_tokens BIGINT  NOT NULL DEFAULT 0,
+					cost_usd          DOUBLE PRECISION NOT NULL DEFAULT 0,
+					estimated         INTEGER NOT NULL DEFAULT 0
+				)`,
+				`CREATE INDEX llm_spend_channel ON llm_spend (channel, time_ms)`,
+				`CREATE INDEX llm_spend_subject ON llm_spend (subject, time_ms)`,
+				`CREATE INDEX llm_spend_time ON llm_spend (time_ms)`,
 			},
 		},
 	}

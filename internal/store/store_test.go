@@ -277,8 +277,8 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 	}
 }
 
-// A database at version 4 (before seen_events) is brought to the latest
-// version at the next open, its data kept.
+// A database at version 4 (before seen_events, chat_state and llm_spend)
+// is brought to the latest version at the next open, its data kept.
 func TestOpenUpgradesVersion4(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
@@ -286,6 +286,7 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 		`UPDATE audit_head SET seq = 3, hash = 'h' WHERE id = 1`,
 		`DROP TABLE seen_events`,
 		`DROP TABLE chat_state`,
+		`DROP TABLE llm_spend`,
 		`DELETE FROM schema_migrations WHERE version >= 5`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -308,6 +309,10 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO seen_events (key, seen_at) VALUES (?, ?)`, "slack:Ev1", 1); err != nil {
 		t.Errorf("seen_events after the upgrade: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO llm_spend (time_ms, channel, prompt_tokens, cost_usd, estimated) VALUES (?, ?, ?, ?, ?)`,
+		1, "slack:C1", 812, 0.0001, 1); err != nil {
+		t.Errorf("llm_spend after the upgrade: %v", err)
 	}
 	var seq int
 	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {

@@ -52,6 +52,7 @@ type Metrics struct {
 	incidentUpdates    prometheus.Counter
 	incidentUnrouted   prometheus.Counter
 	incidentFirstPost  prometheus.Histogram
+	incidentStateFails prometheus.Counter
 }
 
 // Options configure New.
@@ -152,7 +153,11 @@ func New(o Options) *Metrics {
 		incidentFirstPost: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "incident_first_post_seconds",
 			Help:    "Time from Alertmanager's delivery to the first message in the channel.",
-			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10},
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
+		}),
+		incidentStateFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_state_save_failures_total",
+			Help: "Incident messages sent whose state could not be saved (a restart may post the group again).",
 		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "leader",
@@ -164,7 +169,7 @@ func New(o Options) *Metrics {
 		m.llmRequests, m.llmTokens, m.llmCost, m.llmDuration, m.llmCacheHits, m.budgetExhausted, m.rateLimited,
 		m.chatConnected, m.auditFailures, m.leader,
 		m.incidentWebhooks, m.incidentAlerts, m.incidentDuplicates, m.incidentPosts, m.incidentUpdates,
-		m.incidentUnrouted, m.incidentFirstPost,
+		m.incidentUnrouted, m.incidentFirstPost, m.incidentStateFails,
 	} {
 		f(c)
 	}
@@ -356,5 +361,12 @@ func (i *IncidentMetrics) Updated() {
 func (i *IncidentMetrics) Unrouted() {
 	if i.m != nil {
 		i.m.incidentUnrouted.Inc()
+	}
+}
+
+// StateSaveFailed counts a sent message whose state was not saved.
+func (i *IncidentMetrics) StateSaveFailed() {
+	if i.m != nil {
+		i.m.incidentStateFails.Inc()
 	}
 }

@@ -29,8 +29,9 @@
 // (/insert/loki/api/v1/push), which the integration test uses.
 //
 // Free text (request text, outcome, error, parameter and detail values) is
-// passed through internal/redact first: a secret typed into chat stays in
-// the durable log, where the chain needs it, but is not copied to Loki.
+// passed through internal/redact: the recorder already stores it redacted,
+// and redaction is idempotent, so this only guards events that reach the
+// sink another way.
 package lokisink
 
 import (

@@ -147,8 +147,46 @@ func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTo
 		return result{usage: u}, c.callError(ctx, ex, err)
 	}
 	u.PromptTokens, u.CompletionTokens = Tokens(resp)
+	estimate(&u, resp)
 	u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, u.CompletionTokens)
 	return result{resp: resp, usage: u}, nil
+}
+
+// estimate fills the tokens a provider did not report (some
+// OpenAI-compatible servers send no usage block, or a partial one) from
+// the sizes of what went over the wire: the request body for the prompt,
+// the generated text and tool calls for the completion, each
+// llmcost.ApproxTokens. The call is marked Estimated: a response without
+// usage still counts against budgets.
+func estimate(u *llmcost.Usage, resp *llms.ContentResponse) {
+	if u.PromptTokens == 0 && u.RequestBytes > 0 {
+		u.PromptTokens = llmcost.ApproxTokens(u.RequestBytes)
+		u.Estimated = true
+	}
+	if u.CompletionTokens == 0 {
+		if n := generatedBytes(resp); n > 0 {
+			u.CompletionTokens = llmcost.ApproxTokens(n)
+			u.Estimated = true
+		}
+	}
+}
+
+// generatedBytes is the size of what the model wrote: text, reasoning,
+// and the names and arguments of tool calls.
+func generatedBytes(resp *llms.ContentResponse) int {
+	n := 0
+	for _, ch := range resp.Choices {
+		n += len(ch.Content) + len(ch.ReasoningContent)
+		for _, tc := range ch.ToolCalls {
+			if tc.FunctionCall != nil {
+				n += len(tc.FunctionCall.Name) + len(tc.FunctionCall.Arguments)
+			}
+		}
+		if fc := ch.FuncCall; fc != nil && len(ch.ToolCalls) == 0 {
+			n += len(fc.Name) + len(fc.Arguments)
+		}
+	}
+	return n
 }
 
 // callError words a failed call without the provider's raw text.

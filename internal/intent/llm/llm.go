@@ -56,7 +56,9 @@ type Variant struct {
 	Weight int    // relative share; 0 = never chosen
 }
 
-// Budget checks and records model spend; *llmcost.Ledger implements it.
+// Budget checks and records model spend; *llmcost.Ledger implements it
+// (over the store's llm_spend table in the service, so budgets hold
+// across restarts and replicas).
 type Budget interface {
 	// Allow returns an error wrapping llmcost.ErrBudgetExceeded (a
 	// *llmcost.BudgetError) when the subject's or channel's budget is used up.
@@ -336,7 +338,11 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	u := res.usage
 	in.Usage = &u
 	base := in.Note
-	in.Note = fmt.Sprintf("%s (%s, %d+%d tokens)", in.Note, tag, u.PromptTokens, u.CompletionTokens)
+	if u.Estimated {
+		in.Note = fmt.Sprintf("%s (%s, ~%d+%d tokens, estimated: the response had no usage)", in.Note, tag, u.PromptTokens, u.CompletionTokens)
+	} else {
+		in.Note = fmt.Sprintf("%s (%s, %d+%d tokens)", in.Note, tag, u.PromptTokens, u.CompletionTokens)
+	}
 	if r.o.Metrics != nil {
 		r.o.Metrics.LLMRequest("ok", u)
 	}

@@ -512,11 +512,11 @@ func TestBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sp := ledger.Spent(llmcost.ScopeChannel, "console:ops"); sp.Tokens != in.Usage.TotalTokens() || sp.Requests != 1 {
-		t.Errorf("channel spend = %+v, want %d tokens", sp, in.Usage.TotalTokens())
+	if sp, err := ledger.Spent(context.Background(), llmcost.ScopeChannel, "console:ops"); err != nil || sp.Tokens != in.Usage.TotalTokens() || sp.Requests != 1 {
+		t.Errorf("channel spend = %+v, %v, want %d tokens", sp, err, in.Usage.TotalTokens())
 	}
-	if sp := ledger.Spent(llmcost.ScopeUser, "console:alice"); sp.Requests != 1 {
-		t.Errorf("user spend = %+v", sp)
+	if sp, err := ledger.Spent(context.Background(), llmcost.ScopeUser, "console:alice"); err != nil || sp.Requests != 1 {
+		t.Errorf("user spend = %+v, %v", sp, err)
 	}
 	_, err = r.Route(context.Background(), query("what can you do"))
 	var be *llmcost.BudgetError
@@ -565,8 +565,8 @@ func TestCache(t *testing.T) {
 	if third, _ := r.Route(context.Background(), query("p99 latency of payments")); third.Params["service"] != "payments" {
 		t.Error("the cache handed out shared params")
 	}
-	if sp := ledger.Spent(llmcost.ScopeChannel, "console:ops"); sp.Requests != 1 {
-		t.Errorf("cached answers were charged: %+v", sp)
+	if sp, err := ledger.Spent(context.Background(), llmcost.ScopeChannel, "console:ops"); err != nil || sp.Requests != 1 {
+		t.Errorf("cached answers were charged: %+v, %v", sp, err)
 	}
 	if got := counter(t, m, "parley_llm_cache_hits_total", nil); got != 2 {
 		t.Errorf("cache hits = %v", got)

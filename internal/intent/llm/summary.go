@@ -139,6 +139,17 @@ func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcos
 	if err != nil {
 		return "", llmcost.Usage{}, fmt.Errorf("summarize: %w", err)
 	}
+	if s.o.Budget != nil {
+		// A summary spends the channel's budget like a routing call; over
+		// it, the caller writes its deterministic summary instead.
+		if err := s.o.Budget.Allow(ctx, "", ev.Channel); err != nil {
+			var be *llmcost.BudgetError
+			if errors.As(err, &be) && s.o.Metrics != nil {
+				s.o.Metrics.BudgetExhausted(string(be.Scope))
+			}
+			return "", llmcost.Usage{}, fmt.Errorf("summarize: %w", err)
+		}
+	}
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, system),
 		llms.TextParts(llms.ChatMessageTypeHuman, s.evidenceMessage(ev)),

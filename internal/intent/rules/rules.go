@@ -147,6 +147,14 @@ func (d decision) intent(catalog []action.Spec) intent.Intent {
 				d.notes = append(d.notes, fmt.Sprintf("%s %d ignored", k, n))
 				continue
 			}
+			if s, isStr := v.(string); isStr && p.Type == action.Duration && spec.Kind == action.Read {
+				// likewise a window no query may have ("700w": over ten
+				// years): the read runs with its default window, and says so
+				if _, err := action.ParseDuration(s); err != nil {
+					d.notes = append(d.notes, fmt.Sprintf("%s %s ignored: %v", k, s, err))
+					continue
+				}
+			}
 			out.Params[k] = v
 		}
 	}
