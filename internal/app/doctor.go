@@ -186,7 +186,7 @@ func (d *doctor) policy(cfg *config.Config) {
 		d.fail("policy", err, "fix the action files at the lines named (parley config validate --config FILE)")
 		return
 	}
-	if _, err := loadPolicy(cfg.Policy, user); err != nil {
+	if _, err := loadPolicy(cfg.Policy, append(builtinSpecs(), user...)); err != nil {
 		d.fail("policy", err, "fix the policy file at the lines named; parley policy check explains a decision rule by rule")
 		return
 	}

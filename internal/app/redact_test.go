@@ -86,7 +86,7 @@ func TestChatSecretsNeverLeave(t *testing.T) {
 	}
 	console := strings.Join(said, "\n")
 	for _, want := range []string{"message.received", "Bearer [REDACTED]", "This changes prod: checkout replicas 3 -> 4", "Nothing was run",
-		`no deployment "[REDACTED]" in namespace prod`} {
+		`no deployment "[REDACTED]" in prod`} {
 		if !strings.Contains(console, want) {
 			t.Fatalf("the conversation lacks %q:\n%s", want, out.String())
 		}

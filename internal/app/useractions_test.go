@@ -68,7 +68,7 @@ func TestConfigValidateLoadsActions(t *testing.T) {
 	})
 	cfg := filepath.Join(dir, "config.yaml")
 	code, out, errOut := runMain(t, map[string]string{"CDN_TOKEN": cdnToken}, "config", "validate", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "ok (3 user-defined actions in "+exampleActions+")") {
+	if code != 0 || !strings.Contains(out, "actions: 3 user-defined actions in "+exampleActions) {
 		t.Fatalf("valid: exit %d\n%s%s", code, out, errOut)
 	}
 	// The secret the CDN action names is missing: reported by name.

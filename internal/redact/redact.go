@@ -55,6 +55,13 @@ const keyWords = `(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|
 // redacted credential.
 const authSchemes = `(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey|sso-key)`
 
+var schemeRE = regexp.MustCompile(`(?i)^` + authSchemes + `$`)
+
+// notAScheme: the value after "Authorization:" is the credential, not the
+// scheme word left alone when what follows is a placeholder ("Bearer
+// <secret>").
+func notAScheme(s string) bool { return !schemeRE.MatchString(s) }
+
 // value alternatives after a credential key: a double- or single-quoted
 // string (escapes allowed) keeps its quotes; an unquoted value runs to the
 // next space or delimiter.
@@ -77,11 +84,14 @@ var rules = []rule{
 	},
 	{
 		// Authorization: Bearer x / Basic x / any scheme, in headers, Go
-		// header maps (Authorization:[Bearer x]) and JSON.
+		// header maps (Authorization:[Bearer x]) and JSON. A placeholder
+		// ("Bearer <secret>", as confirmation prompts show a header) is
+		// not a credential.
 		name:   "authorization header",
 		needs:  []string{"authorization"},
-		re:     regexp.MustCompile(`(?i)\b(?:proxy-)?authorization["']?\s*[:=]\s*\[?["']?(?:` + authSchemes + `\s+)?(` + markerRE + `|[^\s"',;\]]+)`),
+		re:     regexp.MustCompile(`(?i)\b(?:proxy-)?authorization["']?\s*[:=]\s*\[?["']?(?:` + authSchemes + `\s+)?(` + markerRE + `|[^\s"',;\]<][^\s"',;\]]*)`),
 		groups: []int{1},
+		check:  notAScheme,
 	},
 	{
 		// A bearer token on its own: "Bearer eyJ...", "bearer=..." is the

@@ -32,6 +32,7 @@ func TestRedact(t *testing.T) {
 	}{
 		// Authorization headers.
 		{"bearer header", "Authorization: Bearer abc.def-123", "Authorization: Bearer [REDACTED]"},
+		{"placeholder kept", "Authorization: Bearer <secret>, body {}", "Authorization: Bearer <secret>, body {}"},
 		{"basic header", "authorization=Basic dXNlcjpwYXNz", "authorization=Basic [REDACTED]"},
 		{"header without scheme", "Authorization: s3cr3t-value other", "Authorization: [REDACTED] other"},
 		{"go header map", "headers=map[Accept:[*/*] Authorization:[Bearer abc123def456]]", "headers=map[Accept:[*/*] Authorization:[Bearer [REDACTED]]]"},
