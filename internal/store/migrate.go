@@ -149,6 +149,20 @@ func sqliteMigrations() []migration {
 				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
 			},
 		},
+		{
+			version: 6,
+			name:    "confirmation prompt shown",
+			stmts: []string{
+				// shown_at is when the confirmation's prompt was delivered
+				// to the chat (Unix ms; 0 = not known to be shown). Only a
+				// shown confirmation can be claimed: nobody approves a
+				// change they were never asked about. Confirmations pending
+				// at the upgrade are left unshown: the previous version
+				// could not tell, and the next start cancels them with a
+				// message rather than let one run unseen.
+				`ALTER TABLE confirmations ADD COLUMN shown_at INTEGER NOT NULL DEFAULT 0`,
+			},
+		},
 	}
 }
 
@@ -254,6 +268,13 @@ func pgMigrations() []migration {
 					seen_at BIGINT  NOT NULL
 				)`,
 				`CREATE INDEX seen_events_seen_at ON seen_events (seen_at)`,
+			},
+		},
+		{
+			version: 6,
+			name:    "confirmation prompt shown",
+			stmts: []string{
+				`ALTER TABLE confirmations ADD COLUMN shown_at BIGINT NOT NULL DEFAULT 0`,
 			},
 		},
 	}
