@@ -74,15 +74,17 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer p.Close(context.WithoutCancel(ctx))
-	if err := p.Pipeline.Recover(ctx); err != nil {
-		return err
-	}
 	adapters, handlers, err := buildAdapters(ctx, cfg, p, log)
 	if err != nil {
 		return err
 	}
 	for _, a := range adapters {
 		senders.add(a.Name(), a)
+	}
+	// Recovery tells channels what became of interrupted requests: after
+	// the adapters can send (their Web APIs work before the socket is up).
+	if err := p.Pipeline.Recover(ctx); err != nil {
+		return err
 	}
 	// The chat connections run only while this replica leads: with
 	// several replicas, exactly one holds the Slack socket and the Discord
