@@ -40,6 +40,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	trail := fs.Bool("trail", false, "print every audit step as it is recorded")
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
 	verbose := fs.Bool("v", false, "log to stderr")
+	allowDamaged := fs.Bool(allowDamagedFlag, false, allowDamagedUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		Transcript: *transcript != "", Echo: *transcript != "", Prompt: interactive,
 		Trail: cfg.Trail, Now: env.now,
 	})
-	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now}, con)
+	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now, AllowDamagedAudit: *allowDamaged}, con)
 	if err != nil {
 		return err
 	}
@@ -285,6 +286,7 @@ func cmdAudit(ctx context.Context, args []string, env Env) error {
 	}
 	fs := newFlags("audit "+sub, env)
 	dbPath := fs.String("db", defaultDB(env), "SQLite database")
+	configFile := fs.String("config", "", "read the store the configuration names (SQLite or PostgreSQL) instead of --db")
 	format := fs.String("format", "text", "list/export format: text, jsonl or csv")
 	limit := fs.Int("limit", 0, "only the last N events (0: all)")
 	typ := fs.String("type", "", "only events of this type, e.g. action.succeeded")
@@ -293,12 +295,23 @@ func cmdAudit(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := os.Stat(*dbPath); err != nil {
-		return fmt.Errorf("no audit log at %s (run parley chat first, or pass --db): %w", *dbPath, err)
-	}
-	db, err := store.Open(ctx, *dbPath)
-	if err != nil {
-		return err
+	var db *store.DB
+	if *configFile != "" {
+		cfg, err := loadConfig(*configFile, env)
+		if err != nil {
+			return err
+		}
+		if db, err = openStore(ctx, cfg); err != nil {
+			return err
+		}
+	} else {
+		if _, err := os.Stat(*dbPath); err != nil {
+			return fmt.Errorf("no audit log at %s (run parley chat first, or pass --db or --config): %w", *dbPath, err)
+		}
+		var err error
+		if db, err = store.Open(ctx, *dbPath); err != nil {
+			return err
+		}
 	}
 	defer db.Close()
 	rec := audit.New(db, audit.Options{})
@@ -415,8 +428,12 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		var inv intent.Inventory
-		if src, err := kubernetesInventory(sb); err == nil {
-			inv, _ = src.Inventory(ctx)
+		src, err := kubernetesInventory(sb)
+		if err == nil {
+			inv, err = src.Inventory(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "note: routing without the sandbox's names: %v\n", err)
 		}
 		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
 		if err != nil {
