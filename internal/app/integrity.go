@@ -48,8 +48,8 @@ func checkIntegrity(ctx context.Context, cfg *config.Config, db *store.DB, rec *
 		// the damage speaking.
 		problems = append(problems, "the newest audit events cannot be read: "+err.Error())
 	case !res.OK:
-		problems = append(problems, fmt.Sprintf("the audit chain's last %d events failed verification at #%d (%s): %s",
-			cfg.Audit.VerifyTail, res.BadSeq, res.Problem, res.Detail))
+		problems = append(problems, fmt.Sprintf("the audit chain failed verification at #%d (%s): %s (the newest %d events are checked at start)",
+			res.BadSeq, res.Problem, res.Detail, cfg.Audit.VerifyTail))
 	}
 	if len(problems) == 0 {
 		return nil

@@ -435,7 +435,9 @@ func (p *Pipeline) Recover(ctx context.Context) error {
 		}
 	}
 	if err := p.recoverRequests(ctx); err != nil {
-		errs = append(errs, err)
+		// Nothing runs for an unanswered request, so this does not stop
+		// a start; the next Recover looks again.
+		p.log.Warn("could not tell unanswered requests apart; their threads are not told this time", "err", err)
 	}
 	return errors.Join(errs...)
 }
@@ -459,10 +461,13 @@ func (p *Pipeline) recoverConfirmation(ctx context.Context, c confirm.Confirmati
 	} else {
 		evs, err := p.deps.Audit.List(ctx, audit.Filter{ConfirmationID: c.ID,
 			Types: []audit.Type{audit.ActionStarted, audit.ActionSucceeded, audit.ActionFailed}})
-		if err != nil {
-			return fmt.Errorf("read its audit events: %w", err)
-		}
 		var started, succeeded, failed *audit.Event
+		if err != nil {
+			// Without the log, whether it ran is unknown: settle it as
+			// interrupted, never to run again.
+			p.log.Error("reading an interrupted confirmation's audit events failed", "confirmation", c.ID, "err", err)
+			started = &audit.Event{}
+		}
 		for i := range evs {
 			switch e := &evs[i]; e.Type {
 			case audit.ActionStarted:
