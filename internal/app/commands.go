@@ -82,7 +82,11 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	defer p.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err := p.Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(env.Stderr, "parley chat: closing: %v\n", err)
+		}
+	}()
 	if err := p.Pipeline.Recover(ctx); err != nil {
 		return err
 	}

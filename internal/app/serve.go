@@ -74,7 +74,11 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	defer p.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err := p.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("closing the store and audit sinks failed", "err", err)
+		}
+	}()
 	adapters, handlers, err := buildAdapters(ctx, cfg, p, log)
 	if err != nil {
 		return err
