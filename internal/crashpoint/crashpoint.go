@@ -16,12 +16,6 @@
 // packages, and a crash stops the whole process anyway.
 package crashpoint
 
-import (
-	"fmt"
-	"slices"
-	"strings"
-)
-
 // Point names one place on the path. Names are stable: tests and scripts
 // arm them by name.
 type Point string
@@ -83,15 +77,3 @@ const ExitCode = 137
 // ListName is the value of PARLEY_CRASH_AT that asks `parley version` to
 // print every point instead of crashing anywhere.
 const ListName = "list"
-
-// check returns an error unless name is empty, ListName or a point.
-func check(name string) error {
-	if name == "" || name == ListName || slices.Contains(All(), Point(name)) {
-		return nil
-	}
-	var names []string
-	for _, p := range All() {
-		names = append(names, string(p))
-	}
-	return fmt.Errorf("unknown crash point %q; the points are: %s", name, strings.Join(names, ", "))
-}

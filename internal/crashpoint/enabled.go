@@ -3,7 +3,10 @@
 package crashpoint
 
 import (
+	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -33,4 +36,16 @@ func At(p Point) {
 	if a := armed.Load(); a != nil && *a == p {
 		os.Exit(ExitCode)
 	}
+}
+
+// check returns an error unless name is empty, ListName or a point.
+func check(name string) error {
+	if name == "" || name == ListName || slices.Contains(All(), Point(name)) {
+		return nil
+	}
+	var names []string
+	for _, p := range All() {
+		names = append(names, string(p))
+	}
+	return fmt.Errorf("unknown crash point %q; the points are: %s", name, strings.Join(names, ", "))
 }
