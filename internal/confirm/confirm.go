@@ -189,9 +189,12 @@ func New(db *store.DB, opts Options) *Store {
 		s.ttl = DefaultTTL
 	}
 	if s.replica == "" {
-		s.replica, _ = os.Hostname()
-		if s.replica == "" {
-			s.replica = "parley"
+		// Without a host name every run is "parley": recovery then waits
+		// for StaleAfter on PostgreSQL instead of taking back this
+		// replica's own work at once, which is safe.
+		s.replica = "parley"
+		if h, err := os.Hostname(); err == nil && h != "" {
+			s.replica = h
 		}
 	}
 	s.replica = bound(s.replica, 256)
