@@ -175,7 +175,13 @@ func verifyTx(ctx context.Context, tx *store.Tx, from int64, anchors []Anchor) (
 			return res, err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+columns+` FROM audit_events WHERE seq >= ? ORDER BY seq ASC`, from)
+	// The full check reads every row, also those with a seq the recorder
+	// never assigns (<= 0); the tail reads from its first event.
+	q, args := `SELECT `+columns+` FROM audit_events ORDER BY seq ASC`, []any(nil)
+	if from > 1 {
+		q, args = `SELECT `+columns+` FROM audit_events WHERE seq >= ? ORDER BY seq ASC`, []any{from}
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return res, err
 	}

@@ -407,8 +407,8 @@ func (p *Pipeline) recordWith(ctx context.Context, req *request, write func(tx *
 }
 
 // recordEvents is recordWith for events that carry their own identity
-// (recovery and expiry, which no message triggered); req says where the
-// trail goes.
+// (recovery and expiry, which no message triggered); req names the work in
+// the log. The trail renders each event into its own thread.
 func (p *Pipeline) recordEvents(ctx context.Context, req *request, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
 	// The audit write outlives the request's cancellation (a shutdown in
 	// the middle of an action must still be recorded), within a bound.
@@ -422,7 +422,9 @@ func (p *Pipeline) recordEvents(ctx context.Context, req *request, write func(tx
 	}
 	if p.cfg.Trail {
 		for _, e := range stored {
-			if _, err := p.send(ctx, req, chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e)}); err != nil {
+			_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
+			step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
+			if _, err := p.deps.Sender.Send(ctx, step); err != nil {
 				// The step is in the audit log; only its echo in the thread is lost.
 				p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
 			}
