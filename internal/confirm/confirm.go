@@ -6,15 +6,20 @@
 // pending confirmation nor runs one twice: Claim moves it from pending to
 // executing in one conditional UPDATE, so exactly one of any number of
 // concurrent approvals wins, in this process or in any replica sharing a
-// PostgreSQL database, and RecoverInterrupted marks whatever was left
-// executing by a crash as interrupted instead of running it again
-// (at most once).
+// PostgreSQL database, and what a crash left executing is found by
+// Abandoned and settled (done, failed or interrupted) instead of being run
+// again (at most once).
+//
+// Every state change has a ...Tx variant (CreateTx, ClaimTx, CancelTx,
+// ExpireDueTx, SettleTx) that runs in the caller's write transaction, so
+// that the change and its audit event (audit.Recorder's RecordWith) are
+// committed together.
 //
 // Replicas. A confirmation created by one replica can be confirmed on any
 // other. Claim records which replica (Options.Replica) and which run of it
 // (a random id per Store) executes the action; while it runs, KeepAlive
-// refreshes its heartbeat. RecoverInterrupted then takes as interrupted
-// only what no live process is running:
+// refreshes its heartbeat. Abandoned then returns only what no live
+// process is working on:
 //
 //   - on SQLite, one process owns the file, so every executing
 //     confirmation not claimed by this Store was left by a previous run;
@@ -633,6 +638,11 @@ const interruptedOutcome = "interrupted: Parley stopped while the action was run
 // before serving requests; on PostgreSQL call it periodically too, so
 // that a replica that died and never came back is cleaned up by the
 // others.
+//
+// Deprecated: it marks them without their audit events, and a crash
+// before the caller records them leaves them unrecorded; use Abandoned,
+// Adopt and SettleTx, which settle each with its event in one transaction
+// (and also find confirmations whose prompt was never shown).
 func (s *Store) RecoverInterrupted(ctx context.Context) ([]Confirmation, error) {
 	now := s.now()
 	if !s.db.Dialect().Shared() {
