@@ -58,7 +58,8 @@ func (db *DB) QuickCheck(ctx context.Context) error {
 			return fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
 		if line != "ok" {
-			problems = append(problems, line)
+			// One row may hold several problems, a line each.
+			problems = append(problems, strings.Join(strings.Fields(strings.ReplaceAll(line, "\n", "; ")), " "))
 		}
 	}
 	if err := rows.Err(); err != nil {
