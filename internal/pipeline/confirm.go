@@ -544,30 +544,40 @@ func (p *Pipeline) recoverRequests(ctx context.Context) error {
 		since = p.requestsScanned.Add(-time.Minute) // overlap: a request's events span a moment
 	}
 	p.mu.Unlock()
-	taken, err := p.deps.Audit.List(ctx, audit.Filter{Since: since, Types: []audit.Type{audit.MessageReceived}})
-	if err != nil {
-		return fmt.Errorf("recover unanswered requests: %w", err)
-	}
-	if len(taken) == 0 {
-		p.markScanned(now)
-		return nil
-	}
-	later, err := p.deps.Audit.List(ctx, audit.Filter{AfterSeq: taken[0].Seq})
-	if err != nil {
-		return fmt.Errorf("recover unanswered requests: %w", err)
+	// Two passes over the log, holding a few fields per request, not the
+	// events: the requests taken since the last look, then what followed.
+	type taken struct {
+		seq                                int64
+		id, owner, text                    string
+		platform, channel, thread, subject string
+		at                                 time.Time
 	}
 	type state struct {
 		answered, changes bool
 		started           string // an action started for it
 	}
+	var reqs []taken
 	states := map[string]*state{}
-	for _, e := range taken {
+	err := p.deps.Audit.Each(ctx, audit.Filter{Since: since, Types: []audit.Type{audit.MessageReceived}}, func(e audit.Event) error {
+		if e.RequestID == "" || states[e.RequestID] != nil {
+			return nil
+		}
 		states[e.RequestID] = &state{}
+		reqs = append(reqs, taken{seq: e.Seq, id: e.RequestID, owner: e.Details[takenBy], text: preview(e.Text, 80),
+			platform: e.Platform, channel: e.Channel, thread: e.Thread, subject: e.Subject, at: e.Time})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover unanswered requests: %w", err)
 	}
-	for _, e := range later {
+	if len(reqs) == 0 {
+		p.markScanned(now)
+		return nil
+	}
+	err = p.deps.Audit.Each(ctx, audit.Filter{AfterSeq: reqs[0].seq}, func(e audit.Event) error {
 		st := states[e.RequestID]
 		if st == nil {
-			continue
+			return nil
 		}
 		switch {
 		case answered[e.Type], e.ConfirmationID != "":
@@ -582,37 +592,40 @@ func (p *Pipeline) recoverRequests(ctx context.Context) error {
 				st.changes = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover unanswered requests: %w", err)
 	}
 	scanned := now // requests before it need no further look
 	var errs []error
-	for _, m := range taken {
-		st := states[m.RequestID]
-		if st.answered || m.RequestID == "" {
+	for _, m := range reqs {
+		st := states[m.id]
+		if st.answered {
 			continue
 		}
-		if !p.deps.Confirmations.IsAbandoned(m.Details[takenBy], m.Time) {
+		if !p.deps.Confirmations.IsAbandoned(m.owner, m.at) {
 			// A live process is still on it: look again next time.
-			if m.Time.Before(scanned) {
-				scanned = m.Time
+			if m.at.Before(scanned) {
+				scanned = m.at
 			}
 			continue
 		}
-		st.answered = true // told once, even if the log holds it twice
-		platform, channel, _ := strings.Cut(m.Channel, ":")
-		req := &request{id: m.RequestID, msg: chat.Message{Platform: platform, Channel: channel, Thread: m.Thread,
-			User: strings.TrimPrefix(m.Subject, platform+":")}}
-		text := fmt.Sprintf("Parley restarted before it answered your request %q. It was not finished and nothing was run for it; ask again if you still need it.", preview(m.Text, 80))
+		_, channel, _ := strings.Cut(m.channel, ":")
+		req := &request{id: m.id, msg: chat.Message{Platform: m.platform, Channel: channel, Thread: m.thread,
+			User: strings.TrimPrefix(m.subject, m.platform+":")}}
+		text := fmt.Sprintf("Parley restarted before it answered your request %q. It was not finished and nothing was run for it; ask again if you still need it.", m.text)
 		if st.changes {
-			text = fmt.Sprintf("Parley restarted before it answered your request %q, while %s was running; check its target. It will not be resumed; ask again if you still need it.", preview(m.Text, 80), st.started)
+			text = fmt.Sprintf("Parley restarted before it answered your request %q, while %s was running; check its target. It will not be resumed; ask again if you still need it.", m.text, st.started)
 		}
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text})
 		crashpoint.At(crashpoint.RecoverAnnounced)
 		if _, err := p.recordEvents(ctx, req, func(*store.Tx) ([]audit.Event, error) {
-			return []audit.Event{{Type: audit.RequestInterrupted, RequestID: m.RequestID, Platform: m.Platform,
-				Channel: m.Channel, Thread: m.Thread, Subject: m.Subject, Action: st.started,
+			return []audit.Event{{Type: audit.RequestInterrupted, RequestID: m.id, Platform: m.platform,
+				Channel: m.channel, Thread: m.thread, Subject: m.subject, Action: st.started,
 				Error: "Parley stopped before answering"}}, nil
 		}); err != nil {
-			errs = append(errs, fmt.Errorf("record request %s as interrupted: %w", m.RequestID, err))
+			errs = append(errs, fmt.Errorf("record request %s as interrupted: %w", m.id, err))
 		}
 	}
 	if len(errs) == 0 {

@@ -66,6 +66,10 @@ func (a *refusingAudit) RecordWith(_ context.Context, write func(*store.Tx) ([]a
 
 func (a *refusingAudit) List(context.Context, audit.Filter) ([]audit.Event, error) { return nil, nil }
 
+func (a *refusingAudit) Each(context.Context, audit.Filter, func(audit.Event) error) error {
+	return nil
+}
+
 type countingSender struct{ replies []chat.Reply }
 
 func (s *countingSender) Send(_ context.Context, r chat.Reply) (string, error) {

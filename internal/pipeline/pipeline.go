@@ -45,6 +45,7 @@ type Auditor interface {
 	// state carries its audit event in the same transaction.
 	RecordWith(ctx context.Context, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error)
 	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
+	Each(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
 }
 
 // Confirmations stores pending confirmations. *confirm.Store implements it.
