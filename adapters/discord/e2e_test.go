@@ -276,6 +276,17 @@ func (h *e2e) events(typ audit.Type) []audit.Event {
 	return evs
 }
 
+// waitShown waits until a confirmation of channel is recorded as shown,
+// which Parley does right after the platform accepted its prompt: only
+// then is it pending for approvers.
+func (h *e2e) waitShown(channel string) {
+	h.t.Helper()
+	h.waitFor("the prompt to be recorded as shown", func() bool {
+		pending, err := h.p.Confirmations.PendingIn(context.Background(), channel)
+		return err == nil && len(pending) > 0
+	})
+}
+
 func (h *e2e) waitFor(what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.Now().Add(e2eWait)
@@ -626,6 +637,7 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 	h.f.Dispatch("MESSAGE_CREATE", mention(req, opsChannel, sre1, "sam", "scale checkout to 5 in prod"))
 
 	prompt := h.waitPost(req, "This changes prod: checkout replicas 3 -> 5.")
+	h.waitShown("discord:" + opsChannel)
 	pending, err := h.p.Confirmations.PendingIn(ctx, "discord:"+opsChannel)
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("pending confirmations = %+v, %v; want 1", pending, err)
@@ -790,6 +802,7 @@ func TestE2EEvaluationFromSlashCommand(t *testing.T) {
 	if note := h.waitWebhook(tok, "Answered in the channel"); note.Kind != "webhook-edit" || note.Target != "@original" {
 		t.Errorf("the deferred response was not turned into a note: %s", describe([]delivered{note}))
 	}
+	h.waitShown("discord:" + evalsChannel)
 	pending, err := h.p.Confirmations.PendingIn(ctx, "discord:"+evalsChannel)
 	if err != nil || len(pending) != 1 || pending[0].Action != "evaluation.run" || pending[0].Params.String("suite") != "intent-routing" {
 		t.Fatalf("pending confirmations = %+v, %v; want one evaluation.run of intent-routing", pending, err)

@@ -261,6 +261,17 @@ func (h *e2e) waitUpdate(channel, ts, want string) chattest.SlackCall {
 	return found
 }
 
+// waitShown waits until a confirmation of channel is recorded as shown,
+// which Parley does right after the platform accepted its prompt: only
+// then is it pending for approvers.
+func (h *e2e) waitShown(channel string) {
+	h.t.Helper()
+	h.waitFor("the prompt to be recorded as shown", func() bool {
+		pending, err := h.p.Confirmations.PendingIn(context.Background(), channel)
+		return err == nil && len(pending) > 0
+	})
+}
+
 func (h *e2e) waitFor(what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.Now().Add(e2eWait)
@@ -374,6 +385,7 @@ func TestE2EScaleConfirmedByButtonRunsOnce(t *testing.T) {
 	h.mention("env-1", "Ev100", "C1", sre1, "scale checkout to 5 in prod", thread, "")
 
 	prompt := h.waitPost("C1", thread, "This changes prod: checkout replicas 3 -> 5.")
+	h.waitShown("slack:C1")
 	pending, err := h.p.Confirmations.PendingIn(ctx, "slack:C1")
 	if err != nil || len(pending) != 1 {
 		t.Fatalf("pending confirmations = %+v, %v; want 1", pending, err)

@@ -19,24 +19,30 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
+	"github.com/parley-chatops/parley/internal/testenv/pgtest"
 )
 
-// binPath is the real binary, built once by TestMain.
-var binPath string
+// binPath is the release binary, built once by TestMain with
+// scripts/build.sh, exactly as it ships; binDir holds it and the test
+// builds (crash points).
+var binPath, binDir string
+
+// e2eVersion is the version baked into the binary under test.
+const e2eVersion = "e2e-test"
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "parley-e2e")
 	if err != nil {
 		panic(err)
 	}
-	binPath = filepath.Join(dir, "parley")
-	cmd := exec.Command("go", "build", "-o", binPath, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	binDir, binPath = dir, filepath.Join(dir, "parley")
+	cmd := exec.Command("bash", filepath.Join("..", "..", "scripts", "build.sh"), binPath)
+	cmd.Env = append(os.Environ(), "VERSION="+e2eVersion)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
-		panic("go build: " + err.Error() + "\n" + string(out))
+		panic("scripts/build.sh: " + err.Error() + "\n" + string(out))
 	}
-	code := m.Run()
+	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	if err := kubetest.StopShared(); err != nil {
 		fmt.Fprintln(os.Stderr, "stop the test cluster:", err)

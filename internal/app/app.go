@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/parley-chatops/parley/internal/crashpoint"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=v1.2.3".
@@ -49,6 +51,10 @@ func (e Env) now() time.Time {
 	}
 	return time.Now()
 }
+
+// crashEnv names the crash point a test build stops at (see
+// internal/crashpoint); "list" makes `parley version` print them all.
+const crashEnv = "PARLEY_CRASH_AT"
 
 // errUsage marks an error in the command line: exit status 2.
 var errUsage = errors.New("usage")
@@ -102,6 +108,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprint(env.Stderr, usage)
 		return 2
 	}
+	// Crash points exist only in test builds (-tags crashpoints); a
+	// release binary ignores PARLEY_CRASH_AT.
+	crashAt := env.getenv(crashEnv)
+	if err := crashpoint.Arm(crashAt); err != nil {
+		fmt.Fprintf(env.Stderr, "parley: %s: %v\n", crashEnv, err)
+		return 2
+	}
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "chat":
@@ -131,6 +144,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case "restore":
 		err = cmdRestore(ctx, rest, env)
 	case "version", "--version":
+		if crashpoint.Enabled && crashAt == crashpoint.ListName {
+			for _, p := range crashpoint.All() {
+				fmt.Fprintln(env.Stdout, p)
+			}
+			return 0
+		}
 		fmt.Fprintf(env.Stdout, "parley %s\n", Version)
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)

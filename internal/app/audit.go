@@ -182,7 +182,7 @@ func openAuditStore(ctx context.Context, env Env, configFile, path string) (*sto
 			return nil, err
 		}
 		if cfg.Store.Driver == config.StorePostgres {
-			return store.OpenPostgres(ctx, cfg.Store.DSN.Value())
+			return openStore(ctx, cfg)
 		}
 		path = cfg.Database
 	}

@@ -41,6 +41,7 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
 	actionsDir := fs.String("actions", "", "folder of user-defined actions, one YAML file each (default: actions_dir of --config)")
 	verbose := fs.Bool("v", false, "log to stderr")
+	allowDamaged := fs.Bool(allowDamagedFlag, false, allowDamagedUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,11 +82,15 @@ func cmdChat(ctx context.Context, args []string, env Env) error {
 		Transcript: *transcript != "", Echo: *transcript != "", Prompt: interactive,
 		Trail: cfg.Trail, Now: env.now,
 	})
-	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now, Getenv: env.getenv}, con)
+	p, err := Build(ctx, Options{Config: cfg, Logger: logger(env, *verbose), Now: env.now, Getenv: env.getenv, AllowDamagedAudit: *allowDamaged}, con)
 	if err != nil {
 		return err
 	}
-	defer p.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err := p.Close(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(env.Stderr, "parley chat: closing: %v\n", err)
+		}
+	}()
 	if err := p.Pipeline.Recover(ctx); err != nil {
 		return err
 	}
@@ -351,8 +356,12 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		var inv intent.Inventory
-		if src, err := kubernetesInventory(sb); err == nil {
-			inv, _ = src.Inventory(ctx)
+		src, err := kubernetesInventory(sb)
+		if err == nil {
+			inv, err = src.Inventory(ctx)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "note: routing without the sandbox's names: %v\n", err)
 		}
 		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: specs, Inventory: inv})
 		if err != nil {

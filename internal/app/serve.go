@@ -61,6 +61,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("serve", env)
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
 	actionsDir := fs.String("actions", "", "folder of user-defined actions (default: actions_dir of --config)")
+	allowDamaged := fs.Bool(allowDamagedFlag, false, allowDamagedUsage)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,20 +75,26 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	log := newLogger(env, cfg.Log.Level, cfg.Log.Format)
 	senders := &mux{}
 	metrics := telemetry.New(telemetry.Options{RuntimeCollectors: true})
-	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now, Metrics: metrics, Getenv: env.getenv}, senders)
+	p, err := Build(ctx, Options{Config: cfg, Logger: log, Now: env.now, Metrics: metrics, Getenv: env.getenv, AllowDamagedAudit: *allowDamaged}, senders)
 	if err != nil {
 		return err
 	}
-	defer p.Close(context.WithoutCancel(ctx))
-	if err := p.Pipeline.Recover(ctx); err != nil {
-		return err
-	}
+	defer func() {
+		if err := p.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("closing the store and audit sinks failed", "err", err)
+		}
+	}()
 	adapters, handlers, err := buildAdapters(ctx, cfg, p, log)
 	if err != nil {
 		return err
 	}
 	for _, a := range adapters {
 		senders.add(a.Name(), a)
+	}
+	// Recovery tells channels what became of interrupted requests: after
+	// the adapters can send (their Web APIs work before the socket is up).
+	if err := p.Pipeline.Recover(ctx); err != nil {
+		return err
 	}
 	// The chat connections run only while this replica leads: with
 	// several replicas, exactly one holds the Slack socket and the Discord
@@ -109,7 +116,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		// connections); a follower answers 503 and Alertmanager retries,
 		// reaching the leader through the Service.
 		webhook := incidents.Handler()
-		handlers["POST /webhooks/alertmanager"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers[webhookPath] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !el.IsLeader() {
 				w.Header().Set("Retry-After", "2")
 				http.Error(w, "this replica does not lead; retry", http.StatusServiceUnavailable)
@@ -120,33 +127,13 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 
 	ready := &atomic.Bool{}
-	httpMux := http.NewServeMux()
-	httpMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(http.StatusOK)
-		fmt.Fprintln(w, "ok")
-	})
-	httpMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !ready.Load() || !adaptersRunning(everyReplica) {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		if err := p.DB.SQL().PingContext(r.Context()); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	httpMux.Handle("GET /metrics", metrics.Handler())
-	httpMux.Handle("GET /reports/", http.StripPrefix("/reports", evals.ReportsHandler(cfg.Evals.ReportsDir)))
-	for path, h := range handlers {
-		httpMux.Handle(path, h)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// Ready once started and every adapter that serves on every replica
+	// (the Events API) takes events.
+	readyNow := func() bool { return ready.Load() && adaptersRunning(everyReplica) }
+	srv, ln, err := openHTTP(cfg, p, metrics, handlers, readyNow, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return err
 	}
-	srv := &http.Server{Handler: httpMux, ReadHeaderTimeout: 10 * time.Second}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -199,11 +186,60 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	cancel()
 	shutdown, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()
-	_ = srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		log.Warn("http server did not stop cleanly; open connections were cut", "err", err)
+	}
 	wg.Wait()
 	log.Info("parley stopped")
 	return runErr
 }
+
+// openHTTP opens serve's one listener with its routes and limits.
+func openHTTP(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, handlers map[string]http.Handler,
+	ready func() bool, log *slog.Logger) (*http.Server, net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return newHTTPServer(cfg.Server, serveMux(cfg, p, metrics, handlers, ready, log), log), ln, nil
+}
+
+// serveMux routes serve's HTTP endpoints, each with its body limit; the
+// probes answer whatever else is going on, every other route passes the
+// gate on unauthenticated concurrency.
+func serveMux(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, adapters map[string]http.Handler,
+	ready func() bool, log *slog.Logger) *http.ServeMux {
+	g := newGate(cfg.Server.MaxUnauthenticated, log.With("component", "http"))
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", limitBody(maxQueryBody, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintln(w, "ok")
+	})))
+	mux.Handle("GET /readyz", limitBody(maxQueryBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		if err := p.DB.SQL().PingContext(r.Context()); err != nil {
+			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})))
+	mux.Handle("GET /metrics", g.wrap(limitBody(maxQueryBody, metrics.Handler())))
+	mux.Handle("GET /reports/", g.wrap(limitBody(maxQueryBody, http.StripPrefix("/reports", evals.ReportsHandler(cfg.Evals.ReportsDir)))))
+	for path, h := range adapters {
+		limit := int64(maxAdapterBody)
+		if path == webhookPath && cfg.Incidents != nil {
+			limit = cfg.Incidents.MaxBody
+		}
+		mux.Handle(path, g.wrap(limitBody(limit, h)))
+	}
+	return mux
+}
+
+// webhookPath is the Alertmanager webhook's route.
+const webhookPath = "POST /webhooks/alertmanager"
 
 // elector decides when this replica leads: *leader.Elector with several
 // replicas, *leader.Always with one.

@@ -45,6 +45,9 @@ type Options struct {
 	// Getenv resolves the secrets user-defined actions name; nil means
 	// os.Getenv.
 	Getenv func(string) string
+	// AllowDamagedAudit starts Parley although the database or the audit
+	// chain failed the start-up check, recording that (--allow-damaged-audit).
+	AllowDamagedAudit bool
 }
 
 // Parley is one wired instance: everything a chat adapter needs.
@@ -177,12 +180,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		return nil, err
 	}
 	pol, user := defs.policy, defs.user
-	var db *store.DB
-	if cfg.Store.Driver == config.StorePostgres {
-		db, err = store.OpenPostgres(ctx, cfg.Store.DSN.Value())
-	} else {
-		db, err = store.Open(ctx, cfg.Database)
-	}
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -197,22 +195,30 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 			Logger: o.Logger.With("component", "audit-loki"),
 		})
 		if err != nil {
-			_ = db.Close()
-			return nil, err
+			return nil, errors.Join(err, db.Close())
 		}
 		sinks = append(sinks, sink)
 	}
 	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks})
+	// fail releases what was opened; a failure to close is reported with
+	// the error that stopped the start.
+	fail := func(err error) (*Parley, error) {
+		return nil, errors.Join(err, rec.Close(ctx), db.Close())
+	}
+	if err := checkIntegrity(ctx, cfg, db, rec); err != nil {
+		var d *damage
+		if !errors.As(err, &d) || !o.AllowDamagedAudit {
+			return fail(err)
+		}
+		if err := acceptDamage(ctx, rec, d, o.Logger); err != nil {
+			return fail(err)
+		}
+	}
 	copts := confirm.Options{Now: o.Now, Logger: o.Logger}
 	if cfg.LeaderElection != nil {
 		copts.Replica = cfg.LeaderElection.Identity // the pod name: a restarted pod recovers its own claims
 	}
 	confirms := confirm.New(db, copts)
-	fail := func(err error) (*Parley, error) {
-		_ = rec.Close(ctx)
-		_ = db.Close()
-		return nil, err
-	}
 	// Events taken by any replica (or by this one before a restart) are
 	// not handled again when the platform redelivers them.
 	shared, err := dedupe.New(db, dedupe.Options{})
@@ -228,28 +234,27 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return fail(err)
 	}
-	closeRunner := func() { _ = runner.Close(context.WithoutCancel(ctx)) }
+	failRunning := func(err error) (*Parley, error) {
+		return fail(errors.Join(err, runner.Close(context.WithoutCancel(ctx))))
+	}
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
 	var spend *llmcost.Ledger
 	if l := cfg.Router.LLM; l != nil {
 		if spend, err = spendLedger(l, db, o.Now); err != nil {
-			closeRunner()
-			return fail(err)
+			return failRunning(err)
 		}
 	}
 	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, user, spend, o.Metrics, o.Logger)
 	if err != nil {
-		closeRunner()
-		return fail(err)
+		return failRunning(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
 	router, filter, err := buildRouter(cfg, spend, metrics, o.Logger, o.Now)
 	if err != nil {
-		closeRunner()
-		return fail(err)
+		return failRunning(err)
 	}
 	pl, err := pipeline.New(pipeline.Config{
 		Trail: cfg.Trail, Bindings: bindings, Now: o.Now, Logger: o.Logger, RouterName: rules.Source,
@@ -260,11 +265,18 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		SeenEvents: seen,
 	})
 	if err != nil {
-		closeRunner()
-		return fail(err)
+		return failRunning(err)
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
 		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, defs: defs, sinks: sinks}, nil
+}
+
+// openStore opens the database the configuration names.
+func openStore(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+	if cfg.Store.Driver == config.StorePostgres {
+		return store.OpenPostgres(ctx, cfg.Store.DSN.Value())
+	}
+	return store.Open(ctx, cfg.Database)
 }
 
 // bindingsOf turns the configured channels into pipeline bindings.
@@ -342,8 +354,7 @@ func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog
 	}
 	run, status, err := evaluation.New(evaluation.Options{Runner: runner, Logger: log.With("action", "evaluation"), Now: now})
 	if err != nil {
-		_ = runner.Close(ctx)
-		return nil, nil, err
+		return nil, nil, errors.Join(err, runner.Close(ctx))
 	}
 	return runner, []action.Action{run, status}, nil
 }

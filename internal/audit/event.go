@@ -62,6 +62,14 @@ const (
 	IncidentUpdated       Type = "incident.updated"   // a group's summary message was edited (alerts, resolution, evidence)
 	IncidentSuggested     Type = "incident.suggested" // a next step offered as a button on a group's message
 	IncidentUnrouted      Type = "incident.unrouted"  // a group matched no route and there is no default channel
+	// RequestInterrupted: Parley stopped (a crash, a restart) before it
+	// answered a request; nothing was run for it. Recorded at the next
+	// start, once the channel was told.
+	RequestInterrupted Type = "request.interrupted"
+	// IntegrityOverridden: Parley started although the store or the audit
+	// chain failed the start-up check, because an operator said so
+	// (--allow-damaged-audit). Details say what was wrong.
+	IntegrityOverridden Type = "integrity.overridden"
 )
 
 // Types returns every event type, in pipeline order.
@@ -72,6 +80,7 @@ func Types() []Type {
 		ActionStarted, ActionSucceeded, ActionFailed, ActionInterrupted,
 		ReplyFailed, InputRejected,
 		IncidentReceived, IncidentPosted, IncidentUpdated, IncidentSuggested, IncidentUnrouted,
+		RequestInterrupted, IntegrityOverridden,
 	}
 }
 

@@ -101,53 +101,92 @@ func New(db *store.DB, opts Options) *Recorder {
 // PostgreSQL database (SELECT ... FOR UPDATE on the head row) cannot fork
 // the chain.
 func (r *Recorder) Record(ctx context.Context, e Event) (Event, error) {
-	if e.Time.IsZero() {
-		e.Time = r.now()
-	}
-	e, err := normalise(e)
+	stored, err := r.RecordWith(ctx, func(*store.Tx) ([]Event, error) { return []Event{e}, nil })
 	if err != nil {
-		return Event{}, err
+		return Event{}, fmt.Errorf("record %s: %w", e.Type, err)
 	}
-	err = r.db.WriteTx(ctx, func(tx *store.Tx) error {
-		var headSeq int64
-		var headHash string
-		// The lock is held until commit: another replica's append waits
-		// here and then reads the head this one wrote.
-		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+
-			tx.Dialect().ForUpdate()).Scan(&headSeq, &headHash)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Someone deleted the head row. Refuse rather than restart the
-			// chain and hide whatever else was done.
-			return fmt.Errorf("audit head row is missing: run verify")
-		}
+	return stored[0], nil
+}
+
+// RecordWith runs write inside one write transaction and appends the
+// events write returns to the chain in that same transaction, in order:
+// the store changes write makes (a confirmation stored, claimed, cancelled)
+// and the events that record them are committed together or not at all,
+// so no crash can leave a state change without its audit record or a
+// record of a change that never happened. If write fails, or any event
+// does not validate, nothing is written.
+//
+// write may return no events: then only its store changes are committed
+// (a sweep that found nothing due). It runs on the recorder's database and
+// must use only tx (see store.DB.WriteTx) and have no effect outside it. RecordWith returns the
+// stored events, with Seq, Time, PrevHash and Hash set, as Record does.
+func (r *Recorder) RecordWith(ctx context.Context, write func(tx *store.Tx) ([]Event, error)) ([]Event, error) {
+	var stored []Event
+	err := r.db.WriteTx(ctx, func(tx *store.Tx) error {
+		events, err := write(tx)
 		if err != nil {
-			return fmt.Errorf("read head: %w", err)
+			return err
 		}
-		e.Seq = headSeq + 1
-		e.PrevHash = headHash
-		if headSeq == 0 {
-			e.PrevHash = Genesis
-		}
-		rw := toRow(e)
-		e.Hash = rw.computeHash()
-		rw.hash = e.Hash
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
-			rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
-			rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
-			e.Seq, e.Hash); err != nil {
-			return fmt.Errorf("advance head: %w", err)
+		stored = make([]Event, 0, len(events))
+		for _, e := range events {
+			if e.Time.IsZero() {
+				e.Time = r.now()
+			}
+			if e, err = normalise(e); err != nil {
+				return err
+			}
+			if e, err = appendTx(ctx, tx, e); err != nil {
+				return err
+			}
+			stored = append(stored, e)
 		}
 		return nil
 	})
 	if err != nil {
-		return Event{}, fmt.Errorf("record %s: %w", e.Type, err)
+		return nil, err
 	}
-	r.fanOut(ctx, e)
+	for _, e := range stored {
+		r.fanOut(ctx, e)
+	}
+	return stored, nil
+}
+
+// appendTx appends the normalised e after the chain head, inside tx, and
+// returns it with its links set.
+func appendTx(ctx context.Context, tx *store.Tx, e Event) (Event, error) {
+	var headSeq int64
+	var headHash string
+	// The lock is held until commit: another replica's append waits
+	// here and then reads the head this one wrote.
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+
+		tx.Dialect().ForUpdate()).Scan(&headSeq, &headHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Someone deleted the head row. Refuse rather than restart the
+		// chain and hide whatever else was done.
+		return e, fmt.Errorf("audit head row is missing: run verify")
+	}
+	if err != nil {
+		return e, fmt.Errorf("read head: %w", err)
+	}
+	e.Seq = headSeq + 1
+	e.PrevHash = headHash
+	if headSeq == 0 {
+		e.PrevHash = Genesis
+	}
+	rw := toRow(e)
+	e.Hash = rw.computeHash()
+	rw.hash = e.Hash
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
+		rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
+		rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash); err != nil {
+		return e, fmt.Errorf("insert: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
+		e.Seq, e.Hash); err != nil {
+		return e, fmt.Errorf("advance head: %w", err)
+	}
 	return e, nil
 }
 

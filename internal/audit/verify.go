@@ -112,7 +112,7 @@ func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult,
 	var res VerifyResult
 	err := r.db.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
-		res, err = verifyTx(ctx, tx, anchors)
+		res, err = verifyTx(ctx, tx, 1, anchors)
 		return err
 	})
 	if err != nil {
@@ -121,7 +121,36 @@ func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult,
 	return res, nil
 }
 
-func verifyTx(ctx context.Context, tx *store.Tx, anchors []Anchor) (VerifyResult, error) {
+// VerifyTail is the quick check Parley runs at start-up: it verifies the
+// last n events (n <= 0: all of them) as Verify does, including the link
+// from the first of them to the event before, and checks the head row
+// against the last one. What it reports is what Verify would report for
+// those events; a problem further back is left to Verify, which stays the
+// full check. Count in the result is the number of tail events verified.
+func (r *Recorder) VerifyTail(ctx context.Context, n int) (VerifyResult, error) {
+	var res VerifyResult
+	err := r.db.ReadTx(ctx, func(tx *store.Tx) error {
+		from := int64(1)
+		if n > 0 {
+			var last sql.NullInt64
+			if err := tx.QueryRowContext(ctx, `SELECT MAX(seq) FROM audit_events`).Scan(&last); err != nil {
+				return err
+			}
+			from = max(1, last.Int64-int64(n)+1)
+		}
+		var err error
+		res, err = verifyTx(ctx, tx, from, nil)
+		return err
+	})
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("verify the audit log's last %d events: %w", n, err)
+	}
+	return res, nil
+}
+
+// verifyTx verifies the events from seq from on (1: the whole chain). The
+// link of event from is checked against the stored hash of event from-1.
+func verifyTx(ctx context.Context, tx *store.Tx, from int64, anchors []Anchor) (VerifyResult, error) {
 	res := VerifyResult{HeadHash: Genesis}
 	fail := func(seq int64, p Problem, format string, args ...any) (VerifyResult, error) {
 		res.BadSeq, res.Problem, res.Detail = seq, p, fmt.Sprintf(format, args...)
@@ -135,7 +164,24 @@ func verifyTx(ctx context.Context, tx *store.Tx, anchors []Anchor) (VerifyResult
 		anchorHash[a.Seq] = ""
 	}
 
-	rows, err := tx.QueryContext(ctx, `SELECT `+columns+` FROM audit_events ORDER BY seq ASC`)
+	if from > 1 {
+		// The tail starts after a stored event; link to its stored hash.
+		err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events WHERE seq = ?`, from-1).
+			Scan(&res.HeadSeq, &res.HeadHash)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fail(from-1, ProblemMissing, "event #%d is missing (deleted)", from-1)
+		case err != nil:
+			return res, err
+		}
+	}
+	// The full check reads every row, also those with a seq the recorder
+	// never assigns (<= 0); the tail reads from its first event.
+	q, args := `SELECT `+columns+` FROM audit_events ORDER BY seq ASC`, []any(nil)
+	if from > 1 {
+		q, args = `SELECT `+columns+` FROM audit_events WHERE seq >= ? ORDER BY seq ASC`, []any{from}
+	}
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return res, err
 	}
@@ -143,7 +189,7 @@ func verifyTx(ctx context.Context, tx *store.Tx, anchors []Anchor) (VerifyResult
 
 	var suspect *row // a row whose hash mismatched; the next row tells how
 	var suspectHash string
-	expect := int64(1)
+	expect := from
 	for rows.Next() {
 		rw, err := scanRow(rows)
 		if err != nil {

@@ -59,6 +59,10 @@ type Config struct {
 	// chat connections. nil (no section) means no election: this process
 	// is the only replica and always leads.
 	LeaderElection *LeaderElection `yaml:"leader_election"`
+	// Server tunes the HTTP listener (timeouts, concurrency).
+	Server Server `yaml:"server"`
+	// Audit tunes the audit log's start-up check.
+	Audit Audit `yaml:"audit"`
 
 	// Alertmanager is the API the alertmanager.* actions use (alerts,
 	// silences); see alertmanager.go.
@@ -516,6 +520,8 @@ func (c *Config) defaults() {
 	if c.Store.Driver == "" {
 		c.Store.Driver = StoreSQLite
 	}
+	c.Server.defaults()
+	c.Audit.defaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -645,6 +651,8 @@ func (c *Config) validate() error {
 	if !listenRE.MatchString(c.Listen) {
 		bad("listen: %q is not host:port", c.Listen)
 	}
+	errs = append(errs, c.Server.validate()...)
+	errs = append(errs, c.Audit.validate()...)
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level: %q is not debug, info, warn or error", c.Log.Level)
 	}

@@ -6,15 +6,20 @@
 // pending confirmation nor runs one twice: Claim moves it from pending to
 // executing in one conditional UPDATE, so exactly one of any number of
 // concurrent approvals wins, in this process or in any replica sharing a
-// PostgreSQL database, and RecoverInterrupted marks whatever was left
-// executing by a crash as interrupted instead of running it again
-// (at most once).
+// PostgreSQL database, and what a crash left executing is found by
+// Abandoned and settled (done, failed or interrupted) instead of being run
+// again (at most once).
+//
+// Every state change has a ...Tx variant (CreateTx, ClaimTx, CancelTx,
+// ExpireDueTx, SettleTx) that runs in the caller's write transaction, so
+// that the change and its audit event (audit.Recorder's RecordWith) are
+// committed together.
 //
 // Replicas. A confirmation created by one replica can be confirmed on any
 // other. Claim records which replica (Options.Replica) and which run of it
 // (a random id per Store) executes the action; while it runs, KeepAlive
-// refreshes its heartbeat. RecoverInterrupted then takes as interrupted
-// only what no live process is running:
+// refreshes its heartbeat. Abandoned then returns only what no live
+// process is working on:
 //
 //   - on SQLite, one process owns the file, so every executing
 //     confirmation not claimed by this Store was left by a previous run;
@@ -22,6 +27,13 @@
 //     run (same Replica, restarted), or one whose heartbeat is older than
 //     Options.StaleAfter (its replica died or was cut off). A live
 //     replica's running action is never taken from it.
+//
+// Shown. A confirmation is created unshown; the caller marks it shown
+// (MarkShown) once its prompt was delivered, and only a shown one can be
+// claimed or is offered by PendingIn: nobody can approve a change nobody
+// was asked about. A process that stops between creating one and marking
+// it shown leaves it unshown; Abandoned finds it, and the caller cancels it
+// with a word to its channel.
 //
 // Who may approve (requester, groups) is decided by policy before Claim;
 // Claim itself enforces what it can check alone: pending, unexpired, and a
@@ -72,6 +84,11 @@ var (
 	ErrSameApprover = errors.New("confirmation needs an approver other than the requester")
 	ErrNotExecuting = errors.New("confirmation is not executing")
 	ErrInvalid      = errors.New("invalid confirmation")
+	// ErrNotShown: the confirmation's prompt is not known to have been
+	// shown, so it cannot be claimed.
+	ErrNotShown = errors.New("confirmation prompt was never shown")
+	// ErrTaken: another process adopted or settled the confirmation first.
+	ErrTaken = errors.New("confirmation taken by another process")
 )
 
 // Code alphabet: no 0/O, 1/I/L, so a code read aloud or retyped survives.
@@ -119,8 +136,14 @@ type Confirmation struct {
 	DecidedAt        time.Time // when; zero while pending or when it expired
 	FinishedAt       time.Time // when it reached done, failed, expired or interrupted
 	Outcome          string
-	// Owner is the replica that claimed it and runs (or ran) the action.
+	// ShownAt is when its prompt was delivered (MarkShown); zero while
+	// it is not known to have been shown.
+	ShownAt time.Time
+	// Owner is the replica that claimed it and runs (or ran) the action;
+	// before the claim, the replica that created it.
 	Owner string
+	// OwnerRun is the process (one run of Owner) that owns it now.
+	OwnerRun string
 	// HeartbeatAt is when the owner last said it was still running it:
 	// set by Claim and KeepAlive; zero before the claim.
 	HeartbeatAt time.Time
@@ -151,6 +174,7 @@ type Options struct {
 type Store struct {
 	db         *store.DB
 	now        func() time.Time
+	started    time.Time // when this Store (this process's run) began
 	ttl        time.Duration
 	replica    string
 	run        string // random per Store: tells this run's claims from a previous run's
@@ -170,9 +194,12 @@ func New(db *store.DB, opts Options) *Store {
 		s.ttl = DefaultTTL
 	}
 	if s.replica == "" {
-		s.replica, _ = os.Hostname()
-		if s.replica == "" {
-			s.replica = "parley"
+		// Without a host name every run is "parley": recovery then waits
+		// for StaleAfter on PostgreSQL instead of taking back this
+		// replica's own work at once, which is safe.
+		s.replica = "parley"
+		if h, err := os.Hostname(); err == nil && h != "" {
+			s.replica = h
 		}
 	}
 	s.replica = bound(s.replica, 256)
@@ -189,6 +216,7 @@ func New(db *store.DB, opts Options) *Store {
 		run = fmt.Sprintf("%x", time.Now().UnixNano())
 	}
 	s.run = run
+	s.started = s.now()
 	return s
 }
 
@@ -197,13 +225,30 @@ func (s *Store) Replica() string { return s.replica }
 
 const columns = `id, code, request_id, action, params, requester, channel, thread, approvers,
 	distinct_approver, rule, plan_summary, plan_state, created_at, expires_at, state,
-	decided_by, decided_at, finished_at, outcome, owner, owner_run, heartbeat_at, requester_groups`
+	decided_by, decided_at, finished_at, outcome, owner, owner_run, heartbeat_at, requester_groups, shown_at`
 
-// Create stores c as pending and returns it with ID, Code,
+// Create stores c as pending and unshown and returns it with ID, Code,
 // ParamsCanonical, CreatedAt (when zero), ExpiresAt (when zero: CreatedAt
-// plus the default TTL) and State set. The code is unique among the
-// pending confirmations of the channel.
+// plus the default TTL), State and Owner set. The code is unique among
+// the pending confirmations of the channel. It can be claimed only after
+// MarkShown.
 func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error) {
+	var out Confirmation
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = s.CreateTx(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return Confirmation{}, err
+	}
+	return out, nil
+}
+
+// CreateTx is Create inside the caller's write transaction, so that the
+// confirmation and the audit event asking for it (audit.Recorder's
+// RecordWith) are committed together.
+func (s *Store) CreateTx(ctx context.Context, tx *store.Tx, c Confirmation) (Confirmation, error) {
 	switch {
 	case c.Action == "":
 		return Confirmation{}, fmt.Errorf("create confirmation: %w: no action", ErrInvalid)
@@ -239,12 +284,12 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 	}
 	c.State = Pending
 	c.DecidedBy, c.DecidedAt, c.FinishedAt, c.Outcome = "", time.Time{}, time.Time{}, ""
-	c.Owner, c.HeartbeatAt = "", time.Time{}
+	c.Owner, c.OwnerRun, c.HeartbeatAt, c.ShownAt = s.replica, s.run, time.Time{}, time.Time{}
 	if c.ID, err = newID(); err != nil {
 		return Confirmation{}, fmt.Errorf("create confirmation: %w", err)
 	}
 
-	err = s.db.WriteTx(ctx, func(tx *store.Tx) error {
+	err = func() error {
 		// Pick a code no pending confirmation of this channel holds. The
 		// write transaction (on PostgreSQL, with the channel's lock) keeps
 		// another writer from taking it meanwhile; the partial unique
@@ -272,15 +317,16 @@ func (s *Store) Create(ctx context.Context, c Confirmation) (Confirmation, error
 			return errors.New("no free code in this channel")
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO confirmations (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.Code, c.RequestID, c.Action, c.ParamsCanonical, c.Requester, c.Channel, c.Thread,
 			string(approvers), boolInt(c.DistinctApprover), c.Rule, c.PlanSummary, c.PlanState,
-			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "", "", "", 0, string(groups))
+			c.CreatedAt.UnixMilli(), c.ExpiresAt.UnixMilli(), string(c.State), "", 0, 0, "", c.Owner, c.OwnerRun, 0,
+			string(groups), 0)
 		if err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
 		return nil
-	})
+	}()
 	if err != nil {
 		return Confirmation{}, fmt.Errorf("create confirmation: %w", err)
 	}
@@ -352,11 +398,45 @@ func NormaliseCode(code string) (string, bool) {
 	return code, true
 }
 
-// PendingIn returns the unexpired pending confirmations of a channel,
-// oldest first.
+// MarkShown records that the confirmation's prompt was delivered, which
+// makes it claimable. It fails with the refusal Claim would give (wrapped:
+// ErrNotFound, ErrExpired, ErrCancelled, ErrAlreadyUsed) when the
+// confirmation is no longer pending; marking a shown one again is a no-op.
+func (s *Store) MarkShown(ctx context.Context, id string) error {
+	nowMS := s.now().UnixMilli()
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE confirmations SET shown_at = ?
+			WHERE id = ? AND state = 'pending' AND shown_at = 0`, nowMS, id)
+		if err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		if n == 1 {
+			return nil
+		}
+		c, err := getTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if c.State == Pending {
+			return nil // shown before
+		}
+		return refusal(c, nowMS, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("mark confirmation shown: %w", err)
+	}
+	return nil
+}
+
+// PendingIn returns the unexpired pending confirmations of a channel whose
+// prompt was shown, oldest first.
 func (s *Store) PendingIn(ctx context.Context, channel string) ([]Confirmation, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+` FROM confirmations
-		WHERE channel = ? AND state = 'pending' AND expires_at > ?
+		WHERE channel = ? AND state = 'pending' AND shown_at > 0 AND expires_at > ?
 		ORDER BY created_at, id`, channel, s.now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("pending confirmations: %w", err)
@@ -382,38 +462,49 @@ func (s *Store) PendingIn(ctx context.Context, channel string) ([]Confirmation, 
 //
 // The claim records this Store's replica as the Owner and starts its
 // heartbeat (see KeepAlive). Any replica may claim a confirmation another
-// created: the database row is the only state.
+// created: the database row is the only state. A confirmation not marked
+// shown is refused with ErrNotShown.
 func (s *Store) Claim(ctx context.Context, id, approver string, now time.Time) (Confirmation, error) {
+	var c Confirmation
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = s.ClaimTx(ctx, tx, id, approver, now)
+		return err
+	})
+	return c, err
+}
+
+// ClaimTx is Claim inside the caller's write transaction, so that the
+// claim and its confirmation.granted event are committed together. On a
+// refusal it returns the current record with the error; the caller's
+// transaction should then be rolled back.
+func (s *Store) ClaimTx(ctx context.Context, tx *store.Tx, id, approver string, now time.Time) (Confirmation, error) {
 	if approver == "" {
 		return Confirmation{}, fmt.Errorf("claim confirmation: %w: no approver", ErrInvalid)
 	}
 	nowMS := now.UnixMilli()
-	var c Confirmation
-	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
-		// One conditional statement: on PostgreSQL a concurrent claim
-		// waits for this row's lock, then finds it no longer pending.
-		var err error
-		c, err = scan(tx.QueryRowContext(ctx, `UPDATE confirmations
-			SET state = 'executing', decided_by = ?, decided_at = ?, owner = ?, owner_run = ?, heartbeat_at = ?
-			WHERE id = ? AND state = 'pending' AND expires_at > ?
-			AND (distinct_approver = 0 OR requester <> ?)
-			RETURNING `+columns,
-			approver, nowMS, s.replica, s.run, s.now().UnixMilli(), id, nowMS, approver))
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("update: %w", err)
-		}
-		if c, err = getTx(ctx, tx, id); err != nil {
-			return err
-		}
-		return refusal(c, nowMS, ErrSameApprover)
-	})
-	if err != nil {
-		return c, fmt.Errorf("claim confirmation: %w", err)
+	// One conditional statement: on PostgreSQL a concurrent claim waits
+	// for this row's lock, then finds it no longer pending.
+	c, err := scan(tx.QueryRowContext(ctx, `UPDATE confirmations
+		SET state = 'executing', decided_by = ?, decided_at = ?, owner = ?, owner_run = ?, heartbeat_at = ?
+		WHERE id = ? AND state = 'pending' AND shown_at > 0 AND expires_at > ?
+		AND (distinct_approver = 0 OR requester <> ?)
+		RETURNING `+columns,
+		approver, nowMS, s.replica, s.run, s.now().UnixMilli(), id, nowMS, approver))
+	if err == nil {
+		return c, nil
 	}
-	return c, nil
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Confirmation{}, fmt.Errorf("claim confirmation: update: %w", err)
+	}
+	if c, err = getTx(ctx, tx, id); err != nil {
+		return Confirmation{}, fmt.Errorf("claim confirmation: %w", err)
+	}
+	pendingErr := ErrSameApprover
+	if c.ShownAt.IsZero() {
+		pendingErr = ErrNotShown
+	}
+	return c, fmt.Errorf("claim confirmation: %w", refusal(c, nowMS, pendingErr))
 }
 
 // refusal explains why a pending-only transition did not happen to c.
@@ -468,28 +559,41 @@ func (s *Store) Finish(ctx context.Context, id string, state State, outcome stri
 // ErrExpired, ErrCancelled, ErrAlreadyUsed) and returns the current
 // record with those errors.
 func (s *Store) Cancel(ctx context.Context, id, by string) (Confirmation, error) {
-	nowMS := s.now().UnixMilli()
 	var c Confirmation
 	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		var err error
+		c, err = s.CancelTx(ctx, tx, id, by)
+		return err
+	})
+	return c, err
+}
+
+// CancelTx is Cancel inside the caller's write transaction, so that the
+// cancellation and its confirmation.cancelled event are committed
+// together.
+func (s *Store) CancelTx(ctx context.Context, tx *store.Tx, id, by string) (Confirmation, error) {
+	nowMS := s.now().UnixMilli()
+	c, err := func() (Confirmation, error) {
 		res, err := tx.ExecContext(ctx, `UPDATE confirmations
 			SET state = 'cancelled', decided_by = ?, decided_at = ?, finished_at = ?
 			WHERE id = ? AND state = 'pending' AND expires_at > ?`,
 			by, nowMS, nowMS, id, nowMS)
 		if err != nil {
-			return fmt.Errorf("update: %w", err)
+			return Confirmation{}, fmt.Errorf("update: %w", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("update: %w", err)
+			return Confirmation{}, fmt.Errorf("update: %w", err)
 		}
-		if c, err = getTx(ctx, tx, id); err != nil {
-			return err
+		c, err := getTx(ctx, tx, id)
+		if err != nil {
+			return c, err
 		}
 		if n == 1 {
-			return nil
+			return c, nil
 		}
-		return refusal(c, nowMS, ErrAlreadyUsed) // unreachable: pending and unexpired would have matched
-	})
+		return c, refusal(c, nowMS, ErrAlreadyUsed) // unreachable: pending and unexpired would have matched
+	}()
 	if err != nil {
 		return c, fmt.Errorf("cancel confirmation: %w", err)
 	}
@@ -503,6 +607,18 @@ func (s *Store) Cancel(ctx context.Context, id, by string) (Confirmation, error)
 func (s *Store) ExpireDue(ctx context.Context, now time.Time) ([]Confirmation, error) {
 	return s.sweep(ctx, "expire due confirmations", Expired, now, "expired unconfirmed",
 		`state = 'pending' AND expires_at <= ?`, now.UnixMilli())
+}
+
+// ExpireDueTx is ExpireDue inside the caller's write transaction, so that
+// the expiries and their confirmation.expired events are committed
+// together.
+func (s *Store) ExpireDueTx(ctx context.Context, tx *store.Tx, now time.Time) ([]Confirmation, error) {
+	out, err := sweepTx(ctx, tx, Expired, now, "expired unconfirmed",
+		`state = 'pending' AND expires_at <= ?`, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("expire due confirmations: %w", err)
+	}
+	return out, nil
 }
 
 // interruptedOutcome is the outcome of a confirmation RecoverInterrupted
@@ -522,6 +638,11 @@ const interruptedOutcome = "interrupted: Parley stopped while the action was run
 // before serving requests; on PostgreSQL call it periodically too, so
 // that a replica that died and never came back is cleaned up by the
 // others.
+//
+// Deprecated: it marks them without their audit events, and a crash
+// before the caller records them leaves them unrecorded; use Abandoned,
+// Adopt and SettleTx, which settle each with its event in one transaction
+// (and also find confirmations whose prompt was never shown).
 func (s *Store) RecoverInterrupted(ctx context.Context) ([]Confirmation, error) {
 	now := s.now()
 	if !s.db.Dialect().Shared() {
@@ -531,6 +652,124 @@ func (s *Store) RecoverInterrupted(ctx context.Context) ([]Confirmation, error) 
 	return s.sweep(ctx, "recover interrupted confirmations", Interrupted, now, interruptedOutcome,
 		`state = 'executing' AND owner_run <> ? AND (owner = ? OR heartbeat_at <= ?)`,
 		s.run, s.replica, now.Add(-s.staleAfter).UnixMilli())
+}
+
+// Abandoned returns, oldest first, the confirmations a stopped process
+// left unfinished, for the caller to adopt (Adopt), tell their channels
+// about, and settle (SettleTx):
+//
+//   - executing ones: claimed, and the action started or about to, by a
+//     process that stopped before recording how it ended;
+//   - pending ones never marked shown: stored by a process that stopped
+//     before their prompt was known to be delivered.
+//
+// Which processes count as stopped is RecoverInterrupted's rule: on
+// SQLite every one but this Store's; on PostgreSQL this replica's previous
+// runs, and any whose heartbeat (executing) or creation (unshown) is older
+// than StaleAfter. Abandoned only reads.
+func (s *Store) Abandoned(ctx context.Context) ([]Confirmation, error) {
+	q := `SELECT ` + columns + ` FROM confirmations
+		WHERE (state = 'executing' OR (state = 'pending' AND shown_at = 0)) AND owner_run <> ?`
+	args := []any{s.run}
+	if s.db.Dialect().Shared() {
+		stale := s.now().Add(-s.staleAfter).UnixMilli()
+		q += ` AND (owner = ? OR (state = 'executing' AND heartbeat_at <= ?) OR (state = 'pending' AND created_at <= ?))`
+		args = append(args, s.replica, stale, stale)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned confirmations: %w", err)
+	}
+	out, err := scanAll(rows)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned confirmations: %w", err)
+	}
+	sortOldestFirst(out)
+	return out, nil
+}
+
+// Adopt makes this Store the owner of c, a confirmation Abandoned
+// returned, provided nobody changed it since: so that of several replicas
+// recovering at once exactly one goes on to tell its channel and settle
+// it. It returns the adopted record, or ErrTaken when another process got
+// there first or c moved on. An adopted confirmation that this process
+// leaves unsettled (it stops too) is abandoned again, and recovered by the
+// next one.
+func (s *Store) Adopt(ctx context.Context, c Confirmation) (Confirmation, error) {
+	var out Confirmation
+	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = scan(tx.QueryRowContext(ctx, `UPDATE confirmations
+			SET owner = ?, owner_run = ?, heartbeat_at = ?
+			WHERE id = ? AND state = ? AND owner_run = ? AND shown_at = ?
+			RETURNING `+columns,
+			s.replica, s.run, s.now().UnixMilli(), c.ID, string(c.State), c.OwnerRun, unixMS(c.ShownAt)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrTaken
+		}
+		return err
+	})
+	if err != nil {
+		return Confirmation{}, fmt.Errorf("adopt confirmation %s: %w", c.ID, err)
+	}
+	return out, nil
+}
+
+// SettleTx ends an adopted confirmation inside the caller's write
+// transaction, so that the final state and its audit event are committed
+// together: an executing one as Done, Failed or Interrupted, an unshown
+// pending one as Cancelled (by "parley"), with outcome. Anything else, or
+// a confirmation this Store does not own, is ErrTaken; a final state that
+// does not fit is ErrInvalid.
+func (s *Store) SettleTx(ctx context.Context, tx *store.Tx, c Confirmation, to State, outcome string) error {
+	nowMS := s.now().UnixMilli()
+	var res sql.Result
+	var err error
+	switch {
+	case c.State == Executing && (to == Done || to == Failed || to == Interrupted):
+		res, err = tx.ExecContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
+			WHERE id = ? AND state = 'executing' AND owner_run = ?`,
+			string(to), bound(outcome, maxOutcome), nowMS, c.ID, s.run)
+	case c.State == Pending && to == Cancelled:
+		res, err = tx.ExecContext(ctx, `UPDATE confirmations
+			SET state = 'cancelled', outcome = ?, decided_by = 'parley', decided_at = ?, finished_at = ?
+			WHERE id = ? AND state = 'pending' AND shown_at = 0 AND owner_run = ?`,
+			bound(outcome, maxOutcome), nowMS, nowMS, c.ID, s.run)
+	default:
+		return fmt.Errorf("settle confirmation %s: %w: %s cannot become %s", c.ID, ErrInvalid, c.State, to)
+	}
+	if err != nil {
+		return fmt.Errorf("settle confirmation %s: %w", c.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("settle confirmation %s: %w", c.ID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("settle confirmation %s: %w", c.ID, ErrTaken)
+	}
+	return nil
+}
+
+// Self names this process (this run of this replica) as "replica/run",
+// for records outside the confirmations table that IsAbandoned later
+// judges, such as the audit event of a request being taken.
+func (s *Store) Self() string { return s.replica + "/" + s.run }
+
+// IsAbandoned reports whether work that the process named owner (a Self
+// value; "" for unknown) began at time at, and left unfinished, was left
+// by a stopped process, by Abandoned's rule: on SQLite any process but
+// this one; on PostgreSQL this replica's previous runs, and any process
+// once at is older than StaleAfter.
+func (s *Store) IsAbandoned(owner string, at time.Time) bool {
+	if owner == s.Self() {
+		return false
+	}
+	if !s.db.Dialect().Shared() {
+		return owner != "" || at.Before(s.started)
+	}
+	replica := owner[:max(0, strings.LastIndexByte(owner, '/'))] // run ids are hex: the last '/' ends the replica
+	return (owner != "" && replica == s.replica) || !at.After(s.now().Add(-s.staleAfter))
 }
 
 // Heartbeat tells other replicas that this Store is still running the
@@ -583,22 +822,36 @@ func (s *Store) sweep(ctx context.Context, what string, to State, now time.Time,
 	where string, whereArgs ...any) ([]Confirmation, error) {
 	var out []Confirmation
 	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
-		args := append([]any{string(to), outcome, now.UnixMilli()}, whereArgs...)
-		rows, err := tx.QueryContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
-			WHERE `+where+` RETURNING `+columns, args...)
-		if err != nil {
-			return err
-		}
-		out, err = scanAll(rows)
+		var err error
+		out, err = sweepTx(ctx, tx, to, now, outcome, where, whereArgs...)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	slices.SortFunc(out, func(a, b Confirmation) int {
+	return out, nil
+}
+
+func sweepTx(ctx context.Context, tx *store.Tx, to State, now time.Time, outcome string,
+	where string, whereArgs ...any) ([]Confirmation, error) {
+	args := append([]any{string(to), outcome, now.UnixMilli()}, whereArgs...)
+	rows, err := tx.QueryContext(ctx, `UPDATE confirmations SET state = ?, outcome = ?, finished_at = ?
+		WHERE `+where+` RETURNING `+columns, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := scanAll(rows)
+	if err != nil {
+		return nil, err
+	}
+	sortOldestFirst(out)
+	return out, nil
+}
+
+func sortOldestFirst(cs []Confirmation) {
+	slices.SortFunc(cs, func(a, b Confirmation) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out, nil
 }
 
 // queryer is what getTx needs from *store.DB or *store.Tx.
@@ -623,11 +876,11 @@ func scan(sc scanner) (Confirmation, error) {
 		groups                              string
 		distinct                            int
 		created, expires, decided, finished int64
-		heartbeat                           int64
+		heartbeat, shown                    int64
 	)
 	err := sc.Scan(&c.ID, &c.Code, &c.RequestID, &c.Action, &params, &c.Requester, &c.Channel,
 		&c.Thread, &approvers, &distinct, &c.Rule, &c.PlanSummary, &c.PlanState, &created, &expires,
-		&state, &c.DecidedBy, &decided, &finished, &c.Outcome, &c.Owner, &run, &heartbeat, &groups)
+		&state, &c.DecidedBy, &decided, &finished, &c.Outcome, &c.Owner, &run, &heartbeat, &groups, &shown)
 	if err != nil {
 		return Confirmation{}, err
 	}
@@ -649,6 +902,8 @@ func scan(sc scanner) (Confirmation, error) {
 	c.CreatedAt, c.ExpiresAt = msTime(created), msTime(expires)
 	c.DecidedAt, c.FinishedAt = msTime(decided), msTime(finished)
 	c.HeartbeatAt = msTime(heartbeat)
+	c.ShownAt = msTime(shown)
+	c.OwnerRun = run
 	return c, nil
 }
 
@@ -674,6 +929,14 @@ func msTime(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// unixMS is msTime's inverse: 0 for the zero time.
+func unixMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func boolInt(b bool) int {

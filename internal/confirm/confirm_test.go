@@ -78,7 +78,24 @@ func scaleRequest() Confirmation {
 	}
 }
 
+// create stores c and marks it shown, as the pipeline does once the
+// prompt is delivered, and returns it as stored.
 func (f *fixture) create(t *testing.T, c Confirmation) Confirmation {
+	t.Helper()
+	ctx := context.Background()
+	got := f.createUnshown(t, c)
+	if err := f.s.MarkShown(ctx, got.ID); err != nil {
+		t.Fatalf("MarkShown: %v", err)
+	}
+	got, err := f.s.Get(ctx, got.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// createUnshown stores c without marking it shown.
+func (f *fixture) createUnshown(t *testing.T, c Confirmation) Confirmation {
 	t.Helper()
 	got, err := f.s.Create(context.Background(), c)
 	if err != nil {

@@ -342,8 +342,8 @@ func testRecoverClaimsOfEarlierVersions(t *testing.T, bk backend) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.ExecContext(ctx, `UPDATE confirmations SET state = 'executing', decided_by = 'slack:U2', decided_at = 1
-		WHERE id = '`+c.ID+`'`); err != nil {
+	if _, err := raw.ExecContext(ctx, `UPDATE confirmations SET state = 'executing', decided_by = 'slack:U2', decided_at = 1,
+		owner = '', owner_run = '' WHERE id = '`+c.ID+`'`); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.s.RecoverInterrupted(ctx)

@@ -90,7 +90,9 @@ func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.
 	} else {
 		text = fmt.Sprintf("I cannot run that: %v. Nothing was run.", err)
 	}
-	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Action: spec.Name, Params: params, Error: err.Error()})
+	if _, aerr := p.record(ctx, req, audit.Event{Type: audit.InputRejected, Action: spec.Name, Params: params, Error: err.Error()}); aerr != nil {
+		text += auditNote(aerr)
+	}
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text, Visibility: chat.Private})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/confirm"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 // fakeSeen is a shared de-duplication store: a set of keys, or an error.
@@ -52,6 +53,23 @@ func (a *refusingAudit) Record(context.Context, audit.Event) (audit.Event, error
 	return audit.Event{}, errors.New("audit unavailable")
 }
 
+// RecordWith refuses every write that has an event to record (the
+// expiry sweep has none in these tests).
+func (a *refusingAudit) RecordWith(_ context.Context, write func(*store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
+	evs, err := write(nil)
+	if err != nil || len(evs) == 0 {
+		return nil, err
+	}
+	a.records++
+	return nil, errors.New("audit unavailable")
+}
+
+func (a *refusingAudit) List(context.Context, audit.Filter) ([]audit.Event, error) { return nil, nil }
+
+func (a *refusingAudit) Each(context.Context, audit.Filter, func(audit.Event) error) error {
+	return nil
+}
+
 type countingSender struct{ replies []chat.Reply }
 
 func (s *countingSender) Send(_ context.Context, r chat.Reply) (string, error) {
@@ -61,7 +79,9 @@ func (s *countingSender) Send(_ context.Context, r chat.Reply) (string, error) {
 
 type noExpiry struct{ Confirmations }
 
-func (noExpiry) ExpireDue(context.Context, time.Time) ([]confirm.Confirmation, error) {
+func (noExpiry) Self() string { return "test/run" }
+
+func (noExpiry) ExpireDueTx(context.Context, *store.Tx, time.Time) ([]confirm.Confirmation, error) {
 	return nil, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/redact"
+	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
@@ -36,23 +37,41 @@ type Policy interface {
 	CanApprove(d policy.Decision, requester, approver string, approverGroups []string) error
 }
 
-// Auditor records audit events. *audit.Recorder implements it.
+// Auditor records audit events and reads them back. *audit.Recorder
+// implements it.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) (audit.Event, error)
+	// RecordWith commits the store writes write makes together with the
+	// events it returns, or neither: a confirmation's every change of
+	// state carries its audit event in the same transaction.
+	RecordWith(ctx context.Context, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error)
+	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
+	Each(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
 }
 
 // Confirmations stores pending confirmations. *confirm.Store implements it.
+// The ...Tx methods run inside Auditor.RecordWith's transaction.
 type Confirmations interface {
-	Create(ctx context.Context, c confirm.Confirmation) (confirm.Confirmation, error)
+	CreateTx(ctx context.Context, tx *store.Tx, c confirm.Confirmation) (confirm.Confirmation, error)
+	MarkShown(ctx context.Context, id string) error
 	Get(ctx context.Context, id string) (confirm.Confirmation, error)
 	FindByCode(ctx context.Context, channel, code string) (confirm.Confirmation, error)
 	LatestByCode(ctx context.Context, channel, code string) (confirm.Confirmation, error)
 	PendingIn(ctx context.Context, channel string) ([]confirm.Confirmation, error)
-	Claim(ctx context.Context, id, approver string, now time.Time) (confirm.Confirmation, error)
+	ClaimTx(ctx context.Context, tx *store.Tx, id, approver string, now time.Time) (confirm.Confirmation, error)
 	Finish(ctx context.Context, id string, state confirm.State, outcome string) error
-	Cancel(ctx context.Context, id, by string) (confirm.Confirmation, error)
-	ExpireDue(ctx context.Context, now time.Time) ([]confirm.Confirmation, error)
-	RecoverInterrupted(ctx context.Context) ([]confirm.Confirmation, error)
+	CancelTx(ctx context.Context, tx *store.Tx, id, by string) (confirm.Confirmation, error)
+	ExpireDueTx(ctx context.Context, tx *store.Tx, now time.Time) ([]confirm.Confirmation, error)
+	// Recovery after a crash: what stopped processes left, taken over one
+	// by one and settled with its audit event.
+	Abandoned(ctx context.Context) ([]confirm.Confirmation, error)
+	Adopt(ctx context.Context, c confirm.Confirmation) (confirm.Confirmation, error)
+	SettleTx(ctx context.Context, tx *store.Tx, c confirm.Confirmation, to confirm.State, outcome string) error
+	// Self names this process on the requests it takes; IsAbandoned
+	// tells whether a request taken by owner at a time was left by a
+	// stopped process.
+	Self() string
+	IsAbandoned(owner string, at time.Time) bool
 }
 
 // SeenEvents remembers taken event keys across processes, so that an event
@@ -127,6 +146,8 @@ type Pipeline struct {
 	history map[string][]intent.Turn // thread -> recent turns
 	swept   time.Time                // last expiry sweep triggered by a message
 	histQ   []string
+	// requestsScanned is up to when Recover looked for unanswered requests.
+	requestsScanned time.Time
 }
 
 // New returns a pipeline.
@@ -193,7 +214,7 @@ type request struct {
 
 func newRequestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	rand.Read(b[:]) // never fails (crypto/rand documents it)
 	return hex.EncodeToString(b[:])
 }
 
@@ -226,7 +247,10 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 		return
 	}
 	p.cfg.Metrics.Message(msg.Platform, "accepted")
-	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text}); err != nil {
+	// takenBy lets a later start tell a request this process never
+	// answered (it stopped) from one it is still handling.
+	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
+		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}}); err != nil {
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly.", Visibility: chat.Private})
 		return
 	}
@@ -274,8 +298,11 @@ func (p *Pipeline) checkInput(m *chat.Message) string {
 }
 
 func (p *Pipeline) rejectInput(ctx context.Context, req *request, reason string) {
-	_, _ = p.record(ctx, req, audit.Event{Type: audit.InputRejected, Text: req.msg.Text, Error: reason})
-	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: reason, Visibility: chat.Private})
+	text := reason
+	if _, err := p.record(ctx, req, audit.Event{Type: audit.InputRejected, Text: req.msg.Text, Error: reason}); err != nil {
+		text += auditNote(err)
+	}
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text, Visibility: chat.Private})
 }
 
 func byteSize(n int) string {
@@ -352,47 +379,101 @@ func (p *Pipeline) allowRate(subject string) bool {
 // record writes an audit event for the request, filling the request's
 // identity, and renders it into the thread when the trail is on.
 func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (audit.Event, error) {
-	e.RequestID = req.id
-	e.Platform = req.msg.Platform
-	e.Channel = req.msg.ChannelRef()
-	e.Thread = req.msg.Thread
-	if e.Subject == "" {
-		e.Subject = req.msg.Subject()
+	stored, err := p.recordWith(ctx, req, func(*store.Tx) ([]audit.Event, error) { return []audit.Event{e}, nil })
+	if err != nil {
+		return audit.Event{}, err
 	}
+	return stored[0], nil
+}
+
+// recordWith commits the store writes write makes together with the
+// events it returns, each filled with the request's identity (see
+// Auditor.RecordWith), and renders the events into the thread when the
+// trail is on. A failure is counted and logged here; the caller tells the
+// user.
+func (p *Pipeline) recordWith(ctx context.Context, req *request, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
+	return p.recordEvents(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
+		events, err := write(tx)
+		for i := range events {
+			e := &events[i]
+			e.RequestID = req.id
+			e.Platform = req.msg.Platform
+			e.Channel = req.msg.ChannelRef()
+			e.Thread = req.msg.Thread
+			if e.Subject == "" {
+				e.Subject = req.msg.Subject()
+			}
+		}
+		return events, err
+	})
+}
+
+// recordEvents is recordWith for events that carry their own identity
+// (recovery and expiry, which no message triggered); req names the work in
+// the log. The trail renders each event into its own thread.
+func (p *Pipeline) recordEvents(ctx context.Context, req *request, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
 	// The audit write outlives the request's cancellation (a shutdown in
 	// the middle of an action must still be recorded), within a bound.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	stored, err := p.deps.Audit.Record(actx, e)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	stored, err := p.deps.Audit.RecordWith(actx, write)
 	cancel()
 	if err != nil {
 		p.cfg.Metrics.AuditWriteFailed()
-		p.log.Error("audit write failed", "request", req.id, "type", string(e.Type), "err", err)
-		return stored, err
+		p.log.Error("audit write failed", "request", req.id, "err", err)
+		return nil, err
 	}
 	if p.cfg.Trail {
-		p.send(ctx, req, chat.Reply{Kind: chat.KindAudit, Text: audit.Format(stored)})
+		for _, e := range stored {
+			_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
+			step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
+			if _, err := p.deps.Sender.Send(ctx, step); err != nil {
+				// The step is in the audit log; only its echo in the thread is lost.
+				p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
+			}
+		}
 	}
 	return stored, nil
 }
 
+// auditTimeout bounds one audit write.
+const auditTimeout = 10 * time.Second
+
 // reply sends a reply in the request's thread. A reply that cannot be
-// delivered is audited, never dropped silently.
+// delivered is logged and audited (reply.failed), never dropped silently;
+// replyChecked also returns the failure to a caller that must act on it.
 func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string {
+	id, _ := p.replyChecked(ctx, req, r) // a failure is logged and audited inside
+	return id
+}
+
+// replyChecked is reply, returning the delivery error.
+func (p *Pipeline) replyChecked(ctx context.Context, req *request, r chat.Reply) (string, error) {
 	req.mu.Lock()
 	req.lastReply = r
 	req.mu.Unlock()
 	id, err := p.send(ctx, req, r)
 	if err != nil {
 		p.log.Warn("reply failed", "request", req.id, "err", err)
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 		defer cancel()
-		_, _ = p.deps.Audit.Record(actx, audit.Event{
+		if _, aerr := p.deps.Audit.Record(actx, audit.Event{
 			Type: audit.ReplyFailed, RequestID: req.id, Platform: req.msg.Platform,
 			Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Subject: req.msg.Subject(),
 			Error: err.Error(), Outcome: preview(r.Text, 200),
-		})
+		}); aerr != nil {
+			// Neither the chat nor the audit log took it: the log line is
+			// what is left.
+			p.cfg.Metrics.AuditWriteFailed()
+			p.log.Error("auditing an undelivered reply failed", "request", req.id, "err", aerr, "reply", preview(r.Text, 200))
+		}
 	}
-	return id
+	return id, err
+}
+
+// auditNote is what a reply adds when the audit record of what it reports
+// could not be written: the user hears it, in plain words.
+func auditNote(err error) string {
+	return fmt.Sprintf("\n(I could not write this to the audit log: %v. Tell whoever runs Parley.)", err)
 }
 
 // send delivers r in the request's thread. Every reply and trail step

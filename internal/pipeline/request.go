@@ -13,8 +13,10 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/crashpoint"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 // handleRequest routes a text request and takes it through validation,
@@ -42,8 +44,11 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	})
 	p.cfg.Metrics.Routed(in.Source, in.Action, time.Since(routeStart))
 	if err != nil {
-		_, _ = p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()})
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run.", Visibility: chat.Private})
+		text := "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."
+		if _, aerr := p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()}); aerr != nil {
+			text += auditNote(aerr)
+		}
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text, Visibility: chat.Private})
 		return
 	}
 	if in.Source == "" {
@@ -130,7 +135,7 @@ func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, 
 	case d.Effect == policy.Deny:
 		p.replyDenied(ctx, req, spec, d)
 	case d.Effect == policy.Allow && spec.Kind == action.Read:
-		p.execute(ctx, req, act, params, "")
+		p.execute(ctx, req, act, params, "") // the reply told the user everything, failures included
 	default: // confirm; an allow of a mutating action is a confirm too (policy guarantees it)
 		p.requestConfirmation(ctx, req, act, params, d)
 	}
@@ -140,21 +145,28 @@ func (p *Pipeline) auditDown(ctx context.Context, req *request) {
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on this. Nothing was run.", Visibility: chat.Private})
 }
 
-// execute runs an action that needs no (further) confirmation and reports.
-// confirmationID is set when it runs after a confirmation.
-func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, params action.Params, confirmationID string) (action.Result, error) {
+// execute runs an action that needs no (further) confirmation and reports
+// its outcome to the user, audit failures included. confirmationID is set
+// when it runs after a confirmation; the caller then finishes the
+// confirmation. ran is false when the action was not started because
+// action.started could not be recorded (err says why); otherwise err is
+// the action's own failure.
+func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, params action.Params, confirmationID string) (res action.Result, ran bool, err error) {
 	spec := act.Spec()
 	if _, err := p.record(ctx, req, audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}); err != nil {
-		p.auditDown(ctx, req)
-		return action.Result{}, err
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf(
+			"I cannot write the audit log right now (%v), so I did not run %s. Nothing was changed.", err, spec.Name), Visibility: privateUnless(confirmationID != "")})
+		return action.Result{}, false, err
 	}
+	crashpoint.At(crashpoint.ActionStarted)
 	rctx, cancel := context.WithTimeout(ctx, action.RunTimeout(act, p.cfg.ActionTimeout))
 	start := p.cfg.Now()
-	res, err := runSafely(rctx, act, action.Request{
+	res, err = runSafely(rctx, act, action.Request{
 		Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups,
 		Channel: req.msg.ChannelRef(), RequestID: req.id, Progress: &progress{p: p, req: req},
 	})
 	cancel()
+	crashpoint.At(crashpoint.ActionReturned)
 	took := p.cfg.Now().Sub(start)
 	outcome := "succeeded"
 	if err != nil {
@@ -162,26 +174,40 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	}
 	p.cfg.Metrics.ActionFinished(spec.Name, outcome, took)
 	if err != nil {
-		ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Error: err.Error(), Duration: took})
+		text := failureText(spec, err)
+		ev, aerr := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Error: err.Error(), Duration: took})
+		if aerr != nil {
+			text += fmt.Sprintf("\nIts audit record failed too: %v. Tell whoever runs Parley.", aerr)
+		}
 		// A confirmed change's failure is its result: the thread hears it.
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev), Visibility: privateUnless(confirmationID != "")})
-		return res, err
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text, Context: auditContext(ev), Visibility: privateUnless(confirmationID != "")})
+		crashpoint.At(crashpoint.ReplySent)
+		return res, true, err
 	}
-	ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionSucceeded, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Outcome: outcomeText(res), Duration: took})
-	text := res.Text
-	if ev.Seq > 0 {
-		text = strings.TrimRight(text, "\n") + fmt.Sprintf(" [audit #%d]", ev.Seq)
-	}
+	ev, aerr := p.record(ctx, req, audit.Event{Type: audit.ActionSucceeded, Action: spec.Name, Params: params, ConfirmationID: confirmationID, Outcome: outcomeText(res), Duration: took})
+	crashpoint.At(crashpoint.ActionSucceeded)
+	text := strings.TrimRight(res.Text, "\n")
 	kind := chat.KindSuccess
 	switch res.Kind {
 	case chat.KindAttention, chat.KindProgress, chat.KindInfo:
 		kind = res.Kind
 	}
+	switch {
+	case aerr != nil && spec.Kind == action.Mutating:
+		// The change happened; the user must know its record did not.
+		kind = chat.KindError
+		text += fmt.Sprintf("\nThe change ran, but its audit record failed: %v. Tell whoever runs Parley; the audit log shows it as started only.", aerr)
+	case aerr != nil:
+		text += auditNote(aerr)
+	default:
+		text += fmt.Sprintf(" [audit #%d]", ev.Seq)
+	}
 	p.reply(ctx, req, chat.Reply{
 		Kind: kind, Text: text, Fields: res.Fields, Table: res.Table,
 		Code: res.Code, Images: res.Images, Visibility: privateUnless(spec.Name != action.Help),
 	})
-	return res, nil
+	crashpoint.At(crashpoint.ReplySent)
+	return res, true, nil
 }
 
 // privateUnless is Public when public holds, else Private.
@@ -248,7 +274,10 @@ func failureText(spec action.Spec, err error) string {
 }
 
 // requestConfirmation plans a change, stores a pending confirmation and
-// asks for it.
+// asks for it. The confirmation and its confirmation.requested event are
+// committed together; it becomes claimable only once its prompt was
+// delivered and that is recorded, so nobody can confirm a change nobody
+// was shown.
 func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act action.Action, params action.Params, d policy.Decision) {
 	spec := act.Spec()
 	var plan action.Plan
@@ -258,8 +287,12 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 		plan, err = pl.Plan(pctx, action.Request{Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups, Channel: req.msg.ChannelRef(), RequestID: req.id})
 		cancel()
 		if err != nil {
-			ev, _ := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, Error: "plan: " + err.Error()})
-			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: failureText(spec, err), Context: auditContext(ev), Visibility: chat.Private})
+			text := failureText(spec, err)
+			ev, aerr := p.record(ctx, req, audit.Event{Type: audit.ActionFailed, Action: spec.Name, Params: params, Error: "plan: " + err.Error()})
+			if aerr != nil {
+				text += auditNote(aerr)
+			}
+			p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text, Context: auditContext(ev), Visibility: chat.Private})
 			return
 		}
 	}
@@ -271,35 +304,72 @@ func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act ac
 		ttl = 10 * time.Minute
 	}
 	now := p.cfg.Now()
-	c, err := p.deps.Confirmations.Create(ctx, confirm.Confirmation{
-		RequestID: req.id, Action: spec.Name, Params: params, Requester: req.msg.Subject(), RequesterGroups: req.msg.Groups,
-		Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Approvers: d.Approvers,
-		DistinctApprover: d.DistinctApprover, Rule: d.Rule, PlanSummary: plan.Summary,
-		PlanState: plan.State, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	var c confirm.Confirmation
+	_, err := p.recordWith(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
+		var err error
+		c, err = p.deps.Confirmations.CreateTx(ctx, tx, confirm.Confirmation{
+			RequestID: req.id, Action: spec.Name, Params: params, Requester: req.msg.Subject(), RequesterGroups: req.msg.Groups,
+			Channel: req.msg.ChannelRef(), Thread: req.msg.Thread, Approvers: d.Approvers,
+			DistinctApprover: d.DistinctApprover, Rule: d.Rule, PlanSummary: plan.Summary,
+			PlanState: plan.State, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		})
+		if err != nil {
+			return nil, err
+		}
+		crashpoint.At(crashpoint.ConfirmationStored)
+		return []audit.Event{{
+			Type: audit.ConfirmationRequested, Action: spec.Name, Params: params,
+			Decision: string(d.Effect), Rule: d.Rule, ConfirmationID: c.ID,
+			Details: map[string]string{"plan": plan.Summary, "code": c.Code, "expires": c.ExpiresAt.UTC().Format(time.RFC3339)},
+		}}, nil
 	})
 	if err != nil {
-		p.log.Error("storing confirmation failed", "request", req.id, "err", err)
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I could not store the confirmation for this change, so I will not ask for it. Nothing was run.", Visibility: chat.Private})
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf(
+			"I could not store and record the confirmation for this change (%v), so I am not asking for it. Nothing was run.", err), Visibility: chat.Private})
 		return
 	}
-	details := map[string]string{"plan": plan.Summary, "code": c.Code, "expires": c.ExpiresAt.UTC().Format(time.RFC3339)}
-	if _, err := p.record(ctx, req, audit.Event{
-		Type: audit.ConfirmationRequested, Action: spec.Name, Params: params,
-		Decision: string(d.Effect), Rule: d.Rule, ConfirmationID: c.ID, Details: details,
-	}); err != nil {
-		_, _ = p.deps.Confirmations.Cancel(ctx, c.ID, "parley")
-		p.auditDown(ctx, req)
-		return
-	}
+	crashpoint.At(crashpoint.ConfirmationRequested)
 	p.cfg.Metrics.Confirmation("requested")
-	p.reply(ctx, req, chat.Reply{
+	if _, err := p.replyChecked(ctx, req, chat.Reply{
 		Kind: chat.KindConfirm,
 		Text: confirmPrompt(spec, params, plan, c, d, ttl),
 		Buttons: []chat.Button{
 			{Label: "Confirm", Style: "primary", Action: "confirm", Value: c.ID},
 			{Label: "Cancel", Style: "danger", Action: "cancel", Value: c.ID},
 		},
+	}); err != nil {
+		// Nobody saw the prompt: it must not stay open to a bare "confirm".
+		p.withdraw(ctx, req, c, "its prompt could not be delivered: "+err.Error(),
+			fmt.Sprintf("I could not show the confirmation prompt for %s (%v), so I cancelled it. Nothing was run; ask again in a moment.", c.Code, err))
+		return
+	}
+	crashpoint.At(crashpoint.PromptSent)
+	if err := p.deps.Confirmations.MarkShown(ctx, c.ID); err != nil {
+		p.log.Error("recording a shown confirmation prompt failed", "request", req.id, "confirmation", c.ID, "err", err)
+		p.withdraw(ctx, req, c, "recording that its prompt was shown failed: "+err.Error(),
+			fmt.Sprintf("I could not record that I asked you to confirm %s (%v), so it cannot be confirmed and I cancelled it. Nothing was run; ask again in a moment.", c.Code, err))
+		return
+	}
+	crashpoint.At(crashpoint.PromptRecorded)
+}
+
+// withdraw cancels a confirmation whose prompt is not known to have been
+// shown, with its confirmation.cancelled event, and tells the channel.
+// Should the cancellation fail too, the confirmation stays unshown, which
+// no approver can claim, and the next start cancels it.
+func (p *Pipeline) withdraw(ctx context.Context, req *request, c confirm.Confirmation, why, text string) {
+	_, err := p.recordWith(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
+		if _, err := p.deps.Confirmations.CancelTx(ctx, tx, c.ID, "parley"); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Type: audit.ConfirmationCancelled, Action: c.Action, Params: c.Params,
+			ConfirmationID: c.ID, Rule: c.Rule, Outcome: "cancelled by parley", Error: why}}, nil
 	})
+	if err != nil {
+		p.log.Error("withdrawing an unshown confirmation failed", "confirmation", c.ID, "err", err)
+		text += fmt.Sprintf(" (Cancelling it failed too: %v. It cannot be confirmed, and Parley cancels it at its next start.)", err)
+	}
+	p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text})
 }
 
 func confirmPrompt(spec action.Spec, params action.Params, plan action.Plan, c confirm.Confirmation, d policy.Decision, ttl time.Duration) string {

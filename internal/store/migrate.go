@@ -196,6 +196,20 @@ func sqliteMigrations() []migration {
 				`CREATE INDEX llm_spend_time ON llm_spend (time_ms)`,
 			},
 		},
+		{
+			version: 8,
+			name:    "confirmation prompt shown",
+			stmts: []string{
+				// shown_at is when the confirmation's prompt was delivered
+				// to the chat (Unix ms; 0 = not known to be shown). Only a
+				// shown confirmation can be claimed: nobody approves a
+				// change they were never asked about. Confirmations pending
+				// at the upgrade are left unshown: the previous version
+				// could not tell, and the next start cancels them with a
+				// message rather than let one run unseen.
+				`ALTER TABLE confirmations ADD COLUMN shown_at INTEGER NOT NULL DEFAULT 0`,
+			},
+		},
 	}
 }
 
@@ -338,6 +352,13 @@ func pgMigrations() []migration {
 				`CREATE INDEX llm_spend_channel ON llm_spend (channel, time_ms)`,
 				`CREATE INDEX llm_spend_subject ON llm_spend (subject, time_ms)`,
 				`CREATE INDEX llm_spend_time ON llm_spend (time_ms)`,
+			},
+		},
+		{
+			version: 8,
+			name:    "confirmation prompt shown",
+			stmts: []string{
+				`ALTER TABLE confirmations ADD COLUMN shown_at BIGINT NOT NULL DEFAULT 0`,
 			},
 		},
 	}

@@ -222,8 +222,13 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("begin write: %w", err)
 	}
 	defer func() {
-		if err != nil {
-			_ = sqltx.Rollback() // the original error is the one worth reporting
+		if err == nil {
+			return
+		}
+		// The original error comes first; a failed rollback (the
+		// connection broke) is reported beside it.
+		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 	}()
 	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}); err != nil {
@@ -239,7 +244,7 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // same snapshot of the database, while writers carry on (WAL on SQLite,
 // REPEATABLE READ on PostgreSQL). Use it when several reads must agree,
 // such as verifying the audit chain against its head. fn's error is
-// returned as is.
+// returned as is (with a failure to end the transaction joined to it).
 func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if db.dialect == Postgres {
@@ -250,6 +255,18 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
 	}
-	defer func() { _ = sqltx.Rollback() }() // read-only: nothing to keep or lose
-	return fn(&Tx{tx: sqltx, dialect: db.dialect})
+	ended := false
+	defer func() {
+		if !ended { // fn panicked: free the connection; the panic is the report
+			sqltx.Rollback()
+		}
+	}()
+	err = fn(&Tx{tx: sqltx, dialect: db.dialect})
+	ended = true
+	// Read-only: rolling back only ends the transaction; a failure means
+	// the connection broke after the reads.
+	if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		err = errors.Join(err, fmt.Errorf("end read: %w", rerr))
+	}
+	return err
 }

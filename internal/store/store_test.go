@@ -277,8 +277,9 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 	}
 }
 
-// A database at version 4 (before seen_events, chat_state and llm_spend)
-// is brought to the latest version at the next open, its data kept.
+// A database at version 4 (before seen_events, chat_state, llm_spend and
+// confirmations.shown_at) is brought to the latest version at the next
+// open, its data kept.
 func TestOpenUpgradesVersion4(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
@@ -287,6 +288,7 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 		`DROP TABLE seen_events`,
 		`DROP TABLE chat_state`,
 		`DROP TABLE llm_spend`,
+		`ALTER TABLE confirmations DROP COLUMN shown_at`,
 		`DELETE FROM schema_migrations WHERE version >= 5`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -306,6 +308,9 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO chat_state (key, value, created_at) VALUES (?, ?, ?)`, "k", "v", 1); err != nil {
 		t.Errorf("chat_state after the upgrade: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT shown_at FROM confirmations`); err != nil {
+		t.Errorf("confirmations.shown_at after the upgrade: %v", err)
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO seen_events (key, seen_at) VALUES (?, ?)`, "slack:Ev1", 1); err != nil {
 		t.Errorf("seen_events after the upgrade: %v", err)
