@@ -18,8 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/parley-chatops/parley/adapters/console"
 	"github.com/parley-chatops/parley/actions/useraction"
+	"github.com/parley-chatops/parley/adapters/console"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/eval"

@@ -21,7 +21,7 @@ import (
 // configuration that validate accepts loads the same way in serve, and
 // one it refuses fails serve with the same error.
 type definitions struct {
-	specs  []action.Spec // built-in and user-defined
+	specs  []action.Spec   // built-in and user-defined
 	user   []action.Action // the user-defined actions (actions_dir)
 	policy *policy.Policy
 	routes []incident.Route
