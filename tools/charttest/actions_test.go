@@ -269,7 +269,9 @@ func TestActionsChangeRollsPods(t *testing.T) {
 // Values that would install actions Parley cannot run are refused, with
 // a message naming the value.
 func TestActionsNeedWhatTheyUse(t *testing.T) {
-	ex := func(name string) string { return `file:actions.files.` + strings.ReplaceAll(name, ".", `\.`) + "=" + examplesDir + "/" + name }
+	ex := func(name string) string {
+		return `file:actions.files.` + strings.ReplaceAll(name, ".", `\.`) + "=" + examplesDir + "/" + name
+	}
 	write := func(t *testing.T, content string) string {
 		p := filepath.Join(t.TempDir(), "action.yaml")
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
