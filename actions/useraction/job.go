@@ -275,10 +275,10 @@ func logsSuffix(res jobResult) string {
 		return ""
 	case len(res.log.lines) > 0:
 		return ". " + logsHeading(res.log) + ":\n" + res.log.text()
-	case errors.Is(res.logsErr, errNotScheduled):
-		return " (no log: its " + strings.TrimPrefix(res.logsErr.Error(), errNotScheduled.Error()+": ") + ")"
 	case res.logsErr != nil:
 		return fmt.Sprintf(" (its logs could not be read: %v)", res.logsErr)
+	case res.log.unread != "":
+		return " (no log: its " + res.log.unread + ")"
 	}
 	return " (its pod wrote no log lines)"
 }

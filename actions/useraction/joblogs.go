@@ -50,12 +50,12 @@ type jobLog struct {
 	// maxLogStream, so the newest lines may be missing.
 	older     int
 	truncated bool
+	// unread says why the pod has no log to read ("pod X was never
+	// scheduled to a node (...)"); "" when it was read.
+	unread string
 }
 
 func (l jobLog) text() string { return strings.Join(l.lines, "\n") }
-
-// errNotScheduled is a Job's pod that no node ran: it has no log.
-var errNotScheduled = errors.New("not scheduled")
 
 // jobLogs reads the last lines of the log of a Job's pod: the newest
 // failed pod when there is one (what went wrong), else the newest pod;
@@ -88,13 +88,14 @@ func jobLogs(ctx context.Context, c kubernetes.Interface, namespace, job string,
 	if pod.Spec.NodeName == "" {
 		// The API server answers an empty log for a pod on no node:
 		// say why there is none instead.
-		why := string(pod.Status.Phase)
+		why := cmp.Or(string(pod.Status.Phase), string(corev1.PodPending))
 		for _, cond := range pod.Status.Conditions {
-			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
-				why = strings.TrimSpace(cond.Reason + ": " + cond.Message)
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason+cond.Message != "" {
+				why = strings.Trim(cond.Reason+": "+cond.Message, ": ")
 			}
 		}
-		return out, fmt.Errorf("%w: pod %s was never scheduled to a node (%s)", errNotScheduled, pod.Name, redact.Redact(why))
+		out.unread = fmt.Sprintf("pod %s was never scheduled to a node (%s)", pod.Name, redact.Redact(why))
+		return out, nil
 	}
 	tail, limit := lines, int64(maxLogStream)
 	rc, err := c.CoreV1().Pods(namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
