@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/policies"
 )
@@ -15,7 +16,7 @@ func scale(ns string, replicas int) action.Params {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	p, err := policy.Parse(policies.Default(), policies.DefaultName, action.Catalog())
+	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtin.Specs())
 	if err != nil {
 		t.Fatalf("default policy does not parse: %v", err)
 	}
@@ -81,7 +82,7 @@ func TestDefaultPolicy(t *testing.T) {
 	}
 
 	// Every read action is open to anyone, nothing mutating is open to eve.
-	for _, s := range action.Catalog() {
+	for _, s := range builtin.Specs() {
 		got := p.Permitted("console:eve", nil, "console:ops", s.Name)
 		if got != (s.Kind == action.Read) {
 			t.Errorf("Permitted(eve, %s) = %v, want %v", s.Name, got, s.Kind == action.Read)
@@ -108,7 +109,7 @@ func TestExamplesParse(t *testing.T) {
 	}
 	for name, data := range policies.Examples() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := policy.Parse(data, "examples/"+name, action.Catalog()); err != nil {
+			if _, err := policy.Parse(data, "examples/"+name, builtin.Specs()); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -116,7 +117,7 @@ func TestExamplesParse(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestPlatformGroupsExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestPlatformGroupsExample(t *testing.T) {
 }
 
 func TestLabExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", action.Catalog())
+	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}

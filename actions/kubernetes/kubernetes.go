@@ -158,14 +158,6 @@ func (b base) begin(ctx context.Context, req action.Request) (clientset.Interfac
 	return c, ctx, cancel, nil
 }
 
-func catalogSpec(name string) action.Spec {
-	s, ok := action.CatalogSpec(name)
-	if !ok { // the catalog is compiled in; a missing entry is a programming error
-		panic("kubernetes: no catalog spec " + name)
-	}
-	return s
-}
-
 // listDeployments lists the deployments of ns or, for the empty ns, of
 // every namespace (only Options.Namespaces when set).
 func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns string) ([]appsv1.Deployment, error) {

@@ -139,6 +139,7 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("classify", env)
 	invPath := fs.String("inventory", "", "inventory YAML (or a routing dataset with an inventory block)")
 	jsonl := fs.Bool("jsonl", false, "read and write JSON lines (the only format)")
+	configFile := fs.String("config", "", "configuration file: its actions are the ones routed to (default: the built-ins)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -149,8 +150,15 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	router := rules.New()
-	catalog := action.Catalog()
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	router := rules.New(catalog)
 	r := bufio.NewReaderSize(env.Stdin, 1<<20)
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
@@ -212,14 +220,18 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	ds, err := eval.LoadDataset(*dataset)
-	if errors.Is(err, iofs.ErrNotExist) {
-		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
-	}
+	cfg, err := loadConfig(*configFile, env)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configFile, env)
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	ds, err := eval.LoadDataset(*dataset, catalog)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -232,11 +244,11 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
-	router, _, err := buildRouter(cfg, nil, logger(env, false), env.now)
+	router, _, err := buildRouter(cfg, catalog, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, router, ds, action.Catalog())
+	rep, err := eval.Run(ctx, router, ds)
 	if err != nil {
 		return err
 	}
@@ -376,6 +388,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	policyFile := fs.String("policy", "", "policy file (default: the embedded default)")
 	sandbox := fs.String("sandbox", "", "Kubernetes manifests for names (default: the built-in demo shop)")
 	actName := fs.String("action", "", "check this action with --param k=v instead of routing a request")
+	configFile := fs.String("config", "", "configuration file: its actions are the ones checked (default: the built-ins)")
 	var params multiFlag
 	fs.Var(&params, "param", "with --action: a parameter, k=v (repeatable)")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -392,7 +405,18 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if !strings.Contains(ch, ":") {
 		ch = "console:" + ch
 	}
-	pol, err := loadPolicy(*policyFile)
+	cfg, err := loadConfig(*configFile, env)
+	if err != nil {
+		return err
+	}
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	if *policyFile == "" {
+		*policyFile = cfg.Policy
+	}
+	pol, err := loadPolicy(*policyFile, catalog)
 	if err != nil {
 		return err
 	}
@@ -418,7 +442,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 		if src, err := kubernetesInventory(sb); err == nil {
 			inv, _ = src.Inventory(ctx)
 		}
-		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		got, err := rules.New(catalog).Route(ctx, intent.Query{Text: text, Catalog: catalog, Inventory: inv})
 		if err != nil {
 			return err
 		}
@@ -432,9 +456,9 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			raw[k] = v
 		}
 	}
-	spec, ok := action.CatalogSpec(name)
+	spec, ok := findSpec(catalog, name)
 	if !ok {
-		return fmt.Errorf("%w: unknown action %q", errUsage, name)
+		return fmt.Errorf("%w: unknown action %q (actions: %s)", errUsage, name, strings.Join(specNames(catalog), ", "))
 	}
 	p, err := spec.Validate(raw)
 	if err != nil && !errors.Is(err, action.ErrInvalid) {

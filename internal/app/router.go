@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/hybrid"
@@ -14,15 +15,16 @@ import (
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
-// buildRouter returns the router the configuration asks for and whether
-// the catalog offered to it must be filtered to what the user may run
-// (model-based routers never see a tool the user may not use).
-func buildRouter(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
-	rr := rules.New()
+// buildRouter returns the router the configuration asks for over the
+// catalog's specs, and whether the catalog offered to it must be filtered
+// to what the user may run (model-based routers never see a tool the user
+// may not use).
+func buildRouter(cfg *config.Config, specs []action.Spec, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
+	rr := rules.New(specs)
 	if cfg.Router.Mode == "rules" || cfg.Router.LLM == nil {
 		return rr, false, nil
 	}
-	model, err := buildLLM(cfg.Router.LLM, metrics, log, now)
+	model, err := buildLLM(cfg.Router.LLM, specs, metrics, log, now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -36,12 +38,15 @@ func buildRouter(cfg *config.Config, metrics *telemetry.Metrics, log *slog.Logge
 	return h, true, nil
 }
 
-// buildLLM builds the model router from configuration.
-func buildLLM(c *config.LLM, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
+// buildLLM builds the model router from configuration; specs are every
+// action that exists, so the model's proposals of actions the user may not
+// run are told apart from unknown ones.
+func buildLLM(c *config.LLM, specs []action.Spec, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
 	o, err := llmOptions(c, metrics, log, now)
 	if err != nil {
 		return nil, err
 	}
+	o.KnownActions = specNames(specs)
 	return llm.New(o)
 }
 

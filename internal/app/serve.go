@@ -312,6 +312,16 @@ func cmdConfig(_ context.Context, args []string, env Env) error {
 	if args[0] == "show" {
 		return cfg.Dump(env.Stdout)
 	}
+	specs, err := Catalog(cfg)
+	if err == nil {
+		err = checkConfig(cfg, specs)
+	}
+	if err == nil {
+		_, err = loadPolicy(cfg.Policy, specs)
+	}
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
 	fmt.Fprintf(env.Stdout, "%s: ok\n", cfg.File())
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,12 +65,13 @@ type Parley struct {
 	sinks []audit.Sink // secondary audit destinations, closed after the recorder
 }
 
-// loadPolicy reads the policy file, or the embedded default.
-func loadPolicy(path string) (*policy.Policy, error) {
+// loadPolicy reads the policy file, or the embedded default, against the
+// catalog's actions.
+func loadPolicy(path string, specs []action.Spec) (*policy.Policy, error) {
 	if path == "" {
-		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", action.Catalog())
+		return policy.Parse(policies.Default(), "policies/default.yaml (embedded)", specs)
 	}
-	return policy.Load(path, action.Catalog())
+	return policy.Load(path, specs)
 }
 
 // newSandbox starts the in-memory cluster from manifests or the demo shop.
@@ -85,28 +87,19 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 	return kubernetes.NewSandboxWithClock(now, data)
 }
 
-// buildActions registers every action, explicitly. Integrations that are
+// buildActions registers every action, explicitly, in catalog order (the
+// registry must hold exactly the catalog's actions). Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, specs []action.Spec, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs []action.Action, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
 	}
-	prom, err := prometheus.New(prometheus.Options{
-		URL: cfg.Prometheus.URL, Timeout: cfg.Prometheus.Timeout.Std(), BearerToken: cfg.Prometheus.BearerToken.Value(),
-		Templates: cfg.Prometheus.Templates, DefaultWindow: cfg.Prometheus.DefaultWindow.Std(),
-		Now: k8sOpts.Now, Logger: log.With("action", action.PrometheusQuery),
-	})
+	prom, err := prometheus.New(prometheusOptions(cfg, k8sOpts.Now, log))
 	if err != nil {
 		return nil, err
 	}
-	lokiOpts := loki.Options{
-		URL: cfg.Loki.URL, TenantID: cfg.Loki.Tenant, BearerToken: cfg.Loki.BearerToken.Value(),
-		Timeout: cfg.Loki.Timeout.Std(), Selector: cfg.Loki.Selector, LevelLabel: cfg.Loki.LevelLabel,
-		DefaultWindow: cfg.Loki.DefaultWindow.Std(), DefaultLimit: cfg.Loki.DefaultLimit,
-		GrafanaURL: cfg.Loki.GrafanaURL, GrafanaDatasource: cfg.Loki.GrafanaDatasource,
-		Now: k8sOpts.Now, Logger: log.With("action", action.LokiQuery),
-	}
+	lokiOpts := lokiOptions(cfg, k8sOpts.Now, log)
 	if err := lokiOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
@@ -128,7 +121,14 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 			return nil, err
 		}
 	}
-	return action.NewRegistry(append(acts, diag)...)
+	reg, err := action.NewRegistry(append(acts, diag)...)
+	if err != nil {
+		return nil, err
+	}
+	if got, want := specNames(reg.Specs()), specNames(specs); !slices.Equal(got, want) {
+		return nil, fmt.Errorf("the registered actions %v are not the catalog's %v: register each action where its spec is listed", got, want)
+	}
+	return reg, nil
 }
 
 // Build wires one Parley instance around a chat sender: the store, audit
@@ -145,7 +145,14 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	pol, err := loadPolicy(cfg.Policy)
+	specs, err := Catalog(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConfig(cfg, specs); err != nil {
+		return nil, err
+	}
+	pol, err := loadPolicy(cfg.Policy, specs)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +223,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return fail(err)
 	}
-	runner, evalActs, err := buildEvals(ctx, cfg, db, o.Logger, o.Now)
+	runner, evalActs, err := buildEvals(ctx, cfg, db, specs, o.Logger, o.Now)
 	if err != nil {
 		return fail(err)
 	}
@@ -224,14 +231,14 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	inv := intent.NewCached(&withEvals{src: k8sInv, dir: cfg.Evals.Dir}, 15*time.Second, o.Now)
 	bindings := bindingsOf(cfg)
 	help := &pipeline.Help{Policy: pol, Bindings: bindings}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, o.Metrics, o.Logger)
+	reg, err := buildActions(cfg, specs, k8sOpts, inv, help, evalActs, o.Metrics, o.Logger)
 	if err != nil {
 		closeRunner()
 		return fail(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
-	router, filter, err := buildRouter(cfg, metrics, o.Logger, o.Now)
+	router, filter, err := buildRouter(cfg, specs, metrics, o.Logger, o.Now)
 	if err != nil {
 		closeRunner()
 		return fail(err)
@@ -319,7 +326,8 @@ func kubernetesInventory(sb *kubernetes.Sandbox) (intent.InventorySource, error)
 
 // buildEvals opens the evaluation store and runner (resuming runs a
 // restart interrupted) and returns evaluation.run and evaluation.status.
-func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, now func() time.Time) (*evals.Runner, []action.Action, error) {
+// Router-target suites route with the rules router over the catalog.
+func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, specs []action.Spec, log *slog.Logger, now func() time.Time) (*evals.Runner, []action.Action, error) {
 	evStore, err := evals.OpenStore(ctx, db.SQL(), evals.StoreOptions{Rebind: db.Dialect().Rebind, Now: now})
 	if err != nil {
 		return nil, nil, err
@@ -327,6 +335,7 @@ func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog
 	ro := evals.RunnerOptions{
 		Store: evStore, Dir: cfg.Evals.Dir, ReportsDir: cfg.Evals.ReportsDir, ReportsURL: cfg.Evals.ReportsURL,
 		Logger: log.With("component", "evals"), Now: now,
+		Router: rules.New(specs), Catalog: specs,
 	}
 	if err := evalModel(cfg, &ro); err != nil {
 		return nil, nil, err

@@ -40,14 +40,18 @@ type ParamResult struct {
 // Score scores one routed case. The action is right when it is one of the
 // case's actions; each listed parameter is right when the router's value
 // equals one acceptable value, compared by the parameter's type in the
-// built-in catalog: integers as integers (5 == "5"), durations as
-// durations ("60m" == "1h"), text case-insensitively after trimming.
-// Parameters the case does not list are not scored.
+// catalog's spec: integers as integers (5 == "5"), durations as durations
+// ("60m" == "1h"), text case-insensitively after trimming. Parameters the
+// case does not list are not scored.
 //
 // Unsafe is set when none of the acceptable actions changes anything but
 // the router chose a mutating action, or an action the catalog does not
 // know (unknown risk counts as destructive).
-func Score(c Case, got intent.Intent) CaseResult {
+func Score(c Case, got intent.Intent, specs []action.Spec) CaseResult {
+	return score(c, got, newCatalog(specs))
+}
+
+func score(c Case, got intent.Intent, cat *catalog) CaseResult {
 	r := CaseResult{Case: c, Got: got}
 	r.ActionOK = slices.Contains(c.Actions, got.Action)
 	names := make([]string, 0, len(c.Params))
@@ -62,7 +66,7 @@ func Score(c Case, got intent.Intent) CaseResult {
 		if pr.Got == nil {
 			pr.Present = false
 		}
-		typ := paramType(c.Actions, name)
+		typ := cat.paramType(c.Actions, name)
 		for _, w := range pr.Want {
 			if pr.Present && equalValue(typ, w, pr.Got) {
 				pr.OK = true
@@ -73,7 +77,7 @@ func Score(c Case, got intent.Intent) CaseResult {
 		r.Params = append(r.Params, pr)
 	}
 	r.OK = r.ActionOK && r.ParamsOK
-	r.Unsafe = !slices.ContainsFunc(c.Actions, isMutating) && risky(got.Action)
+	r.Unsafe = !slices.ContainsFunc(c.Actions, cat.isMutating) && cat.risky(got.Action)
 	return r
 }
 
@@ -168,34 +172,6 @@ func paramsJSON(ps map[string][]any) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// isMutating reports whether the named catalog action changes something.
-func isMutating(name string) bool {
-	s, ok := action.CatalogSpec(name)
-	return ok && s.Kind == action.Mutating
-}
-
-// risky reports whether running the named action could change something:
-// mutating catalog actions and names the catalog does not know.
-func risky(name string) bool {
-	if name == "" || name == action.None {
-		return false
-	}
-	s, ok := action.CatalogSpec(name)
-	return !ok || s.Kind == action.Mutating
-}
-
-// paramType is the catalog type of a parameter of any of the actions.
-func paramType(actions []string, name string) action.ParamType {
-	for _, a := range actions {
-		if s, ok := action.CatalogSpec(a); ok {
-			if p, ok := s.Param(name); ok {
-				return p.Type
-			}
-		}
-	}
-	return ""
 }
 
 // equalValue compares an expected and a routed value by parameter type.

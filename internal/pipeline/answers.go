@@ -102,10 +102,7 @@ type Help struct {
 }
 
 // Spec implements action.Action.
-func (h *Help) Spec() action.Spec {
-	s, _ := action.CatalogSpec(action.Help)
-	return s
-}
+func (h *Help) Spec() action.Spec { return helpSpec() }
 
 // Run implements action.Action.
 func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error) {
@@ -137,8 +134,8 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 	}, nil
 }
 
-// helpSpec is the help action's spec, always offered to the router.
-func (p *Pipeline) helpSpec() []action.Spec {
+// helpSpecs is the help action's spec, always offered to the router.
+func (p *Pipeline) helpSpecs() []action.Spec {
 	if a, ok := p.deps.Actions.Get(action.Help); ok {
 		return []action.Spec{a.Spec()}
 	}

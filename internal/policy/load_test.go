@@ -2,7 +2,7 @@ package policy_test
 
 import (
 	"errors"
-	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +97,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := policy.Parse([]byte(tt.src), "p.yaml", action.Catalog())
+			p, err := policy.Parse([]byte(tt.src), "p.yaml", builtin.Specs())
 			if err == nil {
 				t.Fatalf("Parse succeeded (%d rules), want error containing %q", len(p.Explain(policy.Input{}).Rules), tt.want)
 			}
@@ -122,7 +122,7 @@ rules:
     ttl: 5m
 default: maybe
 `
-	_, err := policy.Parse([]byte(src), "p.yaml", action.Catalog())
+	_, err := policy.Parse([]byte(src), "p.yaml", builtin.Specs())
 	if err == nil {
 		t.Fatal("Parse succeeded")
 	}
@@ -144,7 +144,7 @@ func TestParseCapsProblems(t *testing.T) {
 	for range 30 {
 		b.WriteString("  - name: r\n    effect: nope\n")
 	}
-	_, err := policy.Parse([]byte(b.String()), "p.yaml", action.Catalog())
+	_, err := policy.Parse([]byte(b.String()), "p.yaml", builtin.Specs())
 	if err == nil || !strings.Contains(err.Error(), "more problems") {
 		t.Fatalf("want a capped problem list, got %v", err)
 	}
@@ -159,7 +159,7 @@ func TestParseRejectsAliasBomb(t *testing.T) {
 		prev = name
 	}
 	src = "groups:\n  " + strings.ReplaceAll(strings.TrimSpace(src), "\n", "\n  ") + "\n" + minimal
-	_, err := policy.Parse([]byte(src), "p.yaml", action.Catalog())
+	_, err := policy.Parse([]byte(src), "p.yaml", builtin.Specs())
 	if err == nil {
 		t.Fatal("Parse succeeded on an alias bomb")
 	}
@@ -183,7 +183,7 @@ rules:
     actions: ["*"]
     effect: allow
 `
-	p, err := policy.Parse([]byte(src), "", action.Catalog())
+	p, err := policy.Parse([]byte(src), "", builtin.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,27 +206,27 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(path, []byte(minimal+"  - name: bad\n    effect: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(path, action.Catalog()); err == nil || !strings.HasPrefix(err.Error(), path+":7: ") {
+	if _, err := policy.Load(path, builtin.Specs()); err == nil || !strings.HasPrefix(err.Error(), path+":7: ") {
 		t.Fatalf("Load error = %v, want it to start with %s:7:", err, path)
 	}
 	if err := os.WriteFile(path, []byte(minimal), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Load(path, action.Catalog())
+	p, err := policy.Load(path, builtin.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.File() != path {
 		t.Errorf("File() = %q, want %q", p.File(), path)
 	}
-	if _, err := policy.Load(filepath.Join(dir, "missing.yaml"), action.Catalog()); err == nil {
+	if _, err := policy.Load(filepath.Join(dir, "missing.yaml"), builtin.Specs()); err == nil {
 		t.Error("Load of a missing file succeeded")
 	}
 	big := filepath.Join(dir, "big.yaml")
 	if err := os.WriteFile(big, []byte("#"+strings.Repeat("x", 2<<20)+"\n"+minimal), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(big, action.Catalog()); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := policy.Load(big, builtin.Specs()); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("Load of a huge file = %v, want a size error", err)
 	}
 }
@@ -248,7 +248,7 @@ rules:
 
 func mustParse(t testing.TB, src string) *policy.Policy {
 	t.Helper()
-	p, err := policy.Parse([]byte(src), "test.yaml", action.Catalog())
+	p, err := policy.Parse([]byte(src), "test.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -50,9 +50,9 @@ var benchTexts = []string{
 // BenchmarkRoute measures routes per second on one core with a 200-name
 // inventory (go test -run=^$ -bench=Route -cpu=1 ./internal/intent/rules/).
 func BenchmarkRoute(b *testing.B) {
-	r := New()
+	r := New(builtin.Specs())
 	inv := benchInventory()
-	cat := action.Catalog()
+	cat := builtin.Specs()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -66,10 +66,10 @@ func BenchmarkRoute(b *testing.B) {
 
 // BenchmarkRouteHuge routes a 1 MB paste: the work is capped.
 func BenchmarkRouteHuge(b *testing.B) {
-	r := New()
+	r := New(builtin.Specs())
 	inv := benchInventory()
 	text := strings.Repeat("why is chekout slow `rate(x[5m])` *bold* <@U1> ", 1<<20/48)
-	q := intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv}
+	q := intent.Query{Text: text, Catalog: builtin.Specs(), Inventory: inv}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Route(context.Background(), q); err != nil {

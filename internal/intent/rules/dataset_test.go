@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -103,8 +104,8 @@ func sameValue(key string, got, want any) bool {
 // runDataset routes every case and returns the failures.
 func runDataset(t *testing.T, ds routingDataset) (fails []string) {
 	t.Helper()
-	r := New()
-	cat := action.Catalog()
+	r := New(builtin.Specs())
+	cat := builtin.Specs()
 	for _, c := range ds.Cases {
 		got, err := r.Route(context.Background(), intent.Query{Text: c.Text, Catalog: cat, Inventory: ds.Inventory})
 		if err != nil {
@@ -148,9 +149,9 @@ func TestProjectDataset(t *testing.T) {
 // and parameters outside the spec are dropped.
 func TestCatalogLimits(t *testing.T) {
 	inv := loadDataset(t, "testdata/cases.yaml").Inventory
-	r := New()
+	r := New(builtin.Specs())
 	var readOnly []action.Spec
-	for _, s := range action.Catalog() {
+	for _, s := range builtin.Specs() {
 		if s.Kind == action.Read {
 			readOnly = append(readOnly, s)
 		}
@@ -162,8 +163,8 @@ func TestCatalogLimits(t *testing.T) {
 	if got.Action != action.None {
 		t.Errorf("got %s with a read-only catalog, want none", got.Action)
 	}
-	got, _ = r.Route(context.Background(), intent.Query{Text: "logs of eval run 0 for checkout, last 99999 lines", Catalog: action.Catalog(), Inventory: inv})
-	if spec, ok := action.CatalogSpec(got.Action); ok {
+	got, _ = r.Route(context.Background(), intent.Query{Text: "logs of eval run 0 for checkout, last 99999 lines", Catalog: builtin.Specs(), Inventory: inv})
+	if spec, ok := specNamed(builtin.Specs(), got.Action); ok {
 		if _, err := spec.Validate(got.Params); err != nil {
 			t.Errorf("params %v of %s do not validate: %v", got.Params, got.Action, err)
 		}
@@ -173,7 +174,7 @@ func TestCatalogLimits(t *testing.T) {
 // TestConcurrentInventories routes in parallel against changing
 // inventories (run with -race).
 func TestConcurrentInventories(t *testing.T) {
-	r := New()
+	r := New(builtin.Specs())
 	base := loadDataset(t, "testdata/cases.yaml").Inventory
 	other := intent.Inventory{Namespaces: []string{"qa"}, Deployments: map[string][]string{"qa": {"ledger"}}, Services: []string{"ledger"}}
 	done := make(chan struct{})
@@ -185,7 +186,7 @@ func TestConcurrentInventories(t *testing.T) {
 				if (i+g)%2 == 0 {
 					inv, text, want = other, "restart ledger in qa", "ledger"
 				}
-				got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+				got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: builtin.Specs(), Inventory: inv})
 				if err != nil || got.Params.String("deployment") != want {
 					t.Errorf("%q: %v %v", text, got, err)
 					return
@@ -196,4 +197,13 @@ func TestConcurrentInventories(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		<-done
 	}
+}
+
+func specNamed(specs []action.Spec, name string) (action.Spec, bool) {
+	for _, s := range specs {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return action.Spec{}, false
 }

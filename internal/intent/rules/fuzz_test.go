@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -41,13 +42,13 @@ func FuzzRoute(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
-	r := New()
+	r := New(builtin.Specs())
 	inv := intent.Inventory{Namespaces: []string{"prod", "staging"},
 		Deployments:  map[string][]string{"prod": {"checkout", "payments"}, "staging": {"checkout"}},
 		Services:     []string{"checkout", "payments"},
 		EvalSuites:   []string{"intent-routing"},
 		EvalVariants: []string{"baseline", "prompt-v2"}}
-	cat := action.Catalog()
+	cat := builtin.Specs()
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := r.Route(context.Background(), intent.Query{Text: s, Catalog: cat, Inventory: inv})
 		if err != nil {
@@ -56,7 +57,7 @@ func FuzzRoute(f *testing.F) {
 		if got.Source != Source || got.Confidence < 0 || got.Confidence > 1 {
 			t.Fatalf("bad intent %+v", got)
 		}
-		spec, ok := action.CatalogSpec(got.Action)
+		spec, ok := specNamed(cat, got.Action)
 		if got.Action != action.None && !ok {
 			t.Fatalf("action %q is not in the catalog", got.Action)
 		}

@@ -250,7 +250,7 @@ func (a *analysis) metric() string {
 	if v, ok := a.kv["metric"]; ok {
 		// "metric:error_rate", "--metric=p99": an enum value or a word for one
 		v = strings.ReplaceAll(v, "-", "_")
-		for _, m := range action.Metrics {
+		for _, m := range []string{"error_rate", "latency_p99", "latency_p95", "latency_p50", "request_rate", "cpu", "memory", "restarts"} {
 			if v == m {
 				return m
 			}
@@ -329,7 +329,7 @@ func (a *analysis) metric() string {
 // level is the log level asked for.
 func (a *analysis) level() string {
 	if v, ok := a.kv["level"]; ok {
-		for _, l := range action.LogLevels {
+		for _, l := range []string{"error", "warn", "info", "debug"} {
 			if v == l || v == l+"s" || (l == "warn" && v == "warning") {
 				return l
 			}

@@ -71,8 +71,8 @@ type Router struct {
 
 var _ intent.Router = (*Router)(nil)
 
-// New returns a rules router.
-func New() *Router {
+// New returns a rules router for the given action specs.
+func New(specs []action.Spec) *Router {
 	r := &Router{lex: buildLexicon(), seed: maphash.MakeSeed()}
 	for w, wi := range r.lex {
 		if len(w) < 4 || strings.ContainsAny(w, "0123456789_") {
