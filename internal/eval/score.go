@@ -187,6 +187,10 @@ func equalValue(typ action.ParamType, want, got any) bool {
 		return ok1 && ok2 && w == g
 	case action.String, action.Enum:
 		return equalText(want, got)
+	case action.Bool:
+		w, ok1 := toBool(want)
+		g, ok2 := toBool(got)
+		return ok1 && ok2 && w == g
 	default: // unknown type: integers if both are, else text
 		w, ok1 := toInt(want)
 		g, ok2 := toInt(got)
@@ -201,6 +205,22 @@ func equalText(want, got any) bool {
 	w, ok1 := toText(want)
 	g, ok2 := toText(got)
 	return ok1 && ok2 && strings.EqualFold(strings.TrimSpace(w), strings.TrimSpace(g))
+}
+
+// toBool reads true/false, as a boolean or as text ("yes", "on").
+func toBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "yes", "y", "on", "1":
+			return true, true
+		case "false", "no", "n", "off", "0":
+			return false, true
+		}
+	}
+	return false, false
 }
 
 func toText(v any) (string, bool) {

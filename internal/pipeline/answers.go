@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,9 +63,14 @@ func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Sp
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text + "\n" + p.canDoLine(req.msg), Context: []string{"policy rule: " + d.Rule}})
 }
 
-// askForMissing answers a request whose parameters did not validate.
+// askForMissing answers a request whose parameters did not validate: it
+// asks for the missing ones, or says which value is not allowed and what
+// is (an enum's values, a pattern, a range), before any policy decision.
 func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.Spec, params action.Params, err error, inv intent.Inventory) {
-	miss := spec.Missing(params)
+	var miss []string
+	if errors.Is(err, action.ErrMissing) {
+		miss = spec.Missing(params)
+	}
 	var text string
 	if len(miss) > 0 {
 		var asks []string
