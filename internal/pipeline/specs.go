@@ -12,5 +12,17 @@ func helpSpec() action.Spec {
 		Name: action.Help, Kind: action.Read,
 		Description: "List what the asking user may do here, with examples.",
 		Examples:    []action.Example{{Text: "help"}, {Text: "what can you do?"}},
+		Vocabulary: action.Vocabulary{Cues: map[string]float64{
+			"help": 3, "halp": 3,
+			"commands": 2.5, "command": 2.5, "usage": 2.5, "capabilities": 2.5, "capability": 2.5, "abilities": 2.5,
+			"options": 2.5, "choices": 2.5,
+			"features": 1.5, "actions": 1.5, "manual": 1.5, "menu": 1.5,
+			action.CueCapability:      4, // "what can you do?", "which things you can make for me?"
+			"how (do|can) (i|we) use": 3,
+			"how (do|can|should) (i|we) ... (you|u|parley|bot|this)": 3,
+			"what (is|are) you":        2,
+			"who are you":              3,
+			"what (can|may) (i|we) do": 1.5,
+		}},
 	}
 }
