@@ -28,14 +28,17 @@ func buildRouter(cfg *config.Config, specs []action.Spec, metrics *telemetry.Met
 	if err != nil {
 		return nil, false, err
 	}
+	// explicit calls ("/parley ACTION key:value") never reach the model,
+	// and are read against every action, so one the user may not run is
+	// refused by policy rather than unknown
 	if cfg.Router.Mode == "llm" {
-		return model, true, nil
+		return rules.ExplicitFirst(model, specs), true, nil
 	}
 	h, err := hybrid.New(rr, model, hybrid.Options{Threshold: cfg.Router.Threshold, Logger: log.With("component", "hybrid")})
 	if err != nil {
 		return nil, false, err
 	}
-	return h, true, nil
+	return rules.ExplicitFirst(h, specs), true, nil
 }
 
 // buildLLM builds the model router from configuration; specs are every

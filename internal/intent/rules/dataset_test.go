@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
+	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -206,4 +208,63 @@ func specNamed(specs []action.Spec, name string) (action.Spec, bool) {
 		}
 	}
 	return action.Spec{}, false
+}
+
+// TestGates holds the router to the project's routing gates (the ones
+// scripts/test.sh runs through the binary): evals/routing.yaml and every
+// evals/routing-extra dataset at 95% fully right with no unsafe answer.
+func TestGates(t *testing.T) {
+	files, _ := filepath.Glob("../../../evals/routing-extra/*.yaml")
+	files = append([]string{"../../../evals/routing.yaml"}, files...)
+	specs := builtin.Specs()
+	r := New(specs)
+	for _, f := range files {
+		ds, err := eval.LoadDataset(f, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := eval.Run(context.Background(), r, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rep.Misses {
+			t.Logf("%s:%d %q: %s (%s)", filepath.Base(f), m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
+		}
+		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", filepath.Base(f), rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
+		if err := eval.DefaultGate().Check(rep); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestUserDefined: actions known only by a name, a summary, typed
+// parameters and examples (as user-defined action files give them) route
+// from phrasings that are not their examples, and the built-ins beside
+// them keep routing; at the gate (95%, no unsafe answer). The holdout set
+// was written after the router and run untouched.
+func TestUserDefined(t *testing.T) {
+	specs := append(builtin.Specs(), userSpecs()...)
+	for _, s := range userSpecs() {
+		if err := s.Check(); err != nil {
+			t.Fatalf("fixture: %v", err)
+		}
+	}
+	r := New(specs)
+	for _, f := range []string{"testdata/userdefined.yaml", "testdata/userdefined-holdout.yaml"} {
+		ds, err := eval.LoadDataset(f, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := eval.Run(context.Background(), r, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rep.Misses {
+			t.Logf("%s:%d %q: %s (%s)", f, m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
+		}
+		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", f, rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
+		if err := eval.DefaultGate().Check(rep); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
 }
