@@ -53,6 +53,8 @@ func TestExplicitCall(t *testing.T) {
 	}
 	// a missing parameter is asked for
 	mustContain(t, h.say("alice", "ops", "kubernetes.restart deployment:checkout"), "I also need the namespace")
+	// help says how
+	mustContain(t, h.say("alice", "ops", "help"), "call an action with its parameters as key:value (prometheus.query service:checkout metric:error_rate window:1h)")
 }
 
 // TestExplicitCallNeverAsksTheModel: in llm and hybrid mode an explicit

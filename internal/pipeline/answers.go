@@ -114,6 +114,7 @@ func (h *Help) Spec() action.Spec { return helpSpec() }
 func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error) {
 	b, bound := h.Bindings[req.Channel]
 	t := &chat.Table{Header: []string{"action", "what it does", "say for example"}}
+	call := ""
 	for _, s := range h.Specs() {
 		if s.Name == action.Help || (bound && len(b.Actions) > 0 && !slices.Contains(b.Actions, s.Name)) {
 			continue
@@ -130,14 +131,42 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 			ex = s.Examples[0].Text
 		}
 		t.Rows = append(t.Rows, []string{s.Name, what, ex})
+		if call == "" {
+			call = explicitCall(s)
+		}
 	}
 	if len(t.Rows) == 0 {
 		return action.Result{Text: fmt.Sprintf("You (%s) may not run anything in %s. Ask an admin to add you to the policy.", req.Subject, req.Channel)}, nil
 	}
-	return action.Result{
-		Text:  fmt.Sprintf("Here is what you (%s) can do in %s:", req.Subject, req.Channel),
-		Table: t,
-	}, nil
+	text := fmt.Sprintf("Here is what you (%s) can do in %s:", req.Subject, req.Channel)
+	if call != "" {
+		text += fmt.Sprintf(" say it in your words, or call an action with its parameters as key:value (%s).", call)
+	}
+	return action.Result{Text: text, Table: t}, nil
+}
+
+// explicitCall writes an explicit call of the action from its first
+// example with parameters ("kubernetes.status deployment:checkout
+// namespace:prod"), or "" when no example has any.
+func explicitCall(s action.Spec) string {
+	for _, ex := range s.Examples {
+		if len(ex.Params) == 0 {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(s.Name)
+		for _, p := range s.Params {
+			if v, ok := ex.Params[p.Name]; ok {
+				val := fmt.Sprint(v)
+				if strings.ContainsAny(val, " \"'") {
+					val = "`" + val + "`"
+				}
+				fmt.Fprintf(&b, " %s:%s", p.Name, val)
+			}
+		}
+		return b.String()
+	}
+	return ""
 }
 
 // helpSpecs is the help action's spec, always offered to the router.
