@@ -194,3 +194,18 @@ func (a *actInfo) intParams() []*paramInfo {
 }
 
 func (a *actInfo) hasNameWord(w string) bool { return slices.Contains(a.nameWords, w) }
+
+// capabilityExample is the first example of the action that answers what
+// the bot can do ("help"), or "".
+func (c *catalog) capabilityExample() string {
+	var best *actInfo
+	for _, a := range c.acts {
+		if a.situations[sCapability] > 0 && (best == nil || a.situations[sCapability] > best.situations[sCapability]) {
+			best = a
+		}
+	}
+	if best == nil || len(best.spec.Examples) == 0 {
+		return ""
+	}
+	return best.spec.Examples[0].Text
+}

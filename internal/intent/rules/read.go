@@ -172,7 +172,10 @@ func (a *analysis) read(asked []mutCue) decision {
 		} else {
 			note := "no action fits"
 			if a.greeting() {
-				note = "a greeting: say help to see what I can do"
+				note = "a greeting"
+				if ex := a.r.cat.capabilityExample(); ex != "" {
+					note = fmt.Sprintf("a greeting: say %q to see what I can do", ex)
+				}
 			}
 			return decision{conf: 0.6, notes: append(a.notes, note)}
 		}
