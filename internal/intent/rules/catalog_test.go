@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
@@ -9,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
+	"github.com/parley-chatops/parley/internal/intent"
 )
 
 // TestNoActionNames: the router's code names no action and no parameter
@@ -113,5 +116,23 @@ func TestDerivedVocabulary(t *testing.T) {
 				t.Errorf("deriving wrote into the spec: %v", p.Synonyms)
 			}
 		}
+	}
+}
+
+// TestDeclaredShapes: a read action's verbs point at it, and a phrase of
+// Words introduces a value like a word does.
+func TestDeclaredShapes(t *testing.T) {
+	specs := append(builtin.Specs(), action.Spec{
+		Name: "jobs.tail", Kind: action.Read, Description: "Follow a batch job's output.",
+		Params: []action.Param{
+			{Name: "job", Type: action.Int, Words: []string{"job number", "job #"}},
+		},
+		Examples:   []action.Example{{Text: "follow job number 12", Params: map[string]any{"job": 12}}},
+		Vocabulary: action.Vocabulary{Verbs: []string{"follow", "stream"}, Cues: map[string]float64{"<job>": 2}},
+	})
+	r := New(specs)
+	got, _ := r.Route(context.Background(), intent.Query{Text: "please stream job number 31", Catalog: specs})
+	if got.Action != "jobs.tail" || got.Params.String("job") != "31" {
+		t.Errorf("got %s %v (%s), want jobs.tail job=31", got.Action, got.Params, got.Note)
 	}
 }

@@ -140,6 +140,9 @@ func ownVerb(a *actInfo, verb string) bool {
 	return false
 }
 
+// verbCue is the weight of a read action's verb as a cue.
+const verbCue = 2.5
+
 // compile builds the catalog and the lexicon from the specs.
 func compile(specs []action.Spec) (*catalog, map[string]*wordInfo) {
 	cat := &catalog{byName: map[string]*actInfo{}}
@@ -196,6 +199,17 @@ func compile(specs []action.Spec) (*catalog, map[string]*wordInfo) {
 			ph, err := action.ParsePhrase(verb)
 			if err != nil {
 				continue // Spec.Check refuses it; a hand-made spec may still hold it
+			}
+			if !a.mutating {
+				// a read is asked for, not commanded: its verbs are strong cues
+				if len(ph) == 1 {
+					for _, w := range ph[0].Words {
+						entry(w).cues = append(entry(w).cues, cueRef{act: a, w: verbCue})
+					}
+				} else {
+					addPhrase(&phrase{kind: pCue, elems: ph, act: a, w: verbCue})
+				}
+				continue
 			}
 			for _, form := range []verbForm{formBase, formParticiple, formGerund} {
 				fp := inflect(ph, form)

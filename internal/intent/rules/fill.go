@@ -340,10 +340,18 @@ func (a *analysis) nextToWord(j int, p *paramInfo) bool {
 	return a.wordOf(j-1, p) || a.wordOf(j+1, p)
 }
 
-// wordOf reports a word of the parameter at i.
+// wordOf reports a word of the parameter at i, or the last word of one
+// of its phrases ("run id").
 func (a *analysis) wordOf(i int, p *paramInfo) bool {
-	wi := a.r.lex[a.word(i)]
-	return wi != nil && slices.Contains(wi.words, p)
+	if wi := a.r.lex[a.word(i)]; wi != nil && slices.Contains(wi.words, p) {
+		return true
+	}
+	for _, h := range a.phrases {
+		if h.ph.kind == pWord && h.ph.param == p && h.end-1 == i {
+			return true
+		}
+	}
+	return false
 }
 
 // assignNames gives each inventory name of the message to a parameter of

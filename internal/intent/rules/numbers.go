@@ -130,6 +130,15 @@ func (a *analysis) introduced(i int) []*paramInfo {
 	if ps := a.intWords(i - 1); len(ps) > 0 && !(a.toks[i].hash && a.isWord(i-1, "version", "versions")) {
 		return ps
 	}
+	var ps []*paramInfo
+	for _, h := range a.phrases {
+		if h.ph.kind == pWord && h.end == i && h.ph.param.is(action.Int) {
+			ps = append(ps, h.ph.param) // "job number 31"
+		}
+	}
+	if len(ps) > 0 {
+		return ps
+	}
 	if a.toks[i].hash {
 		return a.r.hashParams
 	}
