@@ -624,8 +624,8 @@ func (a *analysis) boolValue(p *paramInfo) (bool, bool) {
 		}
 	}
 	for i := range a.toks {
-		if a.wordOf(i, p) || a.isWord(i, strings.ToLower(p.name())) {
-			return !a.negated(i), true
+		if !a.toks[i].used && (a.wordOf(i, p) || a.isWord(i, strings.ToLower(p.name()))) {
+			return !a.negated(i), true // "logs of the previous container", "without previous"
 		}
 	}
 	return false, false

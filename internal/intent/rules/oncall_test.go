@@ -17,6 +17,7 @@ func onCallSpecs() []action.Spec {
 	dep := action.Param{Name: "deployment", Type: action.String, Source: action.Deployments}
 	ns := action.Param{Name: "namespace", Type: action.String, Source: action.Namespaces}
 	svc := action.Param{Name: "service", Type: action.String, Source: action.Services}
+	one, many := 1, 5000
 	return []action.Spec{
 		{
 			Name: "alertmanager.alerts", Kind: action.Read, Description: "Firing alerts, grouped, with how long each has fired.",
@@ -52,6 +53,16 @@ func onCallSpecs() []action.Spec {
 			Vocabulary: action.Vocabulary{Cues: map[string]float64{"pods": 3, "pod": 3, "<deployment>": 0.4}},
 		},
 		{
+			Name: "kubernetes.logs", Kind: action.Read, Description: "Recent log lines of a deployment's pods, from the Kubernetes API.",
+			Params: []action.Param{dep, ns,
+				{Name: "container", Type: action.String, Words: []string{"container"}},
+				{Name: "previous", Type: action.Bool, Words: []string{"previous", "crashed"}},
+				{Name: "lines", Type: action.Int, Min: &one, Max: &many, Words: []string{"lines", "line", "tail", "last"}}},
+			Examples: []action.Example{{Text: "pod logs of checkout", Params: map[string]any{"deployment": "checkout"}}},
+			Vocabulary: action.Vocabulary{Cues: map[string]float64{"pod logs": 6, "container logs": 6, "(kubectl|k) (logs|log)": 6, // above loki.query's "logs" and its kubectl phrase
+				"<previous>": 1.5, "<deployment>": 0.4}},
+		},
+		{
 			Name: "kubernetes.changes", Kind: action.Read, Description: "What changed in a namespace in a window: rollouts, scales, restarts.",
 			Params:   []action.Param{ns, {Name: "window", Type: action.Duration}},
 			Examples: []action.Example{{Text: "what changed in prod in the last 2h", Params: map[string]any{"namespace": "prod", "window": "2h"}}},
@@ -79,6 +90,9 @@ func TestOnCallShapes(t *testing.T) {
 		{"what changed in checkout recently?", "kubernetes.changes", nil},
 		{"what changed in prod in the last 2h", "kubernetes.changes", action.Params{"namespace": "prod", "window": "2h"}},
 		{"show pods of payments", "kubernetes.pods", action.Params{"deployment": "payments"}},
+		{"pod logs of checkout from the previous container, last 50 lines", "kubernetes.logs",
+			action.Params{"deployment": "checkout", "previous": true, "lines": 50}},
+		{"kubectl logs checkout -n prod", "kubernetes.logs", action.Params{"deployment": "checkout", "namespace": "prod"}},
 		{"which alerts are firing for payments?", "alertmanager.alerts", action.Params{"service": "payments"}},
 		{"critical alerts", "alertmanager.alerts", action.Params{"severity": "critical"}},
 		{"expire silence 3f1c2b9a-1111-2222-3333-444455556666", "alertmanager.expire", action.Params{"silence": "3f1c2b9a-1111-2222-3333-444455556666"}},
