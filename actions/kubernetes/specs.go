@@ -50,10 +50,10 @@ func statusSpec() action.Spec {
 			"(" + deployWords + ") ... (" + doneWords + ")": 2.5,
 			"(" + doneWords + ") ... (" + deployWords + ")": 2.5,
 			// how many pods run? "how many checkout pods are up"
-			"how many ... (" + podWords + ")":                                             2.5,
-			"(" + podWords + ") (up|ready|available|alive)":                               2.5,
-			"(" + podWords + ") (are|is) (up|running|ready|available|alive)":              2.5,
-			"how ... (deployment|deploy|deployments|pods|pod|replicas|replica) ... doing": 2,
+			"how many ... (" + podWords + ")":                                   2.5,
+			"(" + podWords + ") (up|ready|available|alive)":                     2.5,
+			"(" + podWords + ") (are|is) (up|running|ready|available|alive)":    2.5,
+			"how ... (deployment|deploy|deployments|pods|pod|replicas|replica)": 2, // "how's the checkout deploy looking"
 			"<deployment>":  0.4,
 			action.CueNamed: 1, // "checkout prod?": the deployment's state
 		}},

@@ -51,7 +51,7 @@ func querySpec() action.Spec {
 			"lines":  1, "line": 1, "entries": 1, "messages": 1, "output": 1,
 			"info-level": 1, "debug-level": 1, "error-level": 1, "warn-level": 1, "warning-level": 1,
 			"(kubectl|k) (logs|log)": 2,
-			"<filter>":               2.5, // text to match: a log search
+			"<filter>":               1, // text to match: beside a log word, a log search
 			"<limit>":                1.5,
 			"<service>":              0.3,
 			"<window>":               0.3,

@@ -24,9 +24,7 @@ type actInfo struct {
 	// nameWords are the parts of the action's name ("cdn", "purge"): they
 	// may stand before its verb ("cdn purge shop").
 	nameWords []string
-	// strong is the largest weight of its word and phrase cues, so a
-	// message without one of them cannot use its weak cues.
-	derived bool // its vocabulary was derived from its examples
+	derived   bool // its vocabulary was derived from its examples
 }
 
 type situation uint8
@@ -130,7 +128,7 @@ func splitName(name string) []string {
 	})
 }
 
-// hasParam reports whether the action has a parameter of the name.
+// param returns the action's parameter of the name, or nil.
 func (a *actInfo) param(name string) *paramInfo {
 	for _, p := range a.params {
 		if p.name() == name {

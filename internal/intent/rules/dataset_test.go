@@ -268,3 +268,23 @@ func TestUserDefined(t *testing.T) {
 		}
 	}
 }
+
+// TestConfidentReadings: plain requests are read at or above the hybrid
+// router's threshold (0.75), so it does not ask a model for them; a
+// cue shared by two actions ("status") must not make them doubtful.
+func TestConfidentReadings(t *testing.T) {
+	inv := loadDataset(t, "testdata/cases.yaml").Inventory
+	specs := append(builtin.Specs(), userSpecs()...)
+	r := New(specs)
+	for _, text := range []string{"status of checkout in prod", "scale checkout to 5 in prod", "restart auth in staging",
+		"error rate of checkout over the last hour", "cpu usage of checkout", "show error logs for payments",
+		"why is payments slow?", "help", "status of eval run 42", "purge the shop cdn cache", "who is on call for data"} {
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: specs, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Action == action.None || got.Confidence < 0.75 {
+			t.Errorf("%q = %s at %.2f, want an action at 0.75 or more", text, got.Action, got.Confidence)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 // scores holds the evidence for each action of the catalog.
 type scores struct {
 	strong []float64 // cues above 1, values, situations
-	weak   []float64 // cues of 1 or less: they count only beside a strong one
+	weak   []float64 // cues of 1 or less: they count only beside a strong one, or together
 	has    []bool    // a strong cue was seen
 	own    []bool    // a word of its own (a cue or a situation), not only values
 }
@@ -37,8 +37,10 @@ func (s *scores) force(act *actInfo, w float64) {
 	}
 }
 
+// total is the evidence for an action: its weak cues count beside a
+// strong one, or when together they weigh 2 ("lines mentioning X").
 func (s *scores) total(act *actInfo) float64 {
-	if s.has[act.idx] {
+	if s.has[act.idx] || s.weak[act.idx] >= 2 {
 		return s.strong[act.idx] + s.weak[act.idx]
 	}
 	return s.strong[act.idx]
@@ -83,8 +85,12 @@ func (a *analysis) read(asked []mutCue) decision {
 		}
 		keyed := false
 		for _, p := range act.params {
-			if p.cue > 0 && a.hasValue(p) {
-				sc.force(act, float64(p.cue))
+			switch {
+			case p.cue == 0 || !a.hasValue(p):
+			case p.cue <= 1 && !p.is(action.Duration) && p.accepts == 0:
+				sc.add(act, float64(p.cue)) // weak: it counts beside a cue of its own ("logs with timeout")
+			default:
+				sc.force(act, float64(p.cue)) // a value named; a name, a window (tie-breakers)
 			}
 			if _, ok := a.kvFor(p); ok && !keyed && p.p.Source == action.NoSource && !p.is(action.Duration) {
 				keyed = true // "level:error", "limit:50": the key names what is asked
@@ -119,9 +125,18 @@ func (a *analysis) read(asked []mutCue) decision {
 			}
 		}
 	}
+	// an action without parameters (help) is about the bot: it is out of
+	// the running when the message names a thing or another action has
+	// evidence of its own
+	botOnly := named
+	for _, act := range acts {
+		if !act.mutating && len(act.params) > 0 && sc.total(act) >= 2 {
+			botOnly = true
+		}
+	}
 	best, top, second := (*actInfo)(nil), 0.0, 0.0
 	for _, act := range acts {
-		if act.mutating {
+		if act.mutating || botOnly && len(act.params) == 0 {
 			continue
 		}
 		s := sc.total(act)
@@ -133,26 +148,6 @@ func (a *analysis) read(asked []mutCue) decision {
 		} else {
 			second = max(second, s)
 		}
-	}
-	// an action without parameters (help) is about the bot: it loses to
-	// anything that names a thing or has evidence of its own
-	if best != nil && len(best.params) == 0 && (named || second >= 2) {
-		var alt *actInfo
-		alt, top, second = nil, 0, 0
-		for _, act := range acts {
-			if act.mutating || len(act.params) == 0 {
-				continue
-			}
-			if s := sc.total(act); alt == nil || s > top {
-				if alt != nil {
-					second = max(second, top)
-				}
-				alt, top = act, s
-			} else {
-				second = max(second, s)
-			}
-		}
-		best = alt
 	}
 	if !named && !a.capability && !a.otherNamed() && !a.botAnswers(sc) && a.generalQuestion() {
 		return decision{conf: 0.6, notes: append(a.notes, "a general question, not a request")}
