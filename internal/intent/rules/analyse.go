@@ -570,8 +570,9 @@ func (a *analysis) kindContext(k kinds) bool {
 // betterAsKeyword reports whether a typo is closer to a keyword than to a name.
 func (a *analysis) betterAsKeyword(w string) bool {
 	_, dn, _ := a.ix.fuzzy(w)
+	wm := letterMask(w)
 	for _, k := range a.r.targets {
-		if d, ok := closeEnough(w, k); ok && d < dn {
+		if d, ok := closeEnoughMask(w, wm, k.w, k.mask); ok && d < dn {
 			return true
 		}
 	}
@@ -663,8 +664,10 @@ func (a *analysis) correct(w string) (string, bool) {
 		return "", false
 	}
 	best, bestD, tie := "", 99, false
-	for _, k := range a.r.targets {
-		d, ok := closeEnough(w, k)
+	wm := letterMask(w)
+	for _, t := range a.r.targets {
+		k := t.w
+		d, ok := closeEnoughMask(w, wm, k, t.mask)
 		if !ok {
 			continue
 		}

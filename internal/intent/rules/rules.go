@@ -109,7 +109,7 @@ type Router struct {
 	cat        *catalog
 	lex        map[string]*wordInfo
 	kvKeys     map[string]kvKey
-	targets    []string     // words a typo may be corrected to
+	targets    []typoTarget // words a typo may be corrected to
 	hashParams []*paramInfo // numbers written "#42" may be these
 	seed       maphash.Seed
 	cache      atomic.Pointer[index] // index of the last inventory seen
@@ -130,16 +130,23 @@ func New(specs []action.Spec) *Router {
 			continue
 		}
 		if len(wi.verbOf(formBase)) > 0 || wi.has(wDanger|wSet|wOpen) || len(wi.values) > 0 || wi.maxCue() >= 2 || introducesFreeText(wi) {
-			r.targets = append(r.targets, w)
+			r.targets = append(r.targets, typoTarget{w: w, mask: letterMask(w)})
 		}
 	}
-	sort.Strings(r.targets) // a stable order: ties between typo readings are refused, not raced
+	// a stable order: ties between typo readings are refused, not raced
+	sort.Slice(r.targets, func(i, j int) bool { return r.targets[i].w < r.targets[j].w })
 	for _, p := range cat.params {
 		if p.is(action.Int) && containsWord(p.words, "#") {
 			r.hashParams = append(r.hashParams, p)
 		}
 	}
 	return r
+}
+
+// typoTarget is a word a typo may stand for, with its letter mask.
+type typoTarget struct {
+	w    string
+	mask uint64
 }
 
 func introducesFreeText(wi *wordInfo) bool {
