@@ -19,8 +19,14 @@ func newScores(n int) scores {
 	return scores{strong: make([]float64, n), weak: make([]float64, n), has: make([]bool, n), own: make([]bool, n)}
 }
 
+// add adds a cue: a word or phrase of the action's own.
 func (s *scores) add(act *actInfo, w float64) {
 	s.own[act.idx] = true
+	s.weigh(act, w)
+}
+
+// weigh adds evidence, weak when it weighs 1 or less.
+func (s *scores) weigh(act *actInfo, w float64) {
 	if w > 1 {
 		s.strong[act.idx] += w
 		s.has[act.idx] = true
@@ -88,7 +94,7 @@ func (a *analysis) read(asked []mutCue) decision {
 			switch {
 			case p.cue == 0 || !a.hasValue(p):
 			case p.cue <= 1 && !p.is(action.Duration) && p.accepts == 0:
-				sc.add(act, float64(p.cue)) // weak: it counts beside a cue of its own ("logs with timeout")
+				sc.weigh(act, float64(p.cue)) // weak: it counts beside a cue of its own ("logs with timeout")
 			default:
 				sc.force(act, float64(p.cue)) // a value named; a name, a window (tie-breakers)
 			}
