@@ -66,6 +66,7 @@ var evalWords = map[string]float64{
 // (weak alone: "done?" asks nothing of an evaluation).
 func statusWords() map[string]float64 {
 	cues := map[string]float64{
+		"status":  3, // shared with kubernetes.status: ours when an evaluation is named ("eval status")
 		"results": 1, "result": 1, "score": 1, "scores": 1, "report": 1, "progress": 1, "finished": 1, "done": 1,
 		"complete": 1, "completed": 1, "outcome": 1, "accuracy": 1, "went": 1, "running": 1.5,
 		"how ... go": 1, // "how did the last eval go?"

@@ -25,6 +25,9 @@ type wordInfo struct {
 type cueRef struct {
 	act *actInfo
 	w   float32
+	// shared: the word is a cue of several read actions ("status" of a
+	// deployment and of an evaluation)
+	shared bool
 }
 
 type verbForm uint8
@@ -280,6 +283,17 @@ func compile(specs []action.Spec) (*catalog, map[string]*wordInfo) {
 				}
 				addPhrase(&phrase{kind: pValue, elems: ph, param: p, value: vr.value, weak: vr.weak})
 			}
+		}
+	}
+	for _, wi := range lex {
+		reads := 0
+		for _, c := range wi.cues {
+			if !c.act.mutating {
+				reads++
+			}
+		}
+		for i := range wi.cues {
+			wi.cues[i].shared = reads > 1 && !wi.cues[i].act.mutating
 		}
 	}
 	// longer phrases first, so "kick off" is tried before "kick ... pods"

@@ -62,13 +62,24 @@ func (a *analysis) read(asked []mutCue) decision {
 	}
 	acts := a.r.cat.acts
 	sc := newScores(len(acts))
+	subject := a.subjectsNamed()
 	for i, wi := range a.info {
 		if wi == nil || a.toks[i].used || a.logIn(i) {
 			continue
 		}
+		// a word several actions share counts for those whose subject the
+		// message names: "status of checkout" (a deployment), "eval
+		// status" (an evaluation); for all of them when none is named
+		anyNamed := false
+		for _, c := range wi.cues {
+			anyNamed = anyNamed || c.shared && subject[c.act.idx]
+		}
 		for _, c := range wi.cues {
 			if c.act.mutating || a.inSymptom(i) && c.act.situations[sSymptom] == 0 {
 				continue // in a symptom, only the trouble described counts
+			}
+			if c.shared && anyNamed && !subject[c.act.idx] {
+				continue
 			}
 			sc.add(c.act, float64(c.w))
 		}
@@ -185,6 +196,37 @@ func (a *analysis) read(asked []mutCue) decision {
 	d.conf = 0.45 + 0.1*min(top-second, 4) + 0.05*min(top, 3) - 0.05*float64(min(a.typos, 3))
 	a.fillRead(&d)
 	return d
+}
+
+// subjectsNamed reports, per action, whether the message names its
+// subject: a name of one of its parameters' inventories (not the
+// namespace), a value of one of its enum, number or pattern parameters, or
+// a strong cue (2 or more) no other read action shares.
+func (a *analysis) subjectsNamed() []bool {
+	out := make([]bool, len(a.r.cat.acts))
+	for i, wi := range a.info {
+		if wi == nil || a.toks[i].used {
+			continue
+		}
+		for _, c := range wi.cues {
+			if c.w >= 2 && !c.shared {
+				out[c.act.idx] = true
+			}
+		}
+	}
+	for _, act := range a.r.cat.acts {
+		if out[act.idx] || act.mutating {
+			continue
+		}
+		for _, p := range act.params {
+			switch {
+			case p.scope, p.is(action.Duration), p.freeText, p.p.Code:
+			case a.hasValue(p):
+				out[act.idx] = true
+			}
+		}
+	}
+	return out
 }
 
 // otherNamed reports a name of an inventory other than deployments,
