@@ -69,6 +69,7 @@ type analysis struct {
 	notes    []string
 	markers  bool // chat-template or role markers: <|system|>, [INST], ### system
 	filtered bool // names are final (after filters: "search" may be taken back as a verb)
+	numbered bool // numbers are read: values are final
 
 	names    []nameHit
 	kvs      []kvHit
@@ -92,6 +93,7 @@ type analysis struct {
 	targetHits []nameHit // cache of targets(), once names are final
 	targetsSet bool
 	assigned   [][]nameVals // cache of assignNames, per action
+	valued     []int8       // cache of hasValue per parameter, once numbers are read: 0 not yet, 1 yes, 2 no
 }
 
 // nameVals are the names assigned to one parameter.
@@ -115,7 +117,9 @@ func (r *Router) analyse(text string, ix *index) *analysis {
 	a.filters()
 	a.filtered = true
 	a.assigned = make([][]nameVals, len(r.cat.acts))
+	a.valued = make([]int8, len(r.cat.params))
 	a.numbers()
+	a.numbered = true
 	a.symStart = a.symptom()
 	a.capability = a.capabilityQuestion()
 	a.wellness = a.wellnessQuestion()

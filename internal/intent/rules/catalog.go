@@ -41,8 +41,9 @@ var situationCue = [nSituations]string{action.CueCapability, action.CueWellness,
 
 // paramInfo is one parameter of an action.
 type paramInfo struct {
-	act *actInfo
-	p   action.Param
+	act  *actInfo
+	p    action.Param
+	flat int // index in catalog.params
 	// cue is the weight of "<name>" in the action's cues: how much a value
 	// for the parameter points at the action.
 	cue float32

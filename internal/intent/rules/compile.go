@@ -171,6 +171,7 @@ func compile(specs []action.Spec) (*catalog, map[string]*wordInfo) {
 		a := &actInfo{idx: len(cat.acts), name: s.Name, spec: s, mutating: s.Kind == action.Mutating, nameWords: splitName(s.Name)}
 		for _, p := range s.Params {
 			pi := compileParam(a, p)
+			pi.flat = len(cat.params)
 			a.params = append(a.params, pi)
 			cat.params = append(cat.params, pi)
 		}

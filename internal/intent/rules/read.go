@@ -371,10 +371,18 @@ func (a *analysis) rawQuery() (decision, bool) {
 // its action: a key:value, a value named, a bound number, a window, a name
 // of its inventory, free text, a token its pattern takes.
 func (a *analysis) hasValue(p *paramInfo) bool {
-	if _, ok := a.kvFor(p); ok {
-		return true
+	if a.numbered && a.valued[p.flat] != 0 {
+		return a.valued[p.flat] == 1
 	}
-	return a.hasValueOf(p)
+	_, ok := a.kvFor(p)
+	ok = ok || a.hasValueOf(p)
+	if a.numbered {
+		a.valued[p.flat] = 2
+		if ok {
+			a.valued[p.flat] = 1
+		}
+	}
+	return ok
 }
 
 // hasValueOf is hasValue without keys.
@@ -417,7 +425,7 @@ func (a *analysis) patternToken(p *paramInfo) int {
 		if t.used && t.kind != tWord || t.kind == tNum || t.kind == tCode || a.nameAt(i) || t.used && !t.said && t.kind == tWord {
 			continue
 		}
-		if t.orig != "" && p.p.Pattern.MatchString(t.orig) && (p.selective || identShaped(t.orig)) {
+		if t.orig != "" && (p.selective || identShaped(t.orig)) && p.p.Pattern.MatchString(t.orig) {
 			return i
 		}
 	}
