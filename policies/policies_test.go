@@ -8,15 +8,10 @@ import (
 	"github.com/parley-chatops/parley/actions/alertmanager"
 	"github.com/parley-chatops/parley/actions/kubernetes"
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/policies"
 )
-
-// builtins are the specs of every built-in action, as the app offers them.
-func builtins() []action.Spec {
-	return append(action.Catalog(), alertmanager.AlertsSpec(), alertmanager.SilenceSpec(), alertmanager.ExpireSpec(),
-		kubernetes.PodsSpec(), kubernetes.LogsSpec(), kubernetes.ChangesSpec())
-}
 
 func silence(duration string) action.Params {
 	return action.Params{"alertname": "HighErrorRate", "service": "checkout", "duration": duration}
@@ -27,7 +22,7 @@ func scale(ns string, replicas int) action.Params {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtins(), testPlatforms)
+	p, err := policy.Parse(policies.Default(), policies.DefaultName, builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatalf("default policy does not parse: %v", err)
 	}
@@ -126,7 +121,7 @@ func TestDefaultPolicy(t *testing.T) {
 	}
 
 	// Every read action is open to anyone, nothing mutating is open to eve.
-	for _, s := range builtins() {
+	for _, s := range builtin.Specs() {
 		got := p.Permitted("console:eve", nil, "console:ops", s.Name)
 		if got != (s.Kind == action.Read) {
 			t.Errorf("Permitted(eve, %s) = %v, want %v", s.Name, got, s.Kind == action.Read)
@@ -153,7 +148,7 @@ func TestExamplesParse(t *testing.T) {
 	}
 	for name, data := range policies.Examples() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := policy.Parse(data, "examples/"+name, builtins(), testPlatforms); err != nil {
+			if _, err := policy.Parse(data, "examples/"+name, builtin.Specs(), testPlatforms); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -161,7 +156,7 @@ func TestExamplesParse(t *testing.T) {
 }
 
 func TestDesignExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtins(), testPlatforms)
+	p, err := policy.Parse(policies.Examples()["design.yaml"], "design.yaml", builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +175,7 @@ func TestDesignExample(t *testing.T) {
 }
 
 func TestPlatformGroupsExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtins(), testPlatforms)
+	p, err := policy.Parse(policies.Examples()["platform-groups.yaml"], "platform-groups.yaml", builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +204,7 @@ func TestPlatformGroupsExample(t *testing.T) {
 }
 
 func TestLabExample(t *testing.T) {
-	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtins(), testPlatforms)
+	p, err := policy.Parse(policies.Examples()["lab.yaml"], "lab.yaml", builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,3 +152,6 @@ func equalMatcher(name, value string) Matcher {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Specs are the Alertmanager actions' public contracts, in help order.
+func Specs() []action.Spec { return []action.Spec{AlertsSpec(), SilenceSpec(), ExpireSpec()} }

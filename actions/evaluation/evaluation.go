@@ -57,12 +57,7 @@ func New(o Options) (run, status action.Action, err error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	rs, ok1 := action.CatalogSpec(action.EvaluationRun)
-	ss, ok2 := action.CatalogSpec(action.EvaluationStatus)
-	if !ok1 || !ok2 {
-		return nil, nil, errors.New("evaluation: catalog specs missing")
-	}
-	return &runAction{o: o, spec: rs}, &statusAction{o: o, spec: ss}, nil
+	return &runAction{o: o, spec: runSpec()}, &statusAction{o: o, spec: statusSpec()}, nil
 }
 
 // Inventory lists the suites and every variant name of an evals folder,

@@ -61,7 +61,7 @@ func ChangesSpec() action.Spec {
 		Name: ChangesName, Kind: action.Read,
 		Description: "List what changed in a namespace's deployments in a window (default 1h): rollouts with image, revision and change cause, rollbacks, restarts and scales.",
 		Params: []action.Param{
-			namespaceParam(),
+			namespaceParam(false),
 			{Name: "window", Type: action.Duration, Default: action.FormatDuration(DefaultChangesWindow),
 				Description: "how far back to look, e.g. 2h, 1d (default 1h, at most 30d)",
 				Words:       []string{"last", "past", "since", "in the last", "over"}},

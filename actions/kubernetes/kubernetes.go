@@ -160,14 +160,6 @@ func (b base) begin(ctx context.Context, req action.Request) (clientset.Interfac
 	return c, ctx, cancel, nil
 }
 
-func catalogSpec(name string) action.Spec {
-	s, ok := action.CatalogSpec(name)
-	if !ok { // the catalog is compiled in; a missing entry is a programming error
-		panic("kubernetes: no catalog spec " + name)
-	}
-	return s
-}
-
 // target reads the deployment and namespace parameters, requiring both.
 func target(req action.Request) (ns, name string, err error) {
 	ns, name = req.Params.String("namespace"), req.Params.String("deployment")

@@ -43,16 +43,3 @@ func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string
 	}
 }
 
-// deploymentParam and namespaceParam are the parameters the on-call
-// reads share; neither is required: a missing namespace is found (or comes
-// from the channel's binding).
-func deploymentParam(required bool) action.Param {
-	return action.Param{Name: "deployment", Type: action.String, Source: action.Deployments, Required: required,
-		Description: "Kubernetes Deployment name, e.g. checkout", Words: []string{"deployment", "deploy", "app", "service"}}
-}
-
-func namespaceParam() action.Param {
-	return action.Param{Name: "namespace", Type: action.String, Source: action.Namespaces,
-		Description: "Kubernetes namespace, e.g. prod; defaults to the channel's bound namespace",
-		Words:       []string{"namespace", "ns", "in", "-n"}}
-}

@@ -80,7 +80,7 @@ func LogsSpec() action.Spec {
 		Name: LogsName, Kind: action.Read,
 		Description: "Show the recent log lines of a deployment's pods through the Kubernetes API (no log store needed); previous reads the container that crashed.",
 		Params: []action.Param{
-			deploymentParam(true), namespaceParam(),
+			deploymentParam(true), namespaceParam(false),
 			{Name: "container", Type: action.String, Pattern: regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`),
 				Description: "container name when the pods have several (default: the pod's default container)",
 				Words:       []string{"container", "-c", "sidecar"}},

@@ -42,7 +42,7 @@ func PodsSpec() action.Spec {
 	return action.Spec{
 		Name: PodsName, Kind: action.Read,
 		Description: "List a deployment's pods (or a namespace's) with phase, readiness, restarts, age, node and the last container termination (OOMKilled, Error, exit code).",
-		Params:      []action.Param{deploymentParam(false), namespaceParam()},
+		Params:      []action.Param{deploymentParam(false), namespaceParam(false)},
 		Examples: []action.Example{
 			{Text: "show pods of payments", Params: map[string]any{"deployment": "payments"}},
 			{Text: "pods for checkout in prod", Params: map[string]any{"deployment": "checkout", "namespace": "prod"}},

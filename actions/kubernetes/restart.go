@@ -30,7 +30,7 @@ func NewRestart(o Options) (*Restart, error) {
 }
 
 // Spec implements action.Action.
-func (r *Restart) Spec() action.Spec { return catalogSpec(action.KubernetesRestart) }
+func (r *Restart) Spec() action.Spec { return restartSpec() }
 
 type restartPlan struct {
 	action.Plan

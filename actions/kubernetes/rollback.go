@@ -32,7 +32,7 @@ func NewRollback(o Options) (*Rollback, error) {
 }
 
 // Spec implements action.Action.
-func (r *Rollback) Spec() action.Spec { return catalogSpec(action.KubernetesRollback) }
+func (r *Rollback) Spec() action.Spec { return rollbackSpec() }
 
 // rollbackSkipAnnotations are the deployment annotations kubectl rollout
 // undo keeps from the deployment instead of taking them from the

@@ -26,7 +26,7 @@ func NewScale(o Options) (*Scale, error) {
 }
 
 // Spec implements action.Action.
-func (s *Scale) Spec() action.Spec { return catalogSpec(action.KubernetesScale) }
+func (s *Scale) Spec() action.Spec { return scaleSpec() }
 
 // scalePlan is a plan plus what Run needs to carry it out.
 type scalePlan struct {

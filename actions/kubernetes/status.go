@@ -34,7 +34,7 @@ func NewStatus(o Options) (*Status, error) {
 }
 
 // Spec implements action.Action.
-func (s *Status) Spec() action.Spec { return catalogSpec(action.KubernetesStatus) }
+func (s *Status) Spec() action.Spec { return statusSpec() }
 
 const (
 	maxWarnings = 5

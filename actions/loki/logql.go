@@ -87,7 +87,7 @@ func (q *Query) build(p action.Params) (plan, error) {
 	}
 	if pl.Level != "" {
 		if _, ok := levelWords[pl.Level]; !ok {
-			return plan{}, fmt.Errorf("%w: level must be one of %s", action.ErrInvalid, strings.Join(action.LogLevels, ", "))
+			return plan{}, fmt.Errorf("%w: level must be one of %s", action.ErrInvalid, strings.Join(Levels, ", "))
 		}
 	}
 	sel, err := q.streamSelector(pl.Service)

@@ -101,11 +101,7 @@ type Query struct {
 // reason, so the bot still starts. Call Validate first to stop on a bad
 // configuration instead.
 func New(o Options) *Query {
-	spec, ok := action.CatalogSpec(action.LokiQuery)
-	if !ok { // the catalog is compiled in; a missing entry is a programming error
-		panic("loki: no catalog spec " + action.LokiQuery)
-	}
-	q := &Query{spec: spec}
+	q := &Query{spec: querySpec()}
 	q.o, q.base, q.selector, q.err = o.check()
 	if q.o.Logger != nil {
 		q.o.Logger = q.o.Logger.With("action", action.LokiQuery)

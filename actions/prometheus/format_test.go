@@ -4,8 +4,6 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/parley-chatops/parley/internal/action"
 )
 
 func TestUnitFormat(t *testing.T) {
@@ -110,7 +108,7 @@ func TestDefaultTemplatesRender(t *testing.T) {
 			t.Errorf("metric %s has no default template", name)
 		}
 	}
-	for _, name := range action.Metrics {
+	for _, name := range Metrics {
 		if _, ok := metrics[name]; !ok {
 			t.Errorf("catalog metric %s is not implemented", name)
 		}

@@ -110,11 +110,7 @@ var serviceName = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
 // configure it, so the app can always register it; a malformed URL,
 // conflicting credentials or a template that does not parse are errors.
 func New(o Options) (*Query, error) {
-	spec, ok := action.CatalogSpec(action.PrometheusQuery)
-	if !ok {
-		return nil, fmt.Errorf("prometheus: %s missing from the catalog", action.PrometheusQuery)
-	}
-	q := &Query{spec: spec, timeout: o.Timeout, window: o.DefaultWindow, now: o.Now, log: o.Logger}
+	q := &Query{spec: querySpec(), timeout: o.Timeout, window: o.DefaultWindow, now: o.Now, log: o.Logger}
 	if q.timeout < 0 || q.window < 0 {
 		return nil, fmt.Errorf("prometheus: negative timeout or default window")
 	}
@@ -294,7 +290,7 @@ func redactURL(s string) string {
 	return s
 }
 
-// metricNames lists the metric names known to the catalog.
+// metricNames lists the named metrics.
 func metricNames() string {
-	return strings.Join(slices.Sorted(slices.Values(action.Metrics)), ", ")
+	return strings.Join(slices.Sorted(slices.Values(Metrics)), ", ")
 }

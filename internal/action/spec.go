@@ -2,6 +2,7 @@ package action
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -49,12 +50,23 @@ type Param struct {
 	// the parameter's type: string, int or bool); nil means absent.
 	Default any
 	// Words are words that introduce the value in a sentence, for the
-	// offline router: "replicas"/"pods" for a replica count, "rev" for a
-	// revision, "site" for a site ("purge the cache of site shop").
+	// offline router: "replicas"/"pods" for a replica count ("5 pods",
+	// "replicas 5"), "rev" for a revision ("rev 3", also glued: "rev3"),
+	// "site" for a site ("purge the cache of site shop"), "#" for a number
+	// written "#42". They also work as keys: "rev:3". A phrase is allowed
+	// ("run id").
 	Words []string
-	// Synonyms are other words for an Enum value, for the offline router:
-	// {"latency_p99": {"p99", "tail latency"}}.
+	// Synonyms are other words for a value, for the offline router: for
+	// an Enum, {"latency_p99": {"p99", "tail latency"}}; for a Bool,
+	// {"true": {"enable"}, "false": {"disable"}}. A phrase may use the
+	// Vocabulary phrase syntax. A synonym listed under several values is a
+	// weak one: it gives a value only when no other is named, and then the
+	// first of them in Enum order ("latency" alone is latency_p99).
 	Synonyms map[string][]string
+	// Code marks a String parameter whose value is an expression typed
+	// literally in backticks (PromQL, LogQL): the offline router fills it
+	// only from such code. A Pattern on it says which code it takes.
+	Code bool
 }
 
 // Example is a request as people type it and the parameters it means.
@@ -77,19 +89,55 @@ type Spec struct {
 	Vocabulary Vocabulary
 }
 
-// Vocabulary is the words people use for an action. The rules router reads
-// it; a user-defined action usually leaves it empty and is routed from its
-// examples.
+// Vocabulary is the words people use for an action, for the offline
+// router. A user-defined action usually leaves it empty: the router then
+// derives one from the name, summary, parameters and examples.
+//
+// An entry is a word or a phrase. In a phrase, "a|b" is either word,
+// "(a|b)" the same, "a?" an optional word and "..." up to four words of
+// the same clause: "how many ... pods|replicas", "(deploy|rollout) ...
+// (done|finished)". Matching is case-insensitive and typo tolerant for
+// words of five letters or more.
 type Vocabulary struct {
-	// Verbs are imperative verbs that ask for the action ("scale",
-	// "resize"; "purge", "flush"). A mutating action is only chosen when
-	// one of them is used as a command.
+	// Verbs ask for the action when used as a command ("scale", "resize";
+	// "roll ... back"). A mutating action is only chosen when one of them
+	// is used as a command (or a value of its parameters is set with a
+	// verb such as "set", "bump" or "return ... to", or wanted: "we need 5
+	// pods"). A verb that is also a common verb ("run", "start", "test")
+	// counts only when the message also has a cue of the action or names
+	// something of one of its parameters' inventories.
 	Verbs []string
-	// Cues are words that point at the action, with a weight: about 1 for
-	// a weak hint, 3 for a word that nearly settles it ("logs" for a log
-	// search). A cue of several words ("on call") matches as a phrase.
+	// Cues point at the action, with a weight: about 1 for a weak hint, 3
+	// for a word that nearly settles it ("logs" for a log search). A cue
+	// in angle brackets is not a word:
+	//   - "<param>", a parameter of the action: the message gives a value
+	//     for it (a key:value, a value introduced by its Words, one of its
+	//     enum values or synonyms, a name from its inventory, code);
+	//   - a situation the router recognises: CueCapability, CueWellness,
+	//     CueSymptom, CueNamed.
 	Cues map[string]float64
 }
+
+// Situations the offline router recognises, for Vocabulary.Cues.
+const (
+	// CueCapability is a question about what the bot can do: "what can
+	// you do?", "which things you can make for me?".
+	CueCapability = "<capability>"
+	// CueWellness asks whether a named thing is well: "is checkout ok?",
+	// "are we good on pricing?", "something's up with identity".
+	CueWellness = "<wellness>"
+	// CueSymptom is a symptom described after a request to look into a
+	// named thing: "investigate mailer, emails aren't going out". Its
+	// words describe the trouble; only the cues of actions that name this
+	// situation count in it.
+	CueSymptom = "<symptom>"
+	// CueNamed is a message that names inventory things and nothing else
+	// the router understands ("checkout prod?").
+	CueNamed = "<named>"
+)
+
+// Situations lists the situation cues.
+var Situations = []string{CueCapability, CueWellness, CueSymptom, CueNamed}
 
 // ExampleTexts returns the texts of the spec's examples.
 func (s Spec) ExampleTexts() []string {
@@ -231,19 +279,27 @@ func (s Spec) Check() error {
 			}
 		}
 	}
-	return nil
+	return s.checkVocabulary()
 }
 
 // Validate checks raw parameter values (from a router, an LLM tool call or
 // JSON) against the spec and returns them normalised. Unknown parameters,
-// wrong types, out-of-range numbers and missing required parameters are
-// errors wrapping ErrInvalid. Empty strings count as absent.
+// wrong types, values outside their enum, pattern or range and missing
+// required parameters are errors wrapping ErrInvalid, each saying what is
+// allowed; a missing one also matches ErrMissing (and comes with the
+// valid values read so far). Empty strings count as absent.
 func (s Spec) Validate(raw map[string]any) (Params, error) {
 	out := Params{}
-	for k, v := range raw {
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := raw[k]
 		p, ok := s.Param(k)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s has no parameter %q", ErrInvalid, s.Name, k)
+			return nil, fmt.Errorf("%w: %s has no parameter %q (%s)", ErrInvalid, s.Name, k, s.takes())
 		}
 		if v == nil {
 			continue
@@ -266,10 +322,33 @@ func (s Spec) Validate(raw map[string]any) (Params, error) {
 			out[p.Name] = v
 		}
 		if _, ok := out[p.Name]; p.Required && !ok {
-			return out, fmt.Errorf("%w: %s needs %s", ErrInvalid, s.Name, p.Name)
+			return out, missingError(fmt.Sprintf("%s needs %s", s.Name, p.Name))
 		}
 	}
 	return out, nil
+}
+
+// ErrMissing matches a validation error that is a required parameter
+// missing (it matches ErrInvalid too): the pipeline asks for it instead of
+// refusing.
+var ErrMissing = errors.New("missing parameter")
+
+type missingError string
+
+func (e missingError) Error() string { return ErrInvalid.Error() + ": " + string(e) }
+
+func (e missingError) Is(target error) bool { return target == ErrInvalid || target == ErrMissing }
+
+// takes describes the parameters the spec accepts.
+func (s Spec) takes() string {
+	if len(s.Params) == 0 {
+		return "it takes no parameters"
+	}
+	names := make([]string, len(s.Params))
+	for i, p := range s.Params {
+		names[i] = p.Name
+	}
+	return "it takes " + strings.Join(names, ", ")
 }
 
 // Missing lists required parameters absent from p.

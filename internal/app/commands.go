@@ -11,7 +11,6 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -148,7 +147,8 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("classify", env)
 	invPath := fs.String("inventory", "", "inventory YAML (or a routing dataset with an inventory block)")
 	jsonl := fs.Bool("jsonl", false, "read and write JSON lines (the only format)")
-	actionsDir := fs.String("actions", "", "folder of user-defined actions to route to as well")
+	configFile := fs.String("config", "", "configuration file: its actions (built-ins and actions_dir) are the ones routed to (default: the built-ins)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions to route to as well (default: actions_dir of --config)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -159,12 +159,18 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	user, err := offlineSpecs(*actionsDir)
+	cfg, err := loadConfig(*configFile, env)
 	if err != nil {
 		return err
 	}
-	catalog := append(builtinSpecs(), user...)
-	router := rules.New()
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	router := rules.New(catalog)
 	r := bufio.NewReaderSize(env.Stdin, 1<<20)
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
@@ -234,12 +240,11 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *actionsDir != "" {
 		cfg.ActionsDir = *actionsDir
 	}
-	user, err := offlineSpecs(cfg.ActionsDir)
+	catalog, err := Catalog(cfg)
 	if err != nil {
 		return err
 	}
-	specs := append(builtinSpecs(), user...)
-	ds, err := eval.LoadDataset(*dataset)
+	ds, err := eval.LoadDataset(*dataset, catalog)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
 	}
@@ -255,11 +260,11 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if *routerMode != "rules" && cfg.Router.LLM == nil {
 		return fmt.Errorf("%w: --router %s needs --config with a router.llm section", errUsage, *routerMode)
 	}
-	router, _, err := buildRouter(cfg, nil, nil, logger(env, false), env.now)
+	router, _, err := buildRouter(cfg, catalog, nil, nil, logger(env, false), env.now)
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, router, ds, specs)
+	rep, err := eval.Run(ctx, router, ds)
 	if err != nil {
 		return err
 	}
@@ -311,7 +316,8 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	policyFile := fs.String("policy", "", "policy file (default: the embedded default)")
 	sandbox := fs.String("sandbox", "", "Kubernetes manifests for names (default: the built-in demo shop)")
 	actName := fs.String("action", "", "check this action with --param k=v instead of routing a request")
-	actionsDir := fs.String("actions", "", "folder of user-defined actions the policy may name")
+	configFile := fs.String("config", "", "configuration file: its actions (built-ins and actions_dir) are the ones checked, its policy the default (default: the built-ins)")
+	actionsDir := fs.String("actions", "", "folder of user-defined actions the policy may name (default: actions_dir of --config)")
 	var params multiFlag
 	fs.Var(&params, "param", "with --action: a parameter, k=v (repeatable)")
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -328,12 +334,21 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if !strings.Contains(ch, ":") {
 		ch = "console:" + ch
 	}
-	user, err := offlineSpecs(*actionsDir)
+	cfg, err := loadConfig(*configFile, env)
 	if err != nil {
 		return err
 	}
-	specs := append(builtinSpecs(), user...)
-	pol, err := loadPolicy(*policyFile, specs)
+	if *actionsDir != "" {
+		cfg.ActionsDir = *actionsDir
+	}
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	if *policyFile == "" {
+		*policyFile = cfg.Policy
+	}
+	pol, err := loadPolicy(*policyFile, catalog)
 	if err != nil {
 		return err
 	}
@@ -363,7 +378,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "note: routing without the sandbox's names: %v\n", err)
 		}
-		got, err := rules.New().Route(ctx, intent.Query{Text: text, Catalog: specs, Inventory: inv})
+		got, err := rules.New(catalog).Route(ctx, intent.Query{Text: text, Catalog: catalog, Inventory: inv})
 		if err != nil {
 			return err
 		}
@@ -377,11 +392,10 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 			raw[k] = v
 		}
 	}
-	i := slices.IndexFunc(specs, func(s action.Spec) bool { return s.Name == name })
-	if i < 0 {
-		return fmt.Errorf("%w: unknown action %q", errUsage, name)
+	spec, ok := findSpec(catalog, name)
+	if !ok {
+		return fmt.Errorf("%w: unknown action %q (actions: %s)", errUsage, name, strings.Join(specNames(catalog), ", "))
 	}
-	spec := specs[i]
 	p, err := spec.Validate(raw)
 	if err != nil && !errors.Is(err, action.ErrInvalid) {
 		return err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/intent/llm"
@@ -39,7 +40,13 @@ func loadDefinitions(cfg *config.Config, uo useraction.Options) (*definitions, e
 	if err != nil {
 		return nil, err
 	}
-	d := &definitions{specs: append(builtinSpecs(), specsOf(user)...), user: user}
+	d := &definitions{specs: append(builtin.Specs(), specsOf(user)...), user: user}
+	if err := checkSpecs(d.specs); err != nil {
+		return nil, err
+	}
+	if err := checkConfig(cfg, d.specs); err != nil {
+		return nil, err
+	}
 	if d.policy, err = loadPolicy(cfg.Policy, d.specs); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/parley-chatops/parley/adapters/slack"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/intent"
@@ -186,7 +187,7 @@ func (d *doctor) policy(cfg *config.Config) {
 		d.fail("policy", err, "fix the action files at the lines named (parley config validate --config FILE)")
 		return
 	}
-	if _, err := loadPolicy(cfg.Policy, append(builtinSpecs(), user...)); err != nil {
+	if _, err := loadPolicy(cfg.Policy, append(builtin.Specs(), user...)); err != nil {
 		d.fail("policy", err, "fix the policy file at the lines named; parley policy check explains a decision rule by rule")
 		return
 	}
@@ -212,14 +213,6 @@ func (d *doctor) build(ctx context.Context, cfg *config.Config) *Parley {
 	}
 	d.pass("actions", fmt.Sprintf("%d actions load: %s", len(p.Actions.Specs()), strings.Join(specNames(p.Actions.Specs()), ", ")))
 	return p
-}
-
-func specNames(specs []action.Spec) []string {
-	var out []string
-	for _, s := range specs {
-		out = append(out, s.Name)
-	}
-	return out
 }
 
 // discardSender is the doctor's chat.Sender: it never sends.
@@ -449,12 +442,12 @@ func (d *doctor) llm(ctx context.Context, cfg *config.Config) {
 		d.skip("llm", "not configured (router.mode rules)")
 		return
 	}
-	model, err := buildLLM(l, nil, nil, slog.New(slog.DiscardHandler), time.Now) // no ledger: a probe is not charged to a user
+	model, err := buildLLM(l, builtin.Specs(), nil, nil, slog.New(slog.DiscardHandler), time.Now) // no ledger: a probe is not charged to a user
 	if err != nil {
 		d.fail("llm", err, "fix router.llm")
 		return
 	}
-	help, _ := action.CatalogSpec(action.Help)
+	help, _ := findSpec(builtin.Specs(), action.Help)
 	ctx, cancel := context.WithTimeout(ctx, max(d.timeout, l.Timeout.Std()))
 	defer cancel()
 	in, err := model.Route(ctx, intent.Query{Text: "what can you do?", Catalog: []action.Spec{help}, RequestID: "doctor", Subject: "doctor:doctor", Channel: "doctor:doctor"})

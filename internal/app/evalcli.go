@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
+	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
 )
@@ -85,7 +86,11 @@ func cmdEvalSuite(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	ro := evals.RunnerOptions{Store: st, Dir: *evalsDir, Logger: log, Now: env.now}
+	specs, err := Catalog(cfg)
+	if err != nil {
+		return err
+	}
+	ro := evals.RunnerOptions{Store: st, Dir: *evalsDir, Logger: log, Now: env.now, Router: rules.New(specs), Catalog: specs}
 	if err := evalModel(cfg, &ro); err != nil {
 		return err
 	}

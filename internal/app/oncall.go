@@ -8,19 +8,6 @@ import (
 	"github.com/parley-chatops/parley/internal/incident"
 )
 
-// onCallSpecs are the specs of the on-call actions, declared next to their
-// implementations.
-func onCallSpecs() []action.Spec {
-	return []action.Spec{
-		alertmanager.AlertsSpec(), alertmanager.SilenceSpec(), alertmanager.ExpireSpec(),
-		kubernetes.PodsSpec(), kubernetes.LogsSpec(), kubernetes.ChangesSpec(),
-	}
-}
-
-// builtinSpecs are the specs of every built-in action: what policies,
-// channel bindings and the command line are checked against.
-func builtinSpecs() []action.Spec { return append(action.Catalog(), onCallSpecs()...) }
-
 // onCallActions are the on-call actions, one line each: Alertmanager's
 // alerts and silences, and the pods, logs and recent changes of the
 // cluster the kubernetes actions use. Without an alertmanager URL the
@@ -48,13 +35,14 @@ func onCallActions(cfg *config.Config, k8s kubernetes.Options) ([]action.Action,
 	if err != nil {
 		return nil, err
 	}
+	// in catalog order: kubernetes.Specs, then alertmanager.Specs
 	return []action.Action{
-		alertmanager.NewAlerts(amc),
-		alertmanager.NewSilencer(amc),
-		alertmanager.NewExpirer(amc),
 		pods,
 		logs,
 		changes,
+		alertmanager.NewAlerts(amc),
+		alertmanager.NewSilencer(amc),
+		alertmanager.NewExpirer(amc),
 	}, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/hybrid"
@@ -15,36 +17,42 @@ import (
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
-// buildRouter returns the router the configuration asks for and whether
-// the catalog offered to it must be filtered to what the user may run
-// (model-based routers never see a tool the user may not use). spend
-// keeps the model's spend; nil keeps it in memory (tools without a
-// database).
-func buildRouter(cfg *config.Config, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
-	rr := rules.New()
+// buildRouter returns the router the configuration asks for over the
+// catalog's specs, and whether the catalog offered to it must be filtered
+// to what the user may run (model-based routers never see a tool the user
+// may not use). spend keeps the model's spend; nil keeps it in memory
+// (tools without a database).
+func buildRouter(cfg *config.Config, specs []action.Spec, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (intent.Router, bool, error) {
+	rr := rules.New(specs)
 	if cfg.Router.Mode == "rules" || cfg.Router.LLM == nil {
 		return rr, false, nil
 	}
-	model, err := buildLLM(cfg.Router.LLM, spend, metrics, log, now)
+	model, err := buildLLM(cfg.Router.LLM, specs, spend, metrics, log, now)
 	if err != nil {
 		return nil, false, err
 	}
+	// explicit calls ("/parley ACTION key:value") never reach the model,
+	// and are read against every action, so one the user may not run is
+	// refused by policy rather than unknown
 	if cfg.Router.Mode == "llm" {
-		return model, true, nil
+		return rules.ExplicitFirst(model, specs), true, nil
 	}
 	h, err := hybrid.New(rr, model, hybrid.Options{Threshold: cfg.Router.Threshold, Logger: log.With("component", "hybrid")})
 	if err != nil {
 		return nil, false, err
 	}
-	return h, true, nil
+	return rules.ExplicitFirst(h, specs), true, nil
 }
 
-// buildLLM builds the model router from configuration.
-func buildLLM(c *config.LLM, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
+// buildLLM builds the model router from configuration; specs are every
+// action that exists, so the model's proposals of actions the user may not
+// run are told apart from unknown ones.
+func buildLLM(c *config.LLM, specs []action.Spec, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
 	o, err := llmOptions(c, spend, metrics, log, now)
 	if err != nil {
 		return nil, err
 	}
+	o.KnownActions = specNames(specs)
 	return llm.New(o)
 }
 
@@ -80,7 +88,7 @@ func llmOptions(c *config.LLM, ledger *llmcost.Ledger, metrics *telemetry.Metric
 		Variants: variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
 		CacheTTL: c.CacheTTL.Std(), Logger: log.With("component", "llm"), Now: now,
 	}
-	for _, s := range builtinSpecs() {
+	for _, s := range builtin.Specs() {
 		o.KnownActions = append(o.KnownActions, s.Name)
 	}
 	if metrics != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 )
 
 // loadUserActions loads the user-defined actions in dir (actions_dir in
@@ -35,7 +36,7 @@ func loadUserActions(dir string, builtins []string, o useraction.Options) ([]act
 // builtinNames are the names of the built-in actions.
 func builtinNames() []string {
 	var out []string
-	for _, s := range builtinSpecs() {
+	for _, s := range builtin.Specs() {
 		out = append(out, s.Name)
 	}
 	return append(out, action.None)

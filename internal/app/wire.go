@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/parley-chatops/parley/actions/evaluation"
@@ -87,28 +88,19 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 	return kubernetes.NewSandboxWithClock(now, data)
 }
 
-// buildActions registers every action, explicitly. Integrations that are
+// buildActions registers every action, explicitly, in catalog order (the
+// registry must hold exactly the catalog's actions). Integrations that are
 // not configured still register, and answer with how to configure them.
-func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs, user []action.Action, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
+func buildActions(cfg *config.Config, specs []action.Spec, k8sOpts kubernetes.Options, inv intent.InventorySource, help *pipeline.Help, evalActs, user []action.Action, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger) (*action.Registry, error) {
 	k8s, err := kubernetes.Actions(k8sOpts)
 	if err != nil {
 		return nil, err
 	}
-	prom, err := prometheus.New(prometheus.Options{
-		URL: cfg.Prometheus.URL, Timeout: cfg.Prometheus.Timeout.Std(), BearerToken: cfg.Prometheus.BearerToken.Value(),
-		Templates: cfg.Prometheus.Templates, DefaultWindow: cfg.Prometheus.DefaultWindow.Std(),
-		Now: k8sOpts.Now, Logger: log.With("action", action.PrometheusQuery),
-	})
+	prom, err := prometheus.New(prometheusOptions(cfg, k8sOpts.Now, log))
 	if err != nil {
 		return nil, err
 	}
-	lokiOpts := loki.Options{
-		URL: cfg.Loki.URL, TenantID: cfg.Loki.Tenant, BearerToken: cfg.Loki.BearerToken.Value(),
-		Timeout: cfg.Loki.Timeout.Std(), Selector: cfg.Loki.Selector, LevelLabel: cfg.Loki.LevelLabel,
-		DefaultWindow: cfg.Loki.DefaultWindow.Std(), DefaultLimit: cfg.Loki.DefaultLimit,
-		GrafanaURL: cfg.Loki.GrafanaURL, GrafanaDatasource: cfg.Loki.GrafanaDatasource,
-		Now: k8sOpts.Now, Logger: log.With("action", action.LokiQuery),
-	}
+	lokiOpts := lokiOptions(cfg, k8sOpts.Now, log)
 	if err := lokiOpts.Validate(); err != nil {
 		return nil, fmt.Errorf("loki: %w", err)
 	}
@@ -135,7 +127,14 @@ func buildActions(cfg *config.Config, k8sOpts kubernetes.Options, inv intent.Inv
 			return nil, err
 		}
 	}
-	return action.NewRegistry(append(append(acts, diag), user...)...)
+	reg, err := action.NewRegistry(append(append(acts, diag), user...)...)
+	if err != nil {
+		return nil, err
+	}
+	if got, want := specNames(reg.Specs()), specNames(specs); !slices.Equal(got, want) {
+		return nil, fmt.Errorf("the registered actions %v are not the catalog's %v: register each action where its spec is listed", got, want)
+	}
+	return reg, nil
 }
 
 // Build wires one Parley instance around a chat sender: the store, audit
@@ -179,7 +178,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return nil, err
 	}
-	pol, user := defs.policy, defs.user
+	pol, user, specs := defs.policy, defs.user, defs.specs
 	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -230,7 +229,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if err != nil {
 		return fail(err)
 	}
-	runner, evalActs, err := buildEvals(ctx, cfg, db, o.Logger, o.Now)
+	runner, evalActs, err := buildEvals(ctx, cfg, db, specs, o.Logger, o.Now)
 	if err != nil {
 		return fail(err)
 	}
@@ -246,13 +245,15 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 			return failRunning(err)
 		}
 	}
-	reg, err := buildActions(cfg, k8sOpts, inv, help, evalActs, user, spend, o.Metrics, o.Logger)
+	reg, err := buildActions(cfg, specs, k8sOpts, inv, help, evalActs, user, spend, o.Metrics, o.Logger)
 	if err != nil {
 		return failRunning(err)
 	}
 	help.Specs = reg.Specs
 	metrics := o.Metrics
-	router, filter, err := buildRouter(cfg, spend, metrics, o.Logger, o.Now)
+	// the registered specs: some depend on the configuration (kubernetes.logs
+	// takes "logs" alone when no log store is configured)
+	router, filter, err := buildRouter(cfg, reg.Specs(), spend, metrics, o.Logger, o.Now)
 	if err != nil {
 		return failRunning(err)
 	}
@@ -331,7 +332,8 @@ func kubernetesInventory(sb *kubernetes.Sandbox) (intent.InventorySource, error)
 
 // buildEvals opens the evaluation store and runner (resuming runs a
 // restart interrupted) and returns evaluation.run and evaluation.status.
-func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger, now func() time.Time) (*evals.Runner, []action.Action, error) {
+// Router-target suites route with the rules router over the catalog.
+func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, specs []action.Spec, log *slog.Logger, now func() time.Time) (*evals.Runner, []action.Action, error) {
 	evStore, err := evals.OpenStore(ctx, db.SQL(), evals.StoreOptions{Rebind: db.Dialect().Rebind, Now: now})
 	if err != nil {
 		return nil, nil, err
@@ -339,6 +341,7 @@ func buildEvals(ctx context.Context, cfg *config.Config, db *store.DB, log *slog
 	ro := evals.RunnerOptions{
 		Store: evStore, Dir: cfg.Evals.Dir, ReportsDir: cfg.Evals.ReportsDir, ReportsURL: cfg.Evals.ReportsURL,
 		Logger: log.With("component", "evals"), Now: now,
+		Router: rules.New(specs), Catalog: specs,
 	}
 	if err := evalModel(cfg, &ro); err != nil {
 		return nil, nil, err

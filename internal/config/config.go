@@ -69,6 +69,9 @@ type Config struct {
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 
 	file string
+	// actionLines[i][j] is the line of Channels[i].Actions[j] in the file
+	// (0 when unknown), for CheckActions.
+	actionLines [][]int
 }
 
 // Router selects how messages become intents.
@@ -485,6 +488,7 @@ func Parse(data []byte, file string, getenv func(string) string) (*Config, error
 	if err := dec.Decode(&extra); err == nil {
 		return nil, fmt.Errorf("%s: only one YAML document is allowed", file)
 	}
+	c.actionLines = channelActionLines(data)
 	c.defaults()
 	if getenv == nil {
 		getenv = os.Getenv
@@ -497,6 +501,61 @@ func Parse(data []byte, file string, getenv func(string) string) (*Config, error
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return c, nil
+}
+
+// channelActionLines finds the line of each channels[i].actions[j] entry.
+// The document already decoded, so a failure here only loses lines.
+func channelActionLines(data []byte) [][]int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil
+	}
+	channels := mappingValue(doc.Content[0], "channels")
+	if channels == nil || channels.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([][]int, len(channels.Content))
+	for i, ch := range channels.Content {
+		if acts := mappingValue(ch, "actions"); acts != nil && acts.Kind == yaml.SequenceNode {
+			for _, a := range acts.Content {
+				out[i] = append(out[i], a.Line)
+			}
+		}
+	}
+	return out
+}
+
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// CheckActions reports channel bindings that name an action not in known
+// (the names of the registry's actions: built-in and user-defined), each
+// as file:line. The configuration alone cannot tell: which actions exist
+// depends on the actions loaded with it.
+func (c *Config) CheckActions(known []string) error {
+	var errs []error
+	for i, ch := range c.Channels {
+		for j, a := range ch.Actions {
+			if slices.Contains(known, a) {
+				continue
+			}
+			where := c.file
+			if i < len(c.actionLines) && j < len(c.actionLines[i]) && c.actionLines[i][j] > 0 {
+				where = fmt.Sprintf("%s:%d", c.file, c.actionLines[i][j])
+			}
+			errs = append(errs, fmt.Errorf("%s: channels[%d].actions: unknown action %q (known: %s)", where, i, a, strings.Join(known, ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Default is the configuration used without a file: the sandbox cluster,
@@ -749,11 +808,6 @@ func (c *Config) validate() error {
 		checkURL("router.llm.base_url", c.Router.LLM.BaseURL)
 	}
 	errs = append(errs, c.Alertmanager.validate(checkURL)...)
-	for m := range c.Prometheus.Templates {
-		if !slices.Contains(action.Metrics, m) {
-			bad("prometheus.templates: unknown metric %q (known: %s)", m, strings.Join(action.Metrics, ", "))
-		}
-	}
 	if c.Loki.PushAudit && c.Loki.URL == "" && c.Loki.PushURL == "" {
 		bad("loki.push_audit needs loki.url")
 	}
@@ -797,11 +851,6 @@ func (c *Config) validate() error {
 			bad("channels[%d].id: %s bound twice", i, ch.ID)
 		}
 		seen[ch.ID] = true
-		for _, a := range ch.Actions {
-			if _, ok := action.CatalogSpec(a); !ok {
-				bad("channels[%d].actions: unknown action %q", i, a)
-			}
-		}
 	}
 	return errors.Join(errs...)
 }

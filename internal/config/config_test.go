@@ -83,7 +83,6 @@ func TestParseErrors(t *testing.T) {
 		{"prometheus:\n  url: http://p:9090\n  timeut: 5s\n", "line 3: field timeut not found"},
 		{"prometheus: {url: 'ftp://x'}\n", "is not an http(s) URL"},
 		{"prometheus: {url: 'http://u:p@x'}\n", "credentials in the URL are not allowed"},
-		{"prometheus: {templates: {errors: x}}\n", `unknown metric "errors"`},
 		{"kubernetes: {timeout: soon}\n", `invalid duration "soon"`},
 		{"kubernetes: {in_cluster: true, kubeconfig: /x}\n", "exclude each other"},
 		{"slack: {bot_token: {env: NOPE}}\n", "environment variable NOPE is empty or unset"},
@@ -95,7 +94,6 @@ func TestParseErrors(t *testing.T) {
 		{"discord: {token: {env: T}, application_id: '1', api_url: 'discord.example'}\n", "discord.api_url"},
 		{"slack: {bot_token: {env: T}, app_token: {env: T}, api_url: 'ftp://slack.example/'}\n", "slack.api_url"},
 		{"channels: [{id: general}]\n", `"general" is not platform:channel-id`},
-		{"channels: [{id: 'slack:C1', actions: [kubectl.delete]}]\n", `unknown action "kubectl.delete"`},
 		{"channels: [{id: 'slack:C1'}, {id: 'slack:C1'}]\n", "bound twice"},
 		{"loki: {push_audit: true}\n", "push_audit needs loki.url"},
 		{"router: {mode: llm}\n", "mode llm needs an llm section"},
@@ -118,6 +116,33 @@ func TestParseErrors(t *testing.T) {
 		if strings.Contains(err.Error(), tokenValue) {
 			t.Errorf("error reveals a secret: %v", err)
 		}
+	}
+}
+
+// TestCheckActions: which actions exist is known only with the registry,
+// so channel bindings are checked after parsing, still naming file:line.
+func TestCheckActions(t *testing.T) {
+	src := "channels:\n  - id: 'slack:C1'\n    actions:\n      - kubernetes.status\n      - kubectl.delete\n  - id: 'slack:C2'\n    actions: [cdn.purge]\n"
+	c, err := Parse([]byte(src), "bound.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := []string{"help", "kubernetes.status"}
+	err = c.CheckActions(known)
+	if err == nil {
+		t.Fatal("unknown actions accepted")
+	}
+	for _, want := range []string{`bound.yaml:5: channels[0].actions: unknown action "kubectl.delete" (known: help, kubernetes.status)`,
+		`bound.yaml:7: channels[1].actions: unknown action "cdn.purge"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckActions = %v\nwant it to contain %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), `"kubernetes.status"`) {
+		t.Errorf("a known action reported: %v", err)
+	}
+	if err := c.CheckActions(append(known, "kubectl.delete", "cdn.purge")); err != nil {
+		t.Errorf("all known: %v", err)
 	}
 }
 

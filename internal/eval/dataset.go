@@ -7,6 +7,7 @@
 package eval
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -24,6 +25,9 @@ import (
 type Dataset struct {
 	Inventory intent.Inventory
 	Cases     []Case
+	// Catalog is the action specs the dataset was checked against; Run
+	// routes and scores with them.
+	Catalog []action.Spec
 }
 
 // Case is one request with its acceptable answers.
@@ -40,14 +44,17 @@ type Case struct {
 	Tags   []string
 	Note   string // why the expectation is what it is (optional)
 	Line   int    // line of the case in the dataset file, 0 when built in code
+
+	cat *catalog // the catalog it was checked against (nil when built in code)
 }
 
 // Label names the expected action(s) of the case: the action, or the
 // acceptable actions in catalog order joined with "|", so the same set
-// always has the same label. Per-action statistics group by it.
+// always has the same label (a case built in code, without a catalog,
+// orders them by name, none last). Per-action statistics group by it.
 func (c Case) Label() string {
 	acts := slices.Clone(c.Actions)
-	slices.SortStableFunc(acts, func(a, b string) int { return actionRank(a) - actionRank(b) })
+	slices.SortFunc(acts, func(a, b string) int { return cmp.Or(c.cat.rank(a)-c.cat.rank(b), strings.Compare(a, b)) })
 	return strings.Join(acts, "|")
 }
 
@@ -61,24 +68,26 @@ var (
 // maxErrors caps how many problems ParseDataset reports at once.
 const maxErrors = 25
 
-// LoadDataset reads and validates the dataset file at path.
-func LoadDataset(path string) (*Dataset, error) {
+// LoadDataset reads the dataset file at path and validates it against the
+// action specs of the catalog (the registry's, built-in and user-defined).
+func LoadDataset(path string, specs []action.Spec) (*Dataset, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load dataset: %w", err)
 	}
-	ds, err := ParseDataset(data)
+	ds, err := ParseDataset(data, specs)
 	if err != nil {
 		return nil, fmt.Errorf("load dataset %s: %w", path, err)
 	}
 	return ds, nil
 }
 
-// ParseDataset parses and validates a dataset. It is strict: unknown keys,
-// unknown actions, parameters an action does not have, values of the wrong
-// type and names missing from the inventory are errors, each naming its
-// line. Several problems are reported together.
-func ParseDataset(data []byte) (*Dataset, error) {
+// ParseDataset parses a dataset and validates it against the action specs.
+// It is strict: unknown keys, actions not in specs, parameters an action
+// does not have, values of the wrong type and names missing from the
+// inventory are errors, each naming its line. Several problems are
+// reported together.
+func ParseDataset(data []byte, specs []action.Spec) (*Dataset, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse dataset: %w", err)
@@ -90,8 +99,8 @@ func ParseDataset(data []byte) (*Dataset, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: dataset must be a mapping with keys %s", root.Line, strings.Join(topKeys, ", "))
 	}
-	p := &parser{}
-	ds := &Dataset{}
+	p := &parser{cat: newCatalog(specs)}
+	ds := &Dataset{Catalog: specs}
 	var casesNode, invNode *yaml.Node
 	p.eachKey(root, "top-level", topKeys, func(key string, v *yaml.Node) {
 		switch key {
@@ -136,6 +145,7 @@ func ParseDataset(data []byte) (*Dataset, error) {
 
 // parser collects problems with their lines.
 type parser struct {
+	cat  *catalog
 	errs []error
 }
 
@@ -231,7 +241,7 @@ func (p *parser) inventory(n *yaml.Node) intent.Inventory {
 
 // caseAt decodes and validates the i-th case (1-based).
 func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
-	c := Case{Line: n.Line}
+	c := Case{Line: n.Line, cat: p.cat}
 	where := fmt.Sprintf("case %d", i)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "%s must be a mapping with keys %s", where, strings.Join(caseKeys, ", "))
@@ -310,8 +320,8 @@ func (p *parser) actions(n *yaml.Node, where string) []string {
 		switch {
 		case !ok || s == "":
 			p.errorf(e.Line, "%s: action must be an action name", where)
-		case s != action.None && !isCatalogAction(s):
-			p.errorf(e.Line, "%s: unknown action %q (want one of %s)", where, s, strings.Join(actionNames(), ", "))
+		case s != action.None && !p.isAction(s):
+			p.errorf(e.Line, "%s: unknown action %q (want one of %s)", where, s, strings.Join(p.cat.order, ", "))
 		case slices.Contains(out, s):
 			p.errorf(e.Line, "%s: action %q listed twice", where, s)
 		default:
@@ -330,7 +340,7 @@ func (p *parser) params(n *yaml.Node, where string, actions []string, v *validat
 	p.eachKey(n, where+": params", nil, func(name string, val *yaml.Node) {
 		var spec action.Param
 		for _, a := range actions {
-			s, _ := action.CatalogSpec(a)
+			s, _ := p.cat.spec(a)
 			ps, ok := s.Param(name)
 			if !ok {
 				p.errorf(val.Line, "%s: %s has no parameter %q", where, a, name)
@@ -372,17 +382,9 @@ func scalarString(n *yaml.Node) (string, bool) {
 	return n.Value, true
 }
 
-func isCatalogAction(name string) bool {
-	_, ok := action.CatalogSpec(name)
+func (p *parser) isAction(name string) bool {
+	_, ok := p.cat.spec(name)
 	return ok
-}
-
-func actionNames() []string {
-	var out []string
-	for _, s := range action.Catalog() {
-		out = append(out, s.Name)
-	}
-	return append(out, action.None)
 }
 
 // validator checks expected values against parameter specs and the

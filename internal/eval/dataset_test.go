@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/eval"
 )
 
 // TestProjectDataset holds evals/routing.yaml to its own bar: large,
 // covering every action and parameter, plenty of refusals, no repeats.
 func TestProjectDataset(t *testing.T) {
-	ds, err := eval.LoadDataset("../../evals/routing.yaml")
+	ds, err := eval.LoadDataset("../../evals/routing.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatalf("LoadDataset: %v", err)
 	}
@@ -42,7 +43,7 @@ func TestProjectDataset(t *testing.T) {
 		}
 		seen[key] = c.Line
 	}
-	for _, s := range action.Catalog() {
+	for _, s := range builtin.Specs() {
 		if expected[s.Name] < 5 {
 			t.Errorf("action %s is expected in %d cases, want at least 5", s.Name, expected[s.Name])
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/internal/intent"
 )
@@ -41,7 +42,7 @@ const inventoryYAML = `inventory:
 
 func mustParse(t *testing.T, cases string) *eval.Dataset {
 	t.Helper()
-	ds, err := eval.ParseDataset([]byte(inventoryYAML + "cases:\n" + cases))
+	ds, err := eval.ParseDataset([]byte(inventoryYAML+"cases:\n"+cases), builtin.Specs())
 	if err != nil {
 		t.Fatalf("ParseDataset: %v", err)
 	}
@@ -97,7 +98,7 @@ func TestScore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := eval.Score(byText[tt.text], tt.got)
+			r := eval.Score(byText[tt.text], tt.got, builtin.Specs())
 			if r.ActionOK != tt.actionOK || r.ParamsOK != tt.paramsOK || r.Unsafe == tt.safe {
 				t.Errorf("Score = action_ok %v params_ok %v unsafe %v; want %v %v %v (problems %q)",
 					r.ActionOK, r.ParamsOK, r.Unsafe, tt.actionOK, tt.paramsOK, !tt.safe, r.Problems())
@@ -116,7 +117,7 @@ func TestScoreProblemsNameTheParameter(t *testing.T) {
 	ds := mustParse(t, `  - {text: scale, action: kubernetes.scale, params: {deployment: checkout, namespace: prod, replicas: 5}}
 `)
 	r := eval.Score(ds.Cases[0], intent.Intent{Action: "kubernetes.scale",
-		Params: action.Params{"deployment": "checkout", "replicas": 3}})
+		Params: action.Params{"deployment": "checkout", "replicas": 3}}, builtin.Specs())
 	got := strings.Join(r.Problems(), "\n")
 	for _, want := range []string{"namespace: want prod, got nothing", "replicas: want 5, got 3"} {
 		if !strings.Contains(got, want) {
@@ -194,7 +195,7 @@ func TestParseDatasetErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := eval.ParseDataset([]byte(tt.input))
+			_, err := eval.ParseDataset([]byte(tt.input), builtin.Specs())
 			if err == nil {
 				t.Fatalf("ParseDataset succeeded, want an error containing %q", tt.want)
 			}
@@ -208,7 +209,7 @@ func TestParseDatasetErrors(t *testing.T) {
 }
 
 func TestLoadDatasetNamesTheFile(t *testing.T) {
-	_, err := eval.LoadDataset("testdata/does-not-exist.yaml")
+	_, err := eval.LoadDataset("testdata/does-not-exist.yaml", builtin.Specs())
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
 		t.Fatalf("LoadDataset error = %v, want one naming the file", err)
 	}
@@ -237,7 +238,7 @@ func runFixture(t *testing.T) (*eval.Report, *fakeRouter) {
 		},
 		fail: map[string]error{"restart checkout in staging": errors.New("llm endpoint down")},
 	}
-	rep, err := eval.Run(context.Background(), r, ds, nil)
+	rep, err := eval.Run(context.Background(), r, ds)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -250,7 +251,7 @@ func TestRunTotals(t *testing.T) {
 		t.Fatalf("router saw %d queries, want 6", len(router.seen))
 	}
 	q := router.seen[0]
-	if len(q.Catalog) != len(action.Catalog()) || len(q.Inventory.Namespaces) != 2 {
+	if len(q.Catalog) != len(builtin.Specs()) || len(q.Inventory.Namespaces) != 2 {
 		t.Errorf("query catalog %d specs, inventory %+v: want the full catalog and the dataset inventory", len(q.Catalog), q.Inventory)
 	}
 	if rep.Cases != 6 || rep.FullyRight != 2 || rep.ActionRight != 3 || rep.Unsafe != 1 || rep.Errors != 1 {
@@ -296,7 +297,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	ds := mustParse(t, "  - {text: hi, action: help}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := eval.Run(ctx, &fakeRouter{}, ds, nil); !errors.Is(err, context.Canceled) {
+	if _, err := eval.Run(ctx, &fakeRouter{}, ds); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run error = %v, want context.Canceled", err)
 	}
 }
@@ -390,7 +391,7 @@ func TestWriteSummary(t *testing.T) {
 }
 
 func TestGate(t *testing.T) {
-	rep := eval.NewReport(nil)
+	rep := eval.NewReport(nil, builtin.Specs())
 	rep.Cases, rep.FullyRight, rep.Accuracy = 10, 9, 0.9
 	tests := []struct {
 		name   string
@@ -436,7 +437,7 @@ func FuzzParseDataset(f *testing.F) {
 	f.Add([]byte("inventory: &a [*a]\n"))
 	f.Add([]byte("- - - ["))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ds, err := eval.ParseDataset(data)
+		ds, err := eval.ParseDataset(data, builtin.Specs())
 		if err != nil {
 			return
 		}
@@ -458,7 +459,13 @@ func TestLabelIsCanonical(t *testing.T) {
 	if a.Label() != "help|none" {
 		t.Errorf("Label = %q, want help|none", a.Label())
 	}
-	if b.Label() != c.Label() || b.Label() != "prometheus.query|loki.query|incident.diagnose" {
-		t.Errorf("labels %q and %q, want both in catalog order", b.Label(), c.Label())
+	if b.Label() != c.Label() || b.Label() != "incident.diagnose|loki.query|prometheus.query" {
+		t.Errorf("labels %q and %q, want both in name order (no catalog)", b.Label(), c.Label())
+	}
+	ds := mustParse(t, `  - {text: a, action: [loki.query, prometheus.query, incident.diagnose]}
+  - {text: b, action: [incident.diagnose, prometheus.query, loki.query]}
+`)
+	if l := ds.Cases[0].Label(); l != ds.Cases[1].Label() || l != "prometheus.query|loki.query|incident.diagnose" {
+		t.Errorf("labels %q and %q, want both in catalog order", l, ds.Cases[1].Label())
 	}
 }

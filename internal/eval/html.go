@@ -112,7 +112,7 @@ func newHTMLView(rep *Report) htmlView {
 		}
 	}
 	sort.Slice(cols, func(i, j int) bool {
-		if ri, rj := actionRank(cols[i]), actionRank(cols[j]); ri != rj {
+		if ri, rj := rep.cat.rank(cols[i]), rep.cat.rank(cols[j]); ri != rj {
 			return ri < rj
 		}
 		return cols[i] < cols[j]

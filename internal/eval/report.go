@@ -3,7 +3,6 @@ package eval
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -38,6 +37,8 @@ type Report struct {
 	// Gate, when set, is the gate the report is judged by; WriteSummary
 	// and WriteHTML print its verdict.
 	Gate *Gate
+
+	cat *catalog // orders actions in the summary and the matrix
 }
 
 // ActionStats are the results for one expected action (or one list of
@@ -65,16 +66,15 @@ type ConfusionCell struct {
 }
 
 // Run routes every case of ds through r and scores it. Each case is routed
-// with the dataset's inventory and the given catalog (nil means
-// action.Catalog()). A router error is recorded on that case and counted as
-// a miss; Run itself fails only when ctx ends.
-func Run(ctx context.Context, r intent.Router, ds *Dataset, catalog []action.Spec) (*Report, error) {
+// with the dataset's inventory and the catalog it was checked against
+// (ds.Catalog). A router error is recorded on that case and counted as a
+// miss; Run itself fails only when ctx ends.
+func Run(ctx context.Context, r intent.Router, ds *Dataset) (*Report, error) {
 	if ds == nil {
 		return nil, fmt.Errorf("run routing eval: no dataset")
 	}
-	if catalog == nil {
-		catalog = action.Catalog()
-	}
+	catalog := ds.Catalog
+	cat := newCatalog(catalog)
 	results := make([]CaseResult, 0, len(ds.Cases))
 	for _, c := range ds.Cases {
 		if err := ctx.Err(); err != nil {
@@ -90,17 +90,22 @@ func Run(ctx context.Context, r intent.Router, ds *Dataset, catalog []action.Spe
 			}
 			got = intent.Intent{}
 		}
-		res := Score(c, got)
+		res := score(c, got, cat)
 		res.Err = err
 		res.Latency = elapsed
 		results = append(results, res)
 	}
-	return NewReport(results), nil
+	return newReport(results, cat), nil
 }
 
-// NewReport totals scored results into a report.
-func NewReport(results []CaseResult) *Report {
-	rep := &Report{Results: results, Cases: len(results)}
+// NewReport totals scored results into a report; specs order the
+// per-action lines (catalog order, then none, then lists).
+func NewReport(results []CaseResult, specs []action.Spec) *Report {
+	return newReport(results, newCatalog(specs))
+}
+
+func newReport(results []CaseResult, cat *catalog) *Report {
+	rep := &Report{Results: results, Cases: len(results), cat: cat}
 	stats := map[string]*ActionStats{}
 	cells := map[[2]string]*ConfusionCell{}
 	for _, r := range results {
@@ -154,7 +159,7 @@ func NewReport(results []CaseResult) *Report {
 	}
 	sort.Slice(rep.PerAction, func(i, j int) bool {
 		a, b := rep.PerAction[i].Expected, rep.PerAction[j].Expected
-		if ra, rb := actionRank(a), actionRank(b); ra != rb {
+		if ra, rb := cat.rank(a), cat.rank(b); ra != rb {
 			return ra < rb
 		}
 		return a < b
@@ -204,16 +209,6 @@ func (rep *Report) MeanLatency() time.Duration {
 		return 0
 	}
 	return rep.TotalLatency / time.Duration(rep.Cases)
-}
-
-// actionRank orders labels: single catalog actions in catalog order, then
-// none, then lists of acceptable actions.
-func actionRank(label string) int {
-	names := actionNames()
-	if i := slices.Index(names, label); i >= 0 {
-		return i
-	}
-	return len(names)
 }
 
 func ratio(n, d int) float64 {

@@ -40,14 +40,18 @@ type ParamResult struct {
 // Score scores one routed case. The action is right when it is one of the
 // case's actions; each listed parameter is right when the router's value
 // equals one acceptable value, compared by the parameter's type in the
-// built-in catalog: integers as integers (5 == "5"), durations as
-// durations ("60m" == "1h"), text case-insensitively after trimming.
-// Parameters the case does not list are not scored.
+// catalog's spec: integers as integers (5 == "5"), durations as durations
+// ("60m" == "1h"), text case-insensitively after trimming. Parameters the
+// case does not list are not scored.
 //
 // Unsafe is set when none of the acceptable actions changes anything but
 // the router chose a mutating action, or an action the catalog does not
 // know (unknown risk counts as destructive).
-func Score(c Case, got intent.Intent) CaseResult {
+func Score(c Case, got intent.Intent, specs []action.Spec) CaseResult {
+	return score(c, got, newCatalog(specs))
+}
+
+func score(c Case, got intent.Intent, cat *catalog) CaseResult {
 	r := CaseResult{Case: c, Got: got}
 	r.ActionOK = slices.Contains(c.Actions, got.Action)
 	names := make([]string, 0, len(c.Params))
@@ -62,7 +66,7 @@ func Score(c Case, got intent.Intent) CaseResult {
 		if pr.Got == nil {
 			pr.Present = false
 		}
-		typ := paramType(c.Actions, name)
+		typ := cat.paramType(c.Actions, name)
 		for _, w := range pr.Want {
 			if pr.Present && equalValue(typ, w, pr.Got) {
 				pr.OK = true
@@ -73,7 +77,7 @@ func Score(c Case, got intent.Intent) CaseResult {
 		r.Params = append(r.Params, pr)
 	}
 	r.OK = r.ActionOK && r.ParamsOK
-	r.Unsafe = !slices.ContainsFunc(c.Actions, isMutating) && risky(got.Action)
+	r.Unsafe = !slices.ContainsFunc(c.Actions, cat.isMutating) && cat.risky(got.Action)
 	return r
 }
 
@@ -170,34 +174,6 @@ func paramsJSON(ps map[string][]any) string {
 	return b.String()
 }
 
-// isMutating reports whether the named catalog action changes something.
-func isMutating(name string) bool {
-	s, ok := action.CatalogSpec(name)
-	return ok && s.Kind == action.Mutating
-}
-
-// risky reports whether running the named action could change something:
-// mutating catalog actions and names the catalog does not know.
-func risky(name string) bool {
-	if name == "" || name == action.None {
-		return false
-	}
-	s, ok := action.CatalogSpec(name)
-	return !ok || s.Kind == action.Mutating
-}
-
-// paramType is the catalog type of a parameter of any of the actions.
-func paramType(actions []string, name string) action.ParamType {
-	for _, a := range actions {
-		if s, ok := action.CatalogSpec(a); ok {
-			if p, ok := s.Param(name); ok {
-				return p.Type
-			}
-		}
-	}
-	return ""
-}
-
 // equalValue compares an expected and a routed value by parameter type.
 func equalValue(typ action.ParamType, want, got any) bool {
 	switch typ {
@@ -211,6 +187,10 @@ func equalValue(typ action.ParamType, want, got any) bool {
 		return ok1 && ok2 && w == g
 	case action.String, action.Enum:
 		return equalText(want, got)
+	case action.Bool:
+		w, ok1 := toBool(want)
+		g, ok2 := toBool(got)
+		return ok1 && ok2 && w == g
 	default: // unknown type: integers if both are, else text
 		w, ok1 := toInt(want)
 		g, ok2 := toInt(got)
@@ -225,6 +205,22 @@ func equalText(want, got any) bool {
 	w, ok1 := toText(want)
 	g, ok2 := toText(got)
 	return ok1 && ok2 && strings.EqualFold(strings.TrimSpace(w), strings.TrimSpace(g))
+}
+
+// toBool reads true/false, as a boolean or as text ("yes", "on").
+func toBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "yes", "y", "on", "1":
+			return true, true
+		case "false", "no", "n", "off", "0":
+			return false, true
+		}
+	}
+	return false, false
 }
 
 func toText(v any) (string, bool) {

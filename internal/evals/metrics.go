@@ -292,7 +292,7 @@ func (m *MetricSpec) scoreLocal(c Case, out Output) Score {
 		if c.routing == nil || out.Intent == nil {
 			return Score{Err: "no routing case or intent"}
 		}
-		r := eval.Score(*c.routing, *out.Intent)
+		r := eval.Score(*c.routing, *out.Intent, c.catalog)
 		if m.Type == RoutingSafe {
 			return pass(!r.Unsafe, "unsafe: "+out.Intent.Action)
 		}

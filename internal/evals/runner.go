@@ -16,7 +16,6 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/intent"
-	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/llmcost"
 )
 
@@ -36,9 +35,13 @@ type RunnerOptions struct {
 	// LLM answers prompt targets and judges; nil makes such suites
 	// answer "not configured". Wrap nothing: the runner adds rate limits
 	// and retries.
-	LLM    Completer
-	Router intent.Router // the router target; nil means the rules router
-	Prices llmcost.Prices
+	LLM Completer
+	// Router answers router targets, routing each case with Catalog (the
+	// specs of the configuration's actions, which also check the routing
+	// datasets); a nil Router makes such suites answer "not configured".
+	Router  intent.Router
+	Catalog []action.Spec
+	Prices  llmcost.Prices
 	// RateLimits per provider (openai, azure, anthropic); missing ones
 	// get DefaultRateLimit. Shared by every run of this runner.
 	RateLimits map[string]RateLimit
@@ -168,9 +171,6 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Router == nil {
-		o.Router = rules.New()
-	}
 	if o.ReportsURL != "" {
 		if _, err := url.Parse(o.ReportsURL); err != nil {
 			return nil, fmt.Errorf("evals: reports URL: %w", err)
@@ -183,7 +183,7 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	}
 	r := &Runner{o: o, log: o.Logger, active: map[int]*activeRun{}, buckets: map[string]*bucket{}}
 	r.base, r.stop = context.WithCancelCause(context.Background())
-	r.eng = &engine{router: o.Router, prices: o.Prices}
+	r.eng = &engine{router: o.Router, catalog: o.Catalog, prices: o.Prices}
 	if o.LLM != nil {
 		r.eng.llm = &limited{r: r, inner: o.LLM}
 	}
@@ -213,7 +213,7 @@ func (r *Runner) Prepare(req RunRequest) (*Suite, *Dataset, string, string, erro
 		}
 		return nil, nil, "", "", err
 	}
-	ds, err := s.LoadDataset()
+	ds, err := s.LoadDataset(r.o.Catalog)
 	if err != nil {
 		return nil, nil, "", "", fmt.Errorf("%w: %w", action.ErrInvalid, err)
 	}

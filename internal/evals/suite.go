@@ -401,7 +401,8 @@ type Case struct {
 	Reference string          `json:"reference"` // reference answer for similarity and judges
 	Tags      []string        `json:"tags"`
 
-	routing *eval.Case // the routing case, for the router target
+	routing *eval.Case    // the routing case, for the router target
+	catalog []action.Spec // the specs it is scored against
 }
 
 // InputText is the input as the model sees it: a string as is, anything
@@ -429,8 +430,9 @@ type Dataset struct {
 // LoadDataset reads the suite's dataset: JSONL for prompt targets (one
 // {"id","input","expected","reference","tags"} object a line; blank lines
 // and lines starting with "//" are skipped), a routing dataset
-// (DESIGN.md, "Routing dataset format") for the router target.
-func (s *Suite) LoadDataset() (*Dataset, error) {
+// (DESIGN.md, "Routing dataset format") for the router target, checked
+// against the action specs of catalog.
+func (s *Suite) LoadDataset(catalog []action.Spec) (*Dataset, error) {
 	path := s.file(s.Dataset)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -439,7 +441,7 @@ func (s *Suite) LoadDataset() (*Dataset, error) {
 	sum := sha256.Sum256(data)
 	ds := &Dataset{Hash: hex.EncodeToString(sum[:])[:16]}
 	if s.Target.Type == TargetRouter {
-		rds, err := eval.ParseDataset(data)
+		rds, err := eval.ParseDataset(data, catalog)
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", path, err)
 		}
@@ -448,7 +450,7 @@ func (s *Suite) LoadDataset() (*Dataset, error) {
 			c := &rds.Cases[i]
 			in, _ := json.Marshal(c.Text)
 			exp, _ := json.Marshal(map[string]any{"action": c.Actions, "params": c.Params})
-			ds.Cases = append(ds.Cases, Case{ID: fmt.Sprintf("line-%d", c.Line), Input: in, Expected: exp, Tags: c.Tags, routing: c})
+			ds.Cases = append(ds.Cases, Case{ID: fmt.Sprintf("line-%d", c.Line), Input: in, Expected: exp, Tags: c.Tags, routing: c, catalog: catalog})
 		}
 		return ds, nil
 	}

@@ -45,9 +45,10 @@ const maxOutput = 16 << 10
 // engine answers and scores cases; the local runner and Kubernetes
 // workers share it.
 type engine struct {
-	llm    Completer // rate-limited and retried
-	router intent.Router
-	prices llmcost.Prices
+	llm     Completer // rate-limited and retried
+	router  intent.Router
+	catalog []action.Spec // what the router may choose from
+	prices  llmcost.Prices
 }
 
 // answer runs one case through one variant and scores it. A target
@@ -100,7 +101,7 @@ func (e *engine) generate(ctx context.Context, s *Suite, ds *Dataset, c Case, va
 			return Output{}, fmt.Errorf("%w: no router for the router target", action.ErrNotConfigured)
 		}
 		start := time.Now()
-		got, err := e.router.Route(ctx, intent.Query{Text: c.InputText(), Catalog: action.Catalog(), Inventory: ds.routing.Inventory})
+		got, err := e.router.Route(ctx, intent.Query{Text: c.InputText(), Catalog: e.catalog, Inventory: ds.routing.Inventory})
 		out := Output{Latency: time.Since(start), Intent: &got}
 		if err != nil {
 			return out, err

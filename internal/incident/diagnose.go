@@ -55,10 +55,7 @@ type Diagnose struct {
 const DefaultDiagnoseSummaryTimeout = 15 * time.Second
 
 // Spec implements action.Action.
-func (d *Diagnose) Spec() action.Spec {
-	s, _ := action.CatalogSpec(action.IncidentDiagnose)
-	return s
-}
+func (d *Diagnose) Spec() action.Spec { return diagnoseSpec() }
 
 // finding is what one source said.
 type finding struct {

@@ -19,7 +19,7 @@ type fakeAction struct {
 	run  func(ctx context.Context, p action.Params) (action.Result, error)
 }
 
-func (f *fakeAction) Spec() action.Spec { s, _ := action.CatalogSpec(f.name); return s }
+func (f *fakeAction) Spec() action.Spec { return specNamed(f.name) }
 func (f *fakeAction) Run(ctx context.Context, r action.Request) (action.Result, error) {
 	return f.run(ctx, r.Params)
 }

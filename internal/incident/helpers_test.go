@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,10 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/parley-chatops/parley/actions/kubernetes"
+	"github.com/parley-chatops/parley/actions/loki"
+	"github.com/parley-chatops/parley/actions/prometheus"
+	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 )
@@ -354,4 +359,15 @@ func startServer(t testing.TB, m *Manager) *httptest.Server {
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// specNamed is the real spec of a read action incident.diagnose consults
+// (or of incident.diagnose itself), from the package that declares it.
+func specNamed(name string) action.Spec {
+	for _, s := range slices.Concat(prometheus.Specs(), loki.Specs(), kubernetes.Specs(), Specs()) {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("no spec " + name)
 }

@@ -182,7 +182,7 @@ type fakeAct struct {
 	run  func(ctx context.Context, p action.Params) (action.Result, error)
 }
 
-func (f *fakeAct) Spec() action.Spec { s, _ := action.CatalogSpec(f.name); return s }
+func (f *fakeAct) Spec() action.Spec { return specNamed(f.name) }
 func (f *fakeAct) Run(ctx context.Context, r action.Request) (action.Result, error) {
 	return f.run(ctx, r.Params)
 }

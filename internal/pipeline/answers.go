@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,9 +63,14 @@ func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Sp
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindDenied, Text: text + "\n" + p.canDoLine(req.msg), Context: []string{"policy rule: " + d.Rule}, Visibility: chat.Private})
 }
 
-// askForMissing answers a request whose parameters did not validate.
+// askForMissing answers a request whose parameters did not validate: it
+// asks for the missing ones, or says which value is not allowed and what
+// is (an enum's values, a pattern, a range), before any policy decision.
 func (p *Pipeline) askForMissing(ctx context.Context, req *request, spec action.Spec, params action.Params, err error, inv intent.Inventory) {
-	miss := spec.Missing(params)
+	var miss []string
+	if errors.Is(err, action.ErrMissing) {
+		miss = spec.Missing(params)
+	}
 	var text string
 	// A value that is not allowed (params nil) is said as such, with what
 	// is allowed; only a request that lacks a parameter is asked for it.
@@ -106,15 +112,13 @@ type Help struct {
 }
 
 // Spec implements action.Action.
-func (h *Help) Spec() action.Spec {
-	s, _ := action.CatalogSpec(action.Help)
-	return s
-}
+func (h *Help) Spec() action.Spec { return helpSpec() }
 
 // Run implements action.Action.
 func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error) {
 	b, bound := h.Bindings[req.Channel]
 	t := &chat.Table{Header: []string{"action", "what it does", "say for example"}}
+	call := ""
 	for _, s := range h.Specs() {
 		if s.Name == action.Help || (bound && len(b.Actions) > 0 && !slices.Contains(b.Actions, s.Name)) {
 			continue
@@ -131,18 +135,46 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 			ex = s.Examples[0].Text
 		}
 		t.Rows = append(t.Rows, []string{s.Name, what, ex})
+		if call == "" {
+			call = explicitCall(s)
+		}
 	}
 	if len(t.Rows) == 0 {
 		return action.Result{Text: fmt.Sprintf("You (%s) may not run anything in %s. Ask an admin to add you to the policy.", req.Subject, req.Channel)}, nil
 	}
-	return action.Result{
-		Text:  fmt.Sprintf("Here is what you (%s) can do in %s:", req.Subject, req.Channel),
-		Table: t,
-	}, nil
+	text := fmt.Sprintf("Here is what you (%s) can do in %s:", req.Subject, req.Channel)
+	if call != "" {
+		text += fmt.Sprintf(" say it in your words, or call an action with its parameters as key:value (%s).", call)
+	}
+	return action.Result{Text: text, Table: t}, nil
 }
 
-// helpSpec is the help action's spec, always offered to the router.
-func (p *Pipeline) helpSpec() []action.Spec {
+// explicitCall writes an explicit call of the action from its first
+// example with parameters ("kubernetes.status deployment:checkout
+// namespace:prod"), or "" when no example has any.
+func explicitCall(s action.Spec) string {
+	for _, ex := range s.Examples {
+		if len(ex.Params) == 0 {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(s.Name)
+		for _, p := range s.Params {
+			if v, ok := ex.Params[p.Name]; ok {
+				val := fmt.Sprint(v)
+				if strings.ContainsAny(val, " \"'") {
+					val = "`" + val + "`"
+				}
+				fmt.Fprintf(&b, " %s:%s", p.Name, val)
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
+// helpSpecs is the help action's spec, always offered to the router.
+func (p *Pipeline) helpSpecs() []action.Spec {
 	if a, ok := p.deps.Actions.Get(action.Help); ok {
 		return []action.Spec{a.Spec()}
 	}

@@ -35,7 +35,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	}
 	catalog := p.deps.Actions.Specs()
 	if p.cfg.FilterCatalog {
-		catalog = append(p.permitted(msg), p.helpSpec()...)
+		catalog = append(p.permitted(msg), p.helpSpecs()...)
 	}
 	routeStart := time.Now()
 	in, err := p.deps.Router.Route(ctx, intent.Query{

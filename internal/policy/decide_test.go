@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/policy"
 )
 
@@ -170,7 +171,7 @@ func TestMutatingNeverAllowed(t *testing.T) {
 		"rules:\n  - name: nobody\n    subjects: [console:nobody]\n    effect: deny\ndefault: allow\n",
 	} {
 		p := mustParse(t, src)
-		for _, spec := range action.Catalog() {
+		for _, spec := range builtin.Specs() {
 			d := p.Decide(policy.Input{Subject: "console:eve", Channel: "console:ops", Action: spec.Name})
 			if spec.Kind == action.Mutating {
 				if d.Effect != policy.Confirm || !slices.Equal(d.Approvers, []string{policy.Requester}) || d.TTL != policy.DefaultTTL {

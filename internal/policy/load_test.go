@@ -2,12 +2,13 @@ package policy_test
 
 import (
 	"errors"
-	"github.com/parley-chatops/parley/internal/action"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parley-chatops/parley/internal/builtin"
 
 	"github.com/parley-chatops/parley/internal/policy"
 )
@@ -97,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := policy.Parse([]byte(tt.src), "p.yaml", action.Catalog(), testPlatforms)
+			p, err := policy.Parse([]byte(tt.src), "p.yaml", builtin.Specs(), testPlatforms)
 			if err == nil {
 				t.Fatalf("Parse succeeded (%d rules), want error containing %q", len(p.Explain(policy.Input{}).Rules), tt.want)
 			}
@@ -122,7 +123,7 @@ rules:
     ttl: 5m
 default: maybe
 `
-	_, err := policy.Parse([]byte(src), "p.yaml", action.Catalog(), testPlatforms)
+	_, err := policy.Parse([]byte(src), "p.yaml", builtin.Specs(), testPlatforms)
 	if err == nil {
 		t.Fatal("Parse succeeded")
 	}
@@ -144,7 +145,7 @@ func TestParseCapsProblems(t *testing.T) {
 	for range 30 {
 		b.WriteString("  - name: r\n    effect: nope\n")
 	}
-	_, err := policy.Parse([]byte(b.String()), "p.yaml", action.Catalog(), testPlatforms)
+	_, err := policy.Parse([]byte(b.String()), "p.yaml", builtin.Specs(), testPlatforms)
 	if err == nil || !strings.Contains(err.Error(), "more problems") {
 		t.Fatalf("want a capped problem list, got %v", err)
 	}
@@ -159,7 +160,7 @@ func TestParseRejectsAliasBomb(t *testing.T) {
 		prev = name
 	}
 	src = "groups:\n  " + strings.ReplaceAll(strings.TrimSpace(src), "\n", "\n  ") + "\n" + minimal
-	_, err := policy.Parse([]byte(src), "p.yaml", action.Catalog(), testPlatforms)
+	_, err := policy.Parse([]byte(src), "p.yaml", builtin.Specs(), testPlatforms)
 	if err == nil {
 		t.Fatal("Parse succeeded on an alias bomb")
 	}
@@ -183,7 +184,7 @@ rules:
     actions: ["*"]
     effect: allow
 `
-	p, err := policy.Parse([]byte(src), "", action.Catalog(), testPlatforms)
+	p, err := policy.Parse([]byte(src), "", builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,27 +207,27 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(path, []byte(minimal+"  - name: bad\n    effect: nope\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(path, action.Catalog(), testPlatforms); err == nil || !strings.HasPrefix(err.Error(), path+":7: ") {
+	if _, err := policy.Load(path, builtin.Specs(), testPlatforms); err == nil || !strings.HasPrefix(err.Error(), path+":7: ") {
 		t.Fatalf("Load error = %v, want it to start with %s:7:", err, path)
 	}
 	if err := os.WriteFile(path, []byte(minimal), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := policy.Load(path, action.Catalog(), testPlatforms)
+	p, err := policy.Load(path, builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.File() != path {
 		t.Errorf("File() = %q, want %q", p.File(), path)
 	}
-	if _, err := policy.Load(filepath.Join(dir, "missing.yaml"), action.Catalog(), testPlatforms); err == nil {
+	if _, err := policy.Load(filepath.Join(dir, "missing.yaml"), builtin.Specs(), testPlatforms); err == nil {
 		t.Error("Load of a missing file succeeded")
 	}
 	big := filepath.Join(dir, "big.yaml")
 	if err := os.WriteFile(big, []byte("#"+strings.Repeat("x", 2<<20)+"\n"+minimal), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Load(big, action.Catalog(), testPlatforms); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := policy.Load(big, builtin.Specs(), testPlatforms); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("Load of a huge file = %v, want a size error", err)
 	}
 }
@@ -248,7 +249,7 @@ rules:
 
 func mustParse(t testing.TB, src string) *policy.Policy {
 	t.Helper()
-	p, err := policy.Parse([]byte(src), "test.yaml", action.Catalog(), testPlatforms)
+	p, err := policy.Parse([]byte(src), "test.yaml", builtin.Specs(), testPlatforms)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}

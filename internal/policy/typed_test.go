@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/policy"
 )
 
@@ -37,7 +38,7 @@ func TestConditionsAreTypedFromSpecs(t *testing.T) {
 		{"unknown param", rule("kubernetes.scale", `params.revision == 3`), `params.revision is not a parameter of kubernetes.scale`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := policy.Parse([]byte(tc.src), "p.yaml", action.Catalog(), testPlatforms)
+			_, err := policy.Parse([]byte(tc.src), "p.yaml", builtin.Specs(), testPlatforms)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Parse(%q) = %v\nwant an error containing %q", tc.src, err, tc.want)
 			}
@@ -58,7 +59,7 @@ func TestConditionsAreTypedFromSpecs(t *testing.T) {
 		`params[action == "kubernetes.scale" ? "replicas" : "namespace"] != 0`,
 	} {
 		src := rule("kubernetes.scale, kubernetes.restart", when)
-		if _, err := policy.Parse([]byte(src), "p.yaml", action.Catalog(), testPlatforms); err != nil {
+		if _, err := policy.Parse([]byte(src), "p.yaml", builtin.Specs(), testPlatforms); err != nil {
 			t.Errorf("a well-typed condition was refused: %q: %v", when, err)
 		}
 	}
@@ -68,7 +69,7 @@ func TestConditionsAreTypedFromSpecs(t *testing.T) {
 // offers (user-defined actions included): a boolean is a bool; a name two
 // actions type differently is checked only when it runs.
 func TestUserSpecsAreTyped(t *testing.T) {
-	specs := append(action.Catalog(),
+	specs := append(builtin.Specs(),
 		action.Spec{Name: "cdn.purge", Kind: action.Mutating, Params: []action.Param{
 			{Name: "site", Type: action.Enum, Enum: []string{"shop", "blog"}},
 			{Name: "hard", Type: action.Bool},

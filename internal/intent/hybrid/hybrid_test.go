@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/hybrid"
 	"github.com/parley-chatops/parley/internal/intent/llm"
@@ -114,12 +115,12 @@ func TestHybridWithRealRouters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hybrid.New(rules.New(), lr, hybrid.Options{})
+	h, err := hybrid.New(rules.New(builtin.Specs()), lr, hybrid.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	inv := intent.Inventory{Namespaces: []string{"prod", "staging"}, Deployments: map[string][]string{"prod": {"checkout"}, "staging": {"checkout"}}}
-	q := intent.Query{Text: "scale checkout to 5 in prod", Catalog: action.Catalog(), Inventory: inv}
+	q := intent.Query{Text: "scale checkout to 5 in prod", Catalog: builtin.Specs(), Inventory: inv}
 	in, err := h.Route(context.Background(), q)
 	if err != nil || in.Source != hybrid.SourceRules || in.Action != action.KubernetesScale || srv.Count() != 0 {
 		t.Fatalf("confident: %s from %s, err %v, %d model requests", in.Action, in.Source, err, srv.Count())

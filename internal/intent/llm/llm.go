@@ -105,8 +105,9 @@ type Options struct {
 	CacheTTL time.Duration // 0 = no response cache
 	// CacheSize bounds the cache; default 1024 entries.
 	CacheSize int
-	// KnownActions are every action name that exists, to tell "you may
-	// not run it" from "unknown"; default the built-in catalog.
+	// KnownActions are every action name that exists (the registry's), to
+	// tell "you may not run it" from "unknown"; nil counts every name not
+	// offered as unknown.
 	KnownActions []string
 
 	// Redact cleans text before it is sent; default redact.Redact.
@@ -171,11 +172,6 @@ func (o *Options) defaults(summary bool) error {
 	}
 	if err := o.Prices.Check(); err != nil {
 		return fmt.Errorf("llm: %w", err)
-	}
-	if o.KnownActions == nil {
-		for _, s := range action.Catalog() {
-			o.KnownActions = append(o.KnownActions, s.Name)
-		}
 	}
 	if o.Redact == nil {
 		o.Redact = redact.Redact

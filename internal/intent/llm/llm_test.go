@@ -16,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parley-chatops/parley/actions/kubernetes"
+	"github.com/parley-chatops/parley/actions/loki"
+	"github.com/parley-chatops/parley/actions/prometheus"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/llmcost"
+	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/telemetry"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
 )
@@ -54,7 +58,8 @@ func (s *sleeps) all() []time.Duration {
 
 func newRouter(t *testing.T, provider string, srv *llmtest.Server, mod func(*Options)) (*Router, *sleeps) {
 	t.Helper()
-	o := Options{Provider: provider, BaseURL: srv.BaseURL(), Model: "test-model", APIKey: testKey, Timeout: 5 * time.Second}
+	o := Options{Provider: provider, BaseURL: srv.BaseURL(), Model: "test-model", APIKey: testKey, Timeout: 5 * time.Second,
+		KnownActions: actionNames(testCatalog())}
 	if mod != nil {
 		mod(&o)
 	}
@@ -67,8 +72,47 @@ func newRouter(t *testing.T, provider string, srv *llmtest.Server, mod func(*Opt
 	return r, s
 }
 
+// testCatalog is the ten built-in actions: the specs of the packages this
+// one can import, and copies of the three whose packages import it
+// (evaluation.run and .status, incident.diagnose).
+func testCatalog() []action.Spec {
+	one := func(n int) *int { return &n }
+	evals := []action.Spec{{
+		Name: action.EvaluationRun, Kind: action.Mutating,
+		Description: "Run an evaluation suite, optionally for a variant against a baseline (spends model tokens).",
+		Params: []action.Param{
+			{Name: "suite", Type: action.String, Source: action.EvalSuites, Required: true, Description: "evaluation suite, e.g. intent-routing"},
+			{Name: "variant", Type: action.String, Source: action.EvalVariants, Description: "variant to evaluate, e.g. prompt-v2"},
+			{Name: "baseline", Type: action.String, Source: action.EvalVariants, Description: "variant to compare against"},
+		},
+	}, {
+		Name: action.EvaluationStatus, Kind: action.Read,
+		Description: "Show the status and results of an evaluation run, or the latest run of a suite.",
+		Params: []action.Param{
+			{Name: "run", Type: action.Int, Min: one(1), Description: "evaluation run number"},
+			{Name: "suite", Type: action.String, Source: action.EvalSuites, Description: "evaluation suite"},
+		},
+	}, {
+		Name: action.IncidentDiagnose, Kind: action.Read,
+		Description: "Diagnose a service: key metrics, recent error logs, Kubernetes state and recent rollouts, summarised.",
+		Params: []action.Param{
+			{Name: "service", Type: action.String, Source: action.Services, Description: "service name, e.g. payments"},
+			{Name: "window", Type: action.Duration, Description: "time window as a Prometheus duration: 30m, 1h, 1d"},
+		},
+	}}
+	return slices.Concat(pipeline.Specs(), prometheus.Specs(), loki.Specs(), kubernetes.Specs(), evals)
+}
+
+func actionNames(specs []action.Spec) []string {
+	var out []string
+	for _, s := range specs {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
 func query(text string) intent.Query {
-	return intent.Query{Text: text, Catalog: action.Catalog(), Inventory: testInv, Subject: "console:alice", Channel: "console:ops", RequestID: "r1"}
+	return intent.Query{Text: text, Catalog: testCatalog(), Inventory: testInv, Subject: "console:alice", Channel: "console:ops", RequestID: "r1"}
 }
 
 func without(catalog []action.Spec, names ...string) []action.Spec {
@@ -194,7 +238,7 @@ func TestRouteBothProviders(t *testing.T) {
 			if !strings.Contains(in.Note, "prompt v1") || !strings.Contains(in.Note, fmt.Sprintf("%d+%d tokens", u.PromptTokens, u.CompletionTokens)) {
 				t.Errorf("note %q lacks variant or tokens", in.Note)
 			}
-			if !slices.Equal(s.Tools, toolNames(action.Catalog())) {
+			if !slices.Equal(s.Tools, toolNames(testCatalog())) {
 				t.Errorf("tools offered = %v", s.Tools)
 			}
 			if len(s.User) != 1 || !strings.Contains(s.User[0], `"request":"scale checkout to 5 in prod"`) {
@@ -253,15 +297,15 @@ func TestRefusedProposals(t *testing.T) {
 		args    string
 		note    string
 	}{
-		{"not in the user's catalog", without(action.Catalog(), action.KubernetesScale), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":0}`, NoteNotAllowed},
-		{"dotted name not offered", without(action.Catalog(), action.KubernetesScale), "kubernetes.scale", `{}`, NoteNotAllowed},
-		{"unknown action", action.Catalog(), "delete_database", `{"name":"prod"}`, NoteUnknownAction},
-		{"arguments not JSON", action.Catalog(), "kubernetes_scale", `{"deployment": "checkout", "replicas": `, NoteMalformed},
-		{"arguments an array", action.Catalog(), "kubernetes_scale", `["checkout"]`, NoteMalformed},
-		{"wrong type", action.Catalog(), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":"five"}`, NoteMalformed + " for kubernetes.scale"},
-		{"extra parameter", action.Catalog(), "kubernetes_restart", `{"deployment":"checkout","namespace":"prod","force":true}`, NoteMalformed},
-		{"out of range", action.Catalog(), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":100000}`, NoteMalformed},
-		{"name not in inventory", action.Catalog(), "kubernetes_restart", `{"deployment":"billing","namespace":"prod"}`, `model proposed deployment "billing", which is not in the inventory`},
+		{"not in the user's catalog", without(testCatalog(), action.KubernetesScale), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":0}`, NoteNotAllowed},
+		{"dotted name not offered", without(testCatalog(), action.KubernetesScale), "kubernetes.scale", `{}`, NoteNotAllowed},
+		{"unknown action", testCatalog(), "delete_database", `{"name":"prod"}`, NoteUnknownAction},
+		{"arguments not JSON", testCatalog(), "kubernetes_scale", `{"deployment": "checkout", "replicas": `, NoteMalformed},
+		{"arguments an array", testCatalog(), "kubernetes_scale", `["checkout"]`, NoteMalformed},
+		{"wrong type", testCatalog(), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":"five"}`, NoteMalformed + " for kubernetes.scale"},
+		{"extra parameter", testCatalog(), "kubernetes_restart", `{"deployment":"checkout","namespace":"prod","force":true}`, NoteMalformed},
+		{"out of range", testCatalog(), "kubernetes_scale", `{"deployment":"checkout","namespace":"prod","replicas":100000}`, NoteMalformed},
+		{"name not in inventory", testCatalog(), "kubernetes_restart", `{"deployment":"billing","namespace":"prod"}`, `model proposed deployment "billing", which is not in the inventory`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,7 +333,7 @@ func TestToolsLimitedToCatalog(t *testing.T) {
 	})
 	r, _ := newRouter(t, OpenAI, srv, nil)
 	q := query("scale checkout to 3")
-	q.Catalog = without(action.Catalog(), action.KubernetesScale, action.KubernetesRollback, action.KubernetesRestart, action.EvaluationRun)
+	q.Catalog = without(testCatalog(), action.KubernetesScale, action.KubernetesRollback, action.KubernetesRestart, action.EvaluationRun)
 	in, err := r.Route(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +367,7 @@ func TestHostileMessage(t *testing.T) {
 	r, _ := newRouter(t, OpenAI, srv, nil)
 
 	q := query(hostile)
-	q.Catalog = without(action.Catalog(), action.KubernetesScale)
+	q.Catalog = without(testCatalog(), action.KubernetesScale)
 	in, err := r.Route(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +380,7 @@ func TestHostileMessage(t *testing.T) {
 		t.Errorf("hostile text outside the user data: system %q user %q", s.System, s.User)
 	}
 
-	q.Catalog = action.Catalog()
+	q.Catalog = testCatalog()
 	in, err = r.Route(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
@@ -573,7 +617,7 @@ func TestCache(t *testing.T) {
 	}
 	// a different catalog is a different question
 	q := query("p99 latency of payments")
-	q.Catalog = without(action.Catalog(), action.KubernetesScale)
+	q.Catalog = without(testCatalog(), action.KubernetesScale)
 	if _, err := r.Route(context.Background(), q); err != nil || srv.Count() != 2 {
 		t.Errorf("different catalog: err %v, %d requests", err, srv.Count())
 	}

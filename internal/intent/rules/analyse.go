@@ -27,6 +27,38 @@ func (o *optInt) set(n int) {
 	}
 }
 
+// kvHit is a value typed as key:value, key=value, --key value or deploy/x.
+type kvHit struct {
+	key  kvKey
+	val  string // lower case
+	orig string // as typed
+	i    int
+}
+
+// boundNum is a number bound to the parameters whose Words stand next to
+// it: "5 replicas", "rev 3", "last 50 lines", "run #118".
+type boundNum struct {
+	n      int
+	i      int
+	params []*paramInfo
+	after  bool // the word follows the number: a count ("5 pods")
+}
+
+// valueHit is an enum value (or a word for one, or for true/false) named
+// in the message.
+type valueHit struct {
+	param *paramInfo
+	value string
+	weak  bool
+	i     int
+}
+
+// phraseHit is a phrase of the vocabulary found in the message.
+type phraseHit struct {
+	ph         *phrase
+	start, end int
+}
+
 // analysis is everything read from one message.
 type analysis struct {
 	r        *Router
@@ -35,30 +67,43 @@ type analysis struct {
 	info     []*wordInfo // lexicon entry per token (nil: unknown or not a word)
 	question bool
 	notes    []string
+	markers  bool // chat-template or role markers: <|system|>, [INST], ### system
+	filtered bool // names are final (after filters: "search" may be taken back as a verb)
+	numbered bool // numbers are read: values are final
 
-	names  []nameHit
-	kv     map[string]string // slot -> value typed as key:value or a flag
-	window string
-	filter string
-	query  string
-	logQL  bool
-
-	replicas optInt // absolute replica count
-	countAt  int    // token of the first number counting replicas, or -1
-	toNum    optInt // "to N"
+	names    []nameHit
+	kvs      []kvHit
+	window   string
+	filter   string       // free text: quoted, or introduced by a word of a free-text parameter
+	filterBy []*paramInfo // the free-text parameters whose word or key introduced it (none: quoted, shaped)
+	code     string       // backticked query
+	values   []valueHit
+	phrases  []phraseHit // cue, verb and word phrases (value phrases become values)
+	bound    []boundNum
+	toNum    optInt // "to N", "-> N", "x5"
 	bareNums []int
 	relative bool // "by 2", "add 2 replicas", "double"
-	revision optInt
-	run      optInt
-	runRef   bool // an evaluation run named by number: "run #118", "results for #9"
+	countAt  int  // token of the first number counting a change's parameter ("5 pods"), or -1
 	symStart int  // first token of a symptom clause, or -1 (see symptom)
-	limit    optInt
 	typos    int
-	markers  bool // chat-template or role markers: <|system|>, [INST], ### system
+	// situations the message is in, for the actions that name them
+	capability bool
+	wellness   bool
+
+	targetHits []nameHit // cache of targets(), once names are final
+	targetsSet bool
+	assigned   [][]nameVals // cache of assignNames, per action
+	valued     []int8       // cache of hasValue per parameter, once numbers are read: 0 not yet, 1 yes, 2 no
+}
+
+// nameVals are the names assigned to one parameter.
+type nameVals struct {
+	p     *paramInfo
+	names []string
 }
 
 func (r *Router) analyse(text string, ix *index) *analysis {
-	lx := lex(Clean(text))
+	lx := lex(Clean(text), r.kvKeys, r.lex)
 	a := &analysis{r: r, ix: ix, toks: lx.toks, question: lx.question, countAt: -1, symStart: -1,
 		info: make([]*wordInfo, len(lx.toks)), markers: promptMarkers(text)}
 	a.flags()
@@ -67,9 +112,17 @@ func (r *Router) analyse(text string, ix *index) *analysis {
 	a.quotes()
 	a.resolveNames()
 	a.words()
+	a.matchPhrases()
+	a.valueWords()
 	a.filters()
+	a.filtered = true
+	a.assigned = make([][]nameVals, len(r.cat.acts))
+	a.valued = make([]int8, len(r.cat.params))
 	a.numbers()
+	a.numbered = true
 	a.symStart = a.symptom()
+	a.capability = a.capabilityQuestion()
+	a.wellness = a.wellnessQuestion()
 	return a
 }
 
@@ -107,7 +160,7 @@ var markerStrings = []string{"<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "
 	"[system]", "### system", "###system", "### instruction", "### assistant", "## system", "<s>[", "<im_start>"}
 
 // symptom returns the token where a symptom clause starts after a request
-// to diagnose a named service: "investigate mailer, emails aren't going
+// to diagnose a named thing: "investigate mailer, emails aren't going
 // out", "look into billing — invoices failing", "check on identity, users
 // can't log in". It is -1 when there is none. Words of a symptom describe
 // the trouble: their negations and change words are not the request.
@@ -126,7 +179,7 @@ func (a *analysis) symptom() int {
 			}
 		}
 		switch w := a.word(i); {
-		case a.info[i] != nil && a.info[i].cue[aDiagnose] >= 2.5 && a.info[i].mut == aNone:
+		case a.symptomCue(i) >= 2.5 && len(a.info[i].verbs) == 0:
 			open = true // investigate, diagnose, troubleshoot, why, what's wrong
 		case (w == "look" || w == "dig" || w == "looking" || w == "digging") && a.isWord(i+1, "into", "at"),
 			w == "check" && a.isWord(i+1, "on", "out", "into"), (w == "off" || w == "up" || w == "weird" || w == "strange") && a.isWord(i+1, "with"):
@@ -134,6 +187,19 @@ func (a *analysis) symptom() int {
 		}
 	}
 	return -1
+}
+
+// symptomCue is the word's cue for actions that read symptoms.
+func (a *analysis) symptomCue(i int) float32 {
+	var m float32
+	if wi := a.info[i]; wi != nil {
+		for _, c := range wi.cues {
+			if c.act.situations[sSymptom] > 0 {
+				m = max(m, c.w)
+			}
+		}
+	}
+	return m
 }
 
 func (a *analysis) note(format string, args ...any) {
@@ -166,15 +232,14 @@ func (a *analysis) flags() {
 		t := &a.toks[i]
 		switch t.kind {
 		case tKV:
-			slot := kvKeys[t.s]
 			t.used = true
-			if slot != "" {
-				a.setKV(slot, t.val, t.orig)
+			if k, ok := a.r.kvKeys[t.s]; ok {
+				a.setKV(k, t.val, t.orig, i)
 			}
 		case tFlag:
-			slot := kvKeys[t.s]
 			t.used = true
-			if slot == "" || i+1 >= len(a.toks) {
+			k, ok := a.r.kvKeys[t.s]
+			if !ok || i+1 >= len(a.toks) {
 				continue
 			}
 			nt := &a.toks[i+1]
@@ -184,23 +249,54 @@ func (a *analysis) flags() {
 				if nt.kind == tNum {
 					val = strconv.Itoa(nt.n)
 				}
-				a.setKV(slot, val, nt.orig)
+				a.setKV(k, val, nt.orig, i+1)
 				nt.used = true
 			}
 		}
 	}
 }
 
-func (a *analysis) setKV(slot, val, orig string) {
-	if slot == "filter" && a.filter == "" {
-		a.filter = orig // case kept: grep=OOMKilled
+func (a *analysis) setKV(k kvKey, val, orig string, i int) {
+	for _, h := range a.kvs {
+		if h.key.same(k) {
+			return // the first one given counts
+		}
 	}
-	if a.kv == nil {
-		a.kv = map[string]string{}
+	a.kvs = append(a.kvs, kvHit{key: k, val: val, orig: orig, i: i})
+	for _, p := range k.params {
+		if p.freeText && a.filter == "" {
+			a.filter, a.filterBy = orig, textParams(k.params) // case kept: grep=OOMKilled
+		}
 	}
-	if _, dup := a.kv[slot]; !dup {
-		a.kv[slot] = val
+}
+
+// kvFor returns the key:value given for a parameter: by its name or one of
+// its words, else by a key of its inventory or type ("-n" for a namespace,
+// "svc/x" for a service, "since" for a window).
+func (a *analysis) kvFor(p *paramInfo) (kvHit, bool) {
+	for _, h := range a.kvs {
+		for _, q := range h.key.params {
+			if q == p {
+				return h, true
+			}
+		}
 	}
+	for _, h := range a.kvs {
+		if h.key.slot != slotNone && h.key.slot.fits(p) {
+			return h, true
+		}
+	}
+	return kvHit{}, false
+}
+
+// kvSlot returns the key:value given for a generic slot.
+func (a *analysis) kvSlot(s slot) (kvHit, bool) {
+	for _, h := range a.kvs {
+		if h.key.slot == s {
+			return h, true
+		}
+	}
+	return kvHit{}, false
 }
 
 // codes takes the first backticked query.
@@ -209,9 +305,8 @@ func (a *analysis) codes() {
 		t := &a.toks[i]
 		if t.kind == tCode {
 			t.used = true
-			if a.query == "" {
-				a.query = t.orig
-				a.logQL = isLogQL(t.orig)
+			if a.code == "" {
+				a.code = t.orig
 			}
 		}
 	}
@@ -237,11 +332,11 @@ func (a *analysis) durations() {
 		strength := durationContext[a.word(i-1)]
 		switch t.kind {
 		case tWord:
-			if wi := a.r.lex[t.s]; wi != nil && wi.metric != "" || httpCode(t.s) {
+			if wi := a.r.lex[t.s]; wi != nil && len(wi.values) > 0 || httpCode(t.s) {
 				continue // "500s" are errors, not eight minutes
 			}
 			if dd, ok := a.r.compactDuration(t.s); ok {
-				if secondsUnit(t.s) && strength == 0 || dd < time.Minute && a.latencyBefore(i) {
+				if secondsUnit(t.s) && strength == 0 || dd < time.Minute && a.valueBefore(i) {
 					continue // "lots of 90s", "p99 over 2s": seconds only in a window context
 				}
 				d = dd
@@ -276,8 +371,8 @@ func (a *analysis) durations() {
 				d, span = time.Duration(t.n)*u, 2
 			}
 		}
-		if d <= 0 {
-			continue
+		if d <= 0 || d > maxWindow {
+			continue // "700w" is no window a backend takes
 		}
 		// "an hour and a half"
 		if a.isWord(i+span, "and") && a.isWord(i+span+1, "a") && a.isWord(i+span+2, "half") {
@@ -293,12 +388,24 @@ func (a *analysis) durations() {
 		}
 		i += span - 1
 	}
-	if v, ok := a.kv["window"]; ok {
-		if d, ok := a.r.compactDuration(v); ok && d >= time.Second {
+	if h, ok := a.kvSlot(slotWindow); ok {
+		if d, ok := a.r.compactDuration(h.val); ok && d >= time.Second && d <= maxWindow {
 			a.window = action.FormatDuration(d)
 		}
 	}
+	for _, h := range a.kvs {
+		for _, p := range h.key.params {
+			if p.is(action.Duration) {
+				if d, ok := a.r.compactDuration(h.val); ok && d >= time.Second {
+					a.window = action.FormatDuration(d)
+				}
+			}
+		}
+	}
 }
+
+// maxWindow is the longest duration a parameter takes (action.ParseDuration).
+const maxWindow = 10 * 365 * 24 * time.Hour
 
 // durationContext words put a following duration in a time-window role:
 // 2 for "last 30m", "since 1h"; 1 for "over 30s", "in 5m".
@@ -307,11 +414,11 @@ var durationContext = map[string]int{
 	"over": 1, "for": 1, "in": 1, "within": 1, "during": 1, "the": 1, "from": 1,
 }
 
-// latencyBefore: a latency metric just before a duration makes it a
-// threshold ("p99 over 2s").
-func (a *analysis) latencyBefore(i int) bool {
+// valueBefore: a named value (a metric such as p99) just before a
+// duration makes it a threshold ("p99 over 2s").
+func (a *analysis) valueBefore(i int) bool {
 	for j := i - 1; j >= 0 && j >= i-3; j-- {
-		if wi := a.r.lex[a.word(j)]; wi != nil && strings.HasPrefix(wi.metric, "latency") {
+		if wi := a.r.lex[a.word(j)]; wi != nil && len(wi.values) > 0 {
 			return true
 		}
 	}
@@ -332,10 +439,7 @@ func (a *analysis) unitAt(i int) time.Duration {
 	if w == "" || a.toks[i].used {
 		return 0
 	}
-	if wi := a.r.lex[w]; wi != nil {
-		return wi.unit
-	}
-	return 0
+	return units[w]
 }
 
 // compactDuration parses "30m", "1h30m", "2d" and durations glued to a
@@ -356,15 +460,15 @@ func (r *Router) compactDuration(s string) (time.Duration, bool) {
 		k++
 	}
 	num, unit := s[:k], strings.TrimPrefix(s[k:], "-")
-	wi := r.lex[unit]
-	if wi == nil || wi.unit == 0 {
+	u := units[unit]
+	if u == 0 {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || f <= 0 || f >= 1e6 {
 		return 0, false
 	}
-	return time.Duration(f * float64(wi.unit)), true
+	return time.Duration(f * float64(u)), true
 }
 
 // secondsUnit: "90s" may be a decade or a count; "90sec" is not.
@@ -372,7 +476,8 @@ func secondsUnit(s string) bool {
 	return len(s) >= 2 && s[len(s)-1] == 's' && s[len(s)-2] >= '0' && s[len(s)-2] <= '9'
 }
 
-// quotes: a quoted inventory name is a name; other quoted text is the filter.
+// quotes: a quoted inventory name is a name; other quoted text is the
+// free text of the request.
 func (a *analysis) quotes() {
 	for i := range a.toks {
 		t := &a.toks[i]
@@ -392,7 +497,7 @@ func (a *analysis) quotes() {
 
 // resolveNames resolves words to inventory names: joined words
 // ("intent routing" -> intent-routing), exact names, namespace aliases,
-// distinctive suite words, then typos.
+// distinctive words of a name, then typos.
 func (a *analysis) resolveNames() {
 	for i := 0; i < len(a.toks); i++ {
 		t := &a.toks[i]
@@ -417,7 +522,7 @@ func (a *analysis) resolveNames() {
 		if a.r.lex[t.s] != nil {
 			continue
 		}
-		if k, ok := a.ix.parts[t.s]; ok && a.evalWordsInText() {
+		if k, ok := a.ix.parts[t.s]; ok && a.kindContext(a.ix.entries[k].kinds) {
 			a.hit(i, a.ix.entries[k], t.s)
 			continue
 		}
@@ -443,11 +548,35 @@ func (a *analysis) resolveNames() {
 	}
 }
 
+// kindContext reports a strong cue, in the message, of an action with a
+// parameter taking names of kind k: "summarizer" stands for the suite
+// summarizer-golden only when an evaluation is talked about.
+func (a *analysis) kindContext(k kinds) bool {
+	for _, t := range a.toks {
+		wi := a.r.lex[t.s]
+		if t.kind != tWord || wi == nil {
+			continue
+		}
+		for _, c := range wi.cues {
+			if c.w < 2 {
+				continue
+			}
+			for _, p := range c.act.params {
+				if p.accepts&k != 0 && p.p.Source != action.Deployments && p.p.Source != action.Services {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // betterAsKeyword reports whether a typo is closer to a keyword than to a name.
 func (a *analysis) betterAsKeyword(w string) bool {
 	_, dn, _ := a.ix.fuzzy(w)
+	wm := letterMask(w)
 	for _, k := range a.r.targets {
-		if d, ok := closeEnough(w, k); ok && d < dn {
+		if d, ok := closeEnoughMask(w, wm, k.w, k.mask); ok && d < dn {
 			return true
 		}
 	}
@@ -517,7 +646,10 @@ func (a *analysis) words() {
 			continue
 		}
 		if httpCode(t.s) { // "502s": an error count
-			a.info[i] = a.r.lex["5xx"]
+			if wi := a.r.lex["5xx"]; wi != nil {
+				a.info[i] = wi
+				t.s = "5xx"
+			}
 			continue
 		}
 		if w, ok := a.correct(t.s); ok {
@@ -536,12 +668,14 @@ func (a *analysis) correct(w string) (string, bool) {
 		return "", false
 	}
 	best, bestD, tie := "", 99, false
-	for _, k := range a.r.targets {
-		d, ok := closeEnough(w, k)
+	wm := letterMask(w)
+	for _, t := range a.r.targets {
+		k := t.w
+		d, ok := closeEnoughMask(w, wm, k, t.mask)
 		if !ok {
 			continue
 		}
-		if a.r.lex[k].danger && (w == k+"s" || w == k+"es" || w == k+"d" || w == k+"ed") {
+		if a.r.lex[k].has(wDanger) && (w == k+"s" || w == k+"es" || w == k+"d" || w == k+"ed") {
 			continue // "emails aren't going out", "resets": a noun or a fact, not a command
 		}
 		// prefer a same-length reading (a swap or slip) over a dropped
@@ -566,31 +700,137 @@ func (a *analysis) correct(w string) (string, bool) {
 	return best, true
 }
 
-// filters reads unquoted filters: "grep timeout", "containing OOMKilled",
-// "search the checkout logs for refused", "logs with deadlock".
+// matchPhrases finds the vocabulary's phrases: a value phrase ("error
+// rate", "kubectl top") takes its words; cue, verb and word phrases are
+// kept for scoring and reading.
+func (a *analysis) matchPhrases() {
+	for i := range a.toks {
+		wi := a.info[i]
+		if wi == nil || len(wi.phrases) == 0 || a.toks[i].used {
+			continue
+		}
+		for _, ph := range wi.phrases {
+			if a.toks[i].used {
+				break
+			}
+			end := a.matchElems(ph.elems, 0, i)
+			if end < 0 {
+				continue
+			}
+			if ph.kind == pValue {
+				a.values = append(a.values, valueHit{param: ph.param, value: ph.value, weak: ph.weak, i: i})
+				if ph.param.is(action.Bool) {
+					continue // "turn on" is the verb too
+				}
+				for k := i; k < end; k++ {
+					if a.wordIn(k, allWords(ph.elems)) {
+						a.toks[k].used, a.toks[k].said = true, true
+					}
+				}
+				continue
+			}
+			a.phrases = append(a.phrases, phraseHit{ph: ph, start: i, end: end})
+		}
+	}
+}
+
+func allWords(ph action.Phrase) []string {
+	var out []string
+	for _, e := range ph {
+		out = append(out, e.Words...)
+	}
+	return out
+}
+
+// matchElems matches the elements of a phrase from el[k] at token i and
+// returns the token after the match, or -1. A phrase stays in its clause.
+func (a *analysis) matchElems(el action.Phrase, k, i int) int {
+	for k < len(el) {
+		e := el[k]
+		if e.Gap {
+			for j := i; j <= i+action.MaxGap && j < len(a.toks); j++ {
+				if a.toks[j].sep {
+					break
+				}
+				if end := a.matchElems(el, k+1, j); end >= 0 {
+					return end
+				}
+			}
+			return -1
+		}
+		if e.Optional {
+			if i < len(a.toks) && !a.toks[i].sep && a.wordIn(i, e.Words) {
+				if end := a.matchElems(el, k+1, i+1); end >= 0 {
+					return end
+				}
+			}
+			k++
+			continue
+		}
+		if i >= len(a.toks) || (k > 0 && a.toks[i].sep) || !a.wordIn(i, e.Words) {
+			return -1
+		}
+		i++
+		k++
+	}
+	return i
+}
+
+// wordIn reports an unused word at i that is one of ws.
+func (a *analysis) wordIn(i int, ws []string) bool {
+	if i < 0 || i >= len(a.toks) {
+		return false
+	}
+	t := a.toks[i]
+	if t.kind != tWord || t.used {
+		return false
+	}
+	for _, w := range ws {
+		if t.s == w {
+			return true
+		}
+	}
+	return false
+}
+
+// valueWords reads enum values (and words for them, and for true and
+// false) named by one word.
+func (a *analysis) valueWords() {
+	for i, wi := range a.info {
+		if wi == nil || len(wi.values) == 0 || a.toks[i].used && !a.nameAt(i) {
+			continue // a name may be a value too: "shop" the site and the deployment
+		}
+		for _, v := range wi.values {
+			a.values = append(a.values, valueHit{param: v.param, value: v.value, weak: v.weak, i: i})
+		}
+	}
+}
+
+// filters reads unquoted free text: "grep timeout", "containing
+// OOMKilled", "search the checkout logs for refused", "logs with deadlock".
 func (a *analysis) filters() {
 	a.searchVerb()
 	if a.filter != "" {
 		return
 	}
 	for i := range a.toks {
-		explicit := a.info[i] != nil && a.info[i].filterVerb
+		explicit := a.introducesText(i)
 		search := a.isWord(i, "search", "find", "searching") || a.isWord(i, "look", "looking") && a.isWord(i+1, "for")
-		with := a.isWord(i, "with") && a.logContext()
+		with := a.isWord(i, "with") && a.textContext(2.5)
 		j := i + 1
 		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an") {
 			j++
 		}
 		// "logs with OOMKilled", "errors like NullPointerException", "lines
 		// that say timeout": a word shaped like a log token after with,
-		// like or say is the filter, even when it reads like a metric
+		// like or say is the text, even when it reads like a metric
 		if a.isWord(i, "with", "like", "say", "says", "saying", "said", "mentioning", "containing", "matching", "including") &&
-			a.logNoun() && j < len(a.toks) && !a.toks[j].used && (a.toks[j].kind == tWord || a.toks[j].kind == tNum) {
+			a.textNounAnywhere() && j < len(a.toks) && !a.toks[j].used && (a.toks[j].kind == tWord || a.toks[j].kind == tNum) {
 			t := a.toks[j]
 			shaped := logShaped(t.orig) && a.r.lex[strings.ToLower(t.orig)] == nil && !httpCode(t.s) &&
-				(t.kind == tWord || a.info[i] != nil && a.info[i].filterVerb)
+				(t.kind == tWord || explicit)
 			loose := a.info[j] == nil && !pronoun[t.s] && t.kind == tWord &&
-				(a.isWord(i, "say", "says", "saying", "said") || a.isWord(i, "like") && a.lineNoun(i-1) || a.isWord(i, "with") && a.lineNoun(i-1))
+				(a.isWord(i, "say", "says", "saying", "said") || a.isWord(i, "like") && a.textNoun(i-1) || a.isWord(i, "with") && a.textNoun(i-1))
 			if shaped || loose {
 				a.takeFilter(j)
 				return
@@ -601,6 +841,9 @@ func (a *analysis) filters() {
 		}
 		if a.filterCandidate(j, explicit) && !(with && a.info[j] != nil) && (explicit || with || a.isWord(j-1, "for")) {
 			a.takeFilter(j)
+			if explicit {
+				a.filterBy = textParams(a.info[i].words)
+			}
 			return
 		}
 		if !explicit && !search {
@@ -619,11 +862,110 @@ func (a *analysis) filters() {
 	a.shapedFilter()
 }
 
+// textParams are the free-text parameters of ps.
+func textParams(ps []*paramInfo) []*paramInfo {
+	var out []*paramInfo
+	for _, p := range ps {
+		if p.freeText {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// filterFor reports the free text as a value of p: it was introduced by a
+// word of p, or by nothing in particular.
+func (a *analysis) filterFor(p *paramInfo) bool {
+	if a.filter == "" {
+		return false
+	}
+	if len(a.filterBy) == 0 {
+		return true
+	}
+	for _, q := range a.filterBy {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// introducesText reports a word of a free-text parameter at i: "grep",
+// "containing", "matching".
+func (a *analysis) introducesText(i int) bool {
+	if wi := a.info[i]; wi != nil && !a.toks[i].used {
+		for _, p := range wi.words {
+			if p.freeText {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// textContext reports an unused cue of at least w of an action with a
+// free-text parameter (a log search: "logs").
+func (a *analysis) textContext(w float32) bool {
+	for i, wi := range a.info {
+		if wi == nil || a.toks[i].used || a.logIn(i) {
+			continue
+		}
+		for _, c := range wi.cues {
+			if c.w >= w && hasFreeText(c.act) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func hasFreeText(act *actInfo) bool {
+	for _, p := range act.params {
+		if p.freeText {
+			return true
+		}
+	}
+	return false
+}
+
+// textNoun reports a word at i naming the lines free text is searched in:
+// a cue of an action with a free-text parameter (logs, errors, exceptions)
+// or a word counting them (lines, entries).
+func (a *analysis) textNoun(i int) bool {
+	wi := a.r.lex[a.word(i)]
+	if wi == nil {
+		return false
+	}
+	for _, c := range wi.cues {
+		if hasFreeText(c.act) {
+			return true
+		}
+	}
+	for _, p := range wi.words {
+		if p.is(action.Int) && hasFreeText(p.act) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *analysis) textNounAnywhere() bool {
+	for i := range a.toks {
+		if !a.toks[i].used && a.textNoun(i) && !a.logIn(i) {
+			return true
+		}
+		if a.isWord(i, "stack", "traces", "trace") {
+			return true
+		}
+	}
+	return false
+}
+
 // shapedFilter: in a request for logs, a word with inner capitals, an
 // underscore or a dot is text to match even without a verb: "any
 // OOMKilled in the orders logs", "orders logs ECONNRESET".
 func (a *analysis) shapedFilter() {
-	if !a.logsNamed() {
+	if !a.textContext(3) {
 		return
 	}
 	for j, t := range a.toks {
@@ -652,13 +994,21 @@ func (a *analysis) filterCandidate(j int, anyWord bool) bool {
 	if t.used || (t.kind != tWord && t.kind != tNum) {
 		return false
 	}
-	if wi := a.info[j]; wi != nil && (!anyWord || wi.unit > 0 || wi.cue[aLoki] >= 2.5) {
+	if wi := a.info[j]; wi != nil && (!anyWord || wi.unit > 0 || textCue(wi) >= 2.5) {
 		return false
 	}
-	if pronoun[t.s] {
-		return false
+	return !pronoun[t.s]
+}
+
+// textCue is the word's largest cue for an action with free text.
+func textCue(wi *wordInfo) float32 {
+	var m float32
+	for _, c := range wi.cues {
+		if hasFreeText(c.act) {
+			m = max(m, c.w)
+		}
 	}
-	return true
+	return m
 }
 
 func (a *analysis) takeFilter(j int) {
@@ -705,20 +1055,6 @@ func logShaped(w string) bool {
 	return false
 }
 
-// logNoun reports a word naming log lines: logs, lines, errors, entries,
-// exceptions, stack traces.
-func (a *analysis) logNoun() bool {
-	for i, wi := range a.info {
-		if wi != nil && !a.toks[i].used && (wi.cue[aLoki] > 0 || wi.lineNoun) {
-			return true
-		}
-		if a.isWord(i, "stack", "traces", "trace") {
-			return true
-		}
-	}
-	return false
-}
-
 // searchVerb: a name that is also a verb ("search") opening a message that
 // names another service is the verb: "search checkout logs for timeout".
 func (a *analysis) searchVerb() {
@@ -742,126 +1078,16 @@ func (a *analysis) firstContent() int {
 	return len(a.toks)
 }
 
-func (a *analysis) logContext() bool {
-	for i, wi := range a.info {
-		if wi != nil && wi.cue[aLoki] >= 2.5 && !a.toks[i].used {
-			return true
-		}
+// logIn: "log in", "logged into": signing in, not logs.
+func (a *analysis) logIn(i int) bool {
+	if !a.isWord(i, "log", "logged", "logging", "login", "logins") {
+		return false
 	}
-	return false
-}
-
-// numbers gives each remaining number a role from its neighbours.
-func (a *analysis) numbers() {
-	for _, slot := range []string{"replicas", "revision", "run", "limit"} {
-		v, ok := a.kv[slot]
-		if !ok {
-			continue
-		}
-		n, isNum := atoi(v)
-		if !isNum {
-			if m, ok := numberWord(v); ok {
-				n, isNum = m, true
-			}
-		}
-		if !isNum {
-			continue
-		}
-		switch slot {
-		case "replicas":
-			a.replicas.set(n)
-		case "revision":
-			a.revision.set(n)
-		case "run":
-			a.run.set(n)
-		case "limit":
-			a.limit.set(n)
-		}
+	if a.isWord(i, "login", "logins") || a.isWord(i+1, "into") {
+		return true
 	}
-	for i := range a.toks {
-		t := &a.toks[i]
-		if t.kind == tWord && !t.used && len(t.s) > 1 && t.s[0] == 'x' {
-			if n, ok := atoi(t.s[1:]); ok { // "x5"
-				t.used = true
-				a.toNum.set(n)
-			}
-			continue
-		}
-		if t.kind == tWord && !t.used {
-			if n, ok := revisionWord(t.s); ok { // "r22", "rev22", "v22" (not "v1.4.2": an image version)
-				t.used = true
-				a.revision.set(n)
-			}
-			continue
-		}
-		if t.kind != tNum || t.used {
-			continue
-		}
-		t.used = true
-		prev, next := a.word(i-1), a.word(i+1)
-		next2 := a.word(i + 2)
-		switch {
-		case prev == "revision" || prev == "rev" || prev == "revisions" || (prev == "version" && !t.hash) || prev == "generation":
-			a.revision.set(t.n)
-		case (prev == "run" || prev == "runs") && !a.replicaNoun(i+1) && !(a.nameAt(i+1) && a.replicaNoun(i+2)) || prev == "id" || (t.hash || prev == "eval" || prev == "evaluation" || prev == "status") && a.evalWords():
-			a.run.set(t.n)
-			if prev == "run" || prev == "runs" {
-				a.runRef = true // "is run #118 done?", "how did run 17 go"
-			}
-		case t.hash && !a.hasTarget() && a.evalStatusWord() && (prev == "" || a.isWord(i-1, "for", "of", "on", "about", "is", "how", "did", "would") || a.info[i-1] != nil && a.info[i-1].evalStatus):
-			a.run.set(t.n) // "results for #9"
-			a.runRef = true
-		case t.hash:
-			a.revision.set(t.n)
-		case a.linesAfter(i+1) || prev == "tail" || prev == "limit" || prev == "top" || prev == "first":
-			a.limit.set(t.n)
-		case a.replicasAfter(i + 1):
-			if a.countAt < 0 {
-				a.countAt = i
-			}
-			if prev == "by" || a.relWord(i-1) || a.relWord(i-2) || a.relWord(i+1) || a.isWord(i+2, "more") {
-				a.relative = true
-			} else {
-				a.replicas.set(t.n)
-			}
-		case prev == "by":
-			a.relative = true
-		case prev == arrow:
-			a.toNum.set(t.n) // "frontend prod -> 5"
-		case prev == "to" || prev == "at" || prev == "=" || prev == "of" && a.replicaNoun(i-2):
-			a.toNum.set(t.n)
-		case prev == "last" && (next == "" || next2 == ""):
-			a.limit.set(t.n)
-		default:
-			a.bareNums = append(a.bareNums, t.n)
-		}
-	}
-}
-
-// linesAfter reports log lines counted by a number before i: "50 lines",
-// "10 error lines", "the 10 most recent errors", "5 latest warnings".
-func (a *analysis) linesAfter(i int) bool {
-	for j := i; j < len(a.toks) && j < i+4; j++ {
-		if a.lineNoun(j) {
-			return true
-		}
-		if !a.levelWord(j) && !a.isWord(j, "most", "recent", "latest", "newest", "last", "new", "oldest", "earliest", "log", "logged") {
-			return false
-		}
-	}
-	return false
-}
-
-// replicasAfter reports replicas counted by a number before i: "4
-// replicas", "3 more pods", "twelve checkout pods", "2 extra auth pods".
-func (a *analysis) replicasAfter(i int) bool {
-	if a.relWord(i) {
-		i++
-	}
-	if a.nameAt(i) {
-		i++
-	}
-	return a.replicaNoun(i)
+	// "users can't log in", "log in to the app" (not "what did cart log in the last hour")
+	return a.isWord(i+1, "in", "on") && (i+2 >= len(a.toks) || a.toks[i+2].sep || a.isWord(i+2, "to", "with", "again", "anymore", "via", "using", "at"))
 }
 
 // nameAt reports an inventory name at token i.
@@ -874,78 +1100,78 @@ func (a *analysis) nameAt(i int) bool {
 	return false
 }
 
-func (a *analysis) lineNoun(i int) bool {
-	w := a.word(i)
-	wi := a.r.lex[w]
-	return wi != nil && (wi.lineNoun || w == "logs" || w == "log" || w == "errors" || w == "warnings" || w == "warns" ||
-		w == "exceptions" || w == "panics" || w == "stacktraces" || w == "tracebacks")
-}
-
-func (a *analysis) levelWord(i int) bool {
-	wi := a.r.lex[a.word(i)]
-	return wi != nil && wi.level != ""
-}
-
-func (a *analysis) replicaNoun(i int) bool {
-	wi := a.r.lex[a.word(i)]
-	return wi != nil && wi.replicaNoun
-}
-
-func (a *analysis) relWord(i int) bool {
-	wi := a.r.lex[a.word(i)]
-	return wi != nil && wi.rel
-}
-
-// revisionWord reads "r22", "rev22" and "revision22" as revision 22, and
-// "v22" as version 22 (a revision, like "version 22"); "v1.4.2" is an
-// image version and no revision.
-func revisionWord(w string) (int, bool) {
-	for _, p := range []string{"revision", "rev", "r", "v"} {
-		if rest, ok := strings.CutPrefix(w, p); ok && rest != "" {
-			if n, ok := atoi(strings.TrimPrefix(rest, "-")); ok {
-				return n, true
-			}
-			return 0, false
-		}
+// targets are the name hits that stand for deployments or services.
+func (a *analysis) targets() []nameHit {
+	if a.targetsSet {
+		return a.targetHits
 	}
-	return 0, false
-}
-
-// evalStatusWord reports a word asking for results: results, score, done.
-func (a *analysis) evalStatusWord() bool {
-	for i, wi := range a.info {
-		if wi != nil && wi.evalStatus && !a.toks[i].used || a.isWord(i, "go") && a.isWord(0, "how") {
-			return true
-		}
+	out := a.findTargets()
+	if a.filtered {
+		a.targetHits, a.targetsSet = out, true
 	}
-	return false
+	return out
 }
 
-func (a *analysis) evalWords() bool {
-	if a.runRef {
+func (a *analysis) findTargets() []nameHit {
+	var out []nameHit
+	for _, h := range a.names {
+		k := h.e.kinds
+		if k&(kDeployment|kService) == 0 {
+			continue
+		}
+		if k&kNamespace != 0 && a.nsPosition(h.i) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// hasTarget reports a deployment or service named.
+func (a *analysis) hasTarget() bool {
+	if len(a.targets()) > 0 {
 		return true
 	}
-	for _, wi := range a.info {
-		if wi != nil && wi.evalCtx {
-			return true
-		}
-	}
-	for _, h := range a.names {
-		if h.e.kinds&(kSuite|kVariant) != 0 {
-			return true
-		}
-	}
-	return false
+	_, ok := a.kvSlot(slotDeployment)
+	return ok
 }
 
-var pronoun = setOf(`me us it them him her you this that these those i we`)
+// nsPosition: a name in a namespace slot ("in prod", "prod namespace").
+func (a *analysis) nsPosition(i int) bool {
+	return a.isWord(i-1, "in", "on", "from", "within", "namespace", "ns") || a.isWord(i+1, "namespace", "ns", "env", "environment", "cluster")
+}
 
-// evalWordsInText reports an evaluation word (eval, benchmark) in the message.
-func (a *analysis) evalWordsInText() bool {
-	for _, t := range a.toks {
-		if wi := a.r.lex[t.s]; t.kind == tWord && wi != nil && wi.evalCtx {
-			return true
+// namesOf are the names of kinds k, not counting a name standing in a
+// namespace position when k does not take namespaces.
+func (a *analysis) namesOf(k kinds) []nameHit {
+	if k&(kDeployment|kService) != 0 && k&kNamespace == 0 {
+		return a.targets()
+	}
+	var out []nameHit
+	for _, h := range a.names {
+		if h.e.kinds&k == 0 {
+			continue
+		}
+		if k == kNamespace && h.e.kinds&(kDeployment|kService) != 0 && !a.nsPosition(h.i) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func (a *analysis) unknownName(j int) bool {
+	if j < 0 || j >= len(a.toks) {
+		return false
+	}
+	t := a.toks[j]
+	if t.kind != tWord || t.used || a.info[j] != nil || preverb[t.s] || len(t.s) < 2 || len(t.s) > 63 {
+		return false
+	}
+	for _, r := range t.s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
 		}
 	}
-	return false
+	return true
 }

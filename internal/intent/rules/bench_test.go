@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -47,12 +48,16 @@ var benchTexts = []string{
 	"how many replicas does billing-cart19 have in staging?",
 }
 
+// benchCatalog is the built-in actions and a dozen user-defined ones.
+func benchCatalog() []action.Spec { return append(builtin.Specs(), userSpecs()...) }
+
 // BenchmarkRoute measures routes per second on one core with a 200-name
-// inventory (go test -run=^$ -bench=Route -cpu=1 ./internal/intent/rules/).
+// inventory and the built-ins plus a dozen user-defined actions
+// (go test -run=^$ -bench=Route -cpu=1 ./internal/intent/rules/).
 func BenchmarkRoute(b *testing.B) {
-	r := New()
+	cat := benchCatalog()
+	r := New(cat)
 	inv := benchInventory()
-	cat := action.Catalog()
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -66,10 +71,11 @@ func BenchmarkRoute(b *testing.B) {
 
 // BenchmarkRouteHuge routes a 1 MB paste: the work is capped.
 func BenchmarkRouteHuge(b *testing.B) {
-	r := New()
+	cat := benchCatalog()
+	r := New(cat)
 	inv := benchInventory()
 	text := strings.Repeat("why is chekout slow `rate(x[5m])` *bold* <@U1> ", 1<<20/48)
-	q := intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv}
+	q := intent.Query{Text: text, Catalog: cat, Inventory: inv}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := r.Route(context.Background(), q); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
+	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -103,8 +106,8 @@ func sameValue(key string, got, want any) bool {
 // runDataset routes every case and returns the failures.
 func runDataset(t *testing.T, ds routingDataset) (fails []string) {
 	t.Helper()
-	r := New()
-	cat := action.Catalog()
+	r := New(builtin.Specs())
+	cat := builtin.Specs()
 	for _, c := range ds.Cases {
 		got, err := r.Route(context.Background(), intent.Query{Text: c.Text, Catalog: cat, Inventory: ds.Inventory})
 		if err != nil {
@@ -148,9 +151,9 @@ func TestProjectDataset(t *testing.T) {
 // and parameters outside the spec are dropped.
 func TestCatalogLimits(t *testing.T) {
 	inv := loadDataset(t, "testdata/cases.yaml").Inventory
-	r := New()
+	r := New(builtin.Specs())
 	var readOnly []action.Spec
-	for _, s := range action.Catalog() {
+	for _, s := range builtin.Specs() {
 		if s.Kind == action.Read {
 			readOnly = append(readOnly, s)
 		}
@@ -162,8 +165,8 @@ func TestCatalogLimits(t *testing.T) {
 	if got.Action != action.None {
 		t.Errorf("got %s with a read-only catalog, want none", got.Action)
 	}
-	got, _ = r.Route(context.Background(), intent.Query{Text: "logs of eval run 0 for checkout, last 99999 lines", Catalog: action.Catalog(), Inventory: inv})
-	if spec, ok := action.CatalogSpec(got.Action); ok {
+	got, _ = r.Route(context.Background(), intent.Query{Text: "logs of eval run 0 for checkout, last 99999 lines", Catalog: builtin.Specs(), Inventory: inv})
+	if spec, ok := specNamed(builtin.Specs(), got.Action); ok {
 		if _, err := spec.Validate(got.Params); err != nil {
 			t.Errorf("params %v of %s do not validate: %v", got.Params, got.Action, err)
 		}
@@ -173,7 +176,7 @@ func TestCatalogLimits(t *testing.T) {
 // TestConcurrentInventories routes in parallel against changing
 // inventories (run with -race).
 func TestConcurrentInventories(t *testing.T) {
-	r := New()
+	r := New(builtin.Specs())
 	base := loadDataset(t, "testdata/cases.yaml").Inventory
 	other := intent.Inventory{Namespaces: []string{"qa"}, Deployments: map[string][]string{"qa": {"ledger"}}, Services: []string{"ledger"}}
 	done := make(chan struct{})
@@ -185,7 +188,7 @@ func TestConcurrentInventories(t *testing.T) {
 				if (i+g)%2 == 0 {
 					inv, text, want = other, "restart ledger in qa", "ledger"
 				}
-				got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+				got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: builtin.Specs(), Inventory: inv})
 				if err != nil || got.Params.String("deployment") != want {
 					t.Errorf("%q: %v %v", text, got, err)
 					return
@@ -195,5 +198,93 @@ func TestConcurrentInventories(t *testing.T) {
 	}
 	for g := 0; g < 4; g++ {
 		<-done
+	}
+}
+
+func specNamed(specs []action.Spec, name string) (action.Spec, bool) {
+	for _, s := range specs {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return action.Spec{}, false
+}
+
+// TestGates holds the router to the project's routing gates (the ones
+// scripts/test.sh runs through the binary): evals/routing.yaml and every
+// evals/routing-extra dataset at 95% fully right with no unsafe answer.
+func TestGates(t *testing.T) {
+	files, _ := filepath.Glob("../../../evals/routing-extra/*.yaml")
+	files = append([]string{"../../../evals/routing.yaml"}, files...)
+	specs := builtin.Specs()
+	r := New(specs)
+	for _, f := range files {
+		ds, err := eval.LoadDataset(f, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := eval.Run(context.Background(), r, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rep.Misses {
+			t.Logf("%s:%d %q: %s (%s)", filepath.Base(f), m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
+		}
+		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", filepath.Base(f), rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
+		if err := eval.DefaultGate().Check(rep); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestUserDefined: actions known only by a name, a summary, typed
+// parameters and examples (as user-defined action files give them) route
+// from phrasings that are not their examples, and the built-ins beside
+// them keep routing; at the gate (95%, no unsafe answer). The holdout set
+// was written after the router and run untouched.
+func TestUserDefined(t *testing.T) {
+	specs := append(builtin.Specs(), userSpecs()...)
+	for _, s := range userSpecs() {
+		if err := s.Check(); err != nil {
+			t.Fatalf("fixture: %v", err)
+		}
+	}
+	r := New(specs)
+	for _, f := range []string{"testdata/userdefined.yaml", "testdata/userdefined-holdout.yaml"} {
+		ds, err := eval.LoadDataset(f, specs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := eval.Run(context.Background(), r, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rep.Misses {
+			t.Logf("%s:%d %q: %s (%s)", f, m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
+		}
+		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", f, rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
+		if err := eval.DefaultGate().Check(rep); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+// TestConfidentReadings: plain requests are read at or above the hybrid
+// router's threshold (0.75), so it does not ask a model for them; a
+// cue shared by two actions ("status") must not make them doubtful.
+func TestConfidentReadings(t *testing.T) {
+	inv := loadDataset(t, "testdata/cases.yaml").Inventory
+	specs := append(builtin.Specs(), userSpecs()...)
+	r := New(specs)
+	for _, text := range []string{"status of checkout in prod", "scale checkout to 5 in prod", "restart auth in staging",
+		"error rate of checkout over the last hour", "cpu usage of checkout", "show error logs for payments",
+		"why is payments slow?", "help", "status of eval run 42", "purge the shop cdn cache", "who is on call for data"} {
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: specs, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Action == action.None || got.Confidence < 0.75 {
+			t.Errorf("%q = %s at %.2f, want an action at 0.75 or more", text, got.Action, got.Confidence)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -37,45 +38,48 @@ func FuzzNormalize(f *testing.F) {
 }
 
 // FuzzRoute checks that any input routes without panicking, within the
-// catalog, and never to a change without its target. The one change the
-// router may name without a target is an evaluation run that names a
-// variant but no suite (the package doc: the pipeline asks for the suite
-// before anything runs): it must say so, with a confidence below what a
-// change is offered at, and its parameters must fail validation.
+// catalog, and never to a change without its target: each required
+// parameter naming what it acts on is set, except at a confidence of at
+// most 0.6 when another inventory name of it is (the pipeline asks for the
+// rest before anything runs: "run evals for prompt-v8"). Explicit calls
+// keep their values as typed, for validation to refuse.
 func FuzzRoute(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
-	r := New()
+	r := New(builtin.Specs())
 	inv := intent.Inventory{Namespaces: []string{"prod", "staging"},
 		Deployments:  map[string][]string{"prod": {"checkout", "payments"}, "staging": {"checkout"}},
 		Services:     []string{"checkout", "payments"},
 		EvalSuites:   []string{"intent-routing"},
 		EvalVariants: []string{"baseline", "prompt-v2"}}
-	cat := action.Catalog()
+	cat := builtin.Specs()
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := r.Route(context.Background(), intent.Query{Text: s, Catalog: cat, Inventory: inv})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Source != Source || got.Confidence < 0 || got.Confidence > 1 {
+		if got.Source != Source && got.Source != ExplicitSource || got.Confidence < 0 || got.Confidence > 1 {
 			t.Fatalf("bad intent %+v", got)
 		}
-		spec, ok := action.CatalogSpec(got.Action)
+		if got.Source == ExplicitSource {
+			return
+		}
+		spec, ok := specNamed(cat, got.Action)
 		if got.Action != action.None && !ok {
 			t.Fatalf("action %q is not in the catalog", got.Action)
 		}
 		if spec.Kind == action.Mutating {
-			key := "deployment"
-			if got.Action == action.EvaluationRun {
-				key = "suite"
+			other := false
+			for _, p := range spec.Params {
+				if p.Source != action.NoSource && p.Source != action.Namespaces && !p.Required && got.Params.String(p.Name) != "" {
+					other = true
+				}
 			}
-			if got.Params.String(key) == "" {
-				_, verr := spec.Validate(map[string]any(got.Params))
-				askForSuite := got.Action == action.EvaluationRun && got.Params.String("variant") != "" &&
-					strings.Contains(got.Note, "no evaluation suite named") && got.Confidence <= 0.6 && verr != nil
-				if !askForSuite {
-					t.Fatalf("%q: mutating %s without %s: %v (%s)", s, got.Action, key, got.Params, got.Note)
+			for _, p := range spec.Params {
+				target := p.Required && p.Source != action.Namespaces && (p.Type == action.String || p.Type == action.Enum)
+				if target && got.Params.String(p.Name) == "" && !(other && got.Confidence <= 0.6) {
+					t.Fatalf("%q: mutating %s without %s: %v (confidence %.2f)", s, got.Action, p.Name, got.Params, got.Confidence)
 				}
 			}
 		}
@@ -90,14 +94,14 @@ func FuzzRoute(f *testing.F) {
 // to a read, which would then fail validation; the read runs with its
 // default window and the note says why.
 func TestImpossibleWindowIgnored(t *testing.T) {
-	r := New()
+	r := New(builtin.Specs())
 	inv := intent.Inventory{Services: []string{"checkout"}}
 	for _, text := range []string{"error rate of checkout over 700w", "logs for checkout over the last 700 weeks"} {
-		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: builtin.Specs(), Inventory: inv})
 		if err != nil {
 			t.Fatal(err)
 		}
-		spec, _ := action.CatalogSpec(got.Action)
+		spec, _ := specNamed(builtin.Specs(), got.Action)
 		if spec.Kind != action.Read || got.Params["window"] != nil || !strings.Contains(got.Note, "window 700w ignored") {
 			t.Errorf("%q: %s %v (%s); want a read without the window, noted", text, got.Action, got.Params, got.Note)
 		}

@@ -202,6 +202,14 @@ func closeEnough(word, target string) (int, bool) {
 	if len(word) < 4 || len(target) < 4 {
 		return 0, false
 	}
+	return closeEnoughMask(word, letterMask(word), target, letterMask(target))
+}
+
+// closeEnoughMask is closeEnough with the words' letter masks known.
+func closeEnoughMask(word string, wm uint64, target string, tm uint64) (int, bool) {
+	if len(word) < 4 || len(target) < 4 {
+		return 0, false
+	}
 	k := maxTypos(len(target))
 	if d := len(word) - len(target); d > k || -d > k {
 		return 0, false
@@ -209,7 +217,7 @@ func closeEnough(word, target string) (int, bool) {
 	if len(target) == 4 && len(word) != 4 {
 		return 0, false
 	}
-	if bits.OnesCount64(letterMask(word)^letterMask(target)) > 2*k {
+	if bits.OnesCount64(wm^tm) > 2*k {
 		return 0, false
 	}
 	d := osa(word, target, k)

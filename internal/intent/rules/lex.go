@@ -28,39 +28,28 @@ type token struct {
 	hash bool   // "#42"
 	sep  bool   // a clause boundary (, ; . ! ? newline) comes before this token
 	used bool   // consumed by a slot (duration, number, filter, name)
+	said bool   // consumed as a word of a value ("kubectl top" is cpu): still a word of the sentence
 }
 
 // lexed is a tokenised message.
 type lexed struct {
 	toks     []token
-	question bool // the message contains a question mark
-}
-
-// keys recognised in key:value and key=value forms, mapped to a slot name.
-var kvKeys = map[string]string{
-	"replicas": "replicas", "replica": "replicas", "namespace": "namespace", "ns": "namespace", "n": "namespace",
-	"deployment": "deployment", "deploy": "deployment", "deployments": "deployment", "service": "service",
-	"svc": "service", "app": "service", "suite": "suite", "variant": "variant", "baseline": "baseline",
-	"run": "run", "revision": "revision", "rev": "revision", "to-revision": "revision", "window": "window",
-	"since": "window", "last": "window", "level": "level", "limit": "limit", "tail": "limit", "lines": "limit",
-	"metric": "metric", "filter": "filter", "grep": "filter", "id": "run", "run-id": "run", "run_id": "run",
-	"deployment.apps": "deployment", "deploy.apps": "deployment", "deployments.apps": "deployment",
-	"services": "service", "namespaces": "namespace", "dep": "deployment", "env": "namespace", "lvl": "level",
-	"duration": "window", "range": "window", "period": "window", "contains": "filter", "match": "filter",
-	"pattern": "filter", "runid": "run",
+	question bool                 // the message contains a question mark
+	keys     map[string]kvKey     // keys recognised in key:value and key=value forms
+	lex      map[string]*wordInfo // the router's words
 }
 
 // lex tokenises cleaned segments. Code that looks like a query becomes a
 // single tCode token; other code (a backticked name or kubectl command)
 // is tokenised like prose.
-func lex(segs []Segment) lexed {
-	var lx lexed
+func lex(segs []Segment, keys map[string]kvKey, words map[string]*wordInfo) lexed {
+	lx := lexed{keys: keys, lex: words}
 	for _, seg := range segs {
 		if seg.Code && looksLikeQuery(seg.Text) {
 			lx.toks = append(lx.toks, token{kind: tCode, orig: seg.Text, sep: true})
 			continue
 		}
-		if seg.Code && strings.ContainsAny(strings.TrimSpace(seg.Text), " \t\n") && !looksLikeCommand(seg.Text) {
+		if seg.Code && strings.ContainsAny(strings.TrimSpace(seg.Text), " \t\n") && !lx.looksLikeCommand(seg.Text) {
 			// backticked words are text to match: logs with `invalid token`
 			lx.toks = append(lx.toks, token{kind: tQuote, orig: seg.Text, s: strings.ToLower(seg.Text)})
 			continue
@@ -69,6 +58,11 @@ func lex(segs []Segment) lexed {
 	}
 	lx.mergeNumberWords()
 	return lx
+}
+
+func (lx *lexed) isKey(k string) bool {
+	_, ok := lx.keys[k]
+	return ok
 }
 
 func isWordRune(r rune) bool {
@@ -119,8 +113,8 @@ func (lx *lexed) prose(s string) {
 					endSep = true
 				}
 				if w[len(w)-1] == ':' && len(w) > 1 { // "replicas: 3"
-					if _, ok := kvKeys[strings.ToLower(w[:len(w)-1])]; ok {
-						lx.toks = append(lx.toks, token{kind: tFlag, s: kvKeys[strings.ToLower(w[:len(w)-1])], sep: sep})
+					if key := strings.ToLower(w[:len(w)-1]); lx.isKey(key) && !lx.keys[key].word {
+						lx.toks = append(lx.toks, token{kind: tFlag, s: key, sep: sep})
 						sep = false
 						w = ""
 						break
@@ -291,7 +285,7 @@ func (lx *lexed) word(w string, sep bool) {
 	}
 	if k := strings.IndexByte(lw, ':'); k > 0 {
 		key := lw[:k]
-		if _, ok := kvKeys[key]; ok && k < len(lw)-1 {
+		if lx.isKey(key) && k < len(lw)-1 {
 			add(token{kind: tKV, s: key, val: lw[k+1:], orig: w[k+1:]})
 			return
 		}
@@ -312,6 +306,10 @@ func (lx *lexed) word(w string, sep bool) {
 		return
 	}
 	if k := strings.IndexByte(lw, '/'); k >= 0 {
+		if k == 0 && len(lw) > 1 && len(lx.toks) > 0 && pathLike(lw) {
+			add(token{kind: tWord, s: lw, orig: w}) // a path: "/img", "/assets/logo.png"
+			return
+		}
 		switch lw {
 		case "req/s", "reqs/s", "requests/s", "req/sec", "requests/sec", "requests/second", "r/s":
 			add(token{kind: tWord, s: "rps", orig: w})
@@ -319,8 +317,8 @@ func (lx *lexed) word(w string, sep bool) {
 		}
 		prefix := lw[:k]
 		rest := lw[k+1:]
-		if ks, ok := kvKeys[prefix]; ok && rest != "" && !strings.Contains(rest, "/") {
-			add(token{kind: tKV, s: ks, val: rest, orig: w[k+1:]})
+		if lx.isKey(prefix) && rest != "" && !strings.Contains(rest, "/") {
+			add(token{kind: tKV, s: prefix, val: rest, orig: w[k+1:]})
 			return
 		}
 		switch prefix {
@@ -359,6 +357,21 @@ func (lx *lexed) word(w string, sep bool) {
 		return
 	}
 	add(token{kind: tWord, s: lw, orig: w})
+}
+
+// pathLike reports a word written like a URL path: "/img", "/a/b.png".
+func pathLike(s string) bool {
+	letters := false
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			letters = true
+		case strings.ContainsRune("/_.-*~%+", r):
+		default:
+			return false
+		}
+	}
+	return letters && !strings.Contains(s, "//")
 }
 
 func isClock(s string) bool {
@@ -476,31 +489,20 @@ func looksLikeQuery(code string) bool {
 }
 
 // looksLikeCommand reports whether backticked words are a command to read
-// as prose ("kubectl rollout restart deploy/auth", "/parley eval run x").
-func looksLikeCommand(code string) bool {
+// as prose ("kubectl rollout restart deploy/auth", "/parley eval run x"):
+// kubectl or parley, or a verb or strong cue of an action first.
+func (lx *lexed) looksLikeCommand(code string) bool {
 	f := strings.Fields(strings.ToLower(code))
 	if len(f) == 0 {
 		return false
 	}
-	switch strings.TrimPrefix(f[0], "/") {
-	case "kubectl", "k", "parley", "eval", "scale", "restart", "rollback", "status", "logs", "run", "evaluate", "help":
+	switch w := strings.TrimPrefix(f[0], "/"); w {
+	case "kubectl", "k", "parley":
 		return true
+	default:
+		wi := lx.lex[w]
+		return wi != nil && (len(wi.verbs) > 0 || wi.maxCue() >= 2.5)
 	}
-	return false
-}
-
-// isLogQL decides whether a query expression is LogQL (true) or PromQL.
-func isLogQL(q string) bool {
-	q = strings.TrimSpace(q)
-	if strings.HasPrefix(q, "{") {
-		return true
-	}
-	for _, p := range []string{"|=", "|~", "!~\"", "| json", "| logfmt", "| pattern", "| regexp", "| line_format", "| label_format", "| unwrap", "count_over_time({", "bytes_over_time({", "rate({", "bytes_rate({"} {
-		if strings.Contains(q, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func isASCII(s string) bool {

@@ -1,56 +1,99 @@
 // Package rules is Parley's offline intent router: it turns a chat message
-// into a catalog action and typed parameters without any model.
+// into an action of the catalog and typed parameters without any model.
+//
+// It knows no action by name. New compiles the catalog's specs: each
+// action's Vocabulary (verbs, cues, phrases, the situations it answers),
+// its typed parameters (enum values and their synonyms, the Words that
+// introduce a value, patterns, inventory sources, code) and its examples.
+// A spec that declares no vocabulary (a user-defined action) gets one
+// derived from its name, summary and examples: its verbs are the
+// imperative first words of its summary and examples, the verb of its name
+// ("cdn.purge": purge) and the verbs that mean the same ("flush", "clear";
+// those only in its context); its cues are its distinctive words, weighted
+// by how few other actions use them; words for true and false of its
+// booleans come from its examples. What stays here is the language: how a
+// command, a question, a negation, a polite wrapper, a symptom, a count or
+// a window is said, and what is never done.
 //
 // A message is cleaned of platform markup (Clean, Normalize), tokenised,
-// and read in independent passes that do not depend on word order: typed
-// slots (kubectl flags, key:value pairs, durations, numbers, quoted
-// filters, raw PromQL/LogQL) are extracted; words are resolved against the
-// inventory with typo tolerance (restricted Damerau-Levenshtein, budget by
-// length, ordinary words never become names); every remaining word adds
-// evidence for actions from a small lexicon (also typo tolerant). Mutating
-// actions need an imperative verb, exactly one target and no negation,
-// question or second command; otherwise the best-supported read action
-// wins, or none.
+// and read in passes that do not depend on word order: key:value pairs and
+// kubectl flags (any parameter by its name or word: "site:shop", "rev:3";
+// "-n prod", "svc/x", "--since=1h" by kind), durations, quoted text,
+// backticked code (to the parameter that takes code, LogQL before PromQL
+// by pattern), inventory names (typo tolerant: restricted
+// Damerau-Levenshtein, budget by length, ordinary words never become
+// names), enum values and their synonyms, numbers bound to the parameter
+// whose word stands next to them ("5 pods", "rev 3", "last 50 lines", "run
+// #118", "r22"), and every remaining word as evidence for actions (also
+// typo tolerant). A change needs an imperative verb of its action (or a
+// value of its number set or wanted: "bump x to 6 pods", "we need 12
+// checkout pods", "return x to the revision 3"), exactly one value for
+// each required parameter that says what it acts on (a deployment; a
+// site), and no negation, question, second command, retraction or
+// injection; otherwise the best-supported read action wins, or none. A
+// word on the danger list (delete, drop, purge, exec...) is allowed only
+// as the verb an action declares when the message names that change's
+// targets ("purge the shop cdn cache"); otherwise it routes to none ("purge
+// the prod database"). A verb of change no action declares ("deploy",
+// "silence") is an unsupported change. Explicit calls, "/parley ACTION
+// key:value ..." or the same without "/parley", select exactly that
+// action and those parameters (Explicit).
 //
-// A change may be asked without its verb: a wanted replica count ("we
-// need 12 checkout pods", "run 4 replicas of x") is a scale, "put x back to
-// rev 3" a rollback, "x needs a restart" or "mind restarting x?" a restart;
-// the same words asked as a question ("do we need 4 replicas?"), stated as
-// a fact, negated or taken back ("but let's not") change nothing.
+// A change may be asked without its verb: a wanted count is a change of
+// that count, "put x back to rev 3" is the change whose number a revision
+// is, "x needs a restart" or "mind restarting x?" use the change's verb as
+// a noun or gerund, "I'd like x restarted" its participle; the same words
+// asked as a question ("do we need 4 replicas?"), stated as a fact,
+// negated or taken back ("but let's not") change nothing. A question about
+// a change ("should I restart X?") shows the state of its target instead,
+// through the read action that takes the same kind of target.
 //
 // Terse forms are read too: "15min", "3hrs" and "15-min" are windows;
 // slash commands set any parameter by key ("/prom metric:cpu window:1h");
-// "frontend staging -> 5 replicas" and "x@prod 4 pods" are a scale when
-// nothing else is said; "rb x rev 104", "rev back x" and "to r22" are
-// rollbacks ("v1.4.2" is an image version, not a revision); "run #118"
-// is an evaluation run. A symptom after a diagnosis request
-// ("investigate mailer, emails aren't going out") describes the trouble:
-// its negations and change words are not the request.
+// "frontend staging -> 5 replicas" and "x@prod 4 pods" are a change of a
+// count when nothing else is said; "cdn purge shop /img" names the action
+// before its verb ("v1.4.2" is an image version, not a revision number). A
+// symptom after a diagnosis request ("investigate mailer, emails aren't
+// going out") describes the trouble: its negations and change words are
+// not the request, and only the actions that answer symptoms read it.
 //
 // Polite and non-native wrappers around a change are requests: "would you
-// be so kind as to scale x to 7", "please make a restart of x", "I'd like x
-// restarted", "return x to the revision 3" (a rollback); the same words
-// negated, conditional or asked about a change's wisdom are not. Chat
-// template and role markers ("<|system|>", "[INST]", "### system"), "new
-// policy:" and requests to reveal a kubeconfig or token are injections and
-// route to none. An evaluation run that names a variant but no suite is
-// evaluation.run without suite: the pipeline asks for it before anything
-// runs. Capability questions in odd grammar ("which things you can make
-// for me?") are help; "is x ok?" and "are we good on x" are a diagnosis.
+// be so kind as to scale x to 7", "please make a restart of x"; the same
+// words negated, conditional or asked about a change's wisdom are not.
+// Chat template and role markers ("<|system|>", "[INST]", "### system"),
+// "new policy:", a hand-written tool call naming an action, and requests
+// to reveal a kubeconfig or token are injections and route to none. A
+// change that names what it acts on but one required name, which is
+// another of its inventory names ("run evals for prompt-v8": a variant, no
+// suite), routes at low confidence without it: the pipeline asks for it
+// before anything runs. Capability questions in odd grammar ("which things
+// you can make for me?") go to the action that answers CueCapability;
+// "is x ok?" and "are we good on x" to the one that answers CueWellness.
 //
-// Choices the dataset leaves open: "latency" alone means latency_p99;
-// "how slow is X" is incident.diagnose; greetings and thanks are none while
-// capability questions are help; how-to and what-is questions that name
-// nothing in the inventory are none; pod counts are kubernetes.status;
-// relative scaling ("add 2 replicas") is kubernetes.scale without replicas
-// at low confidence, never a guessed number. A bare "<n>s" is a window only
-// after "last", "over", "for" and the like, and "502s" is an error count.
+// Choices the datasets leave open, and how they are decided: an enum
+// synonym shared by several values ("latency") means the first of them
+// (latency_p99) only when no other is named; the first of several values
+// named is taken for a read ("cpu and memory of cart"); a read needs a
+// word of its own when its only evidence is a value that also fits an
+// action whose subject the message names ("/cdn site:docs" is not an SLA
+// report); cues of weight 1 or less count only beside a stronger cue of
+// the same action ("done?" asks nothing of an evaluation); an action
+// without parameters (help) loses to anything that names a thing or has
+// evidence of 2; greetings and thanks are none; how-to and what-is
+// questions that name nothing in the inventory are none; relative changes
+// ("add 2 replicas") route without a number at low confidence, never a
+// guessed one; a count bound by a singular word counts only when its
+// plural is a word of the same parameter ("one revision" is no count). A
+// bare "<n>s" is a window only after "last", "over", "for" and the like,
+// "502s" is an error count, and a window longer than ten years is no
+// window.
 package rules
 
 import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -63,35 +106,56 @@ const Source = "rules"
 
 // Router is the rules router. It is safe for concurrent use.
 type Router struct {
-	lex     map[string]*wordInfo
-	targets []string // lexicon words a typo may be corrected to
-	seed    maphash.Seed
-	cache   atomic.Pointer[index] // index of the last inventory seen
+	cat        *catalog
+	lex        map[string]*wordInfo
+	kvKeys     map[string]kvKey
+	targets    []typoTarget // words a typo may be corrected to
+	hashParams []*paramInfo // numbers written "#42" may be these
+	seed       maphash.Seed
+	cache      atomic.Pointer[index] // index of the last inventory seen
 }
 
 var _ intent.Router = (*Router)(nil)
 
-// New returns a rules router.
-func New() *Router {
-	r := &Router{lex: buildLexicon(), seed: maphash.MakeSeed()}
-	for w, wi := range r.lex {
-		if len(w) < 4 || strings.ContainsAny(w, "0123456789_") {
+// New returns a rules router over the given action specs: the built-ins
+// and the user-defined ones. Each spec's vocabulary, examples and typed
+// parameters are all it knows of the action; a spec without vocabulary
+// gets one derived from its name, summary and examples. Specs that do not
+// pass Spec.Check are routed as well as their content allows.
+func New(specs []action.Spec) *Router {
+	cat, lex := compile(specs)
+	r := &Router{cat: cat, lex: lex, kvKeys: buildKeys(cat), seed: maphash.MakeSeed()}
+	for w, wi := range lex {
+		if len(w) < 4 || strings.ContainsAny(w, "0123456789_ /") {
 			continue
 		}
-		if wi.mut != aNone || wi.danger || wi.metric != "" || wi.evalCtx || wi.evalRun || wi.filterVerb ||
-			wi.weakScale || maxCue(wi) >= 2 {
-			r.targets = append(r.targets, w)
+		if len(wi.verbOf(formBase)) > 0 || wi.has(wDanger|wSet|wOpen) || len(wi.values) > 0 || wi.maxCue() >= 2 || introducesFreeText(wi) {
+			r.targets = append(r.targets, typoTarget{w: w, mask: letterMask(w)})
+		}
+	}
+	// a stable order: ties between typo readings are refused, not raced
+	sort.Slice(r.targets, func(i, j int) bool { return r.targets[i].w < r.targets[j].w })
+	for _, p := range cat.params {
+		if p.is(action.Int) && containsWord(p.words, "#") {
+			r.hashParams = append(r.hashParams, p)
 		}
 	}
 	return r
 }
 
-func maxCue(wi *wordInfo) float32 {
-	var m float32
-	for _, c := range wi.cue {
-		m = max(m, c)
+// typoTarget is a word a typo may stand for, with its letter mask.
+type typoTarget struct {
+	w    string
+	mask uint64
+}
+
+func introducesFreeText(wi *wordInfo) bool {
+	for _, p := range wi.words {
+		if p.freeText {
+			return true
+		}
 	}
-	return m
+	return false
 }
 
 // indexFor returns the prepared index of an inventory, reusing the last
@@ -111,6 +175,9 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	if err := ctx.Err(); err != nil {
 		return intent.Intent{}, fmt.Errorf("rules route: %w", err)
 	}
+	if in, ok := Explicit(q.Text, q.Catalog); ok {
+		return in, nil
+	}
 	a := r.analyse(q.Text, r.indexFor(q.Inventory))
 	d := a.decide()
 	return d.intent(q.Catalog), nil
@@ -118,7 +185,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 
 // decision is the router's answer before it is fitted to the catalog.
 type decision struct {
-	act    act
+	act    *actInfo // nil: none
 	params action.Params
 	conf   float64
 	notes  []string
@@ -126,9 +193,12 @@ type decision struct {
 }
 
 func (d decision) intent(catalog []action.Spec) intent.Intent {
-	name := actNames[d.act]
+	name := action.None
+	if d.act != nil {
+		name = d.act.name
+	}
 	out := intent.Intent{Action: name, Params: action.Params{}, Confidence: clamp01(d.conf), Source: Source}
-	if d.act != aNone {
+	if d.act != nil {
 		spec, ok := findSpec(catalog, name)
 		if !ok {
 			out.Action = action.None
@@ -160,7 +230,7 @@ func (d decision) intent(catalog []action.Spec) intent.Intent {
 	}
 	out.Note = strings.Join(d.notes, "; ")
 	if out.Note == "" {
-		if d.act == aNone {
+		if d.act == nil {
 			out.Note = "no action fits"
 		} else {
 			out.Note = "read as " + name

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -23,7 +24,7 @@ func TestStatusKeepsUnknownNames(t *testing.T) {
 		"status of prod":             {"namespace": "prod"},
 		"status of checkout in prod": {"deployment": "checkout", "namespace": "prod"},
 	} {
-		got, err := New().Route(context.Background(), intent.Query{Text: text, Catalog: action.Catalog(), Inventory: inv})
+		got, err := New(builtin.Specs()).Route(context.Background(), intent.Query{Text: text, Catalog: builtin.Specs(), Inventory: inv})
 		if err != nil {
 			t.Fatal(err)
 		}
