@@ -827,7 +827,7 @@ func (a *analysis) filters() {
 		if a.isWord(i, "with", "like", "say", "says", "saying", "said", "mentioning", "containing", "matching", "including") &&
 			a.textNounAnywhere() && j < len(a.toks) && !a.toks[j].used && (a.toks[j].kind == tWord || a.toks[j].kind == tNum) {
 			t := a.toks[j]
-			shaped := logShaped(t.orig) && a.r.lex[strings.ToLower(t.orig)] == nil && !httpCode(t.s) &&
+			shaped := logShaped(t.orig) && a.freeWord(t.orig) && !httpCode(t.s) &&
 				(t.kind == tWord || explicit)
 			loose := a.info[j] == nil && !pronoun[t.s] && t.kind == tWord &&
 				(a.isWord(i, "say", "says", "saying", "said") || a.isWord(i, "like") && a.textNoun(i-1) || a.isWord(i, "with") && a.textNoun(i-1))
@@ -969,7 +969,7 @@ func (a *analysis) shapedFilter() {
 		return
 	}
 	for j, t := range a.toks {
-		if t.kind != tWord || t.used || a.r.lex[strings.ToLower(t.orig)] != nil || httpCode(t.s) {
+		if t.kind != tWord || t.used || !a.freeWord(t.orig) || httpCode(t.s) {
 			continue
 		}
 		shaped := false
@@ -984,6 +984,20 @@ func (a *analysis) shapedFilter() {
 			return
 		}
 	}
+}
+
+// freeWord reports a word that may be text to match in a log search: one
+// the router does not know, or only as a cue of actions that search no
+// text ("OOMKilled" is a word of kubernetes.pods, and still a log token).
+func (a *analysis) freeWord(orig string) bool {
+	wi := a.r.lex[strings.ToLower(orig)]
+	if wi == nil {
+		return true
+	}
+	if wi.class != 0 || wi.unit > 0 || len(wi.verbs) > 0 || len(wi.values) > 0 || len(wi.words) > 0 || len(wi.phrases) > 0 {
+		return false
+	}
+	return textCue(wi) == 0
 }
 
 func (a *analysis) filterCandidate(j int, anyWord bool) bool {
