@@ -42,4 +42,3 @@ func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string
 		return "", "", fmt.Errorf("%w: %s exists in namespaces %s; say which one", action.ErrInvalid, name, strings.Join(found, ", "))
 	}
 }
-
