@@ -371,8 +371,16 @@ func (a *analysis) durations() {
 				d, span = time.Duration(t.n)*u, 2
 			}
 		}
-		if d <= 0 || d > maxWindow {
-			continue // "700w" is no window a backend takes
+		if d <= 0 {
+			continue
+		}
+		if d > maxWindow { // "700w" is no window a backend takes: the read runs with its default, and says so
+			for k := i; k < i+span && k < len(a.toks); k++ {
+				a.toks[k].used = true
+			}
+			a.note("window %s ignored: longer than any query may span", compactWeeks(d))
+			i += span - 1
+			continue
 		}
 		// "an hour and a half"
 		if a.isWord(i+span, "and") && a.isWord(i+span+1, "a") && a.isWord(i+span+2, "half") {
@@ -402,6 +410,11 @@ func (a *analysis) durations() {
 			}
 		}
 	}
+}
+
+// compactWeeks writes a duration too long to be a window as weeks: "700w".
+func compactWeeks(d time.Duration) string {
+	return strconv.FormatInt(int64(d/(7*24*time.Hour)), 10) + "w"
 }
 
 // maxWindow is the longest duration a parameter takes (action.ParseDuration).

@@ -700,5 +700,39 @@ func (a *analysis) fillReadName(d *decision, p *paramInfo) {
 	if w := a.passThrough(p, -1); w != "" {
 		d.params[p.name()] = w
 		d.conf = min(d.conf, 0.5)
+		return
 	}
+	// "status of vault", "describe foo": an unknown word after the read's
+	// own strong cue (or its "of"/"for") is the name asked about, passed on
+	// as typed so that the action says it does not exist, rather than
+	// answering about everything
+	for j := 1; j < len(a.toks); j++ {
+		if !a.unknownName(j) || a.isWord(j+1, "of", "for") {
+			continue
+		}
+		k := j - 1
+		if a.isWord(k, "of", "for") {
+			k--
+		}
+		if a.strongCue(k, d.act) {
+			d.params[p.name()] = a.toks[j].s
+			d.conf = min(d.conf, 0.5)
+			d.notes = append(d.notes, fmt.Sprintf("%s %q is not in the inventory", p.name(), a.toks[j].s))
+			return
+		}
+	}
+}
+
+// strongCue reports a word at i that nearly settles act (a cue of 2.5 or
+// more: "status", "describe").
+func (a *analysis) strongCue(i int, act *actInfo) bool {
+	if i < 0 || i >= len(a.info) || a.info[i] == nil {
+		return false
+	}
+	for _, c := range a.info[i].cues {
+		if c.act == act && c.w >= 2.5 {
+			return true
+		}
+	}
+	return false
 }
