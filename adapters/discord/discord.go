@@ -90,7 +90,8 @@ type Options struct {
 }
 
 // Adapter is the Discord chat.Adapter. Send may be used before and while Run
-// runs; Run may be called once.
+// runs; Run may be called again once it has returned (a new leadership, a
+// start again after the gateway could not be reached).
 type Adapter struct {
 	opts   Options
 	log    *slog.Logger
@@ -273,6 +274,14 @@ func snowflake(s string) bool {
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Discord }
 
+// Running reports whether Run has connected to the gateway and takes
+// messages.
+func (a *Adapter) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running.Load() && a.ready != nil && a.handler != nil && !a.closing
+}
+
 // HoldsConnection is true: the gateway connection is one replica's at a
 // time (several would each receive every event).
 func (a *Adapter) HoldsConnection() bool { return true }
@@ -284,8 +293,9 @@ func (a *Adapter) HoldsConnection() bool { return true }
 // (their replies are delivered), then they are cancelled.
 func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 	if !a.running.CompareAndSwap(false, true) {
-		return errors.New("discord: Run called twice")
+		return errors.New("discord: Run is already running")
 	}
+	defer a.running.Store(false)
 	if err := a.start(ctx, h); err != nil {
 		a.stop()
 		if ctx.Err() != nil {
@@ -305,6 +315,10 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 	sctx, cancel := context.WithTimeout(ctx, a.opts.StartTimeout)
 	defer cancel()
+	a.mu.Lock()
+	a.closing, a.ready, a.handler, a.handlerEnd = false, nil, nil, nil
+	a.mu.Unlock()
+	a.s.ShouldReconnectOnError = true
 
 	me, err := a.s.User("@me", discordgo.WithContext(sctx))
 	if err != nil {

@@ -204,7 +204,7 @@ receivers:
 	routeSlack, _ := incident.ParseRoute(map[string]string{"team": "sre"}, "slack:C0INCIDENT")
 	routeConsole, _ := incident.ParseRoute(map[string]string{"team": "=~ops|dev"}, "console:ops")
 	m, err := incident.New(incident.Options{
-		Sender: tap, DB: db.SQL(), Rebind: db.Dialect().Rebind, Audit: rec,
+		Sender: tap, DB: db, Audit: rec,
 		Auth:    incident.Auth{BearerToken: e2eToken},
 		Routes:  []incident.Route{routeSlack, routeConsole},
 		Sources: srcs, Rollouts: incident.KubeRollouts{Client: sb.Client()},
@@ -260,7 +260,7 @@ receivers:
 	if rate != "5.0%" {
 		t.Errorf("error rate shown = %q, want 5.0%% (the exporter fails 5 of 100 requests):\n%s", rate, fieldsOf(enriched.r))
 	}
-	for _, want := range []string{"Kubernetes: checkout (prod): 3/3 ready, image shop/checkout:1.5.0, revision 5", "Recent rollout: revision 5", "Error logs: not configured"} {
+	for _, want := range []string{"Kubernetes: checkout (prod): 3/3 ready, image shop/checkout:1.5.0, revision 5", "Recent change: rollout to revision 5 at ", "Error logs: not configured"} {
 		if !strings.Contains(fieldsOf(enriched.r), want) {
 			t.Errorf("enriched message lacks %q:\n%s", want, fieldsOf(enriched.r))
 		}

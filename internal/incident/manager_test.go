@@ -275,9 +275,9 @@ func TestPostFirstThenEnrich(t *testing.T) {
 		"Error rate: checkout error rate: 5.0% now",
 		"Latency p99: checkout p99 latency: 475 ms now",
 		"Kubernetes: checkout (prod): 3/4 ready",
-		"Recent rollout: revision 42",
+		"Recent change: rollout to revision 42 at ",
 		"Checkout is failing 5.0% of requests",
-		"rolled out to revision 42 (shop/checkout:1.5.0) 11m before the alert started",
+		"Changed shortly before: a rollout of checkout to revision 42 (shop/checkout:1.5.0) 11m before the alert started",
 		"ERROR upstream timeout",
 		"[Roll back checkout to revision 41]", "[Show error logs]",
 	} {
@@ -287,6 +287,9 @@ func TestPostFirstThenEnrich(t *testing.T) {
 	}
 	if strings.Contains(text, "hunter2secret") {
 		t.Errorf("a secret from the logs reached the message:\n%s", text)
+	}
+	if strings.Contains(strings.ToLower(text), "likel") || strings.Contains(strings.ToLower(text), "cause") {
+		t.Errorf("the diagnosis gives a verdict rather than the evidence:\n%s", text)
 	}
 	if strings.Contains(text, "Gathering evidence") {
 		t.Errorf("finished message still says gathering:\n%s", text)
@@ -362,25 +365,45 @@ func TestModelDiagnosisAndSaturation(t *testing.T) {
 	}
 }
 
-func TestSendFailureRetriesThenAudits(t *testing.T) {
+// TestUndeliveredMessageExpires: a message the platform keeps refusing is
+// retried, then given up after ExpireAfter with a metric and an
+// incident.expired audit event (never a silent drop, never reply.failed
+// after three tries); the outbox is emptied, and the group's next change
+// posts as usual.
+func TestUndeliveredMessageExpires(t *testing.T) {
 	db := openDB(t, t.TempDir())
-	h := startManager(t, db, Options{})
+	h := startManager(t, db, Options{ExpireAfter: 1500 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 	h.sender.mu.Lock()
 	h.sender.fail = func(chat.Reply) error { return fmt.Errorf("slack down: %w", action.ErrUnavailable) }
 	h.sender.mu.Unlock()
 	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
 	deadline := time.Now().Add(30 * time.Second)
-	for len(h.audit.of(audit.ReplyFailed)) == 0 && time.Now().Before(deadline) {
+	for len(h.audit.of(audit.IncidentExpired)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if ev := h.audit.of(audit.ReplyFailed); len(ev) != 1 || !strings.Contains(ev[0].Error, "slack down") {
-		t.Fatalf("reply.failed events = %+v", ev)
+	ev := h.audit.of(audit.IncidentExpired)
+	if len(ev) != 1 || !strings.Contains(ev[0].Error, "slack down") || ev[0].Details["what"] != "the first message" ||
+		ev[0].Channel != "slack:C0INCIDENT" || ev[0].Details["group_key"] != "g-fail" {
+		t.Fatalf("incident.expired events = %+v", ev)
+	}
+	if n := h.met.expired.Load(); n != 1 {
+		t.Errorf("expired counted %d times, want 1", n)
+	}
+	if n := h.met.sendFails.Load(); n < 2 {
+		t.Errorf("%d failed tries counted, want several before the expiry", n)
+	}
+	if n := len(h.audit.of(audit.ReplyFailed)); n != 0 {
+		t.Errorf("%d reply.failed events, want none (the message was retried until it expired)", n)
 	}
 	h.idle(t)
-	// Nothing was stored, so Alertmanager's next re-send posts it.
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM incident_outbox`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("outbox holds %d rows after the expiry (%v), want 0", n, err)
+	}
+	// The platform is back; the next notification of the group posts.
 	h.sender.mu.Lock()
 	h.sender.fail = nil
 	h.sender.mu.Unlock()
-	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
-	h.sender.wait(t, "post after recovery", func(s sent) bool { return s.UpdateOf == "" })
+	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing), alert("X", "fp2", Firing)))
+	h.sender.wait(t, "post after recovery", func(s sent) bool { return s.UpdateOf == "" && strings.Contains(s.Text, "[FIRING:2]") })
 }

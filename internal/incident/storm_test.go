@@ -34,7 +34,10 @@ func TestStorm(t *testing.T) {
 	}
 	rs := newRecSender(t)
 	rs.minEdit = wait
-	h := startManager(t, openDB(t, t.TempDir()), Options{Sender: rs, GroupWait: wait, QueueSize: 1024, Routes: routes})
+	// Five groups a channel arrive at once, more than DigestAfter would
+	// let post on their own: this test is about one message per group
+	// and coalesced edits (TestAlertStormDigest covers digests).
+	h := startManager(t, openDB(t, t.TempDir()), Options{Sender: rs, GroupWait: wait, QueueSize: 1024, Routes: routes, DigestAfter: 100})
 	h.sender = rs
 
 	start := time.Now()
