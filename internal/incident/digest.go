@@ -27,16 +27,43 @@ import (
 type lane struct {
 	waitingFirst int     // groups waiting for a first message of their own
 	open         *digest // the digest new storm groups join; nil when none
+	// sends bounds the deliveries in progress to the channel: the
+	// platform paces a channel (Slack about one message a second), and a
+	// delivery waiting in the platform's queue would spend its
+	// SendTimeout there. The others wait here, without a deadline.
+	sends chan struct{}
 }
+
+// maxChannelSends is how many deliveries to one channel are in progress
+// at once.
+const maxChannelSends = 2
 
 // laneLocked returns the channel's lane; m.mu is held.
 func (m *Manager) laneLocked(channel string) *lane {
 	l := m.lanes[channel]
 	if l == nil {
-		l = &lane{}
+		l = &lane{sends: make(chan struct{}, maxChannelSends)}
 		m.lanes[channel] = l
 	}
 	return l
+}
+
+// takeSend waits for a delivery slot of the channel; false when Run ends
+// first. The caller calls the returned release when its delivery is done.
+func (m *Manager) takeSend(channel string) (release func(), ok bool) {
+	m.mu.Lock()
+	if m.lanes == nil {
+		m.mu.Unlock()
+		return nil, false
+	}
+	sends, closing := m.laneLocked(channel).sends, m.closing
+	m.mu.Unlock()
+	select {
+	case sends <- struct{}{}:
+		return func() { <-sends }, true
+	case <-closing:
+		return nil, false
+	}
 }
 
 // digest is one alert-storm message. Guarded by Manager.mu.
@@ -390,6 +417,11 @@ func (m *Manager) planDigest(d *digest) digestPlan {
 // flushDigest delivers one plan, then records which groups the channel
 // now sees.
 func (m *Manager) flushDigest(d *digest, p digestPlan) error {
+	release, ok := m.takeSend(d.channel)
+	if !ok {
+		return errStopped
+	}
+	defer release()
 	m.mu.Lock()
 	runCtx := m.runCtx
 	m.mu.Unlock()

@@ -245,6 +245,11 @@ var errStopped = errors.New("incident delivery stopped: no longer the posting re
 // (its idempotency key) before it is made, and a post begun before a
 // crash is looked for before it is made again.
 func (m *Manager) flush(g *group, p flushPlan) error {
+	release, ok := m.takeSend(p.channel)
+	if !ok {
+		return errStopped
+	}
+	defer release()
 	m.mu.Lock()
 	runCtx := m.runCtx
 	m.mu.Unlock()
