@@ -135,6 +135,9 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 	leaderOnly, everyReplica := splitByLeadership(adapters)
 	status := newAdapterStatus(env.now, metrics)
+	if incidents != nil {
+		status.onUp = func(string) { incidents.Retry() }
+	}
 	for _, a := range leaderOnly {
 		status.add(a, true)
 	}
@@ -153,10 +156,11 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	}
 
 	ready := &atomic.Bool{}
-	// Ready once started and the store answers; a chat adapter that is
-	// down does not make the replica unready (the webhook must still be
-	// reached), it is said in the answer.
-	readyNow := func() (bool, []string) { return ready.Load(), status.lines() }
+	// Ready once started, the adapters that serve on every replica (the
+	// Events API) have started or failed to, and the store answers. A
+	// chat adapter that is down does not make the replica unready (the
+	// webhook must still be reached): the answer says it is down.
+	readyNow := func() (bool, []string) { return ready.Load() && !status.starting(), status.lines() }
 	srv, ln, err := openHTTP(cfg, p, metrics, handlers, readyNow, log)
 	if err != nil {
 		return err

@@ -23,6 +23,9 @@ const adapterRetryMax = time.Minute
 type adapterStatus struct {
 	now     func() time.Time
 	metrics *telemetry.Metrics
+	// onUp is called when an adapter that was down runs again (the
+	// incident manager then retries what waits for it at once).
+	onUp func(name string)
 
 	mu     sync.Mutex
 	order  []string
@@ -96,6 +99,22 @@ func (s *adapterStatus) lines() []string {
 	return out
 }
 
+// starting reports whether an adapter that runs on every replica (the
+// Slack Events API) is starting for the first time: the replica is not
+// ready for its events yet. One that failed to start is not waited for:
+// the replica is ready without it (the webhook must be reachable), and
+// /readyz says it is down.
+func (s *adapterStatus) starting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.states {
+		if !st.leaderOnly && st.failure == "" && !st.takes() {
+			return true
+		}
+	}
+	return false
+}
+
 // report sets the parley_chat_connected gauge of every adapter.
 func (s *adapterStatus) report() {
 	s.mu.Lock()
@@ -103,8 +122,11 @@ func (s *adapterStatus) report() {
 	for _, name := range s.order {
 		st := s.states[name]
 		ok := st.takes()
-		if ok {
+		if ok && st.failure != "" {
 			st.failure = "" // running again
+			if s.onUp != nil {
+				s.onUp(name) // quick: it only wakes waiting deliveries
+			}
 		}
 		s.metrics.ChatConnected(name, ok)
 	}
@@ -112,7 +134,7 @@ func (s *adapterStatus) report() {
 
 // watch keeps the gauge current until ctx ends.
 func (s *adapterStatus) watch(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		s.report()

@@ -257,6 +257,7 @@ type Manager struct {
 	runCtx   context.Context // ends with Run: sends and gathering stop
 	stop     context.CancelFunc
 	closing  chan struct{}
+	retry    chan struct{} // closed (and replaced) by Retry
 	groups   map[string]*group  // groups in memory: a worker runs, or a digest lists them
 	lanes    map[string]*lane   // per channel
 	digests  map[string]*digest // digests in memory
@@ -301,7 +302,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer m.running.Store(false)
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	m.mu.Lock()
-	m.runCtx, m.stop, m.closing = runCtx, stop, make(chan struct{})
+	m.runCtx, m.stop, m.closing, m.retry = runCtx, stop, make(chan struct{}), make(chan struct{})
 	m.groups, m.lanes, m.digests = map[string]*group{}, map[string]*lane{}, map[string]*digest{}
 	m.mu.Unlock()
 	defer func() {
@@ -604,16 +605,30 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sleep waits d, or less when Run ends.
+// sleep waits d, or less when Run ends or Retry is called.
 func (m *Manager) sleep(d time.Duration) {
 	m.mu.Lock()
-	c := m.closing
+	c, r := m.closing, m.retry
 	m.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-c:
+	case <-r:
+	}
+}
+
+// Retry makes every delivery that waits out a backoff after a failure try
+// again now. The application calls it when a chat platform that was down
+// is back, so the messages waiting for it go out at once rather than at
+// their next try (up to RetryMax later).
+func (m *Manager) Retry() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.retry != nil {
+		close(m.retry)
+		m.retry = make(chan struct{})
 	}
 }
 

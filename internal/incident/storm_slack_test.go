@@ -375,3 +375,71 @@ func waitFor2(tb testing.TB, timeout time.Duration, what string, ok func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCrashBetweenPostAndRecordPostsOnce: the first post of a group
+// reaches Slack, and the process dies before the message's ts is written
+// (here the store refuses that one write, then the manager stops). The
+// post was recorded as begun with its idempotency key, which the Slack
+// adapter put in the message's metadata; the next manager finds the
+// message in the channel's history (conversations.history) and edits it
+// instead of posting a second one.
+func TestCrashBetweenPostAndRecordPostsOnce(t *testing.T) {
+	f := chattest.NewSlack(t)
+	sl := slackChannel(t, f, 10*time.Millisecond)
+	dir := t.TempDir()
+	s1 := startStormManager(t, dir, incident.Options{Sender: sl, DefaultChannel: "slack:C0CRASH", RetryMax: 100 * time.Millisecond})
+	// The write that records the message's ts fails; the one that records
+	// the post as begun (no ts yet) goes through.
+	if _, err := s1.db.ExecContext(context.Background(), `CREATE TRIGGER no_ts BEFORE UPDATE OF message_id ON incidents
+		WHEN NEW.message_id != '' BEGIN SELECT RAISE(FAIL, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if code := s1.post(t, stormGroup(7, incident.Firing)); code != http.StatusOK {
+		t.Fatalf("post = %d", code)
+	}
+	f.WaitFor("the first post", func() bool { posts, _ := f.Snapshot(); return len(posts) == 1 })
+	var key, msgID string
+	waitFor(t, "the post recorded as begun", func() bool {
+		err := s1.db.QueryRowContext(context.Background(), `SELECT post_key, message_id FROM incidents`).Scan(&key, &msgID)
+		return err == nil && key != ""
+	})
+	s1.stop() // the crash: the ts was never written
+	if msgID != "" {
+		t.Fatalf("message id %q recorded; the test needs it missing", msgID)
+	}
+	posts, _ := f.Snapshot()
+	if !bytes.Contains([]byte(posts[0].Metadata), []byte(key)) {
+		t.Fatalf("the post's metadata %q does not carry the key %q", posts[0].Metadata, key)
+	}
+
+	db, err := store.Open(context.Background(), filepath.Join(dir, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(context.Background(), `DROP TRIGGER no_ts`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s2 := startStormManager(t, dir, incident.Options{Sender: sl, DefaultChannel: "slack:C0CRASH"})
+	f.WaitFor("the found message edited", func() bool {
+		_, updates := f.Snapshot()
+		return len(updates) > 0 && updates[len(updates)-1].TS == posts[0].TS
+	})
+	waitFor(t, "the ts recorded", func() bool {
+		err := s2.db.QueryRowContext(context.Background(), `SELECT message_id FROM incidents`).Scan(&msgID)
+		return err == nil && msgID == posts[0].TS
+	})
+	if n := f.Calls("conversations.history"); n == 0 {
+		t.Error("the history was not searched")
+	}
+	if posts, _ := f.Snapshot(); len(posts) != 1 {
+		t.Errorf("%d posts, want the one made before the crash", len(posts))
+	}
+	var reconciled bool
+	for _, e := range s2.events(t, audit.IncidentPosted) {
+		reconciled = reconciled || e.Details["reconciled"] != ""
+	}
+	if !reconciled {
+		t.Error("the second manager's incident.posted does not say the post was found")
+	}
+}

@@ -331,7 +331,9 @@ func (m *Manager) flush(g *group, p flushPlan) error {
 			fresh = append(fresh, s)
 		}
 	}
-	startGather := p.first && m.canGather && !g.gathering && g.snap.Evidence == nil && anyFiring(p.posted)
+	// Gather once the message is out: after its first post, or after a
+	// restart cut a gathering short (the evidence was not kept).
+	startGather := m.canGather && !g.gathering && g.snap.Evidence == nil && anyFiring(p.posted)
 	if startGather {
 		g.gathering = true
 		g.snap.Evidence = &evidence{}
