@@ -257,7 +257,7 @@ type Manager struct {
 	runCtx   context.Context // ends with Run: sends and gathering stop
 	stop     context.CancelFunc
 	closing  chan struct{}
-	retry    chan struct{} // closed (and replaced) by Retry
+	retry    chan struct{}      // closed (and replaced) by Retry
 	groups   map[string]*group  // groups in memory: a worker runs, or a digest lists them
 	lanes    map[string]*lane   // per channel
 	digests  map[string]*digest // digests in memory
