@@ -111,6 +111,7 @@ type Adapter struct {
 	handlerCtx context.Context    // handlers': outlives runCtx by the drain period
 	handlerEnd context.CancelFunc // cancels handlerCtx
 	closing    bool
+	up         bool                    // start finished, stop not begun
 	seen       *lru[struct{}]          // event ids handled ("m:"+message id, "i:"+interaction id)
 	channels   *lru[string]            // channel id -> parent id when it is a thread, "" when not
 	ourThreads *lru[struct{}]          // threads this adapter started or answered in
@@ -279,7 +280,7 @@ func (a *Adapter) Name() string { return chat.Discord }
 func (a *Adapter) Running() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.running.Load() && a.ready != nil && a.handler != nil && !a.closing
+	return a.running.Load() && a.up && !a.closing
 }
 
 // HoldsConnection is true: the gateway connection is one replica's at a
@@ -315,8 +316,10 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 	sctx, cancel := context.WithTimeout(ctx, a.opts.StartTimeout)
 	defer cancel()
+	// A Run after an earlier one resumes the gateway session when it
+	// can (RESUMED, no new READY): the READY of that session still holds.
 	a.mu.Lock()
-	a.closing, a.ready, a.handler, a.handlerEnd = false, nil, nil, nil
+	a.closing, a.handler, a.handlerEnd = false, nil, nil
 	a.mu.Unlock()
 	a.s.ShouldReconnectOnError = true
 
@@ -356,6 +359,9 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 		return err
 	}
 	a.log.Info("connected", "bot_user", me.ID, "application", appID, "guilds", len(ready.Guilds), "command_guilds", len(a.opts.GuildIDs))
+	a.mu.Lock()
+	a.up = true
+	a.mu.Unlock()
 	return nil
 }
 
@@ -363,7 +369,7 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 // them once DrainTimeout has passed.
 func (a *Adapter) stop() {
 	a.mu.Lock()
-	a.closing = true
+	a.closing, a.up = true, false
 	stopHandlers := a.handlerEnd
 	a.mu.Unlock()
 	a.s.ShouldReconnectOnError = false

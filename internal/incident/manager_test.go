@@ -407,3 +407,58 @@ func TestUndeliveredMessageExpires(t *testing.T) {
 	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing), alert("X", "fp2", Firing)))
 	h.sender.wait(t, "post after recovery", func(s sent) bool { return s.UpdateOf == "" && strings.Contains(s.Text, "[FIRING:2]") })
 }
+
+// TestDiagnosisOffersOnlyWhatIsConfigured: without a Loki source there is
+// no "Show error logs" (and no error-logs line); the pods' logs are offered
+// instead through kubernetes.logs. A revision that kept the image is a
+// restart, said as evidence with its timing, and not offered for a
+// rollback (rolling back a restart only restarts again); without an
+// Alertmanager API, no Silence button.
+func TestDiagnosisOffersOnlyWhatIsConfigured(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	var noLoki []Source
+	for _, s := range sources(release) {
+		if s.Action.Spec().Name != action.LokiQuery {
+			noLoki = append(noLoki, s)
+		}
+	}
+	podLogs := action.Spec{Name: "kubernetes.logs", Kind: action.Read, Params: []action.Param{
+		{Name: "deployment", Type: action.String, Required: true}, {Name: "namespace", Type: action.String, Required: true}}}
+	now := time.Now().UTC()
+	h := startManager(t, openDB(t, t.TempDir()), Options{
+		Sources: noLoki, PodLogs: &podLogs,
+		Rollouts: fakeRollouts{{Revision: 42, Created: now.Add(-5 * time.Minute), Image: "shop/checkout:1.5.0"},
+			{Revision: 41, Created: now.Add(-3 * 24 * time.Hour), Image: "shop/checkout:1.5.0"}},
+	})
+	a := alert("HighErrorRate", "fp1", Firing, "service", "checkout", "namespace", "prod")
+	a.StartsAt = now.Add(-time.Minute)
+	h.post(t, payload("g-restart", common, a))
+	first := h.sender.wait(t, "first post", func(s sent) bool { return s.UpdateOf == "" && s.Thread == "" })
+	done := h.sender.wait(t, "diagnosis", func(s sent) bool { return s.UpdateOf == first.ID && strings.Contains(s.Text, "Diagnosis") })
+	text := render(done.Reply)
+	for _, want := range []string{
+		"Changed shortly before: a restart of checkout (revision 42, image shop/checkout:1.5.0 unchanged) 4m before the alert started.",
+		"Recent change: restart (revision 42, image unchanged) at ",
+		"[Show pod logs]",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("message lacks %q:\n%s", want, text)
+		}
+	}
+	for _, unwanted := range []string{"Show error logs", "Error logs", "Roll back", "Silence", "likeliest", "the cause"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("message offers or says %q:\n%s", unwanted, text)
+		}
+	}
+	var btn chat.Button
+	for _, b := range done.Buttons {
+		if b.Label == "Show pod logs" {
+			btn = b
+		}
+	}
+	want := pipeline.EncodeSuggestion(pipeline.Suggestion{Action: "kubernetes.logs", Params: map[string]any{"deployment": "checkout", "namespace": "prod"}})
+	if btn.Action != "run" || btn.Value != want {
+		t.Errorf("pod logs button = %+v, want run %s", btn, want)
+	}
+}
