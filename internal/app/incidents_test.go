@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/adapters/chattest"
+	"github.com/parley-chatops/parley/adapters/webhook"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/incident"
 	"github.com/parley-chatops/parley/internal/store"
@@ -486,4 +488,180 @@ func (r *trickle) Read(p []byte) (int, error) {
 	r.n--
 	p[0] = ' '
 	return 1, nil
+}
+
+// sinkReceiver is a team's endpoint for the outgoing webhook sink: an
+// HTTP server on 127.0.0.1 that checks every request as
+// docs/webhook-sink.md tells receivers to (webhook.Verify over the raw
+// body) and keeps what it got. The first refuse requests are answered
+// 503, as an endpoint that is down would.
+type sinkReceiver struct {
+	secret string
+	mu     sync.Mutex
+	refuse int
+	got    []sinkDelivery
+}
+
+type sinkDelivery struct {
+	status int // what the receiver answered
+	msg    webhook.Message
+	err    error // webhook.Verify's answer
+}
+
+func (rc *sinkReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	d := sinkDelivery{status: http.StatusNoContent, err: webhook.Verify(rc.secret, r.Header, body, time.Now(), 0)}
+	if err := json.Unmarshal(body, &d.msg); err != nil && d.err == nil {
+		d.err = err
+	}
+	rc.mu.Lock()
+	if rc.refuse > 0 {
+		rc.refuse--
+		d.status = http.StatusServiceUnavailable
+	}
+	rc.got = append(rc.got, d)
+	rc.mu.Unlock()
+	w.WriteHeader(d.status)
+}
+
+func (rc *sinkReceiver) all() []sinkDelivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]sinkDelivery(nil), rc.got...)
+}
+
+// shown is what a receiver that upserts by message id shows: the latest
+// accepted content of each message, by id.
+func (rc *sinkReceiver) shown() map[string]webhook.Message {
+	out := map[string]webhook.Message{}
+	for _, d := range rc.all() {
+		if d.status >= 300 || d.err != nil || (d.msg.Event != "message" && d.msg.Event != "update") {
+			continue
+		}
+		out[d.msg.ID] = d.msg
+	}
+	return out
+}
+
+// TestServeDeliversIncidentsToTheWebhookSink: "parley serve" with no chat
+// platform at all, only incidents.webhook_sink, for a team without Slack
+// or Discord. An Alertmanager notification becomes a signed JSON POST to
+// the team's endpoint (checked there with webhook.Verify); the endpoint is
+// down for its first two requests, and the message is tried again with
+// the same id (its idempotency key), so a receiver that upserts by id
+// shows it once. The resolution is an update of the same id. The group is
+// audited as posted once, nothing expires, the outbox empties.
+func TestServeDeliversIncidentsToTheWebhookSink(t *testing.T) {
+	secret := "sink-" + "test-" + "0123456789abcdef"
+	rc := &sinkReceiver{secret: secret, refuse: 2}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := filepath.Join(dir, "parley.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+listen: 127.0.0.1:%d
+database: %q
+evals: {reports_dir: %q}
+incidents:
+  auth: {bearer_token: {env: AM_TOKEN}}
+  default_channel: "webhook:oncall"
+  group_wait: 300ms
+  webhook_sink: {url: %q, secret: {env: SINK_SECRET}, timeout: 5s}
+`, port, filepath.Join(dir, "parley.db"), dir, srv.URL+"/parley")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := launch(t, "sink", cfg, port, map[string]string{"AM_TOKEN": amToken, "SINK_SECRET": secret})
+
+	if code := s.notify(t, alertGroup(0, incident.Firing)); code != http.StatusOK {
+		t.Fatalf("firing notification: %d", code)
+	}
+	waitFor(t, 30*time.Second, "the incident message accepted by the endpoint", func() bool {
+		for _, m := range rc.shown() {
+			if m.Event == "message" && strings.Contains(m.Text, "svc-00") {
+				return true
+			}
+		}
+		return false
+	})
+	if code := s.notify(t, alertGroup(0, incident.Resolved)); code != http.StatusOK {
+		t.Fatalf("resolved notification: %d", code)
+	}
+	waitFor(t, 30*time.Second, "the message updated to resolved", func() bool {
+		for _, m := range rc.shown() {
+			if strings.Contains(m.Text, "svc-00") && strings.Contains(m.Text, "[RESOLVED]") {
+				return true
+			}
+		}
+		return false
+	})
+
+	var posts []sinkDelivery
+	ids := map[string]bool{}
+	for _, d := range rc.all() {
+		if d.err != nil {
+			t.Errorf("a delivery fails the receiver's check: %v (%+v)", d.err, d.msg)
+		}
+		if d.msg.Channel != "oncall" || d.msg.Version != webhook.Version {
+			t.Errorf("delivery to channel %q, version %q; want oncall, %s", d.msg.Channel, d.msg.Version, webhook.Version)
+		}
+		if d.msg.Event == "message" {
+			posts = append(posts, d)
+			ids[d.msg.ID] = true
+		}
+	}
+	if len(posts) != 3 || posts[0].status != http.StatusServiceUnavailable || posts[2].status != http.StatusNoContent {
+		t.Errorf("%d tries of the first message (answers %v), want 3: two refused, then taken", len(posts), statuses(posts))
+	}
+	if len(ids) != 1 {
+		t.Errorf("the tries of the first message carry %d ids, want one (its idempotency key): %v", len(ids), ids)
+	}
+	shown := rc.shown()
+	if len(shown) != 1 {
+		t.Errorf("the receiver shows %d messages, want 1: %+v", len(shown), shown)
+	}
+	for id := range ids {
+		if m := shown[id]; !strings.Contains(m.Text, "[RESOLVED]") {
+			t.Errorf("message %s shows %q, want it resolved", id, m.Text)
+		}
+	}
+	waitFor(t, 30*time.Second, "the outbox empty", func() bool {
+		db, err := store.Open(context.Background(), filepath.Join(dir, "parley.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM incident_outbox`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	s.stop()
+	db, err := store.Open(context.Background(), filepath.Join(dir, "parley.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ev := incidentEvents(t, db)
+	key := alertGroup(0, incident.Firing).GroupKey
+	if n := ev[audit.IncidentPosted][key]; n != 1 {
+		t.Errorf("%d incident.posted events, want 1", n)
+	}
+	if n := len(ev[audit.IncidentExpired]); n != 0 {
+		t.Errorf("%d incident.expired events, want none", n)
+	}
+	t.Logf("webhook sink: %d deliveries (%d tries of the first message), all signed and verified", len(rc.all()), len(posts))
+}
+
+func statuses(ds []sinkDelivery) []int {
+	out := make([]int, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.status)
+	}
+	return out
 }
