@@ -354,20 +354,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
-// isClosing reports whether Run is ending.
-func (m *Manager) isClosing() bool {
-	m.mu.Lock()
-	c := m.closing
-	m.mu.Unlock()
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
-// closingLocked is isClosing with m.mu held.
+// closingLocked reports whether Run is ending; m.mu is held.
 func (m *Manager) closingLocked() bool {
 	select {
 	case <-m.closing:
