@@ -446,7 +446,7 @@ func (m *Manager) flushDigest(d *digest, p digestPlan) error {
 			}
 		}
 		if !found {
-			if err := m.saveDigest(ctx, d, nil); err != nil {
+			if err := m.saveDigest(runCtx, d, nil); err != nil { // its own deadline, as a group's
 				m.o.Metrics.StateSaveFailed()
 				return fmt.Errorf("record the digest post before making it: %w", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,11 +373,24 @@ func TestModelDiagnosisAndSaturation(t *testing.T) {
 // posts as usual.
 func TestUndeliveredMessageExpires(t *testing.T) {
 	db := openDB(t, t.TempDir())
-	h := startManager(t, db, Options{ExpireAfter: 1500 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	// Expiry reads this clock, which moves when the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := startManager(t, db, Options{ExpireAfter: time.Hour, RetryMax: 100 * time.Millisecond, Now: now})
 	h.sender.mu.Lock()
 	h.sender.fail = func(chat.Reply) error { return fmt.Errorf("slack down: %w", action.ErrUnavailable) }
 	h.sender.mu.Unlock()
 	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
+	for deadline := time.Now().Add(30 * time.Second); h.met.sendFails.Load() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not tried three times")
+		}
+	}
+	if n := len(h.audit.of(audit.IncidentExpired)); n != 0 {
+		t.Fatalf("%d incident.expired events before expire_after", n)
+	}
+	clock.Add(int64(time.Hour))
 	deadline := time.Now().Add(30 * time.Second)
 	for len(h.audit.of(audit.IncidentExpired)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -281,7 +281,9 @@ func (m *Manager) flush(g *group, p flushPlan) error {
 		if !found {
 			// The intent first: a crash after the post and before its id
 			// is written leaves the key, which the next start looks for.
-			if err := m.save(ctx, g); err != nil {
+			// The write has its own deadline (StateTimeout), not a share
+			// of SendTimeout's, and ends with Run.
+			if err := m.save(runCtx, g); err != nil {
 				m.o.Metrics.StateSaveFailed()
 				return fmt.Errorf("record the post before making it: %w", err)
 			}
