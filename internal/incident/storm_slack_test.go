@@ -458,11 +458,13 @@ func TestCrashBetweenPostAndRecordPostsOnce(t *testing.T) {
 	if posts, _ := f.Snapshot(); len(posts) != 1 {
 		t.Errorf("%d posts, want the one made before the crash", len(posts))
 	}
-	var reconciled bool
-	for _, e := range s2.events(t, audit.IncidentPosted) {
-		reconciled = reconciled || e.Details["reconciled"] != ""
-	}
-	if !reconciled {
-		t.Error("the second manager's incident.posted does not say the post was found")
-	}
+	// The event is recorded after the ts is written.
+	waitFor(t, "the second manager's incident.posted saying the post was found", func() bool {
+		for _, e := range s2.events(t, audit.IncidentPosted) {
+			if e.Details["reconciled"] != "" {
+				return true
+			}
+		}
+		return false
+	})
 }
