@@ -61,6 +61,7 @@ type Discord struct {
 	commands    map[string][]map[string]any // "" (global) or guild id -> application commands
 	deleted     []string                    // interaction tokens whose @original was deleted
 	deferred    map[string]int              // interaction token -> flags of its deferred (type 5) response
+	nonces      map[string]map[string]any   // channel + nonce -> the message created with enforce_nonce
 	// editedByFollowup are tokens whose first follow-up edited the
 	// deferred response instead of posting a message.
 	editedByFollowup []string
@@ -119,7 +120,7 @@ func NewDiscord(t testing.TB) *Discord {
 		changed:  make(chan struct{}),
 		appFlags: 1 << 19,
 		ids:      1130000000000090000,
-		threads:  map[string]string{}, dms: map[string]bool{DiscordDM: true},
+		threads:  map[string]string{}, dms: map[string]bool{DiscordDM: true}, nonces: map[string]map[string]any{},
 		originals: map[string]string{}, tokens: map[string]bool{DiscordIxToken: true, DiscordIxToken2: true},
 		interaction: map[string]int{},
 		commands:    map[string][]map[string]any{},
@@ -244,7 +245,29 @@ func NewDiscord(t testing.TB) *Discord {
 		writeDiscordJSON(w, http.StatusOK, map[string]any{"id": ch, "type": 0, "guild_id": DiscordGuild, "name": "ops"})
 	})
 	f.route(mux, "POST /api/v9/channels/{ch}/messages", func(w http.ResponseWriter, r *http.Request, req DiscordRequest) {
-		writeDiscordJSON(w, http.StatusOK, f.message(f.newID(), r.PathValue("ch"), req.Body))
+		// With enforce_nonce, a second message with the same nonce in the
+		// same channel returns the first instead of creating one, as
+		// Discord does for a few minutes.
+		var n struct {
+			Nonce        string `json:"nonce"`
+			EnforceNonce bool   `json:"enforce_nonce"`
+		}
+		_ = json.Unmarshal(req.Body, &n)
+		key := r.PathValue("ch") + "/" + n.Nonce
+		f.mu.Lock()
+		earlier, dup := f.nonces[key]
+		f.mu.Unlock()
+		if n.EnforceNonce && n.Nonce != "" && dup {
+			writeDiscordJSON(w, http.StatusOK, earlier)
+			return
+		}
+		m := f.message(f.newID(), r.PathValue("ch"), req.Body)
+		if n.EnforceNonce && n.Nonce != "" {
+			f.mu.Lock()
+			f.nonces[key] = m
+			f.mu.Unlock()
+		}
+		writeDiscordJSON(w, http.StatusOK, m)
 	})
 	f.route(mux, "PATCH /api/v9/channels/{ch}/messages/{mid}", func(w http.ResponseWriter, r *http.Request, req DiscordRequest) {
 		writeDiscordJSON(w, http.StatusOK, f.message(r.PathValue("mid"), r.PathValue("ch"), req.Body))

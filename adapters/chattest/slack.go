@@ -55,6 +55,9 @@ type SlackCall struct {
 	User    string // chat.postEphemeral's recipient
 	Text    string
 	Blocks  string
+	// Metadata is a post's message metadata as sent (JSON:
+	// {"event_type","event_payload"}); conversations.history returns it.
+	Metadata string
 }
 
 // Slack is the fake Slack.
@@ -103,6 +106,7 @@ func NewSlack(t testing.TB) *Slack {
 		c.Handle("/chat.postMessage", f.chat("chat.postMessage"))
 		c.Handle("/chat.update", f.chat("chat.update"))
 		c.Handle("/chat.postEphemeral", f.chat("chat.postEphemeral"))
+		c.Handle("/conversations.history", f.history)
 		c.Handle("/usergroups.list", f.usergroups)
 		c.Handle("/files.getUploadURLExternal", f.getUploadURL)
 		c.Handle("/upload/", f.upload)
@@ -370,6 +374,7 @@ func (f *Slack) chat(method string) http.HandlerFunc {
 		call := SlackCall{
 			Method: method, Channel: r.PostForm.Get("channel"), Thread: r.PostForm.Get("thread_ts"),
 			User: r.PostForm.Get("user"), Text: r.PostForm.Get("text"), Blocks: r.PostForm.Get("blocks"),
+			Metadata: r.PostForm.Get("metadata"),
 		}
 		f.mu.Lock()
 		switch method {
@@ -393,6 +398,60 @@ func (f *Slack) chat(method string) http.HandlerFunc {
 		}
 		writeSlackJSON(w, fmt.Sprintf(`{"ok":true,"channel":%q,"ts":%q,"text":%q}`, call.Channel, call.TS, call.Text))
 	}
+}
+
+// history answers conversations.history as Slack documents it: the
+// channel's top-level messages (not thread replies), newest first, at most
+// limit a page with a next_cursor, each with its metadata when
+// include_all_metadata is set. The fake's timestamps are counters, not
+// times, so it ignores oldest and latest.
+func (f *Slack) history(w http.ResponseWriter, r *http.Request) {
+	if !f.botTokenOK(w, r) || f.failed(w, "conversations.history") {
+		return
+	}
+	channel := r.PostForm.Get("channel")
+	limit, _ := strconv.Atoi(r.PostForm.Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	start, _ := strconv.Atoi(r.PostForm.Get("cursor"))
+	withMeta := r.PostForm.Get("include_all_metadata") == "1" || r.PostForm.Get("include_all_metadata") == "true"
+	f.mu.Lock()
+	var mine []SlackCall
+	for i := len(f.posts) - 1; i >= 0; i-- {
+		if p := f.posts[i]; p.Channel == channel && p.Thread == "" {
+			mine = append(mine, p)
+		}
+	}
+	f.mu.Unlock()
+	type message struct {
+		Type     string          `json:"type"`
+		User     string          `json:"user"`
+		BotID    string          `json:"bot_id"`
+		Text     string          `json:"text"`
+		TS       string          `json:"ts"`
+		Metadata json.RawMessage `json:"metadata,omitempty"`
+	}
+	out := struct {
+		OK       bool      `json:"ok"`
+		Messages []message `json:"messages"`
+		HasMore  bool      `json:"has_more"`
+		Meta     struct {
+			NextCursor string `json:"next_cursor"`
+		} `json:"response_metadata"`
+	}{OK: true, Messages: []message{}}
+	for i := start; i < len(mine) && i < start+limit; i++ {
+		m := message{Type: "message", User: SlackBotUserID, BotID: SlackBotID, Text: mine[i].Text, TS: mine[i].TS}
+		if withMeta && mine[i].Metadata != "" {
+			m.Metadata = json.RawMessage(mine[i].Metadata)
+		}
+		out.Messages = append(out.Messages, m)
+	}
+	if start+limit < len(mine) {
+		out.HasMore, out.Meta.NextCursor = true, strconv.Itoa(start+limit)
+	}
+	b, _ := json.Marshal(out)
+	writeSlackJSON(w, string(b))
 }
 
 func (f *Slack) usergroups(w http.ResponseWriter, r *http.Request) {

@@ -90,7 +90,8 @@ type Options struct {
 }
 
 // Adapter is the Discord chat.Adapter. Send may be used before and while Run
-// runs; Run may be called once.
+// runs; Run may be called again once it has returned (a new leadership, a
+// start again after the gateway could not be reached).
 type Adapter struct {
 	opts   Options
 	log    *slog.Logger
@@ -110,6 +111,7 @@ type Adapter struct {
 	handlerCtx context.Context    // handlers': outlives runCtx by the drain period
 	handlerEnd context.CancelFunc // cancels handlerCtx
 	closing    bool
+	up         bool                    // start finished, stop not begun
 	seen       *lru[struct{}]          // event ids handled ("m:"+message id, "i:"+interaction id)
 	channels   *lru[string]            // channel id -> parent id when it is a thread, "" when not
 	ourThreads *lru[struct{}]          // threads this adapter started or answered in
@@ -273,6 +275,14 @@ func snowflake(s string) bool {
 // Name implements chat.Adapter.
 func (a *Adapter) Name() string { return chat.Discord }
 
+// Running reports whether Run has connected to the gateway and takes
+// messages.
+func (a *Adapter) Running() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running.Load() && a.up && !a.closing
+}
+
 // HoldsConnection is true: the gateway connection is one replica's at a
 // time (several would each receive every event).
 func (a *Adapter) HoldsConnection() bool { return true }
@@ -284,8 +294,9 @@ func (a *Adapter) HoldsConnection() bool { return true }
 // (their replies are delivered), then they are cancelled.
 func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 	if !a.running.CompareAndSwap(false, true) {
-		return errors.New("discord: Run called twice")
+		return errors.New("discord: Run is already running")
 	}
+	defer a.running.Store(false)
 	if err := a.start(ctx, h); err != nil {
 		a.stop()
 		if ctx.Err() != nil {
@@ -305,6 +316,12 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 	sctx, cancel := context.WithTimeout(ctx, a.opts.StartTimeout)
 	defer cancel()
+	// A Run after an earlier one resumes the gateway session when it
+	// can (RESUMED, no new READY): the READY of that session still holds.
+	a.mu.Lock()
+	a.closing, a.handler, a.handlerEnd = false, nil, nil
+	a.mu.Unlock()
+	a.s.ShouldReconnectOnError = true
 
 	me, err := a.s.User("@me", discordgo.WithContext(sctx))
 	if err != nil {
@@ -342,6 +359,9 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 		return err
 	}
 	a.log.Info("connected", "bot_user", me.ID, "application", appID, "guilds", len(ready.Guilds), "command_guilds", len(a.opts.GuildIDs))
+	a.mu.Lock()
+	a.up = true
+	a.mu.Unlock()
 	return nil
 }
 
@@ -349,7 +369,7 @@ func (a *Adapter) start(ctx context.Context, h chat.Handler) error {
 // them once DrainTimeout has passed.
 func (a *Adapter) stop() {
 	a.mu.Lock()
-	a.closing = true
+	a.closing, a.up = true, false
 	stopHandlers := a.handlerEnd
 	a.mu.Unlock()
 	a.s.ShouldReconnectOnError = false

@@ -2,6 +2,8 @@ package discord
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/bwmarrin/discordgo"
@@ -79,7 +81,19 @@ func (a *Adapter) post(ctx context.Context, r chat.Reply, m rendered) (string, e
 		channel, thread = ref.ix.ChannelID, ref.anchor
 		a.mu.Unlock()
 	}
-	return a.postChannel(ctx, channel, thread, m)
+	return a.postChannel(ctx, channel, thread, m, nonceOf(r.IdempotencyKey))
+}
+
+// maxNonce is the longest nonce Discord takes.
+const maxNonce = 25
+
+// nonceOf is the message nonce of an idempotency key: its last 25
+// characters (the keys Parley makes end in a hash).
+func nonceOf(key string) string {
+	if len(key) > maxNonce {
+		return key[len(key)-maxNonce:]
+	}
+	return key
 }
 
 // interaction returns the interaction an id names and whether its token can
@@ -163,12 +177,18 @@ func tokenRefused(err error) bool {
 	return status == http.StatusUnauthorized
 }
 
-func (a *Adapter) postChannel(ctx context.Context, channel, thread string, m rendered) (string, error) {
+func (a *Adapter) postChannel(ctx context.Context, channel, thread string, m rendered, nonce string) (string, error) {
 	target, ref := channel, (*discordgo.MessageReference)(nil)
 	if thread != "" && thread != channel {
 		target, ref = a.threadTarget(ctx, channel, thread)
 	}
-	msg, err := a.s.ChannelMessageSendComplex(target, m.messageSend(ref), discordgo.WithContext(ctx))
+	var msg *discordgo.Message
+	var err error
+	if send := m.messageSend(ref); nonce != "" && len(send.Files) == 0 {
+		msg, err = a.sendOnce(ctx, target, send, nonce)
+	} else {
+		msg, err = a.s.ChannelMessageSendComplex(target, send, discordgo.WithContext(ctx))
+	}
 	if err != nil {
 		return "", describe("post message", err, a.token)
 	}
@@ -288,4 +308,31 @@ func (a *Adapter) lockChannel(channel string) (unlock func()) {
 		}
 		a.mu.Unlock()
 	}
+}
+
+// sendOnce creates a message with a nonce and enforce_nonce: Discord then
+// returns the message made earlier with the same nonce (for a few
+// minutes) instead of creating a second, so a post repeated after a crash
+// shows once.
+func (a *Adapter) sendOnce(ctx context.Context, channel string, data *discordgo.MessageSend, nonce string) (*discordgo.Message, error) {
+	for _, e := range data.Embeds { // as ChannelMessageSendComplex does
+		if e.Type == "" {
+			e.Type = discordgo.EmbedTypeRich
+		}
+	}
+	body := struct {
+		*discordgo.MessageSend
+		Nonce        string `json:"nonce"`
+		EnforceNonce bool   `json:"enforce_nonce"`
+	}{data, nonce, true}
+	endpoint := discordgo.EndpointChannelMessages(channel)
+	resp, err := a.s.RequestWithBucketID(http.MethodPost, endpoint, body, endpoint, discordgo.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	var msg discordgo.Message
+	if err := json.Unmarshal(resp, &msg); err != nil {
+		return nil, fmt.Errorf("discord: decode the created message: %w", err)
+	}
+	return &msg, nil
 }

@@ -350,6 +350,9 @@ func (o *outbox) deliver(ctx context.Context, q *queue, j *job) (string, error) 
 		if r.Thread != "" {
 			opts = append(opts, slack.MsgOptionTS(r.Thread))
 		}
+		if r.IdempotencyKey != "" {
+			opts = append(opts, slack.MsgOptionMetadata(keyMetadata(r.IdempotencyKey)))
+		}
 		_, ts, err = o.a.api.PostMessageContext(ctx, r.Channel, opts...)
 		return err
 	})

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/chatstate"
 	"github.com/parley-chatops/parley/internal/config"
-	"github.com/parley-chatops/parley/internal/telemetry"
 )
 
 // buildAdapters connects the chat platforms the configuration names. It
@@ -91,32 +89,15 @@ func splitByLeadership(adapters []chat.Adapter) (leaderOnly, everyReplica []chat
 // running is an adapter that says whether it takes messages.
 type running interface{ Running() bool }
 
-// adaptersRunning reports whether every adapter that says so takes
-// messages: a replica is ready for the Events API only then.
-func adaptersRunning(adapters []chat.Adapter) bool {
-	for _, a := range adapters {
-		if r, ok := a.(running); ok && !r.Running() {
-			return false
-		}
-	}
-	return true
-}
-
 // runEveryReplica runs the HTTP-fed adapters on this replica, led or not,
 // until ctx ends: Slack may deliver an event, a click or a slash command
 // to any replica behind the Service, and each is answered there (the
 // shared database drops a delivery another replica took). It also purges
 // old adapter state once an hour. It returns when everything has stopped.
-func runEveryReplica(ctx context.Context, adapters []chat.Adapter, h chat.Handler, p *Parley, metrics *telemetry.Metrics, errc chan<- error, log *slog.Logger) {
+func runEveryReplica(ctx context.Context, adapters []chat.Adapter, h chat.Handler, p *Parley, status *adapterStatus, log *slog.Logger) {
 	var wg sync.WaitGroup
 	for _, a := range adapters {
-		wg.Go(func() {
-			metrics.ChatConnected(a.Name(), true)
-			defer metrics.ChatConnected(a.Name(), false)
-			if err := a.Run(ctx, h); err != nil && ctx.Err() == nil {
-				report(errc, fmt.Errorf("%s adapter: %w", a.Name(), err))
-			}
-		})
+		wg.Go(func() { supervise(ctx, a, h, status, log) })
 	}
 	wg.Go(func() {
 		state, err := chatstate.New(p.DB, chatstate.Options{})

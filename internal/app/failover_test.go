@@ -245,7 +245,9 @@ func startReplica(t *testing.T, name string, cfg *config.Config, pf *platform, c
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
-	chats := &chatRunner{adapters: []chat.Adapter{r.conn}, handler: p.Pipeline, metrics: r.metrics, errc: errc}
+	status := newAdapterStatus(nil, r.metrics)
+	status.add(r.conn, true)
+	chats := &chatRunner{adapters: []chat.Adapter{r.conn}, handler: p.Pipeline, status: status, errc: errc, log: log}
 	o := leaderOptions(cfg.LeaderElection, client, chats.lead, r.metrics, log)
 	// A crash keeps the Lease: the other replica must wait for it to expire.
 	o.KeepLeaseOnStop = true

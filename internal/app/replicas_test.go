@@ -45,7 +45,7 @@ func freePort(t *testing.T) int {
 // startServe runs "parley serve --config FILE" for one replica of a
 // deployment on the shared PostgreSQL store, with leader election on the
 // test cluster's Lease and the Slack Events API against the fake Slack.
-func startServe(t *testing.T, name, dsn, kubeconfig, ns, slackURL string) *serveReplica {
+func startServe(t *testing.T, name, dsn, kubeconfig, ns, slackURL string, extra ...string) *serveReplica {
 	t.Helper()
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "policy.yaml")
@@ -75,10 +75,18 @@ leader_election:
   renew_deadline: 1500ms
   retry_period: 300ms
   kubeconfig: %q
-`, port, pol, dir, slackURL, ns, name, kubeconfig)), 0o600); err != nil {
+`, port, pol, dir, slackURL, ns, name, kubeconfig)+strings.Join(extra, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"PARLEY_TEST_DSN": dsn, "SLACK_BOT_TOKEN": chattest.SlackBotToken, "SLACK_SIGNING_SECRET": chattest.SlackSigningSecret}
+	env := map[string]string{"PARLEY_TEST_DSN": dsn, "SLACK_BOT_TOKEN": chattest.SlackBotToken, "SLACK_SIGNING_SECRET": chattest.SlackSigningSecret,
+		"AM_TOKEN": amToken}
+	return launch(t, name, cfg, port, env)
+}
+
+// launch runs "parley serve --config cfg" in process, as the binary runs
+// it, and waits until it answers /readyz (the server listens on port).
+func launch(t *testing.T, name, cfg string, port int, env map[string]string) *serveReplica {
+	t.Helper()
 	r := &serveReplica{name: name, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &logtest.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

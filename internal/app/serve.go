@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,16 +48,36 @@ func (m *mux) Send(ctx context.Context, r chat.Reply) (string, error) {
 	return s.Send(ctx, r)
 }
 
+// FindPosted implements incident.Finder with the reply's adapter, when
+// that adapter can look for a message by its idempotency key; "" when it
+// cannot (the incident manager then posts again).
+func (m *mux) FindPosted(ctx context.Context, r chat.Reply, since time.Time) (string, error) {
+	m.mu.RLock()
+	s, ok := m.adapters[r.Platform]
+	m.mu.RUnlock()
+	if f, can := s.(incident.Finder); ok && can {
+		return f.FindPosted(ctx, r, since)
+	}
+	return "", nil
+}
+
 // cmdServe runs Parley as a service: chat adapters from the configuration,
 // the HTTP server (health, readiness, webhooks), and the confirmation
 // sweeper, until a signal ends it.
 //
 // With leader_election, several replicas run at once: every one serves
 // HTTP (followers are ready: they answer webhooks and /metrics, and the
-// Slack Events API), sweeps and recovers confirmations and keeps its
-// claims alive, all safe on the shared PostgreSQL store; only the elected
-// leader holds the chat connections (Slack Socket Mode, the Discord
-// gateway). parley_leader says which replica leads.
+// Slack Events API), takes Alertmanager notifications into the shared
+// store, sweeps and recovers confirmations and keeps its claims alive,
+// all safe on the shared PostgreSQL store; only the elected leader holds
+// the chat connections (Slack Socket Mode, the Discord gateway) and
+// delivers incident messages from the store. parley_leader says which
+// replica leads.
+//
+// A chat platform that is down, at start or later, does not stop serve:
+// its adapter is started again with a backoff, /readyz says it is down,
+// and incident messages wait in the outbox until they are delivered or
+// expire (incidents.expire_after).
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("serve", env)
 	configFile := fs.String("config", "", "configuration file (default: embedded defaults)")
@@ -91,6 +112,13 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	for _, a := range adapters {
 		senders.add(a.Name(), a)
 	}
+	sink, err := buildWebhookSink(cfg, log)
+	if err != nil {
+		return err
+	}
+	if sink != nil {
+		senders.add(sink.Name(), sink) // it only sends: nothing to run
+	}
 	// Recovery tells channels what became of interrupted requests: after
 	// the adapters can send (their Web APIs work before the socket is up).
 	if err := p.Pipeline.Recover(ctx); err != nil {
@@ -106,30 +134,33 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	leaderOnly, everyReplica := splitByLeadership(adapters)
-	chats := &chatRunner{adapters: leaderOnly, handler: p.Pipeline, metrics: metrics, errc: errc, incidents: incidents}
+	status := newAdapterStatus(env.now, metrics)
+	if incidents != nil {
+		status.onUp = func(string) { incidents.Retry() }
+	}
+	for _, a := range leaderOnly {
+		status.add(a, true)
+	}
+	for _, a := range everyReplica {
+		status.add(a, false)
+	}
+	chats := &chatRunner{adapters: leaderOnly, handler: p.Pipeline, status: status, errc: errc, incidents: incidents, log: log}
 	el, err := newElector(cfg, chats.lead, metrics, log)
 	if err != nil {
 		return err
 	}
 	if incidents != nil {
-		// Only the leader posts incident messages (it holds the chat
-		// connections); a follower answers 503 and Alertmanager retries,
-		// reaching the leader through the Service.
-		webhook := incidents.Handler()
-		handlers[webhookPath] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !el.IsLeader() {
-				w.Header().Set("Retry-After", "2")
-				http.Error(w, "this replica does not lead; retry", http.StatusServiceUnavailable)
-				return
-			}
-			webhook.ServeHTTP(w, r)
-		})
+		// Every replica takes notifications into the shared store; the
+		// leader merges them and posts.
+		handlers[webhookPath] = incidents.Handler()
 	}
 
 	ready := &atomic.Bool{}
-	// Ready once started and every adapter that serves on every replica
-	// (the Events API) takes events.
-	readyNow := func() bool { return ready.Load() && adaptersRunning(everyReplica) }
+	// Ready once started, the adapters that serve on every replica (the
+	// Events API) have started or failed to, and the store answers. A
+	// chat adapter that is down does not make the replica unready (the
+	// webhook must still be reached): the answer says it is down.
+	readyNow := func() (bool, []string) { return ready.Load() && !status.starting(), status.lines() }
 	srv, ln, err := openHTTP(cfg, p, metrics, handlers, readyNow, log)
 	if err != nil {
 		return err
@@ -147,7 +178,8 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 			report(errc, err)
 		}
 	})
-	wg.Go(func() { runEveryReplica(ctx, everyReplica, p.Pipeline, p, metrics, errc, log) })
+	wg.Go(func() { runEveryReplica(ctx, everyReplica, p.Pipeline, p, status, log) })
+	wg.Go(func() { status.watch(ctx) })
 	// Confirmations: expire overdue ones; keep this replica's claims alive
 	// and pick up those of a replica that died (several replicas share
 	// PostgreSQL; with SQLite there is one process and this is cheap).
@@ -194,9 +226,12 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	return runErr
 }
 
+// readiness says whether serve is ready, and how each chat adapter is.
+type readiness func() (ready bool, adapters []string)
+
 // openHTTP opens serve's one listener with its routes and limits.
 func openHTTP(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, handlers map[string]http.Handler,
-	ready func() bool, log *slog.Logger) (*http.Server, net.Listener, error) {
+	ready readiness, log *slog.Logger) (*http.Server, net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -205,10 +240,13 @@ func openHTTP(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, handler
 }
 
 // serveMux routes serve's HTTP endpoints, each with its body limit; the
-// probes answer whatever else is going on, every other route passes the
-// gate on unauthenticated concurrency.
+// probes answer whatever else is going on, every other route but the
+// Alertmanager webhook passes the gate on unauthenticated concurrency. The
+// webhook checks its credentials (a header) before it reads anything and
+// bounds its authenticated requests itself, so a storm of unauthenticated
+// posts takes no slot an authenticated one needs.
 func serveMux(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, adapters map[string]http.Handler,
-	ready func() bool, log *slog.Logger) *http.ServeMux {
+	ready readiness, log *slog.Logger) *http.ServeMux {
 	g := newGate(cfg.Server.MaxUnauthenticated, log.With("component", "http"))
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", limitBody(maxQueryBody, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -216,24 +254,30 @@ func serveMux(cfg *config.Config, p *Parley, metrics *telemetry.Metrics, adapter
 		fmt.Fprintln(w, "ok")
 	})))
 	mux.Handle("GET /readyz", limitBody(maxQueryBody, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ready() {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
+		ok, lines := ready()
+		detail := ""
+		if len(lines) > 0 {
+			detail = "\n" + strings.Join(lines, "\n")
+		}
+		if !ok {
+			http.Error(w, "starting"+detail, http.StatusServiceUnavailable)
 			return
 		}
 		if err := p.DB.SQL().PingContext(r.Context()); err != nil {
-			http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+			http.Error(w, "store unavailable"+detail, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ready"+detail)
 	})))
 	mux.Handle("GET /metrics", g.wrap(limitBody(maxQueryBody, metrics.Handler())))
 	mux.Handle("GET /reports/", g.wrap(limitBody(maxQueryBody, http.StripPrefix("/reports", evals.ReportsHandler(cfg.Evals.ReportsDir)))))
 	for path, h := range adapters {
-		limit := int64(maxAdapterBody)
 		if path == webhookPath && cfg.Incidents != nil {
-			limit = cfg.Incidents.MaxBody
+			mux.Handle(path, limitBody(cfg.Incidents.MaxBody, h))
+			continue
 		}
-		mux.Handle(path, g.wrap(limitBody(limit, h)))
+		mux.Handle(path, g.wrap(limitBody(maxAdapterBody, h)))
 	}
 	return mux
 }
@@ -282,15 +326,18 @@ func leaderOptions(le *config.LeaderElection, client k8s.Interface, lead func(co
 	}
 }
 
-// chatRunner runs the chat adapters, on the leader only.
+// chatRunner runs the chat adapters and the incident outbox, on the
+// leader only.
 type chatRunner struct {
 	adapters []chat.Adapter
 	handler  chat.Handler
-	metrics  *telemetry.Metrics
-	// errc receives an adapter's failure, which ends serve (the pod
-	// restarts).
+	status   *adapterStatus
+	// errc receives a failure that ends serve (the pod restarts): the
+	// incident manager's. A chat adapter's failure does not end serve: it
+	// is started again (supervise).
 	errc      chan<- error
 	incidents *incident.Manager // nil without an incidents section
+	log       *slog.Logger
 }
 
 // lead runs every adapter until ctx ends (the leadership or the process
@@ -299,16 +346,11 @@ type chatRunner struct {
 func (r *chatRunner) lead(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, a := range r.adapters {
-		wg.Go(func() {
-			r.metrics.ChatConnected(a.Name(), true)
-			defer r.metrics.ChatConnected(a.Name(), false)
-			if err := a.Run(ctx, r.handler); err != nil && ctx.Err() == nil {
-				report(r.errc, fmt.Errorf("%s adapter: %w", a.Name(), err))
-			}
-		})
+		wg.Go(func() { supervise(ctx, a, r.handler, r.status, r.log) })
 	}
-	// The incident manager posts to chat too: on the leader only, so one
-	// replica edits each alert group's message.
+	// The incident manager delivers incident messages: on the leader
+	// only, so one replica edits each alert group's message; every
+	// replica's webhook feeds it through the store.
 	if r.incidents != nil {
 		wg.Go(func() {
 			if err := r.incidents.Run(ctx); err != nil && ctx.Err() == nil {
@@ -316,16 +358,12 @@ func (r *chatRunner) lead(ctx context.Context) {
 			}
 		})
 	}
-	// Lead for as long as the leadership lasts, even with nothing to run
-	// (only Events API adapters, which run on every replica): returning
-	// early would hand the Lease back at once, over and over.
+	// Leadership lasts until ctx ends, even with nothing to run (no chat
+	// platform configured, or only Events API adapters, which run on every
+	// replica): returning early would release the Lease and campaign again
+	// every retry period.
 	<-ctx.Done()
 	wg.Wait()
-	// Leadership lasts until ctx ends, even with nothing to run (no chat
-	// platform configured, or an adapter that stopped without an error):
-	// returning early would release the Lease and campaign again every
-	// retry period.
-	<-ctx.Done()
 }
 
 // report passes err on unless an earlier failure already is: the first

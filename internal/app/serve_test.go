@@ -78,7 +78,7 @@ func startHTTP(t *testing.T, cfg *config.Config, log *slog.Logger) string {
 		t.Fatal(err)
 	}
 	handlers[webhookPath] = incidents.Handler()
-	srv, ln, err := openHTTP(cfg, p, metrics, handlers, func() bool { return true }, log)
+	srv, ln, err := openHTTP(cfg, p, metrics, handlers, func() (bool, []string) { return true, nil }, log)
 	if err != nil {
 		t.Fatal(err)
 	}

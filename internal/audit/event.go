@@ -62,6 +62,10 @@ const (
 	IncidentUpdated       Type = "incident.updated"   // a group's summary message was edited (alerts, resolution, evidence)
 	IncidentSuggested     Type = "incident.suggested" // a next step offered as a button on a group's message
 	IncidentUnrouted      Type = "incident.unrouted"  // a group matched no route and there is no default channel
+	// IncidentExpired: an incident message (a group's first message or
+	// an update) could not be delivered within incidents.expire_after
+	// and was given up; Details say what was not shown and why.
+	IncidentExpired Type = "incident.expired"
 	// RequestInterrupted: Parley stopped (a crash, a restart) before it
 	// answered a request; nothing was run for it. Recorded at the next
 	// start, once the channel was told.
@@ -79,7 +83,7 @@ func Types() []Type {
 		ConfirmationRequested, ConfirmationGranted, ConfirmationDenied, ConfirmationExpired, ConfirmationCancelled,
 		ActionStarted, ActionSucceeded, ActionFailed, ActionInterrupted,
 		ReplyFailed, InputRejected,
-		IncidentReceived, IncidentPosted, IncidentUpdated, IncidentSuggested, IncidentUnrouted,
+		IncidentReceived, IncidentPosted, IncidentUpdated, IncidentSuggested, IncidentUnrouted, IncidentExpired,
 		RequestInterrupted, IntegrityOverridden,
 	}
 }

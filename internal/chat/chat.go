@@ -15,6 +15,10 @@ const (
 	Slack   = "slack"
 	Discord = "discord"
 	Console = "console"
+	// Webhook is the outgoing webhook sink: incident messages POSTed as
+	// signed JSON, for teams without Slack or Discord. Nothing arrives
+	// from it.
+	Webhook = "webhook"
 )
 
 // Message is one request as an adapter received it.
@@ -81,6 +85,15 @@ type Reply struct {
 	// Recipient is the platform user id (not "platform:id") a Private
 	// reply is for; the pipeline sets it to the asker.
 	Recipient string
+
+	// IdempotencyKey, on a new message (not an edit), names the message so
+	// that posting it again, after a crash between the post and recording
+	// its id, makes no second message where the platform allows: the
+	// Slack adapter keeps the key in the message's metadata, where a
+	// search finds it later; Discord refuses a second message with the
+	// same nonce for a few minutes; the webhook sink makes it the
+	// message's id. Adapters that can do neither ignore it.
+	IdempotencyKey string
 }
 
 // Visibility is who sees a reply.

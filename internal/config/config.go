@@ -238,6 +238,30 @@ type Incidents struct {
 	// changes within it are coalesced, the latest state wins (default 3s).
 	// The first message of a group is never delayed.
 	GroupWait Duration `yaml:"group_wait"`
+	// ExpireAfter is how long an incident message that cannot be
+	// delivered (the chat platform is down) is retried before it is given
+	// up, counted (parley_incident_expired_total) and audited
+	// (incident.expired). Default 1h; between 1m and 7d.
+	ExpireAfter Duration `yaml:"expire_after"`
+	// QueueSize bounds the notifications stored and not yet merged, all
+	// replicas together (default 256): past it the webhook answers 503
+	// with Retry-After and Alertmanager retries.
+	QueueSize int `yaml:"queue_size"`
+	// DigestAfter is how many groups of one channel may wait for their
+	// first message before new groups are listed in one alert-storm
+	// digest message instead of a message each (default 3).
+	DigestAfter int `yaml:"digest_after"`
+	// WebhookSink POSTs the messages of channels "webhook:NAME" as signed
+	// JSON to one URL, for teams without Slack or Discord.
+	WebhookSink *WebhookSink `yaml:"webhook_sink"`
+}
+
+// WebhookSink is the outgoing webhook: a URL and the secret that signs
+// each request (X-Parley-Signature, HMAC-SHA256; see docs/webhook-sink.md).
+type WebhookSink struct {
+	URL     string   `yaml:"url"`
+	Secret  Secret   `yaml:"secret"`
+	Timeout Duration `yaml:"timeout"` // each POST (default 10s)
 }
 
 // IncidentAuth is a bearer token or basic auth; exactly one.
@@ -312,8 +336,12 @@ const (
 
 // Incident defaults and bounds.
 const (
-	DefaultIncidentMaxBody   = 1 << 20
-	DefaultIncidentGroupWait = 3 * time.Second
+	DefaultIncidentMaxBody     = 1 << 20
+	DefaultIncidentGroupWait   = 3 * time.Second
+	DefaultIncidentExpireAfter = time.Hour
+	DefaultIncidentQueueSize   = 256
+	DefaultIncidentDigestAfter = 3
+	DefaultWebhookSinkTimeout  = 10 * time.Second
 )
 
 // Secret is a credential read from an environment variable or a file,
@@ -642,6 +670,18 @@ func (c *Config) defaults() {
 		if in.GroupWait == 0 {
 			in.GroupWait = Duration(DefaultIncidentGroupWait)
 		}
+		if in.ExpireAfter == 0 {
+			in.ExpireAfter = Duration(DefaultIncidentExpireAfter)
+		}
+		if in.QueueSize == 0 {
+			in.QueueSize = DefaultIncidentQueueSize
+		}
+		if in.DigestAfter == 0 {
+			in.DigestAfter = DefaultIncidentDigestAfter
+		}
+		if ws := in.WebhookSink; ws != nil && ws.Timeout == 0 {
+			ws.Timeout = Duration(DefaultWebhookSinkTimeout)
+		}
 	}
 }
 
@@ -692,6 +732,9 @@ func (c *Config) resolveSecrets(getenv func(string) string) error {
 		resolve("incidents.auth.bearer_token", &in.Auth.BearerToken)
 		if in.Auth.Basic != nil {
 			resolve("incidents.auth.basic.password", &in.Auth.Basic.Password)
+		}
+		if in.WebhookSink != nil {
+			resolve("incidents.webhook_sink.secret", &in.WebhookSink.Secret)
 		}
 	}
 	return errors.Join(errs...)
@@ -904,6 +947,32 @@ func (in *Incidents) validate() []error {
 	}
 	if w := in.GroupWait.Std(); w < 0 || w > 10*time.Minute {
 		bad("incidents.group_wait: %s is not between 0 and 10m", w)
+	}
+	if e := in.ExpireAfter.Std(); e < time.Minute || e > 7*24*time.Hour {
+		bad("incidents.expire_after: %s is not between 1m and 7d", e)
+	}
+	if in.QueueSize < 1 || in.QueueSize > 100000 {
+		bad("incidents.queue_size: %d is not between 1 and 100000", in.QueueSize)
+	}
+	if in.DigestAfter < 1 || in.DigestAfter > 1000 {
+		bad("incidents.digest_after: %d is not between 1 and 1000", in.DigestAfter)
+	}
+	if ws := in.WebhookSink; ws != nil {
+		u, err := url.Parse(ws.URL)
+		if ws.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("incidents.webhook_sink.url: an absolute http(s) URL is required")
+		} else if u.User != nil {
+			bad("incidents.webhook_sink.url: credentials in the URL are not allowed (the secret signs each request)")
+		}
+		switch {
+		case !ws.Secret.Set():
+			bad("incidents.webhook_sink.secret: required (env or file): it signs every request")
+		case len(ws.Secret.Value()) < 16:
+			bad("incidents.webhook_sink.secret: at least 16 characters")
+		}
+		if t := ws.Timeout.Std(); t <= 0 || t > time.Minute {
+			bad("incidents.webhook_sink.timeout: %s is not between 0 and 1m", t)
+		}
 	}
 	return errs
 }

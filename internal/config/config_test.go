@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const tokenValue = "fake-slack-bot-SECRETVALUE"
@@ -239,8 +240,10 @@ incidents:
 	if in.Auth.BearerToken.Value() != "am-SECRET-token" || len(in.Routes) != 2 || in.Routes[1].Match["service"] != "=~checkout|cart" {
 		t.Errorf("incidents = %+v", in)
 	}
-	if in.MaxBody != DefaultIncidentMaxBody || in.GroupWait.Std() != DefaultIncidentGroupWait {
-		t.Errorf("defaults: max_body %d, group_wait %s", in.MaxBody, in.GroupWait.Std())
+	if in.MaxBody != DefaultIncidentMaxBody || in.GroupWait.Std() != DefaultIncidentGroupWait || in.ExpireAfter.Std() != time.Hour ||
+		in.QueueSize != DefaultIncidentQueueSize || in.DigestAfter != DefaultIncidentDigestAfter || in.WebhookSink != nil {
+		t.Errorf("defaults: max_body %d, group_wait %s, expire_after %s, queue_size %d, digest_after %d, webhook_sink %v",
+			in.MaxBody, in.GroupWait.Std(), in.ExpireAfter.Std(), in.QueueSize, in.DigestAfter, in.WebhookSink)
 	}
 	var b strings.Builder
 	if err := c.Dump(&b); err != nil {
@@ -257,6 +260,19 @@ incidents:
 	if c.Incidents.Auth.Basic.Password.Value() != "am-SECRET-pw" || c.Incidents.MaxBody != 65536 || c.Incidents.GroupWait.Std().Seconds() != 10 {
 		t.Errorf("basic incidents = %+v", c.Incidents)
 	}
+	c, err = Parse([]byte("incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:oncall', expire_after: 2h, queue_size: 1000, digest_after: 5,\n"+
+		"  webhook_sink: {url: 'https://hooks.example.com/parley', secret: {env: SINK}}}\n"), "sink.yaml", env(map[string]string{"AM_TOKEN": "am-SECRET-token", "SINK": "sink-SECRET-0123456789"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := c.Incidents; in.ExpireAfter.Std() != 2*time.Hour || in.QueueSize != 1000 || in.DigestAfter != 5 || in.WebhookSink == nil ||
+		in.WebhookSink.Secret.Value() != "sink-SECRET-0123456789" || in.WebhookSink.Timeout.Std() != DefaultWebhookSinkTimeout {
+		t.Errorf("sink incidents = %+v", in)
+	}
+	b.Reset()
+	if err := c.Dump(&b); err != nil || strings.Contains(b.String(), "sink-SECRET") {
+		t.Errorf("dump shows the sink secret (%v):\n%s", err, b.String())
+	}
 	if c, _ := Parse([]byte("{}\n"), "none.yaml", getenv); c.Incidents != nil {
 		t.Error("incidents set without a section")
 	}
@@ -264,19 +280,29 @@ incidents:
 	for src, want := range map[string]string{
 		"incidents: {default_channel: 'slack:C1'}\n":           "a bearer_token or basic auth is required",
 		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}}\n": "give routes or a default_channel",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}, basic: {user: u, password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n": "not both",
-		"incidents: {auth: {basic: {user: u}}, default_channel: 'slack:C1'}\n":                                                        "basic.password: required",
-		"incidents: {auth: {basic: {user: 'a:b', password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n":                            "without a colon",
-		"incidents: {auth: {bearer_token: am-inline}, default_channel: 'slack:C1'}\n":                                                 "line 1",
-		"incidents: {auth: {bearer_token: {env: UNSET}}, default_channel: 'slack:C1'}\n":                                              "UNSET is empty or unset",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: C1}\n":                                                   `default_channel: "C1" is not platform:channel-id`,
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: b}, channel: x}]}\n":                                 `routes[0].channel: "x"`,
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{channel: 'slack:C1'}]}\n":                                       "routes[0].match: at least one",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: '=~('}, channel: 'slack:C1'}]}\n":                    "bad regular expression",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a-b: c}, channel: 'slack:C1'}]}\n":                      `"a-b" is not a label name`,
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', max_body: 10}\n":                             "max_body: 10 bytes",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', group_wait: 1h}\n":                           "group_wait: 1h0m0s is not between",
-		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', grup_wait: 1s}\n":                            "field grup_wait not found",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}, basic: {user: u, password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n":                                  "not both",
+		"incidents: {auth: {basic: {user: u}}, default_channel: 'slack:C1'}\n":                                                                                         "basic.password: required",
+		"incidents: {auth: {basic: {user: 'a:b', password: {env: AM_PW}}}, default_channel: 'slack:C1'}\n":                                                             "without a colon",
+		"incidents: {auth: {bearer_token: am-inline}, default_channel: 'slack:C1'}\n":                                                                                  "line 1",
+		"incidents: {auth: {bearer_token: {env: UNSET}}, default_channel: 'slack:C1'}\n":                                                                               "UNSET is empty or unset",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: C1}\n":                                                                                    `default_channel: "C1" is not platform:channel-id`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: b}, channel: x}]}\n":                                                                  `routes[0].channel: "x"`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{channel: 'slack:C1'}]}\n":                                                                        "routes[0].match: at least one",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a: '=~('}, channel: 'slack:C1'}]}\n":                                                     "bad regular expression",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, routes: [{match: {a-b: c}, channel: 'slack:C1'}]}\n":                                                       `"a-b" is not a label name`,
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', max_body: 10}\n":                                                              "max_body: 10 bytes",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', group_wait: 1h}\n":                                                            "group_wait: 1h0m0s is not between",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', grup_wait: 1s}\n":                                                             "field grup_wait not found",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', expire_after: 10s}\n":                                                         "expire_after: 10s is not between 1m and 7d",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', queue_size: -1}\n":                                                            "queue_size: -1 is not between",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'slack:C1', digest_after: 5000}\n":                                                        "digest_after: 5000 is not between",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {secret: {env: AM_TOKEN}}}\n":                                  "webhook_sink.url: an absolute http(s) URL",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'ftp://h/x', secret: {env: AM_TOKEN}}}\n":                "webhook_sink.url",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'https://u:p@h/x', secret: {env: AM_TOKEN}}}\n":          "credentials in the URL",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'https://h/x'}}\n":                                       "webhook_sink.secret: required",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'https://h/x', secret: {env: AM_PW}}}\n":                 "at least 16 characters",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'https://h/x', secret: sink-inline-secret-0123}}\n":      "line 1",
+		"incidents: {auth: {bearer_token: {env: AM_TOKEN}}, default_channel: 'webhook:x', webhook_sink: {url: 'https://h/x', secret: {env: AM_TOKEN}, headers: {}}}\n": "field headers not found",
 	} {
 		_, err := Parse([]byte(src), "bad.yaml", getenv)
 		if err == nil || !strings.Contains(err.Error(), want) {

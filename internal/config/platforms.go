@@ -47,6 +47,8 @@ func (c *Config) CheckPlatforms(ps chat.Platforms) error {
 			case !ok:
 			case !p.Served:
 				bad("%s: %s: the %s cannot receive incident messages in parley serve", where, ch, p.Title)
+			case !c.configures(p.Name) && p.Name == chat.Webhook:
+				bad("%s: %s needs incidents.webhook_sink (its url and secret)", where, ch)
 			case !c.configures(p.Name):
 				bad("%s: %s is on %s, which is not configured (add a %s section)", where, ch, p.Name, p.Name)
 			}
@@ -63,6 +65,8 @@ func (c *Config) configures(platform string) bool {
 		return c.Slack != nil
 	case chat.Discord:
 		return c.Discord != nil
+	case chat.Webhook:
+		return c.Incidents != nil && c.Incidents.WebhookSink != nil
 	}
 	return false
 }

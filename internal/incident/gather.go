@@ -81,7 +81,33 @@ type rolloutEv struct {
 	Previous   int64     `json:"previous,omitempty"` // 0: no earlier revision kept
 	Created    time.Time `json:"created"`
 	Image      string    `json:"image,omitempty"`
-	Before     string    `json:"before"` // "12m" before the alert
+	// PreviousImage is the image of the revision before ("" when none
+	// is kept): the same image means the revision was a restart.
+	PreviousImage string `json:"previous_image,omitempty"`
+	Before        string `json:"before"` // "12m" before the alert
+}
+
+// restart reports whether the revision only restarted the pods: the
+// image is the one of the revision before (kubectl rollout restart).
+func (r *rolloutEv) restart() bool {
+	return r.Previous > 0 && r.PreviousImage != "" && r.PreviousImage == r.Image
+}
+
+// describe is the change as evidence: what happened and when, relative
+// to the alert ("a restart of checkout (revision 7, image unchanged) 4m
+// before the alert started"), never a verdict on the cause.
+func (r *rolloutEv) describe() string {
+	if r.restart() {
+		return fmt.Sprintf("a restart of %s (revision %d, image %s unchanged) %s before the alert started", r.Deployment, r.Revision, r.Image, r.Before)
+	}
+	s := fmt.Sprintf("a rollout of %s to revision %d", r.Deployment, r.Revision)
+	switch {
+	case r.Image != "" && r.PreviousImage != "" && r.PreviousImage != r.Image:
+		s += fmt.Sprintf(" (image %s, was %s)", r.Image, r.PreviousImage)
+	case r.Image != "":
+		s += fmt.Sprintf(" (%s)", r.Image)
+	}
+	return s + " " + r.Before + " before the alert started"
 }
 
 func (e *evidence) clone() *evidence {
@@ -245,7 +271,7 @@ func (m *Manager) recentRollout(ctx context.Context, ns string, t target) (*roll
 		ev := &rolloutEv{Deployment: t.service, Namespace: ns, Revision: r.Revision, Created: r.Created.UTC(), Image: r.Image,
 			Before: action.FormatDuration(max(t.startsAt.Sub(r.Created), 0).Round(time.Minute))}
 		if i+1 < len(revs) {
-			ev.Previous = revs[i+1].Revision
+			ev.Previous, ev.PreviousImage = revs[i+1].Revision, revs[i+1].Image
 		}
 		return ev, nil
 	}
@@ -410,12 +436,8 @@ func deterministic(t target, e *evidence) string {
 		b.WriteString(upperFirst(strings.Join(parts, "; ")) + ". ")
 	}
 	if r := e.Rollout; r != nil {
-		fmt.Fprintf(&b, "%s was rolled out to revision %d", r.Deployment, r.Revision)
-		if r.Image != "" {
-			fmt.Fprintf(&b, " (%s)", r.Image)
-		}
-		fmt.Fprintf(&b, " %s before the alert started: the likeliest cause", r.Before)
-		if r.Previous > 0 {
+		b.WriteString("Changed shortly before: " + r.describe())
+		if r.Previous > 0 && !r.restart() {
 			fmt.Fprintf(&b, "; rolling back to revision %d is offered below", r.Previous)
 		}
 		b.WriteString(". ")
@@ -461,13 +483,17 @@ type suggestion struct {
 // key identifies a suggestion for auditing it once.
 func (s suggestion) key() string { return s.Action + " " + s.Params.Canonical() }
 
-// suggestions are the next steps the evidence supports.
-func suggestions(t target, e *evidence, hasLogs bool, window string) []suggestion {
+// suggestions are the next steps the evidence supports, each offered only
+// when its backend is configured: "Show error logs" with a log store
+// (Loki), "Show pod logs" without one when the pods are known (podLogs,
+// the kubernetes.logs spec), a rollback only of a rollout that changed
+// the image (rolling back a restart would only restart again).
+func suggestions(t target, e *evidence, hasLogs bool, window string, podLogs *action.Spec) []suggestion {
 	if e == nil || e.Service == "" {
 		return nil
 	}
 	var out []suggestion
-	if r := e.Rollout; r != nil && r.Previous > 0 {
+	if r := e.Rollout; r != nil && r.Previous > 0 && !r.restart() {
 		out = append(out, suggestion{
 			Label:  fmt.Sprintf("Roll back %s to revision %d", r.Deployment, r.Previous),
 			Action: action.KubernetesRollback,
@@ -482,12 +508,17 @@ func suggestions(t target, e *evidence, hasLogs bool, window string) []suggestio
 			Params: action.Params{"deployment": e.Service, "namespace": e.Namespace, "replicas": n},
 		})
 	}
-	if hasLogs {
+	switch {
+	case hasLogs:
 		out = append(out, suggestion{
 			Label:  "Show error logs",
 			Action: action.LokiQuery,
 			Params: action.Params{"service": e.Service, "level": "error", "window": window},
 		})
+	case podLogs != nil && e.Namespace != "":
+		if p, err := podLogs.Validate(action.Params{"deployment": e.Service, "namespace": e.Namespace}); err == nil {
+			out = append(out, suggestion{Label: "Show pod logs", Action: podLogs.Name, Params: p})
+		}
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package incident
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 const testToken = "am-SECRET-token-0123456789"
@@ -193,7 +193,8 @@ func (a *recAudit) of(t audit.Type) []audit.Event {
 type counters struct {
 	webhook                                                   sync.Map // outcome -> *atomic.Int64
 	alerts, duplicates, posted, updated, unrouted, latencyNum atomic.Int64
-	stateFails                                                atomic.Int64
+	stateFails, sendFails, expired, digested                  atomic.Int64
+	outboxWaiting                                             atomic.Int64
 }
 
 func (c *counters) Webhook(o string) {
@@ -213,11 +214,18 @@ func (c *counters) Posted(d time.Duration) { c.posted.Add(1); c.latencyNum.Add(i
 func (c *counters) Updated()               { c.updated.Add(1) }
 func (c *counters) Unrouted()              { c.unrouted.Add(1) }
 func (c *counters) StateSaveFailed()       { c.stateFails.Add(1) }
+func (c *counters) SendFailed(string)      { c.sendFails.Add(1) }
+func (c *counters) Expired(string)         { c.expired.Add(1) }
+func (c *counters) Digested()              { c.digested.Add(1) }
+func (c *counters) Outbox(n int, _ time.Duration) {
+	c.outboxWaiting.Store(int64(n))
+}
 
-// openDB opens a SQLite file in dir (so a second manager can reopen it).
-func openDB(t testing.TB, dir string) *sql.DB {
+// openDB opens (migrating) a SQLite file in dir, so a second manager can
+// reopen it.
+func openDB(t testing.TB, dir string) *store.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "incidents.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := store.Open(context.Background(), filepath.Join(dir, "incidents.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +244,7 @@ type harness struct {
 	ok     atomic.Int64 // notifications answered 200
 }
 
-func startManager(t testing.TB, db *sql.DB, o Options) *harness {
+func startManager(t testing.TB, db *store.DB, o Options) *harness {
 	t.Helper()
 	h := &harness{sender: newRecSender(t), audit: &recAudit{}, met: &counters{}}
 	if o.Sender == nil {
@@ -311,16 +319,16 @@ func (h *harness) postRaw(t testing.TB, body []byte, headers map[string]string) 
 	return resp.StatusCode
 }
 
-// idle waits until the manager has no group work left.
+// idle waits until the manager has merged every notification answered
+// 200 and has nothing left to deliver.
 func (h *harness) idle(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		h.m.mu.Lock()
-		n := len(h.m.groups)
-		h.m.mu.Unlock()
-		if n == 0 && h.m.handled.Load() >= h.ok.Load() {
-			return
+		if h.m.merged.Load() >= h.ok.Load() && h.m.quiet() {
+			if n, err := h.m.st.inboxLen(context.Background()); err == nil && n == 0 {
+				return
+			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -3,14 +3,10 @@ package incident
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,12 +15,22 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/intent"
-	"github.com/parley-chatops/parley/internal/redact"
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 // Auditor records audit events; *audit.Recorder implements it.
 type Auditor interface {
 	Record(ctx context.Context, e audit.Event) (audit.Event, error)
+}
+
+// Finder finds a message posted earlier with an idempotency key
+// (chat.Reply.IdempotencyKey) in r's channel, posted at since or later;
+// "" when there is none. A first post that a crash interrupted before its
+// message id was recorded is looked for with it before it is made again.
+// The Slack adapter implements it; a sender that does not is posted to
+// again (the platform may still drop the repeat: see IdempotencyKey).
+type Finder interface {
+	FindPosted(ctx context.Context, r chat.Reply, since time.Time) (id string, err error)
 }
 
 // Defaults of Options.
@@ -39,22 +45,24 @@ const (
 	DefaultWindow         = "1h"
 	DefaultRolloutWindow  = time.Hour
 	DefaultMaxGathers     = 4
+	DefaultExpireAfter    = time.Hour
+	DefaultInboxPoll      = 250 * time.Millisecond
+	DefaultMaxWebhooks    = 32
+	DefaultDigestAfter    = 3
+	DefaultDigestSize     = 25
+	DefaultDigestWindow   = 15 * time.Minute
+	DefaultRetryMax       = 30 * time.Second
 )
-
-// maxSendAttempts bounds how often one flush of a group is tried before it
-// is given up (and audited as reply.failed).
-const maxSendAttempts = 3
 
 // Options configure a Manager.
 type Options struct {
 	// Sender delivers messages; replies are routed by Platform. Required.
+	// When it implements Finder, a first post a crash interrupted is
+	// looked for before it is made again.
 	Sender chat.Sender
-	// DB holds the incidents table (created by Run). Required.
-	DB *sql.DB
-	// Rebind rewrites the '?' placeholders for DB's dialect
-	// (store.Dialect.Rebind); nil keeps them (SQLite).
-	Rebind func(string) string
-	// Audit records every summary, update and suggestion. Required.
+	// DB holds the incident tables (schema step 9). Required.
+	DB *store.DB
+	// Audit records every summary, update, suggestion and expiry. Required.
 	Audit Auditor
 	// Auth is the webhook's credentials. Required.
 	Auth Auth
@@ -65,7 +73,9 @@ type Options struct {
 	Routes         []Route
 	DefaultChannel string
 
-	// Sources are the read actions consulted (incident.diagnose's).
+	// Sources are the read actions consulted (incident.diagnose's). Leave
+	// out those whose backend is not configured: a loki.query source is
+	// what offers "Show error logs".
 	Sources []Source
 	// Inventory finds a service's namespaces when the alert has no
 	// namespace label; may be nil.
@@ -77,6 +87,10 @@ type Options struct {
 	// Silence offers a "Silence 1h" button on firing groups; nil offers
 	// none (no Alertmanager API configured).
 	Silence *SilenceOffer
+	// PodLogs, the kubernetes.logs spec, offers "Show pod logs" on firing
+	// groups whose deployment and namespace are known when no Loki source
+	// offers "Show error logs"; nil offers neither.
+	PodLogs *action.Spec
 	// Redact cleans what arrives and what is said: alert labels and
 	// annotations on arrival, evidence, summaries and every message
 	// (default redact.Redact).
@@ -88,19 +102,43 @@ type Options struct {
 	// time.Now). Pacing uses the monotonic clock.
 	Now func() time.Time
 
-	MaxBody        int64         // largest webhook body (1 MiB)
-	QueueSize      int           // notifications waiting for Run (256); a full queue answers 503
-	GroupWait      time.Duration // least time between two edits of a group's message (3s)
+	MaxBody   int64 // largest webhook body (1 MiB)
+	QueueSize int   // notifications stored and not yet merged, all replicas together (256); past it the webhook answers 503
+	// MaxWebhooks bounds the authenticated webhook requests in progress
+	// at once (32); past it, after a short wait for a slot, 503.
+	// Unauthenticated requests are refused before they take a slot.
+	MaxWebhooks    int
+	GroupWait      time.Duration // least time between two edits of a message (3s)
 	SourceTimeout  time.Duration // per source (8s)
 	SummaryTimeout time.Duration // the model's diagnosis (20s)
-	SendTimeout    time.Duration // each flush's chat calls (30s)
-	// StateTimeout bounds each read and write of the incidents table
+	SendTimeout    time.Duration // each delivery's chat calls (30s)
+	// StateTimeout bounds each read and write of the incident tables
 	// (10s), on its own clock: a save after slow chat calls still gets
 	// its full time.
 	StateTimeout  time.Duration
 	Window        string        // the window the sources look at ("1h")
 	RolloutWindow time.Duration // how long before the alert a rollout counts (1h)
 	MaxGathers    int           // groups gathered at once (4)
+
+	// ExpireAfter is how long an incident message (a group's first
+	// message or an update) is retried before it is given up, counted,
+	// logged and audited as incident.expired (1h).
+	ExpireAfter time.Duration
+	// RetryMax is the longest wait between two tries of an undelivered
+	// message (30s); tries start 1s apart and double.
+	RetryMax time.Duration
+	// InboxPoll is how often the posting replica looks for notifications
+	// other replicas stored (250ms); its own are taken at once.
+	InboxPoll time.Duration
+	// DigestAfter is how many groups of one channel may wait for their
+	// first message before new groups are listed in the channel's
+	// alert-storm digest instead of a message each (3).
+	DigestAfter int
+	// DigestSize is how many groups one digest message lists (25); a
+	// full digest starts the next.
+	DigestSize int
+	// DigestWindow is how long a digest takes new groups (15m).
+	DigestWindow time.Duration
 }
 
 func (o *Options) check() error {
@@ -112,7 +150,8 @@ func (o *Options) check() error {
 	case o.Audit == nil:
 		return errors.New("incident: an audit recorder is required")
 	case o.MaxBody < 0 || o.QueueSize < 0 || o.GroupWait < 0 || o.SourceTimeout < 0 || o.SummaryTimeout < 0 ||
-		o.SendTimeout < 0 || o.StateTimeout < 0 || o.RolloutWindow < 0 || o.MaxGathers < 0:
+		o.SendTimeout < 0 || o.StateTimeout < 0 || o.RolloutWindow < 0 || o.MaxGathers < 0 || o.ExpireAfter < 0 ||
+		o.RetryMax < 0 || o.InboxPoll < 0 || o.MaxWebhooks < 0 || o.DigestAfter < 0 || o.DigestSize < 0 || o.DigestWindow < 0:
 		return errors.New("incident: negative sizes or durations in options")
 	}
 	if err := o.Auth.check(); err != nil {
@@ -145,17 +184,22 @@ func (o *Options) check() error {
 	def(&o.SendTimeout, DefaultSendTimeout)
 	def(&o.StateTimeout, DefaultStateTimeout)
 	def(&o.RolloutWindow, DefaultRolloutWindow)
+	def(&o.ExpireAfter, DefaultExpireAfter)
+	def(&o.RetryMax, DefaultRetryMax)
+	def(&o.InboxPoll, DefaultInboxPoll)
+	def(&o.DigestWindow, DefaultDigestWindow)
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&o.QueueSize, DefaultQueueSize)
+	defInt(&o.MaxGathers, DefaultMaxGathers)
+	defInt(&o.MaxWebhooks, DefaultMaxWebhooks)
+	defInt(&o.DigestAfter, DefaultDigestAfter)
+	defInt(&o.DigestSize, DefaultDigestSize)
 	if o.MaxBody == 0 {
 		o.MaxBody = DefaultMaxBody
-	}
-	if o.QueueSize == 0 {
-		o.QueueSize = DefaultQueueSize
-	}
-	if o.MaxGathers == 0 {
-		o.MaxGathers = DefaultMaxGathers
-	}
-	if o.Rebind == nil {
-		o.Rebind = func(q string) string { return q }
 	}
 	if o.Redact == nil {
 		o.Redact = redactText
@@ -172,8 +216,21 @@ func (o *Options) check() error {
 	return nil
 }
 
-// Manager owns the incident channels: the webhook queue, one state per
-// alert group, and the goroutines that post and edit the groups' messages.
+// Manager owns the incident channels.
+//
+// Its webhook (Handler) runs on every replica: a notification is
+// authenticated, validated, redacted and stored in the inbox before it is
+// answered 200, so it survives whatever happens next. Run, on the one
+// replica that posts (the leader), merges stored notifications into their
+// groups, and keeps each group's message up to date: the group's state is
+// written together with its outbox row (the message is not up to date
+// since when) and the removal of the notifications it came from, in one
+// transaction. A message is retried until it is delivered or, after
+// ExpireAfter, given up with a metric, a log line and an incident.expired
+// audit event; the outbox survives restarts and changes of leader. When a
+// channel's messages back up (DigestAfter groups waiting for their first
+// message), new groups are listed in one alert-storm digest per channel,
+// edited in place, instead of a message each.
 type Manager struct {
 	o         Options
 	log       *slog.Logger
@@ -181,77 +238,47 @@ type Manager struct {
 	redact    func(string) string
 	hasLogs   bool // a Loki source is configured: "Show error logs" is offered
 	canGather bool // there are sources to consult
+	finder    Finder
 	gathers   chan struct{}
+	hooks     chan struct{} // authenticated webhook requests in progress
+	wake      chan struct{} // a notification was stored on this replica
 
-	qmu     sync.RWMutex // guards closed against sends on queue
-	closed  bool
-	queue   chan delivery
-	started atomic.Bool
-	handled atomic.Int64  // notifications taken from the queue and merged (for tests)
-	closing chan struct{} // closed when Run's context ends: flush now, then stop
-	// runCtx ends with closing; gathering runs under it.
-	runCtx context.Context
-	stop   context.CancelFunc
+	running atomic.Bool
+	merged  atomic.Int64 // notifications taken from the inbox (for tests)
 
-	mu       sync.Mutex
-	groups   map[string]*group // groups with a running worker
-	unrouted map[string]string // group key -> signature already reported
+	// persist orders the writes of group state: each write takes the
+	// group's latest state at the moment it writes, so the last write
+	// always holds the newest.
+	persist sync.Mutex
+
+	mu sync.Mutex
+	// Per Run (reset when Run starts: another replica may have led in
+	// between).
+	runCtx   context.Context // ends with Run: sends and gathering stop
+	stop     context.CancelFunc
+	closing  chan struct{}
+	retry    chan struct{}      // closed (and replaced) by Retry
+	groups   map[string]*group  // groups in memory: a worker runs, or a digest lists them
+	lanes    map[string]*lane   // per channel
+	digests  map[string]*digest // digests in memory
+	unrouted map[string]string  // group key -> signature already reported
 	wg       sync.WaitGroup
 }
 
-// delivery is one accepted notification.
-type delivery struct {
-	p        Payload
-	received time.Time // Options.Now, for records
-	arrived  time.Time // monotonic, for latency
-}
-
-// group is one alert group while its worker runs. Fields are guarded by
-// Manager.mu.
-type group struct {
-	key       string
-	gen       int // incremented when the group starts a new incident
-	receiver  string
-	channel   string // platform:id
-	requestID string
-	msgID     string
-	thread    string
-	firstSeen time.Time
-	snap      snapshot          // everything known, posted or not
-	posted    map[string]string // fingerprint -> status the message last showed
-	postedTr  int               // truncated count the message last showed
-	dirty     bool
-	pending   time.Time // arrival of the first change not yet posted in a first message
-	lastSend  time.Time // monotonic
-	gathering bool
-	images    []chat.Image
-	failures  int
-	wake      chan struct{}
-}
-
-func (g *group) signal() {
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-}
-
-// New validates the options and returns a Manager. It does no I/O: Run
-// creates the table and starts the work.
+// New validates the options and returns a Manager. It does no I/O.
 func New(o Options) (*Manager, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
 	m := &Manager{
 		o: o, log: o.Logger.With("component", "incidents"), redact: o.Redact,
-		st:       &stateStore{db: o.DB, rebind: o.Rebind, timeout: o.StateTimeout},
+		st:       &stateStore{db: o.DB, timeout: o.StateTimeout},
 		gathers:  make(chan struct{}, o.MaxGathers),
-		queue:    make(chan delivery, o.QueueSize),
-		closing:  make(chan struct{}),
-		groups:   map[string]*group{},
+		hooks:    make(chan struct{}, o.MaxWebhooks),
+		wake:     make(chan struct{}, 1),
 		unrouted: map[string]string{},
 	}
-	m.runCtx, m.stop = context.WithCancel(context.Background())
+	m.finder, _ = o.Sender.(Finder)
 	m.canGather = len(o.Sources) > 0 || o.Rollouts != nil
 	for _, s := range o.Sources {
 		if s.Action != nil && s.Action.Spec().Name == action.LokiQuery {
@@ -261,584 +288,284 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
-// enqueue hands a notification to Run; false when the queue is full or
-// the manager has stopped.
-func (m *Manager) enqueue(d delivery) bool {
-	m.qmu.RLock()
-	defer m.qmu.RUnlock()
-	if m.closed {
-		return false
+// Run delivers incident messages until ctx ends: call it on the one
+// replica that posts. It resumes what the outbox holds, then merges the
+// notifications any replica stored and keeps the groups' messages up to
+// date. When ctx ends it stops sending at once (a send in progress is
+// cancelled; what is not delivered stays in the outbox for the next Run,
+// here or on another replica) and returns when every goroutine it started
+// has ended. Run may be called again after it returned.
+func (m *Manager) Run(ctx context.Context) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("incident: Run is already running")
 	}
+	defer m.running.Store(false)
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.mu.Lock()
+	m.runCtx, m.stop, m.closing, m.retry = runCtx, stop, make(chan struct{}), make(chan struct{})
+	m.groups, m.lanes, m.digests = map[string]*group{}, map[string]*lane{}, map[string]*digest{}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		close(m.closing)
+		m.mu.Unlock()
+		stop()
+		m.wg.Wait()
+		m.mu.Lock()
+		m.groups, m.lanes, m.digests = nil, nil, nil
+		m.mu.Unlock()
+		m.o.Metrics.Outbox(0, 0)
+	}()
+
+	for attempt := 0; ; attempt++ {
+		err := m.recover(ctx)
+		if err == nil {
+			break
+		}
+		m.log.Error("incident outbox unreadable; retrying", "err", err)
+		if !sleepCtx(ctx, backoff(attempt+1, m.o.RetryMax)) {
+			return nil
+		}
+	}
+	m.log.Info("incident channels running", "routes", len(m.o.Routes), "default_channel", m.o.DefaultChannel)
+	poll := time.NewTicker(m.o.InboxPoll)
+	defer poll.Stop()
+	gauge := time.NewTicker(5 * time.Second)
+	defer gauge.Stop()
+	failures := 0
+	for {
+		if err := m.drain(ctx); err != nil {
+			failures++
+			m.log.Error("incident notifications not merged; retrying", "err", err)
+			if !sleepCtx(ctx, backoff(failures, m.o.RetryMax)) {
+				return nil
+			}
+			continue
+		}
+		failures = 0
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.wake:
+		case <-poll.C:
+		case <-gauge.C:
+			m.reportOutbox()
+		}
+	}
+}
+
+// closingLocked reports whether Run is ending; m.mu is held.
+func (m *Manager) closingLocked() bool {
 	select {
-	case m.queue <- d:
+	case <-m.closing:
 		return true
 	default:
 		return false
 	}
 }
 
-// Run creates the incidents table, then processes notifications until ctx
-// ends. It then refuses new ones (503), flushes what is pending once (each
-// chat call bounded by SendTimeout) and returns when every goroutine it
-// started has ended.
-func (m *Manager) Run(ctx context.Context) error {
-	if !m.started.CompareAndSwap(false, true) {
-		return errors.New("incident: Run called twice")
+// drain merges the stored notifications, a batch at a time, until the
+// inbox is empty.
+func (m *Manager) drain(ctx context.Context) error {
+	const batch = 64
+	for ctx.Err() == nil {
+		rows, err := m.st.takeInbox(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := m.mergeBatch(ctx, rows); err != nil {
+			return err
+		}
+		if len(rows) < batch {
+			return nil
+		}
 	}
-	defer func() {
-		m.qmu.Lock()
-		m.closed = true
-		m.qmu.Unlock()
-	}()
-	if err := m.st.init(ctx); err != nil {
-		m.stop()
-		if ctx.Err() != nil {
-			return nil // stopped before it began
+	return nil
+}
+
+// mergeBatch merges notifications into their groups, then writes every
+// changed group with its outbox row and removes the notifications, in one
+// transaction; only then are the changes audited and the workers woken.
+func (m *Manager) mergeBatch(ctx context.Context, rows []inboxRow) error {
+	var changed []accepted
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.id)
+		if r.bad != nil {
+			m.log.Error("stored notification unreadable; dropped", "group_key", clip(r.key, 200), "err", r.bad)
+			continue
+		}
+		a, err := m.accept(ctx, r)
+		if err != nil {
+			return err
+		}
+		if a.g != nil {
+			changed = append(changed, a)
+		}
+	}
+	m.persist.Lock()
+	err := m.st.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		seen := map[*group]bool{}
+		for _, a := range changed {
+			if seen[a.g] {
+				continue
+			}
+			seen[a.g] = true
+			m.mu.Lock()
+			rec, p := m.recordLocked(a.g)
+			m.mu.Unlock()
+			if err := saveTx(ctx, tx, rec, p); err != nil {
+				return err
+			}
+		}
+		_, err := deleteInboxTx(ctx, tx, ids)
+		return err
+	})
+	m.persist.Unlock()
+	if err != nil {
+		// The groups changed in memory, and the workers deliver that; the
+		// notifications stay stored and are merged again (adding nothing)
+		// on the next try, so nothing is lost if this process stops first.
+		for _, a := range changed {
+			m.kick(a.g)
 		}
 		return err
 	}
-	m.log.Info("incident channels running", "routes", len(m.o.Routes), "default_channel", m.o.DefaultChannel)
-	for {
-		select {
-		case d := <-m.queue:
-			m.accept(ctx, d)
-			continue
-		case <-ctx.Done():
-		}
-		break
+	m.merged.Add(int64(len(rows)))
+	for _, a := range changed {
+		m.audit(ctx, a.event)
+		m.kick(a.g)
 	}
-	m.qmu.Lock()
-	m.closed = true
-	m.qmu.Unlock()
-	drain := context.WithoutCancel(ctx)
-	for done := false; !done; {
-		select {
-		case d := <-m.queue:
-			m.accept(drain, d)
-		default:
-			done = true
-		}
-	}
-	close(m.closing)
-	m.stop()
-	m.wg.Wait()
+	m.reportOutbox()
 	return nil
 }
 
-func (m *Manager) isClosing() bool {
-	select {
-	case <-m.closing:
-		return true
-	default:
-		return false
-	}
-}
-
-// accept merges a notification into its group and wakes the group's
-// worker when it changed anything.
-func (m *Manager) accept(ctx context.Context, d delivery) {
-	defer m.handled.Add(1)
-	p := d.p
+// kick starts the worker that delivers g: its own, or its digest's.
+func (m *Manager) kick(g *group) {
 	m.mu.Lock()
-	g := m.groups[p.GroupKey]
-	m.mu.Unlock()
-	if g == nil {
-		var err error
-		if g, err = m.load(ctx, p, d); err != nil {
-			// Without the stored state a re-send would post twice; better
-			// to let Alertmanager's next notification try again.
-			m.log.Error("incident state unavailable; notification dropped until Alertmanager re-sends",
-				"group_key", clip(p.GroupKey, 200), "err", err)
-			return
-		}
-		if g == nil {
-			return // unrouted, reported
-		}
-	}
-	m.mu.Lock()
-	res := g.merge(p, d)
-	start := false
-	if res.changed {
-		if _, running := m.groups[g.key]; !running {
-			m.groups[g.key] = g
-			start = true
-		}
-		g.dirty = true
-	}
-	channel, requestID := g.channel, g.requestID
-	m.mu.Unlock()
-	if !res.changed {
-		m.o.Metrics.Duplicate()
-		m.log.Debug("notification adds nothing; dropped", "group_key", clip(p.GroupKey, 200))
+	defer m.mu.Unlock()
+	if m.closingLocked() {
 		return
 	}
-	platform, _, _ := splitChannel(channel)
-	m.audit(ctx, audit.Event{Type: audit.IncidentReceived, RequestID: requestID, Platform: platform, Channel: channel,
-		Subject: subjectOf(p.Receiver), Outcome: res.String(),
-		Details: map[string]string{"group_key": p.GroupKey, "status": p.Status, "receiver": p.Receiver,
-			"alerts": fmt.Sprint(len(p.Alerts)), "truncated": fmt.Sprint(p.TruncatedAlerts)}})
-	if start {
-		m.wg.Go(func() { m.work(g) })
-	} else {
-		g.signal()
+	if d := g.digest; d != nil {
+		m.kickDigestLocked(d)
+		return
 	}
+	if g.working {
+		g.signal()
+		return
+	}
+	g.working = true
+	m.wg.Go(func() { m.work(g) })
 }
 
-// load makes the group of a notification: from the incidents table when
-// it was posted before, else new and routed. nil means unrouted.
-func (m *Manager) load(ctx context.Context, p Payload, d delivery) (*group, error) {
-	rec, ok, err := m.st.load(ctx, p.GroupKey)
+// recover loads what the outbox holds and starts delivering it: groups
+// whose message is not up to date, and the digests listing some of them.
+// A first post that was begun and not recorded is looked for before it is
+// made again.
+func (m *Manager) recover(ctx context.Context) error {
+	rows, err := m.st.outbox(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	g := &group{key: p.GroupKey, requestID: requestIDOf(p.GroupKey), wake: make(chan struct{}, 1), posted: map[string]string{}}
-	if ok {
-		g.receiver, g.channel, g.msgID, g.thread, g.firstSeen, g.snap = rec.receiver, rec.channel, rec.messageID, rec.thread, rec.firstSeen, rec.state
-		for _, a := range rec.state.Alerts {
-			g.posted[a.Fingerprint] = a.Status
-		}
-		g.postedTr = rec.state.Truncated
-		if e := g.snap.Evidence; e != nil && !e.Done {
-			g.snap.Evidence = nil // gathering was cut short: gather again
-		}
-		return g, nil
-	}
-	labels := maps.Clone(p.GroupLabels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	maps.Copy(labels, p.CommonLabels)
-	channel, matched := route(m.o.Routes, m.o.DefaultChannel, labels)
-	if channel == "" {
-		m.reportUnrouted(ctx, p)
-		return nil, nil
-	}
-	g.receiver, g.channel, g.firstSeen = p.Receiver, channel, d.received.UTC()
-	m.log.Debug("new alert group", "group_key", clip(p.GroupKey, 200), "channel", channel, "route", matched)
-	return g, nil
-}
-
-// reportUnrouted logs, counts and audits a group that has nowhere to go,
-// once per distinct content.
-func (m *Manager) reportUnrouted(ctx context.Context, p Payload) {
-	sig := signature(p)
-	m.mu.Lock()
-	seen := m.unrouted[p.GroupKey] == sig
-	if !seen {
-		if len(m.unrouted) >= 10000 {
-			clear(m.unrouted)
-		}
-		m.unrouted[p.GroupKey] = sig
-	}
-	m.mu.Unlock()
-	if seen {
-		m.o.Metrics.Duplicate()
-		return
-	}
-	m.o.Metrics.Unrouted()
-	m.log.Warn("alert group matches no incident route and there is no default channel; not posted",
-		"group_key", clip(p.GroupKey, 200), "receiver", p.Receiver, "alerts", len(p.Alerts))
-	m.audit(ctx, audit.Event{Type: audit.IncidentUnrouted, RequestID: requestIDOf(p.GroupKey), Subject: subjectOf(p.Receiver),
-		Outcome: fmt.Sprintf("%d alerts (%s) not posted: no route matched and no default channel is set", len(p.Alerts), p.Status),
-		Details: map[string]string{"group_key": p.GroupKey, "receiver": p.Receiver, "labels": labelString(p.CommonLabels, nil, 400)}})
-}
-
-// signature is a notification's alerts and statuses, for spotting re-sends
-// of an unrouted group.
-func signature(p Payload) string {
-	parts := make([]string, 0, len(p.Alerts))
-	for _, a := range p.Alerts {
-		parts = append(parts, a.Fingerprint+"="+a.Status+"@"+a.StartsAt.UTC().Format(time.RFC3339))
-	}
-	slices.Sort(parts)
-	h := sha256.Sum256([]byte(strings.Join(parts, ",")))
-	return hex.EncodeToString(h[:8])
-}
-
-// mergeResult says what a notification changed.
-type mergeResult struct {
-	changed                  bool
-	added, resolved, refired int
-	restarted                bool // a new incident in a group whose last one was resolved
-}
-
-func (r mergeResult) String() string {
-	var parts []string
-	if r.restarted {
-		parts = append(parts, "new incident")
-	}
-	for _, x := range []struct {
-		n    int
-		what string
-	}{{r.added, "new"}, {r.resolved, "resolved"}, {r.refired, "firing again"}} {
-		if x.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", x.n, x.what))
-		}
-	}
-	if len(parts) == 0 {
-		return "changed"
-	}
-	return strings.Join(parts, ", ")
-}
-
-// merge folds a notification into the group. A re-send changes nothing:
-// only an unknown fingerprint, a status change, or a new truncation count
-// does. Labels and annotations of known alerts follow the latest
-// notification silently (annotations often carry a changing $value).
-func (g *group) merge(p Payload, d delivery) mergeResult {
-	var r mergeResult
-	if g.msgID != "" && len(g.posted) > 0 && allResolved(g.posted) && bringsFiring(g, p) {
-		// The last incident of this group was resolved and posted; a new
-		// firing is a new incident with its own message.
-		g.gen++
-		g.msgID, g.thread, g.firstSeen = "", "", d.received.UTC()
-		g.snap = snapshot{}
-		g.posted, g.postedTr, g.images, g.pending = map[string]string{}, 0, nil, time.Time{}
-		r.restarted = true
-	}
-	idx := make(map[string]int, len(g.snap.Alerts))
-	for i, a := range g.snap.Alerts {
-		idx[a.Fingerprint] = i
-	}
-	for _, a := range p.Alerts {
-		in := recOf(a)
-		i, known := idx[a.Fingerprint]
-		if !known {
-			g.snap.Alerts = append(g.snap.Alerts, in)
-			idx[a.Fingerprint] = len(g.snap.Alerts) - 1
-			r.added++
-			continue
-		}
-		old := g.snap.Alerts[i]
-		switch {
-		case old.Status == in.Status:
-			in.StartsAt = old.StartsAt
-			if in.Status == Resolved && !old.EndsAt.IsZero() {
-				in.EndsAt = old.EndsAt
-			}
-			g.snap.Alerts[i] = in
-		case old.Status == Firing && in.Status == Resolved:
-			g.snap.Alerts[i] = in
-			r.resolved++
-		case old.Status == Resolved && in.Status == Firing && in.StartsAt.After(old.StartsAt):
-			g.snap.Alerts[i] = in
-			r.refired++
-		default:
-			// A late re-send of a firing the group has seen resolve.
-		}
-	}
-	if p.TruncatedAlerts != g.snap.Truncated {
-		g.snap.Truncated = p.TruncatedAlerts
-		r.changed = true
-	}
-	g.snap.GroupLabels, g.snap.CommonLabels, g.snap.CommonAnnotations = p.GroupLabels, p.CommonLabels, p.CommonAnnotations
-	if p.ExternalURL != "" {
-		g.snap.ExternalURL = p.ExternalURL
-	}
-	if g.receiver == "" {
-		g.receiver = p.Receiver
-	}
-	r.changed = r.changed || r.added+r.resolved+r.refired > 0
-	if r.changed && g.msgID == "" && g.pending.IsZero() {
-		g.pending = d.arrived
-	}
-	return r
-}
-
-func allResolved(posted map[string]string) bool {
-	for _, s := range posted {
-		if s != Resolved {
-			return false
-		}
-	}
-	return true
-}
-
-// bringsFiring reports whether p has a firing alert the group has not
-// seen fire in its current incident.
-func bringsFiring(g *group, p Payload) bool {
-	known := map[string]alertRec{}
-	for _, a := range g.snap.Alerts {
-		known[a.Fingerprint] = a
-	}
-	for _, a := range p.Alerts {
-		if a.Status != Firing {
-			continue
-		}
-		old, ok := known[a.Fingerprint]
-		if !ok || (old.Status == Resolved && a.StartsAt.After(old.StartsAt)) {
-			return true
-		}
-	}
-	return false
-}
-
-// work is a group's worker: it posts the group's message, then edits it
-// as alerts and evidence change, at most once per GroupWait, until
-// nothing is pending; then it forgets the group (the incidents table
-// remembers it).
-func (m *Manager) work(g *group) {
-	for {
-		m.mu.Lock()
-		if !g.dirty {
-			// Linger until an edit would be allowed again, so a change
-			// arriving meanwhile is paced like any other.
-			if rest := m.o.GroupWait - time.Since(g.lastSend); !g.gathering && rest > 0 && !m.isClosing() {
-				m.mu.Unlock()
-				m.sleepOrWake(rest, g)
-				continue
-			}
-			if !g.gathering {
-				delete(m.groups, g.key)
-				m.mu.Unlock()
-				return
-			}
-			m.mu.Unlock()
-			<-g.wake // the gatherer always signals when it ends
-			continue
-		}
-		closing := m.isClosing()
-		if g.msgID != "" && !closing {
-			if wait := m.o.GroupWait - time.Since(g.lastSend); wait > 0 {
-				m.mu.Unlock()
-				m.sleep(wait)
-				continue
-			}
-		}
-		plan := m.plan(g)
-		m.mu.Unlock()
-
-		err := m.flush(g, plan)
-
-		m.mu.Lock()
-		if err == nil {
-			g.failures = 0
-			m.mu.Unlock()
-			continue
-		}
-		g.failures++
-		giveUp := g.failures >= maxSendAttempts || closing
-		if giveUp {
-			g.failures = 0
-		} else {
-			g.dirty = true
-			g.images = append(plan.images, g.images...)
-		}
-		channel := g.channel
-		m.mu.Unlock()
-		if !giveUp {
-			m.log.Warn("incident message not delivered; retrying", "channel", channel, "err", err)
-			m.sleep(time.Duration(plan.attempt+1) * time.Second)
-			continue
-		}
-		m.log.Error("incident message not delivered; giving up until the group changes again", "channel", channel, "err", err)
-		platform, _, _ := splitChannel(channel)
-		m.audit(context.Background(), audit.Event{Type: audit.ReplyFailed, RequestID: g.requestID, Platform: platform,
-			Channel: channel, Subject: subjectOf(g.receiver), Error: clip(err.Error(), 500),
-			Details: map[string]string{"group_key": g.key, "first": fmt.Sprint(plan.first)}})
-	}
-}
-
-// sleep waits d, or less when the manager starts closing.
-func (m *Manager) sleep(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-m.closing:
-	}
-}
-
-// sleepOrWake waits d, or less when the group changes or the manager
-// starts closing.
-func (m *Manager) sleepOrWake(d time.Duration, g *group) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-g.wake:
-	case <-m.closing:
-	}
-}
-
-// flushPlan is one send of a group, prepared under the lock.
-type flushPlan struct {
-	gen       int
-	first     bool
-	attempt   int
-	msgID     string
-	thread    string
-	channel   string
-	view      view
-	notes     []string
-	images    []chat.Image
-	posted    map[string]string
-	truncated int
-	pending   time.Time
-}
-
-// plan takes what is to be sent and clears the dirty flag; m.mu is held.
-func (m *Manager) plan(g *group) flushPlan {
-	p := flushPlan{
-		gen: g.gen, first: g.msgID == "", attempt: g.failures, msgID: g.msgID, thread: g.thread, channel: g.channel,
-		images: g.images, truncated: g.snap.Truncated, pending: g.pending,
-		posted: make(map[string]string, len(g.snap.Alerts)),
-	}
-	for _, a := range g.snap.Alerts {
-		p.posted[a.Fingerprint] = a.Status
-	}
-	if !p.first {
-		p.notes = notes(g.posted, g.snap.Alerts, m.o.Now())
-	}
-	p.view = view{key: g.key, receiver: g.receiver, snap: g.snap.clone(), firstSeen: g.firstSeen, now: m.o.Now(),
-		hasLogs: m.hasLogs, window: m.o.Window, gathers: m.canGather, silence: m.o.Silence}
-	g.images = nil
-	g.dirty = false
-	return p
-}
-
-// flush sends one plan: the message (posted or edited), then the thread
-// notes and charts, then records it.
-func (m *Manager) flush(g *group, p flushPlan) error {
-	ctx, cancel := context.WithTimeout(context.Background(), m.o.SendTimeout)
-	defer cancel()
-	platform, channelID, _ := splitChannel(p.channel)
-	reply, sugg := p.view.reply()
-	reply = redact.ReplyWith(reply, m.redact) // payloads are redacted on arrival; this covers evidence and summaries too
-	reply.Platform, reply.Channel = platform, channelID
-	msgID, thread := p.msgID, p.thread
-	if p.first {
-		id, err := m.o.Sender.Send(ctx, reply)
+	var loaded []*group
+	for _, p := range rows {
+		rec, ok, err := m.st.load(ctx, p.key)
 		if err != nil {
-			return fmt.Errorf("post: %w", err)
+			return err
 		}
-		msgID, thread = id, id
-	} else {
-		reply.UpdateOf = msgID
-		if _, err := m.o.Sender.Send(ctx, reply); err != nil {
-			return fmt.Errorf("update: %w", err)
+		if !ok {
+			m.log.Warn("outbox row without its incident; removed", "group_key", clip(p.key, 200))
+			if err := m.st.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+				_, err := tx.ExecContext(ctx, `DELETE FROM incident_outbox WHERE group_key = ?`, p.key)
+				return err
+			}); err != nil {
+				return err
+			}
+			continue
 		}
+		g := groupOf(rec)
+		g.due, g.attempts, g.lastErr, g.dirty = p.due, p.attempts, p.lastErr, true
+		if rec.postKey != "" && rec.messageID == "" {
+			g.reconcile = true
+		}
+		if err := m.attach(ctx, g, rec.digest); err != nil {
+			return err
+		}
+		loaded = append(loaded, g)
 	}
-	if len(p.notes) > 0 {
-		note := chat.Reply{Platform: platform, Channel: channelID, Thread: thread, Text: m.redact(strings.Join(p.notes, "\n")), Kind: chat.KindInfo}
-		if _, err := m.o.Sender.Send(ctx, note); err != nil {
-			m.log.Warn("incident thread note not delivered", "channel", p.channel, "err", err)
-		}
+	if err := m.reopenDigests(ctx); err != nil {
+		return err
 	}
-	if len(p.images) > 0 {
-		t := targetOf(p.view.snap)
-		chart := chat.Reply{Platform: platform, Channel: channelID, Thread: thread, Kind: chat.KindInfo,
-			Text: fmt.Sprintf("Error rate of %s, last %s", t.service, m.o.Window), Images: p.images}
-		if _, err := m.o.Sender.Send(ctx, chart); err != nil {
-			m.log.Warn("incident chart not delivered", "channel", p.channel, "err", err)
-		}
-	}
-
 	m.mu.Lock()
-	if g.gen != p.gen { // a new incident began while this one was sent
-		m.mu.Unlock()
-		return nil
-	}
-	g.msgID, g.thread, g.posted, g.postedTr, g.lastSend = msgID, thread, p.posted, p.truncated, time.Now()
-	var fresh []suggestion
-	for _, s := range sugg {
-		if !slices.Contains(g.snap.Suggested, s.key()) {
-			g.snap.Suggested = append(g.snap.Suggested, s.key())
-			fresh = append(fresh, s)
+	for _, g := range loaded {
+		if g.digest == nil && g.msgID == "" {
+			m.laneLocked(g.channel).waitingFirst++
+			g.waitingFirst = true
 		}
-	}
-	startGather := p.first && m.canGather && !g.gathering && g.snap.Evidence == nil && anyFiring(p.posted)
-	if startGather {
-		g.gathering = true
-		g.snap.Evidence = &evidence{}
-	}
-	if p.first {
-		g.pending = time.Time{}
-	}
-	rec := record{key: g.key, receiver: g.receiver, channel: g.channel, messageID: msgID, thread: thread,
-		firstSeen: g.firstSeen, updatedAt: m.o.Now().UTC(), state: p.view.snap}
-	rec.state.Suggested = append([]string(nil), g.snap.Suggested...)
-	if startGather {
-		rec.state.Evidence = nil
 	}
 	m.mu.Unlock()
-
-	if startGather {
-		m.startGather(g, p.gen, targetOf(p.view.snap))
+	for _, g := range loaded {
+		m.kick(g)
 	}
-	// The save has its own deadline, not what the chat calls left of
-	// SendTimeout: under a slow chat API the message is out and its state
-	// must still be written.
-	if err := m.st.save(context.WithoutCancel(ctx), rec); err != nil {
-		// The message is out; a re-send after a restart may post again.
-		m.o.Metrics.StateSaveFailed()
-		m.log.Error("incident state not saved; after a restart this group may be posted again", "group_key", clip(g.key, 200), "err", err)
+	if len(loaded) > 0 {
+		m.log.Info("resuming undelivered incident messages", "groups", len(loaded))
 	}
-	ev := audit.Event{RequestID: g.requestID, Platform: platform, Channel: p.channel, Thread: thread,
-		Subject: subjectOf(g.receiver), Outcome: clip(firstLine(reply.Text), 300), Text: clip(reply.Text, 1500),
-		Details: map[string]string{"group_key": g.key, "message_id": msgID, "alerts": p.view.counts()}}
-	if p.first {
-		took := time.Since(p.pending)
-		if p.pending.IsZero() {
-			took = 0
-		}
-		m.o.Metrics.Posted(took)
-		ev.Type, ev.Duration = audit.IncidentPosted, took
-	} else {
-		m.o.Metrics.Updated()
-		ev.Type = audit.IncidentUpdated
-		if len(p.notes) > 0 {
-			ev.Details["notes"] = clip(strings.Join(p.notes, " / "), 400)
-		}
-	}
-	m.audit(ctx, ev)
-	for _, s := range fresh {
-		m.audit(ctx, audit.Event{Type: audit.IncidentSuggested, RequestID: g.requestID, Platform: platform, Channel: p.channel,
-			Thread: thread, Subject: "parley", Action: s.Action, Params: s.Params, Outcome: s.Label,
-			Details: map[string]string{"group_key": g.key, "message_id": msgID}})
-	}
+	m.reportOutbox()
 	return nil
 }
 
-// startGather runs the sources for a group in a goroutine Run waits for.
-func (m *Manager) startGather(g *group, gen int, t target) {
-	update := func(fn func(*evidence)) {
-		m.mu.Lock()
-		if g.gen == gen && g.snap.Evidence != nil {
-			fn(g.snap.Evidence)
-			g.dirty = true
+// reportOutbox sets the outbox gauges from what this replica holds.
+func (m *Manager) reportOutbox() {
+	now := m.o.Now()
+	m.mu.Lock()
+	n, oldest := 0, time.Duration(0)
+	for _, g := range m.groups {
+		if !g.due.IsZero() {
+			n++
+			oldest = max(oldest, now.Sub(g.due))
 		}
-		m.mu.Unlock()
-		g.signal()
 	}
-	images := func(imgs []chat.Image) {
-		m.mu.Lock()
-		if g.gen == gen {
-			g.images = append(g.images, imgs...)
-			g.dirty = true
-		}
-		m.mu.Unlock()
-		g.signal()
+	m.mu.Unlock()
+	m.o.Metrics.Outbox(n, oldest)
+}
+
+// recordLocked is g's row as it stands, and its outbox row when its
+// message is not up to date; m.mu is held.
+func (m *Manager) recordLocked(g *group) (record, *pending) {
+	rec := record{key: g.key, receiver: g.receiver, channel: g.channel, messageID: g.msgID, thread: g.thread,
+		firstSeen: g.firstSeen, updatedAt: m.o.Now().UTC(), state: g.snap.clone(),
+		shown:   shown{Alerts: make(map[string]string, len(g.posted)), Truncated: g.postedTr},
+		postKey: g.postKey, postAt: g.postAt}
+	for fp, s := range g.posted {
+		rec.shown.Alerts[fp] = s
 	}
-	m.wg.Go(func() {
-		defer func() {
-			m.mu.Lock()
-			g.gathering = false
-			m.mu.Unlock()
-			g.signal()
-		}()
-		ctx := m.runCtx
-		select {
-		case m.gathers <- struct{}{}:
-			defer func() { <-m.gathers }()
-		case <-ctx.Done():
-			return
-		}
-		m.gather(ctx, t, g.channel, g.requestID, update, images)
-	})
+	if g.digest != nil {
+		rec.digest = g.digest.key
+	}
+	if g.due.IsZero() {
+		return rec, nil
+	}
+	return rec, &pending{key: g.key, channel: g.channel, due: g.due, attempts: g.attempts, lastErr: g.lastErr}
+}
+
+// save writes g's latest state and outbox row.
+func (m *Manager) save(ctx context.Context, g *group) error {
+	m.persist.Lock()
+	defer m.persist.Unlock()
+	m.mu.Lock()
+	rec, p := m.recordLocked(g)
+	m.mu.Unlock()
+	return m.st.write(ctx, func(ctx context.Context, tx *store.Tx) error { return saveTx(ctx, tx, rec, p) })
 }
 
 func (m *Manager) audit(ctx context.Context, e audit.Event) {
+	if e.Type == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := m.o.Audit.Record(ctx, e); err != nil {
@@ -846,13 +573,50 @@ func (m *Manager) audit(ctx context.Context, e audit.Event) {
 	}
 }
 
-func anyFiring(posted map[string]string) bool {
-	for _, s := range posted {
-		if s == Firing {
-			return true
-		}
+// backoff is the wait before try n+1 of a failing delivery: 1s, 2s, 4s,
+// ... up to limit.
+func backoff(n int, limit time.Duration) time.Duration {
+	d := time.Second << min(max(n-1, 0), 10)
+	return min(d, limit)
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
-	return false
+}
+
+// sleep waits d, or less when Run ends or Retry is called.
+func (m *Manager) sleep(d time.Duration) {
+	m.mu.Lock()
+	c, r := m.closing, m.retry
+	m.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c:
+	case <-r:
+	}
+}
+
+// Retry makes every delivery that waits out a backoff after a failure try
+// again now. The application calls it when a chat platform that was down
+// is back, so the messages waiting for it go out at once rather than at
+// their next try (up to RetryMax later).
+func (m *Manager) Retry() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.retry != nil {
+		close(m.retry)
+		m.retry = make(chan struct{})
+	}
 }
 
 // subjectOf is the audit subject of a notification.
@@ -864,10 +628,31 @@ func requestIDOf(groupKey string) string {
 	return "incident-" + hex.EncodeToString(h[:6])
 }
 
-func (s snapshot) clone() snapshot {
-	c := s
-	c.Alerts = append([]alertRec(nil), s.Alerts...)
-	c.Evidence = s.Evidence.clone()
-	c.Suggested = append([]string(nil), s.Suggested...)
-	return c
+// postKeyOf is the idempotency key of a message: the same for every try
+// of the same first post, different for the next incident of the group.
+func postKeyOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return "parley-" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// quiet reports whether nothing is being delivered: no worker runs and no
+// group or digest waits for delivery.
+func (m *Manager) quiet() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, g := range m.groups {
+		if g.working || g.dirty || !g.due.IsZero() || g.gathering {
+			return false
+		}
+	}
+	for _, d := range m.digests {
+		if d.working || d.dirty {
+			return false
+		}
+	}
+	return true
 }

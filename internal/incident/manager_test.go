@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,9 +276,9 @@ func TestPostFirstThenEnrich(t *testing.T) {
 		"Error rate: checkout error rate: 5.0% now",
 		"Latency p99: checkout p99 latency: 475 ms now",
 		"Kubernetes: checkout (prod): 3/4 ready",
-		"Recent rollout: revision 42",
+		"Recent change: rollout to revision 42 at ",
 		"Checkout is failing 5.0% of requests",
-		"rolled out to revision 42 (shop/checkout:1.5.0) 11m before the alert started",
+		"Changed shortly before: a rollout of checkout to revision 42 (shop/checkout:1.5.0) 11m before the alert started",
 		"ERROR upstream timeout",
 		"[Roll back checkout to revision 41]", "[Show error logs]",
 	} {
@@ -287,6 +288,9 @@ func TestPostFirstThenEnrich(t *testing.T) {
 	}
 	if strings.Contains(text, "hunter2secret") {
 		t.Errorf("a secret from the logs reached the message:\n%s", text)
+	}
+	if strings.Contains(strings.ToLower(text), "likel") || strings.Contains(strings.ToLower(text), "cause") {
+		t.Errorf("the diagnosis gives a verdict rather than the evidence:\n%s", text)
 	}
 	if strings.Contains(text, "Gathering evidence") {
 		t.Errorf("finished message still says gathering:\n%s", text)
@@ -362,25 +366,113 @@ func TestModelDiagnosisAndSaturation(t *testing.T) {
 	}
 }
 
-func TestSendFailureRetriesThenAudits(t *testing.T) {
+// TestUndeliveredMessageExpires: a message the platform keeps refusing is
+// retried, then given up after ExpireAfter with a metric and an
+// incident.expired audit event (never a silent drop, never reply.failed
+// after three tries); the outbox is emptied, and the group's next change
+// posts as usual.
+func TestUndeliveredMessageExpires(t *testing.T) {
 	db := openDB(t, t.TempDir())
-	h := startManager(t, db, Options{})
+	// Expiry reads this clock, which moves when the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := startManager(t, db, Options{ExpireAfter: time.Hour, RetryMax: 100 * time.Millisecond, Now: now})
 	h.sender.mu.Lock()
 	h.sender.fail = func(chat.Reply) error { return fmt.Errorf("slack down: %w", action.ErrUnavailable) }
 	h.sender.mu.Unlock()
 	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
+	for deadline := time.Now().Add(30 * time.Second); h.met.sendFails.Load() < 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not tried three times")
+		}
+	}
+	if n := len(h.audit.of(audit.IncidentExpired)); n != 0 {
+		t.Fatalf("%d incident.expired events before expire_after", n)
+	}
+	clock.Add(int64(time.Hour))
 	deadline := time.Now().Add(30 * time.Second)
-	for len(h.audit.of(audit.ReplyFailed)) == 0 && time.Now().Before(deadline) {
+	for len(h.audit.of(audit.IncidentExpired)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if ev := h.audit.of(audit.ReplyFailed); len(ev) != 1 || !strings.Contains(ev[0].Error, "slack down") {
-		t.Fatalf("reply.failed events = %+v", ev)
+	ev := h.audit.of(audit.IncidentExpired)
+	if len(ev) != 1 || !strings.Contains(ev[0].Error, "slack down") || ev[0].Details["what"] != "the first message" ||
+		ev[0].Channel != "slack:C0INCIDENT" || ev[0].Details["group_key"] != "g-fail" {
+		t.Fatalf("incident.expired events = %+v", ev)
+	}
+	if n := h.met.expired.Load(); n != 1 {
+		t.Errorf("expired counted %d times, want 1", n)
+	}
+	if n := h.met.sendFails.Load(); n < 2 {
+		t.Errorf("%d failed tries counted, want several before the expiry", n)
+	}
+	if n := len(h.audit.of(audit.ReplyFailed)); n != 0 {
+		t.Errorf("%d reply.failed events, want none (the message was retried until it expired)", n)
 	}
 	h.idle(t)
-	// Nothing was stored, so Alertmanager's next re-send posts it.
+	var n int
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM incident_outbox`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("outbox holds %d rows after the expiry (%v), want 0", n, err)
+	}
+	// The platform is back; the next notification of the group posts.
 	h.sender.mu.Lock()
 	h.sender.fail = nil
 	h.sender.mu.Unlock()
-	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
-	h.sender.wait(t, "post after recovery", func(s sent) bool { return s.UpdateOf == "" })
+	h.post(t, payload("g-fail", map[string]string{"alertname": "X"}, alert("X", "fp", Firing), alert("X", "fp2", Firing)))
+	h.sender.wait(t, "post after recovery", func(s sent) bool { return s.UpdateOf == "" && strings.Contains(s.Text, "[FIRING:2]") })
+}
+
+// TestDiagnosisOffersOnlyWhatIsConfigured: without a Loki source there is
+// no "Show error logs" (and no error-logs line); the pods' logs are offered
+// instead through kubernetes.logs. A revision that kept the image is a
+// restart, said as evidence with its timing, and not offered for a
+// rollback (rolling back a restart only restarts again); without an
+// Alertmanager API, no Silence button.
+func TestDiagnosisOffersOnlyWhatIsConfigured(t *testing.T) {
+	release := make(chan struct{})
+	close(release)
+	var noLoki []Source
+	for _, s := range sources(release) {
+		if s.Action.Spec().Name != action.LokiQuery {
+			noLoki = append(noLoki, s)
+		}
+	}
+	podLogs := action.Spec{Name: "kubernetes.logs", Kind: action.Read, Params: []action.Param{
+		{Name: "deployment", Type: action.String, Required: true}, {Name: "namespace", Type: action.String, Required: true}}}
+	now := time.Now().UTC()
+	h := startManager(t, openDB(t, t.TempDir()), Options{
+		Sources: noLoki, PodLogs: &podLogs,
+		Rollouts: fakeRollouts{{Revision: 42, Created: now.Add(-5 * time.Minute), Image: "shop/checkout:1.5.0"},
+			{Revision: 41, Created: now.Add(-3 * 24 * time.Hour), Image: "shop/checkout:1.5.0"}},
+	})
+	a := alert("HighErrorRate", "fp1", Firing, "service", "checkout", "namespace", "prod")
+	a.StartsAt = now.Add(-time.Minute)
+	h.post(t, payload("g-restart", common, a))
+	first := h.sender.wait(t, "first post", func(s sent) bool { return s.UpdateOf == "" && s.Thread == "" })
+	done := h.sender.wait(t, "diagnosis", func(s sent) bool { return s.UpdateOf == first.ID && strings.Contains(s.Text, "Diagnosis") })
+	text := render(done.Reply)
+	for _, want := range []string{
+		"Changed shortly before: a restart of checkout (revision 42, image shop/checkout:1.5.0 unchanged) 4m before the alert started.",
+		"Recent change: restart (revision 42, image unchanged) at ",
+		"[Show pod logs]",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("message lacks %q:\n%s", want, text)
+		}
+	}
+	for _, unwanted := range []string{"Show error logs", "Error logs", "Roll back", "Silence", "likeliest", "the cause"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("message offers or says %q:\n%s", unwanted, text)
+		}
+	}
+	var btn chat.Button
+	for _, b := range done.Buttons {
+		if b.Label == "Show pod logs" {
+			btn = b
+		}
+	}
+	want := pipeline.EncodeSuggestion(pipeline.Suggestion{Action: "kubernetes.logs", Params: map[string]any{"deployment": "checkout", "namespace": "prod"}})
+	if btn.Action != "run" || btn.Value != want {
+		t.Errorf("pod logs button = %+v, want run %s", btn, want)
+	}
 }

@@ -99,7 +99,7 @@ func TestAlertSecretsNeverLeave(t *testing.T) {
 	}
 	rec := audit.New(db, audit.Options{Sinks: []audit.Sink{sink}})
 
-	m, err := incident.New(incident.Options{Sender: sl, DB: db.SQL(), Rebind: db.Dialect().Rebind, Audit: rec,
+	m, err := incident.New(incident.Options{Sender: sl, DB: db, Audit: rec,
 		Auth: incident.Auth{BearerToken: e2eToken}, DefaultChannel: "slack:C0INCIDENT", GroupWait: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ type view struct {
 	window        string
 	gathers       bool          // evidence will be gathered
 	silence       *SilenceOffer // "Silence 1h" is offered
+	podLogs       *action.Spec  // "Show pod logs" is offered without a log store
 }
 
 // nameCount is how many alerts of one name fire and are resolved.
@@ -172,11 +173,16 @@ func (v view) reply() (chat.Reply, []suggestion) {
 			r.Fields = append(r.Fields, chat.Field{Label: it.Title, Value: it.Value})
 		}
 		if ro := e.Rollout; ro != nil {
-			val := fmt.Sprintf("revision %d at %s, %s before the alert", ro.Revision, clock(ro.Created), ro.Before)
-			if ro.Image != "" {
+			val := fmt.Sprintf("rollout to revision %d at %s, %s before the alert", ro.Revision, clock(ro.Created), ro.Before)
+			switch {
+			case ro.restart():
+				val = fmt.Sprintf("restart (revision %d, image unchanged) at %s, %s before the alert", ro.Revision, clock(ro.Created), ro.Before)
+			case ro.Image != "" && ro.PreviousImage != "":
+				val += " (" + ro.PreviousImage + " → " + ro.Image + ")"
+			case ro.Image != "":
 				val += " (" + ro.Image + ")"
 			}
-			r.Fields = append(r.Fields, chat.Field{Label: "Recent rollout", Value: val})
+			r.Fields = append(r.Fields, chat.Field{Label: "Recent change", Value: val})
 		}
 		if len(e.Logs) > 0 {
 			r.Code = strings.Join(e.Logs, "\n")
@@ -187,7 +193,7 @@ func (v view) reply() (chat.Reply, []suggestion) {
 	}
 	var sugg []suggestion
 	if firing > 0 {
-		sugg = suggestions(t, e, v.hasLogs, v.window)
+		sugg = suggestions(t, e, v.hasLogs, v.window, v.podLogs)
 		if s, ok := v.silence.silenceSuggestion(v.snap); ok {
 			sugg = append(sugg, s)
 		}

@@ -48,29 +48,40 @@ func (a Auth) allowed(r *http.Request) bool {
 	return ok && userOK && passOK
 }
 
-// Handler is the Alertmanager webhook, for POST /webhooks/alertmanager. It
-// authenticates, bounds and validates the notification and queues it for
-// Run, answering before any chat call is made:
+// Handler is the Alertmanager webhook, for POST /webhooks/alertmanager,
+// on every replica. It authenticates, bounds and validates the
+// notification, redacts it and stores it in the inbox, answering only
+// once it is stored, before any chat call is made:
 //
-//	200 queued (or a re-send that was already seen)
+//	200 stored (a re-send of a notification already seen adds nothing later)
 //	400 not a valid version 4 notification (the reason in the body)
-//	401 missing or wrong credentials
+//	401 missing or wrong credentials: refused before the body is read,
+//	    without taking one of the MaxWebhooks slots
 //	405 not a POST
 //	413 body larger than Options.MaxBody
 //	415 not JSON
-//	503 the queue is full or the manager has stopped: Alertmanager retries
+//	503 with Retry-After: QueueSize notifications wait to be merged (the
+//	    posting replica is behind), MaxWebhooks requests are in progress,
+//	    or the store did not answer; Alertmanager retries
 func (m *Manager) Handler() http.Handler { return http.HandlerFunc(m.serveWebhook) }
 
+// slotWait is how long an authenticated request waits for one of the
+// MaxWebhooks slots before it is answered 503.
+const slotWait = 2 * time.Second
+
 func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
-	received, arrived := m.o.Now(), time.Now()
+	received := m.o.Now()
 	fail := func(status int, outcome, msg string) {
 		m.o.Metrics.Webhook(outcome)
-		if status == http.StatusUnauthorized {
+		switch status {
+		case http.StatusUnauthorized:
 			if m.o.Auth.BearerToken != "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
 			} else {
 				w.Header().Set("WWW-Authenticate", `Basic realm="parley"`)
 			}
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", "5")
 		}
 		http.Error(w, msg, status)
 	}
@@ -81,6 +92,9 @@ func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if !m.o.Auth.allowed(r) {
 		m.log.Warn("alertmanager webhook refused: bad credentials", "remote", r.RemoteAddr)
+		// The body is never read: close the connection rather than let
+		// the server wait for it.
+		w.Header().Set("Connection", "close")
 		fail(http.StatusUnauthorized, "unauthorized", "unauthorized")
 		return
 	}
@@ -90,6 +104,19 @@ func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > m.o.MaxBody {
 		fail(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", m.o.MaxBody))
+		return
+	}
+	slot := time.NewTimer(slotWait)
+	select {
+	case m.hooks <- struct{}{}:
+		slot.Stop()
+		defer func() { <-m.hooks }()
+	case <-slot.C:
+		m.log.Warn("alertmanager webhook refused: too many requests in progress; Alertmanager will retry", "limit", cap(m.hooks))
+		fail(http.StatusServiceUnavailable, "busy", "busy, retry later")
+		return
+	case <-r.Context().Done():
+		slot.Stop()
 		return
 	}
 	p, err := decodePayload(http.MaxBytesReader(w, r.Body, m.o.MaxBody))
@@ -104,12 +131,21 @@ func (m *Manager) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p = p.redacted(m.redact)
-	if !m.enqueue(delivery{p: p, received: received, arrived: arrived}) {
-		m.log.Warn("alertmanager webhook refused: queue full or stopped; Alertmanager will retry",
-			"group_key", clip(p.GroupKey, 200), "alerts", len(p.Alerts))
-		w.Header().Set("Retry-After", "5")
-		fail(http.StatusServiceUnavailable, "queue_full", "busy, retry later")
+	if err := m.st.addInbox(r.Context(), p, received, m.o.QueueSize); err != nil {
+		if errors.Is(err, errInboxFull) {
+			m.log.Warn("alertmanager webhook refused: the inbox is full (the posting replica is behind); Alertmanager will retry",
+				"group_key", clip(p.GroupKey, 200), "alerts", len(p.Alerts), "limit", m.o.QueueSize)
+			fail(http.StatusServiceUnavailable, "queue_full", "busy, retry later")
+			return
+		}
+		m.log.Error("alertmanager webhook refused: notification not stored; Alertmanager will retry",
+			"group_key", clip(p.GroupKey, 200), "err", err)
+		fail(http.StatusServiceUnavailable, "store_failed", "not stored, retry later")
 		return
+	}
+	select {
+	case m.wake <- struct{}{}:
+	default:
 	}
 	m.o.Metrics.Webhook("accepted")
 	m.o.Metrics.AlertsReceived(len(p.Alerts))

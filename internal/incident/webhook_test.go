@@ -2,6 +2,7 @@ package incident
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -124,24 +125,89 @@ func TestWebhookBasicAuth(t *testing.T) {
 }
 
 // TestWebhookQueueFull fills the queue of a manager that is not running:
-// Alertmanager is told to retry (503), and nothing is lost of what was
-// accepted.
+// Alertmanager is told to retry (503 with Retry-After), and nothing is
+// lost of what was accepted: once the manager runs, both stored groups
+// are posted, and the refused one, sent again, too.
 func TestWebhookQueueFull(t *testing.T) {
-	m, err := New(Options{Sender: newRecSender(t), DB: openDB(t, t.TempDir()), Audit: &recAudit{}, Auth: Auth{BearerToken: testToken},
-		DefaultChannel: "slack:C1", QueueSize: 2})
+	rs := newRecSender(t)
+	m, err := New(Options{Sender: rs, DB: openDB(t, t.TempDir()), Audit: &recAudit{}, Auth: Auth{BearerToken: testToken},
+		DefaultChannel: "slack:C1", QueueSize: 2, GroupWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{m: m}
 	srv := startServer(t, m)
-	h.srv = srv
+	send := func(i int) *http.Response {
+		body, err := json.Marshal(payload("g"+string(rune('a'+i)), map[string]string{"alertname": "X"}, alert("X", "fp", Firing)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
 	var codes []int
+	var full *http.Response
 	for i := range 3 {
-		codes = append(codes, h.post(t, payload("g"+string(rune('a'+i)), map[string]string{"alertname": "X"}, alert("X", "fp", Firing))))
+		full = send(i)
+		codes = append(codes, full.StatusCode)
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 503 {
 		t.Errorf("codes = %v, want 200 200 503", codes)
 	}
+	if ra := full.Header.Get("Retry-After"); ra == "" {
+		t.Error("503 of a full queue without Retry-After")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	for _, g := range []string{"ga", "gb"} {
+		eventually(t, "the stored group "+g+" posted", func() bool { return postedGroup(m, g) })
+	}
+	// Alertmanager's retry of the refused one.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code := send(2).StatusCode; code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the retry of the refused notification still refused after 30s")
+		}
+	}
+	eventually(t, "the retried group posted", func() bool { return postedGroup(m, "gc") })
+	if posts, _ := rs.tops(); len(posts) != 3 {
+		t.Errorf("%d messages posted, want 3 (one per group)", len(posts))
+	}
+}
+
+// eventually waits up to 30s for ok.
+func eventually(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// postedGroup reports whether the group's message id is recorded.
+func postedGroup(m *Manager, key string) bool {
+	rec, ok, err := m.st.load(context.Background(), key)
+	return err == nil && ok && rec.messageID != ""
 }
 
 func TestOptionsAndNoSecretsInErrors(t *testing.T) {

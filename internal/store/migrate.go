@@ -210,6 +210,11 @@ func sqliteMigrations() []migration {
 				`ALTER TABLE confirmations ADD COLUMN shown_at INTEGER NOT NULL DEFAULT 0`,
 			},
 		},
+		{
+			version: 9,
+			name:    "incident inbox, outbox and digests",
+			stmts:   incidentSteps("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+		},
 	}
 }
 
@@ -361,6 +366,73 @@ func pgMigrations() []migration {
 				`ALTER TABLE confirmations ADD COLUMN shown_at BIGINT NOT NULL DEFAULT 0`,
 			},
 		},
+		{
+			version: 9,
+			name:    "incident inbox, outbox and digests",
+			stmts:   incidentSteps("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"),
+		},
+	}
+}
+
+// incidentSteps is step 9, the same in both dialects but for the types of
+// an auto-numbered key (serial) and of a 64-bit integer (big).
+//
+// The incidents table (one row per Alertmanager group key: the group's
+// state and the message that shows it) was created by the incident
+// manager itself before this step, so it is created here only where it is
+// missing, then extended. The inbox holds accepted webhook notifications
+// until the replica that posts has merged them; the outbox holds the
+// groups whose message is not yet up to date, with when the oldest
+// undelivered change arrived (expiry counts from it); digests are the
+// alert-storm messages that list groups instead of one message each.
+// Times are Unix ms.
+func incidentSteps(serial, big string) []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS incidents (
+			group_key  TEXT PRIMARY KEY,
+			receiver   TEXT NOT NULL,
+			channel    TEXT NOT NULL,
+			message_id TEXT NOT NULL,
+			thread     TEXT NOT NULL,
+			first_seen BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL,
+			state      TEXT NOT NULL
+		)`,
+		// shown: what the message last showed (alert statuses), JSON; ''
+		// on rows written before this step, whose state was what was
+		// shown. digest: the digest listing the group ('' = its own
+		// message). post_key, post_at: a first post begun whose message
+		// id is not recorded yet (a crash in between is reconciled).
+		`ALTER TABLE incidents ADD COLUMN shown TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE incidents ADD COLUMN digest TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE incidents ADD COLUMN post_key TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE incidents ADD COLUMN post_at ` + big + ` NOT NULL DEFAULT 0`,
+		`CREATE TABLE incident_inbox (
+			id          ` + serial + `,
+			group_key   TEXT NOT NULL,
+			received_at ` + big + ` NOT NULL,
+			payload     TEXT NOT NULL
+		)`,
+		`CREATE TABLE incident_outbox (
+			group_key  TEXT PRIMARY KEY,
+			channel    TEXT NOT NULL,
+			due_at     ` + big + ` NOT NULL,
+			attempts   INTEGER NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT '',
+			updated_at ` + big + ` NOT NULL
+		)`,
+		`CREATE INDEX incident_outbox_due ON incident_outbox (due_at)`,
+		`CREATE TABLE incident_digests (
+			digest_key TEXT PRIMARY KEY,
+			channel    TEXT NOT NULL,
+			message_id TEXT NOT NULL DEFAULT '',
+			post_key   TEXT NOT NULL DEFAULT '',
+			post_at    ` + big + ` NOT NULL DEFAULT 0,
+			created_at ` + big + ` NOT NULL,
+			updated_at ` + big + ` NOT NULL,
+			listing    TEXT NOT NULL
+		)`,
+		`CREATE INDEX incident_digests_channel ON incident_digests (channel, created_at)`,
 	}
 }
 

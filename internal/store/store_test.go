@@ -277,9 +277,10 @@ func TestReadTxSeesOneSnapshot(t *testing.T) {
 	}
 }
 
-// A database at version 4 (before seen_events, chat_state, llm_spend and
-// confirmations.shown_at) is brought to the latest version at the next
-// open, its data kept.
+// A database at version 4 (before seen_events, chat_state, llm_spend,
+// confirmations.shown_at and the incident tables, with the incidents
+// table the incident manager used to create itself) is brought to the
+// latest version at the next open, its data kept.
 func TestOpenUpgradesVersion4(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
@@ -289,6 +290,13 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 		`DROP TABLE chat_state`,
 		`DROP TABLE llm_spend`,
 		`ALTER TABLE confirmations DROP COLUMN shown_at`,
+		`DROP TABLE incident_inbox`,
+		`DROP TABLE incident_outbox`,
+		`DROP TABLE incident_digests`,
+		`DROP TABLE incidents`,
+		`CREATE TABLE incidents (group_key TEXT PRIMARY KEY, receiver TEXT NOT NULL, channel TEXT NOT NULL,
+			message_id TEXT NOT NULL, thread TEXT NOT NULL, first_seen BIGINT NOT NULL, updated_at BIGINT NOT NULL, state TEXT NOT NULL)`,
+		`INSERT INTO incidents VALUES ('g1', 'parley', 'slack:C1', '1700.1', '1700.1', 1, 2, '{"alerts":[]}')`,
 		`DELETE FROM schema_migrations WHERE version >= 5`,
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -305,6 +313,10 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 	latest := migrations(SQLite)[len(migrations(SQLite))-1].version
 	if v, err := db.SchemaVersion(ctx); err != nil || v != latest {
 		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, latest)
+	}
+	var msgID, shown string
+	if err := db.QueryRowContext(ctx, `SELECT message_id, shown FROM incidents WHERE group_key = 'g1'`).Scan(&msgID, &shown); err != nil || msgID != "1700.1" || shown != "" {
+		t.Errorf("incident row after the upgrade: %q %q %v", msgID, shown, err)
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO chat_state (key, value, created_at) VALUES (?, ?, ?)`, "k", "v", 1); err != nil {
 		t.Errorf("chat_state after the upgrade: %v", err)

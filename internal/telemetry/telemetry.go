@@ -53,6 +53,11 @@ type Metrics struct {
 	incidentUnrouted   prometheus.Counter
 	incidentFirstPost  prometheus.Histogram
 	incidentStateFails prometheus.Counter
+	incidentSendFails  *prometheus.CounterVec
+	incidentExpired    *prometheus.CounterVec
+	incidentDigested   prometheus.Counter
+	incidentWaiting    prometheus.Gauge
+	incidentOldest     prometheus.Gauge
 }
 
 // Options configure New.
@@ -133,7 +138,7 @@ func New(o Options) *Metrics {
 		}),
 		incidentWebhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "incident_webhooks_total",
-			Help: "Alertmanager webhook requests, by outcome (accepted, unauthorized, invalid, too_large, busy).",
+			Help: "Alertmanager webhook requests, by outcome (accepted, unauthorized, invalid, too_large, bad_method, busy, queue_full, store_failed).",
 		}, []string{"outcome"}),
 		incidentAlerts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "incident_alerts_total", Help: "Alerts received from Alertmanager.",
@@ -142,7 +147,7 @@ func New(o Options) *Metrics {
 			Namespace: namespace, Name: "incident_duplicates_total", Help: "Alertmanager re-sends that added nothing new (not posted).",
 		}),
 		incidentPosts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: namespace, Name: "incident_posts_total", Help: "Incident messages posted (one per alert group).",
+			Namespace: namespace, Name: "incident_posts_total", Help: "Alert groups shown in their channel: by a message of their own, or listed in an alert-storm digest.",
 		}),
 		incidentUpdates: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "incident_updates_total", Help: "Incident messages updated in place.",
@@ -152,12 +157,32 @@ func New(o Options) *Metrics {
 		}),
 		incidentFirstPost: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "incident_first_post_seconds",
-			Help:    "Time from Alertmanager's delivery to the first message in the channel.",
+			Help:    "Time from Alertmanager's delivery to the group's first message (or digest line) in the channel.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2, 5, 10, 30, 60},
 		}),
 		incidentStateFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "incident_state_save_failures_total",
-			Help: "Incident messages sent whose state could not be saved (a restart may post the group again).",
+			Help: "Writes of incident state that failed; they are retried, and a post is not made before it is recorded as begun.",
+		}),
+		incidentSendFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_send_failures_total",
+			Help: "Failed tries to deliver an incident message, by platform; each is tried again until it is delivered or expires.",
+		}, []string{"platform"}),
+		incidentExpired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_expired_total",
+			Help: "Incident messages given up after incidents.expire_after without delivery, by platform (each is an incident.expired audit event).",
+		}, []string{"platform"}),
+		incidentDigested: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "incident_digested_total",
+			Help: "Alert groups listed in an alert-storm digest instead of a message of their own.",
+		}),
+		incidentWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "incident_outbox_waiting",
+			Help: "Alert groups whose message is not up to date yet (on the replica that posts; 0 elsewhere).",
+		}),
+		incidentOldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "incident_outbox_oldest_seconds",
+			Help: "How long the oldest undelivered incident change has waited (on the replica that posts; 0 elsewhere).",
 		}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "leader",
@@ -170,6 +195,7 @@ func New(o Options) *Metrics {
 		m.chatConnected, m.auditFailures, m.leader,
 		m.incidentWebhooks, m.incidentAlerts, m.incidentDuplicates, m.incidentPosts, m.incidentUpdates,
 		m.incidentUnrouted, m.incidentFirstPost, m.incidentStateFails,
+		m.incidentSendFails, m.incidentExpired, m.incidentDigested, m.incidentWaiting, m.incidentOldest,
 	} {
 		f(c)
 	}
@@ -368,5 +394,34 @@ func (i *IncidentMetrics) Unrouted() {
 func (i *IncidentMetrics) StateSaveFailed() {
 	if i.m != nil {
 		i.m.incidentStateFails.Inc()
+	}
+}
+
+// SendFailed counts a failed try to deliver an incident message.
+func (i *IncidentMetrics) SendFailed(platform string) {
+	if i.m != nil {
+		i.m.incidentSendFails.WithLabelValues(platform).Inc()
+	}
+}
+
+// Expired counts an incident message given up.
+func (i *IncidentMetrics) Expired(platform string) {
+	if i.m != nil {
+		i.m.incidentExpired.WithLabelValues(platform).Inc()
+	}
+}
+
+// Digested counts a group listed in an alert-storm digest.
+func (i *IncidentMetrics) Digested() {
+	if i.m != nil {
+		i.m.incidentDigested.Inc()
+	}
+}
+
+// Outbox sets the undelivered groups and the age of the oldest change.
+func (i *IncidentMetrics) Outbox(waiting int, oldest time.Duration) {
+	if i.m != nil {
+		i.m.incidentWaiting.Set(float64(waiting))
+		i.m.incidentOldest.Set(oldest.Seconds())
 	}
 }
