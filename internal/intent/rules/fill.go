@@ -55,13 +55,23 @@ func (a *analysis) change(m mutCue) decision {
 	}
 	if len(targets) == 0 {
 		// nothing required: at least one thing it acts on must be named
-		// ("silence HighErrorRate", "silence checkout")
+		// ("silence HighErrorRate", "silence checkout"), not only guessed
+		// from an ordinary word ("mute notifications"); one word names one
+		// thing ("HighErrorRate" is the alert, not also a service)
 		objs, named := act.objects(), false
+		var taken []string
 		for _, p := range objs {
-			if pv := a.targetValue(p, m.i); pv.how == found || pv.how == guessed {
-				d.params[p.name()] = pv.v
-				named = true
+			pv := a.targetValue(p, m.i)
+			if pv.how != found && pv.how != guessed {
+				continue
 			}
+			v := fmt.Sprint(pv.v)
+			if slices.ContainsFunc(taken, func(t string) bool { return strings.EqualFold(t, v) }) {
+				continue
+			}
+			taken = append(taken, v)
+			d.params[p.name()] = pv.v
+			named = named || pv.how == found
 		}
 		if len(objs) > 0 && !named {
 			return none(fmt.Sprintf("%s needs one of: %s", act.name, paramNames(objs)))
@@ -221,7 +231,13 @@ func (a *analysis) typedValue(p *paramInfo, h kvHit) pval {
 			}
 		}
 		if p.is(action.Bool) {
-			return pval{v: h.val, how: found, exact: true}
+			switch h.val {
+			case "true", "yes", "on", "1":
+				return pval{v: true, how: found, exact: true}
+			case "false", "no", "off", "0":
+				return pval{v: false, how: found, exact: true}
+			}
+			return pval{v: h.val, how: found, exact: true} // validation says what is allowed
 		}
 		return pval{v: h.orig, how: found, exact: true} // validation says what is allowed
 	case p.is(action.Int):
@@ -567,6 +583,8 @@ func (a *analysis) fillRest(d *decision, verb int) {
 		case p.is(action.Duration):
 			if a.window != "" {
 				d.params[p.name()] = a.window
+			} else if a.tooLong != "" {
+				d.params[p.name()] = a.tooLong // a read drops it with a note; a change's validation says what is allowed
 			}
 		case p.is(action.Enum):
 			if pv := a.enumValue(p); pv.how == found || pv.how == ambiguous {
@@ -697,8 +715,13 @@ func (a *analysis) fillReadName(d *decision, p *paramInfo) {
 		}
 		return
 	}
-	if w := a.passThrough(p, -1); w != "" {
+	w := a.passThrough(p, -1)
+	if w == "" {
+		w = a.askedName(d.act)
+	}
+	if w != "" {
 		d.params[p.name()] = w
 		d.conf = min(d.conf, 0.5)
+		d.notes = append(d.notes, fmt.Sprintf("%s %q is not in the inventory", p.name(), w))
 	}
 }
