@@ -225,12 +225,12 @@ func (a *analysis) typedValue(p *paramInfo, h kvHit) pval {
 		return pval{v: h.val, how: found}
 	case p.is(action.Enum) || p.is(action.Bool):
 		v := strings.ReplaceAll(h.val, "-", "_")
-		for _, vt := range paramValues(p) {
-			if vt.text == h.val || vt.text == v || strings.EqualFold(vt.value, v) {
-				return pval{v: vt.value, how: found, exact: true}
-			}
-		}
 		if p.is(action.Bool) {
+			for _, vt := range paramValues(p) {
+				if vt.text == h.val {
+					return pval{v: vt.value == "true", how: found, exact: true} // "previous:crashed"
+				}
+			}
 			switch h.val {
 			case "true", "yes", "on", "1":
 				return pval{v: true, how: found, exact: true}
@@ -238,6 +238,11 @@ func (a *analysis) typedValue(p *paramInfo, h kvHit) pval {
 				return pval{v: false, how: found, exact: true}
 			}
 			return pval{v: h.val, how: found, exact: true} // validation says what is allowed
+		}
+		for _, vt := range paramValues(p) {
+			if vt.text == h.val || vt.text == v || strings.EqualFold(vt.value, v) {
+				return pval{v: vt.value, how: found, exact: true}
+			}
 		}
 		return pval{v: h.orig, how: found, exact: true} // validation says what is allowed
 	case p.is(action.Int):

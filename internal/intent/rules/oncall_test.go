@@ -134,3 +134,42 @@ func TestOnCallShapes(t *testing.T) {
 		t.Errorf("without a silence action: %s, want none", got.Action)
 	}
 }
+
+// TestSilenceParamsExact: a silence matches exactly what was named. One
+// word fills one parameter ("HighErrorRate" is the alert, not also a
+// service and a comment: a silence on service=higherrorrate would match
+// nothing), and an ordinary word guessed where the alert name goes is not
+// enough to silence anything.
+func TestSilenceParamsExact(t *testing.T) {
+	specs := builtin.Specs()
+	r := New(specs)
+	inv := intent.Inventory{Namespaces: []string{"prod"}, Deployments: map[string][]string{"prod": {"checkout", "payments"}},
+		Services: []string{"checkout", "payments"}}
+	for text, want := range map[string]action.Params{
+		"silence HighErrorRate for 2h":             {"alertname": "HighErrorRate", "duration": "2h"},
+		"mute DiskFillingUp":                       {"alertname": "DiskFillingUp"},
+		"snooze HighLatency on checkout for 30m":   {"alertname": "HighLatency", "service": "checkout", "duration": "30m"},
+		"mute the payments alerts for 1h":          {"service": "payments", "duration": "1h"},
+		"mute notifications":                       nil,
+		"silence my phone":                         nil,
+		"kubectl logs -p deploy/checkout -c envoy": nil, // not a silence: checked below
+	} {
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: specs, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case text == "kubectl logs -p deploy/checkout -c envoy":
+			// a boolean flag is a switch; the next token is not its value
+			if got.Action != "kubernetes.logs" || got.Params.Canonical() != (action.Params{"deployment": "checkout", "previous": true, "container": "envoy"}).Canonical() {
+				t.Errorf("%q = %s %s", text, got.Action, got.Params.Canonical())
+			}
+		case want == nil:
+			if got.Action != action.None {
+				t.Errorf("%q = %s %s, want none", text, got.Action, got.Params.Canonical())
+			}
+		case got.Action != "alertmanager.silence" || got.Params.Canonical() != want.Canonical():
+			t.Errorf("%q = %s %s, want alertmanager.silence %s", text, got.Action, got.Params.Canonical(), want.Canonical())
+		}
+	}
+}
