@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent"
 )
 
 // nameHit is a word resolved to an inventory name.
@@ -63,6 +64,7 @@ type phraseHit struct {
 // analysis is everything read from one message.
 type analysis struct {
 	r        *Router
+	history  []intent.Turn // the thread's earlier turns, oldest first (see followup.go)
 	ix       *index
 	toks     []token
 	info     []*wordInfo // lexicon entry per token (nil: unknown or not a word)

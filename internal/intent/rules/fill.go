@@ -73,9 +73,25 @@ func (a *analysis) change(m mutCue) decision {
 			d.params[p.name()] = pv.v
 			named = named || pv.how == found
 		}
+		if len(taken) == 0 && len(objs) > 0 && a.fromThread(&d, objs, true) {
+			named = true // "is HighErrorRate still firing?" then "silence it for 2h"
+			d.conf = min(d.conf, 0.85)
+		}
 		if len(objs) > 0 && !named {
 			return none(fmt.Sprintf("%s needs one of: %s", act.name, paramNames(objs)))
 		}
+	}
+	if len(missed) > 0 && a.fromThread(&d, missed, true) {
+		// "status of checkout in prod" then "scale it to 4": the thread's
+		// one target, from the latest turn that named it in the inventory
+		d.conf = min(d.conf, 0.85)
+		var still []*paramInfo
+		for _, p := range missed {
+			if _, ok := d.params[p.name()]; !ok {
+				still = append(still, p)
+			}
+		}
+		missed = still
 	}
 	if len(missed) > 0 {
 		if !a.otherObjectNamed(act, missed) {
@@ -98,6 +114,7 @@ func (a *analysis) change(m mutCue) decision {
 			d.params[p.name()] = ns
 		}
 	}
+	a.sameTarget(&d)
 	a.fillRest(&d, m.i)
 	return d
 }
@@ -110,16 +127,26 @@ func (a *analysis) fits(m mutCue, strict bool) bool {
 	ok := func(h valueHow) bool { return h == found || !strict && h == guessed }
 	targets := m.act.targets()
 	for _, p := range targets {
-		if !ok(a.targetValue(p, m.i).how) {
+		if h := a.targetValue(p, m.i).how; !ok(h) && !(h == missing && a.threadGives(p)) {
 			return false
 		}
 	}
 	if len(targets) > 0 {
 		return true
 	}
+	anything := false
 	for _, p := range m.act.objects() {
-		if ok(a.targetValue(p, m.i).how) {
+		h := a.targetValue(p, m.i).how
+		if ok(h) {
 			return true
+		}
+		anything = anything || h != missing
+	}
+	if !anything {
+		for _, p := range m.act.objects() {
+			if a.threadGives(p) {
+				return true
+			}
 		}
 	}
 	return len(m.act.objects()) == 0
@@ -684,6 +711,7 @@ func (a *analysis) fillRead(d *decision) {
 			a.fillReadName(d, p)
 		}
 	}
+	a.readFromThread(d)
 	a.fillRest(d, -1)
 }
 

@@ -129,11 +129,13 @@ func (a *analysis) read(asked []mutCue) decision {
 			}
 		}
 	}
-	named := a.hasTarget()
+	named := a.hasTarget() || a.threadNamed()
 	for _, m := range asked {
 		// a question about a change shows the state of its target instead
+		// ("should I restart checkout?"; "should I scale it to 4?" of the
+		// thread's)
 		for _, t := range m.act.targets() {
-			if !a.hasValueOf(t) {
+			if !a.hasValueOf(t) && !(a.pronoun() >= 0 && a.threadGives(t)) {
 				continue
 			}
 			for _, act := range acts {
@@ -165,6 +167,12 @@ func (a *analysis) read(asked []mutCue) decision {
 			best, top = act, s
 		} else {
 			second = max(second, s)
+		}
+	}
+	if len(a.history) > 0 && (best == nil || top < 1 || !sc.own[best.idx]) {
+		// "and in staging?", "same for payments": the thread's last request again
+		if d, ok := a.repeat(); ok {
+			return d
 		}
 	}
 	if !named && !a.capability && !a.otherNamed() && !a.botAnswers(sc) && a.generalQuestion() {
