@@ -865,7 +865,7 @@ func (a *analysis) filters() {
 		search := a.isWord(i, "search", "find", "searching") || a.isWord(i, "look", "looking") && a.isWord(i+1, "for")
 		with := a.isWord(i, "with") && a.textContext(2.5)
 		j := i + 1
-		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an") {
+		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an", "of") {
 			j++
 		}
 		// "logs with OOMKilled", "errors like NullPointerException", "lines

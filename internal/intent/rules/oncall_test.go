@@ -146,10 +146,13 @@ func TestSilenceParamsExact(t *testing.T) {
 	inv := intent.Inventory{Namespaces: []string{"prod"}, Deployments: map[string][]string{"prod": {"checkout", "payments"}},
 		Services: []string{"checkout", "payments"}}
 	for text, want := range map[string]action.Params{
-		"silence HighErrorRate for 2h":             {"alertname": "HighErrorRate", "duration": "2h"},
-		"mute DiskFillingUp":                       {"alertname": "DiskFillingUp"},
-		"snooze HighLatency on checkout for 30m":   {"alertname": "HighLatency", "service": "checkout", "duration": "30m"},
-		"mute the payments alerts for 1h":          {"service": "payments", "duration": "1h"},
+		"silence HighErrorRate for 2h":           {"alertname": "HighErrorRate", "duration": "2h"},
+		"mute DiskFillingUp":                     {"alertname": "DiskFillingUp"},
+		"snooze HighLatency on checkout for 30m": {"alertname": "HighLatency", "service": "checkout", "duration": "30m"},
+		"mute the payments alerts for 1h":        {"service": "payments", "duration": "1h"},
+		// a ticket is the silence's comment, not an alert name
+		"silence alerts for checkout for 2 hours, known issue INC-4411": {"service": "checkout", "duration": "2h", "comment": "INC-4411"},
+		"silence KubePodCrashLooping for 4h because of INC-231":         {"alertname": "KubePodCrashLooping", "duration": "4h", "comment": "INC-231"},
 		"mute notifications":                       nil,
 		"silence my phone":                         nil,
 		"kubectl logs -p deploy/checkout -c envoy": nil, // not a silence: checked below

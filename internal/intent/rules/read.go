@@ -506,11 +506,23 @@ func (a *analysis) patternToken(p *paramInfo) int {
 		if t.used && t.kind != tWord || t.kind == tNum || t.kind == tCode || a.nameAt(i) || t.used && !t.said && t.kind == tWord {
 			continue
 		}
-		if t.orig != "" && (p.selective || identShaped(t.orig)) && p.p.Pattern.MatchString(t.orig) {
+		if t.orig != "" && (p.selective || identShaped(t.orig)) && p.p.Pattern.MatchString(t.orig) && !a.introducedForOther(i, p) {
 			return i
 		}
 	}
 	return -1
+}
+
+// introducedForOther reports a token right after a word of another
+// parameter of p's action: "issue INC-4411" is the silence's comment, not
+// its alert name.
+func (a *analysis) introducedForOther(i int, p *paramInfo) bool {
+	for _, q := range p.act.params {
+		if q != p && a.wordOf(i-1, q) && !a.wordOf(i-1, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // identShaped reports a word written like an identifier rather than a
