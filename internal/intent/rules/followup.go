@@ -60,7 +60,7 @@ func (a *analysis) pronoun() int {
 		switch {
 		case a.inVerbPhrase(i): // "roll that back"
 			return i
-		case len(a.info[i-1].verbs) > 0 || a.info[i-1].has(wRead) && !a.toks[i-1].used: // "restart it", "show them"
+		case a.info[i-1] != nil && len(a.info[i-1].verbs) > 0 || a.info[i-1].has(wRead) && !a.toks[i-1].used: // "restart it", "show them"
 			return i
 		case referPrev[prev] && !(demonstrative && (prev == "is" || prev == "are" || prev == "was" || prev == "were")):
 			return i // "logs of it", "is it healthy?" (not "is that ok?")

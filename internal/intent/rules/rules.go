@@ -245,6 +245,16 @@ func (d decision) intent(catalog []action.Spec) intent.Intent {
 					continue
 				}
 			}
+			if spec.Kind == action.Read {
+				// any other value a read's parameter refuses ("-c A": no
+				// container is named so) is dropped, and said
+				p.Required = false
+				one := action.Spec{Name: spec.Name, Kind: action.Read, Params: []action.Param{p}}
+				if _, err := one.Validate(map[string]any{k: v}); err != nil {
+					d.notes = append(d.notes, fmt.Sprintf("%s %v ignored: %v", k, v, err))
+					continue
+				}
+			}
 			out.Params[k] = v
 		}
 	}
