@@ -245,7 +245,7 @@ func (d decision) intent(catalog []action.Spec) intent.Intent {
 					continue
 				}
 			}
-			if spec.Kind == action.Read {
+			if spec.Kind == action.Read && (p.Pattern != nil || p.Type == action.Enum || p.Type == action.Bool) {
 				// any other value a read's parameter refuses ("-c A": no
 				// container is named so) is dropped, and said
 				p.Required = false
