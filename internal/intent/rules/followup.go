@@ -203,8 +203,16 @@ func (a *analysis) threadNamed() bool {
 	}
 	for k := len(a.history) - 1; k >= 0; k-- {
 		t := a.history[k]
-		for name, v := range t.Params {
-			if e, ok := a.ix.lookup(strings.ToLower(fmt.Sprint(v))); ok && name != "namespace" && e.kinds&(kDeployment|kService) != 0 {
+		prev := a.r.cat.act(t.Action)
+		if prev == nil {
+			continue
+		}
+		for _, q := range prev.params {
+			v, ok := t.Params[q.name()]
+			if !ok || q.scope || q.accepts&(kDeployment|kService) == 0 {
+				continue
+			}
+			if e, found := a.ix.lookup(strings.ToLower(fmt.Sprint(v))); found && e.kinds&(kDeployment|kService) != 0 {
 				return true
 			}
 		}
