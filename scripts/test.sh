@@ -37,13 +37,9 @@ step "container image: Dockerfile checks (and a build where Docker runs)"
 
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
-# oncall.yaml (phrasings for the on-call actions) is not a gate yet: the
-# dataset loader and the rules router learn those actions from the action
-# registry only with the data-driven router; it becomes a gate then.
 for f in evals/routing-extra/*.yaml; do
 	extra=()
 	case "$(basename "$f")" in
-	oncall.yaml) echo "not gated yet: $f"; continue ;;
 	user-actions.yaml) extra=(--actions examples/actions) ;; # routes to the example user-defined actions
 	esac
 	./bin/parley eval routing --dataset "$f" "${extra[@]}" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4

@@ -55,7 +55,9 @@ func AlertsSpec() action.Spec {
 		},
 		Vocabulary: action.Vocabulary{Cues: map[string]float64{
 			"alerts": 3, "alert": 2, "firing": 3, "fired": 1.5, "paging": 2.5, "pages": 2,
-			"alertmanager": 3, "alarms": 2, "silenced": 1.5, "inhibited": 2, "pager": 1,
+			"alertmanager": 3, "alarms": 2, "silenced": 1.5, "inhibited": 2, "pager": 1, "alerting": 2.5,
+			// "what's on fire?", "anything on fire": what fires, no service named
+			"(what|whats|anything|something) ... on fire": 3,
 		}},
 	}
 }

@@ -34,7 +34,7 @@ func SilenceSpec() action.Spec {
 				Description: "how long the silence lasts, e.g. 30m, 2h (default 1h, at most 7d)",
 				Words:       []string{"for", "during", "lasting"}},
 			{Name: "comment", Type: action.String, Description: "why, kept on the silence (e.g. the incident or ticket)",
-				Words: []string{"comment", "because", "reason", "note"}},
+				Words: []string{"comment", "because", "reason", "note", "issue", "ticket"}},
 		},
 		Examples: []action.Example{
 			{Text: "silence HighErrorRate for 2h", Params: map[string]any{"alertname": "HighErrorRate", "duration": "2h"}},

@@ -79,7 +79,10 @@ func ChangesSpec() action.Spec {
 		Vocabulary: action.Vocabulary{Cues: map[string]float64{
 			"changed": 3, "changes": 3, "change": 1.5, "deployed": 2.5, "deploys": 2.5, "deployments": 0.5,
 			"rollouts": 2.5, "rolled out": 2.5, "released": 2, "releases": 2, "shipped": 2, "touched": 2,
-			"what happened": 2, "recently": 1, "scaled": 1.5, "restarted": 1, "went out": 2,
+			"what happened": 2, "recently": 1, "scaled": 1, "scaling": 2, "restarted": 1, "went out": 2,
+			"(change|changes) (log|logs)": 5, "changelog": 4,
+			"what (was|were|got|has|have) ... (rolled|deployed|released|shipped|pushed|changed)": 2, // a list of what happened, not "is it rolled out"
+			"<window>": 0.3, // a window asks about a stretch of time, not the state now
 		}},
 	}
 }

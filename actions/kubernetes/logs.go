@@ -86,7 +86,9 @@ func LogsSpec() action.Spec {
 				Words:       []string{"container", "-c", "sidecar"}},
 			{Name: "previous", Type: action.Bool,
 				Description: "the previous (crashed) container's logs instead of the running one's",
-				Words:       []string{"previous", "prior", "crashed", "before the restart", "before it restarted", "--previous", "-p"}},
+				Words:       []string{"previous", "prior", "crashed", "before the restart", "before it restarted", "--previous", "-p"},
+				// a crash loop's story is in the container that ended: "crashloop logs", "the crash logs"
+				Synonyms: map[string][]string{"true": {"crash", "crashloop", "crashlooping", "crashloopbackoff", "before it crashed"}}},
 			{Name: "lines", Type: action.Int, Min: ptr(1), Max: ptr(MaxLogLines), Default: DefaultLogLines,
 				Description: fmt.Sprintf("lines per pod, newest last (default %d, at most %d)", DefaultLogLines, MaxLogLines),
 				Words:       []string{"lines", "last", "tail", "--tail"}},
@@ -101,9 +103,12 @@ func LogsSpec() action.Spec {
 			{Text: "logs of the istio-proxy container of checkout", Params: map[string]any{"deployment": "checkout", "container": "istio-proxy"}},
 		},
 		Vocabulary: action.Vocabulary{Cues: map[string]float64{
-			"logs": 2, "log": 1.5, "stdout": 2, "stderr": 2, "tail": 1,
+			"logs": 2, "log": 1.5, "stdout": 4, "stderr": 4, "tail": 1, "container": 2.5,
 			"pod logs": 4.5, "pods logs": 4.5, "container logs": 4.5, "previous logs": 5, "crashloop logs": 5,
-			"crash logs": 4.5, "kubectl logs": 6, "previous": 2, "crashloop": 1.5, "crashlooping": 1.5, "--previous": 3,
+			"crash logs": 4.5, "(kubectl|k) logs": 6, "previous": 2, "crashloop": 1.5, "crashlooping": 1.5, "--previous": 3,
+			// what a pod wrote: "what's the orders pod saying", "what did the billing pod print before it crashed"
+			"(pod|pods|container|containers) ... (print|printed|printing|prints|saying|say|says|said|output|outputs|writing|wrote)": 3.5,
+			"before (it|the|they) (crashed|crash|died|restarted|restart)":                                                           2,
 		}},
 	}
 }

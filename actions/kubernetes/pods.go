@@ -55,7 +55,8 @@ func PodsSpec() action.Spec {
 		Vocabulary: action.Vocabulary{Cues: map[string]float64{
 			"pods": 3, "pod": 2.5, "containers": 2, "container": 1.5, "crashloop": 2, "crashlooping": 2.5,
 			"crashloopbackoff": 2.5, "oomkilled": 2.5, "oom": 2, "nodes": 1, "node": 1, "pending (pods|pod)": 2, "(pods|pod) ... pending": 2,
-			"get pods": 3, "evicted": 1.5, "imagepullbackoff": 2.5, "exit code": 2,
+			"get pods": 3, "(kubectl|k) get (pods|pod|po)": 5, "evicted": 1.5, "imagepullbackoff": 2.5, "exit code": 2,
+			"(pod|pods|container|containers) not ready": 2.5, // which one: "is any api-gateway pod not ready"
 		}},
 	}
 }

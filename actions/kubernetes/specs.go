@@ -36,7 +36,7 @@ func statusSpec() action.Spec {
 			"state": 2.5, "health": 2.5, "healthy": 2.5,
 			"version": 2, "versions": 2, "image": 2, "images": 2, "tag": 2, "events": 2, "event": 2,
 			"unhealthy": 1.5, "rollout": 1.5, "details": 1.5, "detail": 1.5, "overview": 1.5,
-			"replicas": 1.5, "replica": 1.5, "pods": 1.5, "pod": 1.5, "instances": 1.5, "instance": 1.5, "copies": 1.5, "containers": 1.5,
+			"replicas": 1.5, "replica": 1.5, "pods": 1.5, "pod": 1.5, "instances": 1.5, "instance": 1.5, "copies": 1.5, "containers": 1,
 			"running": 1.5, "ready": 1.5, "available": 1.5, "deployed": 1.5, "alive": 1.5,
 			"revision": 1, "down": 1, "deployment": 1, "deploy": 1, "deployments": 1,
 			"up": 0.5, "deploying": 0.5, "get": 0.5, "show": 0.5, "check": 0.5, "display": 0.5, "see": 0.5, "list": 0.5,
@@ -54,8 +54,9 @@ func statusSpec() action.Spec {
 			"(" + podWords + ") (up|ready|available|alive)":                     2.5,
 			"(" + podWords + ") (are|is) (up|running|ready|available|alive)":    2.5,
 			"how ... (deployment|deploy|deployments|pods|pod|replicas|replica)": 2, // "how's the checkout deploy looking"
-			"<deployment>":  0.4,
-			action.CueNamed: 1, // "checkout prod?": the deployment's state
+			"what is deployed": 3, // what runs now ("what was deployed" is a change: kubernetes.changes)
+			"<deployment>":     0.4,
+			action.CueNamed:    1, // "checkout prod?": the deployment's state
 		}},
 	}
 }

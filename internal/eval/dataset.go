@@ -44,6 +44,11 @@ type Case struct {
 	Tags   []string
 	Note   string // why the expectation is what it is (optional)
 	Line   int    // line of the case in the dataset file, 0 when built in code
+	// History is what the same user said earlier in the thread, oldest
+	// first, and how each was read: the router sees it as the pipeline
+	// gives it, for follow-ups ("status of checkout in prod", then "scale
+	// it to 4").
+	History []intent.Turn
 
 	cat *catalog // the catalog it was checked against (nil when built in code)
 }
@@ -62,7 +67,8 @@ func (c Case) Label() string {
 var (
 	topKeys       = []string{"inventory", "cases"}
 	inventoryKeys = []string{"namespaces", "deployments", "services", "eval_suites", "eval_variants"}
-	caseKeys      = []string{"text", "action", "params", "tags", "note"}
+	caseKeys      = []string{"text", "action", "params", "tags", "note", "history"}
+	turnKeys      = []string{"text", "action", "params"}
 )
 
 // maxErrors caps how many problems ParseDataset reports at once.
@@ -129,11 +135,15 @@ func ParseDataset(data []byte, specs []action.Spec) (*Dataset, error) {
 			if !ok {
 				continue
 			}
-			if first, dup := seen[c.Text]; dup {
+			key := c.Text
+			for _, t := range c.History {
+				key += "\x00" + t.Text // a follow-up may be asked after different turns
+			}
+			if first, dup := seen[key]; dup {
 				p.errorf(n.Line, "case %d: duplicate text %q (first at line %d)", i+1, c.Text, first)
 				continue
 			}
-			seen[c.Text] = n.Line
+			seen[key] = n.Line
 			ds.Cases = append(ds.Cases, c)
 		}
 	}
@@ -248,7 +258,7 @@ func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
 		return c, false
 	}
 	before := len(p.errs)
-	var paramsNode *yaml.Node
+	var paramsNode, historyNode *yaml.Node
 	hasText, hasAction := false, false
 	p.eachKey(n, where, caseKeys, func(key string, val *yaml.Node) {
 		switch key {
@@ -274,6 +284,8 @@ func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
 				return
 			}
 			c.Note = s
+		case "history":
+			historyNode = val
 		}
 	})
 	if !hasText {
@@ -288,6 +300,9 @@ func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
 	if paramsNode != nil {
 		c.Params = p.params(paramsNode, where, c.Actions, v)
 	}
+	if historyNode != nil {
+		c.History = p.history(historyNode, where, v)
+	}
 	if len(p.errs) > before {
 		return c, false
 	}
@@ -296,6 +311,63 @@ func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
 		return c, false
 	}
 	return c, true
+}
+
+// history decodes a case's earlier turns: a list of {text, action,
+// params}, each read as the router read it (one action, one value a
+// parameter), checked as a case's are.
+func (p *parser) history(n *yaml.Node, where string, v *validator) []intent.Turn {
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		p.errorf(n.Line, "%s: history must be a non-empty list of earlier turns {text, action, params}", where)
+		return nil
+	}
+	var out []intent.Turn
+	for k, tn := range n.Content {
+		tw := fmt.Sprintf("%s: history %d", where, k+1)
+		if tn.Kind != yaml.MappingNode {
+			p.errorf(tn.Line, "%s must be a mapping with keys %s", tw, strings.Join(turnKeys, ", "))
+			continue
+		}
+		t := intent.Turn{Params: action.Params{}}
+		var paramsNode *yaml.Node
+		hasText, hasAction := false, false
+		p.eachKey(tn, tw, turnKeys, func(key string, val *yaml.Node) {
+			switch key {
+			case "text":
+				s, ok := scalarString(val)
+				if !ok || strings.TrimSpace(s) == "" {
+					p.errorf(val.Line, "%s: text must be non-empty text", tw)
+					return
+				}
+				t.Text, hasText = s, true
+			case "action":
+				if val.Kind != yaml.ScalarNode {
+					p.errorf(val.Line, "%s: action must be one action name (how the turn was read)", tw)
+					return
+				}
+				if acts := p.actions(val, tw); len(acts) == 1 {
+					t.Action, hasAction = acts[0], true
+				}
+			case "params":
+				paramsNode = val
+			}
+		})
+		if !hasText || !hasAction {
+			p.errorf(tn.Line, "%s: needs text and action", tw)
+			continue
+		}
+		if paramsNode != nil {
+			for name, vals := range p.params(paramsNode, tw, []string{t.Action}, v) {
+				if len(vals) != 1 {
+					p.errorf(paramsNode.Line, "%s: params.%s: one value, as the turn was read", tw, name)
+					continue
+				}
+				t.Params[name] = vals[0]
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 func (p *parser) actions(n *yaml.Node, where string) []string {

@@ -192,6 +192,13 @@ func TestParseDatasetErrors(t *testing.T) {
 		{"missing inventory", "cases:\n  - {text: hi, action: help}\n", []string{"missing inventory"}},
 		{"deployments of unknown namespace", "inventory:\n  namespaces: [prod]\n  deployments: {dev: [a]}\ncases:\n  - {text: hi, action: help}\n", []string{"line 3", `namespace "dev" is not in inventory.namespaces`}},
 		{"several problems reported together", inventoryYAML + "cases:\n  - {text: a, action: nope}\n  - {text: b, action: help, foo: 1}\n", []string{"line 8", "line 9"}},
+		{"history not a list", inventoryYAML + "cases:\n  - {text: scale it, action: none, history: status of checkout}\n", []string{"line 8", "history must be a non-empty list"}},
+		{"history turn without action", inventoryYAML + "cases:\n  - text: scale it\n    action: none\n    history:\n      - {text: status of checkout}\n", []string{"line 11", "history 1: needs text and action"}},
+		{"history turn with two actions", inventoryYAML + "cases:\n  - text: x\n    action: none\n    history:\n      - {text: y, action: [help, none]}\n", []string{"history 1: action must be one action name"}},
+		{"history turn unknown key", inventoryYAML + "cases:\n  - text: x\n    action: none\n    history:\n      - {text: y, action: help, tags: [a]}\n", []string{`history 1: unknown key "tags"`}},
+		{"history value not in inventory", inventoryYAML + "cases:\n  - text: x\n    action: none\n    history:\n      - {text: y, action: kubernetes.status, params: {deployment: shop}}\n", []string{"line 11", `"shop" is not in the inventory`}},
+		{"history turn with a value list", inventoryYAML + "cases:\n  - text: x\n    action: none\n    history:\n      - {text: y, action: kubernetes.status, params: {deployment: [checkout, payments]}}\n", []string{"params.deployment: one value"}},
+		{"duplicate text after the same turns", inventoryYAML + "cases:\n  - {text: x, action: none, history: [{text: y, action: help}]}\n  - {text: x, action: none, history: [{text: y, action: help}]}\n", []string{"line 9", `duplicate text "x"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -205,6 +212,44 @@ func TestParseDatasetErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHistory: a case's earlier turns are read as typed values (the
+// inventory's spelling, canonical durations, integers) and reach the
+// router as the thread's history, oldest first; the same text after
+// different turns is two cases.
+func TestHistory(t *testing.T) {
+	ds := mustParse(t, `
+  - text: scale it to 4
+    history:
+      - {text: hi, action: none}
+      - {text: status of Checkout in prod, action: kubernetes.status, params: {deployment: Checkout, namespace: prod}}
+    action: kubernetes.scale
+    params: {deployment: checkout, namespace: prod, replicas: 4}
+  - text: scale it to 4
+    history:
+      - {text: error rate of payments over 60m, action: prometheus.query, params: {service: payments, window: 60m}}
+    action: kubernetes.scale
+  - {text: scale it to 4, action: none}
+`)
+	if len(ds.Cases) != 3 {
+		t.Fatalf("%d cases, want 3", len(ds.Cases))
+	}
+	r := &fakeRouter{}
+	if _, err := eval.Run(context.Background(), r, ds); err != nil {
+		t.Fatal(err)
+	}
+	h := r.seen[0].History
+	if len(h) != 2 || h[0].Text != "hi" || h[0].Action != action.None || h[1].Action != action.KubernetesStatus ||
+		h[1].Params.Canonical() != `{"deployment":"checkout","namespace":"prod"}` {
+		t.Errorf("first case history = %+v", h)
+	}
+	if h := r.seen[1].History; len(h) != 1 || h[0].Params.Canonical() != `{"service":"payments","window":"1h"}` {
+		t.Errorf("second case history = %+v", h)
+	}
+	if h := r.seen[2].History; h != nil {
+		t.Errorf("a case without history gave the router %+v", h)
 	}
 }
 

@@ -80,7 +80,7 @@ func Run(ctx context.Context, r intent.Router, ds *Dataset) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("run routing eval: %w", err)
 		}
-		q := intent.Query{Text: c.Text, Catalog: catalog, Inventory: ds.Inventory}
+		q := intent.Query{Text: c.Text, Catalog: catalog, Inventory: ds.Inventory, History: c.History}
 		start := time.Now()
 		got, err := r.Route(ctx, q)
 		elapsed := time.Since(start)

@@ -21,7 +21,7 @@ func diagnoseSpec() action.Spec {
 		},
 		Vocabulary: action.Vocabulary{Cues: map[string]float64{
 			"why": 3.5, "investigate": 3.5, "investigation": 3.5, "diagnose": 3.5, "diagnosis": 3.5, "diag": 3.5,
-			"troubleshoot": 3.5, "rca": 3.5, "analyze": 3.5, "analyse": 3.5, "triage": 3.5,
+			"troubleshoot": 3.5, "rca": 3.5, "analyze": 3.5, "analyse": 3.5, "triage": 3.5, "explain": 3,
 			"wrong": 3,
 			"slow":  2.5, "slowness": 2.5, "sluggish": 2.5, "laggy": 2.5, "lagging": 2.5, "slower": 2.5,
 			"broken": 2, "broke": 2, "failing": 2, "fails": 2, "erroring": 2, "crashing": 2, "flaky": 2, "flapping": 2,

@@ -109,8 +109,9 @@ type Config struct {
 	// user may not use. (The rules router gets everything, so a refusal
 	// can name what was asked.)
 	FilterCatalog bool
-	// HistoryTurns is how many earlier turns of a thread the router sees,
-	// for follow-ups like "and in staging?" (default 4; negative: none).
+	// HistoryTurns is how many earlier turns of a thread, the sender's
+	// own, the router sees, for follow-ups like "and in staging?" (default
+	// 4; negative: none).
 	HistoryTurns int
 	Metrics      *telemetry.Metrics // nil: no metrics
 }
@@ -143,7 +144,7 @@ type Pipeline struct {
 	seen    map[string]time.Time // event id -> first seen
 	seenQ   []string
 	buckets map[string]*bucket
-	history map[string][]intent.Turn // thread -> recent turns
+	history map[string][]intent.Turn // thread and sender -> recent turns
 	swept   time.Time                // last expiry sweep triggered by a message
 	histQ   []string
 	// requestsScanned is up to when Recover looked for unanswered requests.
@@ -504,9 +505,12 @@ func preview(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func threadKey(m chat.Message) string { return m.ChannelRef() + "/" + m.Thread }
+// threadKey keys a thread's history per user: a follow-up ("scale it to
+// 4") reads only its sender's earlier turns, never another person's in the
+// same thread or console channel.
+func threadKey(m chat.Message) string { return m.ChannelRef() + "/" + m.Thread + "/" + m.Subject() }
 
-// turns returns the recent turns of the message's thread.
+// turns returns the sender's recent turns in the message's thread.
 func (p *Pipeline) turns(m chat.Message) []intent.Turn {
 	if p.cfg.HistoryTurns < 0 || m.Thread == "" {
 		return nil

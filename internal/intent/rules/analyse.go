@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/intent"
 )
 
 // nameHit is a word resolved to an inventory name.
@@ -42,6 +43,7 @@ type boundNum struct {
 	i      int
 	params []*paramInfo
 	after  bool // the word follows the number: a count ("5 pods")
+	word   int  // with after, the token of the counting word
 }
 
 // valueHit is an enum value (or a word for one, or for true/false) named
@@ -62,6 +64,7 @@ type phraseHit struct {
 // analysis is everything read from one message.
 type analysis struct {
 	r        *Router
+	history  []intent.Turn // the thread's earlier turns, oldest first (see followup.go)
 	ix       *index
 	toks     []token
 	info     []*wordInfo // lexicon entry per token (nil: unknown or not a word)
@@ -74,6 +77,7 @@ type analysis struct {
 	names    []nameHit
 	kvs      []kvHit
 	window   string
+	tooLong  string       // a duration longer than any window ("700w"), when no window was read
 	filter   string       // free text: quoted, or introduced by a word of a free-text parameter
 	filterBy []*paramInfo // the free-text parameters whose word or key introduced it (none: quoted, shaped)
 	code     string       // backticked query
@@ -168,10 +172,10 @@ func (a *analysis) symptom() int {
 	open, named := false, false
 	for i := range a.toks {
 		if i > 0 && a.toks[i].sep {
-			if open && named {
+			if open && named && !a.readCommand(i) {
 				return i
 			}
-			return -1
+			return -1 // "why did web crash? show the previous pod logs": a request follows
 		}
 		if a.nameAt(i) {
 			for _, h := range a.targets() {
@@ -187,6 +191,18 @@ func (a *analysis) symptom() int {
 		}
 	}
 	return -1
+}
+
+// readCommand reports a clause opening at i with a read verb as a command:
+// "show the previous pod logs", "list the pods".
+func (a *analysis) readCommand(i int) bool {
+	for j := i; j < len(a.toks) && (j == i || !a.toks[j].sep); j++ {
+		if a.toks[j].kind == tWord && preverb[a.toks[j].s] && !a.info[j].has(wRead) {
+			continue
+		}
+		return a.info[j].has(wRead) && a.imperative(j)
+	}
+	return false
 }
 
 // symptomCue is the word's cue for actions that read symptoms.
@@ -239,7 +255,14 @@ func (a *analysis) flags() {
 		case tFlag:
 			t.used = true
 			k, ok := a.r.kvKeys[t.s]
-			if !ok || i+1 >= len(a.toks) {
+			if !ok {
+				continue
+			}
+			if k.boolFlag() && !a.boolWordAt(i+1) {
+				a.setKV(k, "true", "true", i) // "-p", "--previous": a switch, set by being there
+				continue
+			}
+			if i+1 >= len(a.toks) {
 				continue
 			}
 			nt := &a.toks[i+1]
@@ -254,6 +277,15 @@ func (a *analysis) flags() {
 			}
 		}
 	}
+}
+
+// boolWordAt reports true or false written at i ("--previous false").
+func (a *analysis) boolWordAt(i int) bool {
+	switch a.word(i) {
+	case "true", "false", "yes", "no", "on", "off":
+		return true
+	}
+	return false
 }
 
 func (a *analysis) setKV(k kvKey, val, orig string, i int) {
@@ -374,11 +406,15 @@ func (a *analysis) durations() {
 		if d <= 0 {
 			continue
 		}
-		if d > maxWindow { // "700w" is no window a backend takes: the read runs with its default, and says so
+		if d > maxWindow {
+			// "700w" is no window a backend takes: kept aside, so a read
+			// says it ignored it and a change's validation refuses it
 			for k := i; k < i+span && k < len(a.toks); k++ {
 				a.toks[k].used = true
 			}
-			a.note("window %s ignored: longer than any query may span", compactWeeks(d))
+			if a.tooLong == "" {
+				a.tooLong = action.FormatDuration(d)
+			}
 			i += span - 1
 			continue
 		}
@@ -410,11 +446,6 @@ func (a *analysis) durations() {
 			}
 		}
 	}
-}
-
-// compactWeeks writes a duration too long to be a window as weeks: "700w".
-func compactWeeks(d time.Duration) string {
-	return strconv.FormatInt(int64(d/(7*24*time.Hour)), 10) + "w"
 }
 
 // maxWindow is the longest duration a parameter takes (action.ParseDuration).
@@ -691,6 +722,9 @@ func (a *analysis) correct(w string) (string, bool) {
 		if a.r.lex[k].has(wDanger) && (w == k+"s" || w == k+"es" || w == k+"d" || w == k+"ed") {
 			continue // "emails aren't going out", "resets": a noun or a fact, not a command
 		}
+		if k == w+"s" || k == w+"es" {
+			continue // "page" is a word of its own, not a slip for "pages"
+		}
 		// prefer a same-length reading (a swap or slip) over a dropped
 		// letter, then one that keeps the first letter
 		d *= 4
@@ -831,7 +865,7 @@ func (a *analysis) filters() {
 		search := a.isWord(i, "search", "find", "searching") || a.isWord(i, "look", "looking") && a.isWord(i+1, "for")
 		with := a.isWord(i, "with") && a.textContext(2.5)
 		j := i + 1
-		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an") {
+		for j < len(a.toks) && a.isWord(j, "for", "the", "word", "text", "string", "pattern", "term", "keyword", "a", "an", "of") {
 			j++
 		}
 		// "logs with OOMKilled", "errors like NullPointerException", "lines
@@ -842,8 +876,11 @@ func (a *analysis) filters() {
 			t := a.toks[j]
 			shaped := logShaped(t.orig) && a.freeWord(t.orig) && !httpCode(t.s) &&
 				(t.kind == tWord || explicit)
-			loose := a.info[j] == nil && !pronoun[t.s] && t.kind == tWord &&
-				(a.isWord(i, "say", "says", "saying", "said") || a.isWord(i, "like") && a.textNoun(i-1) || a.isWord(i, "with") && a.textNoun(i-1))
+			// after "say", a word the router knows only as an action's
+			// word is still the text: "lines that say expired"
+			said := a.isWord(i, "say", "says", "saying", "said") && (a.info[j] == nil || a.info[j].class == 0 && len(a.info[j].values) == 0 && textCue(a.info[j]) < 2.5)
+			loose := !pronoun[t.s] && t.kind == tWord &&
+				(said || a.info[j] == nil && (a.isWord(i, "like") && a.textNoun(i-1) || a.isWord(i, "with") && a.textNoun(i-1)))
 			if shaped || loose {
 				a.takeFilter(j)
 				return

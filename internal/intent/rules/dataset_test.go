@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
 	"github.com/parley-chatops/parley/internal/eval"
@@ -201,6 +202,26 @@ func TestConcurrentInventories(t *testing.T) {
 	}
 }
 
+// exampleActionSpecs are the specs of the repository's example
+// user-defined actions, loaded as the routing commands load them (no
+// secret read).
+func exampleActionSpecs(t *testing.T) []action.Spec {
+	t.Helper()
+	var names []string
+	for _, s := range builtin.Specs() {
+		names = append(names, s.Name)
+	}
+	acts, err := useraction.LoadDir("../../../examples/actions", useraction.Options{Builtins: names, NoSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]action.Spec, len(acts))
+	for i, a := range acts {
+		out[i] = a.Spec()
+	}
+	return out
+}
+
 func specNamed(specs []action.Spec, name string) (action.Spec, bool) {
 	for _, s := range specs {
 		if s.Name == name {
@@ -212,13 +233,18 @@ func specNamed(specs []action.Spec, name string) (action.Spec, bool) {
 
 // TestGates holds the router to the project's routing gates (the ones
 // scripts/test.sh runs through the binary): evals/routing.yaml and every
-// evals/routing-extra dataset at 95% fully right with no unsafe answer.
+// evals/routing-extra dataset at 95% fully right with no unsafe answer;
+// user-actions.yaml with the example user-defined actions loaded, as the
+// script gives them (--actions examples/actions).
 func TestGates(t *testing.T) {
 	files, _ := filepath.Glob("../../../evals/routing-extra/*.yaml")
 	files = append([]string{"../../../evals/routing.yaml"}, files...)
-	specs := builtin.Specs()
-	r := New(specs)
 	for _, f := range files {
+		specs := builtin.Specs()
+		if filepath.Base(f) == "user-actions.yaml" {
+			specs = append(specs, exampleActionSpecs(t)...)
+		}
+		r := New(specs)
 		ds, err := eval.LoadDataset(f, specs)
 		if err != nil {
 			t.Fatal(err)

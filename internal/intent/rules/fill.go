@@ -55,17 +55,43 @@ func (a *analysis) change(m mutCue) decision {
 	}
 	if len(targets) == 0 {
 		// nothing required: at least one thing it acts on must be named
-		// ("silence HighErrorRate", "silence checkout")
+		// ("silence HighErrorRate", "silence checkout"), not only guessed
+		// from an ordinary word ("mute notifications"); one word names one
+		// thing ("HighErrorRate" is the alert, not also a service)
 		objs, named := act.objects(), false
+		var taken []string
 		for _, p := range objs {
-			if pv := a.targetValue(p, m.i); pv.how == found || pv.how == guessed {
-				d.params[p.name()] = pv.v
-				named = true
+			pv := a.targetValue(p, m.i)
+			if pv.how != found && pv.how != guessed {
+				continue
 			}
+			v := fmt.Sprint(pv.v)
+			if slices.ContainsFunc(taken, func(t string) bool { return strings.EqualFold(t, v) }) {
+				continue
+			}
+			taken = append(taken, v)
+			d.params[p.name()] = pv.v
+			named = named || pv.how == found
+		}
+		if len(taken) == 0 && len(objs) > 0 && a.fromThread(&d, objs, true) {
+			named = true // "is HighErrorRate still firing?" then "silence it for 2h"
+			d.conf = min(d.conf, 0.85)
 		}
 		if len(objs) > 0 && !named {
 			return none(fmt.Sprintf("%s needs one of: %s", act.name, paramNames(objs)))
 		}
+	}
+	if len(missed) > 0 && a.fromThread(&d, missed, true) {
+		// "status of checkout in prod" then "scale it to 4": the thread's
+		// one target, from the latest turn that named it in the inventory
+		d.conf = min(d.conf, 0.85)
+		var still []*paramInfo
+		for _, p := range missed {
+			if _, ok := d.params[p.name()]; !ok {
+				still = append(still, p)
+			}
+		}
+		missed = still
 	}
 	if len(missed) > 0 {
 		if !a.otherObjectNamed(act, missed) {
@@ -88,6 +114,7 @@ func (a *analysis) change(m mutCue) decision {
 			d.params[p.name()] = ns
 		}
 	}
+	a.sameTarget(&d)
 	a.fillRest(&d, m.i)
 	return d
 }
@@ -100,16 +127,26 @@ func (a *analysis) fits(m mutCue, strict bool) bool {
 	ok := func(h valueHow) bool { return h == found || !strict && h == guessed }
 	targets := m.act.targets()
 	for _, p := range targets {
-		if !ok(a.targetValue(p, m.i).how) {
+		if h := a.targetValue(p, m.i).how; !ok(h) && !(h == missing && a.threadGives(p)) {
 			return false
 		}
 	}
 	if len(targets) > 0 {
 		return true
 	}
+	anything := false
 	for _, p := range m.act.objects() {
-		if ok(a.targetValue(p, m.i).how) {
+		h := a.targetValue(p, m.i).how
+		if ok(h) {
 			return true
+		}
+		anything = anything || h != missing
+	}
+	if !anything {
+		for _, p := range m.act.objects() {
+			if a.threadGives(p) {
+				return true
+			}
 		}
 	}
 	return len(m.act.objects()) == 0
@@ -215,13 +252,24 @@ func (a *analysis) typedValue(p *paramInfo, h kvHit) pval {
 		return pval{v: h.val, how: found}
 	case p.is(action.Enum) || p.is(action.Bool):
 		v := strings.ReplaceAll(h.val, "-", "_")
+		if p.is(action.Bool) {
+			for _, vt := range paramValues(p) {
+				if vt.text == h.val {
+					return pval{v: vt.value == "true", how: found, exact: true} // "previous:crashed"
+				}
+			}
+			switch h.val {
+			case "true", "yes", "on", "1":
+				return pval{v: true, how: found, exact: true}
+			case "false", "no", "off", "0":
+				return pval{v: false, how: found, exact: true}
+			}
+			return pval{v: h.val, how: found, exact: true} // validation says what is allowed
+		}
 		for _, vt := range paramValues(p) {
 			if vt.text == h.val || vt.text == v || strings.EqualFold(vt.value, v) {
 				return pval{v: vt.value, how: found, exact: true}
 			}
-		}
-		if p.is(action.Bool) {
-			return pval{v: h.val, how: found, exact: true}
 		}
 		return pval{v: h.orig, how: found, exact: true} // validation says what is allowed
 	case p.is(action.Int):
@@ -567,6 +615,8 @@ func (a *analysis) fillRest(d *decision, verb int) {
 		case p.is(action.Duration):
 			if a.window != "" {
 				d.params[p.name()] = a.window
+			} else if a.tooLong != "" {
+				d.params[p.name()] = a.tooLong // a read drops it with a note; a change's validation says what is allowed
 			}
 		case p.is(action.Enum):
 			if pv := a.enumValue(p); pv.how == found || pv.how == ambiguous {
@@ -661,6 +711,7 @@ func (a *analysis) fillRead(d *decision) {
 			a.fillReadName(d, p)
 		}
 	}
+	a.readFromThread(d)
 	a.fillRest(d, -1)
 }
 
@@ -697,42 +748,13 @@ func (a *analysis) fillReadName(d *decision, p *paramInfo) {
 		}
 		return
 	}
-	if w := a.passThrough(p, -1); w != "" {
+	w := a.passThrough(p, -1)
+	if w == "" {
+		w = a.askedName(d.act)
+	}
+	if w != "" {
 		d.params[p.name()] = w
 		d.conf = min(d.conf, 0.5)
-		return
+		d.notes = append(d.notes, fmt.Sprintf("%s %q is not in the inventory", p.name(), w))
 	}
-	// "status of vault", "describe foo": an unknown word after the read's
-	// own strong cue (or its "of"/"for") is the name asked about, passed on
-	// as typed so that the action says it does not exist, rather than
-	// answering about everything
-	for j := 1; j < len(a.toks); j++ {
-		if !a.unknownName(j) || a.isWord(j+1, "of", "for") {
-			continue
-		}
-		k := j - 1
-		if a.isWord(k, "of", "for") {
-			k--
-		}
-		if a.strongCue(k, d.act) {
-			d.params[p.name()] = a.toks[j].s
-			d.conf = min(d.conf, 0.5)
-			d.notes = append(d.notes, fmt.Sprintf("%s %q is not in the inventory", p.name(), a.toks[j].s))
-			return
-		}
-	}
-}
-
-// strongCue reports a word at i that nearly settles act (a cue of 2.5 or
-// more: "status", "describe").
-func (a *analysis) strongCue(i int, act *actInfo) bool {
-	if i < 0 || i >= len(a.info) || a.info[i] == nil {
-		return false
-	}
-	for _, c := range a.info[i].cues {
-		if c.act == act && c.w >= 2.5 {
-			return true
-		}
-	}
-	return false
 }

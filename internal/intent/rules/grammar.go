@@ -196,8 +196,8 @@ func (a *analysis) alsoRead(mi int) bool {
 // about it ("update the checkout image", "deploy my branch to prod").
 func (a *analysis) unsupportedChange() bool {
 	i := a.firstContent()
-	if i >= len(a.toks) || a.toks[i].used || !a.imperative(i) {
-		return false
+	if i >= len(a.toks) || a.toks[i].used || !a.imperative(i) || a.nounCompound(i) {
+		return false // "change log for prod": a noun
 	}
 	if a.info[i].has(wSet) && !a.isWord(i, "go", "get", "take") {
 		return true

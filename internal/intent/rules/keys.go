@@ -44,6 +44,20 @@ type kvKey struct {
 
 func (k kvKey) same(o kvKey) bool { return k.id == o.id }
 
+// boolFlag reports a key that names only boolean parameters: as a flag
+// ("-p", "--previous") it is a switch and takes no value.
+func (k kvKey) boolFlag() bool {
+	if k.slot != slotNone || len(k.params) == 0 {
+		return false
+	}
+	for _, p := range k.params {
+		if !p.is(action.Bool) {
+			return false
+		}
+	}
+	return true
+}
+
 // slotKeys are the keys of the slots (kubectl flags and their plain forms).
 var slotKeys = map[string]slot{
 	"namespace": slotNamespace, "namespaces": slotNamespace, "ns": slotNamespace, "n": slotNamespace, "env": slotNamespace,
@@ -86,6 +100,9 @@ func buildKeys(cat *catalog) map[string]kvKey {
 	}
 	for _, p := range cat.params {
 		for _, w := range p.words {
+			if flag := strings.TrimLeft(w, "-"); flag != w {
+				w = flag // a flag ("-c", "--previous") is lexed without its dashes
+			}
 			add(w, p, true)
 		}
 	}

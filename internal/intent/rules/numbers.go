@@ -64,7 +64,7 @@ func (a *analysis) numbers() {
 			if a.countAt < 0 && hasMutatingInt(ps) {
 				a.countAt = i
 			}
-			a.bound = append(a.bound, boundNum{n: t.n, i: i, params: ps, after: true})
+			a.bound = append(a.bound, boundNum{n: t.n, i: i, params: ps, after: true, word: at})
 			continue
 		}
 		if ps := a.introduced(i); len(ps) > 0 {

@@ -123,8 +123,56 @@ func TestOnCallShapes(t *testing.T) {
 		}
 	}
 	// without a silence action the word asks for an unsupported change
-	got, _ := New(builtin.Specs()).Route(context.Background(), intent.Query{Text: "silence HighErrorRate for 2h", Catalog: builtin.Specs(), Inventory: inv})
+	var noSilence []action.Spec
+	for _, s := range builtin.Specs() {
+		if s.Name != "alertmanager.silence" {
+			noSilence = append(noSilence, s)
+		}
+	}
+	got, _ := New(noSilence).Route(context.Background(), intent.Query{Text: "silence HighErrorRate for 2h", Catalog: noSilence, Inventory: inv})
 	if got.Action != action.None {
 		t.Errorf("without a silence action: %s, want none", got.Action)
+	}
+}
+
+// TestSilenceParamsExact: a silence matches exactly what was named. One
+// word fills one parameter ("HighErrorRate" is the alert, not also a
+// service and a comment: a silence on service=higherrorrate would match
+// nothing), and an ordinary word guessed where the alert name goes is not
+// enough to silence anything.
+func TestSilenceParamsExact(t *testing.T) {
+	specs := builtin.Specs()
+	r := New(specs)
+	inv := intent.Inventory{Namespaces: []string{"prod"}, Deployments: map[string][]string{"prod": {"checkout", "payments"}},
+		Services: []string{"checkout", "payments"}}
+	for text, want := range map[string]action.Params{
+		"silence HighErrorRate for 2h":           {"alertname": "HighErrorRate", "duration": "2h"},
+		"mute DiskFillingUp":                     {"alertname": "DiskFillingUp"},
+		"snooze HighLatency on checkout for 30m": {"alertname": "HighLatency", "service": "checkout", "duration": "30m"},
+		"mute the payments alerts for 1h":        {"service": "payments", "duration": "1h"},
+		// a ticket is the silence's comment, not an alert name
+		"silence alerts for checkout for 2 hours, known issue INC-4411": {"service": "checkout", "duration": "2h", "comment": "INC-4411"},
+		"silence KubePodCrashLooping for 4h because of INC-231":         {"alertname": "KubePodCrashLooping", "duration": "4h", "comment": "INC-231"},
+		"mute notifications":                       nil,
+		"silence my phone":                         nil,
+		"kubectl logs -p deploy/checkout -c envoy": nil, // not a silence: checked below
+	} {
+		got, err := r.Route(context.Background(), intent.Query{Text: text, Catalog: specs, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case text == "kubectl logs -p deploy/checkout -c envoy":
+			// a boolean flag is a switch; the next token is not its value
+			if got.Action != "kubernetes.logs" || got.Params.Canonical() != (action.Params{"deployment": "checkout", "previous": true, "container": "envoy"}).Canonical() {
+				t.Errorf("%q = %s %s", text, got.Action, got.Params.Canonical())
+			}
+		case want == nil:
+			if got.Action != action.None {
+				t.Errorf("%q = %s %s, want none", text, got.Action, got.Params.Canonical())
+			}
+		case got.Action != "alertmanager.silence" || got.Params.Canonical() != want.Canonical():
+			t.Errorf("%q = %s %s, want alertmanager.silence %s", text, got.Action, got.Params.Canonical(), want.Canonical())
+		}
 	}
 }

@@ -64,7 +64,7 @@ func (a *analysis) read(asked []mutCue) decision {
 	sc := newScores(len(acts))
 	subject := a.subjectsNamed()
 	for i, wi := range a.info {
-		if wi == nil || a.toks[i].used || a.logIn(i) {
+		if wi == nil || a.toks[i].used || a.logIn(i) || a.changeCount(i) || askedAt(asked, i) {
 			continue
 		}
 		// a word several actions share counts for those whose subject the
@@ -115,6 +115,7 @@ func (a *analysis) read(asked []mutCue) decision {
 			}
 		}
 	}
+	a.commandedReads(&sc)
 	// a value named beside a word that names what is asked qualifies it:
 	// "checkout memory logs", "memory errors in the orders logs"
 	for _, act := range acts {
@@ -128,11 +129,13 @@ func (a *analysis) read(asked []mutCue) decision {
 			}
 		}
 	}
-	named := a.hasTarget()
+	named := a.hasTarget() || a.threadNamed()
 	for _, m := range asked {
 		// a question about a change shows the state of its target instead
+		// ("should I restart checkout?"; "should I scale it to 4?" of the
+		// thread's)
 		for _, t := range m.act.targets() {
-			if !a.hasValueOf(t) {
+			if !a.hasValueOf(t) && !(a.pronoun() >= 0 && a.threadGives(t)) {
 				continue
 			}
 			for _, act := range acts {
@@ -166,6 +169,12 @@ func (a *analysis) read(asked []mutCue) decision {
 			second = max(second, s)
 		}
 	}
+	if len(a.history) > 0 && (best == nil || top < 1 || !sc.own[best.idx]) {
+		// "and in staging?", "same for payments": the thread's last request again
+		if d, ok := a.repeat(); ok {
+			return d
+		}
+	}
 	if !named && !a.capability && !a.otherNamed() && !a.botAnswers(sc) && a.generalQuestion() {
 		return decision{conf: 0.6, notes: append(a.notes, "a general question, not a request")}
 	}
@@ -196,6 +205,78 @@ func (a *analysis) read(asked []mutCue) decision {
 	d.conf = 0.45 + 0.1*min(top-second, 4) + 0.05*min(top, 3) - 0.05*float64(min(a.typos, 3))
 	a.fillRead(&d)
 	return d
+}
+
+// commandedReads: in a message of several clauses, a read asked for as a
+// command ("show me the billing pods, why do they keep restarting") is
+// the request, and the question beside it context: the actions with a cue
+// of 2 or more in the command's clause gain.
+func (a *analysis) commandedReads(sc *scores) {
+	multi := false
+	for i := 1; i < len(a.toks); i++ {
+		multi = multi || a.toks[i].sep
+	}
+	if !multi {
+		return
+	}
+	for start := 0; start < len(a.toks); start++ {
+		if start > 0 && !a.toks[start].sep || !a.readCommand(start) {
+			continue
+		}
+		var seen []*actInfo
+		for i := start; i < len(a.toks) && (i == start || !a.toks[i].sep); i++ {
+			wi := a.info[i]
+			if wi == nil || a.toks[i].used || a.logIn(i) {
+				continue
+			}
+			for _, c := range wi.cues {
+				if c.w >= 2 && !c.act.mutating && !containsAct(seen, c.act) {
+					seen = append(seen, c.act)
+					sc.force(c.act, 1.5)
+				}
+			}
+		}
+		for _, h := range a.phrases {
+			if h.ph.kind == pCue && h.ph.w >= 2 && !h.ph.act.mutating && h.start >= start && !containsAct(seen, h.ph.act) && !a.sepBetween(start, h.start) {
+				seen = append(seen, h.ph.act)
+				sc.force(h.ph.act, 1.5)
+			}
+		}
+	}
+}
+
+// sepBetween reports a clause boundary after i up to and including j.
+func (a *analysis) sepBetween(i, j int) bool {
+	for k := i + 1; k <= j && k < len(a.toks); k++ {
+		if a.toks[k].sep {
+			return true
+		}
+	}
+	return false
+}
+
+// askedAt reports the word of a change asked about at i: "scaled" in
+// "what would happen if I scaled checkout to 0?" is that change, not a
+// report of what was scaled.
+func askedAt(asked []mutCue, i int) bool {
+	for _, m := range asked {
+		if m.at == i {
+			return true
+		}
+	}
+	return false
+}
+
+// changeCount reports the word of a count of a change's number at i: the
+// "pods" of "we'd need 12 pods of checkout" counts replicas, it does not
+// ask for a list of pods.
+func (a *analysis) changeCount(i int) bool {
+	for _, b := range a.bound {
+		if b.after && b.word == i && hasMutatingInt(b.params) {
+			return true
+		}
+	}
+	return false
 }
 
 // subjectsNamed reports, per action, whether the message names its
@@ -425,11 +506,23 @@ func (a *analysis) patternToken(p *paramInfo) int {
 		if t.used && t.kind != tWord || t.kind == tNum || t.kind == tCode || a.nameAt(i) || t.used && !t.said && t.kind == tWord {
 			continue
 		}
-		if t.orig != "" && (p.selective || identShaped(t.orig)) && p.p.Pattern.MatchString(t.orig) {
+		if t.orig != "" && (p.selective || identShaped(t.orig)) && p.p.Pattern.MatchString(t.orig) && !a.introducedForOther(i, p) {
 			return i
 		}
 	}
 	return -1
+}
+
+// introducedForOther reports a token right after a word of another
+// parameter of p's action: "issue INC-4411" is the silence's comment, not
+// its alert name.
+func (a *analysis) introducedForOther(i int, p *paramInfo) bool {
+	for _, q := range p.act.params {
+		if q != p && a.wordOf(i-1, q) && !a.wordOf(i-1, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // identShaped reports a word written like an identifier rather than a
@@ -439,15 +532,22 @@ func identShaped(w string) bool {
 	return logShaped(w) || strings.ContainsAny(strings.Trim(w, ".-_/"), ".-_/")
 }
 
-// statusWord is the position of the word that asks for a status ("status
-// of foo", "describe foo", "health of foo"), so that an unknown name after
-// it is passed on as the deployment and answered with "not found" rather
-// than dropped; -1 when there is none.
-func (a *analysis) statusWord() int {
-	for i := range a.toks {
-		if a.isWord(i, "status", "describe", "health", "state") {
-			return i
+// askedName is an unknown word right after a word that names what the
+// read is ("status of foo", "describe foo", "pods of foo"): it is passed
+// on as the name, so that the action answers "not found" (with close
+// matches) rather than the router dropping it; "" when there is none.
+func (a *analysis) askedName(act *actInfo) string {
+	for i, wi := range a.info {
+		if wi == nil || a.toks[i].used || wi.cueFor(act) < 2.5 {
+			continue
+		}
+		j := i + 1
+		for j < len(a.toks) && !a.toks[j].sep && a.isWord(j, "of", "for", "on", "the") {
+			j++
+		}
+		if j < len(a.toks) && !a.toks[j].sep && a.unknownName(j) && !a.isWord(j+1, "of", "for") {
+			return a.toks[j].s
 		}
 	}
-	return -1
+	return ""
 }

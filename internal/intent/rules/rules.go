@@ -70,6 +70,25 @@
 // you can make for me?") go to the action that answers CueCapability;
 // "is x ok?" and "are we good on x" to the one that answers CueWellness.
 //
+// A message may lean on the thread (Query.History: the sender's earlier
+// turns there, as the pipeline keeps them; see followup.go): a change
+// asked with its verb but no target takes the thread's one target of the
+// inventory ("scale it to 4", "roll that back"), a read that refers back
+// ("show its pod logs", "and the pods?") takes the thread's thing, and a
+// message that only continues the thread ("and in staging?", "same for
+// payments") is the last read again with what it names instead. The
+// thread never makes a change of a message that is not one, and a change
+// is never repeated that way.
+//
+// Several clauses: a read asked as a command ("show me the billing pods,
+// why do they keep restarting") is the request and a question beside it
+// context; a clause after a diagnosis request that is itself a read
+// command ("why did web crash? show the previous pod logs") is no
+// symptom. A change that names no required target must name one of its
+// objects, not only put an ordinary word where one goes ("mute
+// notifications"), and one word names one object. Boolean flags ("-p",
+// "--previous") are switches.
+//
 // Choices the datasets leave open, and how they are decided: an enum
 // synonym shared by several values ("latency") means the first of them
 // (latency_p99) only when no other is named; the first of several values
@@ -179,6 +198,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		return in, nil
 	}
 	a := r.analyse(q.Text, r.indexFor(q.Inventory))
+	a.history = q.History
 	d := a.decide()
 	return d.intent(q.Catalog), nil
 }
@@ -222,6 +242,16 @@ func (d decision) intent(catalog []action.Spec) intent.Intent {
 				// years): the read runs with its default window, and says so
 				if _, err := action.ParseDuration(s); err != nil {
 					d.notes = append(d.notes, fmt.Sprintf("%s %s ignored: %v", k, s, err))
+					continue
+				}
+			}
+			if spec.Kind == action.Read && (p.Pattern != nil || p.Type == action.Enum || p.Type == action.Bool) {
+				// any other value a read's parameter refuses ("-c A": no
+				// container is named so) is dropped, and said
+				p.Required = false
+				one := action.Spec{Name: spec.Name, Kind: action.Read, Params: []action.Param{p}}
+				if _, err := one.Validate(map[string]any{k: v}); err != nil {
+					d.notes = append(d.notes, fmt.Sprintf("%s %v ignored: %v", k, v, err))
 					continue
 				}
 			}

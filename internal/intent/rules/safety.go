@@ -78,6 +78,17 @@ func (a *analysis) injection() bool {
 	return false
 }
 
+// dangerAdjective: a danger word that is also an adjective, before a noun a
+// read action is asked with, describes it: "open alerts for search-indexer"
+// (not "open a shell", "open port 22").
+func (a *analysis) dangerAdjective(i int) bool {
+	if !a.isWord(i, "open") || i+1 >= len(a.toks) {
+		return false
+	}
+	wi := a.info[i+1]
+	return wi != nil && !a.toks[i+1].sep && readCue(wi) >= 2 && len(wi.verbs) == 0
+}
+
 // danger returns a word asking for something Parley never does, or "".
 // muts are the changes the message asks for: a danger word that is the
 // verb of one of them, which the message fits, is that change.
@@ -91,7 +102,7 @@ func (a *analysis) danger(muts []mutCue) string {
 		return false
 	}
 	for i, wi := range a.info {
-		if wi.has(wDanger) && !a.toks[i].used && !(a.inSymptom(i) && !a.imperative(i)) && !allowed(i) {
+		if wi.has(wDanger) && !a.toks[i].used && !(a.inSymptom(i) && !a.imperative(i)) && !allowed(i) && !a.dangerAdjective(i) {
 			return a.toks[i].s
 		}
 		if t := a.toks[i]; (t.kind == tFlag || t.kind == tKV) && dangerFlags[t.s] && len(t.s) > 1 {

@@ -133,7 +133,7 @@ var dangerFlags = setOf(`force grace-period cascade all all-namespaces a overwri
 
 // nounFollowers make a change verb a noun: "restart count", "rollback plan".
 var nounFollowers = setOf(`count counts history status loop loops plan plans strategy procedure policy script
-	playbook runbook button docs command commands permission permissions`)
+	playbook runbook button docs command commands permission permissions log logs`)
 
 // targetFiller are words between a verb and its object: "restart the pods of X".
 var targetFiller = setOf(`the deployment deploy deployments service svc app pods pod of for on all my our this that it
