@@ -1,0 +1,195 @@
+package app
+
+// The routing datasets scored through the LLM and hybrid routers, end to
+// end: `parley eval routing --router llm|hybrid --config FILE` runs
+// in-process against a local OpenAI-compatible server on 127.0.0.1
+// (internal/testenv/llmtest: chat.completion payloads shaped as OpenAI
+// documents them, langchaingo's real client on the other end). The model
+// is scripted: it knows each case's expected answer and gives it when, and
+// only when, the tool for it was offered; otherwise it calls none (when
+// offered) or answers in words. So the accuracy measures what the router
+// offers and how it reads the answer, not a model, and the prompt tokens
+// (bytes/4 of each request body, as the fake reports them) measure what
+// Parley sends.
+//
+// Run: go test ./internal/app -run TestLLMRoutingOnDatasets -v
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/testenv/llmtest"
+)
+
+// scriptedModel answers each request of a routing dataset with its
+// expected action, if that tool was offered.
+func scriptedModel(t *testing.T, ds *eval.Dataset) llmtest.Handler {
+	byText := map[string]eval.Case{}
+	for _, c := range ds.Cases {
+		byText[c.Text] = c
+	}
+	return func(r llmtest.Request) llmtest.Response {
+		var body struct {
+			Messages []struct {
+				Role    string `json:"role"`
+				Content any    `json:"content"`
+			} `json:"messages"`
+			Tools []struct {
+				Function struct {
+					Name string `json:"name"`
+				} `json:"function"`
+			} `json:"tools"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Errorf("scripted model: %v", err)
+			return llmtest.OpenAIText(r, "?")
+		}
+		offered := map[string]bool{}
+		for _, tl := range body.Tools {
+			offered[tl.Function.Name] = true
+		}
+		var user struct {
+			Request string `json:"request"`
+		}
+		for _, m := range body.Messages {
+			if m.Role == "user" {
+				_ = json.Unmarshal([]byte(contentOf(m.Content)), &user)
+			}
+		}
+		c, ok := byText[user.Request]
+		if !ok {
+			t.Logf("scripted model: unknown request %q", user.Request)
+		}
+		for _, a := range c.Actions {
+			tool := strings.ReplaceAll(a, ".", "_")
+			if a == "none" || !offered[tool] {
+				continue
+			}
+			args := map[string]any{}
+			for k, vs := range c.Params {
+				args[k] = vs[0]
+			}
+			b, _ := json.Marshal(args)
+			return llmtest.OpenAIToolCall(r, tool, string(b))
+		}
+		if offered["none"] {
+			return llmtest.OpenAIToolCall(r, "none", `{}`)
+		}
+		return llmtest.OpenAIText(r, "That is not something I can do here.")
+	}
+}
+
+func contentOf(c any) string {
+	switch v := c.(type) {
+	case string:
+		return v
+	case []any:
+		var b strings.Builder
+		for _, p := range v {
+			if pm, ok := p.(map[string]any); ok {
+				if s, ok := pm["text"].(string); ok {
+					b.WriteString(s)
+				}
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
+// routingRun is what one `parley eval routing` run printed.
+type routingRun struct {
+	accuracy, share, promptPerCall float64
+	calls, cases                   int
+	out                            string
+}
+
+var (
+	overallRE = regexp.MustCompile(`Overall: (\d+)/(\d+) fully right`)
+	callsRE   = regexp.MustCompile(`Model calls: (\d+) of (\d+) cases \(([\d.]+)%\)`)
+	perCallRE = regexp.MustCompile(`\((\d+) in per call\)`)
+)
+
+func evalRouting(t *testing.T, mode, dataset, actions string) routingRun {
+	t.Helper()
+	cat, err := Catalog(&config.Config{ActionsDir: actions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := eval.LoadDataset(dataset, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := llmtest.NewOpenAI(t, scriptedModel(t, ds))
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "parley.yaml")
+	src := fmt.Sprintf("router:\n  mode: %s\n  llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, timeout: 10s, max_retries: 0, cache_ttl: 1ns}\n", mode, srv.BaseURL())
+	if err := os.WriteFile(cfgFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"eval", "routing", "--dataset", dataset, "--router", mode, "--config", cfgFile, "--out", dir, "--min-accuracy", "0"}
+	if actions != "" {
+		args = append(args, "--actions", actions)
+	}
+	var stdout, stderr bytes.Buffer
+	env := Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+		if k == "KEY" {
+			return "sk-test-" + "eval"
+		}
+		return ""
+	}}
+	if code := Main(context.Background(), args, env); code != 0 {
+		t.Fatalf("eval routing exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	var run routingRun
+	run.out = out
+	m := overallRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no overall line:\n%s", out)
+	}
+	right, _ := strconv.Atoi(m[1])
+	run.cases, _ = strconv.Atoi(m[2])
+	run.accuracy = float64(right) / float64(run.cases)
+	if m := callsRE.FindStringSubmatch(out); m != nil {
+		run.calls, _ = strconv.Atoi(m[1])
+		run.share, _ = strconv.ParseFloat(m[3], 64)
+	}
+	if m := perCallRE.FindStringSubmatch(out); m != nil {
+		run.promptPerCall, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if n := srv.Count(); n != run.calls {
+		t.Errorf("%d requests reached the model, the report counts %d calls", n, run.calls)
+	}
+	return run
+}
+
+func TestLLMRoutingOnDatasets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("routes every case of the datasets over HTTP")
+	}
+	for _, tc := range []struct{ dataset, actions string }{
+		{"../../evals/routing.yaml", ""},
+		{"../../evals/routing.yaml", "../../examples/actions"},
+		{"../../evals/routing-extra/user-actions.yaml", "../../examples/actions"},
+	} {
+		for _, mode := range []string{"llm", "hybrid"} {
+			name := fmt.Sprintf("%s/%s/actions=%t", mode, filepath.Base(tc.dataset), tc.actions != "")
+			t.Run(name, func(t *testing.T) {
+				run := evalRouting(t, mode, tc.dataset, tc.actions)
+				t.Logf("%s: accuracy %.1f%%, model calls %d of %d (%.1f%%), %.0f prompt tokens per call",
+					name, 100*run.accuracy, run.calls, run.cases, run.share, run.promptPerCall)
+			})
+		}
+	}
+}
