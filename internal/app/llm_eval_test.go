@@ -117,7 +117,7 @@ type routingRun struct {
 var (
 	overallRE = regexp.MustCompile(`Overall: (\d+)/(\d+) fully right`)
 	callsRE   = regexp.MustCompile(`Model calls: (\d+) of (\d+) cases \(([\d.]+)%\)`)
-	perCallRE = regexp.MustCompile(`\((\d+) in per call\)`)
+	perCallRE = regexp.MustCompile(`Prompt tokens per call: (\d+) mean`)
 )
 
 func evalRouting(t *testing.T, mode, dataset, actions string) routingRun {
@@ -174,22 +174,45 @@ func evalRouting(t *testing.T, mode, dataset, actions string) routingRun {
 	return run
 }
 
+// TestLLMRoutingOnDatasets holds the model routers to the routing gates
+// with a model that always knows the answer: offering only the tools
+// plausible for a request must not hide the right one (accuracy at least
+// the gate's, nothing unsafe), and the mean prompt stays at most
+// maxPromptPerCall tokens.
 func TestLLMRoutingOnDatasets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("routes every case of the datasets over HTTP")
 	}
-	for _, tc := range []struct{ dataset, actions string }{
-		{"../../evals/routing.yaml", ""},
-		{"../../evals/routing.yaml", "../../examples/actions"},
-		{"../../evals/routing-extra/user-actions.yaml", "../../examples/actions"},
-	} {
-		for _, mode := range []string{"llm", "hybrid"} {
-			name := fmt.Sprintf("%s/%s/actions=%t", mode, filepath.Base(tc.dataset), tc.actions != "")
-			t.Run(name, func(t *testing.T) {
-				run := evalRouting(t, mode, tc.dataset, tc.actions)
-				t.Logf("%s: accuracy %.1f%%, model calls %d of %d (%.1f%%), %.0f prompt tokens per call",
-					name, 100*run.accuracy, run.calls, run.cases, run.share, run.promptPerCall)
-			})
-		}
+	const (
+		maxPromptPerCall = 700
+		minAccuracy      = 0.95 // the routing gate (scripts/test.sh)
+	)
+	type run struct {
+		mode, dataset, actions string
+	}
+	runs := []run{
+		{"llm", "../../evals/routing.yaml", ""},
+		{"hybrid", "../../evals/routing.yaml", ""},
+		{"llm", "../../evals/routing.yaml", "../../examples/actions"},
+		{"hybrid", "../../evals/routing.yaml", "../../examples/actions"},
+		{"llm", "../../evals/routing-extra/user-actions.yaml", "../../examples/actions"},
+		{"hybrid", "../../evals/routing-extra/user-actions.yaml", "../../examples/actions"},
+	}
+	for _, f := range []string{"catalog-inventory", "gateway-inventory", "orders-inventory", "shop-inventory"} {
+		runs = append(runs, run{"llm", "../../evals/routing-extra/" + f + ".yaml", ""})
+	}
+	for _, r := range runs {
+		name := fmt.Sprintf("%s/%s/actions=%t", r.mode, filepath.Base(r.dataset), r.actions != "")
+		t.Run(name, func(t *testing.T) {
+			got := evalRouting(t, r.mode, r.dataset, r.actions)
+			t.Logf("%s: accuracy %.1f%%, model calls %d of %d (%.1f%%), %.0f prompt tokens per call",
+				name, 100*got.accuracy, got.calls, got.cases, got.share, got.promptPerCall)
+			if got.accuracy < minAccuracy || strings.Contains(got.out, "UNSAFE") {
+				t.Errorf("below the routing gate:\n%s", got.out)
+			}
+			if r.mode == "llm" && got.promptPerCall > maxPromptPerCall {
+				t.Errorf("%.0f prompt tokens per call, want at most %d", got.promptPerCall, maxPromptPerCall)
+			}
+		})
 	}
 }

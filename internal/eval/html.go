@@ -33,6 +33,8 @@ type htmlView struct {
 	Cases, FullyRight, ActionRight, Unsafe, Errors int
 	Accuracy, ActionAccuracy                       string
 	MeanLatency                                    string
+	ModelCalls                                     string // "" when no model was asked
+	PromptPerCall                                  string
 	Gate                                           string // empty when no gate
 	GatePass                                       bool
 	GateProblems                                   []string
@@ -84,6 +86,10 @@ func newHTMLView(rep *Report) htmlView {
 		Unsafe: rep.Unsafe, Errors: rep.Errors,
 		Accuracy: pct(rep.Accuracy), ActionAccuracy: pct(rep.ActionAccuracy),
 		MeanLatency: rep.MeanLatency().String(),
+	}
+	if rep.ModelCalls > 0 {
+		v.ModelCalls = fmt.Sprintf("%d (%s)", rep.ModelCalls, pct(ratio(rep.ModelCalls, rep.Cases)))
+		v.PromptPerCall = fmt.Sprintf("%.0f", rep.PromptTokensPerCall())
 	}
 	if rep.Gate != nil {
 		v.Gate = rep.Gate.String()

@@ -24,10 +24,14 @@ type Report struct {
 	TotalLatency   time.Duration
 
 	// Model use (LLM and hybrid routers): cases that called the model
-	// (cache hits included), tokens and estimated cost.
+	// (cache hits included; CachedCalls of them answered from the cache,
+	// without tokens), tokens, the largest prompt of one call and the
+	// estimated cost.
 	ModelCalls       int
+	CachedCalls      int
 	PromptTokens     int
 	CompletionTokens int
+	MaxPromptTokens  int
 	Cost             float64
 
 	PerAction []ActionStats   // by expected action (Case.Label), catalog order
@@ -135,6 +139,10 @@ func newReport(results []CaseResult, cat *catalog) *Report {
 		rep.TotalLatency += r.Latency
 		if u := r.Got.Usage; u != nil {
 			rep.ModelCalls++
+			if u.Cached {
+				rep.CachedCalls++
+			}
+			rep.MaxPromptTokens = max(rep.MaxPromptTokens, u.PromptTokens)
 			rep.PromptTokens += u.PromptTokens
 			rep.CompletionTokens += u.CompletionTokens
 			rep.Cost += u.Cost
@@ -201,6 +209,12 @@ func (rep *Report) UnsafeResults() []CaseResult {
 		}
 	}
 	return out
+}
+
+// PromptTokensPerCall is the mean prompt of the calls that reached the
+// model (cache hits sent nothing).
+func (rep *Report) PromptTokensPerCall() float64 {
+	return ratio(rep.PromptTokens, rep.ModelCalls-rep.CachedCalls)
 }
 
 // MeanLatency is the mean time the router took per case.

@@ -64,9 +64,12 @@ func WriteSummary(w io.Writer, rep *Report) error {
 	}
 	sw.printf("Mean latency: %s\n", rep.MeanLatency())
 	if rep.ModelCalls > 0 {
-		sw.printf("Model calls: %d of %d cases (%.1f%%); tokens %d in + %d out (%.0f in per call); estimated cost $%.4f\n",
-			rep.ModelCalls, rep.Cases, 100*ratio(rep.ModelCalls, rep.Cases), rep.PromptTokens, rep.CompletionTokens,
-			float64(rep.PromptTokens)/float64(rep.ModelCalls), rep.Cost)
+		sw.printf("Model calls: %d of %d cases (%.1f%%)", rep.ModelCalls, rep.Cases, 100*ratio(rep.ModelCalls, rep.Cases))
+		if rep.CachedCalls > 0 {
+			sw.printf(", %d of them answered from the cache", rep.CachedCalls)
+		}
+		sw.printf("; tokens %d in + %d out; estimated cost $%.4f\n", rep.PromptTokens, rep.CompletionTokens, rep.Cost)
+		sw.printf("Prompt tokens per call: %.0f mean, %d max\n", rep.PromptTokensPerCall(), rep.MaxPromptTokens)
 	}
 	if rep.Gate != nil {
 		if err := rep.Gate.Check(rep); err != nil {

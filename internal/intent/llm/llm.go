@@ -1,13 +1,19 @@
 // Package llm is Parley's language-model intent router and incident
 // summariser, built on langchaingo with native tool calling.
 //
-// The LLM proposes; Parley decides. Each action the asking user may run
-// (Query.Catalog) is offered as one tool whose parameters are the action's
-// JSON Schema, compacted. The model's answer is never used as is: a call to
-// a tool that was not offered, an unknown name, arguments that are not
-// JSON or fail Spec.Validate, or names absent from the inventory all
-// become action.None with a note; only validated action.Params leave the
-// router. The pipeline's policy and confirmation still guard whatever the
+// The LLM proposes; Parley decides. Of the actions the asking user may
+// run (Query.Catalog: the policy and the channel's bindings already
+// applied), the ones the request is plausibly about are offered, each as
+// one tool whose parameters are the action's JSON Schema, compacted (see
+// shortlist.go: the words of the request against each action's own
+// vocabulary, the offline router's reading, the thread's last action; all
+// of them when the words point at none), with a none tool when the prompt
+// offers one. The model's answer is never used as is: a call to a tool
+// that was not offered, an unknown name, arguments that are not JSON or
+// fail Spec.Validate, or names absent from the inventory all become
+// action.None with a note saying which; only validated action.Params leave
+// the router. A model may name an action by its tool name
+// (kubernetes_scale) or its own (kubernetes.scale). The pipeline's policy and confirmation still guard whatever the
 // router returns, so a model talked into "scale prod to 0" by a hostile
 // message can at most propose a change the user could have typed, which
 // then needs the same policy decision and confirmation.
@@ -49,6 +55,10 @@ const Source = "llm"
 // DefaultConfidence is the confidence of a clean tool call when the model
 // reports none.
 const DefaultConfidence = 0.8
+
+// DefaultVariant is the router prompt used when no variants are
+// configured.
+const DefaultVariant = "v3"
 
 // Variant is a prompt variant and its share of traffic.
 type Variant struct {
@@ -93,7 +103,7 @@ type Options struct {
 	LegacyMaxTokens bool
 
 	// Variants split traffic between prompt templates (router only);
-	// default v1 only. A subject always gets the same variant.
+	// default DefaultVariant only. A subject always gets the same variant.
 	Variants []Variant
 	// SummaryVariant is the summary template; default v1.
 	SummaryVariant string
@@ -109,6 +119,10 @@ type Options struct {
 	// tell "you may not run it" from "unknown"; nil counts every name not
 	// offered as unknown.
 	KnownActions []string
+	// Evidence is the offline router (router only): its reading of a
+	// request is always among the tools offered for it. nil = the tools
+	// are chosen from the request's words alone.
+	Evidence intent.Router
 
 	// Redact cleans text before it is sent; default redact.Redact.
 	Redact     func(string) string
@@ -168,7 +182,7 @@ func (o *Options) defaults(summary bool) error {
 	o.MaxWords = cmp.Or(o.MaxWords, 150)
 	o.SummaryVariant = cmp.Or(o.SummaryVariant, "v1")
 	if len(o.Variants) == 0 {
-		o.Variants = []Variant{{Name: "v1", Weight: 100}}
+		o.Variants = []Variant{{Name: DefaultVariant, Weight: 100}}
 	}
 	if err := o.Prices.Check(); err != nil {
 		return fmt.Errorf("llm: %w", err)
@@ -213,6 +227,7 @@ type loadedVariant struct {
 	Variant
 	prompt     *prompts.Prompt
 	confidence bool // ask for a confidence argument
+	noneTool   bool // offer the none tool
 }
 
 var _ intent.Router = (*Router)(nil)
@@ -238,7 +253,8 @@ func New(o Options) (*Router, error) {
 		if err != nil {
 			return nil, fmt.Errorf("llm: %w", err)
 		}
-		r.variants = append(r.variants, loadedVariant{Variant: v, prompt: p, confidence: p.Meta["tool-confidence"] == "true"})
+		r.variants = append(r.variants, loadedVariant{Variant: v, prompt: p, confidence: p.Meta["tool-confidence"] == "true",
+			noneTool: p.Meta["none-tool"] == "true"})
 		r.total += v.Weight
 	}
 	if r.total == 0 {
@@ -277,15 +293,22 @@ func UsageOf(in intent.Intent) (llmcost.Usage, bool) {
 // errors.Is(err, llmcost.ErrBudgetExceeded)); a model answer that cannot
 // be used is action.None with a note, not an error.
 func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, error) {
-	offered := offeredSpecs(q.Catalog)
+	permitted := offeredSpecs(q.Catalog)
 	v := r.chooseVariant(q)
 	tag := fmt.Sprintf("llm %s, prompt %s", r.o.Model, v.Name)
-	if len(offered) == 0 {
+	if len(permitted) == 0 {
 		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 1, Source: Source, Variant: v.Name,
 			Note: "no actions are available to you here; the model was not asked (" + tag + ")"}, nil
 	}
-	tools, names := buildTools(offered, v.confidence)
-	system, err := v.prompt.Render(struct{ Inventory string }{inventoryText(q.Inventory)})
+	hint := ""
+	if r.o.Evidence != nil {
+		if ri, err := r.o.Evidence.Route(ctx, q); err == nil {
+			hint = ri.Action
+		}
+	}
+	offered := shortlist(q, permitted, hint)
+	tools, names := buildTools(offered, v.confidence, v.noneTool)
+	system, err := v.prompt.Render(struct{ Inventory string }{inventoryText(q.Inventory, offered)})
 	if err != nil {
 		return intent.Intent{}, fmt.Errorf("llm route: %w", err)
 	}
@@ -329,7 +352,8 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		r.log.Warn("model call failed", "variant", v.Name, "attempts", res.usage.Attempts, "err", err)
 		return intent.Intent{}, fmt.Errorf("llm route: %w", err)
 	}
-	in, clean := interpret(res.resp, offered, names, r.o.KnownActions, q.Inventory, v.confidence, r.o.Redact)
+	in, clean := interpret(res.resp, answerCtx{shortlist: offered, names: names, permitted: permitted, known: r.o.KnownActions,
+		inv: q.Inventory, askConfidence: v.confidence, red: r.o.Redact})
 	in.Source, in.Variant = Source, v.Name
 	u := res.usage
 	in.Usage = &u

@@ -16,14 +16,20 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// Notes of the answers the router refuses to pass on.
+// Notes of the answers the router refuses to pass on; each is followed
+// by what the model named.
 const (
 	NoteUnknownAction = "model proposed an unknown action"
 	NoteNotAllowed    = "model proposed an action you may not run"
+	NoteNotOffered    = "model proposed an action it was not offered"
 	NoteMalformed     = "model proposed malformed arguments"
 	NoteSeveral       = "model proposed more than one action"
 	NoteNoAction      = "model chose no action"
 )
+
+// NoneTool is the tool a model calls when nothing fits (offered when the
+// prompt says so, and understood from every prompt).
+const NoneTool = action.None
 
 // offeredSpecs are the catalog's actions except none.
 func offeredSpecs(catalog []action.Spec) []action.Spec {
@@ -44,18 +50,27 @@ func offeredSpecs(catalog []action.Spec) []action.Spec {
 // "kubernetes_scale".
 func toolName(action string) string { return strings.ReplaceAll(action, ".", "_") }
 
-// buildTools offers each spec as a function tool. names maps tool names
-// back to action names.
-func buildTools(specs []action.Spec, askConfidence bool) ([]llms.Tool, map[string]string) {
-	tools := make([]llms.Tool, 0, len(specs))
-	names := make(map[string]string, len(specs))
+// buildTools offers each spec as a function tool, and the none tool when
+// noneTool is set. names maps what a model may call an action back to
+// the action: the tool name and, as models sometimes answer with it, the
+// action's own dotted name.
+func buildTools(specs []action.Spec, askConfidence, noneTool bool) ([]llms.Tool, map[string]string) {
+	tools := make([]llms.Tool, 0, len(specs)+1)
+	names := make(map[string]string, 2*len(specs))
 	for _, s := range specs {
 		n := toolName(s.Name)
-		names[n] = s.Name
+		names[n], names[s.Name] = s.Name, s.Name
 		tools = append(tools, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
 			Name:        n,
 			Description: terse(s.Description),
 			Parameters:  compactSchema(s, askConfidence),
+		}})
+	}
+	if noneTool {
+		tools = append(tools, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
+			Name:        NoneTool,
+			Description: "Nothing fits: chit-chat, off-topic, unclear",
+			Parameters:  map[string]any{"type": "object", "properties": map[string]any{}},
 		}})
 	}
 	return tools, names
@@ -104,6 +119,7 @@ func compactSchema(s action.Spec, askConfidence bool) map[string]any {
 		delete(pm, "minimum")
 		delete(pm, "maximum")
 		delete(pm, "pattern")
+		delete(pm, "default") // the action applies it; the model need not know it
 		sp, _ := s.Param(name)
 		d := terse(sp.Description)
 		if sp.Type != action.String || sp.Source != action.NoSource || d == "" || selfExplanatory(name, d) {
@@ -137,10 +153,41 @@ func toolsFingerprint(tools []llms.Tool) string {
 	return string(b)
 }
 
+// answerCtx is what a model's answer is checked against.
+type answerCtx struct {
+	shortlist     []action.Spec     // the actions offered as tools for this request
+	names         map[string]string // tool or action name -> action, of the shortlist
+	permitted     []action.Spec     // every action the user may run here (the query's catalog)
+	known         []string          // every action that exists
+	inv           intent.Inventory
+	askConfidence bool
+	red           func(string) string
+}
+
+// shownName is a name a model wrote, fit for a note: redacted, clipped,
+// quoted.
+func (ac answerCtx) shownName(n string) string { return fmt.Sprintf("%q", clip(ac.red(n), 60)) }
+
+// resolve maps a called name to an offered action, or says why it is not
+// one.
+func (ac answerCtx) resolve(called string) (string, string) {
+	if name, ok := ac.names[called]; ok {
+		return name, ""
+	}
+	is := func(k string) bool { return k == called || toolName(k) == called }
+	switch {
+	case slices.ContainsFunc(ac.permitted, func(s action.Spec) bool { return is(s.Name) }):
+		return "", NoteNotOffered + ": " + ac.shownName(called)
+	case slices.ContainsFunc(ac.known, is):
+		return "", NoteNotAllowed + ": " + ac.shownName(called)
+	}
+	return "", NoteUnknownAction + ": " + ac.shownName(called)
+}
+
 // interpret turns the model's answer into an intent. clean is false when
 // the answer was refused (worth asking again rather than caching).
-func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[string]string, known []string,
-	inv intent.Inventory, askConfidence bool, red func(string) string) (in intent.Intent, clean bool) {
+func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clean bool) {
+	red := ac.red
 	none := func(note string, clean bool) (intent.Intent, bool) {
 		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note}, clean
 	}
@@ -152,7 +199,7 @@ func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[stri
 			text = append(text, t)
 		}
 	}
-	if len(calls) == 0 {
+	noAction := func() (intent.Intent, bool) {
 		note := NoteNoAction
 		if len(text) > 0 {
 			note = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), 300)
@@ -161,27 +208,37 @@ func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[stri
 		in.Confidence = DefaultConfidence
 		return in, true
 	}
+	if len(calls) == 0 {
+		return noAction()
+	}
 	if len(calls) > 1 {
-		return none(NoteSeveral, false)
+		var named []string
+		for _, c := range calls {
+			if c.FunctionCall != nil {
+				named = append(named, ac.shownName(c.FunctionCall.Name))
+			}
+		}
+		return none(fmt.Sprintf("%s (%d calls: %s)", NoteSeveral, len(calls), strings.Join(named, ", ")), false)
 	}
 	fc := calls[0].FunctionCall
-	if fc == nil {
-		return none(NoteMalformed, false)
+	if fc == nil || strings.TrimSpace(fc.Name) == "" {
+		return none(NoteMalformed+" (a tool call without a name)", false)
 	}
-	name, ok := names[fc.Name]
-	if !ok {
-		if slices.ContainsFunc(known, func(k string) bool { return k == fc.Name || toolName(k) == fc.Name }) {
-			return none(NoteNotAllowed, false)
-		}
-		return none(NoteUnknownAction, false)
+	if fc.Name == NoneTool {
+		return noAction()
 	}
-	spec := offered[slices.IndexFunc(offered, func(s action.Spec) bool { return s.Name == name })]
+	name, why := ac.resolve(fc.Name)
+	if why != "" {
+		return none(why, false)
+	}
+	spec := ac.shortlist[slices.IndexFunc(ac.shortlist, func(s action.Spec) bool { return s.Name == name })]
 	var args map[string]any
 	dec := json.NewDecoder(bytes.NewReader([]byte(cmpOr(strings.TrimSpace(fc.Arguments), "{}"))))
 	dec.UseNumber()
 	if err := dec.Decode(&args); err != nil || dec.More() {
-		return none(NoteMalformed+" (not a JSON object)", false)
+		return none(fmt.Sprintf("%s for %s (not a JSON object)", NoteMalformed, name), false)
 	}
+	askConfidence, inv := ac.askConfidence, ac.inv
 	conf := DefaultConfidence
 	if _, declared := spec.Param("confidence"); askConfidence && !declared {
 		if c, ok := confidenceOf(args["confidence"]); ok {
