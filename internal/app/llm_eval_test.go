@@ -177,14 +177,16 @@ func evalRouting(t *testing.T, mode, dataset, actions string) routingRun {
 // TestLLMRoutingOnDatasets holds the model routers to the routing gates
 // with a model that always knows the answer: offering only the tools
 // plausible for a request must not hide the right one (accuracy at least
-// the gate's, nothing unsafe), and the mean prompt stays at most
-// maxPromptPerCall tokens.
+// the gate's, nothing unsafe); the mean prompt stays at most
+// maxPromptPerCall tokens; and in hybrid mode at most maxHybridShare of
+// evals/routing.yaml reaches the model.
 func TestLLMRoutingOnDatasets(t *testing.T) {
 	if testing.Short() {
 		t.Skip("routes every case of the datasets over HTTP")
 	}
 	const (
 		maxPromptPerCall = 700
+		maxHybridShare   = 8.0  // percent of the cases
 		minAccuracy      = 0.95 // the routing gate (scripts/test.sh)
 	)
 	type run struct {
@@ -210,8 +212,11 @@ func TestLLMRoutingOnDatasets(t *testing.T) {
 			if got.accuracy < minAccuracy || strings.Contains(got.out, "UNSAFE") {
 				t.Errorf("below the routing gate:\n%s", got.out)
 			}
-			if r.mode == "llm" && got.promptPerCall > maxPromptPerCall {
+			if got.promptPerCall > maxPromptPerCall {
 				t.Errorf("%.0f prompt tokens per call, want at most %d", got.promptPerCall, maxPromptPerCall)
+			}
+			if r.mode == "hybrid" && filepath.Base(r.dataset) == "routing.yaml" && got.share > maxHybridShare {
+				t.Errorf("%.1f%% of the cases reached the model, want at most %.0f%%", got.share, maxHybridShare)
 			}
 		})
 	}

@@ -101,6 +101,25 @@ func TestHybridFallsBackWhenModelFails(t *testing.T) {
 	if last := routed[len(routed)-1]; last.Router != "rules-fallback" {
 		t.Errorf("router recorded as %q, want rules-fallback", last.Router)
 	}
+	// Unsure, and the rules found an action: it runs, and the asker is
+	// told it was read without the model.
+	before := srv.Count()
+	got = h.say("alice", "ops", "show me the checkout deployment in prod")
+	if srv.Count() == before {
+		t.Fatalf("the model was not asked for an unsure reading; reply:\n%s", got)
+	}
+	mustContain(t, got, "the language model is unavailable, so this was read without it, by the offline rules (as kubernetes.status)")
+	mustContain(t, got, "checkout (prod): 3/3 ready")
+	// Thanks and chit-chat never reach the model.
+	before = srv.Count()
+	for _, text := range []string{"thanks parley!", "tell me a joke"} {
+		if got := h.say("alice", "ops", text); strings.Contains(got, "language model") {
+			t.Errorf("%q: the reply mentions the model:\n%s", text, got)
+		}
+	}
+	if srv.Count() != before {
+		t.Errorf("chit-chat reached the model (%d requests)", srv.Count()-before)
+	}
 }
 
 // TestFollowUpSeesThreadHistory: the model receives the thread's earlier

@@ -26,6 +26,15 @@ type Intent struct {
 	// Usage is what a model router spent on this reading (nil when no
 	// model was involved), for accounting and evaluation reports.
 	Usage *llmcost.Usage
+	// OutOfScope is set, with action.None, by a router sure that the
+	// message asks for nothing any action does: a greeting, thanks,
+	// chit-chat, noise, a change no action makes. The hybrid router does
+	// not ask a model about it.
+	OutOfScope bool
+	// Notice is said to the asker beside the answer, when they should know
+	// how their message was read: e.g. that the language model was
+	// unavailable and the offline rules read it.
+	Notice string
 }
 
 // Query is everything a router may look at.

@@ -77,6 +77,9 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		p.auditDown(ctx, req)
 		return
 	}
+	if in.Notice != "" { // how the message was read, e.g. without the model: the asker hears it
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: in.Notice, Visibility: chat.Private})
+	}
 	p.proceed(ctx, req, in, inv)
 }
 
