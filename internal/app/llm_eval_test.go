@@ -40,10 +40,6 @@ func scriptedModel(t *testing.T, ds *eval.Dataset) llmtest.Handler {
 	}
 	return func(r llmtest.Request) llmtest.Response {
 		var body struct {
-			Messages []struct {
-				Role    string `json:"role"`
-				Content any    `json:"content"`
-			} `json:"messages"`
 			Tools []struct {
 				Function struct {
 					Name string `json:"name"`
@@ -58,17 +54,10 @@ func scriptedModel(t *testing.T, ds *eval.Dataset) llmtest.Handler {
 		for _, tl := range body.Tools {
 			offered[tl.Function.Name] = true
 		}
-		var user struct {
-			Request string `json:"request"`
-		}
-		for _, m := range body.Messages {
-			if m.Role == "user" {
-				_ = json.Unmarshal([]byte(contentOf(m.Content)), &user)
-			}
-		}
-		c, ok := byText[user.Request]
+		req := userRequest(r)
+		c, ok := byText[req]
 		if !ok {
-			t.Logf("scripted model: unknown request %q", user.Request)
+			t.Logf("scripted model: unknown request %q", req)
 		}
 		for _, a := range c.Actions {
 			tool := strings.ReplaceAll(a, ".", "_")
@@ -87,6 +76,28 @@ func scriptedModel(t *testing.T, ds *eval.Dataset) llmtest.Handler {
 		}
 		return llmtest.OpenAIText(r, "That is not something I can do here.")
 	}
+}
+
+// userRequest is the request text Parley sent the model: the "request"
+// of the JSON user message.
+func userRequest(r llmtest.Request) string {
+	var body struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content any    `json:"content"`
+		} `json:"messages"`
+	}
+	var user struct {
+		Request string `json:"request"`
+	}
+	if json.Unmarshal(r.Body, &body) == nil {
+		for _, m := range body.Messages {
+			if m.Role == "user" {
+				_ = json.Unmarshal([]byte(contentOf(m.Content)), &user)
+			}
+		}
+	}
+	return user.Request
 }
 
 func contentOf(c any) string {

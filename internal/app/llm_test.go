@@ -19,13 +19,20 @@ import (
 // HTTP on 127.0.0.1, with chat.completion payloads shaped as documented).
 func llmHarness(t *testing.T, mode string, h llmtest.Handler) (*harness, *llmtest.Server) {
 	t.Helper()
+	return llmHarnessWith(t, mode, "timeout: 5s, max_retries: 0", h)
+}
+
+// llmHarnessWith is llmHarness with router.llm keys of its own (timeout,
+// retries, prices...).
+func llmHarnessWith(t *testing.T, mode, keys string, h llmtest.Handler) (*harness, *llmtest.Server) {
+	t.Helper()
 	srv := llmtest.NewOpenAI(t, h)
 	src := fmt.Sprintf(`
 database: %s
 router:
   mode: %s
-  llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, timeout: 5s, max_retries: 0, cache_ttl: 1ns}
-`, filepath.Join(t.TempDir(), "p.db"), mode, srv.BaseURL())
+  llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, cache_ttl: 1ns, %s}
+`, filepath.Join(t.TempDir(), "p.db"), mode, srv.BaseURL(), keys)
 	cfg, err := config.Parse([]byte(src), "llm.yaml", func(string) string { return "sk-test-secret" })
 	if err != nil {
 		t.Fatal(err)

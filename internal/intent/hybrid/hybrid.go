@@ -83,7 +83,12 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		return intent.Intent{}, fmt.Errorf("hybrid route: %w", ctx.Err())
 	}
 	r.log.Warn("model router failed; using the rules reading", "err", err)
-	return fallback(ri, err), nil
+	in := fallback(ri, err)
+	if ce := (*llmcost.CallError)(nil); errors.As(err, &ce) { // what the failed call spent, for the audit log
+		u := ce.Usage
+		in.Usage = &u
+	}
+	return in, nil
 }
 
 // fallback is the rules reading, noted with why the model was not used.

@@ -144,6 +144,10 @@ func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTo
 	u.Attempts = ex.attempts
 	u.RequestBytes = ex.reqBytes
 	if err != nil {
+		if ex.answered { // the provider answered (and bills it): count the prompt sent
+			u.PromptTokens, u.Estimated = llmcost.ApproxTokens(u.RequestBytes), true
+			u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, 0)
+		}
 		return result{usage: u}, c.callError(ctx, ex, err)
 	}
 	u.PromptTokens, u.CompletionTokens = Tokens(resp)
@@ -241,6 +245,7 @@ type exchange struct {
 	reqBytes int
 	apiErr   *APIError
 	netErr   error
+	answered bool // a 2xx response was handed to langchaingo
 }
 
 const maxErrorBody = 64 << 10
@@ -277,6 +282,7 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 		}
 		if resp.StatusCode < 300 {
 			ex.netErr = nil
+			ex.answered = true
 			return resp, nil
 		}
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))

@@ -318,7 +318,12 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	key := llmcost.Key(r.o.Provider, r.o.Model, v.Name, v.prompt.Version, system, userMessage(nq, r.o.Redact), toolsFingerprint(tools))
 	if in, ok := r.cache.Get(key); ok {
 		in.Params = in.Params.Clone()
-		u := llmcost.Usage{Provider: r.o.Provider, Model: r.o.Model, Variant: v.Name, Cached: true}
+		if in.Proposal != nil {
+			pr := *in.Proposal
+			in.Proposal = &pr
+		}
+		u := llmcost.Usage{Provider: r.o.Provider, Model: r.o.Model, Variant: v.Name, Prompt: v.promptName(),
+			PromptVersion: v.prompt.Version, Cached: true}
 		in.Usage = &u
 		in.Note = fmt.Sprintf("%s (%s, cached)", in.Note, tag)
 		if r.o.Metrics != nil {
@@ -340,7 +345,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		llms.TextParts(llms.ChatMessageTypeHuman, user),
 	}
 	res, err := r.c.generate(ctx, msgs, r.o.MaxTokens, tools)
-	res.usage.Variant = v.Name
+	res.usage.Variant, res.usage.Prompt, res.usage.PromptVersion = v.Name, v.promptName(), v.prompt.Version
 	if err != nil {
 		outcome := "error"
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -350,7 +355,10 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 			r.o.Metrics.LLMRequest(outcome, res.usage)
 		}
 		r.log.Warn("model call failed", "variant", v.Name, "attempts", res.usage.Attempts, "err", err)
-		return intent.Intent{}, fmt.Errorf("llm route: %w", err)
+		if res.usage.PromptTokens > 0 { // the provider answered, unreadably: it bills the call
+			r.record(ctx, q, action.None, res.usage)
+		}
+		return intent.Intent{}, fmt.Errorf("llm route: %w", &llmcost.CallError{Usage: res.usage, Err: err})
 	}
 	in, clean := interpret(res.resp, answerCtx{shortlist: offered, names: names, permitted: permitted, known: r.o.KnownActions,
 		inv: q.Inventory, askConfidence: v.confidence, red: r.o.Redact})
@@ -366,13 +374,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	if r.o.Metrics != nil {
 		r.o.Metrics.LLMRequest("ok", u)
 	}
-	if r.o.Budget != nil {
-		rec := llmcost.Record{Time: r.o.Now(), RequestID: q.RequestID, Subject: q.Subject, Channel: q.Channel,
-			Action: in.Action, Purpose: "route", Usage: u}
-		if err := r.o.Budget.Record(ctx, rec); err != nil {
-			r.log.Warn("recording model usage failed", "err", err)
-		}
-	}
+	r.record(ctx, q, in.Action, u)
 	if clean {
 		c := in
 		c.Params, c.Note, c.Usage = in.Params.Clone(), base, nil
@@ -380,6 +382,21 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	}
 	return in, nil
 }
+
+// record charges a call to the budgets.
+func (r *Router) record(ctx context.Context, q intent.Query, act string, u llmcost.Usage) {
+	if r.o.Budget == nil {
+		return
+	}
+	rec := llmcost.Record{Time: r.o.Now(), RequestID: q.RequestID, Subject: q.Subject, Channel: q.Channel,
+		Action: act, Purpose: "route", Usage: u}
+	if err := r.o.Budget.Record(ctx, rec); err != nil {
+		r.log.Warn("recording model usage failed", "err", err)
+	}
+}
+
+// promptName names the template: "router/v3".
+func (v loadedVariant) promptName() string { return v.prompt.Kind + "/" + v.prompt.Variant }
 
 // normalize folds case and runs of space, so that trivially different
 // spellings of one question share a cache entry.

@@ -221,8 +221,12 @@ func TestRouteBothProviders(t *testing.T) {
 			req := srv.Last(t)
 			s := decode(t, req)
 			u, ok := UsageOf(in)
-			if !ok || u.PromptTokens != req.ApproxPromptTokens() || u.CompletionTokens == 0 || u.Provider != provider || u.Variant != DefaultVariant {
+			if !ok || u.PromptTokens != req.ApproxPromptTokens() || u.CompletionTokens == 0 || u.Provider != provider || u.Variant != DefaultVariant ||
+				u.Prompt != "router/"+DefaultVariant || !strings.HasPrefix(u.PromptVersion, "router-"+DefaultVariant) || u.Attempts != 1 {
 				t.Errorf("usage = %+v, ok %v; fake reported prompt %d", u, ok, req.ApproxPromptTokens())
+			}
+			if pr := in.Proposal; pr == nil || pr.Tool != "kubernetes_scale" || !pr.Accepted || !strings.Contains(pr.Arguments, `"replicas":5`) {
+				t.Errorf("proposal = %+v", pr)
 			}
 			wantCost := (float64(u.PromptTokens)*1 + float64(u.CompletionTokens)*2) / 1e6
 			if u.Cost != wantCost {
@@ -341,8 +345,9 @@ func TestToolsLimitedToCatalog(t *testing.T) {
 			t.Errorf("%s offered to a user who may not run it", banned)
 		}
 	}
-	if in.Action != action.None || !strings.HasPrefix(in.Note, "I can only read things for you.") {
-		t.Errorf("no tool call: intent %s %q, want none with the model's text", in.Action, in.Note)
+	if in.Action != action.None || !strings.HasPrefix(in.Note, NoteNoAction) || strings.Contains(in.Note, "read things") ||
+		in.Proposal == nil || in.Proposal.Text != "I can only read things for you." || !in.Proposal.Accepted {
+		t.Errorf("no tool call: intent %s %q %+v, want none, the model's text in the proposal only", in.Action, in.Note, in.Proposal)
 	}
 	// nothing the user may run: the model is not asked at all
 	q.Catalog = []action.Spec{{Name: action.None}}

@@ -184,13 +184,18 @@ func (ac answerCtx) resolve(called string) (string, string) {
 	return "", NoteUnknownAction + ": " + ac.shownName(called)
 }
 
-// interpret turns the model's answer into an intent. clean is false when
-// the answer was refused (worth asking again rather than caching).
+// Bounds on what a proposal keeps of the model's answer.
+const (
+	maxProposalArgs = 500
+	maxProposalText = 300
+)
+
+// interpret turns the model's answer into an intent, with the answer as
+// the model gave it in Intent.Proposal. clean is false when the answer
+// was refused (worth asking again rather than caching).
 func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clean bool) {
 	red := ac.red
-	none := func(note string, clean bool) (intent.Intent, bool) {
-		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note}, clean
-	}
+	pr := &intent.Proposal{}
 	var calls []llms.ToolCall
 	var text []string
 	for _, ch := range resp.Choices {
@@ -199,65 +204,71 @@ func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clea
 			text = append(text, t)
 		}
 	}
-	noAction := func() (intent.Intent, bool) {
-		note := NoteNoAction
-		if len(text) > 0 {
-			note = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), 300)
+	pr.Text = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), maxProposalText)
+	var tools, args []string
+	for _, c := range calls {
+		if c.FunctionCall != nil {
+			tools = append(tools, c.FunctionCall.Name)
+			args = append(args, c.FunctionCall.Arguments)
 		}
-		in, _ := none(note, true)
-		in.Confidence = DefaultConfidence
-		return in, true
+	}
+	pr.Tool = clip(red(strings.Join(tools, ", ")), 200)
+	pr.Arguments = clip(red(strings.Join(args, "; ")), maxProposalArgs)
+	refuse := func(note string) (intent.Intent, bool) {
+		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note, Proposal: pr}, false
+	}
+	noAction := func() (intent.Intent, bool) {
+		pr.Accepted = true
+		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: DefaultConfidence, Note: NoteNoAction, Proposal: pr}, true
 	}
 	if len(calls) == 0 {
 		return noAction()
 	}
 	if len(calls) > 1 {
 		var named []string
-		for _, c := range calls {
-			if c.FunctionCall != nil {
-				named = append(named, ac.shownName(c.FunctionCall.Name))
-			}
+		for _, n := range tools {
+			named = append(named, ac.shownName(n))
 		}
-		return none(fmt.Sprintf("%s (%d calls: %s)", NoteSeveral, len(calls), strings.Join(named, ", ")), false)
+		return refuse(fmt.Sprintf("%s (%d calls: %s)", NoteSeveral, len(calls), strings.Join(named, ", ")))
 	}
 	fc := calls[0].FunctionCall
 	if fc == nil || strings.TrimSpace(fc.Name) == "" {
-		return none(NoteMalformed+" (a tool call without a name)", false)
+		return refuse(NoteMalformed + " (a tool call without a name)")
 	}
 	if fc.Name == NoneTool {
 		return noAction()
 	}
 	name, why := ac.resolve(fc.Name)
 	if why != "" {
-		return none(why, false)
+		return refuse(why)
 	}
 	spec := ac.shortlist[slices.IndexFunc(ac.shortlist, func(s action.Spec) bool { return s.Name == name })]
-	var args map[string]any
+	var raw map[string]any
 	dec := json.NewDecoder(bytes.NewReader([]byte(cmpOr(strings.TrimSpace(fc.Arguments), "{}"))))
 	dec.UseNumber()
-	if err := dec.Decode(&args); err != nil || dec.More() {
-		return none(fmt.Sprintf("%s for %s (not a JSON object)", NoteMalformed, name), false)
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return refuse(fmt.Sprintf("%s for %s (not a JSON object)", NoteMalformed, name))
 	}
-	askConfidence, inv := ac.askConfidence, ac.inv
 	conf := DefaultConfidence
-	if _, declared := spec.Param("confidence"); askConfidence && !declared {
-		if c, ok := confidenceOf(args["confidence"]); ok {
+	if _, declared := spec.Param("confidence"); ac.askConfidence && !declared {
+		if c, ok := confidenceOf(raw["confidence"]); ok {
 			conf = c
 		}
-		delete(args, "confidence")
+		delete(raw, "confidence")
 	}
-	params, err := spec.Validate(args)
+	params, err := spec.Validate(raw)
 	if err != nil && params == nil {
-		return none(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, clip(red(err.Error()), 200)), false)
+		return refuse(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, clip(red(err.Error()), 200)))
 	}
 	var notes []string
 	if err != nil { // only required parameters are missing: the pipeline asks for them
 		notes = append(notes, "missing "+strings.Join(spec.Missing(params), ", "))
 	}
-	if note, ok := resolveNames(spec, params, inv); !ok {
-		return none(note, false)
+	if note, ok := resolveNames(spec, params, ac.inv); !ok {
+		return refuse(note)
 	}
-	in = intent.Intent{Action: name, Params: params, Confidence: conf, Note: strings.Join(append([]string{"read as " + name}, notes...), "; ")}
+	pr.Accepted = true
+	in = intent.Intent{Action: name, Params: params, Confidence: conf, Note: strings.Join(append([]string{"read as " + name}, notes...), "; "), Proposal: pr}
 	return in, true
 }
 
