@@ -197,7 +197,8 @@ func evalModel(cfg *config.Config, ro *evals.RunnerOptions) error {
 			base = "https://api.openai.com/v1"
 		}
 	}
-	m, err := evals.NewLLM(map[string]evals.Endpoint{l.Provider: {BaseURL: base, APIKey: l.APIKey.Value(), APIVersion: l.APIVersion}}, nil, l.Timeout.Std())
+	m, err := evals.NewLLM(map[string]evals.Endpoint{l.Provider: {BaseURL: base, APIKey: l.APIKey.Value(), APIVersion: l.APIVersion,
+		LegacyMaxTokens: l.MaxTokensField == config.MaxTokens}}, nil, l.Timeout.Std())
 	if err != nil {
 		return err
 	}

@@ -15,20 +15,6 @@ import (
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
 )
 
-// openAIToolCalls answers with several tool calls in one message, as
-// OpenAI does with parallel tool calls.
-func openAIToolCalls(r llmtest.Request, calls ...[2]string) llmtest.Response {
-	resp := llmtest.OpenAIToolCall(r, calls[0][0], calls[0][1])
-	msg := resp.Body.(map[string]any)["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
-	var tcs []any
-	for i, c := range calls {
-		tcs = append(tcs, map[string]any{"id": "call_" + string(rune('a'+i)), "type": "function",
-			"function": map[string]any{"name": c[0], "arguments": c[1]}})
-	}
-	msg["tool_calls"] = tcs
-	return resp
-}
-
 func lastRouted(h *harness) audit.Event {
 	h.t.Helper()
 	evs := h.events(audit.IntentRouted)

@@ -87,7 +87,8 @@ func llmOptions(c *config.LLM, ledger *llmcost.Ledger, metrics *telemetry.Metric
 	o := llm.Options{
 		Provider: c.Provider, BaseURL: c.BaseURL, Model: c.Model, APIKey: c.APIKey.Value(),
 		APIVersion: c.APIVersion, Timeout: c.Timeout.Std(), MaxRetries: c.MaxRetries,
-		Variants: variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
+		LegacyMaxTokens: c.MaxTokensField == config.MaxTokens,
+		Variants:        variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
 		CacheTTL: c.CacheTTL.Std(), Logger: log.With("component", "llm"), Now: now,
 	}
 	for _, s := range builtin.Specs() {

@@ -114,7 +114,7 @@ func NewLLM(endpoints map[string]Endpoint, client *http.Client, timeout time.Dur
 		if !strings.HasPrefix(e.BaseURL, "http://") && !strings.HasPrefix(e.BaseURL, "https://") {
 			return nil, fmt.Errorf("evals: %s base URL must start with http:// or https://", p)
 		}
-		if e.APIKey == "" {
+		if e.APIKey == "" && p != OpenAI { // an OpenAI-compatible server may take none (configuration checks where)
 			return nil, fmt.Errorf("evals: no API key for %s", p)
 		}
 	}
@@ -133,12 +133,16 @@ func (l *LLM) Complete(ctx context.Context, c Completion) (Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	scrub := func(s string) string { return redact.Redact(strings.ReplaceAll(s, ep.APIKey, "<secret>")) }
-	ex := &oneShot{client: l.client, provider: c.Provider, scrub: scrub}
+	ex := &oneShot{client: l.client, provider: c.Provider, scrub: scrub, keyless: ep.APIKey == ""}
+	token := ep.APIKey
+	if token == "" {
+		token = "keyless" // langchaingo refuses an empty one; the header is dropped
+	}
 	var m llms.Model
 	var err error
 	switch c.Provider {
 	case OpenAI, Azure:
-		opts := []openai.Option{openai.WithToken(ep.APIKey), openai.WithModel(c.Model), openai.WithBaseURL(strings.TrimRight(ep.BaseURL, "/")), openai.WithHTTPClient(ex)}
+		opts := []openai.Option{openai.WithToken(token), openai.WithModel(c.Model), openai.WithBaseURL(strings.TrimRight(ep.BaseURL, "/")), openai.WithHTTPClient(ex)}
 		if c.Provider == Azure {
 			opts = append(opts, openai.WithAPIType(openai.APITypeAzure), openai.WithAPIVersion(cmp.Or(ep.APIVersion, "2024-10-21")))
 		}
@@ -186,9 +190,13 @@ type oneShot struct {
 	scrub    func(string) string
 	apiErr   *APIError
 	netErr   error
+	keyless  bool
 }
 
 func (o *oneShot) Do(req *http.Request) (*http.Response, error) {
+	if o.keyless {
+		req.Header.Del("Authorization")
+	}
 	resp, err := o.client.Do(req)
 	if err != nil {
 		o.netErr = err

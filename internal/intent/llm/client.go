@@ -102,11 +102,19 @@ type result struct {
 	usage llmcost.Usage
 }
 
+// keylessToken stands in for the key of an endpoint that takes none:
+// langchaingo refuses an empty one, and the exchange drops the header.
+const keylessToken = "keyless"
+
 func (c *client) model(ex *exchange) (llms.Model, error) {
 	switch c.o.Provider {
 	case OpenAI, Azure:
+		token := c.o.APIKey
+		if token == "" {
+			token = keylessToken
+		}
 		opts := []openai.Option{
-			openai.WithToken(c.o.APIKey), openai.WithModel(c.o.Model),
+			openai.WithToken(token), openai.WithModel(c.o.Model),
 			openai.WithBaseURL(c.o.BaseURL), openai.WithHTTPClient(ex),
 		}
 		if c.o.Provider == Azure {
@@ -265,6 +273,9 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 	ex.reqBytes = len(body)
 	for attempt := 0; ; attempt++ {
 		r := req.Clone(ctx)
+		if ex.c.o.APIKey == "" { // an endpoint that takes no key gets no header
+			r.Header.Del("Authorization")
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		ex.attempts++
@@ -358,23 +369,36 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// apiError reads OpenAI's {"error":{...}} or Anthropic's
-// {"type":"error","error":{...}} body.
+// apiError reads an error body: OpenAI's {"error":{...}} (llama.cpp's
+// and newer vLLM's too, with a numeric code), Anthropic's
+// {"type":"error","error":{...}}, vLLM's {"error":"Unauthorized"} and its
+// older top-level {"object":"error","message",...}.
 func (c *client) apiError(status int, raw []byte, attempts int) *APIError {
+	type detail struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    any    `json:"code"`
+	}
 	var body struct {
-		Error struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Code    any    `json:"code"`
-		} `json:"error"`
+		Error json.RawMessage `json:"error"`
+		detail
 	}
 	e := &APIError{Provider: c.o.Provider, Status: status, Attempts: attempts}
 	if json.Unmarshal(raw, &body) == nil {
-		e.Type = body.Error.Type
-		if body.Error.Code != nil {
-			e.Code = fmt.Sprint(body.Error.Code)
+		d := body.detail
+		var nested detail
+		var text string
+		switch {
+		case json.Unmarshal(body.Error, &nested) == nil:
+			d = nested
+		case json.Unmarshal(body.Error, &text) == nil:
+			d = detail{Message: text}
 		}
-		e.Message = c.scrub(body.Error.Message)
+		e.Type = d.Type
+		if d.Code != nil {
+			e.Code = fmt.Sprint(d.Code)
+		}
+		e.Message = c.scrub(d.Message)
 	}
 	if len(e.Message) > 300 {
 		e.Message = e.Message[:300] + "…"

@@ -83,9 +83,10 @@ type Metrics interface {
 	BudgetExhausted(scope string)
 }
 
-// Options configure a Router or a Summarizer. Provider, Model and APIKey
-// are required (an OpenAI-compatible local endpoint that takes no key
-// still needs a placeholder: langchaingo refuses an empty one).
+// Options configure a Router or a Summarizer. Provider and Model are
+// required, and APIKey but for an OpenAI-compatible BaseURL that takes
+// none (a local Ollama, llama.cpp or vLLM): then no Authorization header
+// is sent.
 type Options struct {
 	Provider   string // OpenAI, Azure or Anthropic
 	BaseURL    string // API base including /v1; default per provider. Azure: the resource endpoint.
@@ -134,6 +135,7 @@ type Options struct {
 
 func (o *Options) defaults(summary bool) error {
 	o.Provider = strings.ToLower(strings.TrimSpace(o.Provider))
+	keyless := o.APIKey == "" && o.Provider == OpenAI && o.BaseURL != ""
 	switch o.Provider {
 	case OpenAI:
 		o.BaseURL = cmp.Or(o.BaseURL, DefaultOpenAIBaseURL)
@@ -156,8 +158,8 @@ func (o *Options) defaults(summary bool) error {
 	if strings.TrimSpace(o.Model) == "" {
 		return fmt.Errorf("llm: no model")
 	}
-	if o.APIKey == "" {
-		return fmt.Errorf("llm: no API key for provider %s", o.Provider)
+	if o.APIKey == "" && !keyless {
+		return fmt.Errorf("llm: no API key for provider %s (only an OpenAI-compatible base URL may take none)", o.Provider)
 	}
 	if o.Timeout < 0 || o.MaxRetryWait < 0 || o.CacheTTL < 0 || o.MaxTokens < 0 || o.MaxWords < 0 {
 		return fmt.Errorf("llm: negative timeout, wait, TTL or limit")

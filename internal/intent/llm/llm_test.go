@@ -807,6 +807,7 @@ func TestOptions(t *testing.T) {
 		"unknown provider":  func(o *Options) { o.Provider = "gemini" },
 		"no model":          func(o *Options) { o.Model = " " },
 		"no key":            func(o *Options) { o.APIKey = "" },
+		"anthropic no key":  func(o *Options) { o.Provider, o.APIKey, o.BaseURL = Anthropic, "", "http://127.0.0.1:1/v1" },
 		"azure without url": func(o *Options) { o.Provider = Azure },
 		"bad url":           func(o *Options) { o.BaseURL = "api.openai.com" },
 		"missing variant":   func(o *Options) { o.Variants = []Variant{{"v99", 1}} },
@@ -828,6 +829,30 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := New(ok); err != nil {
 		t.Errorf("good options: %v", err)
+	}
+}
+
+// TestKeylessEndpoint: an OpenAI-compatible server that takes no key (a
+// local Ollama, llama.cpp or vLLM; here the Ollama fake) is called without
+// an Authorization header, and with max_tokens when asked.
+func TestKeylessEndpoint(t *testing.T) {
+	srv := llmtest.NewLocal(t, llmtest.Ollama, "", func(r llmtest.Request) llmtest.Response {
+		return llmtest.LocalToolCall(llmtest.Ollama, r, "kubernetes_status", `{"deployment":"checkout","namespace":"prod"}`)
+	})
+	r, err := New(Options{Provider: OpenAI, BaseURL: srv.BaseURL(), Model: "llama3.1:8b", LegacyMaxTokens: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.Route(context.Background(), query("status of checkout in prod"))
+	if err != nil || in.Action != action.KubernetesStatus {
+		t.Fatalf("intent %s %v, err %v", in.Action, in.Params, err)
+	}
+	req := srv.Last(t)
+	if h := req.Header.Get("Authorization"); h != "" {
+		t.Errorf("Authorization %q sent to a server that takes no key", h)
+	}
+	if f := req.MaxTokensField(); f != "max_tokens" {
+		t.Errorf("completion limit sent as %q", f)
 	}
 }
 
