@@ -45,7 +45,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	})
 	p.cfg.Metrics.Routed(in.Source, in.Action, time.Since(routeStart))
 	if err != nil {
-		text := "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."
+		text := "I could not work out what you meant, so nothing was run: " + err.Error() + "."
 		failed := audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error(), Details: map[string]string{}}
 		if ce := (*llmcost.CallError)(nil); errors.As(err, &ce) { // what the failed model call spent
 			modelDetails(failed.Details, &ce.Usage, nil)

@@ -3,14 +3,18 @@ package llm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tmc/langchaingo/llms"
@@ -41,6 +45,7 @@ const (
 // 5xx, ErrForbidden for 401/403, ErrInvalid for other 4xx).
 type APIError struct {
 	Provider string
+	Server   string // host[:port] of the endpoint, for the message
 	Status   int
 	Type     string
 	Code     string
@@ -50,14 +55,20 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: HTTP %d", e.Provider, e.Status)
-	if t := strings.TrimSpace(e.Type + " " + e.Code); t != "" {
-		fmt.Fprintf(&b, " (%s)", t)
-	}
+	fmt.Fprintf(&b, "the model server at %s answered %d %s", cmpOr(e.Server, e.Provider), e.Status, http.StatusText(e.Status))
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
-	if e.Message != "" {
+	if t := strings.TrimSpace(e.Type + " " + e.Code); t != "" {
+		fmt.Fprintf(&b, " (%s)", t)
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		b.WriteString(": it refused Parley's credentials")
+		if e.Message != "" {
+			b.WriteString(" (" + e.Message + ")")
+		}
+	case e.Message != "":
 		b.WriteString(": " + e.Message)
 	}
 	return b.String()
@@ -201,20 +212,95 @@ func generatedBytes(resp *llms.ContentResponse) int {
 	return n
 }
 
-// callError words a failed call without the provider's raw text.
+// callError words a failed call for people: what happened, in plain
+// words. What langchaingo or the network said verbatim (a JSON decoder's
+// complaint, a dial error) goes to the log only.
 func (c *client) callError(ctx context.Context, ex *exchange, err error) error {
+	server := c.server()
 	switch {
-	case ex.apiErr != nil:
+	case ex.apiErr != nil: // the last answer was an error status
 		return ex.apiErr
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("%s: no answer within %s: %w: %w", c.o.Provider, c.o.Timeout, action.ErrUnavailable, context.DeadlineExceeded)
+		return failure(fmt.Sprintf("the model server at %s did not answer within %s", server, c.o.Timeout), action.ErrUnavailable, context.DeadlineExceeded)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", c.o.Provider, ctx.Err())
-	case ex.netErr != nil:
-		return fmt.Errorf("%s: %s: %w", c.o.Provider, c.scrub(ex.netErr.Error()), action.ErrUnavailable)
-	default: // a response langchaingo could not read
-		return fmt.Errorf("%s: unreadable response: %s: %w", c.o.Provider, c.scrub(err.Error()), action.ErrUnavailable)
+		return fmt.Errorf("the model call to %s was cancelled: %w", server, ctx.Err())
+	case ex.netErr != nil && !ex.answered:
+		c.o.Logger.Warn("model server unreachable", "server", server, "attempts", ex.attempts, "detail", c.scrub(ex.netErr.Error()))
+		return failure(fmt.Sprintf("the model server at %s could not be reached (%s)", server, plainNetErr(ex.netErr)), action.ErrUnavailable)
+	default: // it answered 2xx, with something langchaingo could not read
+		c.o.Logger.Warn("unreadable model response", "server", server, "attempts", ex.attempts, "statuses", fmt.Sprint(ex.statuses), "detail", c.scrub(err.Error()))
+		after := ""
+		if n := len(ex.statuses); n > 1 {
+			after = fmt.Sprintf(" (after %s and a retry)", statusList(ex.statuses[:n-1]))
+		}
+		return failure(fmt.Sprintf("the model server at %s answered with something that is not a chat completion Parley can read%s", server, after), action.ErrUnavailable)
 	}
+}
+
+// plainError is a failure said in plain words, whose kinds (an action
+// error kind, context.DeadlineExceeded) errors.Is still finds without
+// them being spelled out in the text.
+type plainError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *plainError) Error() string   { return e.msg }
+func (e *plainError) Unwrap() []error { return e.kinds }
+
+func failure(msg string, kinds ...error) error { return &plainError{msg: msg, kinds: kinds} }
+
+// server is the endpoint's host[:port], for messages: never a path,
+// query or credential.
+func (c *client) server() string {
+	if u, err := url.Parse(c.o.BaseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return c.o.Provider
+}
+
+// statusList words the statuses of earlier attempts: "a 429", "a 429 and a 503".
+func statusList(sts []int) string {
+	var parts []string
+	for _, st := range sts {
+		if st == 0 {
+			parts = append(parts, "a network error")
+		} else {
+			parts = append(parts, fmt.Sprintf("a %d", st))
+		}
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
+}
+
+// plainNetErr says in a few words why a server could not be reached.
+func plainNetErr(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &dns):
+		return "its name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to it"
+	case errors.As(err, &cert):
+		return "its TLS certificate is not trusted"
+	case errors.As(err, &rec):
+		return "it does not speak TLS"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before an answer"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "the connection timed out"
+	}
+	return "a network error"
 }
 
 // Tokens reads the usage langchaingo copied from a response: OpenAI's
@@ -253,7 +339,8 @@ type exchange struct {
 	reqBytes int
 	apiErr   *APIError
 	netErr   error
-	answered bool // a 2xx response was handed to langchaingo
+	answered bool  // a 2xx response was handed to langchaingo
+	statuses []int // of each attempt, 0 for a network error
 }
 
 const maxErrorBody = 64 << 10
@@ -283,6 +370,7 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 		last := attempt >= ex.c.o.MaxRetries
 		if err != nil {
 			ex.netErr = err
+			ex.statuses = append(ex.statuses, 0)
 			if ctx.Err() != nil || last {
 				return nil, err
 			}
@@ -291,9 +379,9 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
-		if resp.StatusCode < 300 {
-			ex.netErr = nil
-			ex.answered = true
+		ex.statuses = append(ex.statuses, resp.StatusCode)
+		if resp.StatusCode < 300 { // what failed before is not what this call's outcome is
+			ex.netErr, ex.apiErr, ex.answered = nil, nil, true
 			return resp, nil
 		}
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -383,7 +471,7 @@ func (c *client) apiError(status int, raw []byte, attempts int) *APIError {
 		Error json.RawMessage `json:"error"`
 		detail
 	}
-	e := &APIError{Provider: c.o.Provider, Status: status, Attempts: attempts}
+	e := &APIError{Provider: c.o.Provider, Server: c.server(), Status: status, Attempts: attempts}
 	if json.Unmarshal(raw, &body) == nil {
 		d := body.detail
 		var nested detail

@@ -339,7 +339,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 			if errors.As(err, &be) && r.o.Metrics != nil {
 				r.o.Metrics.BudgetExhausted(string(be.Scope))
 			}
-			return intent.Intent{}, fmt.Errorf("llm route: %w", err)
+			return intent.Intent{}, err // says whose budget, in plain words
 		}
 	}
 	msgs := []llms.MessageContent{
@@ -360,7 +360,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		if res.usage.PromptTokens > 0 { // the provider answered, unreadably: it bills the call
 			r.record(ctx, q, action.None, res.usage)
 		}
-		return intent.Intent{}, fmt.Errorf("llm route: %w", &llmcost.CallError{Usage: res.usage, Err: err})
+		return intent.Intent{}, &llmcost.CallError{Usage: res.usage, Err: err} // plain words: the chat shows them
 	}
 	in, clean := interpret(res.resp, answerCtx{shortlist: offered, names: names, permitted: permitted, known: r.o.KnownActions,
 		inv: q.Inventory, askConfidence: v.confidence, red: r.o.Redact})

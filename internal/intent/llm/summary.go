@@ -131,8 +131,8 @@ func (s *Summarizer) evidenceMessage(ev Evidence) string {
 	return string(b)
 }
 
-// Summarize writes the summary of the evidence. The text is redacted
-// before it is returned; usage is set even when err is not nil (as far
+// Summarize writes the summary of the evidence. The text is redacted and
+// defanged (Defang) before it is returned; usage is set even when err is not nil (as far
 // as it is known).
 func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcost.Usage, error) {
 	system, err := s.prompt.Render(struct{ MaxWords int }{s.o.MaxWords})
@@ -184,5 +184,6 @@ func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcos
 	if len(parts) == 0 {
 		return "", res.usage, fmt.Errorf("summarize: %s returned no text", s.o.Provider)
 	}
-	return s.o.Redact(strings.Join(parts, "\n")), res.usage, nil
+	// the model's words: redacted, and links and commands made inert
+	return Defang(s.o.Redact(strings.Join(parts, "\n"))), res.usage, nil
 }

@@ -166,7 +166,7 @@ type answerCtx struct {
 
 // shownName is a name a model wrote, fit for a note: redacted, clipped,
 // quoted.
-func (ac answerCtx) shownName(n string) string { return fmt.Sprintf("%q", clip(ac.red(n), 60)) }
+func (ac answerCtx) shownName(n string) string { return fmt.Sprintf("%q", Defang(clip(ac.red(n), 60))) }
 
 // resolve maps a called name to an offered action, or says why it is not
 // one.
@@ -204,7 +204,8 @@ func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clea
 			text = append(text, t)
 		}
 	}
-	pr.Text = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), maxProposalText)
+	// the model's words, made inert: shown only quoted, as its suggestion
+	pr.Text = Defang(clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), maxProposalText))
 	var tools, args []string
 	for _, c := range calls {
 		if c.FunctionCall != nil {
@@ -258,13 +259,13 @@ func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clea
 	}
 	params, err := spec.Validate(raw)
 	if err != nil && params == nil {
-		return refuse(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, clip(red(err.Error()), 200)))
+		return refuse(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, Defang(clip(red(err.Error()), 200))))
 	}
 	var notes []string
 	if err != nil { // only required parameters are missing: the pipeline asks for them
 		notes = append(notes, "missing "+strings.Join(spec.Missing(params), ", "))
 	}
-	if note, ok := resolveNames(spec, params, ac.inv); !ok {
+	if note, ok := resolveNames(spec, params, ac.inv, red); !ok {
 		return refuse(note)
 	}
 	pr.Accepted = true
@@ -293,7 +294,7 @@ func confidenceOf(v any) (float64, bool) {
 
 // resolveNames checks names against the inventory (when it lists any of
 // that kind) and puts them in the inventory's spelling.
-func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory) (string, bool) {
+func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory, red func(string) string) (string, bool) {
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		p, _ := spec.Param(k)
 		var list []string
@@ -317,7 +318,7 @@ func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory) 
 		v, _ := params[k].(string)
 		i := slices.IndexFunc(list, func(n string) bool { return strings.EqualFold(n, v) })
 		if i < 0 {
-			return fmt.Sprintf("model proposed %s %q, which is not in the inventory", k, clip(v, 60)), false
+			return fmt.Sprintf("model proposed %s %q, which is not in the inventory", k, Defang(clip(red(v), 60))), false
 		}
 		params[k] = list[i]
 	}
