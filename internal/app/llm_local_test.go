@@ -120,3 +120,37 @@ func (h *harness) eventsText() []string {
 	}
 	return out
 }
+
+// TestEvaluationsUseTheModelClient: an evaluation suite's model calls go
+// through the same client as routing's (llm.Client): against a keyless
+// Ollama fake on 127.0.0.1 with max_tokens_field: max_tokens, every call
+// goes without an Authorization header and with max_tokens, and gets
+// answers.
+func TestEvaluationsUseTheModelClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an evaluation suite at its rate limit (about 10s)")
+	}
+	srv := llmtest.NewLocal(t, llmtest.Ollama, "", func(r llmtest.Request) llmtest.Response {
+		return llmtest.LocalText(llmtest.Ollama, r, "Score: 4. checkout was rolled out; errors rose after it.")
+	})
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "parley.yaml")
+	src := "router:\n  mode: hybrid\n  llm: {provider: openai, base_url: " + srv.BaseURL() + ", model: llama3.1:8b, max_tokens_field: max_tokens, timeout: 10s}\n"
+	if err := os.WriteFile(cfgFile, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runEvalCLI(t, "run", "summarizer-golden", "--evals", copyEvals(t), "--db", filepath.Join(dir, "p.db"),
+		"--out", filepath.Join(dir, "reports"), "--config", cfgFile)
+	if code == 2 || strings.Contains(out+errOut, "every answer failed") || strings.Contains(out+errOut, "not configured") {
+		t.Fatalf("eval run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	reqs := srv.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("no evaluation call reached the model")
+	}
+	for _, r := range reqs {
+		if h := r.Header.Get("Authorization"); h != "" || r.MaxTokensField() != "max_tokens" {
+			t.Fatalf("request %d: Authorization %q, limit field %q", r.N, h, r.MaxTokensField())
+		}
+	}
+}

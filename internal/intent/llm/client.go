@@ -107,6 +107,19 @@ type client struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
+func newClient(o Options) *client {
+	return &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx}
+}
+
+// call is what varies between calls of one client.
+type call struct {
+	model       string // "" = Options.Model
+	temperature float64
+	maxTokens   int
+	msgs        []llms.MessageContent
+	tools       []llms.Tool
+}
+
 // result is one completed call.
 type result struct {
 	resp  *llms.ContentResponse
@@ -117,7 +130,7 @@ type result struct {
 // langchaingo refuses an empty one, and the exchange drops the header.
 const keylessToken = "keyless"
 
-func (c *client) model(ex *exchange) (llms.Model, error) {
+func (c *client) model(ex *exchange, model string) (llms.Model, error) {
 	switch c.o.Provider {
 	case OpenAI, Azure:
 		token := c.o.APIKey
@@ -125,7 +138,7 @@ func (c *client) model(ex *exchange) (llms.Model, error) {
 			token = keylessToken
 		}
 		opts := []openai.Option{
-			openai.WithToken(token), openai.WithModel(c.o.Model),
+			openai.WithToken(token), openai.WithModel(model),
 			openai.WithBaseURL(c.o.BaseURL), openai.WithHTTPClient(ex),
 		}
 		if c.o.Provider == Azure {
@@ -133,45 +146,45 @@ func (c *client) model(ex *exchange) (llms.Model, error) {
 		}
 		return openai.New(opts...)
 	case Anthropic:
-		return anthropic.New(anthropic.WithToken(c.o.APIKey), anthropic.WithModel(c.o.Model),
+		return anthropic.New(anthropic.WithToken(c.o.APIKey), anthropic.WithModel(model),
 			anthropic.WithBaseURL(c.o.BaseURL), anthropic.WithHTTPClient(ex))
 	}
 	return nil, fmt.Errorf("llm provider %q: %w", c.o.Provider, action.ErrNotConfigured)
 }
 
-// generate calls the model once (with retries) within the router's
-// deadline.
-func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTokens int, tools []llms.Tool) (result, error) {
+// generate makes one call (with retries) within the client's timeout.
+func (c *client) generate(ctx context.Context, cl call) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
+	model := cmpOr(cl.model, c.o.Model)
 	ex := &exchange{c: c}
-	u := llmcost.Usage{Provider: c.o.Provider, Model: c.o.Model}
-	m, err := c.model(ex)
+	u := llmcost.Usage{Provider: c.o.Provider, Model: model}
+	m, err := c.model(ex, model)
 	if err != nil {
 		return result{usage: u}, fmt.Errorf("llm client: %s", c.scrub(err.Error()))
 	}
-	opts := []llms.CallOption{llms.WithTemperature(c.o.Temperature), llms.WithMaxTokens(maxTokens)}
+	opts := []llms.CallOption{llms.WithTemperature(cl.temperature), llms.WithMaxTokens(cl.maxTokens)}
 	if c.o.LegacyMaxTokens {
 		opts = append(opts, openai.WithLegacyMaxTokensField())
 	}
-	if len(tools) > 0 {
-		opts = append(opts, llms.WithTools(tools))
+	if len(cl.tools) > 0 {
+		opts = append(opts, llms.WithTools(cl.tools))
 	}
 	start := time.Now()
-	resp, err := m.GenerateContent(ctx, msgs, opts...)
+	resp, err := m.GenerateContent(ctx, cl.msgs, opts...)
 	u.Latency = time.Since(start)
 	u.Attempts = ex.attempts
 	u.RequestBytes = ex.reqBytes
 	if err != nil {
 		if ex.answered { // the provider answered (and bills it): count the prompt sent
 			u.PromptTokens, u.Estimated = llmcost.ApproxTokens(u.RequestBytes), true
-			u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, 0)
+			u.Cost, _ = c.o.Prices.Cost(model, u.PromptTokens, 0)
 		}
 		return result{usage: u}, c.callError(ctx, ex, err)
 	}
 	u.PromptTokens, u.CompletionTokens = Tokens(resp)
 	estimate(&u, resp)
-	u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, u.CompletionTokens)
+	u.Cost, _ = c.o.Prices.Cost(model, u.PromptTokens, u.CompletionTokens)
 	return result{resp: resp, usage: u}, nil
 }
 

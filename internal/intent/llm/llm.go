@@ -240,7 +240,7 @@ func New(o Options) (*Router, error) {
 	if err := o.defaults(false); err != nil {
 		return nil, err
 	}
-	r := &Router{o: o, c: &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx},
+	r := &Router{o: o, c: newClient(o),
 		log: o.Logger.With("router", Source, "provider", o.Provider, "model", o.Model)}
 	seen := map[string]bool{}
 	for _, v := range o.Variants {
@@ -346,7 +346,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		llms.TextParts(llms.ChatMessageTypeSystem, system),
 		llms.TextParts(llms.ChatMessageTypeHuman, user),
 	}
-	res, err := r.c.generate(ctx, msgs, r.o.MaxTokens, tools)
+	res, err := r.c.generate(ctx, call{temperature: r.o.Temperature, maxTokens: r.o.MaxTokens, msgs: msgs, tools: tools})
 	res.usage.Variant, res.usage.Prompt, res.usage.PromptVersion = v.Name, v.promptName(), v.prompt.Version
 	if err != nil {
 		outcome := "error"

@@ -74,7 +74,7 @@ func NewSummarizer(o Options) (*Summarizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
-	return &Summarizer{o: o, c: &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx}, prompt: p,
+	return &Summarizer{o: o, c: newClient(o), prompt: p,
 		log: o.Logger.With("summarizer", o.SummaryVariant, "provider", o.Provider, "model", o.Model)}, nil
 }
 
@@ -154,7 +154,7 @@ func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcos
 		llms.TextParts(llms.ChatMessageTypeSystem, system),
 		llms.TextParts(llms.ChatMessageTypeHuman, s.evidenceMessage(ev)),
 	}
-	res, err := s.c.generate(ctx, msgs, s.o.MaxTokens, nil) // no tools: a summary cannot act
+	res, err := s.c.generate(ctx, call{temperature: s.o.Temperature, maxTokens: s.o.MaxTokens, msgs: msgs}) // no tools: a summary cannot act
 	res.usage.Variant = "summary-" + s.o.SummaryVariant
 	if err != nil {
 		outcome := "error"
