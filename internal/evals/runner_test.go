@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	parleyllm "github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
-	parleyllm "github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
 )
 
