@@ -27,14 +27,14 @@ import (
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/config"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
 )
 
 // scriptedModel answers each request of a routing dataset with its
 // expected action, if that tool was offered.
-func scriptedModel(t *testing.T, ds *eval.Dataset) llmtest.Handler {
-	byText := map[string]eval.Case{}
+func scriptedModel(t *testing.T, ds *evals.RoutingDataset) llmtest.Handler {
+	byText := map[string]evals.RoutingCase{}
 	for _, c := range ds.Cases {
 		byText[c.Text] = c
 	}
@@ -137,7 +137,7 @@ func evalRouting(t *testing.T, mode, dataset, actions string) routingRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := eval.LoadDataset(dataset, cat)
+	ds, err := evals.LoadRoutingDataset(dataset, cat)
 	if err != nil {
 		t.Fatal(err)
 	}

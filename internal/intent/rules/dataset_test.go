@@ -13,7 +13,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -219,11 +219,11 @@ func TestGates(t *testing.T) {
 	specs := builtin.Specs()
 	r := New(specs)
 	for _, f := range files {
-		ds, err := eval.LoadDataset(f, specs)
+		ds, err := evals.LoadRoutingDataset(f, specs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := eval.Run(context.Background(), r, ds)
+		rep, err := evals.RunRouting(context.Background(), r, ds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestGates(t *testing.T) {
 			t.Logf("%s:%d %q: %s (%s)", filepath.Base(f), m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
 		}
 		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", filepath.Base(f), rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
-		if err := eval.DefaultGate().Check(rep); err != nil {
+		if err := evals.DefaultRoutingGates().Check(rep); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -251,11 +251,11 @@ func TestUserDefined(t *testing.T) {
 	}
 	r := New(specs)
 	for _, f := range []string{"testdata/userdefined.yaml", "testdata/userdefined-holdout.yaml"} {
-		ds, err := eval.LoadDataset(f, specs)
+		ds, err := evals.LoadRoutingDataset(f, specs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := eval.Run(context.Background(), r, ds)
+		rep, err := evals.RunRouting(context.Background(), r, ds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestUserDefined(t *testing.T) {
 			t.Logf("%s:%d %q: %s (%s)", f, m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
 		}
 		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", f, rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
-		if err := eval.DefaultGate().Check(rep); err != nil {
+		if err := evals.DefaultRoutingGates().Check(rep); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
