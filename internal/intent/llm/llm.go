@@ -380,6 +380,10 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	if clean {
 		c := in
 		c.Params, c.Note, c.Usage = in.Params.Clone(), base, nil
+		if in.Proposal != nil {
+			pr := *in.Proposal
+			c.Proposal = &pr
+		}
 		r.cache.Put(key, c)
 	}
 	return in, nil
