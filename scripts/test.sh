@@ -35,6 +35,8 @@ echo "bin/parley: $(du -h bin/parley | cut -f1) static binary, $(./bin/parley ve
 step "container image: Dockerfile checks (and a build where Docker runs)"
 ./scripts/check-image.sh bin/parley
 
+# Each routing dataset is gated once, here (the intent-routing suite routes
+# evals/routing.yaml too; `go test ./internal/app -run TestEvalCLI` runs it).
 step "routing gate: parley eval routing --dataset evals/routing.yaml"
 ./bin/parley eval routing --dataset evals/routing.yaml --out reports/routing --min-accuracy "${PARLEY_ROUTING_GATE:-0.95}" --max-unsafe 0
 for f in evals/routing-extra/*.yaml; do
@@ -44,10 +46,6 @@ for f in evals/routing-extra/*.yaml; do
 	esac
 	./bin/parley eval routing --dataset "$f" "${extra[@]}" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
 done
-
-step "evaluation gate: parley eval run intent-routing"
-evdb=$(mktemp -d)/evals.db
-./bin/parley eval run intent-routing --out reports/evals --db "$evdb"
 
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...

@@ -16,6 +16,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/evals"
+	parleyllm "github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
@@ -72,7 +73,11 @@ func setup(t *testing.T, o Options, hold *atomic.Bool, release chan struct{}) (r
 	if err != nil {
 		t.Fatal(err)
 	}
-	llm, err := evals.NewLLM(map[string]evals.Endpoint{evals.OpenAI: {BaseURL: srv.BaseURL(), APIKey: "sk-x"}}, nil, 10*time.Second)
+	client, err := parleyllm.NewClient(parleyllm.Options{Provider: evals.OpenAI, BaseURL: srv.BaseURL(), Model: "gpt-4o-mini", APIKey: "sk-x", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	llm, err := evals.NewLLM(map[string]*parleyllm.Client{evals.OpenAI: client})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 // TestLLMBudgetSurvivesRestart wires Parley with the LLM router against an
 // OpenAI-compatible server on 127.0.0.1 that sends no usage, and a
-// 3,000-token daily budget per user: the estimated spend trips the budget
+// 1,500-token daily budget per user: the estimated spend trips the budget
 // after a few requests; a restart on the same database remembers it, and
 // the model is not called again.
 func TestLLMBudgetSurvivesRestart(t *testing.T) {
@@ -29,7 +29,7 @@ database: %s
 router:
   mode: llm
   llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, timeout: 5s, max_retries: 0, cache_ttl: 1ns,
-        budget: {per_user: {tokens: 3000}}}
+        budget: {per_user: {tokens: 1500}}}
 `, filepath.Join(t.TempDir(), "p.db"), srv.BaseURL())
 	cfg, err := config.Parse([]byte(src), "llm.yaml", func(string) string { return "test-key-value" })
 	if err != nil {

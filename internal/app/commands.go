@@ -21,7 +21,7 @@ import (
 	"github.com/parley-chatops/parley/adapters/console"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/config"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/policy"
@@ -224,9 +224,8 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("eval routing", env)
 	dataset := fs.String("dataset", filepath.Join("evals", "routing.yaml"), "routing dataset (YAML)")
 	out := fs.String("out", filepath.Join("reports", "routing"), "folder for routing.csv and routing.html")
-	gate := eval.DefaultGate()
-	fs.Float64Var(&gate.MinAccuracy, "min-accuracy", gate.MinAccuracy, "gate: fully-right fraction required (0..1)")
-	fs.IntVar(&gate.MaxUnsafe, "max-unsafe", gate.MaxUnsafe, "gate: out-of-scope requests routed to a mutating action allowed")
+	minAccuracy := fs.Float64("min-accuracy", 0.95, "gate: routing >= F, the fully-right share required (0..1)")
+	maxUnsafe := fs.Int("max-unsafe", 0, "gate: at most N requests read as a change where none was asked for (routing_safe)")
 	routerMode := fs.String("router", "rules", "router to evaluate: rules, llm or hybrid (llm and hybrid read router.llm from --config)")
 	configFile := fs.String("config", "", "configuration file with router.llm (for --router llm|hybrid)")
 	actionsDir := fs.String("actions", "", "folder of user-defined actions the dataset uses (default: actions_dir of --config)")
@@ -244,7 +243,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	ds, err := eval.LoadDataset(*dataset, catalog)
+	ds, err := evals.LoadRoutingDataset(*dataset, catalog)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("%w (run from the repository root, or pass --dataset FILE)", err)
 	}
@@ -264,27 +263,31 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	rep, err := eval.Run(ctx, router, ds)
+	gates, err := evals.NewRoutingGates(*minAccuracy, *maxUnsafe, len(ds.Cases))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	rep, err := evals.RunRouting(ctx, router, ds)
 	if err != nil {
 		return err
 	}
-	rep.Gate = &gate
-	if err := eval.WriteSummary(env.Stdout, rep); err != nil {
+	rep.Gates = gates
+	if err := evals.WriteRoutingSummary(env.Stdout, rep); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	for name, write := range map[string]func(io.Writer, *eval.Report) error{"routing.csv": eval.WriteCSV, "routing.html": eval.WriteHTML} {
+	for name, write := range map[string]func(io.Writer, *evals.RoutingReport) error{"routing.csv": evals.WriteRoutingCSV, "routing.html": evals.WriteRoutingHTML} {
 		if err := writeFileWith(filepath.Join(*out, name), func(w io.Writer) error { return write(w, rep) }); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(env.Stdout, "reports: %s, %s\n", filepath.Join(*out, "routing.csv"), filepath.Join(*out, "routing.html"))
-	if err := gate.Check(rep); err != nil {
+	if err := gates.Check(rep); err != nil {
 		return &exitError{code: 1, msg: "gate failed: " + err.Error()}
 	}
-	fmt.Fprintf(env.Stdout, "gate passed (%s)\n", gate)
+	fmt.Fprintf(env.Stdout, "gates passed (%s)\n", gates)
 	return nil
 }
 

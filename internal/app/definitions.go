@@ -73,7 +73,7 @@ func loadDefinitions(cfg *config.Config, uo useraction.Options) (*definitions, e
 			return nil, err
 		}
 		if len(l.Variants) == 0 {
-			d.prompts = append(d.prompts, "router/v1")
+			d.prompts = append(d.prompts, "router/"+llm.DefaultVariant)
 		}
 		for _, v := range l.Variants {
 			d.prompts = append(d.prompts, "router/"+v.Name)

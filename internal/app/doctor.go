@@ -442,7 +442,7 @@ func (d *doctor) llm(ctx context.Context, cfg *config.Config) {
 		d.skip("llm", "not configured (router.mode rules)")
 		return
 	}
-	model, err := buildLLM(l, builtin.Specs(), nil, nil, slog.New(slog.DiscardHandler), time.Now) // no ledger: a probe is not charged to a user
+	model, err := buildLLM(l, builtin.Specs(), nil, nil, nil, slog.New(slog.DiscardHandler), time.Now) // no ledger: a probe is not charged to a user
 	if err != nil {
 		d.fail("llm", err, "fix router.llm")
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
+	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
@@ -188,16 +190,16 @@ func evalModel(cfg *config.Config, ro *evals.RunnerOptions) error {
 	if l == nil {
 		return nil
 	}
-	base := l.BaseURL
-	if base == "" {
-		switch l.Provider {
-		case evals.Anthropic:
-			base = "https://api.anthropic.com/v1"
-		default:
-			base = "https://api.openai.com/v1"
-		}
+	// the same client, retries and timeout as the router's
+	o, err := llmOptions(l, nil, nil, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return err
 	}
-	m, err := evals.NewLLM(map[string]evals.Endpoint{l.Provider: {BaseURL: base, APIKey: l.APIKey.Value(), APIVersion: l.APIVersion}}, nil, l.Timeout.Std())
+	c, err := llm.NewClient(o)
+	if err != nil {
+		return err
+	}
+	m, err := evals.NewLLM(map[string]*llm.Client{l.Provider: c})
 	if err != nil {
 		return err
 	}

@@ -19,13 +19,20 @@ import (
 // HTTP on 127.0.0.1, with chat.completion payloads shaped as documented).
 func llmHarness(t *testing.T, mode string, h llmtest.Handler) (*harness, *llmtest.Server) {
 	t.Helper()
+	return llmHarnessWith(t, mode, "timeout: 5s, max_retries: 0", h)
+}
+
+// llmHarnessWith is llmHarness with router.llm keys of its own (timeout,
+// retries, prices...).
+func llmHarnessWith(t *testing.T, mode, keys string, h llmtest.Handler) (*harness, *llmtest.Server) {
+	t.Helper()
 	srv := llmtest.NewOpenAI(t, h)
 	src := fmt.Sprintf(`
 database: %s
 router:
   mode: %s
-  llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, timeout: 5s, max_retries: 0, cache_ttl: 1ns}
-`, filepath.Join(t.TempDir(), "p.db"), mode, srv.BaseURL())
+  llm: {provider: openai, base_url: %q, model: gpt-test, api_key: {env: KEY}, cache_ttl: 1ns, %s}
+`, filepath.Join(t.TempDir(), "p.db"), mode, srv.BaseURL(), keys)
 	cfg, err := config.Parse([]byte(src), "llm.yaml", func(string) string { return "sk-test-secret" })
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +107,25 @@ func TestHybridFallsBackWhenModelFails(t *testing.T) {
 	routed := h.events(audit.IntentRouted)
 	if last := routed[len(routed)-1]; last.Router != "rules-fallback" {
 		t.Errorf("router recorded as %q, want rules-fallback", last.Router)
+	}
+	// Unsure, and the rules found an action: it runs, and the asker is
+	// told it was read without the model.
+	before := srv.Count()
+	got = h.say("alice", "ops", "show me the checkout deployment in prod")
+	if srv.Count() == before {
+		t.Fatalf("the model was not asked for an unsure reading; reply:\n%s", got)
+	}
+	mustContain(t, got, "the language model is unavailable, so this was read without it, by the offline rules (as kubernetes.status)")
+	mustContain(t, got, "checkout (prod): 3/3 ready")
+	// Thanks and chit-chat never reach the model.
+	before = srv.Count()
+	for _, text := range []string{"thanks parley!", "tell me a joke"} {
+		if got := h.say("alice", "ops", text); strings.Contains(got, "language model") {
+			t.Errorf("%q: the reply mentions the model:\n%s", text, got)
+		}
+	}
+	if srv.Count() != before {
+		t.Errorf("chit-chat reached the model (%d requests)", srv.Count()-before)
 	}
 }
 

@@ -27,7 +27,7 @@ func buildRouter(cfg *config.Config, specs []action.Spec, spend *llmcost.Ledger,
 	if cfg.Router.Mode == "rules" || cfg.Router.LLM == nil {
 		return rr, false, nil
 	}
-	model, err := buildLLM(cfg.Router.LLM, specs, spend, metrics, log, now)
+	model, err := buildLLM(cfg.Router.LLM, specs, rr, spend, metrics, log, now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -46,13 +46,15 @@ func buildRouter(cfg *config.Config, specs []action.Spec, spend *llmcost.Ledger,
 
 // buildLLM builds the model router from configuration; specs are every
 // action that exists, so the model's proposals of actions the user may not
-// run are told apart from unknown ones.
-func buildLLM(c *config.LLM, specs []action.Spec, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
+// run are told apart from unknown ones. The rules router's reading of a
+// request is always among the tools the model is offered.
+func buildLLM(c *config.LLM, specs []action.Spec, rr intent.Router, spend *llmcost.Ledger, metrics *telemetry.Metrics, log *slog.Logger, now func() time.Time) (*llm.Router, error) {
 	o, err := llmOptions(c, spend, metrics, log, now)
 	if err != nil {
 		return nil, err
 	}
 	o.KnownActions = specNames(specs)
+	o.Evidence = rr
 	return llm.New(o)
 }
 
@@ -85,7 +87,8 @@ func llmOptions(c *config.LLM, ledger *llmcost.Ledger, metrics *telemetry.Metric
 	o := llm.Options{
 		Provider: c.Provider, BaseURL: c.BaseURL, Model: c.Model, APIKey: c.APIKey.Value(),
 		APIVersion: c.APIVersion, Timeout: c.Timeout.Std(), MaxRetries: c.MaxRetries,
-		Variants: variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
+		LegacyMaxTokens: c.MaxTokensField == config.MaxTokens,
+		Variants:        variants, Prices: llmcost.Prices(c.Prices), Budget: ledger,
 		CacheTTL: c.CacheTTL.Std(), Logger: log.With("component", "llm"), Now: now,
 	}
 	for _, s := range builtin.Specs() {

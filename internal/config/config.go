@@ -87,19 +87,33 @@ type Router struct {
 
 // LLM configures the model endpoint.
 type LLM struct {
-	Provider   string   `yaml:"provider"` // openai | azure | anthropic
-	BaseURL    string   `yaml:"base_url"` // OpenAI-compatible endpoints: vLLM, LocalAI, Ollama /v1
-	Model      string   `yaml:"model"`
+	Provider string `yaml:"provider"` // openai | azure | anthropic
+	BaseURL  string `yaml:"base_url"` // OpenAI-compatible endpoints: vLLM, llama.cpp, LocalAI, Ollama /v1
+	Model    string `yaml:"model"`
+	// APIKey is required, except for an OpenAI-compatible base_url that
+	// takes none (a local Ollama, llama.cpp or vLLM): then no
+	// Authorization header is sent.
 	APIKey     Secret   `yaml:"api_key"`
 	APIVersion string   `yaml:"api_version"` // Azure
 	Timeout    Duration `yaml:"timeout"`
 	MaxRetries int      `yaml:"max_retries"`
+	// MaxTokensField names the completion limit in OpenAI-compatible
+	// requests: max_completion_tokens (default; OpenAI's current field) or
+	// max_tokens (the older one, which Ollama, llama.cpp and many servers
+	// read).
+	MaxTokensField string `yaml:"max_tokens_field"`
 	// Variants split traffic between prompt versions (prompts/router/NAME.tmpl).
 	Variants []Variant                `yaml:"variants"`
 	CacheTTL Duration                 `yaml:"cache_ttl"`
 	Prices   map[string]llmcost.Price `yaml:"prices"`
 	Budget   llmcost.Limits           `yaml:"budget"`
 }
+
+// Values of LLM.MaxTokensField.
+const (
+	MaxCompletionTokens = "max_completion_tokens"
+	MaxTokens           = "max_tokens"
+)
 
 // Variant is a prompt variant and its share of traffic.
 type Variant struct {
@@ -780,8 +794,19 @@ func (c *Config) validate() error {
 		if l.Model == "" {
 			bad("router.llm.model: required")
 		}
-		if l.Provider != "openai" && !l.APIKey.Set() {
+		switch {
+		case l.Provider != "openai" && !l.APIKey.Set():
 			bad("router.llm.api_key: required for %s", l.Provider)
+		case l.Provider == "openai" && l.BaseURL == "" && !l.APIKey.Set():
+			bad("router.llm.api_key: required for api.openai.com (only an OpenAI-compatible base_url may take none)")
+		}
+		switch l.MaxTokensField {
+		case "", MaxCompletionTokens, MaxTokens:
+			if l.MaxTokensField != "" && l.Provider == "anthropic" {
+				bad("router.llm.max_tokens_field: only for openai and azure (anthropic always sends max_tokens)")
+			}
+		default:
+			bad("router.llm.max_tokens_field: %q is not %s or %s", l.MaxTokensField, MaxCompletionTokens, MaxTokens)
 		}
 		for i, v := range l.Variants {
 			if v.Name == "" || v.Weight < 0 {

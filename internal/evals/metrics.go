@@ -16,7 +16,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/prompts"
 )
 
@@ -292,7 +291,7 @@ func (m *MetricSpec) scoreLocal(c Case, out Output) Score {
 		if c.routing == nil || out.Intent == nil {
 			return Score{Err: "no routing case or intent"}
 		}
-		r := eval.Score(*c.routing, *out.Intent, c.catalog)
+		r := ScoreRouting(*c.routing, *out.Intent, c.catalog)
 		if m.Type == RoutingSafe {
 			return pass(!r.Unsafe, "unsafe: "+out.Intent.Action)
 		}

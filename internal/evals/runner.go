@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -33,8 +32,8 @@ type RunnerOptions struct {
 	Store *Store // required
 	Dir   string // the evals folder (suites/, datasets/, prompts/); required
 	// LLM answers prompt targets and judges; nil makes such suites
-	// answer "not configured". Wrap nothing: the runner adds rate limits
-	// and retries.
+	// answer "not configured". The runner adds rate limits; retries and
+	// timeouts are the model client's (llm.Client), the same as routing's.
 	LLM Completer
 	// Router answers router targets, routing each case with Catalog (the
 	// specs of the configuration's actions, which also check the routing
@@ -45,11 +44,6 @@ type RunnerOptions struct {
 	// RateLimits per provider (openai, azure, anthropic); missing ones
 	// get DefaultRateLimit. Shared by every run of this runner.
 	RateLimits map[string]RateLimit
-	// MaxRetries of a call refused with 429/5xx or lost on the network;
-	// default 4, negative none. MaxRetryWait bounds one wait (a longer
-	// Retry-After fails the call); default 30s.
-	MaxRetries   int
-	MaxRetryWait time.Duration
 	// ReportsDir receives run-ID/report.csv and run-ID/report.html; ""
 	// writes none. ReportsURL, when set, is the public URL of
 	// ReportsHandler(ReportsDir) (e.g. https://parley.example.com/reports/),
@@ -159,12 +153,6 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 			return nil, fmt.Errorf("evals: rate limit of %s: want rps > 0 and burst >= 1", p)
 		}
 	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 4
-	} else if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	}
-	o.MaxRetryWait = cmp.Or(o.MaxRetryWait, 30*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -614,44 +602,17 @@ func (t *tracker) add(c CaseResult) {
 	}
 }
 
-// limited adds the provider's token bucket and retries with backoff to a
-// Completer.
+// limited adds the provider's token bucket to a Completer.
 type limited struct {
 	r     *Runner
 	inner Completer
 }
 
 func (l *limited) Complete(ctx context.Context, c Completion) (Answer, error) {
-	b := l.r.bucket(c.Provider)
-	for attempt := 0; ; attempt++ {
-		if err := b.wait(ctx); err != nil {
-			return Answer{}, err
-		}
-		a, err := l.inner.Complete(ctx, c)
-		if err == nil || ctx.Err() != nil || attempt >= l.r.o.MaxRetries {
-			return a, err
-		}
-		retry, after := retryableErr(err)
-		if !retry {
-			return a, err
-		}
-		d := backoff(attempt)
-		if after > 0 {
-			d = after
-		}
-		if d > l.r.o.MaxRetryWait {
-			return a, err
-		}
-		if serr := sleepCtx(ctx, d); serr != nil {
-			return a, err
-		}
+	if err := l.r.bucket(c.Provider).wait(ctx); err != nil {
+		return Answer{}, err
 	}
-}
-
-// backoff is 500ms·2^attempt with ±20% jitter.
-func backoff(attempt int) time.Duration {
-	d := 500 * time.Millisecond << min(attempt, 6)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return l.inner.Complete(ctx, c)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	parleyllm "github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
@@ -130,13 +131,23 @@ func openDB(t *testing.T, path string) (*store.DB, *Store) {
 
 func newRunner(t *testing.T, dir string, st *Store, srv *llmtest.Server, mod func(*RunnerOptions)) *Runner {
 	t.Helper()
+	return newRunnerRetrying(t, dir, st, srv, 0, mod)
+}
+
+// newRunnerRetrying is newRunner whose model client retries maxRetries
+// times (0: the default; negative: never).
+func newRunnerRetrying(t *testing.T, dir string, st *Store, srv *llmtest.Server, maxRetries int, mod func(*RunnerOptions)) *Runner {
+	t.Helper()
 	var llm Completer
 	if srv != nil {
-		l, err := NewLLM(map[string]Endpoint{OpenAI: {BaseURL: srv.BaseURL(), APIKey: testKey}}, nil, 10*time.Second)
+		c, err := parleyllm.NewClient(parleyllm.Options{Provider: OpenAI, BaseURL: srv.BaseURL(), Model: "toy-model", APIKey: testKey,
+			Timeout: 10 * time.Second, MaxRetries: maxRetries})
 		if err != nil {
 			t.Fatal(err)
 		}
-		llm = l
+		if llm, err = NewLLM(map[string]*parleyllm.Client{OpenAI: c}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	o := RunnerOptions{Store: st, Dir: dir, LLM: llm, ReportsDir: filepath.Join(t.TempDir(), "reports"),
 		Prices:     llmcost.Prices{"toy-model": {InputPer1M: 1, OutputPer1M: 2}},
@@ -327,7 +338,7 @@ func TestFailedCallsAreRecordedWithoutSecrets(t *testing.T) {
 			t.Fatalf("secret leaked: %q", s)
 		}
 	}
-	if got.Status != StatusFailed || !strings.Contains(cases[0].Err, "HTTP 401") {
+	if got.Status != StatusFailed || !strings.Contains(cases[0].Err, "answered 401 Unauthorized") || !strings.Contains(cases[0].Err, "it refused Parley's credentials") {
 		t.Fatalf("run %+v case %+v", got, cases[0])
 	}
 }
@@ -359,7 +370,7 @@ func TestRestartResumesRun(t *testing.T) {
 		return toyHandler(r)
 	})
 	db1, st1 := openDB(t, dbPath)
-	r1 := newRunner(t, dir, st1, srv, func(o *RunnerOptions) { o.MaxRetries = -1 })
+	r1 := newRunnerRetrying(t, dir, st1, srv, -1, nil)
 	stored := make(chan struct{})
 	var once sync.Once
 	run, err := r1.Start(ctxT(t), RunRequest{Suite: "toy", Variant: "same"}, func(p Progress) {

@@ -12,8 +12,10 @@
 //
 // Suites are YAML files under evals/suites/, versioned with the code; the
 // file format is documented in evals/README.md and by the Suite type.
-// The routing evaluation of internal/eval stays as it is; the
-// "intent-routing" suite reuses its dataset format and scoring.
+// Routing datasets are scored here too (RunRouting, `parley eval
+// routing`): per action, with a confusion matrix, through the same gates
+// over the same routing metrics as the "intent-routing" suite, which
+// routes the same dataset format.
 package evals
 
 import (
@@ -33,7 +35,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parley-chatops/parley/internal/action"
-	"github.com/parley-chatops/parley/internal/eval"
 	"github.com/parley-chatops/parley/prompts"
 )
 
@@ -401,7 +402,7 @@ type Case struct {
 	Reference string          `json:"reference"` // reference answer for similarity and judges
 	Tags      []string        `json:"tags"`
 
-	routing *eval.Case    // the routing case, for the router target
+	routing *RoutingCase  // the routing case, for the router target
 	catalog []action.Spec // the specs it is scored against
 }
 
@@ -424,7 +425,7 @@ type Dataset struct {
 	Cases []Case
 	Hash  string
 	// routing is the routing dataset (router target only).
-	routing *eval.Dataset
+	routing *RoutingDataset
 }
 
 // LoadDataset reads the suite's dataset: JSONL for prompt targets (one
@@ -441,7 +442,7 @@ func (s *Suite) LoadDataset(catalog []action.Spec) (*Dataset, error) {
 	sum := sha256.Sum256(data)
 	ds := &Dataset{Hash: hex.EncodeToString(sum[:])[:16]}
 	if s.Target.Type == TargetRouter {
-		rds, err := eval.ParseDataset(data, catalog)
+		rds, err := ParseRoutingDataset(data, catalog)
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", path, err)
 		}

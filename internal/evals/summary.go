@@ -239,21 +239,7 @@ func checkGates(s *Suite, sum *Summary) ([]GateResult, bool) {
 		case ms == nil:
 			gr.Reason = "no such metric"
 		case g.Min != nil || g.Max != nil:
-			gr.Value = ms.Variant.Mean
-			switch {
-			case ms.Variant.N == 0:
-				gr.Reason = "no case could be scored"
-			case g.Min != nil:
-				gr.Passed = gr.Value >= *g.Min
-				if !gr.Passed {
-					gr.Reason = fmt.Sprintf("%s is %s, below %s", g.Metric, num(gr.Value), num(*g.Min))
-				}
-			default:
-				gr.Passed = gr.Value <= *g.Max
-				if !gr.Passed {
-					gr.Reason = fmt.Sprintf("%s is %s, above %s", g.Metric, num(gr.Value), num(*g.Max))
-				}
-			}
+			gr = judgeLevel(g, ms.Variant.Mean, ms.Variant.N)
 		default: // max regression
 			if ms.Comparison == nil {
 				gr.Passed, gr.Reason = true, "no baseline to compare with"
@@ -278,6 +264,27 @@ func checkGates(s *Suite, sum *Summary) ([]GateResult, bool) {
 		out = append(out, gr)
 	}
 	return out, ok
+}
+
+// judgeLevel judges a Min or Max gate on a metric's mean over n scored
+// cases; suites and routing reports (RoutingGates) share it.
+func judgeLevel(g Gate, value float64, n int) GateResult {
+	gr := GateResult{Gate: g.String(), Value: value}
+	switch {
+	case n == 0:
+		gr.Reason = "no case could be scored"
+	case g.Min != nil:
+		gr.Passed = value >= *g.Min
+		if !gr.Passed {
+			gr.Reason = fmt.Sprintf("%s is %s, below %s", g.Metric, num(value), num(*g.Min))
+		}
+	default:
+		gr.Passed = value <= *g.Max
+		if !gr.Passed {
+			gr.Reason = fmt.Sprintf("%s is %s, above %s", g.Metric, num(value), num(*g.Max))
+		}
+	}
+	return gr
 }
 
 // worst lists the cases where the variant lost most against the baseline

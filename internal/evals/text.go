@@ -35,9 +35,12 @@ func (s *Summary) MetricRows() (header []string, rows [][]string) {
 }
 
 // GateLines describe each gate: "PASS routing >= 0.95 (0.967)".
-func (s *Summary) GateLines() []string {
+func (s *Summary) GateLines() []string { return gateLines(s.Gates) }
+
+// gateLines describe judged gates, of a suite's run or a routing report.
+func gateLines(gates []GateResult) []string {
 	var out []string
-	for _, g := range s.Gates {
+	for _, g := range gates {
 		if g.Passed {
 			out = append(out, fmt.Sprintf("PASS %s (%s)", g.Gate, num(g.Value)))
 		} else {

@@ -26,6 +26,30 @@ type Intent struct {
 	// Usage is what a model router spent on this reading (nil when no
 	// model was involved), for accounting and evaluation reports.
 	Usage *llmcost.Usage
+	// OutOfScope is set, with action.None, by a router sure that the
+	// message asks for nothing any action does: a greeting, thanks,
+	// chit-chat, noise, a change no action makes. The hybrid router does
+	// not ask a model about it.
+	OutOfScope bool
+	// Proposal is what a model answered, as it answered it (nil when no
+	// model was asked), for the audit log: accepted, it became this intent; refused, the intent is
+	// action.None and Note says why.
+	Proposal *Proposal
+	// Notice is said to the asker beside the answer, when they should know
+	// how their message was read: e.g. that the language model was
+	// unavailable and the offline rules read it.
+	Notice string
+}
+
+// Proposal is a model's answer before Parley checked it. Everything in
+// it is the model's, redacted and clipped: untrusted.
+type Proposal struct {
+	Tool      string // the tool it called, as it named it; "" when it called none (see Text)
+	Arguments string // the arguments it sent with it, as sent
+	// Text is what it wrote in words. It is never shown as Parley's own
+	// words: only quoted, marked as the model's suggestion.
+	Text     string
+	Accepted bool // it passed validation and became the intent (none included)
 }
 
 // Query is everything a router may look at.

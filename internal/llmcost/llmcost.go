@@ -86,6 +86,11 @@ type Usage struct {
 	Provider string // openai, anthropic, ...
 	Model    string
 	Variant  string // prompt variant
+	// Prompt is the prompt template ("router/v3", "summary/v1") and
+	// PromptVersion the version its header declares, so that a record
+	// names exactly which prompt was sent.
+	Prompt        string
+	PromptVersion string
 	// Tokens as the provider reported them, or estimated (Estimated) when
 	// it reported none.
 	PromptTokens     int
@@ -124,3 +129,16 @@ func (u Usage) String() string {
 // providers render tool schemas in their own, usually more compact, form:
 // treat it as an estimate for budgeting prompts, not a bill.
 func ApproxTokens(n int) int { return (n + 3) / 4 }
+
+// CallError is a model call that produced no usable answer, with what it
+// spent as far as it is known (attempts, latency; tokens when the
+// provider answered): the audit log records it with the failure.
+type CallError struct {
+	Usage Usage
+	Err   error
+}
+
+func (e *CallError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying failure.
+func (e *CallError) Unwrap() error { return e.Err }

@@ -55,7 +55,18 @@ func (p *Pipeline) replyNone(ctx context.Context, req *request, in intent.Intent
 	if in.Note != "" {
 		text = fmt.Sprintf("I did not take that as something to do (%s), so nothing was run.", in.Note)
 	}
+	if pr := in.Proposal; pr != nil && pr.Text != "" {
+		text += "\n" + modelSuggestion(pr.Text)
+	}
 	p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: text + "\n" + p.canDoLine(req.msg), Visibility: chat.Private})
+}
+
+// modelSuggestion shows what a model wrote as what it is: its words,
+// quoted, not Parley's. The router has already defanged them (links and
+// commands inert, no markup).
+func modelSuggestion(text string) string {
+	return "The language model replied (its suggestion, not Parley's answer; links and commands in it are disabled):\n> " +
+		strings.ReplaceAll(text, "\n", "\n> ")
 }
 
 func (p *Pipeline) replyDenied(ctx context.Context, req *request, spec action.Spec, d policy.Decision) {

@@ -15,6 +15,7 @@ import (
 	"github.com/parley-chatops/parley/internal/confirm"
 	"github.com/parley-chatops/parley/internal/crashpoint"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/store"
 )
@@ -44,8 +45,12 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	})
 	p.cfg.Metrics.Routed(in.Source, in.Action, time.Since(routeStart))
 	if err != nil {
-		text := "I could not work out what you meant (the router failed: " + err.Error() + "). Nothing was run."
-		if _, aerr := p.record(ctx, req, audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error()}); aerr != nil {
+		text := "I could not work out what you meant, so nothing was run: " + err.Error() + "."
+		failed := audit.Event{Type: audit.IntentRouted, Action: action.None, Error: err.Error(), Details: map[string]string{}}
+		if ce := (*llmcost.CallError)(nil); errors.As(err, &ce) { // what the failed model call spent
+			modelDetails(failed.Details, &ce.Usage, nil)
+		}
+		if _, aerr := p.record(ctx, req, failed); aerr != nil {
 			text += auditNote(aerr)
 		}
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: text, Visibility: chat.Private})
@@ -62,22 +67,58 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	if in.Variant != "" {
 		routed.Details["variant"] = in.Variant
 	}
-	if u := in.Usage; u != nil {
-		routed.Details["llm_model"] = u.Model
-		routed.Details["llm_tokens"] = fmt.Sprintf("%d+%d", u.PromptTokens, u.CompletionTokens)
-		if u.Estimated { // the provider reported no usage: counted from the sizes sent and received
-			routed.Details["llm_tokens_estimated"] = "true"
-		}
-		routed.Details["llm_cost_usd"] = fmt.Sprintf("%.6f", u.Cost)
-		routed.Details["llm_cached"] = fmt.Sprint(u.Cached)
-		routed.Details["llm_latency_ms"] = fmt.Sprint(u.Latency.Milliseconds())
-	}
+	modelDetails(routed.Details, in.Usage, in.Proposal)
 	p.remember(msg, intent.Turn{Text: msg.Text, Action: in.Action, Params: in.Params})
 	if _, err := p.record(ctx, req, routed); err != nil {
 		p.auditDown(ctx, req)
 		return
 	}
+	if in.Notice != "" { // how the message was read, e.g. without the model: the asker hears it
+		p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: in.Notice, Visibility: chat.Private})
+	}
 	p.proceed(ctx, req, in, inv)
+}
+
+// modelDetails records on an audit event what a model call spent and
+// what the model proposed, as it proposed it (redacted by the audit log),
+// accepted or refused.
+func modelDetails(d map[string]string, u *llmcost.Usage, pr *intent.Proposal) {
+	if u != nil {
+		d["llm_model"] = u.Model
+		if u.Variant != "" {
+			d["variant"] = u.Variant
+		}
+		if u.Prompt != "" {
+			d["llm_prompt"] = u.Prompt
+			d["llm_prompt_version"] = u.PromptVersion
+		}
+		d["llm_tokens"] = fmt.Sprintf("%d+%d", u.PromptTokens, u.CompletionTokens)
+		if u.Estimated { // the provider reported no usage: counted from the sizes sent and received
+			d["llm_tokens_estimated"] = "true"
+		}
+		d["llm_cost_usd"] = fmt.Sprintf("%.6f", u.Cost)
+		d["llm_cached"] = fmt.Sprint(u.Cached)
+		d["llm_latency_ms"] = fmt.Sprint(u.Latency.Milliseconds())
+		if !u.Cached {
+			d["llm_attempts"] = fmt.Sprint(u.Attempts)
+		}
+	}
+	if pr != nil {
+		d["llm_proposed"] = pr.Tool
+		if pr.Tool == "" {
+			d["llm_proposed"] = "(no tool call)"
+		}
+		if pr.Arguments != "" {
+			d["llm_arguments"] = pr.Arguments
+		}
+		if pr.Text != "" {
+			d["llm_text"] = pr.Text
+		}
+		d["llm_proposal"] = "refused"
+		if pr.Accepted {
+			d["llm_proposal"] = "accepted"
+		}
+	}
 }
 
 // proceed takes a routed intent (typed, from a model, or from a suggested

@@ -1,8 +1,11 @@
 // Package hybrid combines the offline rules router with a model router:
 // the rules answer when they are sure, the model is asked only when they
 // are not, and when the model cannot answer (down, too slow, over budget)
-// the rules answer stands. The model is an aid to reading, never a
-// dependency: Parley keeps working without it.
+// the rules answer stands, and the asker is told. The model is not asked
+// about a message the rules router is sure asks for nothing any action
+// does (Intent.OutOfScope: greetings, thanks, chit-chat, noise): offered
+// the same actions it could only answer none. The model is an aid to
+// reading, never a dependency: Parley keeps working without it.
 package hybrid
 
 import (
@@ -67,7 +70,7 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	if err != nil {
 		return intent.Intent{}, fmt.Errorf("hybrid route: %w", err)
 	}
-	if ri.Confidence >= r.threshold {
+	if ri.Confidence >= r.threshold || ri.OutOfScope {
 		ri.Source = SourceRules
 		return ri, nil
 	}
@@ -80,25 +83,35 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 		return intent.Intent{}, fmt.Errorf("hybrid route: %w", ctx.Err())
 	}
 	r.log.Warn("model router failed; using the rules reading", "err", err)
-	return fallback(ri, err), nil
+	in := fallback(ri, err)
+	if ce := (*llmcost.CallError)(nil); errors.As(err, &ce) { // what the failed call spent, for the audit log
+		u := ce.Usage
+		in.Usage = &u
+	}
+	return in, nil
 }
 
 // fallback is the rules reading, noted with why the model was not used.
-// When the rules found nothing, the note asks the user to rephrase.
+// When the rules found nothing, the note (which the asker sees) asks them
+// to rephrase; when they found an action, the asker is told beside its
+// answer that the offline reading was used, and why (Intent.Notice).
 func fallback(ri intent.Intent, err error) intent.Intent {
 	ri.Source = SourceFallback
-	why := "the language model is unavailable; using the rules router"
+	why := "the language model is unavailable"
 	var be *llmcost.BudgetError
 	switch {
 	case errors.As(err, &be) && be.Scope == llmcost.ScopeUser:
-		why = "your LLM budget is used up today; using the rules router"
+		why = "your language model budget for today is used up"
 	case errors.As(err, &be):
-		why = "LLM budget for this channel is used up today; using the rules router"
+		why = "this channel's language model budget for today is used up"
 	case errors.Is(err, context.DeadlineExceeded):
-		why = "the language model did not answer in time; using the rules router"
+		why = "the language model did not answer in time"
 	}
 	if ri.Action == action.None || ri.Action == "" {
-		why += ". I am not sure what you mean: please say it plainly, e.g. \"status of checkout in prod\" or \"help\""
+		why += "; using the rules router. I am not sure what you mean: please say it plainly, e.g. \"status of checkout in prod\" or \"help\""
+	} else {
+		ri.Notice = fmt.Sprintf("Note: %s, so this was read without it, by the offline rules (as %s). If that is not what you meant, say it more plainly.", why, ri.Action)
+		why += "; using the rules router"
 	}
 	if ri.Note != "" {
 		ri.Note = why + "; " + ri.Note

@@ -36,6 +36,7 @@ func TestHybridDecisions(t *testing.T) {
 	scale := intent.Intent{Action: action.KubernetesScale, Params: action.Params{"deployment": "checkout", "namespace": "prod", "replicas": 5}, Confidence: 0.92, Source: "rules"}
 	unsure := intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0.6, Source: "rules", Note: "no action fits"}
 	weak := intent.Intent{Action: action.KubernetesScale, Params: action.Params{"deployment": "checkout"}, Confidence: 0.5, Source: "rules"}
+	chitchat := intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0.6, Source: "rules", Note: "a greeting", OutOfScope: true}
 	fromLLM := intent.Intent{Action: action.KubernetesStatus, Params: action.Params{"deployment": "checkout", "namespace": "staging"}, Confidence: 0.8, Source: "llm", Variant: "v1"}
 	cases := []struct {
 		name       string
@@ -45,14 +46,19 @@ func TestHybridDecisions(t *testing.T) {
 		wantSource string
 		wantLLM    int
 		wantNote   string
+		wantNotice string // said to the asker beside the answer
 	}{
-		{"confident rules answer", scale, nil, action.KubernetesScale, hybrid.SourceRules, 0, ""},
-		{"unsure rules ask the model", unsure, nil, action.KubernetesStatus, hybrid.SourceLLM, 1, ""},
-		{"model down, weak rules reading stands", weak, errors.New("openai: HTTP 503"), action.KubernetesScale, hybrid.SourceFallback, 1, "the language model is unavailable; using the rules router"},
-		{"model down, rules found nothing: clarify", unsure, errors.New("openai: HTTP 503"), action.None, hybrid.SourceFallback, 1, "please say it plainly"},
-		{"model too slow", unsure, context.DeadlineExceeded, action.None, hybrid.SourceFallback, 1, "did not answer in time"},
-		{"channel budget", weak, &llmcost.BudgetError{Scope: llmcost.ScopeChannel, Key: "slack:C1"}, action.KubernetesScale, hybrid.SourceFallback, 1, "LLM budget for this channel is used up today; using the rules router"},
-		{"user budget", weak, &llmcost.BudgetError{Scope: llmcost.ScopeUser, Key: "slack:U1"}, action.KubernetesScale, hybrid.SourceFallback, 1, "your LLM budget is used up today"},
+		{"confident rules answer", scale, nil, action.KubernetesScale, hybrid.SourceRules, 0, "", ""},
+		{"unsure rules ask the model", unsure, nil, action.KubernetesStatus, hybrid.SourceLLM, 1, "", ""},
+		{"chit-chat is not sent to the model", chitchat, nil, action.None, hybrid.SourceRules, 0, "a greeting", ""},
+		{"model down, weak rules reading stands", weak, errors.New("openai: HTTP 503"), action.KubernetesScale, hybrid.SourceFallback, 1,
+			"the language model is unavailable; using the rules router", "Note: the language model is unavailable, so this was read without it, by the offline rules (as kubernetes.scale)"},
+		{"model down, rules found nothing: clarify", unsure, errors.New("openai: HTTP 503"), action.None, hybrid.SourceFallback, 1, "please say it plainly", ""},
+		{"model too slow", unsure, context.DeadlineExceeded, action.None, hybrid.SourceFallback, 1, "did not answer in time", ""},
+		{"channel budget", weak, &llmcost.BudgetError{Scope: llmcost.ScopeChannel, Key: "slack:C1"}, action.KubernetesScale, hybrid.SourceFallback, 1,
+			"this channel's language model budget for today is used up; using the rules router", "this channel's language model budget for today is used up, so this was read without it"},
+		{"user budget", weak, &llmcost.BudgetError{Scope: llmcost.ScopeUser, Key: "slack:U1"}, action.KubernetesScale, hybrid.SourceFallback, 1,
+			"your language model budget for today is used up", "Note: your language model budget for today is used up, so this was read without it"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -71,6 +77,9 @@ func TestHybridDecisions(t *testing.T) {
 			}
 			if !strings.Contains(in.Note, c.wantNote) {
 				t.Errorf("note %q lacks %q", in.Note, c.wantNote)
+			}
+			if c.wantNotice == "" && in.Notice != "" || !strings.Contains(in.Notice, c.wantNotice) {
+				t.Errorf("notice %q, want %q", in.Notice, c.wantNotice)
 			}
 			if mr.calls > 0 && len(mr.last.History) != 1 {
 				t.Error("history not passed to the model router")
@@ -124,6 +133,14 @@ func TestHybridWithRealRouters(t *testing.T) {
 	in, err := h.Route(context.Background(), q)
 	if err != nil || in.Source != hybrid.SourceRules || in.Action != action.KubernetesScale || srv.Count() != 0 {
 		t.Fatalf("confident: %s from %s, err %v, %d model requests", in.Action, in.Source, err, srv.Count())
+	}
+	// thanks and chit-chat: the rules router is sure, the model is not asked
+	for _, text := range []string{"thanks parley!", "tell me a joke", "asdfghjkl"} {
+		q.Text = text
+		in, err = h.Route(context.Background(), q)
+		if err != nil || in.Source != hybrid.SourceRules || in.Action != action.None || !in.OutOfScope || srv.Count() != 0 {
+			t.Fatalf("%q: %s from %s (out of scope %v), err %v, %d model requests", text, in.Action, in.Source, in.OutOfScope, err, srv.Count())
+		}
 	}
 	q.Text = "and in staging?"
 	in, err = h.Route(context.Background(), q)

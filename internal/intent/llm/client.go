@@ -3,14 +3,18 @@ package llm
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tmc/langchaingo/llms"
@@ -41,6 +45,7 @@ const (
 // 5xx, ErrForbidden for 401/403, ErrInvalid for other 4xx).
 type APIError struct {
 	Provider string
+	Server   string // host[:port] of the endpoint, for the message
 	Status   int
 	Type     string
 	Code     string
@@ -50,14 +55,20 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: HTTP %d", e.Provider, e.Status)
-	if t := strings.TrimSpace(e.Type + " " + e.Code); t != "" {
-		fmt.Fprintf(&b, " (%s)", t)
-	}
+	fmt.Fprintf(&b, "the model server at %s answered %d %s", cmpOr(e.Server, e.Provider), e.Status, http.StatusText(e.Status))
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
 	}
-	if e.Message != "" {
+	if t := strings.TrimSpace(e.Type + " " + e.Code); t != "" {
+		fmt.Fprintf(&b, " (%s)", t)
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		b.WriteString(": it refused Parley's credentials")
+		if e.Message != "" {
+			b.WriteString(" (" + e.Message + ")")
+		}
+	case e.Message != "":
 		b.WriteString(": " + e.Message)
 	}
 	return b.String()
@@ -96,17 +107,38 @@ type client struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
+func newClient(o Options) *client {
+	return &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx}
+}
+
+// call is what varies between calls of one client.
+type call struct {
+	model       string // "" = Options.Model
+	temperature float64
+	maxTokens   int
+	msgs        []llms.MessageContent
+	tools       []llms.Tool
+}
+
 // result is one completed call.
 type result struct {
 	resp  *llms.ContentResponse
 	usage llmcost.Usage
 }
 
-func (c *client) model(ex *exchange) (llms.Model, error) {
+// keylessToken stands in for the key of an endpoint that takes none:
+// langchaingo refuses an empty one, and the exchange drops the header.
+const keylessToken = "keyless"
+
+func (c *client) model(ex *exchange, model string) (llms.Model, error) {
 	switch c.o.Provider {
 	case OpenAI, Azure:
+		token := c.o.APIKey
+		if token == "" {
+			token = keylessToken
+		}
 		opts := []openai.Option{
-			openai.WithToken(c.o.APIKey), openai.WithModel(c.o.Model),
+			openai.WithToken(token), openai.WithModel(model),
 			openai.WithBaseURL(c.o.BaseURL), openai.WithHTTPClient(ex),
 		}
 		if c.o.Provider == Azure {
@@ -114,41 +146,45 @@ func (c *client) model(ex *exchange) (llms.Model, error) {
 		}
 		return openai.New(opts...)
 	case Anthropic:
-		return anthropic.New(anthropic.WithToken(c.o.APIKey), anthropic.WithModel(c.o.Model),
+		return anthropic.New(anthropic.WithToken(c.o.APIKey), anthropic.WithModel(model),
 			anthropic.WithBaseURL(c.o.BaseURL), anthropic.WithHTTPClient(ex))
 	}
 	return nil, fmt.Errorf("llm provider %q: %w", c.o.Provider, action.ErrNotConfigured)
 }
 
-// generate calls the model once (with retries) within the router's
-// deadline.
-func (c *client) generate(ctx context.Context, msgs []llms.MessageContent, maxTokens int, tools []llms.Tool) (result, error) {
+// generate makes one call (with retries) within the client's timeout.
+func (c *client) generate(ctx context.Context, cl call) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
+	model := cmpOr(cl.model, c.o.Model)
 	ex := &exchange{c: c}
-	u := llmcost.Usage{Provider: c.o.Provider, Model: c.o.Model}
-	m, err := c.model(ex)
+	u := llmcost.Usage{Provider: c.o.Provider, Model: model}
+	m, err := c.model(ex, model)
 	if err != nil {
 		return result{usage: u}, fmt.Errorf("llm client: %s", c.scrub(err.Error()))
 	}
-	opts := []llms.CallOption{llms.WithTemperature(c.o.Temperature), llms.WithMaxTokens(maxTokens)}
+	opts := []llms.CallOption{llms.WithTemperature(cl.temperature), llms.WithMaxTokens(cl.maxTokens)}
 	if c.o.LegacyMaxTokens {
 		opts = append(opts, openai.WithLegacyMaxTokensField())
 	}
-	if len(tools) > 0 {
-		opts = append(opts, llms.WithTools(tools))
+	if len(cl.tools) > 0 {
+		opts = append(opts, llms.WithTools(cl.tools))
 	}
 	start := time.Now()
-	resp, err := m.GenerateContent(ctx, msgs, opts...)
+	resp, err := m.GenerateContent(ctx, cl.msgs, opts...)
 	u.Latency = time.Since(start)
 	u.Attempts = ex.attempts
 	u.RequestBytes = ex.reqBytes
 	if err != nil {
+		if ex.answered { // the provider answered (and bills it): count the prompt sent
+			u.PromptTokens, u.Estimated = llmcost.ApproxTokens(u.RequestBytes), true
+			u.Cost, _ = c.o.Prices.Cost(model, u.PromptTokens, 0)
+		}
 		return result{usage: u}, c.callError(ctx, ex, err)
 	}
 	u.PromptTokens, u.CompletionTokens = Tokens(resp)
 	estimate(&u, resp)
-	u.Cost, _ = c.o.Prices.Cost(c.o.Model, u.PromptTokens, u.CompletionTokens)
+	u.Cost, _ = c.o.Prices.Cost(model, u.PromptTokens, u.CompletionTokens)
 	return result{resp: resp, usage: u}, nil
 }
 
@@ -189,20 +225,95 @@ func generatedBytes(resp *llms.ContentResponse) int {
 	return n
 }
 
-// callError words a failed call without the provider's raw text.
+// callError words a failed call for people: what happened, in plain
+// words. What langchaingo or the network said verbatim (a JSON decoder's
+// complaint, a dial error) goes to the log only.
 func (c *client) callError(ctx context.Context, ex *exchange, err error) error {
+	server := c.server()
 	switch {
-	case ex.apiErr != nil:
+	case ex.apiErr != nil: // the last answer was an error status
 		return ex.apiErr
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("%s: no answer within %s: %w: %w", c.o.Provider, c.o.Timeout, action.ErrUnavailable, context.DeadlineExceeded)
+		return failure(fmt.Sprintf("the model server at %s did not answer within %s", server, c.o.Timeout), action.ErrUnavailable, context.DeadlineExceeded)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w", c.o.Provider, ctx.Err())
-	case ex.netErr != nil:
-		return fmt.Errorf("%s: %s: %w", c.o.Provider, c.scrub(ex.netErr.Error()), action.ErrUnavailable)
-	default: // a response langchaingo could not read
-		return fmt.Errorf("%s: unreadable response: %s: %w", c.o.Provider, c.scrub(err.Error()), action.ErrUnavailable)
+		return fmt.Errorf("the model call to %s was cancelled: %w", server, ctx.Err())
+	case ex.netErr != nil && !ex.answered:
+		c.o.Logger.Warn("model server unreachable", "server", server, "attempts", ex.attempts, "detail", c.scrub(ex.netErr.Error()))
+		return failure(fmt.Sprintf("the model server at %s could not be reached (%s)", server, plainNetErr(ex.netErr)), action.ErrUnavailable)
+	default: // it answered 2xx, with something langchaingo could not read
+		c.o.Logger.Warn("unreadable model response", "server", server, "attempts", ex.attempts, "statuses", fmt.Sprint(ex.statuses), "detail", c.scrub(err.Error()))
+		after := ""
+		if n := len(ex.statuses); n > 1 {
+			after = fmt.Sprintf(" (after %s and a retry)", statusList(ex.statuses[:n-1]))
+		}
+		return failure(fmt.Sprintf("the model server at %s answered with something that is not a chat completion Parley can read%s", server, after), action.ErrUnavailable)
 	}
+}
+
+// plainError is a failure said in plain words, whose kinds (an action
+// error kind, context.DeadlineExceeded) errors.Is still finds without
+// them being spelled out in the text.
+type plainError struct {
+	msg   string
+	kinds []error
+}
+
+func (e *plainError) Error() string   { return e.msg }
+func (e *plainError) Unwrap() []error { return e.kinds }
+
+func failure(msg string, kinds ...error) error { return &plainError{msg: msg, kinds: kinds} }
+
+// server is the endpoint's host[:port], for messages: never a path,
+// query or credential.
+func (c *client) server() string {
+	if u, err := url.Parse(c.o.BaseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return c.o.Provider
+}
+
+// statusList words the statuses of earlier attempts: "a 429", "a 429 and a 503".
+func statusList(sts []int) string {
+	var parts []string
+	for _, st := range sts {
+		if st == 0 {
+			parts = append(parts, "a network error")
+		} else {
+			parts = append(parts, fmt.Sprintf("a %d", st))
+		}
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
+}
+
+// plainNetErr says in a few words why a server could not be reached.
+func plainNetErr(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	switch {
+	case errors.As(err, &dns):
+		return "its name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to it"
+	case errors.As(err, &cert):
+		return "its TLS certificate is not trusted"
+	case errors.As(err, &rec):
+		return "it does not speak TLS"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection closed before an answer"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "the connection timed out"
+	}
+	return "a network error"
 }
 
 // Tokens reads the usage langchaingo copied from a response: OpenAI's
@@ -241,6 +352,8 @@ type exchange struct {
 	reqBytes int
 	apiErr   *APIError
 	netErr   error
+	answered bool  // a 2xx response was handed to langchaingo
+	statuses []int // of each attempt, 0 for a network error
 }
 
 const maxErrorBody = 64 << 10
@@ -260,6 +373,9 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 	ex.reqBytes = len(body)
 	for attempt := 0; ; attempt++ {
 		r := req.Clone(ctx)
+		if ex.c.o.APIKey == "" { // an endpoint that takes no key gets no header
+			r.Header.Del("Authorization")
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		ex.attempts++
@@ -267,6 +383,7 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 		last := attempt >= ex.c.o.MaxRetries
 		if err != nil {
 			ex.netErr = err
+			ex.statuses = append(ex.statuses, 0)
 			if ctx.Err() != nil || last {
 				return nil, err
 			}
@@ -275,8 +392,9 @@ func (ex *exchange) Do(req *http.Request) (*http.Response, error) {
 			}
 			continue
 		}
-		if resp.StatusCode < 300 {
-			ex.netErr = nil
+		ex.statuses = append(ex.statuses, resp.StatusCode)
+		if resp.StatusCode < 300 { // what failed before is not what this call's outcome is
+			ex.netErr, ex.apiErr, ex.answered = nil, nil, true
 			return resp, nil
 		}
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -352,23 +470,36 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// apiError reads OpenAI's {"error":{...}} or Anthropic's
-// {"type":"error","error":{...}} body.
+// apiError reads an error body: OpenAI's {"error":{...}} (llama.cpp's
+// and newer vLLM's too, with a numeric code), Anthropic's
+// {"type":"error","error":{...}}, vLLM's {"error":"Unauthorized"} and its
+// older top-level {"object":"error","message",...}.
 func (c *client) apiError(status int, raw []byte, attempts int) *APIError {
-	var body struct {
-		Error struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Code    any    `json:"code"`
-		} `json:"error"`
+	type detail struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+		Code    any    `json:"code"`
 	}
-	e := &APIError{Provider: c.o.Provider, Status: status, Attempts: attempts}
+	var body struct {
+		Error json.RawMessage `json:"error"`
+		detail
+	}
+	e := &APIError{Provider: c.o.Provider, Server: c.server(), Status: status, Attempts: attempts}
 	if json.Unmarshal(raw, &body) == nil {
-		e.Type = body.Error.Type
-		if body.Error.Code != nil {
-			e.Code = fmt.Sprint(body.Error.Code)
+		d := body.detail
+		var nested detail
+		var text string
+		switch {
+		case json.Unmarshal(body.Error, &nested) == nil:
+			d = nested
+		case json.Unmarshal(body.Error, &text) == nil:
+			d = detail{Message: text}
 		}
-		e.Message = c.scrub(body.Error.Message)
+		e.Type = d.Type
+		if d.Code != nil {
+			e.Code = fmt.Sprint(d.Code)
+		}
+		e.Message = c.scrub(d.Message)
 	}
 	if len(e.Message) > 300 {
 		e.Message = e.Message[:300] + "…"

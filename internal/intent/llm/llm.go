@@ -1,13 +1,19 @@
 // Package llm is Parley's language-model intent router and incident
 // summariser, built on langchaingo with native tool calling.
 //
-// The LLM proposes; Parley decides. Each action the asking user may run
-// (Query.Catalog) is offered as one tool whose parameters are the action's
-// JSON Schema, compacted. The model's answer is never used as is: a call to
-// a tool that was not offered, an unknown name, arguments that are not
-// JSON or fail Spec.Validate, or names absent from the inventory all
-// become action.None with a note; only validated action.Params leave the
-// router. The pipeline's policy and confirmation still guard whatever the
+// The LLM proposes; Parley decides. Of the actions the asking user may
+// run (Query.Catalog: the policy and the channel's bindings already
+// applied), the ones the request is plausibly about are offered, each as
+// one tool whose parameters are the action's JSON Schema, compacted (see
+// shortlist.go: the words of the request against each action's own
+// vocabulary, the offline router's reading, the thread's last action; all
+// of them when the words point at none), with a none tool when the prompt
+// offers one. The model's answer is never used as is: a call to a tool
+// that was not offered, an unknown name, arguments that are not JSON or
+// fail Spec.Validate, or names absent from the inventory all become
+// action.None with a note saying which; only validated action.Params leave
+// the router. A model may name an action by its tool name
+// (kubernetes_scale) or its own (kubernetes.scale). The pipeline's policy and confirmation still guard whatever the
 // router returns, so a model talked into "scale prod to 0" by a hostile
 // message can at most propose a change the user could have typed, which
 // then needs the same policy decision and confirmation.
@@ -50,6 +56,10 @@ const Source = "llm"
 // reports none.
 const DefaultConfidence = 0.8
 
+// DefaultVariant is the router prompt used when no variants are
+// configured.
+const DefaultVariant = "v3"
+
 // Variant is a prompt variant and its share of traffic.
 type Variant struct {
 	Name   string // prompts/router/<Name>.tmpl
@@ -73,9 +83,10 @@ type Metrics interface {
 	BudgetExhausted(scope string)
 }
 
-// Options configure a Router or a Summarizer. Provider, Model and APIKey
-// are required (an OpenAI-compatible local endpoint that takes no key
-// still needs a placeholder: langchaingo refuses an empty one).
+// Options configure a Router or a Summarizer. Provider and Model are
+// required, and APIKey but for an OpenAI-compatible BaseURL that takes
+// none (a local Ollama, llama.cpp or vLLM): then no Authorization header
+// is sent.
 type Options struct {
 	Provider   string // OpenAI, Azure or Anthropic
 	BaseURL    string // API base including /v1; default per provider. Azure: the resource endpoint.
@@ -93,7 +104,7 @@ type Options struct {
 	LegacyMaxTokens bool
 
 	// Variants split traffic between prompt templates (router only);
-	// default v1 only. A subject always gets the same variant.
+	// default DefaultVariant only. A subject always gets the same variant.
 	Variants []Variant
 	// SummaryVariant is the summary template; default v1.
 	SummaryVariant string
@@ -109,6 +120,10 @@ type Options struct {
 	// tell "you may not run it" from "unknown"; nil counts every name not
 	// offered as unknown.
 	KnownActions []string
+	// Evidence is the offline router (router only): its reading of a
+	// request is always among the tools offered for it. nil = the tools
+	// are chosen from the request's words alone.
+	Evidence intent.Router
 
 	// Redact cleans text before it is sent; default redact.Redact.
 	Redact     func(string) string
@@ -120,6 +135,7 @@ type Options struct {
 
 func (o *Options) defaults(summary bool) error {
 	o.Provider = strings.ToLower(strings.TrimSpace(o.Provider))
+	keyless := o.APIKey == "" && o.Provider == OpenAI && o.BaseURL != ""
 	switch o.Provider {
 	case OpenAI:
 		o.BaseURL = cmp.Or(o.BaseURL, DefaultOpenAIBaseURL)
@@ -142,8 +158,8 @@ func (o *Options) defaults(summary bool) error {
 	if strings.TrimSpace(o.Model) == "" {
 		return fmt.Errorf("llm: no model")
 	}
-	if o.APIKey == "" {
-		return fmt.Errorf("llm: no API key for provider %s", o.Provider)
+	if o.APIKey == "" && !keyless {
+		return fmt.Errorf("llm: no API key for provider %s (only an OpenAI-compatible base URL may take none)", o.Provider)
 	}
 	if o.Timeout < 0 || o.MaxRetryWait < 0 || o.CacheTTL < 0 || o.MaxTokens < 0 || o.MaxWords < 0 {
 		return fmt.Errorf("llm: negative timeout, wait, TTL or limit")
@@ -168,7 +184,7 @@ func (o *Options) defaults(summary bool) error {
 	o.MaxWords = cmp.Or(o.MaxWords, 150)
 	o.SummaryVariant = cmp.Or(o.SummaryVariant, "v1")
 	if len(o.Variants) == 0 {
-		o.Variants = []Variant{{Name: "v1", Weight: 100}}
+		o.Variants = []Variant{{Name: DefaultVariant, Weight: 100}}
 	}
 	if err := o.Prices.Check(); err != nil {
 		return fmt.Errorf("llm: %w", err)
@@ -213,6 +229,7 @@ type loadedVariant struct {
 	Variant
 	prompt     *prompts.Prompt
 	confidence bool // ask for a confidence argument
+	noneTool   bool // offer the none tool
 }
 
 var _ intent.Router = (*Router)(nil)
@@ -223,7 +240,7 @@ func New(o Options) (*Router, error) {
 	if err := o.defaults(false); err != nil {
 		return nil, err
 	}
-	r := &Router{o: o, c: &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx},
+	r := &Router{o: o, c: newClient(o),
 		log: o.Logger.With("router", Source, "provider", o.Provider, "model", o.Model)}
 	seen := map[string]bool{}
 	for _, v := range o.Variants {
@@ -238,7 +255,8 @@ func New(o Options) (*Router, error) {
 		if err != nil {
 			return nil, fmt.Errorf("llm: %w", err)
 		}
-		r.variants = append(r.variants, loadedVariant{Variant: v, prompt: p, confidence: p.Meta["tool-confidence"] == "true"})
+		r.variants = append(r.variants, loadedVariant{Variant: v, prompt: p, confidence: p.Meta["tool-confidence"] == "true",
+			noneTool: p.Meta["none-tool"] == "true"})
 		r.total += v.Weight
 	}
 	if r.total == 0 {
@@ -277,15 +295,22 @@ func UsageOf(in intent.Intent) (llmcost.Usage, bool) {
 // errors.Is(err, llmcost.ErrBudgetExceeded)); a model answer that cannot
 // be used is action.None with a note, not an error.
 func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, error) {
-	offered := offeredSpecs(q.Catalog)
+	permitted := offeredSpecs(q.Catalog)
 	v := r.chooseVariant(q)
 	tag := fmt.Sprintf("llm %s, prompt %s", r.o.Model, v.Name)
-	if len(offered) == 0 {
+	if len(permitted) == 0 {
 		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 1, Source: Source, Variant: v.Name,
 			Note: "no actions are available to you here; the model was not asked (" + tag + ")"}, nil
 	}
-	tools, names := buildTools(offered, v.confidence)
-	system, err := v.prompt.Render(struct{ Inventory string }{inventoryText(q.Inventory)})
+	hint := ""
+	if r.o.Evidence != nil {
+		if ri, err := r.o.Evidence.Route(ctx, q); err == nil {
+			hint = ri.Action
+		}
+	}
+	offered := shortlist(q, permitted, hint)
+	tools, names := buildTools(offered, v.confidence, v.noneTool)
+	system, err := v.prompt.Render(struct{ Inventory string }{inventoryText(q.Inventory, offered)})
 	if err != nil {
 		return intent.Intent{}, fmt.Errorf("llm route: %w", err)
 	}
@@ -295,7 +320,12 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	key := llmcost.Key(r.o.Provider, r.o.Model, v.Name, v.prompt.Version, system, userMessage(nq, r.o.Redact), toolsFingerprint(tools))
 	if in, ok := r.cache.Get(key); ok {
 		in.Params = in.Params.Clone()
-		u := llmcost.Usage{Provider: r.o.Provider, Model: r.o.Model, Variant: v.Name, Cached: true}
+		if in.Proposal != nil {
+			pr := *in.Proposal
+			in.Proposal = &pr
+		}
+		u := llmcost.Usage{Provider: r.o.Provider, Model: r.o.Model, Variant: v.Name, Prompt: v.promptName(),
+			PromptVersion: v.prompt.Version, Cached: true}
 		in.Usage = &u
 		in.Note = fmt.Sprintf("%s (%s, cached)", in.Note, tag)
 		if r.o.Metrics != nil {
@@ -309,15 +339,15 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 			if errors.As(err, &be) && r.o.Metrics != nil {
 				r.o.Metrics.BudgetExhausted(string(be.Scope))
 			}
-			return intent.Intent{}, fmt.Errorf("llm route: %w", err)
+			return intent.Intent{}, err // says whose budget, in plain words
 		}
 	}
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, system),
 		llms.TextParts(llms.ChatMessageTypeHuman, user),
 	}
-	res, err := r.c.generate(ctx, msgs, r.o.MaxTokens, tools)
-	res.usage.Variant = v.Name
+	res, err := r.c.generate(ctx, call{temperature: r.o.Temperature, maxTokens: r.o.MaxTokens, msgs: msgs, tools: tools})
+	res.usage.Variant, res.usage.Prompt, res.usage.PromptVersion = v.Name, v.promptName(), v.prompt.Version
 	if err != nil {
 		outcome := "error"
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -327,9 +357,13 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 			r.o.Metrics.LLMRequest(outcome, res.usage)
 		}
 		r.log.Warn("model call failed", "variant", v.Name, "attempts", res.usage.Attempts, "err", err)
-		return intent.Intent{}, fmt.Errorf("llm route: %w", err)
+		if res.usage.PromptTokens > 0 { // the provider answered, unreadably: it bills the call
+			r.record(ctx, q, action.None, res.usage)
+		}
+		return intent.Intent{}, &llmcost.CallError{Usage: res.usage, Err: err} // plain words: the chat shows them
 	}
-	in, clean := interpret(res.resp, offered, names, r.o.KnownActions, q.Inventory, v.confidence, r.o.Redact)
+	in, clean := interpret(res.resp, answerCtx{shortlist: offered, names: names, permitted: permitted, known: r.o.KnownActions,
+		inv: q.Inventory, askConfidence: v.confidence, red: r.o.Redact})
 	in.Source, in.Variant = Source, v.Name
 	u := res.usage
 	in.Usage = &u
@@ -342,20 +376,33 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	if r.o.Metrics != nil {
 		r.o.Metrics.LLMRequest("ok", u)
 	}
-	if r.o.Budget != nil {
-		rec := llmcost.Record{Time: r.o.Now(), RequestID: q.RequestID, Subject: q.Subject, Channel: q.Channel,
-			Action: in.Action, Purpose: "route", Usage: u}
-		if err := r.o.Budget.Record(ctx, rec); err != nil {
-			r.log.Warn("recording model usage failed", "err", err)
-		}
-	}
+	r.record(ctx, q, in.Action, u)
 	if clean {
 		c := in
 		c.Params, c.Note, c.Usage = in.Params.Clone(), base, nil
+		if in.Proposal != nil {
+			pr := *in.Proposal
+			c.Proposal = &pr
+		}
 		r.cache.Put(key, c)
 	}
 	return in, nil
 }
+
+// record charges a call to the budgets.
+func (r *Router) record(ctx context.Context, q intent.Query, act string, u llmcost.Usage) {
+	if r.o.Budget == nil {
+		return
+	}
+	rec := llmcost.Record{Time: r.o.Now(), RequestID: q.RequestID, Subject: q.Subject, Channel: q.Channel,
+		Action: act, Purpose: "route", Usage: u}
+	if err := r.o.Budget.Record(ctx, rec); err != nil {
+		r.log.Warn("recording model usage failed", "err", err)
+	}
+}
+
+// promptName names the template: "router/v3".
+func (v loadedVariant) promptName() string { return v.prompt.Kind + "/" + v.prompt.Variant }
 
 // normalize folds case and runs of space, so that trivially different
 // spellings of one question share a cache entry.

@@ -35,36 +35,31 @@ func names(list []string) string {
 	return strings.Join(out, ", ")
 }
 
-// inventoryText renders the inventory compactly for the system prompt.
-func inventoryText(inv intent.Inventory) string {
+// inventoryText renders, compactly for the system prompt, the kinds of
+// inventory names the offered actions take: a deployment once however
+// many namespaces hold it (the namespace is a parameter of its own).
+func inventoryText(inv intent.Inventory, offered []action.Spec) string {
+	takes := map[action.Source]bool{}
+	for _, s := range offered {
+		for _, p := range s.Params {
+			takes[p.Source] = true
+		}
+	}
 	var b strings.Builder
-	b.WriteString("namespaces: " + names(inv.Namespaces) + "\n")
-	b.WriteString("deployments:")
-	nss := slices.Clone(inv.Namespaces)
-	for ns := range inv.Deployments {
-		if !slices.Contains(nss, ns) {
-			nss = append(nss, ns)
+	line := func(src action.Source, label string, list []string) {
+		if takes[src] {
+			b.WriteString(label + ": " + names(list) + "\n")
 		}
 	}
-	slices.Sort(nss[len(inv.Namespaces):])
-	first := true
-	for _, ns := range nss {
-		if len(inv.Deployments[ns]) == 0 || !plainName.MatchString(ns) {
-			continue
-		}
-		if !first {
-			b.WriteByte(';')
-		}
-		first = false
-		b.WriteString(" " + ns + ": " + names(inv.Deployments[ns]))
+	line(action.Namespaces, "namespaces", inv.Namespaces)
+	line(action.Deployments, "deployments", inv.AllDeployments())
+	line(action.Services, "services", inv.Services)
+	line(action.EvalSuites, "eval suites", inv.EvalSuites)
+	line(action.EvalVariants, "eval variants", inv.EvalVariants)
+	if b.Len() == 0 {
+		return "-"
 	}
-	if first {
-		b.WriteString(" -")
-	}
-	b.WriteString("\nservices: " + names(inv.Services))
-	b.WriteString("\neval suites: " + names(inv.EvalSuites))
-	b.WriteString("\neval variants: " + names(inv.EvalVariants))
-	return b.String()
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 type turn struct {

@@ -74,7 +74,7 @@ func NewSummarizer(o Options) (*Summarizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm: %w", err)
 	}
-	return &Summarizer{o: o, c: &client{o: o, scrub: scrubber(o.APIKey, o.Redact), sleep: sleepCtx}, prompt: p,
+	return &Summarizer{o: o, c: newClient(o), prompt: p,
 		log: o.Logger.With("summarizer", o.SummaryVariant, "provider", o.Provider, "model", o.Model)}, nil
 }
 
@@ -131,8 +131,8 @@ func (s *Summarizer) evidenceMessage(ev Evidence) string {
 	return string(b)
 }
 
-// Summarize writes the summary of the evidence. The text is redacted
-// before it is returned; usage is set even when err is not nil (as far
+// Summarize writes the summary of the evidence. The text is redacted and
+// defanged (Defang) before it is returned; usage is set even when err is not nil (as far
 // as it is known).
 func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcost.Usage, error) {
 	system, err := s.prompt.Render(struct{ MaxWords int }{s.o.MaxWords})
@@ -154,7 +154,7 @@ func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcos
 		llms.TextParts(llms.ChatMessageTypeSystem, system),
 		llms.TextParts(llms.ChatMessageTypeHuman, s.evidenceMessage(ev)),
 	}
-	res, err := s.c.generate(ctx, msgs, s.o.MaxTokens, nil) // no tools: a summary cannot act
+	res, err := s.c.generate(ctx, call{temperature: s.o.Temperature, maxTokens: s.o.MaxTokens, msgs: msgs}) // no tools: a summary cannot act
 	res.usage.Variant = "summary-" + s.o.SummaryVariant
 	if err != nil {
 		outcome := "error"
@@ -184,5 +184,6 @@ func (s *Summarizer) Summarize(ctx context.Context, ev Evidence) (string, llmcos
 	if len(parts) == 0 {
 		return "", res.usage, fmt.Errorf("summarize: %s returned no text", s.o.Provider)
 	}
-	return s.o.Redact(strings.Join(parts, "\n")), res.usage, nil
+	// the model's words: redacted, and links and commands made inert
+	return Defang(s.o.Redact(strings.Join(parts, "\n"))), res.usage, nil
 }

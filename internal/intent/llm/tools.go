@@ -16,14 +16,20 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// Notes of the answers the router refuses to pass on.
+// Notes of the answers the router refuses to pass on; each is followed
+// by what the model named.
 const (
 	NoteUnknownAction = "model proposed an unknown action"
 	NoteNotAllowed    = "model proposed an action you may not run"
+	NoteNotOffered    = "model proposed an action it was not offered"
 	NoteMalformed     = "model proposed malformed arguments"
 	NoteSeveral       = "model proposed more than one action"
 	NoteNoAction      = "model chose no action"
 )
+
+// NoneTool is the tool a model calls when nothing fits (offered when the
+// prompt says so, and understood from every prompt).
+const NoneTool = action.None
 
 // offeredSpecs are the catalog's actions except none.
 func offeredSpecs(catalog []action.Spec) []action.Spec {
@@ -44,18 +50,27 @@ func offeredSpecs(catalog []action.Spec) []action.Spec {
 // "kubernetes_scale".
 func toolName(action string) string { return strings.ReplaceAll(action, ".", "_") }
 
-// buildTools offers each spec as a function tool. names maps tool names
-// back to action names.
-func buildTools(specs []action.Spec, askConfidence bool) ([]llms.Tool, map[string]string) {
-	tools := make([]llms.Tool, 0, len(specs))
-	names := make(map[string]string, len(specs))
+// buildTools offers each spec as a function tool, and the none tool when
+// noneTool is set. names maps what a model may call an action back to
+// the action: the tool name and, as models sometimes answer with it, the
+// action's own dotted name.
+func buildTools(specs []action.Spec, askConfidence, noneTool bool) ([]llms.Tool, map[string]string) {
+	tools := make([]llms.Tool, 0, len(specs)+1)
+	names := make(map[string]string, 2*len(specs))
 	for _, s := range specs {
 		n := toolName(s.Name)
-		names[n] = s.Name
+		names[n], names[s.Name] = s.Name, s.Name
 		tools = append(tools, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
 			Name:        n,
 			Description: terse(s.Description),
 			Parameters:  compactSchema(s, askConfidence),
+		}})
+	}
+	if noneTool {
+		tools = append(tools, llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
+			Name:        NoneTool,
+			Description: "Nothing fits: chit-chat, off-topic, unclear",
+			Parameters:  map[string]any{"type": "object", "properties": map[string]any{}},
 		}})
 	}
 	return tools, names
@@ -104,6 +119,7 @@ func compactSchema(s action.Spec, askConfidence bool) map[string]any {
 		delete(pm, "minimum")
 		delete(pm, "maximum")
 		delete(pm, "pattern")
+		delete(pm, "default") // the action applies it; the model need not know it
 		sp, _ := s.Param(name)
 		d := terse(sp.Description)
 		if sp.Type != action.String || sp.Source != action.NoSource || d == "" || selfExplanatory(name, d) {
@@ -137,13 +153,49 @@ func toolsFingerprint(tools []llms.Tool) string {
 	return string(b)
 }
 
-// interpret turns the model's answer into an intent. clean is false when
-// the answer was refused (worth asking again rather than caching).
-func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[string]string, known []string,
-	inv intent.Inventory, askConfidence bool, red func(string) string) (in intent.Intent, clean bool) {
-	none := func(note string, clean bool) (intent.Intent, bool) {
-		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note}, clean
+// answerCtx is what a model's answer is checked against.
+type answerCtx struct {
+	shortlist     []action.Spec     // the actions offered as tools for this request
+	names         map[string]string // tool or action name -> action, of the shortlist
+	permitted     []action.Spec     // every action the user may run here (the query's catalog)
+	known         []string          // every action that exists
+	inv           intent.Inventory
+	askConfidence bool
+	red           func(string) string
+}
+
+// shownName is a name a model wrote, fit for a note: redacted, clipped,
+// quoted.
+func (ac answerCtx) shownName(n string) string { return fmt.Sprintf("%q", Defang(clip(ac.red(n), 60))) }
+
+// resolve maps a called name to an offered action, or says why it is not
+// one.
+func (ac answerCtx) resolve(called string) (string, string) {
+	if name, ok := ac.names[called]; ok {
+		return name, ""
 	}
+	is := func(k string) bool { return k == called || toolName(k) == called }
+	switch {
+	case slices.ContainsFunc(ac.permitted, func(s action.Spec) bool { return is(s.Name) }):
+		return "", NoteNotOffered + ": " + ac.shownName(called)
+	case slices.ContainsFunc(ac.known, is):
+		return "", NoteNotAllowed + ": " + ac.shownName(called)
+	}
+	return "", NoteUnknownAction + ": " + ac.shownName(called)
+}
+
+// Bounds on what a proposal keeps of the model's answer.
+const (
+	maxProposalArgs = 500
+	maxProposalText = 300
+)
+
+// interpret turns the model's answer into an intent, with the answer as
+// the model gave it in Intent.Proposal. clean is false when the answer
+// was refused (worth asking again rather than caching).
+func interpret(resp *llms.ContentResponse, ac answerCtx) (in intent.Intent, clean bool) {
+	red := ac.red
+	pr := &intent.Proposal{}
 	var calls []llms.ToolCall
 	var text []string
 	for _, ch := range resp.Choices {
@@ -152,55 +204,72 @@ func interpret(resp *llms.ContentResponse, offered []action.Spec, names map[stri
 			text = append(text, t)
 		}
 	}
-	if len(calls) == 0 {
-		note := NoteNoAction
-		if len(text) > 0 {
-			note = clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), 300)
+	// the model's words, made inert: shown only quoted, as its suggestion
+	pr.Text = Defang(clip(red(strings.Join(strings.Fields(strings.Join(text, " ")), " ")), maxProposalText))
+	var tools, args []string
+	for _, c := range calls {
+		if c.FunctionCall != nil {
+			tools = append(tools, c.FunctionCall.Name)
+			args = append(args, c.FunctionCall.Arguments)
 		}
-		in, _ := none(note, true)
-		in.Confidence = DefaultConfidence
-		return in, true
+	}
+	pr.Tool = clip(red(strings.Join(tools, ", ")), 200)
+	pr.Arguments = clip(red(strings.Join(args, "; ")), maxProposalArgs)
+	refuse := func(note string) (intent.Intent, bool) {
+		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: 0, Note: note, Proposal: pr}, false
+	}
+	noAction := func() (intent.Intent, bool) {
+		pr.Accepted = true
+		return intent.Intent{Action: action.None, Params: action.Params{}, Confidence: DefaultConfidence, Note: NoteNoAction, Proposal: pr}, true
+	}
+	if len(calls) == 0 {
+		return noAction()
 	}
 	if len(calls) > 1 {
-		return none(NoteSeveral, false)
+		var named []string
+		for _, n := range tools {
+			named = append(named, ac.shownName(n))
+		}
+		return refuse(fmt.Sprintf("%s (%d calls: %s)", NoteSeveral, len(calls), strings.Join(named, ", ")))
 	}
 	fc := calls[0].FunctionCall
-	if fc == nil {
-		return none(NoteMalformed, false)
+	if fc == nil || strings.TrimSpace(fc.Name) == "" {
+		return refuse(NoteMalformed + " (a tool call without a name)")
 	}
-	name, ok := names[fc.Name]
-	if !ok {
-		if slices.ContainsFunc(known, func(k string) bool { return k == fc.Name || toolName(k) == fc.Name }) {
-			return none(NoteNotAllowed, false)
-		}
-		return none(NoteUnknownAction, false)
+	if fc.Name == NoneTool {
+		return noAction()
 	}
-	spec := offered[slices.IndexFunc(offered, func(s action.Spec) bool { return s.Name == name })]
-	var args map[string]any
+	name, why := ac.resolve(fc.Name)
+	if why != "" {
+		return refuse(why)
+	}
+	spec := ac.shortlist[slices.IndexFunc(ac.shortlist, func(s action.Spec) bool { return s.Name == name })]
+	var raw map[string]any
 	dec := json.NewDecoder(bytes.NewReader([]byte(cmpOr(strings.TrimSpace(fc.Arguments), "{}"))))
 	dec.UseNumber()
-	if err := dec.Decode(&args); err != nil || dec.More() {
-		return none(NoteMalformed+" (not a JSON object)", false)
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return refuse(fmt.Sprintf("%s for %s (not a JSON object)", NoteMalformed, name))
 	}
 	conf := DefaultConfidence
-	if _, declared := spec.Param("confidence"); askConfidence && !declared {
-		if c, ok := confidenceOf(args["confidence"]); ok {
+	if _, declared := spec.Param("confidence"); ac.askConfidence && !declared {
+		if c, ok := confidenceOf(raw["confidence"]); ok {
 			conf = c
 		}
-		delete(args, "confidence")
+		delete(raw, "confidence")
 	}
-	params, err := spec.Validate(args)
+	params, err := spec.Validate(raw)
 	if err != nil && params == nil {
-		return none(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, clip(red(err.Error()), 200)), false)
+		return refuse(fmt.Sprintf("%s for %s: %s", NoteMalformed, name, Defang(clip(red(err.Error()), 200))))
 	}
 	var notes []string
 	if err != nil { // only required parameters are missing: the pipeline asks for them
 		notes = append(notes, "missing "+strings.Join(spec.Missing(params), ", "))
 	}
-	if note, ok := resolveNames(spec, params, inv); !ok {
-		return none(note, false)
+	if note, ok := resolveNames(spec, params, ac.inv, red); !ok {
+		return refuse(note)
 	}
-	in = intent.Intent{Action: name, Params: params, Confidence: conf, Note: strings.Join(append([]string{"read as " + name}, notes...), "; ")}
+	pr.Accepted = true
+	in = intent.Intent{Action: name, Params: params, Confidence: conf, Note: strings.Join(append([]string{"read as " + name}, notes...), "; "), Proposal: pr}
 	return in, true
 }
 
@@ -225,7 +294,7 @@ func confidenceOf(v any) (float64, bool) {
 
 // resolveNames checks names against the inventory (when it lists any of
 // that kind) and puts them in the inventory's spelling.
-func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory) (string, bool) {
+func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory, red func(string) string) (string, bool) {
 	for _, k := range slices.Sorted(maps.Keys(params)) {
 		p, _ := spec.Param(k)
 		var list []string
@@ -249,7 +318,7 @@ func resolveNames(spec action.Spec, params action.Params, inv intent.Inventory) 
 		v, _ := params[k].(string)
 		i := slices.IndexFunc(list, func(n string) bool { return strings.EqualFold(n, v) })
 		if i < 0 {
-			return fmt.Sprintf("model proposed %s %q, which is not in the inventory", k, clip(v, 60)), false
+			return fmt.Sprintf("model proposed %s %q, which is not in the inventory", k, Defang(clip(red(v), 60))), false
 		}
 		params[k] = list[i]
 	}

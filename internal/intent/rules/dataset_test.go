@@ -14,7 +14,7 @@ import (
 	"github.com/parley-chatops/parley/actions/useraction"
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -245,11 +245,11 @@ func TestGates(t *testing.T) {
 			specs = append(specs, exampleActionSpecs(t)...)
 		}
 		r := New(specs)
-		ds, err := eval.LoadDataset(f, specs)
+		ds, err := evals.LoadRoutingDataset(f, specs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := eval.Run(context.Background(), r, ds)
+		rep, err := evals.RunRouting(context.Background(), r, ds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +257,7 @@ func TestGates(t *testing.T) {
 			t.Logf("%s:%d %q: %s (%s)", filepath.Base(f), m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
 		}
 		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", filepath.Base(f), rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
-		if err := eval.DefaultGate().Check(rep); err != nil {
+		if err := evals.DefaultRoutingGates().Check(rep); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -277,11 +277,11 @@ func TestUserDefined(t *testing.T) {
 	}
 	r := New(specs)
 	for _, f := range []string{"testdata/userdefined.yaml", "testdata/userdefined-holdout.yaml"} {
-		ds, err := eval.LoadDataset(f, specs)
+		ds, err := evals.LoadRoutingDataset(f, specs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := eval.Run(context.Background(), r, ds)
+		rep, err := evals.RunRouting(context.Background(), r, ds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +289,7 @@ func TestUserDefined(t *testing.T) {
 			t.Logf("%s:%d %q: %s (%s)", f, m.Case.Line, m.Case.Text, strings.Join(m.Problems(), "; "), m.Got.Note)
 		}
 		t.Logf("%s: %d/%d (%.1f%%), unsafe %d", f, rep.FullyRight, rep.Cases, 100*rep.Accuracy, rep.Unsafe)
-		if err := eval.DefaultGate().Check(rep); err != nil {
+		if err := evals.DefaultRoutingGates().Check(rep); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

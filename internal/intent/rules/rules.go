@@ -200,7 +200,9 @@ func (r *Router) Route(ctx context.Context, q intent.Query) (intent.Intent, erro
 	a := r.analyse(q.Text, r.indexFor(q.Inventory))
 	a.history = q.History
 	d := a.decide()
-	return d.intent(q.Catalog), nil
+	in := d.intent(q.Catalog)
+	in.OutOfScope = d.act == nil && a.offTopic()
+	return in, nil
 }
 
 // decision is the router's answer before it is fitted to the catalog.

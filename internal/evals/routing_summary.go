@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	"fmt"
@@ -7,15 +7,15 @@ import (
 	"text/tabwriter"
 )
 
-// summaryMisses caps how many misses WriteSummary lists; unsafe results
+// summaryMisses caps how many misses WriteRoutingSummary lists; unsafe results
 // are always all listed.
 const summaryMisses = 15
 
-// WriteSummary writes a concise plain-text report: a per-action table, the
+// WriteRoutingSummary writes a concise plain-text report: a per-action table, the
 // confusion summary (wrong actions only, most frequent first), the unsafe
-// results, the first misses, the overall numbers and, when rep.Gate is set,
+// results, the first misses, the overall numbers and, when rep.Gates are set,
 // the gate's verdict.
-func WriteSummary(w io.Writer, rep *Report) error {
+func WriteRoutingSummary(w io.Writer, rep *RoutingReport) error {
 	sw := &summaryWriter{w: w}
 	sw.printf("Routing evaluation: %d cases\n\n", rep.Cases)
 
@@ -64,18 +64,17 @@ func WriteSummary(w io.Writer, rep *Report) error {
 	}
 	sw.printf("Mean latency: %s\n", rep.MeanLatency())
 	if rep.ModelCalls > 0 {
-		sw.printf("Model calls: %d of %d cases (%.1f%%); tokens %d in + %d out (%.0f in per call); estimated cost $%.4f\n",
-			rep.ModelCalls, rep.Cases, 100*ratio(rep.ModelCalls, rep.Cases), rep.PromptTokens, rep.CompletionTokens,
-			float64(rep.PromptTokens)/float64(rep.ModelCalls), rep.Cost)
+		sw.printf("Model calls: %d of %d cases (%.1f%%)", rep.ModelCalls, rep.Cases, 100*ratio(rep.ModelCalls, rep.Cases))
+		if rep.CachedCalls > 0 {
+			sw.printf(", %d of them answered from the cache", rep.CachedCalls)
+		}
+		sw.printf("; tokens %d in + %d out; estimated cost $%.4f\n", rep.PromptTokens, rep.CompletionTokens, rep.Cost)
+		sw.printf("Prompt tokens per call: %.0f mean, %d max\n", rep.PromptTokensPerCall(), rep.MaxPromptTokens)
 	}
-	if rep.Gate != nil {
-		if err := rep.Gate.Check(rep); err != nil {
-			sw.printf("Gate (%s): FAIL\n", rep.Gate)
-			for _, line := range strings.Split(err.Error(), "\n") {
-				sw.printf("  %s\n", line)
-			}
-		} else {
-			sw.printf("Gate (%s): PASS\n", rep.Gate)
+	if len(rep.Gates) > 0 {
+		res, _ := rep.Gates.Results(rep)
+		for _, line := range gateLines(res) {
+			sw.printf("%s\n", line)
 		}
 	}
 	if sw.err != nil {

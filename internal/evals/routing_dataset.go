@@ -1,10 +1,11 @@
-// Package eval scores intent routers against routing datasets: it loads and
-// validates a dataset (DESIGN.md, "Routing dataset format"), routes every
-// case, scores the action and each listed parameter, flags unsafe answers
-// (a mutating action where only reading or nothing was asked for), and
-// writes the results as a text summary, CSV and a self-contained HTML page.
-// A Gate turns a Report into a pass or fail for CI.
-package eval
+// Routing datasets (DESIGN.md, "Routing dataset format"): loaded and
+// validated against the action specs, every case routed and scored on its
+// action and each listed parameter, unsafe answers flagged (a mutating
+// action where only reading or nothing was asked for), and the results
+// written as a text summary, CSV and a self-contained HTML page, judged by
+// RoutingGates.
+
+package evals
 
 import (
 	"cmp"
@@ -20,18 +21,18 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// Dataset is a routing dataset: the inventory the router resolves names
+// RoutingDataset is a routing dataset: the inventory the router resolves names
 // against, and the cases it is scored on.
-type Dataset struct {
+type RoutingDataset struct {
 	Inventory intent.Inventory
-	Cases     []Case
+	Cases     []RoutingCase
 	// Catalog is the action specs the dataset was checked against; Run
 	// routes and scores with them.
 	Catalog []action.Spec
 }
 
-// Case is one request with its acceptable answers.
-type Case struct {
+// RoutingCase is one request with its acceptable answers.
+type RoutingCase struct {
 	Text string // the request as typed, markup included
 	// Actions are the acceptable actions; any of them is right. The first
 	// is the primary one.
@@ -50,14 +51,14 @@ type Case struct {
 	// it to 4").
 	History []intent.Turn
 
-	cat *catalog // the catalog it was checked against (nil when built in code)
+	cat *actionIndex // the catalog it was checked against (nil when built in code)
 }
 
 // Label names the expected action(s) of the case: the action, or the
 // acceptable actions in catalog order joined with "|", so the same set
 // always has the same label (a case built in code, without a catalog,
 // orders them by name, none last). Per-action statistics group by it.
-func (c Case) Label() string {
+func (c RoutingCase) Label() string {
 	acts := slices.Clone(c.Actions)
 	slices.SortFunc(acts, func(a, b string) int { return cmp.Or(c.cat.rank(a)-c.cat.rank(b), strings.Compare(a, b)) })
 	return strings.Join(acts, "|")
@@ -71,29 +72,29 @@ var (
 	turnKeys      = []string{"text", "action", "params"}
 )
 
-// maxErrors caps how many problems ParseDataset reports at once.
+// maxErrors caps how many problems ParseRoutingDataset reports at once.
 const maxErrors = 25
 
-// LoadDataset reads the dataset file at path and validates it against the
+// LoadRoutingDataset reads the dataset file at path and validates it against the
 // action specs of the catalog (the registry's, built-in and user-defined).
-func LoadDataset(path string, specs []action.Spec) (*Dataset, error) {
+func LoadRoutingDataset(path string, specs []action.Spec) (*RoutingDataset, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load dataset: %w", err)
 	}
-	ds, err := ParseDataset(data, specs)
+	ds, err := ParseRoutingDataset(data, specs)
 	if err != nil {
 		return nil, fmt.Errorf("load dataset %s: %w", path, err)
 	}
 	return ds, nil
 }
 
-// ParseDataset parses a dataset and validates it against the action specs.
+// ParseRoutingDataset parses a dataset and validates it against the action specs.
 // It is strict: unknown keys, actions not in specs, parameters an action
 // does not have, values of the wrong type and names missing from the
 // inventory are errors, each naming its line. Several problems are
 // reported together.
-func ParseDataset(data []byte, specs []action.Spec) (*Dataset, error) {
+func ParseRoutingDataset(data []byte, specs []action.Spec) (*RoutingDataset, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse dataset: %w", err)
@@ -105,8 +106,8 @@ func ParseDataset(data []byte, specs []action.Spec) (*Dataset, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("line %d: dataset must be a mapping with keys %s", root.Line, strings.Join(topKeys, ", "))
 	}
-	p := &parser{cat: newCatalog(specs)}
-	ds := &Dataset{Catalog: specs}
+	p := &datasetParser{cat: newActionIndex(specs)}
+	ds := &RoutingDataset{Catalog: specs}
 	var casesNode, invNode *yaml.Node
 	p.eachKey(root, "top-level", topKeys, func(key string, v *yaml.Node) {
 		switch key {
@@ -153,17 +154,17 @@ func ParseDataset(data []byte, specs []action.Spec) (*Dataset, error) {
 	return ds, nil
 }
 
-// parser collects problems with their lines.
-type parser struct {
-	cat  *catalog
+// datasetParser collects problems with their lines.
+type datasetParser struct {
+	cat  *actionIndex
 	errs []error
 }
 
-func (p *parser) errorf(line int, format string, args ...any) {
+func (p *datasetParser) errorf(line int, format string, args ...any) {
 	p.errs = append(p.errs, fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...)))
 }
 
-func (p *parser) err() error {
+func (p *datasetParser) err() error {
 	if len(p.errs) > maxErrors {
 		n := len(p.errs) - maxErrors
 		p.errs = append(p.errs[:maxErrors], fmt.Errorf("... and %d more problems", n))
@@ -172,7 +173,7 @@ func (p *parser) err() error {
 }
 
 // eachKey walks a mapping, rejecting unknown and repeated keys.
-func (p *parser) eachKey(m *yaml.Node, where string, known []string, fn func(key string, v *yaml.Node)) {
+func (p *datasetParser) eachKey(m *yaml.Node, where string, known []string, fn func(key string, v *yaml.Node)) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -194,7 +195,7 @@ func (p *parser) eachKey(m *yaml.Node, where string, known []string, fn func(key
 }
 
 // names decodes a list of non-empty plain strings.
-func (p *parser) names(n *yaml.Node, where string) []string {
+func (p *datasetParser) names(n *yaml.Node, where string) []string {
 	if n.Kind != yaml.SequenceNode {
 		p.errorf(n.Line, "%s must be a list of names", where)
 		return nil
@@ -211,7 +212,7 @@ func (p *parser) names(n *yaml.Node, where string) []string {
 	return out
 }
 
-func (p *parser) inventory(n *yaml.Node) intent.Inventory {
+func (p *datasetParser) inventory(n *yaml.Node) intent.Inventory {
 	var inv intent.Inventory
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "inventory must be a mapping with keys %s", strings.Join(inventoryKeys, ", "))
@@ -250,8 +251,8 @@ func (p *parser) inventory(n *yaml.Node) intent.Inventory {
 }
 
 // caseAt decodes and validates the i-th case (1-based).
-func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
-	c := Case{Line: n.Line, cat: p.cat}
+func (p *datasetParser) caseAt(i int, n *yaml.Node, v *validator) (RoutingCase, bool) {
+	c := RoutingCase{Line: n.Line, cat: p.cat}
 	where := fmt.Sprintf("case %d", i)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "%s must be a mapping with keys %s", where, strings.Join(caseKeys, ", "))
@@ -316,7 +317,7 @@ func (p *parser) caseAt(i int, n *yaml.Node, v *validator) (Case, bool) {
 // history decodes a case's earlier turns: a list of {text, action,
 // params}, each read as the router read it (one action, one value a
 // parameter), checked as a case's are.
-func (p *parser) history(n *yaml.Node, where string, v *validator) []intent.Turn {
+func (p *datasetParser) history(n *yaml.Node, where string, v *validator) []intent.Turn {
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		p.errorf(n.Line, "%s: history must be a non-empty list of earlier turns {text, action, params}", where)
 		return nil
@@ -370,7 +371,7 @@ func (p *parser) history(n *yaml.Node, where string, v *validator) []intent.Turn
 	return out
 }
 
-func (p *parser) actions(n *yaml.Node, where string) []string {
+func (p *datasetParser) actions(n *yaml.Node, where string) []string {
 	var names []*yaml.Node
 	switch n.Kind {
 	case yaml.ScalarNode:
@@ -403,7 +404,7 @@ func (p *parser) actions(n *yaml.Node, where string) []string {
 	return out
 }
 
-func (p *parser) params(n *yaml.Node, where string, actions []string, v *validator) map[string][]any {
+func (p *datasetParser) params(n *yaml.Node, where string, actions []string, v *validator) map[string][]any {
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n.Line, "%s: params must be a mapping of parameter names to values", where)
 		return nil
@@ -454,7 +455,7 @@ func scalarString(n *yaml.Node) (string, bool) {
 	return n.Value, true
 }
 
-func (p *parser) isAction(name string) bool {
+func (p *datasetParser) isAction(name string) bool {
 	_, ok := p.cat.spec(name)
 	return ok
 }
@@ -511,7 +512,7 @@ func (v *validator) value(p action.Param, n *yaml.Node) (any, string) {
 
 // consistent checks that an expected deployment exists in at least one of
 // the expected namespaces.
-func (v *validator) consistent(c Case) string {
+func (v *validator) consistent(c RoutingCase) string {
 	deps, nss := c.Params["deployment"], c.Params["namespace"]
 	if len(deps) == 0 || len(nss) == 0 {
 		return ""

@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	_ "embed"
@@ -11,15 +11,15 @@ import (
 	"strings"
 )
 
-//go:embed report.html.tmpl
-var reportTemplate string
+//go:embed routing.html.tmpl
+var routingTemplate string
 
-// WriteHTML writes the report as one self-contained HTML page (inline CSS,
+// WriteRoutingHTML writes the report as one self-contained HTML page (inline CSS,
 // no scripts or external assets): the summary numbers, per-action accuracy
 // with bars, the confusion table and every miss with its parameter diff.
 // All dataset and router text is escaped.
-func WriteHTML(w io.Writer, rep *Report) error {
-	tmpl, err := template.New("report").Parse(reportTemplate)
+func WriteRoutingHTML(w io.Writer, rep *RoutingReport) error {
+	tmpl, err := template.New("report").Parse(routingTemplate)
 	if err != nil {
 		return fmt.Errorf("write html: parse template: %w", err)
 	}
@@ -33,6 +33,8 @@ type htmlView struct {
 	Cases, FullyRight, ActionRight, Unsafe, Errors int
 	Accuracy, ActionAccuracy                       string
 	MeanLatency                                    string
+	ModelCalls                                     string // "" when no model was asked
+	PromptPerCall                                  string
 	Gate                                           string // empty when no gate
 	GatePass                                       bool
 	GateProblems                                   []string
@@ -78,19 +80,24 @@ type htmlParam struct {
 	OK              bool
 }
 
-func newHTMLView(rep *Report) htmlView {
+func newHTMLView(rep *RoutingReport) htmlView {
 	v := htmlView{
 		Cases: rep.Cases, FullyRight: rep.FullyRight, ActionRight: rep.ActionRight,
 		Unsafe: rep.Unsafe, Errors: rep.Errors,
 		Accuracy: pct(rep.Accuracy), ActionAccuracy: pct(rep.ActionAccuracy),
 		MeanLatency: rep.MeanLatency().String(),
 	}
-	if rep.Gate != nil {
-		v.Gate = rep.Gate.String()
-		if err := rep.Gate.Check(rep); err != nil {
-			v.GateProblems = strings.Split(err.Error(), "\n")
-		} else {
-			v.GatePass = true
+	if rep.ModelCalls > 0 {
+		v.ModelCalls = fmt.Sprintf("%d (%s)", rep.ModelCalls, pct(ratio(rep.ModelCalls, rep.Cases)))
+		v.PromptPerCall = fmt.Sprintf("%.0f", rep.PromptTokensPerCall())
+	}
+	if len(rep.Gates) > 0 {
+		res, ok := rep.Gates.Results(rep)
+		v.Gate, v.GatePass = rep.Gates.String(), ok
+		for _, r := range res {
+			if !r.Passed {
+				v.GateProblems = append(v.GateProblems, fmt.Sprintf("gate %s: %s", r.Gate, r.Reason))
+			}
 		}
 	}
 	for _, s := range rep.PerAction {

@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	"encoding/csv"
@@ -8,19 +8,19 @@ import (
 	"strings"
 )
 
-// csvHeader is the header row WriteCSV writes.
+// csvHeader is the header row WriteRoutingCSV writes.
 var csvHeader = []string{
 	"line", "text", "expected_action", "got_action", "expected_params", "got_params",
 	"action_ok", "params_ok", "unsafe", "confidence", "latency_us", "error",
 	"router", "prompt_tokens", "completion_tokens", "cost_usd",
 }
 
-// WriteCSV writes one row per case: line, text, expected action(s) joined
+// WriteRoutingCSV writes one row per case: line, text, expected action(s) joined
 // with "|", got action, expected params (JSON: name -> acceptable values),
 // got params (JSON), action_ok, params_ok, unsafe, confidence, latency_us,
 // and the router error if any. Texts are written as typed; a spreadsheet
 // opening the file should import them as text.
-func WriteCSV(w io.Writer, rep *Report) error {
+func WriteRoutingCSV(w io.Writer, rep *RoutingReport) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return fmt.Errorf("write csv: %w", err)

@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	"slices"
@@ -9,13 +9,13 @@ import (
 // catalog is the set of action specs a dataset is checked and scored
 // against: the actions of the running configuration (built-in and
 // user-defined), never a list compiled into this package.
-type catalog struct {
+type actionIndex struct {
 	byName map[string]action.Spec
 	order  []string // spec names in catalog order, then none
 }
 
-func newCatalog(specs []action.Spec) *catalog {
-	c := &catalog{byName: make(map[string]action.Spec, len(specs))}
+func newActionIndex(specs []action.Spec) *actionIndex {
+	c := &actionIndex{byName: make(map[string]action.Spec, len(specs))}
 	for _, s := range specs {
 		if _, dup := c.byName[s.Name]; dup || s.Name == action.None {
 			continue
@@ -27,7 +27,7 @@ func newCatalog(specs []action.Spec) *catalog {
 	return c
 }
 
-func (c *catalog) spec(name string) (action.Spec, bool) {
+func (c *actionIndex) spec(name string) (action.Spec, bool) {
 	if c == nil {
 		return action.Spec{}, false
 	}
@@ -38,7 +38,7 @@ func (c *catalog) spec(name string) (action.Spec, bool) {
 // rank orders labels: single actions in catalog order, then none, then
 // lists of acceptable actions. Without a catalog every action ranks
 // alike, before none.
-func (c *catalog) rank(label string) int {
+func (c *actionIndex) rank(label string) int {
 	if c == nil {
 		if label == action.None {
 			return 1
@@ -52,14 +52,14 @@ func (c *catalog) rank(label string) int {
 }
 
 // isMutating reports whether the named action changes something.
-func (c *catalog) isMutating(name string) bool {
+func (c *actionIndex) isMutating(name string) bool {
 	s, ok := c.spec(name)
 	return ok && s.Kind == action.Mutating
 }
 
 // risky reports whether running the named action could change something:
 // mutating actions and names the catalog does not know.
-func (c *catalog) risky(name string) bool {
+func (c *actionIndex) risky(name string) bool {
 	if name == "" || name == action.None {
 		return false
 	}
@@ -68,7 +68,7 @@ func (c *catalog) risky(name string) bool {
 }
 
 // paramType is the type of a parameter of any of the actions.
-func (c *catalog) paramType(actions []string, name string) action.ParamType {
+func (c *actionIndex) paramType(actions []string, name string) action.ParamType {
 	for _, a := range actions {
 		if s, ok := c.spec(a); ok {
 			if p, ok := s.Param(name); ok {

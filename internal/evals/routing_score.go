@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	"encoding/json"
@@ -14,9 +14,9 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// CaseResult is how a router did on one case.
-type CaseResult struct {
-	Case    Case
+// RoutingResult is how a router did on one case.
+type RoutingResult struct {
+	Case    RoutingCase
 	Got     intent.Intent
 	Err     error         // router failure (infrastructure), nil normally
 	Latency time.Duration // time the router took, set by Run
@@ -47,12 +47,12 @@ type ParamResult struct {
 // Unsafe is set when none of the acceptable actions changes anything but
 // the router chose a mutating action, or an action the catalog does not
 // know (unknown risk counts as destructive).
-func Score(c Case, got intent.Intent, specs []action.Spec) CaseResult {
-	return score(c, got, newCatalog(specs))
+func ScoreRouting(c RoutingCase, got intent.Intent, specs []action.Spec) RoutingResult {
+	return score(c, got, newActionIndex(specs))
 }
 
-func score(c Case, got intent.Intent, cat *catalog) CaseResult {
-	r := CaseResult{Case: c, Got: got}
+func score(c RoutingCase, got intent.Intent, cat *actionIndex) RoutingResult {
+	r := RoutingResult{Case: c, Got: got}
 	r.ActionOK = slices.Contains(c.Actions, got.Action)
 	names := make([]string, 0, len(c.Params))
 	for name := range c.Params {
@@ -83,7 +83,7 @@ func score(c Case, got intent.Intent, cat *catalog) CaseResult {
 
 // Problems describes in words what was wrong ("replicas: want 5, got 3").
 // It is empty for a fully right result.
-func (r CaseResult) Problems() []string {
+func (r RoutingResult) Problems() []string {
 	var out []string
 	if r.Err != nil {
 		out = append(out, "router error: "+r.Err.Error())

@@ -1,4 +1,4 @@
-package eval_test
+package evals_test
 
 import (
 	"strings"
@@ -6,13 +6,13 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 )
 
 // TestProjectDataset holds evals/routing.yaml to its own bar: large,
 // covering every action and parameter, plenty of refusals, no repeats.
 func TestProjectDataset(t *testing.T) {
-	ds, err := eval.LoadDataset("../../evals/routing.yaml", builtin.Specs())
+	ds, err := evals.LoadRoutingDataset("../../evals/routing.yaml", builtin.Specs())
 	if err != nil {
 		t.Fatalf("LoadDataset: %v", err)
 	}

@@ -1,4 +1,4 @@
-package eval_test
+package evals_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/builtin"
-	"github.com/parley-chatops/parley/internal/eval"
+	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
@@ -40,9 +40,9 @@ const inventoryYAML = `inventory:
   eval_variants: [baseline, prompt-v2]
 `
 
-func mustParse(t *testing.T, cases string) *eval.Dataset {
+func mustParse(t *testing.T, cases string) *evals.RoutingDataset {
 	t.Helper()
-	ds, err := eval.ParseDataset([]byte(inventoryYAML+"cases:\n"+cases), builtin.Specs())
+	ds, err := evals.ParseRoutingDataset([]byte(inventoryYAML+"cases:\n"+cases), builtin.Specs())
 	if err != nil {
 		t.Fatalf("ParseDataset: %v", err)
 	}
@@ -60,7 +60,7 @@ func TestScore(t *testing.T) {
   - {text: read, action: kubernetes.status, params: {deployment: checkout}}
   - {text: eval, action: evaluation.run, params: {suite: intent-routing}}
 `)
-	byText := map[string]eval.Case{}
+	byText := map[string]evals.RoutingCase{}
 	for _, c := range ds.Cases {
 		byText[c.Text] = c
 	}
@@ -98,7 +98,7 @@ func TestScore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := eval.Score(byText[tt.text], tt.got, builtin.Specs())
+			r := evals.ScoreRouting(byText[tt.text], tt.got, builtin.Specs())
 			if r.ActionOK != tt.actionOK || r.ParamsOK != tt.paramsOK || r.Unsafe == tt.safe {
 				t.Errorf("Score = action_ok %v params_ok %v unsafe %v; want %v %v %v (problems %q)",
 					r.ActionOK, r.ParamsOK, r.Unsafe, tt.actionOK, tt.paramsOK, !tt.safe, r.Problems())
@@ -116,7 +116,7 @@ func TestScore(t *testing.T) {
 func TestScoreProblemsNameTheParameter(t *testing.T) {
 	ds := mustParse(t, `  - {text: scale, action: kubernetes.scale, params: {deployment: checkout, namespace: prod, replicas: 5}}
 `)
-	r := eval.Score(ds.Cases[0], intent.Intent{Action: "kubernetes.scale",
+	r := evals.ScoreRouting(ds.Cases[0], intent.Intent{Action: "kubernetes.scale",
 		Params: action.Params{"deployment": "checkout", "replicas": 3}}, builtin.Specs())
 	got := strings.Join(r.Problems(), "\n")
 	for _, want := range []string{"namespace: want prod, got nothing", "replicas: want 5, got 3"} {
@@ -202,7 +202,7 @@ func TestParseDatasetErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := eval.ParseDataset([]byte(tt.input), builtin.Specs())
+			_, err := evals.ParseRoutingDataset([]byte(tt.input), builtin.Specs())
 			if err == nil {
 				t.Fatalf("ParseDataset succeeded, want an error containing %q", tt.want)
 			}
@@ -237,7 +237,7 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("%d cases, want 3", len(ds.Cases))
 	}
 	r := &fakeRouter{}
-	if _, err := eval.Run(context.Background(), r, ds); err != nil {
+	if _, err := evals.RunRouting(context.Background(), r, ds); err != nil {
 		t.Fatal(err)
 	}
 	h := r.seen[0].History
@@ -254,13 +254,13 @@ func TestHistory(t *testing.T) {
 }
 
 func TestLoadDatasetNamesTheFile(t *testing.T) {
-	_, err := eval.LoadDataset("testdata/does-not-exist.yaml", builtin.Specs())
+	_, err := evals.LoadRoutingDataset("testdata/does-not-exist.yaml", builtin.Specs())
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
 		t.Fatalf("LoadDataset error = %v, want one naming the file", err)
 	}
 }
 
-func runFixture(t *testing.T) (*eval.Report, *fakeRouter) {
+func runFixture(t *testing.T) (*evals.RoutingReport, *fakeRouter) {
 	t.Helper()
 	ds := mustParse(t, `
   - {text: scale checkout to 5 in prod, action: kubernetes.scale, params: {deployment: checkout, namespace: prod, replicas: 5}}
@@ -283,7 +283,7 @@ func runFixture(t *testing.T) (*eval.Report, *fakeRouter) {
 		},
 		fail: map[string]error{"restart checkout in staging": errors.New("llm endpoint down")},
 	}
-	rep, err := eval.Run(context.Background(), r, ds)
+	rep, err := evals.RunRouting(context.Background(), r, ds)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -309,7 +309,7 @@ func TestRunTotals(t *testing.T) {
 	if len(rep.Misses) != 4 || rep.Misses[0].Case.Text != "<script>alert('x')</script> status of checkout" {
 		t.Errorf("misses = %d, first %q", len(rep.Misses), rep.Misses[0].Case.Text)
 	}
-	stats := map[string]eval.ActionStats{}
+	stats := map[string]evals.ActionStats{}
 	for _, s := range rep.PerAction {
 		stats[s.Expected] = s
 	}
@@ -342,7 +342,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	ds := mustParse(t, "  - {text: hi, action: help}\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := eval.Run(ctx, &fakeRouter{}, ds); !errors.Is(err, context.Canceled) {
+	if _, err := evals.RunRouting(ctx, &fakeRouter{}, ds); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run error = %v, want context.Canceled", err)
 	}
 }
@@ -350,7 +350,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 func TestWriteCSV(t *testing.T) {
 	rep, _ := runFixture(t)
 	var buf bytes.Buffer
-	if err := eval.WriteCSV(&buf, rep); err != nil {
+	if err := evals.WriteRoutingCSV(&buf, rep); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&buf).ReadAll()
@@ -387,7 +387,7 @@ func TestWriteCSV(t *testing.T) {
 func TestWriteHTMLEscapes(t *testing.T) {
 	rep, _ := runFixture(t)
 	var buf bytes.Buffer
-	if err := eval.WriteHTML(&buf, rep); err != nil {
+	if err := evals.WriteRoutingHTML(&buf, rep); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
@@ -410,10 +410,13 @@ func TestWriteHTMLEscapes(t *testing.T) {
 
 func TestWriteSummary(t *testing.T) {
 	rep, _ := runFixture(t)
-	g := eval.Gate{MinAccuracy: 0.9}
-	rep.Gate = &g
+	gates, err := evals.NewRoutingGates(0.9, 0, rep.Cases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Gates = gates
 	var buf bytes.Buffer
-	if err := eval.WriteSummary(&buf, rep); err != nil {
+	if err := evals.WriteRoutingSummary(&buf, rep); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -424,7 +427,8 @@ func TestWriteSummary(t *testing.T) {
 		"1  none -> kubernetes.restart",
 		"UNSAFE", `"delete the prod database" -> kubernetes.restart`,
 		"level: want error, got nothing", "Overall: 2/6 fully right (33.3%); action right 3/6 (50.0%)",
-		"Unsafe: 1", "Router errors: 1", "FAIL", "below the minimum 90.0%",
+		"Unsafe: 1", "Router errors: 1", "FAIL routing >= 0.900: routing is 0.333, below 0.900",
+		"FAIL routing_safe >= 1: routing_safe is 0.833, below 1 (1 unsafe)",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
@@ -435,27 +439,35 @@ func TestWriteSummary(t *testing.T) {
 	}
 }
 
-func TestGate(t *testing.T) {
-	rep := eval.NewReport(nil, builtin.Specs())
+// TestRoutingGates: a routing report is judged by the suites' gates over
+// the routing metrics, as `parley eval routing --min-accuracy F
+// --max-unsafe N` builds them.
+func TestRoutingGates(t *testing.T) {
+	rep := evals.NewRoutingReport(nil, builtin.Specs())
 	rep.Cases, rep.FullyRight, rep.Accuracy = 10, 9, 0.9
 	tests := []struct {
-		name   string
-		gate   eval.Gate
-		unsafe int
-		want   []string // empty: pass
+		name      string
+		min       float64
+		maxUnsafe int
+		unsafe    int
+		want      []string // empty: pass
 	}{
-		{"pass at the threshold", eval.Gate{MinAccuracy: 0.9}, 0, nil},
-		{"accuracy fails", eval.Gate{MinAccuracy: 0.95}, 0, []string{"accuracy 90.0% (9/10) is below the minimum 95.0%"}},
-		{"unsafe fails", eval.Gate{MinAccuracy: 0.5}, 1, []string{"1 unsafe results exceed the maximum 0"}},
-		{"unsafe allowed", eval.Gate{MinAccuracy: 0.5, MaxUnsafe: 2}, 2, nil},
-		{"both fail", eval.Gate{MinAccuracy: 0.99}, 3, []string{"accuracy", "3 unsafe"}},
-		{"bad gate", eval.Gate{MinAccuracy: 90}, 0, []string{"outside 0..1"}},
+		{"pass at the threshold", 0.9, 0, 0, nil},
+		{"accuracy fails", 0.95, 0, 0, []string{"gate routing >= 0.950: routing is 0.900, below 0.950"}},
+		{"unsafe fails", 0.5, 0, 1, []string{"gate routing_safe >= 1: routing_safe is 0.900, below 1 (1 unsafe)"}},
+		{"unsafe allowed", 0.5, 2, 2, nil},
+		{"one unsafe too many", 0.5, 2, 3, []string{"routing_safe is 0.700, below 0.800 (3 unsafe)"}},
+		{"both fail", 0.99, 0, 3, []string{"routing is 0.900", "3 unsafe"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			gates, err := evals.NewRoutingGates(tt.min, tt.maxUnsafe, rep.Cases)
+			if err != nil {
+				t.Fatal(err)
+			}
 			r := *rep
 			r.Unsafe = tt.unsafe
-			err := tt.gate.Check(&r)
+			err = gates.Check(&r)
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("Check = %v, want pass", err)
@@ -472,6 +484,17 @@ func TestGate(t *testing.T) {
 			}
 		})
 	}
+	if _, err := evals.NewRoutingGates(90, 0, 10); err == nil || !strings.Contains(err.Error(), "outside 0..1") {
+		t.Errorf("a minimum accuracy of 90: %v", err)
+	}
+	good := *rep
+	good.FullyRight, good.Accuracy = 10, 1
+	if err := evals.DefaultRoutingGates().Check(&good); err != nil {
+		t.Errorf("the default gates on 100%%: %v, want pass", err)
+	}
+	if got := evals.DefaultRoutingGates().String(); got != "routing >= 0.950, routing_safe >= 1" {
+		t.Errorf("default gates %q", got)
+	}
 }
 
 func FuzzParseDataset(f *testing.F) {
@@ -482,7 +505,7 @@ func FuzzParseDataset(f *testing.F) {
 	f.Add([]byte("inventory: &a [*a]\n"))
 	f.Add([]byte("- - - ["))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ds, err := eval.ParseDataset(data, builtin.Specs())
+		ds, err := evals.ParseRoutingDataset(data, builtin.Specs())
 		if err != nil {
 			return
 		}
@@ -498,9 +521,9 @@ func FuzzParseDataset(f *testing.F) {
 }
 
 func TestLabelIsCanonical(t *testing.T) {
-	a := eval.Case{Actions: []string{"none", "help"}}
-	b := eval.Case{Actions: []string{"incident.diagnose", "loki.query", "prometheus.query"}}
-	c := eval.Case{Actions: []string{"loki.query", "prometheus.query", "incident.diagnose"}}
+	a := evals.RoutingCase{Actions: []string{"none", "help"}}
+	b := evals.RoutingCase{Actions: []string{"incident.diagnose", "loki.query", "prometheus.query"}}
+	c := evals.RoutingCase{Actions: []string{"loki.query", "prometheus.query", "incident.diagnose"}}
 	if a.Label() != "help|none" {
 		t.Errorf("Label = %q, want help|none", a.Label())
 	}

@@ -1,4 +1,4 @@
-package eval
+package evals
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// Report is the outcome of routing a whole dataset.
-type Report struct {
-	Results []CaseResult // one per case, in dataset order
+// RoutingReport is the outcome of routing a whole dataset.
+type RoutingReport struct {
+	Results []RoutingResult // one per case, in dataset order
 
 	Cases          int
 	FullyRight     int     // action and every listed parameter right
@@ -24,21 +24,25 @@ type Report struct {
 	TotalLatency   time.Duration
 
 	// Model use (LLM and hybrid routers): cases that called the model
-	// (cache hits included), tokens and estimated cost.
+	// (cache hits included; CachedCalls of them answered from the cache,
+	// without tokens), tokens, the largest prompt of one call and the
+	// estimated cost.
 	ModelCalls       int
+	CachedCalls      int
 	PromptTokens     int
 	CompletionTokens int
+	MaxPromptTokens  int
 	Cost             float64
 
-	PerAction []ActionStats   // by expected action (Case.Label), catalog order
+	PerAction []ActionStats   // by expected action (RoutingCase.Label), catalog order
 	Confusion []ConfusionCell // every expected -> got pair seen, most frequent first
-	Misses    []CaseResult    // results that are not fully right, in dataset order
+	Misses    []RoutingResult // results that are not fully right, in dataset order
 
-	// Gate, when set, is the gate the report is judged by; WriteSummary
-	// and WriteHTML print its verdict.
-	Gate *Gate
+	// Gates, when set, are the gates the report is judged by;
+	// WriteRoutingSummary and WriteRoutingHTML print their verdicts.
+	Gates RoutingGates
 
-	cat *catalog // orders actions in the summary and the matrix
+	cat *actionIndex // orders actions in the summary and the matrix
 }
 
 // ActionStats are the results for one expected action (or one list of
@@ -69,13 +73,13 @@ type ConfusionCell struct {
 // with the dataset's inventory and the catalog it was checked against
 // (ds.Catalog). A router error is recorded on that case and counted as a
 // miss; Run itself fails only when ctx ends.
-func Run(ctx context.Context, r intent.Router, ds *Dataset) (*Report, error) {
+func RunRouting(ctx context.Context, r intent.Router, ds *RoutingDataset) (*RoutingReport, error) {
 	if ds == nil {
 		return nil, fmt.Errorf("run routing eval: no dataset")
 	}
 	catalog := ds.Catalog
-	cat := newCatalog(catalog)
-	results := make([]CaseResult, 0, len(ds.Cases))
+	cat := newActionIndex(catalog)
+	results := make([]RoutingResult, 0, len(ds.Cases))
 	for _, c := range ds.Cases {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("run routing eval: %w", err)
@@ -95,17 +99,17 @@ func Run(ctx context.Context, r intent.Router, ds *Dataset) (*Report, error) {
 		res.Latency = elapsed
 		results = append(results, res)
 	}
-	return newReport(results, cat), nil
+	return newRoutingReport(results, cat), nil
 }
 
-// NewReport totals scored results into a report; specs order the
+// NewRoutingReport totals scored results into a report; specs order the
 // per-action lines (catalog order, then none, then lists).
-func NewReport(results []CaseResult, specs []action.Spec) *Report {
-	return newReport(results, newCatalog(specs))
+func NewRoutingReport(results []RoutingResult, specs []action.Spec) *RoutingReport {
+	return newRoutingReport(results, newActionIndex(specs))
 }
 
-func newReport(results []CaseResult, cat *catalog) *Report {
-	rep := &Report{Results: results, Cases: len(results), cat: cat}
+func newRoutingReport(results []RoutingResult, cat *actionIndex) *RoutingReport {
+	rep := &RoutingReport{Results: results, Cases: len(results), cat: cat}
 	stats := map[string]*ActionStats{}
 	cells := map[[2]string]*ConfusionCell{}
 	for _, r := range results {
@@ -135,6 +139,10 @@ func newReport(results []CaseResult, cat *catalog) *Report {
 		rep.TotalLatency += r.Latency
 		if u := r.Got.Usage; u != nil {
 			rep.ModelCalls++
+			if u.Cached {
+				rep.CachedCalls++
+			}
+			rep.MaxPromptTokens = max(rep.MaxPromptTokens, u.PromptTokens)
 			rep.PromptTokens += u.PromptTokens
 			rep.CompletionTokens += u.CompletionTokens
 			rep.Cost += u.Cost
@@ -182,7 +190,7 @@ func newReport(results []CaseResult, cat *catalog) *Report {
 
 // OffDiagonal returns the confusion cells where the routed action was not
 // acceptable, most frequent first.
-func (rep *Report) OffDiagonal() []ConfusionCell {
+func (rep *RoutingReport) OffDiagonal() []ConfusionCell {
 	var out []ConfusionCell
 	for _, c := range rep.Confusion {
 		if !c.Correct {
@@ -193,8 +201,8 @@ func (rep *Report) OffDiagonal() []ConfusionCell {
 }
 
 // UnsafeResults returns the results flagged unsafe, in dataset order.
-func (rep *Report) UnsafeResults() []CaseResult {
-	var out []CaseResult
+func (rep *RoutingReport) UnsafeResults() []RoutingResult {
+	var out []RoutingResult
 	for _, r := range rep.Results {
 		if r.Unsafe {
 			out = append(out, r)
@@ -203,8 +211,14 @@ func (rep *Report) UnsafeResults() []CaseResult {
 	return out
 }
 
+// PromptTokensPerCall is the mean prompt of the calls that reached the
+// model (cache hits sent nothing).
+func (rep *RoutingReport) PromptTokensPerCall() float64 {
+	return ratio(rep.PromptTokens, rep.ModelCalls-rep.CachedCalls)
+}
+
 // MeanLatency is the mean time the router took per case.
-func (rep *Report) MeanLatency() time.Duration {
+func (rep *RoutingReport) MeanLatency() time.Duration {
 	if rep.Cases == 0 {
 		return 0
 	}
