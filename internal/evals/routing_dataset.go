@@ -1,4 +1,4 @@
-// Routing datasets (DESIGN.md, "Routing dataset format"): loaded and
+// Routing datasets (the format is evals/README.md): loaded and
 // validated against the action specs, every case routed and scored on its
 // action and each listed parameter, unsafe answers flagged (a mutating
 // action where only reading or nothing was asked for), and the results

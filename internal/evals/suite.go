@@ -431,7 +431,7 @@ type Dataset struct {
 // LoadDataset reads the suite's dataset: JSONL for prompt targets (one
 // {"id","input","expected","reference","tags"} object a line; blank lines
 // and lines starting with "//" are skipped), a routing dataset
-// (DESIGN.md, "Routing dataset format") for the router target, checked
+// (evals/README.md) for the router target, checked
 // against the action specs of catalog.
 func (s *Suite) LoadDataset(catalog []action.Spec) (*Dataset, error) {
 	path := s.file(s.Dataset)

@@ -85,7 +85,7 @@ type Router interface {
 }
 
 // Inventory is what exists: the names a router may resolve to. It has the
-// shape of the "inventory" block of a routing dataset (DESIGN.md).
+// shape of the "inventory" block of a routing dataset (evals/README.md).
 type Inventory struct {
 	Namespaces   []string            `yaml:"namespaces" json:"namespaces"`
 	Deployments  map[string][]string `yaml:"deployments" json:"deployments"` // namespace -> deployments

@@ -689,7 +689,7 @@ func TestVariants(t *testing.T) {
 }
 
 // TestPromptTokens measures the prompt size of one call, with the
-// DESIGN.md inventory: a request whose words point at a few actions (the
+// the routing dataset inventory: a request whose words point at a few actions (the
 // usual case: those are offered) and one whose words point at none (every
 // action is offered). Tokens are estimated as bytes/4 of the exact
 // serialized request (llmcost.ApproxTokens); the fake reports the same

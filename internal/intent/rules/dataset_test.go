@@ -18,7 +18,7 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 )
 
-// routingCase is one case of a routing dataset (DESIGN.md format): action
+// routingCase is one case of a routing dataset (evals/README.md format): action
 // may be a list (any is right); a param value may be a list (any is right);
 // params not listed are not scored; durations compare as durations.
 type routingCase struct {
