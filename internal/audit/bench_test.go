@@ -112,6 +112,7 @@ func BenchmarkRecordWriters(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				b.ReportMetric(float64(b.N)/float64(max(f.rec.batches.Load(), 1)), "events/commit")
 			})
 		}
 	}
