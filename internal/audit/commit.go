@@ -44,7 +44,7 @@ import (
 type Pending struct {
 	r      *Recorder
 	ctx    context.Context
-	events []Event                           // normalised events to append (Enqueue, Record)
+	events []Event                          // normalised events to append (Enqueue, Record)
 	write  func(*store.Tx) ([]Event, error) // store writes and their events (RecordWith)
 	queued time.Time
 
