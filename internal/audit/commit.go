@@ -101,8 +101,9 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 // Done is closed when the write's outcome is known.
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
-// resolved returns a Pending that is already settled.
-func resolved(stored []Event, err error) *Pending {
+// Settled returns a Pending whose outcome is already known: for callers
+// that decided without writing, and for stand-ins of the recorder.
+func Settled(stored []Event, err error) *Pending {
 	p := &Pending{done: make(chan struct{}), stored: stored, err: err, state: stateDone}
 	close(p.done)
 	return p
@@ -123,13 +124,13 @@ func (r *Recorder) submit(ctx context.Context, events []Event, write func(*store
 	p := &Pending{r: r, ctx: ctx, write: write, done: make(chan struct{}), urgent: urgent}
 	if write == nil {
 		if len(events) == 0 {
-			return resolved(nil, nil)
+			return Settled(nil, nil)
 		}
 		p.events = make([]Event, len(events))
 		for i, e := range events {
 			n, err := normalise(e)
 			if err != nil {
-				return resolved(nil, err)
+				return Settled(nil, err)
 			}
 			p.events[i] = n
 		}

@@ -45,6 +45,9 @@ type Auditor interface {
 	// events it returns, or neither: a confirmation's every change of
 	// state carries its audit event in the same transaction.
 	RecordWith(ctx context.Context, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error)
+	// Enqueue hands events over without waiting for them to be stored:
+	// they share the commit of the next write someone waits for.
+	Enqueue(ctx context.Context, events ...audit.Event) *audit.Pending
 	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 	Each(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
 }
@@ -210,6 +213,15 @@ type request struct {
 
 	mu        sync.Mutex
 	lastReply chat.Reply // the last answer sent for this request
+	// noted are the request's audit events handed over without waiting
+	// (note); settle waits for them.
+	noted []noted
+}
+
+// noted is one hand-over of events and the release of its deadline.
+type noted struct {
+	p      *audit.Pending
+	cancel context.CancelFunc
 }
 
 func newRequestID() string {
@@ -247,13 +259,20 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 		return
 	}
 	p.cfg.Metrics.Message(msg.Platform, "accepted")
+	// Whatever the request noted is stored before Handle returns; every
+	// answer waits for it anyway (reply), so this only catches a path
+	// that ends without one.
+	defer func() {
+		if _, err := p.settle(ctx, req); err != nil {
+			p.log.Error("audit events of an unanswered request were not written", "request", req.id, "err", err)
+		}
+	}()
 	// takenBy lets a later start tell a request this process never
-	// answered (it stopped) from one it is still handling.
-	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
-		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}}); err != nil {
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly.", Visibility: chat.Private})
-		return
-	}
+	// answered (it stopped) from one it is still handling. The event is
+	// written with the request's first write that must be durable: before
+	// any answer, any confirmation stored, any change run.
+	p.note(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
+		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}})
 	if msg.Action != nil {
 		p.handleClick(ctx, req)
 		return
@@ -376,33 +395,96 @@ func (p *Pipeline) allowRate(subject string) bool {
 	return true
 }
 
+// identify fills the request's identity into e.
+func identify(req *request, e *audit.Event) {
+	e.RequestID = req.id
+	e.Platform = req.msg.Platform
+	e.Channel = req.msg.ChannelRef()
+	e.Thread = req.msg.Thread
+	if e.Subject == "" {
+		e.Subject = req.msg.Subject()
+	}
+}
+
+// note hands an audit event of the request to the log without waiting
+// for it to be stored: it shares the commit of the request's next write
+// that must be durable (record, recordWith, and every reply wait for it),
+// or is written within the audit log's commit window. Use it for steps
+// nothing is done on the strength of yet: a request received, routed and
+// decided, a read about to run. Its failure is told with the next wait.
+func (p *Pipeline) note(ctx context.Context, req *request, e audit.Event) {
+	identify(req, &e)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	pending := p.deps.Audit.Enqueue(actx, e)
+	req.mu.Lock()
+	req.noted = append(req.noted, noted{p: pending, cancel: cancel})
+	req.mu.Unlock()
+}
+
+// settle waits until every event the request noted is stored, renders
+// them into the thread when the trail is on, and returns them. The first
+// failure is counted, logged and returned; the caller tells the user.
+func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, error) {
+	req.mu.Lock()
+	list := req.noted
+	req.noted = nil
+	req.mu.Unlock()
+	if len(list) == 0 {
+		return nil, nil
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	var stored []audit.Event
+	var first error
+	for _, n := range list {
+		evs, err := n.p.Wait(wctx)
+		n.cancel()
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		stored = append(stored, evs...)
+	}
+	p.trail(ctx, req, stored)
+	if first != nil {
+		p.cfg.Metrics.AuditWriteFailed()
+		p.log.Error("audit write failed", "request", req.id, "err", first)
+		return stored, first
+	}
+	return stored, nil
+}
+
 // record writes an audit event for the request, filling the request's
-// identity, and renders it into the thread when the trail is on.
+// identity, and waits until it is stored, with everything the request
+// noted before it (one commit). It renders them into the thread when the
+// trail is on. A failure is counted and logged here; the caller tells the
+// user.
 func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (audit.Event, error) {
-	stored, err := p.recordWith(ctx, req, func(*store.Tx) ([]audit.Event, error) { return []audit.Event{e}, nil })
+	p.note(ctx, req, e)
+	stored, err := p.settle(ctx, req)
 	if err != nil {
 		return audit.Event{}, err
 	}
-	return stored[0], nil
+	return stored[len(stored)-1], nil
 }
 
 // recordWith commits the store writes write makes together with the
 // events it returns, each filled with the request's identity (see
 // Auditor.RecordWith), and renders the events into the thread when the
-// trail is on. A failure is counted and logged here; the caller tells the
-// user.
+// trail is on. What the request noted before is stored first, in its own
+// commit: the request is on record as taken before any store change is
+// made for it (a crash inside the change leaves a request to answer, not
+// none). A failure is counted and logged here; the caller tells the user.
 func (p *Pipeline) recordWith(ctx context.Context, req *request, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
+	if _, err := p.settle(ctx, req); err != nil {
+		return nil, err
+	}
 	return p.recordEvents(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
 		events, err := write(tx)
 		for i := range events {
-			e := &events[i]
-			e.RequestID = req.id
-			e.Platform = req.msg.Platform
-			e.Channel = req.msg.ChannelRef()
-			e.Thread = req.msg.Thread
-			if e.Subject == "" {
-				e.Subject = req.msg.Subject()
-			}
+			identify(req, &events[i])
 		}
 		return events, err
 	})
@@ -422,17 +504,23 @@ func (p *Pipeline) recordEvents(ctx context.Context, req *request, write func(tx
 		p.log.Error("audit write failed", "request", req.id, "err", err)
 		return nil, err
 	}
-	if p.cfg.Trail {
-		for _, e := range stored {
-			_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
-			step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
-			if _, err := p.deps.Sender.Send(ctx, step); err != nil {
-				// The step is in the audit log; only its echo in the thread is lost.
-				p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
-			}
+	p.trail(ctx, req, stored)
+	return stored, nil
+}
+
+// trail renders stored events into their threads when the trail is on.
+func (p *Pipeline) trail(ctx context.Context, req *request, stored []audit.Event) {
+	if !p.cfg.Trail {
+		return
+	}
+	for _, e := range stored {
+		_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
+		step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
+		if _, err := p.deps.Sender.Send(ctx, step); err != nil {
+			// The step is in the audit log; only its echo in the thread is lost.
+			p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
 		}
 	}
-	return stored, nil
 }
 
 // auditTimeout bounds one audit write.
@@ -446,8 +534,13 @@ func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string
 	return id
 }
 
-// replyChecked is reply, returning the delivery error.
+// replyChecked is reply, returning the delivery error. A reply tells of
+// what the request did, so what it noted is stored first; if that fails,
+// the reply says so.
 func (p *Pipeline) replyChecked(ctx context.Context, req *request, r chat.Reply) (string, error) {
+	if _, err := p.settle(ctx, req); err != nil {
+		r.Text += auditNote(err)
+	}
 	req.mu.Lock()
 	req.lastReply = r
 	req.mu.Unlock()

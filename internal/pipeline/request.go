@@ -73,10 +73,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		routed.Details["llm_latency_ms"] = fmt.Sprint(u.Latency.Milliseconds())
 	}
 	p.remember(msg, intent.Turn{Text: msg.Text, Action: in.Action, Params: in.Params})
-	if _, err := p.record(ctx, req, routed); err != nil {
-		p.auditDown(ctx, req)
-		return
-	}
+	p.note(ctx, req, routed)
 	p.proceed(ctx, req, in, inv)
 }
 
@@ -124,13 +121,13 @@ func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, 
 		Action: spec.Name, Kind: spec.Kind, Params: params,
 	})
 	p.cfg.Metrics.PolicyDecided(spec.Name, string(d.Effect))
-	if _, err := p.record(ctx, req, audit.Event{
+	// Noted, not waited for: a denial is stored before it is answered, a
+	// read before its outcome is, a change before its confirmation is
+	// stored (reply, record and recordWith wait for it).
+	p.note(ctx, req, audit.Event{
 		Type: audit.PolicyDecided, Action: spec.Name, Params: params,
 		Decision: string(d.Effect), Rule: d.Rule, Outcome: d.Reason,
-	}); err != nil {
-		p.auditDown(ctx, req)
-		return
-	}
+	})
 	switch {
 	case d.Effect == policy.Deny:
 		p.replyDenied(ctx, req, spec, d)
@@ -153,7 +150,13 @@ func (p *Pipeline) auditDown(ctx context.Context, req *request) {
 // the action's own failure.
 func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, params action.Params, confirmationID string) (res action.Result, ran bool, err error) {
 	spec := act.Spec()
-	if _, err := p.record(ctx, req, audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}); err != nil {
+	started := audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}
+	if spec.Kind == action.Read {
+		// A read changes nothing: it need not wait for its start to be
+		// stored, which then shares the commit of its outcome.
+		p.note(ctx, req, started)
+	} else if _, err := p.record(ctx, req, started); err != nil {
+		// A change runs only once its start is durable.
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf(
 			"I cannot write the audit log right now (%v), so I did not run %s. Nothing was changed.", err, spec.Name), Visibility: privateUnless(confirmationID != "")})
 		return action.Result{}, false, err
