@@ -143,8 +143,8 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 
 // helpSpec is the help action's spec, always offered to the router.
 func (p *Pipeline) helpSpec() []action.Spec {
-	if a, ok := p.deps.Actions.Get(action.Help); ok {
-		return []action.Spec{a.Spec()}
+	if s, ok := p.deps.Actions.Spec(action.Help); ok {
+		return []action.Spec{s}
 	}
 	return nil
 }
