@@ -27,7 +27,9 @@ type confirmCommand struct {
 }
 
 var (
-	mentionRE    = regexp.MustCompile(`<[@#!][^>]*>`)
+	// markupStripper takes light chat markup out of a command.
+	markupStripper = strings.NewReplacer("*", "", "`", "", "_", " ", "\"", "", "'", "")
+	mentionRE      = regexp.MustCompile(`<[@#!][^>]*>`)
 	confirmCmdRE = regexp.MustCompile(`^(?i)(confirm|confirmed|approve|approved|cancel|abort|deny|reject)(?:\s+([a-z0-9]{4}))?[.!]?$`)
 )
 
@@ -35,7 +37,7 @@ var (
 // leading mention and light markup ("<@U1> *confirm* `K7Q2`").
 func parseConfirmCommand(text string) (confirmCommand, bool) {
 	t := mentionRE.ReplaceAllString(text, " ")
-	t = strings.NewReplacer("*", "", "`", "", "_", " ", "\"", "", "'", "").Replace(t)
+	t = markupStripper.Replace(t)
 	t = strings.Join(strings.Fields(t), " ")
 	m := confirmCmdRE.FindStringSubmatch(t)
 	if m == nil {

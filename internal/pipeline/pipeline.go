@@ -141,6 +141,9 @@ type Pipeline struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+	// catalog is the registered actions' specs, taken once (the registry
+	// does not change); read-only.
+	catalog []action.Spec
 
 	mu      sync.Mutex
 	seen    map[string]time.Time // event id -> first seen
@@ -203,6 +206,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		seen:    map[string]time.Time{},
 		buckets: map[string]*bucket{},
 		history: map[string][]intent.Turn{},
+		catalog: deps.Actions.Specs(),
 	}, nil
 }
 
@@ -215,13 +219,7 @@ type request struct {
 	lastReply chat.Reply // the last answer sent for this request
 	// noted are the request's audit events handed over without waiting
 	// (note); settle waits for them.
-	noted []noted
-}
-
-// noted is one hand-over of events and the release of its deadline.
-type noted struct {
-	p      *audit.Pending
-	cancel context.CancelFunc
+	noted []*audit.Pending
 }
 
 func newRequestID() string {
@@ -414,10 +412,11 @@ func identify(req *request, e *audit.Event) {
 // decided, a read about to run. Its failure is told with the next wait.
 func (p *Pipeline) note(ctx context.Context, req *request, e audit.Event) {
 	identify(req, &e)
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
-	pending := p.deps.Audit.Enqueue(actx, e)
+	// The write outlives the request's cancellation (a shutdown in the
+	// middle of an action must still be recorded); settle bounds the wait.
+	pending := p.deps.Audit.Enqueue(context.WithoutCancel(ctx), e)
 	req.mu.Lock()
-	req.noted = append(req.noted, noted{p: pending, cancel: cancel})
+	req.noted = append(req.noted, pending)
 	req.mu.Unlock()
 }
 
@@ -434,11 +433,10 @@ func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, err
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
-	var stored []audit.Event
+	stored := make([]audit.Event, 0, len(list))
 	var first error
 	for _, n := range list {
-		evs, err := n.p.Wait(wctx)
-		n.cancel()
+		evs, err := n.Wait(wctx)
 		if err != nil {
 			if first == nil {
 				first = err

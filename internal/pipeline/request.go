@@ -33,7 +33,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		}
 		inv = i
 	}
-	catalog := p.deps.Actions.Specs()
+	catalog := p.catalog
 	if p.cfg.FilterCatalog {
 		catalog = append(p.permitted(msg), p.helpSpec()...)
 	}

@@ -217,7 +217,8 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
 // giving up cannot interrupt a statement of the shared transaction (on
 // SQLite an interrupted write rolls the whole transaction back). Each
 // caller's part should run in tx.Savepoint, so that its failure undoes
-// only its own writes.
+// only its own writes. On SQLite ctx bounds only the wait for the write
+// lock: once the batch has begun, its statements run to the end.
 func (db *DB) WriteBatch(ctx context.Context, fn func(tx *Tx) error) error {
 	return db.writeTx(ctx, true, fn)
 }
@@ -232,6 +233,14 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 		defer func() { <-db.writer }()
 	}
 
+	if pinned && db.dialect == SQLite {
+		// A batch's statements wait for nothing but the disk once the
+		// write lock is taken, and an interrupted write would roll the
+		// whole batch back: ctx bounded the wait for the lock above; the
+		// statements run to the end. (It also spares a watcher goroutine
+		// per statement.)
+		ctx = context.WithoutCancel(ctx)
+	}
 	sqltx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
