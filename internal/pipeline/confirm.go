@@ -30,7 +30,7 @@ var (
 	// markupStripper takes light chat markup out of a command.
 	markupStripper = strings.NewReplacer("*", "", "`", "", "_", " ", "\"", "", "'", "")
 	mentionRE      = regexp.MustCompile(`<[@#!][^>]*>`)
-	confirmCmdRE = regexp.MustCompile(`^(?i)(confirm|confirmed|approve|approved|cancel|abort|deny|reject)(?:\s+([a-z0-9]{4}))?[.!]?$`)
+	confirmCmdRE   = regexp.MustCompile(`^(?i)(confirm|confirmed|approve|approved|cancel|abort|deny|reject)(?:\s+([a-z0-9]{4}))?[.!]?$`)
 )
 
 // parseConfirmCommand recognises a confirmation command, tolerating a
