@@ -79,6 +79,11 @@ func BenchmarkPipeline(b *testing.B) {
 				scripts[i%bc.conversations].WriteString(benchLine(templates, i))
 			}
 			lat := make([][]time.Duration, bc.conversations)
+			seq0, _, err := p.Audit.Head(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			commits0 := p.Audit.Commits()
 			b.ReportAllocs()
 			b.ResetTimer()
 			var wg sync.WaitGroup
@@ -106,7 +111,12 @@ func BenchmarkPipeline(b *testing.B) {
 			if out.lines() < b.N {
 				b.Fatalf("%d reply lines for %d requests", out.lines(), b.N)
 			}
+			seq, _, err := p.Audit.Head(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
 			slices.Sort(all)
+			b.ReportMetric(float64(seq-seq0)/float64(max(p.Audit.Commits()-commits0, 1)), "events/commit")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")

@@ -98,6 +98,10 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 	return p.stored, p.err
 }
 
+// Commits returns how many write transactions the recorder has run: with
+// the number of events written, it tells how well writes are batched.
+func (r *Recorder) Commits() int64 { return r.batches.Load() }
+
 // Done is closed when the write's outcome is known.
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
@@ -204,6 +208,7 @@ func (r *Recorder) commitLoop() {
 	defer close(r.committed)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	waiters := 0 // writes someone waited for in the last batch
 	for {
 		r.qmu.Lock()
 		n, urgent, stopping := len(r.queue), r.urgent, r.stopping
@@ -232,7 +237,32 @@ func (r *Recorder) commitLoop() {
 				continue
 			}
 		}
+		if urgent > 0 && urgent < waiters && !stopping {
+			// Fewer writers wait than the last batch had: the others are
+			// likely a moment from handing over their next write (they
+			// were answered by that batch). Give them a short, bounded
+			// while to join this one instead of paying a commit each.
+			timer.Reset(r.collect)
+			for urgent < waiters {
+				select {
+				case <-r.wake:
+				case <-timer.C:
+					urgent = waiters // stop waiting
+					continue
+				}
+				r.qmu.Lock()
+				urgent = r.urgent
+				r.qmu.Unlock()
+			}
+			timer.Stop()
+		}
 		if batch := r.take(); len(batch) > 0 {
+			waiters = 0
+			for _, p := range batch {
+				if p.urgent {
+					waiters++
+				}
+			}
 			r.commit(batch)
 		}
 	}

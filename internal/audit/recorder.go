@@ -36,6 +36,10 @@ type Options struct {
 	// wait for a write someone waits for, to share its commit (default
 	// 5ms).
 	CommitWindow time.Duration
+	// CollectWindow is the longest a batch waits for writers that had a
+	// write in the previous batch, when fewer wait now (default 250µs). A
+	// lone writer never waits.
+	CollectWindow time.Duration
 }
 
 // Recorder appends events to the audit chain and reads them back.
@@ -52,6 +56,7 @@ type Recorder struct {
 
 	// Group commit (commit.go).
 	window    time.Duration
+	collect   time.Duration
 	qmu       sync.Mutex // guards queue, urgent, stopping and each queued Pending's state
 	queue     []*Pending
 	urgent    int           // queued writes someone waits for
@@ -85,11 +90,15 @@ func New(db *store.DB, opts Options) *Recorder {
 		log:         opts.Logger,
 		sinkTimeout: opts.SinkTimeout,
 		window:      opts.CommitWindow,
+		collect:     opts.CollectWindow,
 		wake:        make(chan struct{}, 1),
 		committed:   make(chan struct{}),
 	}
 	if r.window <= 0 {
 		r.window = DefaultCommitWindow
+	}
+	if r.collect <= 0 {
+		r.collect = DefaultCollectWindow
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -113,8 +122,11 @@ func New(db *store.DB, opts Options) *Recorder {
 	return r
 }
 
-// DefaultCommitWindow is Options.CommitWindow's default.
-const DefaultCommitWindow = 5 * time.Millisecond
+// Defaults of Options.CommitWindow and Options.CollectWindow.
+const (
+	DefaultCommitWindow  = 5 * time.Millisecond
+	DefaultCollectWindow = 250 * time.Microsecond
+)
 
 // Record validates e, bounds its text, stamps its time when zero, and
 // appends it to the chain. It returns the stored event with Seq, Time,
