@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -420,16 +421,10 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 				c = mark
 			}
 		}
-		if err := c.flush(ctx, tx, st); err != nil {
-			return err
-		}
 		if c.seq == headSeq {
 			return nil // every write failed on its own, or wrote no event
 		}
-		if _, err := tx.ExecStmt(ctx, st.advance, c.seq, c.prev); err != nil {
-			return fmt.Errorf("advance head: %w", err)
-		}
-		return nil
+		return c.finish(ctx, tx, st)
 	})
 	if errors.Is(err, errOwnFailure) {
 		return nil
@@ -485,25 +480,64 @@ func (c *chainer) link(events []Event) []Event {
 	return out
 }
 
-// flush inserts the pending rows: multi-row statements of 64, 32, ... 1
-// rows (prepared once each), at most one of each size below 64.
+// flush inserts the pending rows.
 func (c *chainer) flush(ctx context.Context, tx *store.Tx, st *statements) error {
-	rows := c.pending
-	for len(rows) > 0 {
-		k := min(len(rows), maxInsertRows)
-		k = 1 << (bits.Len(uint(k)) - 1) // the largest power of two <= k
-		args := make([]any, 0, k*rowColumns)
-		for _, rw := range rows[:k] {
-			args = append(args, rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
-				rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
-				rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash)
+	for len(c.pending) > 0 {
+		if err := c.insert(ctx, tx, st, false); err != nil {
+			return err
 		}
-		if _, err := tx.ExecStmt(ctx, st.insert[bits.Len(uint(k))-1], args...); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		rows = rows[k:]
 	}
-	c.pending = c.pending[:0]
+	return nil
+}
+
+// finish inserts the pending rows and moves the head after them: on
+// PostgreSQL the last rows and the head go in one statement (one round
+// trip fewer while the head is locked).
+func (c *chainer) finish(ctx context.Context, tx *store.Tx, st *statements) error {
+	for len(c.pending) > 0 {
+		last := st.insertAdvance != nil && len(c.pending) == chunk(len(c.pending))
+		if err := c.insert(ctx, tx, st, last); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+	}
+	if _, err := tx.ExecStmt(ctx, st.advance, c.seq, c.prev); err != nil {
+		return fmt.Errorf("advance head: %w", err)
+	}
+	return nil
+}
+
+// chunk is how many of n rows the next INSERT writes: the largest power
+// of two not above n or maxInsertRows, so that a handful of prepared
+// statements (64, 32, ... 1 rows) write any number.
+func chunk(n int) int {
+	return 1 << (bits.Len(uint(min(n, maxInsertRows))) - 1)
+}
+
+// insert writes the next chunk of pending rows, with the head's move when
+// advance is set.
+func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, advance bool) error {
+	k := chunk(len(c.pending))
+	args := make([]any, 0, k*rowColumns+2)
+	for _, rw := range c.pending[:k] {
+		args = append(args, rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
+			rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
+			rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash)
+	}
+	stmt := st.insert[bits.Len(uint(k))-1]
+	if advance {
+		stmt = st.insertAdvance[bits.Len(uint(k))-1]
+		args = append(args, c.seq, c.prev)
+	}
+	if _, err := tx.ExecStmt(ctx, stmt, args...); err != nil {
+		return fmt.Errorf("insert: %w", err)
+	}
+	c.pending = c.pending[k:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
 	return nil
 }
 
@@ -518,6 +552,14 @@ type statements struct {
 	head    *store.Stmt
 	advance *store.Stmt
 	insert  []*store.Stmt // insert[i] writes 1<<i rows
+	// insertAdvance[i] writes 1<<i rows and moves the head (PostgreSQL,
+	// whose WITH takes an INSERT; nil on SQLite).
+	insertAdvance []*store.Stmt
+}
+
+// all lists the statements.
+func (st *statements) all() []*store.Stmt {
+	return slices.Concat([]*store.Stmt{st.head, st.advance}, st.insert, st.insertAdvance)
 }
 
 // statements prepares the statements once. It runs before the batch's
@@ -543,11 +585,15 @@ func (r *Recorder) statements(ctx context.Context) (*statements, error) {
 	st.advance = prepare(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`)
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", rowColumns), ", ") + ")"
 	for k := 1; k <= maxInsertRows; k *= 2 {
-		st.insert = append(st.insert, prepare(`INSERT INTO audit_events (`+columns+`) VALUES `+
-			strings.TrimSuffix(strings.Repeat(one+", ", k), ", ")))
+		insert := `INSERT INTO audit_events (` + columns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ")
+		st.insert = append(st.insert, prepare(insert))
+		if r.db.Dialect() == store.Postgres {
+			st.insertAdvance = append(st.insertAdvance, prepare(`WITH inserted AS (`+insert+`)
+				UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`))
+		}
 	}
 	if err != nil {
-		for _, s := range append([]*store.Stmt{st.head, st.advance}, st.insert...) {
+		for _, s := range st.all() {
 			if s != nil {
 				s.Close()
 			}
