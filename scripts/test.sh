@@ -53,6 +53,13 @@ step "evaluation gate: parley eval run intent-routing"
 evdb=$(mktemp -d)/evals.db
 ./bin/parley eval run intent-routing --out reports/evals --db "$evdb"
 
+# The benchmarks that stay (README, "Performance"), run short: they must
+# keep running and answering every request; their numbers are for
+# `make bench` on a quiet machine, not a gate.
+step "benchmarks, short: the whole path, the audit log's writers"
+go test -run '^$' -bench 'BenchmarkPipeline' -benchtime 300x ./internal/app/
+go test -run '^$' -bench 'BenchmarkRecordWriters/.*/writers=4$' -benchtime 300x ./internal/audit/
+
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 
