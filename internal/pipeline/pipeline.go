@@ -454,6 +454,19 @@ func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, err
 	return stored, nil
 }
 
+// forgetFullBuckets drops the rate buckets that have refilled: a full
+// bucket is what a subject never seen gets, so keeping it only costs
+// memory (one per subject ever seen, on a long-running serve). Call with
+// p.mu held.
+func (p *Pipeline) forgetFullBuckets(now time.Time) {
+	burst := float64(p.cfg.RateBurst)
+	for subject, b := range p.buckets {
+		if b.tokens+float64(now.Sub(b.last))/float64(p.cfg.RateEvery) >= burst {
+			delete(p.buckets, subject)
+		}
+	}
+}
+
 // record writes an audit event for the request, filling the request's
 // identity, and waits until it is stored, with everything the request
 // noted before it (one commit). It renders them into the thread when the
@@ -640,6 +653,7 @@ func (p *Pipeline) sweepIfDue(ctx context.Context) {
 	due := now.Sub(p.swept) >= time.Second || now.Before(p.swept)
 	if due {
 		p.swept = now
+		p.forgetFullBuckets(now)
 	}
 	p.mu.Unlock()
 	if due {
