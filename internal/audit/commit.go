@@ -29,6 +29,13 @@ import (
 // steps (message received, intent routed, policy decided) then share the
 // commit of the step that must be durable before Parley acts or answers.
 //
+// On PostgreSQL a batch of plain events (no RecordWith) costs one round
+// trip when the head is where this recorder left it: one statement moves
+// the head on that condition and inserts the rows (writeAppend). When
+// another replica moved it, that statement writes nothing and the batch
+// locks and reads the head first, in two round trips (writePipelined);
+// RecordWith batches run their callbacks in an ordinary transaction.
+//
 // The guarantees of a single write hold for each write in a batch:
 //   - durable before answered: a waiter hears of its events only after the
 //     batch that holds them committed;
@@ -358,13 +365,23 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 	for _, p := range batch {
 		p.stored, p.err = nil, nil
 	}
+	if r.db.Dialect() == store.Postgres && !slices.ContainsFunc(batch, func(p *Pending) bool { return p.write != nil }) {
+		if r.head.known {
+			if done, err := r.writeAppend(ctx, st, batch); done {
+				return err
+			}
+		}
+		return r.writePipelined(ctx, st, batch)
+	}
+	r.head.known = false
 	alone := len(batch) == 1
 	r.batches.Add(1)
+	var headSeq int64
+	var headHash string
+	var c chainer
 	err = r.db.WriteBatch(ctx, func(tx *store.Tx) error {
 		// The lock is held until commit: another replica's batch waits
 		// here and then reads the head this one wrote.
-		var headSeq int64
-		var headHash string
 		err := tx.QueryRowStmt(ctx, st.head).Scan(&headSeq, &headHash)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Someone deleted the head row. Refuse rather than restart
@@ -374,7 +391,7 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 		if err != nil {
 			return fmt.Errorf("read head: %w", err)
 		}
-		c := chainer{seq: headSeq, prev: headHash}
+		c = chainer{seq: headSeq, prev: headHash}
 		if headSeq == 0 {
 			c.prev = Genesis
 		}
@@ -429,7 +446,101 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 	if errors.Is(err, errOwnFailure) {
 		return nil
 	}
+	if err == nil {
+		r.head = c.stored(headSeq, headHash)
+	}
 	return err
+}
+
+// knownHead is the chain head as this recorder last wrote or read it, for
+// PostgreSQL's one-statement append. Only the committer uses it (after
+// Close, the caller holding Recorder.inline, once the committer stopped).
+type knownHead struct {
+	known bool
+	seq   int64
+	hash  string // as stored: "" for the empty chain
+}
+
+// writeAppend writes a batch of plain events on PostgreSQL in one
+// statement, one round trip, no explicit transaction: it moves the head
+// from where this recorder last left it and inserts the rows after it
+// (appendQuery). When someone else moved the head since (another replica,
+// another process), the statement writes nothing and fails on the first
+// row's missing seq: then done is false and the caller takes the lock and
+// reads the head instead. Any other failure is the batch's (done, err).
+func (r *Recorder) writeAppend(ctx context.Context, st *statements, batch []*Pending) (done bool, err error) {
+	from := r.head
+	r.head.known = false // known again only once this write is known to have landed
+	c := chainer{seq: from.seq, prev: from.hash}
+	if from.seq == 0 {
+		c.prev = Genesis
+	}
+	n := 0
+	for _, p := range batch {
+		n += len(p.events)
+	}
+	if n > maxBatchEvents {
+		return false, nil // one write larger than a batch: the locked path splits it
+	}
+	for _, p := range batch {
+		p.stored = c.link(p.events)
+	}
+	args := make([]any, 0, 4+n*rowColumns)
+	args = append(args, c.seq, c.prev, from.seq, from.hash)
+	args = rowArgs(c.pending, args)
+	r.batches.Add(1)
+	if _, err := r.db.SQL().ExecContext(ctx, st.appendQuery(n), args...); err != nil {
+		if store.IsNotNullViolation(err, "seq") {
+			return false, nil // the head moved: nothing was written
+		}
+		return true, err
+	}
+	r.head = c.stored(from.seq, from.hash)
+	return true, nil
+}
+
+// writePipelined writes a batch of plain events on PostgreSQL in two round
+// trips while the head is locked (store.DB.WritePipelined): the head read
+// with BEGIN, then every row, the head's move and COMMIT.
+func (r *Recorder) writePipelined(ctx context.Context, st *statements, batch []*Pending) error {
+	r.head.known = false
+	r.batches.Add(1)
+	var headSeq int64
+	var headHash string
+	var c chainer
+	err := r.db.WritePipelined(ctx, st.headQuery, []any{&headSeq, &headHash}, func() ([]store.Statement, error) {
+		c = chainer{seq: headSeq, prev: headHash}
+		if headSeq == 0 {
+			c.prev = Genesis
+		}
+		for _, p := range batch {
+			p.stored = c.link(p.events)
+		}
+		var stmts []store.Statement
+		for rows := c.pending; len(rows) > 0; {
+			k := chunk(len(rows))
+			stmts = append(stmts, store.Statement{Query: st.insertSQL[bits.Len(uint(k))-1], Args: rowArgs(rows[:k], make([]any, 0, k*rowColumns))})
+			rows = rows[k:]
+		}
+		return append(stmts, store.Statement{Query: st.advanceSQL, Args: []any{c.seq, c.prev}}), nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("audit head row is missing: run verify")
+	}
+	if err != nil {
+		return err
+	}
+	r.head = c.stored(headSeq, headHash)
+	return nil
+}
+
+// stored is the head once c's rows, linked after the head (seq, hash),
+// are committed.
+func (c *chainer) stored(seq int64, hash string) knownHead {
+	if c.seq == seq {
+		return knownHead{known: true, seq: seq, hash: hash}
+	}
+	return knownHead{known: true, seq: c.seq, hash: c.prev}
 }
 
 // batchContext bounds a batch by the latest deadline of its writes (they
@@ -520,12 +631,7 @@ func chunk(n int) int {
 // advance is set.
 func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, advance bool) error {
 	k := chunk(len(c.pending))
-	args := make([]any, 0, k*rowColumns+2)
-	for _, rw := range c.pending[:k] {
-		args = append(args, rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
-			rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
-			rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash)
-	}
+	args := rowArgs(c.pending[:k], make([]any, 0, k*rowColumns+2))
 	stmt := st.insert[bits.Len(uint(k))-1]
 	if advance {
 		stmt = st.insertAdvance[bits.Len(uint(k))-1]
@@ -541,13 +647,34 @@ func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, adva
 	return nil
 }
 
+// rowArgs appends the values of rows, in column order, to args.
+func rowArgs(rows []row, args []any) []any {
+	for _, rw := range rows {
+		args = append(args, rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
+			rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
+			rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash)
+	}
+	return args
+}
+
+// insertQuery inserts k rows.
+func insertQuery(k int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", rowColumns), ", ") + ")"
+	return `INSERT INTO audit_events (` + columns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ")
+}
+
+// advanceQuery moves the head.
+const advanceQuery = `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`
+
 // rowColumns is the number of columns of audit_events.
 const rowColumns = 22
 
 // maxInsertRows is the most rows one INSERT writes (a power of two).
 const maxInsertRows = 64
 
-// statements are the recorder's prepared statements.
+// statements are the recorder's prepared statements, and on PostgreSQL
+// the text of those it sends without database/sql (placeholders already
+// rebound).
 type statements struct {
 	head    *store.Stmt
 	advance *store.Stmt
@@ -555,6 +682,36 @@ type statements struct {
 	// insertAdvance[i] writes 1<<i rows and moves the head (PostgreSQL,
 	// whose WITH takes an INSERT; nil on SQLite).
 	insertAdvance []*store.Stmt
+
+	// PostgreSQL only.
+	headQuery  string   // reads and locks the head
+	advanceSQL string   // moves the head
+	insertSQL  []string // insertSQL[i] writes 1<<i rows
+	appendSQL  []string // appendSQL[n] moves the head and writes n rows (appendQuery); built when first used
+}
+
+// appendQuery returns the statement that appends n rows after the head in
+// one go, if the head is still where this recorder left it:
+//
+//	WITH moved AS (UPDATE audit_head SET seq = $1, hash = $2
+//	               WHERE id = 1 AND seq = $3 AND hash = $4 RETURNING 1)
+//	INSERT INTO audit_events (...) VALUES ((SELECT $5::BIGINT FROM moved), $6, ...), (...)
+//
+// The head's row lock is taken by the UPDATE and held to the statement's
+// commit, as SELECT ... FOR UPDATE holds it in a transaction; when another
+// writer moved the head meanwhile, the UPDATE matches nothing (PostgreSQL
+// checks the WHERE again on the row it waited for), the first row's seq is
+// NULL and the statement fails whole on seq's NOT NULL.
+func (st *statements) appendQuery(n int) string {
+	if q := st.appendSQL[n]; q != "" {
+		return q
+	}
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", rowColumns), ", ") + ")"
+	first := "((SELECT ?::BIGINT FROM moved), " + strings.TrimSuffix(strings.Repeat("?, ", rowColumns-1), ", ") + ")"
+	q := `WITH moved AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ? AND hash = ? RETURNING 1)
+		INSERT INTO audit_events (` + columns + `) VALUES ` + first + strings.Repeat(", "+one, n-1)
+	st.appendSQL[n] = store.Postgres.Rebind(q)
+	return st.appendSQL[n]
 }
 
 // all lists the statements.
@@ -581,16 +738,22 @@ func (r *Recorder) statements(ctx context.Context) (*statements, error) {
 		s, err = r.db.Prepare(ctx, q)
 		return s
 	}
-	st.head = prepare(`SELECT seq, hash FROM audit_head WHERE id = 1` + r.db.Dialect().ForUpdate())
-	st.advance = prepare(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`)
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", rowColumns), ", ") + ")"
+	d := r.db.Dialect()
+	head := `SELECT seq, hash FROM audit_head WHERE id = 1` + d.ForUpdate()
+	st.head = prepare(head)
+	st.advance = prepare(advanceQuery)
 	for k := 1; k <= maxInsertRows; k *= 2 {
-		insert := `INSERT INTO audit_events (` + columns + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ")
+		insert := insertQuery(k)
 		st.insert = append(st.insert, prepare(insert))
-		if r.db.Dialect() == store.Postgres {
+		if d == store.Postgres {
 			st.insertAdvance = append(st.insertAdvance, prepare(`WITH inserted AS (`+insert+`)
-				UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`))
+				`+advanceQuery))
+			st.insertSQL = append(st.insertSQL, d.Rebind(insert))
 		}
+	}
+	if d == store.Postgres {
+		st.headQuery, st.advanceSQL = head, d.Rebind(advanceQuery)
+		st.appendSQL = make([]string, maxBatchEvents+1)
 	}
 	if err != nil {
 		for _, s := range st.all() {

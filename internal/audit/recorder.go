@@ -67,6 +67,7 @@ type Recorder struct {
 	stmtMu    sync.Mutex
 	stmts     *statements
 	batches   atomic.Int64 // transactions written, for benchmarks
+	head      knownHead    // where this recorder left the chain (PostgreSQL)
 }
 
 type sinkWorker struct {
