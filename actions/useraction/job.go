@@ -199,7 +199,7 @@ func (r *jobRunner) plan(ctx context.Context, spec action.Spec, p action.Params,
 type jobResult struct {
 	name     string
 	took     time.Duration
-	logs     string // the last log lines, redacted; "" when none
+	log      jobLog // the pod's last log lines, redacted
 	logsErr  error  // why the logs could not be read
 	logsRead bool   // whether they were asked for (logs: tail)
 }
@@ -235,7 +235,7 @@ func (r *jobRunner) run(ctx context.Context, spec action.Spec, p action.Params, 
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobCleanup)
 		defer cancel()
-		res.logs, res.logsErr = jobLogs(lctx, c, r.namespace, j.Name, LogLines)
+		res.log, res.logsErr = jobLogs(lctx, c, r.namespace, j.Name, LogLines)
 		res.logsRead = true
 	}
 	switch {
@@ -267,16 +267,37 @@ func (r *jobRunner) run(ctx context.Context, spec action.Spec, p action.Params, 
 	return res, nil
 }
 
+// logsSuffix ends a message about the Job with its log tail, or says
+// why there is none.
 func logsSuffix(res jobResult) string {
 	switch {
 	case !res.logsRead:
 		return ""
-	case res.logs != "":
-		return ". Last log lines:\n" + res.logs
+	case len(res.log.lines) > 0:
+		return ". " + logsHeading(res.log) + ":\n" + res.log.text()
 	case res.logsErr != nil:
 		return fmt.Sprintf(" (its logs could not be read: %v)", res.logsErr)
+	case res.log.unread != "":
+		return " (no log: its " + res.log.unread + ")"
 	}
 	return " (its pod wrote no log lines)"
+}
+
+// logsHeading introduces the log lines: which pod and container they
+// come from, and what was left out.
+func logsHeading(l jobLog) string {
+	s := fmt.Sprintf("Last log lines of pod %s, container %s", l.pod, l.container)
+	var notes []string
+	if l.older > 0 {
+		notes = append(notes, fmt.Sprintf("the newest that fit in %d KiB; %d older lines left out", maxLogOutput>>10, l.older))
+	}
+	if l.truncated {
+		notes = append(notes, fmt.Sprintf("its last %d lines are longer than %d MiB: the newest may be missing", LogLines, maxLogStream>>20))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, "; ") + ")"
+	}
+	return s
 }
 
 // wait polls the Job until it completes or fails, or ctx ends. It returns

@@ -192,13 +192,13 @@ func (a *Action) runJob(ctx context.Context, req action.Request) (action.Result,
 	var code string
 	if a.reply != nil {
 		data := a.templateData(req.Params)
-		data["response"] = logValue(res.logs)
+		data["response"] = logValue(res.log.text())
 		text = a.replyText(data)
 	} else {
 		text = fmt.Sprintf("Job %s succeeded in %s", res.name, res.took)
-		if res.logs != "" {
-			text += ". Last log lines:"
-			code = res.logs
+		if len(res.log.lines) > 0 {
+			text += ". " + logsHeading(res.log) + ":"
+			code = res.log.text()
 		} else {
 			text += logsSuffix(res) + "."
 		}

@@ -12,9 +12,13 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
@@ -89,8 +93,10 @@ func install(t *testing.T, c *kubetest.Cluster, helm, release, ns string, args .
 // values-production.yaml, twice under the same release name in two
 // namespaces; and Parley, running as the chart's ServiceAccount with the
 // configuration the chart installed, answers status with only namespaced
-// RBAC, changes only where the chart lets it, and, with impersonation,
-// acts as the chat user with the RBAC the chart generated for them.
+// RBAC, changes only where the chart lets it, with impersonation acts as
+// the chat user with the RBAC the chart generated for them, and with the
+// example actions as actions.files loads them and plans their Job as the
+// chart's ServiceAccount (installActions).
 func TestChartInstallsOnControlPlane(t *testing.T) {
 	helm := helmBin(t)
 	c := kubetest.Shared(t)
@@ -263,7 +269,163 @@ policy: |
 			t.Errorf("Parley impersonating: no %q in:\n%s", want, out)
 		}
 	}
-	t.Logf("chart install test: 5 installs and two Parley sessions on the control plane in %s", time.Since(testStart).Round(time.Millisecond))
+
+	installActions(t, c, helm, dir)
+	t.Logf("chart install test: 6 installs and three Parley sessions on the control plane in %s", time.Since(testStart).Round(time.Millisecond))
+}
+
+// installActions installs a release with the example actions of
+// examples/actions as actions.files (their Job namespace in
+// rbac.jobNamespaces, cdn.purge's token from a Secret through
+// actions.secretEnv), and runs Parley as the chart's ServiceAccount with
+// the rendered configuration and the files read back from the ConfigMap
+// the Deployment mounts: `config validate` loads them, and in chat the
+// Job action's plan is the API server's dry run of the Job, as the
+// ServiceAccount, in the Job namespace.
+func installActions(t *testing.T, c *kubetest.Cluster, helm, dir string) {
+	t.Helper()
+	const examples = "../../examples/actions"
+	jobNS := "ops" // the namespace emails-drain.yaml names
+	c.CreateNamespace(t, jobNS)
+	relNS := c.NewNamespace(t, "chart-actions")
+	// The team's Secret, as it would be created beside the release; the
+	// value is built from parts so that no token-shaped literal is in
+	// the repository.
+	token := strings.Join([]string{"cdn", "test", "4b1d9e"}, "-")
+	if _, err := c.AdminClient().CoreV1().Secrets(relNS).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "parley-actions"}, StringData: map[string]string{"cdn-token": token},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	values := filepath.Join(dir, "actions.yaml")
+	writeFile(t, values, `
+rbac:
+  jobNamespaces: [ops]
+actions:
+  secretEnv:
+    - {name: CDN_TOKEN, secretName: parley-actions, key: cdn-token}
+policy: |
+  groups:
+    sre: [console:alice]
+  rules:
+    - name: anyone may read
+      actions: [help, kubernetes.status, oncall.who]
+      effect: allow
+    - name: sre purges and drains after their own confirmation
+      subjects: [group:sre]
+      actions: [cdn.purge, emails.drain]
+      effect: confirm
+      approvers: [requester]
+  default: deny
+`)
+	args := []string{"-f", values}
+	files, err := filepath.Glob(filepath.Join(examples, "*.yaml"))
+	if err != nil || len(files) != 4 {
+		t.Fatalf("examples: %v (%v)", files, err)
+	}
+	for _, f := range files {
+		args = append(args, "--set-file", "actions.files."+strings.ReplaceAll(filepath.Base(f), ".", `\.`)+"="+f)
+	}
+	in := install(t, c, helm, "parley", relNS, args...)
+	if in.kinds["ConfigMap"] != 2 || in.kinds["Role"] != 1 || in.kinds["RoleBinding"] != 1 {
+		t.Errorf("install with actions: %v, want the actions ConfigMap and the Jobs Role and binding", in.kinds)
+	}
+	sa := "system:serviceaccount:" + relNS + ":parley"
+	checkAccess(t, c, sa, []access{
+		{jobNS, "batch", "jobs", "", "create", true},
+		{jobNS, "batch", "jobs", "", "get", true},
+		{jobNS, "batch", "jobs", "", "delete", true},
+		{jobNS, "", "pods", "", "list", true},
+		{jobNS, "", "pods", "log", "get", true},
+		{jobNS, "", "pods", "", "create", false},
+		{jobNS, "", "secrets", "", "get", false},
+		{relNS, "batch", "jobs", "", "create", false}, // Jobs only where the chart says
+	})
+
+	cfg := parleyAs(t, c, relNS, dir)
+	cl := newCLI(t)
+	// The container's CDN_TOKEN, resolved as the kubelet does: the
+	// applied Deployment's secretKeyRef, read from the Secret.
+	d, err := c.AdminClient().AppsV1().Deployments(relNS).Get(context.Background(), "parley", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if ref := e.ValueFrom; e.Name == "CDN_TOKEN" && ref != nil && ref.SecretKeyRef != nil {
+			s, err := c.AdminClient().CoreV1().Secrets(relNS).Get(context.Background(), ref.SecretKeyRef.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.env["CDN_TOKEN"] = string(s.Data[ref.SecretKeyRef.Key])
+		}
+	}
+	if cl.env["CDN_TOKEN"] != token {
+		t.Fatalf("the Deployment does not get CDN_TOKEN from the Secret: %+v", d.Spec.Template.Spec.Containers[0].Env)
+	}
+	out, _ := cl.must("config", "validate", "--config", cfg)
+	if !strings.Contains(out, ": ok") || !strings.Contains(out, "actions: 3 user-defined actions in ") {
+		t.Errorf("config validate with the chart's actions:\n%s", out)
+	}
+
+	// Parley built from that configuration, as serve builds it: the
+	// actions are in its registry, and asking for the Job action through
+	// the pipeline (a "run" click: the same validation, policy and
+	// confirmation as a typed request) plans it with the API server's
+	// dry run of the Job, as the ServiceAccount, in the Job namespace.
+	loaded, err := config.Load(cfg, func(k string) string { return cl.env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	p, err := Build(context.Background(), Options{Config: loaded, Getenv: func(k string) string { return cl.env[k] }}, rec)
+	if err != nil {
+		t.Fatalf("Build with the chart's configuration and actions: %v", err)
+	}
+	defer p.Close(context.Background())
+	for _, name := range []string{"cdn.purge", "emails.drain", "oncall.who"} {
+		if _, ok := p.Actions.Get(name); !ok {
+			t.Errorf("the registry lacks %s", name)
+		}
+	}
+	seen := 0
+	ask := func(event, name string, params map[string]any) string {
+		p.Pipeline.Handle(context.Background(), chat.Message{
+			Platform: chat.Console, Channel: "ops", Thread: "ops", User: "alice", EventID: event, Time: time.Now(),
+			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: name, Params: params})},
+		})
+		got, n := rec.since(seen)
+		seen = n
+		return got
+	}
+	got := ask("drain-1", "emails.drain", map[string]any{"queue": "emails"})
+	for _, want := range []string{
+		"start Job " + jobNS + "/emails-drain-",
+		"(emails-drain-job.yaml, image registry.example.com/ops/queue-tools:2.3.1) with PARLEY_PARAM_QUEUE=emails PARLEY_PARAM_BATCH=500",
+		"and wait up to 10m for it",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the Job action's confirmation: no %q in:\n%s", want, got)
+		}
+	}
+	got = ask("purge-1", "cdn.purge", map[string]any{"site": "shop"})
+	if want := "POST https://cdn.internal.example.com/api/v2/purge/shop, Authorization: Bearer <secret>"; !strings.Contains(got, want) || strings.Contains(got, token) {
+		t.Errorf("the HTTP action's confirmation: want %q and no token in:\n%s", want, got)
+	}
+	jobs, err := c.AdminClient().BatchV1().Jobs(jobNS).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(jobs.Items) != 0 {
+		t.Errorf("planning created Jobs in %s: %d (%v)", jobNS, len(jobs.Items), err)
+	}
+
+	// The dry run is the ServiceAccount's: without the Jobs Role the API
+	// server refuses it before anyone is asked to confirm.
+	if err := c.AdminClient().RbacV1().RoleBindings(jobNS).Delete(context.Background(), "parley-"+relNS+"-jobs", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkAccess(t, c, sa, []access{{jobNS, "batch", "jobs", "", "create", false}})
+	got = ask("drain-2", "emails.drain", map[string]any{"queue": "webhooks"})
+	if want := `User "` + sa + `" cannot create resource "jobs" in API group "batch" in the namespace "` + jobNS + `"`; !strings.Contains(got, want) {
+		t.Errorf("without the Jobs Role: no %q in:\n%s", want, got)
+	}
 }
 
 // parleyAs writes the configuration the chart installed in ns (read back
@@ -291,6 +453,13 @@ func parleyAs(t *testing.T, c *kubetest.Cluster, ns, dir string) string {
 	delete(k8s, "in_cluster")
 	k8s["kubeconfig"] = kubeconfig
 	k8s["timeout"] = "30s"
+	// The user-defined actions: the files of the ConfigMap the
+	// Deployment mounts at actions_dir, as its volume holds them.
+	if actionsDir, ok := cfg["actions_dir"].(string); ok {
+		local := filepath.Join(dir, ns+".actions")
+		writeActionFiles(t, c, ns, actionsDir, local)
+		cfg["actions_dir"] = local
+	}
 	policy := filepath.Join(dir, ns+".policy.yaml")
 	writeFile(t, policy, cm.Data["policy.yaml"])
 	cfg["policy"] = policy
@@ -303,6 +472,42 @@ func parleyAs(t *testing.T, c *kubetest.Cluster, ns, dir string) string {
 	path := filepath.Join(dir, ns+".config.yaml")
 	writeFile(t, path, string(b))
 	return path
+}
+
+// writeActionFiles writes into local the files of the ConfigMap that the
+// release's Deployment in ns mounts at mountPath.
+func writeActionFiles(t *testing.T, c *kubetest.Cluster, ns, mountPath, local string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := c.AdminClient().AppsV1().Deployments(ns).Get(ctx, "parley", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	volume := ""
+	for _, m := range d.Spec.Template.Spec.Containers[0].VolumeMounts {
+		if m.MountPath == mountPath {
+			volume = m.Name
+		}
+	}
+	cmName := ""
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == volume && v.ConfigMap != nil {
+			cmName = v.ConfigMap.Name
+		}
+	}
+	if cmName == "" {
+		t.Fatalf("actions_dir is %s, but the Deployment mounts no ConfigMap there", mountPath)
+	}
+	cm, err := c.AdminClient().CoreV1().ConfigMaps(ns).Get(ctx, cmName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range cm.Data {
+		writeFile(t, filepath.Join(local, name), content)
+	}
 }
 
 // access is one SubjectAccessReview and the answer the chart must give.

@@ -21,16 +21,6 @@ func onCallSpecs() []action.Spec {
 // channel bindings and the command line are checked against.
 func builtinSpecs() []action.Spec { return append(action.Catalog(), onCallSpecs()...) }
 
-// builtinSpec returns the built-in spec with the given name.
-func builtinSpec(name string) (action.Spec, bool) {
-	for _, s := range builtinSpecs() {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return action.Spec{}, false
-}
-
 // onCallActions are the on-call actions, one line each: Alertmanager's
 // alerts and silences, and the pods, logs and recent changes of the
 // cluster the kubernetes actions use. Without an alertmanager URL the

@@ -40,6 +40,9 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 				if o.kind == "Secret" {
 					t.Errorf("%s: the chart must never render a Secret", o.source)
 				}
+				if o.kind == "Pod" {
+					t.Errorf("%s: a bare Pod outside the helm test hook", o.source)
+				}
 				if clusterScoped[o.kind] {
 					if o.meta.GetNamespace() != "" {
 						t.Errorf("%s: cluster-scoped %s has a namespace", o.source, o.kind)
@@ -462,6 +465,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 		{"testdata/values-multi-replica.yaml", []string{"staging"}, nil, false, true},
 		{"testdata/values-discord-only.yaml", nil, nil, false, false},
 		{"testdata/values-impersonation.yaml", []string{"team-a"}, []string{"parley-jobs"}, true, false},
+		{"testdata/values-actions.yaml", nil, []string{"ops"}, false, false},
 		{chartDir + "/values-production.yaml", nil, nil, false, false},
 	}
 	for _, tc := range cases {
@@ -616,8 +620,8 @@ func checkBindings(t *testing.T, r *rendered, impersonation bool) {
 		for _, s := range subjects {
 			switch {
 			case s.Kind == "ServiceAccount" && s.Name == fullname && s.Namespace == namespace:
-				if impersonation && strings.HasSuffix(role, "-write") {
-					t.Errorf("%s binds the ServiceAccount to %s although Parley writes as the impersonated users", what, role)
+				if impersonation && (strings.HasSuffix(role, "-write") || strings.HasSuffix(role, "-jobs")) {
+					t.Errorf("%s binds the ServiceAccount to %s although Parley acts as the impersonated users", what, role)
 				}
 			case impersonation && s.Kind == "User" && users[s.Name] && s.APIGroup == rbacv1.GroupName:
 			case impersonation && s.Kind == "Group" && groups[s.Name] && s.APIGroup == rbacv1.GroupName:
@@ -678,8 +682,10 @@ func TestImpersonationRBAC(t *testing.T) {
 	if write := subjectsOf(scoped + "-write"); len(write) != 1 || !slices.Equal(write["team-a"], []string{"Group:sre"}) {
 		t.Errorf("write bound to %v, want only Group:sre in team-a", write)
 	}
-	if jobs := subjectsOf(scoped + "-jobs"); !slices.Equal(jobs["parley-jobs"], []string{"ServiceAccount:" + fullname}) {
-		t.Errorf("jobs bound to %v", jobs)
+	// Job actions run as the chat user too: the Jobs Role goes to the
+	// same writers, not to the ServiceAccount.
+	if jobs := subjectsOf(scoped + "-jobs"); len(jobs) != 1 || !slices.Equal(jobs["parley-jobs"], []string{"Group:sre"}) {
+		t.Errorf("jobs bound to %v, want only Group:sre in parley-jobs", jobs)
 	}
 	if len(all[*rbacv1.ClusterRoleBinding](r)) != 1 {
 		t.Errorf("cluster-wide bindings: %d, want only the impersonation one", len(all[*rbacv1.ClusterRoleBinding](r)))

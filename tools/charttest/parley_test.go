@@ -3,6 +3,7 @@ package charttest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ func TestParleyAcceptsRenderedConfig(t *testing.T) {
 		"SLACK_BOT_TOKEN=test-bot", "SLACK_APP_TOKEN=test-app", "SLACK_SIGNING_SECRET=test-signing",
 		"DISCORD_TOKEN=test-discord", "PROMETHEUS_BEARER_TOKEN=test-prom", "LOKI_BEARER_TOKEN=test-loki",
 		"LLM_API_KEY=test-llm", "ALERTMANAGER_WEBHOOK_TOKEN=test-am", "ALERTMANAGER_WEBHOOK_PASSWORD=test-am-pw",
-		"PARLEY_POSTGRES_DSN=postgres://test@127.0.0.1/parley")
+		"PARLEY_POSTGRES_DSN=postgres://test@127.0.0.1/parley", "CDN_TOKEN=test-cdn")
 	try := func(t *testing.T, args ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -66,6 +67,15 @@ func TestParleyAcceptsRenderedConfig(t *testing.T) {
 			// Paths inside the container, moved to the test's directory.
 			cfg["policy"] = policyFile
 			cfg["database"] = filepath.Join(dir, "parley.db")
+			// The action files, as the pod's volume holds them.
+			var actionsArgs []string
+			actions := 0
+			if _, ok := cfg["actions_dir"]; ok {
+				actionsDir := filepath.Join(dir, "actions")
+				actions = writeActions(t, r, actionsDir)
+				cfg["actions_dir"] = actionsDir
+				actionsArgs = []string{"--actions", actionsDir}
+			}
 			cfgFile := filepath.Join(dir, "config.yaml")
 			write := func() {
 				b, err := yaml.Marshal(cfg)
@@ -96,17 +106,41 @@ func TestParleyAcceptsRenderedConfig(t *testing.T) {
 			if !strings.Contains(out, ": ok") {
 				t.Errorf("config validate: %s", out)
 			}
+			if actions > 0 && !strings.Contains(out, fmt.Sprintf("%d user-defined actions", actions)) {
+				t.Errorf("config validate did not load the %d action files:\n%s", actions, out)
+			}
 			// Reading is allowed for anyone; a change by an unknown user is not.
-			out = run(t, "policy", "check", "--policy", policyFile, "--as", "slack:U0NOBODY00", "--channel", "slack:C0123456789",
-				"--action", "kubernetes.status", "--param", "namespace=prod", "--param", "deployment=checkout")
+			out = run(t, append([]string{"policy", "check", "--policy", policyFile, "--as", "slack:U0NOBODY00", "--channel", "slack:C0123456789",
+				"--action", "kubernetes.status", "--param", "namespace=prod", "--param", "deployment=checkout"}, actionsArgs...)...)
 			if !strings.Contains(out, "decision: allow") {
 				t.Errorf("status by anyone is not allowed:\n%s", out)
 			}
-			out = run(t, "policy", "check", "--policy", policyFile, "--as", "slack:U0NOBODY00", "--channel", "slack:C0123456789",
-				"--action", "kubernetes.scale", "--param", "namespace=prod", "--param", "deployment=checkout", "--param", "replicas=5")
+			out = run(t, append([]string{"policy", "check", "--policy", policyFile, "--as", "slack:U0NOBODY00", "--channel", "slack:C0123456789",
+				"--action", "kubernetes.scale", "--param", "namespace=prod", "--param", "deployment=checkout", "--param", "replicas=5"}, actionsArgs...)...)
 			if !strings.Contains(out, "decision: deny") {
 				t.Errorf("scale by an unknown user is not denied:\n%s", out)
 			}
 		})
 	}
+}
+
+// writeActions writes the files of the rendered actions ConfigMap into
+// dir, as its volume holds them, and returns how many are actions (not
+// Job templates).
+func writeActions(t *testing.T, r *rendered, dir string) int {
+	t.Helper()
+	cm := actionsConfigMap(t, r)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	actions := 0
+	for name, content := range cm.Data {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(content, "\nkind: Job\n") {
+			actions++
+		}
+	}
+	return actions
 }

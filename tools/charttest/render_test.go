@@ -40,6 +40,7 @@ var valuesFiles = []string{
 	"testdata/values-multi-replica.yaml",
 	"testdata/values-discord-only.yaml",
 	"testdata/values-impersonation.yaml",
+	"testdata/values-actions.yaml",
 	chartDir + "/values-production.yaml",
 }
 
@@ -55,6 +56,7 @@ type object struct {
 // rendered is one install of the chart.
 type rendered struct {
 	objects []object
+	hooks   []object // the helm test hook (the doctor pod)
 	notes   string
 }
 
@@ -66,7 +68,8 @@ var monitoringAPI = []string{"monitoring.coreos.com/v1", "monitoring.coreos.com/
 // `helm install --dry-run` do: values merged with the chart's, checked
 // against values.schema.json, templates rendered) with the given values
 // files and --set expressions, for a cluster with the prometheus-operator
-// CRDs; an expression prefixed "string:" is a --set-string.
+// CRDs; an expression prefixed "string:" is a --set-string, one prefixed
+// "file:" a --set-file.
 func render(t *testing.T, files []string, set ...string) (*rendered, error) {
 	t.Helper()
 	return renderOn(t, monitoringAPI, files, set...)
@@ -90,6 +93,8 @@ func renderIn(t *testing.T, ns string, apiVersions []string, files []string, set
 	for _, s := range set {
 		if v, ok := strings.CutPrefix(s, "string:"); ok {
 			opts.StringValues = append(opts.StringValues, v)
+		} else if v, ok := strings.CutPrefix(s, "file:"); ok {
+			opts.FileValues = append(opts.FileValues, v)
 		} else {
 			opts.Values = append(opts.Values, s)
 		}
@@ -127,6 +132,15 @@ func renderIn(t *testing.T, ns string, apiVersions []string, files []string, set
 			out.objects = append(out.objects, *o)
 		}
 	}
+	for _, h := range rel.Hooks {
+		o, err := decode(h.Manifest)
+		if err != nil {
+			t.Fatalf("%v %v: hook %s: %v\n%s", files, set, h.Path, err, h.Manifest)
+		}
+		if o != nil {
+			out.hooks = append(out.hooks, *o)
+		}
+	}
 	return out, nil
 }
 
@@ -158,11 +172,18 @@ var typed = map[string]func() any{
 	"networking.k8s.io/v1/Ingress":                    func() any { return &networkingv1.Ingress{} },
 	"monitoring.coreos.com/v1/ServiceMonitor":         func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":         func() any { return &monitoringv1.PrometheusRule{} },
+	// Only as the helm test hook; TestManifestsDecodeStrictly checks that
+	// the release itself renders no bare Pod.
+	"v1/Pod": func() any { return &corev1.Pod{} },
 }
 
 // decode turns one manifest into its typed object. Unknown fields,
 // duplicate keys and unknown kinds are errors.
 func decode(manifest string) (*object, error) {
+	// SplitManifests trims each document; helm writes each back followed
+	// by a newline (install and template alike), which a block scalar at
+	// the document's end keeps (a ConfigMap's last file ends in one).
+	manifest = strings.TrimRight(manifest, "\n") + "\n"
 	source := ""
 	if first, _, ok := strings.Cut(manifest, "\n"); ok && strings.HasPrefix(first, "# Source: ") {
 		source = strings.TrimPrefix(first, "# Source: ")

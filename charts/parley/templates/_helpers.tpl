@@ -83,6 +83,23 @@ Where the config file and the database live inside the container.
 */}}
 {{- define "parley.configDir" -}}/etc/parley{{- end }}
 {{- define "parley.dataDir" -}}/var/lib/parley{{- end }}
+{{- /* The user-defined actions' folder: a mount of its own, beside the
+config folder (a mount inside another read-only ConfigMap mount would
+need a mount point in it). */}}
+{{- define "parley.actionsDir" -}}/etc/parley-actions{{- end }}
+
+{{/*
+parley.actionsConfigMap is the ConfigMap holding the user-defined action
+files: actions.existingConfigMap, or the chart's own when actions.files is
+set; empty when there are none.
+*/}}
+{{- define "parley.actionsConfigMap" -}}
+{{- if .Values.actions.existingConfigMap }}
+{{- .Values.actions.existingConfigMap }}
+{{- else if .Values.actions.files }}
+{{- printf "%s-actions" (include "parley.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
 
 {{/*
 parley.scopedName names what lives outside the release namespace
@@ -170,7 +187,7 @@ parley.validate stops rendering on combinations that would not run.
 {{- end }}
 {{- end }}
 {{- $cfg := $v.config | default dict }}
-{{- range $k := list "listen" "database" "policy" "store" }}
+{{- range $k := list "listen" "database" "policy" "store" "actions_dir" }}
 {{- if hasKey $cfg $k }}
 {{- fail (printf "config.%s is set by the chart; remove it (see the chart README)" $k) }}
 {{- end }}
@@ -248,6 +265,9 @@ parley.validate stops rendering on combinations that would not run.
 {{- if and $v.rbac.create $v.rbac.writeNamespaces (not (or $imp.writeUsers $imp.writeGroups)) }}
 {{- fail "rbac.writeNamespaces with kubernetes.impersonation.enabled: changes run as the chat user, so name who may make them with kubernetes.impersonation.writeGroups (e.g. [sre]) or writeUsers; or leave rbac.writeNamespaces empty and grant those users RBAC yourself" }}
 {{- end }}
+{{- if and $v.rbac.create $v.rbac.jobNamespaces (not (or $imp.writeUsers $imp.writeGroups)) }}
+{{- fail "rbac.jobNamespaces with kubernetes.impersonation.enabled: user-defined Job actions run as the chat user, so name who may start Jobs with kubernetes.impersonation.writeGroups (e.g. [sre]) or writeUsers; or leave rbac.jobNamespaces empty and grant those users RBAC yourself" }}
+{{- end }}
 {{- $names := include "parley.impersonationNames" . | fromYaml }}
 {{- range $imp.writeUsers }}
 {{- if not (has . $names.users) }}
@@ -262,12 +282,104 @@ parley.validate stops rendering on combinations that would not run.
 {{- else if or $imp.writeUsers $imp.writeGroups }}
 {{- fail "kubernetes.impersonation.writeUsers/writeGroups are for kubernetes.impersonation.enabled=true; without impersonation Parley writes as its ServiceAccount" }}
 {{- end }}
+{{- include "parley.validateActions" . }}
 {{- if and $v.kubernetes.namespaces $v.rbac.create $v.rbac.readNamespaces }}
 {{- range $v.kubernetes.namespaces }}
 {{- if not (has . $v.rbac.readNamespaces) }}
 {{- fail (printf "kubernetes.namespaces lists %s, which rbac.readNamespaces does not grant: Parley could not read it" .) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+parley.validateActions stops rendering on user-defined actions that could
+not run as installed: checks what Parley checks only at start (or at the
+first request), where the chart can see it. With actions.existingConfigMap
+the files are not the chart's to read; Parley checks them at start.
+*/}}
+{{- define "parley.validateActions" -}}
+{{- $v := .Values }}
+{{- $a := $v.actions }}
+{{- $files := $a.files | default dict }}
+{{- if and $files $a.existingConfigMap }}
+{{- fail "actions.files and actions.existingConfigMap: give one of them (the files inline, or the name of a ConfigMap you manage), not both" }}
+{{- end }}
+{{- if and $a.secretEnv (not (include "parley.actionsConfigMap" .)) }}
+{{- fail "actions.secretEnv is for user-defined actions: set actions.files or actions.existingConfigMap too (or remove it)" }}
+{{- end }}
+{{- /* The env vars the container gets: the chart's own, extraEnv and
+actions.secretEnv. */}}
+{{- $reserved := list "PARLEY_DB" "POD_NAME" "POD_NAMESPACE" }}
+{{- range $k, $name := include "parley.secretEnv" . | fromYaml }}
+{{- $reserved = append $reserved $name }}
+{{- end }}
+{{- $env := list }}
+{{- range $v.extraEnv }}
+{{- $env = append $env .name }}
+{{- end }}
+{{- range $i, $e := $a.secretEnv }}
+{{- if has $e.name $reserved }}
+{{- fail (printf "actions.secretEnv[%d]: %s is set by the chart; give the action's secret another name" $i $e.name) }}
+{{- end }}
+{{- if has $e.name $env }}
+{{- fail (printf "actions.secretEnv[%d]: %s is already set (extraEnv or an earlier actions.secretEnv entry)" $i $e.name) }}
+{{- end }}
+{{- $env = append $env $e.name }}
+{{- end }}
+{{- /* First pass: the Job templates the actions name. */}}
+{{- $templates := dict }}
+{{- range $file, $content := $files }}
+{{- $doc := fromYaml $content }}
+{{- if hasKey $doc "Error" }}
+{{- fail (printf "actions.files.%s is not a YAML mapping: %s" $file $doc.Error) }}
+{{- end }}
+{{- $job := (and (kindIs "map" $doc.run) $doc.run.kubernetes_job) | default dict }}
+{{- if and (kindIs "map" $job) $job.template }}
+{{- $tmpl := trimPrefix "./" (toString $job.template) }}
+{{- if not (hasKey $files $tmpl) }}
+{{- fail (printf "actions.files.%s: its Job template %s is not in actions.files (add it under that name; a ConfigMap holds no folders)" $file $job.template) }}
+{{- end }}
+{{- $_ := set $templates $tmpl $file }}
+{{- end }}
+{{- end }}
+{{- $http := list }}
+{{- range $file, $content := $files }}
+{{- $doc := fromYaml $content }}
+{{- if hasKey $templates $file }}
+{{- continue }}
+{{- end }}
+{{- if hasKey $doc "apiVersion" }}
+{{- fail (printf "actions.files.%s is a Kubernetes manifest, but no action names it as its run.kubernetes_job.template" $file) }}
+{{- end }}
+{{- $run := $doc.run | default dict }}
+{{- if not (kindIs "map" $run) }}
+{{- continue }}
+{{- end }}
+{{- $job := $run.kubernetes_job | default dict }}
+{{- if and (kindIs "map" $job) $job.namespace $v.rbac.create (not (has (toString $job.namespace) $v.rbac.jobNamespaces)) }}
+{{- fail (printf "actions.files.%s runs its Job in namespace %s, which rbac.jobNamespaces does not list: Parley could not create it there" $file $job.namespace) }}
+{{- end }}
+{{- $h := $run.http | default dict }}
+{{- if kindIs "map" $h }}
+{{- if $h }}
+{{- $http = append $http $file }}
+{{- end }}
+{{- range $header, $hv := ($h.headers | default dict) }}
+{{- $secret := (and (kindIs "map" $hv) $hv.secret) | default dict }}
+{{- if kindIs "map" $secret }}
+{{- if and $secret.env (not (has (toString $secret.env) $env)) }}
+{{- fail (printf "actions.files.%s: header %s reads its secret from env var %s, which the container does not get: add {name: %s, secretName: ..., key: ...} to actions.secretEnv" $file $header $secret.env $secret.env) }}
+{{- end }}
+{{- if $secret.file }}
+{{- fail (printf "actions.files.%s: header %s reads its secret from file %s, which the chart does not mount: use {secret: {env: NAME}} and actions.secretEnv" $file $header $secret.file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and $http $v.networkPolicy.enabled (not $v.networkPolicy.egress.destinations) }}
+{{- fail (printf "networkPolicy.egress.destinations is empty, but the HTTP actions %s call hosts the NetworkPolicy blocks (it allows only DNS and the API server): add a destination for each host they call" (join ", " $http)) }}
 {{- end }}
 {{- end }}
 
@@ -354,6 +466,9 @@ references) merged over it.
 {{- end }}
 {{- $_ := set $in "auth" $auth }}
 {{- $_ := set $cfg "incidents" $in }}
+{{- end }}
+{{- if include "parley.actionsConfigMap" . }}
+{{- $_ := set $cfg "actions_dir" (include "parley.actionsDir" .) }}
 {{- end }}
 {{- if $v.leaderElection.enabled }}
 {{- $_ := set $cfg "leader_election" (dict "lease_name" (include "parley.leaseName" .) "lease_namespace" .Release.Namespace) }}
