@@ -36,6 +36,12 @@ func (f *fakeSeen) Seen(_ context.Context, key string, _ time.Time) (bool, error
 	return seen, nil
 }
 
+func (f *fakeSeen) SeenTx(ctx context.Context, _ *store.Tx, key string, now time.Time) (bool, error) {
+	return f.Seen(ctx, key, now)
+}
+
+func (f *fakeSeen) Shared(string) bool { return true }
+
 func (f *fakeSeen) Purge(_ context.Context, now time.Time) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/crashpoint"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/redact"
@@ -81,8 +82,15 @@ type Confirmations interface {
 // a platform redelivers to another replica (after a failover) is handled
 // once. *dedupe.Store implements it.
 type SeenEvents interface {
+	// Shared reports whether key is remembered at all (the events of
+	// platforms whose event ids are durable); Seen and SeenTx report
+	// other keys as new and write nothing.
+	Shared(key string) bool
 	// Seen reports whether key was taken before, recording it when not.
 	Seen(ctx context.Context, key string, now time.Time) (bool, error)
+	// SeenTx is Seen inside tx, on the audit log's database: the key is
+	// taken only if tx commits.
+	SeenTx(ctx context.Context, tx *store.Tx, key string, now time.Time) (bool, error)
 	// Purge forgets keys old enough that no redelivery can follow.
 	Purge(ctx context.Context, now time.Time) (int64, error)
 }
@@ -220,6 +228,9 @@ type request struct {
 	// noted are the request's audit events handed over without waiting
 	// (note); settle waits for them.
 	noted []*audit.Pending
+	// lost is a failed audit write of the request that is already counted
+	// and logged, for settle to return until an answer told it.
+	lost error
 }
 
 func newRequestID() string {
@@ -240,23 +251,32 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	}()
 	p.sweepIfDue(ctx)
 
-	if msg.EventID != "" && p.duplicate(ctx, msg.Platform+":"+msg.EventID) {
-		p.log.Debug("dropping redelivered event", "event", msg.EventID)
-		p.cfg.Metrics.Message(msg.Platform, "duplicate")
-		return
+	key := ""
+	if msg.EventID != "" {
+		key = msg.Platform + ":" + msg.EventID
+		if p.duplicateHere(key) {
+			p.dropDuplicate(msg)
+			return
+		}
 	}
-	if reason := p.checkInput(&req.msg); reason != "" {
-		p.cfg.Metrics.Message(msg.Platform, "rejected")
+	shared := key != "" && p.deps.SeenEvents != nil && p.deps.SeenEvents.Shared(key)
+	reason := p.checkInput(&req.msg)
+	limited := reason == "" && !p.allowRate(msg.Subject())
+	if reason != "" || limited {
+		if shared && p.duplicateShared(ctx, key) {
+			p.dropDuplicate(msg)
+			return
+		}
+		if limited {
+			p.cfg.Metrics.Message(msg.Platform, "rate_limited")
+			p.cfg.Metrics.RateLimited(msg.Platform)
+			reason = "You are sending requests faster than I take them; wait a few seconds and try again."
+		} else {
+			p.cfg.Metrics.Message(msg.Platform, "rejected")
+		}
 		p.rejectInput(ctx, req, reason)
 		return
 	}
-	if !p.allowRate(msg.Subject()) {
-		p.cfg.Metrics.Message(msg.Platform, "rate_limited")
-		p.cfg.Metrics.RateLimited(msg.Platform)
-		p.rejectInput(ctx, req, "You are sending requests faster than I take them; wait a few seconds and try again.")
-		return
-	}
-	p.cfg.Metrics.Message(msg.Platform, "accepted")
 	// Whatever the request noted is stored before Handle returns; every
 	// answer waits for it anyway (reply), so this only catches a path
 	// that ends without one.
@@ -266,11 +286,26 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 		}
 	}()
 	// takenBy lets a later start tell a request this process never
-	// answered (it stopped) from one it is still handling. The event is
-	// written with the request's first write that must be durable: before
-	// any answer, any confirmation stored, any change run.
-	p.note(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
-		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}})
+	// answered (it stopped) from one it is still handling.
+	received := audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
+		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}}
+	if shared {
+		// The platform took the event back as delivered before it was
+		// handled: the claim that keeps other replicas off it and the
+		// record that lets a restart answer it commit together, so that
+		// no crash leaves it claimed and unrecorded (dropped as a
+		// redelivery, never answered).
+		if p.take(ctx, req, key, received) {
+			p.dropDuplicate(msg)
+			return
+		}
+	} else {
+		// Written with the request's first write that must be durable:
+		// before any answer, any confirmation stored, any change run.
+		p.note(ctx, req, received)
+	}
+	p.cfg.Metrics.Message(msg.Platform, "accepted")
+	crashpoint.At(crashpoint.MessageTaken)
 	if msg.Action != nil {
 		p.handleClick(ctx, req)
 		return
@@ -333,23 +368,60 @@ func byteSize(n int) string {
 	}
 }
 
-// duplicate reports whether the event was taken before, here (in memory)
-// or, with SeenEvents, by any replica, remembering it. When SeenEvents
-// fails the event counts as new: answering a redelivery twice is better
-// than dropping a request.
-func (p *Pipeline) duplicate(ctx context.Context, key string) bool {
-	if p.duplicateHere(key) {
-		return true
-	}
-	if p.deps.SeenEvents == nil {
-		return false
-	}
+// dropDuplicate drops a redelivered event.
+func (p *Pipeline) dropDuplicate(msg chat.Message) {
+	p.log.Debug("dropping redelivered event", "event", msg.EventID)
+	p.cfg.Metrics.Message(msg.Platform, "duplicate")
+}
+
+// duplicateShared reports whether another replica (or an earlier run)
+// took the event, taking it otherwise. When SeenEvents fails the event
+// counts as new: answering a redelivery twice is better than dropping a
+// request.
+func (p *Pipeline) duplicateShared(ctx context.Context, key string) bool {
 	seen, err := p.deps.SeenEvents.Seen(ctx, key, p.cfg.Now())
 	if err != nil {
 		p.log.Warn("shared de-duplication failed; handling the message", "event", key, "err", err)
 		return false
 	}
 	return seen
+}
+
+// take claims the event in the shared store and records received in the
+// same commit, and reports whether the event was a duplicate (nothing is
+// recorded then). When that write fails the event counts as new, and
+// received is handed to the audit log again: its failure, if the log is
+// what failed, is told with the request's answer.
+func (p *Pipeline) take(ctx context.Context, req *request, key string, received audit.Event) (duplicate bool) {
+	now := p.cfg.Now()
+	var claimErr error
+	_, err := p.recordWith(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
+		seen, err := p.deps.SeenEvents.SeenTx(ctx, tx, key, now)
+		if err != nil {
+			claimErr = err
+			return nil, err
+		}
+		claimErr, duplicate = nil, seen
+		if seen {
+			return nil, nil
+		}
+		return []audit.Event{received}, nil
+	})
+	switch {
+	case err == nil:
+		return duplicate
+	case claimErr != nil:
+		// The shared store failed, not the audit log: the event is taken
+		// here only, and received is recorded as for any platform.
+		p.log.Warn("shared de-duplication failed; handling the message", "event", key, "err", err)
+		p.note(ctx, req, received)
+	default:
+		// The audit log failed (counted and logged): the answer says so.
+		req.mu.Lock()
+		req.lost = err
+		req.mu.Unlock()
+	}
+	return false
 }
 
 // duplicateHere reports whether this process saw the event recently,
@@ -425,11 +497,11 @@ func (p *Pipeline) note(ctx context.Context, req *request, e audit.Event) {
 // failure is counted, logged and returned; the caller tells the user.
 func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, error) {
 	req.mu.Lock()
-	list := req.noted
-	req.noted = nil
+	list, lost := req.noted, req.lost
+	req.noted, req.lost = nil, nil
 	req.mu.Unlock()
 	if len(list) == 0 {
-		return nil, nil
+		return nil, lost
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
@@ -451,7 +523,7 @@ func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, err
 		p.log.Error("audit write failed", "request", req.id, "err", first)
 		return stored, first
 	}
-	return stored, nil
+	return stored, lost
 }
 
 // forgetFullBuckets drops the rate buckets that have refilled: a full
