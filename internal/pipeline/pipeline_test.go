@@ -78,10 +78,10 @@ func TestFullRateBucketsAreForgotten(t *testing.T) {
 	if _, ok := p.buckets["console:alice"]; !ok {
 		t.Fatal("alice's bucket was dropped before it refilled")
 	}
-	if !p.allowRate("console:alice") || p.allowRate("console:alice") {
+	if first, second := p.allowRate("console:alice"), p.allowRate("console:alice"); !first || second {
 		t.Error("alice's bucket lost its state: want exactly one more request allowed")
 	}
-	if !p.allowRate("console:bob") || !p.allowRate("console:bob") {
+	if first, second := p.allowRate("console:bob"), p.allowRate("console:bob"); !first || !second {
 		t.Error("bob did not get a full burst back")
 	}
 }
