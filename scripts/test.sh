@@ -47,6 +47,13 @@ for f in evals/routing-extra/*.yaml; do
 	./bin/parley eval routing --dataset "$f" "${extra[@]}" --out "reports/$(basename "$f" .yaml)" --min-accuracy 0.95 --max-unsafe 0 | tail -4
 done
 
+# The benchmarks that stay (README, "Performance"), run short: they must
+# keep running and answering every request; their numbers are for
+# `make bench` on a quiet machine, not a gate.
+step "benchmarks, short: the whole path, the audit log's writers"
+go test -run '^$' -bench 'BenchmarkPipeline' -benchtime 300x ./internal/app/
+go test -run '^$' -bench 'BenchmarkRecordWriters/.*/writers=4$' -benchtime 300x ./internal/audit/
+
 step "go test -race ./..."
 go test -race -count=1 -timeout 30m ./...
 

@@ -33,7 +33,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,9 +50,11 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver, to read the final states on PostgreSQL
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/parley-chatops/parley/adapters/chattest"
 	"github.com/parley-chatops/parley/internal/crashpoint"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 	"github.com/parley-chatops/parley/internal/testenv/pgtest"
+	"github.com/parley-chatops/parley/policies"
 )
 
 // crashBin is the binary with crash points, built once per test binary
@@ -201,6 +206,10 @@ type crashCase struct {
 	final string
 	// told must match what the users saw (CODE stands for the code).
 	told string
+	// slack: the conversation is on Slack (the Events API of a fake
+	// Slack, `parley serve`), whose events are acknowledged before they
+	// are handled, instead of the console.
+	slack bool
 }
 
 func campaignCases() []crashCase {
@@ -214,6 +223,14 @@ func campaignCases() []crashCase {
 		succeeded   = `Before Parley restarted, CODE \(DEPLOY replicas 3 -> 25\) ran and succeeded`
 	)
 	return []crashCase{
+		// The console: the line was read, nothing is durable yet, nothing
+		// can have run (the user saw Parley stop without an answer).
+		{point: crashpoint.MessageTaken, runs: 0, final: "", told: `There is no pending request here that you can confirm`},
+		// Slack acknowledged the event before Parley handled it, and will
+		// not deliver it again: its claim and message.received commit
+		// together, so the restart answers it, once.
+		{point: crashpoint.MessageTaken, slack: true, runs: 0, final: "",
+			told: `Parley restarted before it answered your request "<@` + chattest.SlackBotUserID + `> scale DEPLOY to 25 in prod"\. It was not finished and nothing was run`},
 		{point: crashpoint.ConfirmationStored, runs: 0, final: "", told: unanswered},
 		{point: crashpoint.ConfirmationRequested, runs: 0, final: "cancelled", told: notShown},
 		{point: crashpoint.PromptSent, runs: 0, final: "cancelled", told: notShown},
@@ -239,7 +256,7 @@ func campaignCases() []crashCase {
 // deployments names one deployment per case; plain words, so that no
 // digit in a name is read as a replica count.
 var deployments = []string{"alder", "birch", "cedar", "dogwood", "elm", "fir", "ginkgo", "hazel",
-	"ivy", "juniper", "larch", "maple", "oak", "pine", "rowan", "spruce"}
+	"ivy", "juniper", "larch", "maple", "oak", "pine", "rowan", "spruce", "tamarack", "willow"}
 
 // campaign is the shared set-up: one cluster with its audit log, and the
 // binary.
@@ -315,12 +332,16 @@ rules:
 				t.Fatal(err)
 			}
 			defer db.Close()
-			run := &campaignRun{campaign: cp, dir: dir, config: cfg, env: env, db: db, backend: bk.name}
+			run := &campaignRun{campaign: cp, dir: dir, config: cfg, storeYAML: storeYAML, env: env, db: db, backend: bk.name}
 			for j, c := range cases {
 				deploy := fmt.Sprintf("%s-%s", deployments[j], bk.name[:2])
 				name := string(c.point)
 				if c.then != "" {
 					name += "+" + string(c.then)
+				}
+				if c.slack {
+					t.Run(name+"/slack", func(t *testing.T) { run.oneSlack(t, c, deploy) })
+					continue
 				}
 				t.Run(name, func(t *testing.T) { run.one(t, c, deploy) })
 			}
@@ -335,14 +356,16 @@ rules:
 type campaignRun struct {
 	*campaign
 	dir, config, backend string
+	storeYAML            string // the store's part of the configuration
 	env                  []string
 	db                   *sql.DB
 }
 
 var promptRE = regexp.MustCompile(`must reply "confirm ([A-Z0-9]{4})"`)
 
-// one runs a case: crash, (crash again,) restart, check.
-func (r *campaignRun) one(t *testing.T, c crashCase, deploy string) {
+// deploy creates the case's deployment, 3 replicas.
+func (r *campaignRun) deploy(t *testing.T, deploy string) {
+	t.Helper()
 	r.kc.ApplyYAML(t, "prod", fmt.Sprintf(`
 apiVersion: apps/v1
 kind: Deployment
@@ -355,6 +378,11 @@ spec:
     metadata: {labels: {app: %[1]s}}
     spec: {containers: [{name: app, image: "shop/%[1]s:1.0"}]}
 `, deploy))
+}
+
+// one runs a case: crash, (crash again,) restart, check.
+func (r *campaignRun) one(t *testing.T, c crashCase, deploy string) {
+	r.deploy(t, deploy)
 	chat := []string{"chat", "--transcript", "-", "--config", r.config}
 	var seen strings.Builder // everything the users saw, in order
 
@@ -470,6 +498,187 @@ spec:
 	}
 }
 
+// oneSlack runs a case on Slack: alice's request arrives as an Events API
+// event at `parley serve`, which acknowledges it (200) and stops at the
+// point; a restart must tell her what became of it, in its thread, once,
+// even when the event is delivered again.
+func (r *campaignRun) oneSlack(t *testing.T, c crashCase, deploy string) {
+	r.deploy(t, deploy)
+	f := chattest.NewSlack(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	users := strings.NewReplacer("console:alice", "slack:UALICE", "console:bob", "slack:UBOB")
+	if err := os.WriteFile(pol, []byte(users.Replace(string(policies.Default()))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(dir, "parley.yaml")
+	yml := r.storeYAML + fmt.Sprintf(`listen: %q
+policy: %q
+kubernetes: {kubeconfig: %q}
+evals: {dir: %q, reports_dir: %q}
+slack:
+  mode: events
+  bot_token: {env: SLACK_BOT_TOKEN}
+  signing_secret: {env: SLACK_SIGNING_SECRET}
+  api_url: %q
+`, addr, pol, r.kubecfg, filepath.Join(dir, "evals"), filepath.Join(dir, "reports"), f.URL())
+	if err := os.WriteFile(cfg, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append([]string{"SLACK_BOT_TOKEN=" + chattest.SlackBotToken, "SLACK_SIGNING_SECRET=" + chattest.SlackSigningSecret}, r.env...)
+	serve := func(crashAt string) *proc {
+		t.Helper()
+		p := startProc(t, r.bin, dir, append(env, "PARLEY_CRASH_AT="+crashAt), "serve", "--config", cfg)
+		client := &http.Client{Timeout: time.Second}
+		deadline := time.Now().Add(campaignWait)
+		for {
+			resp, err := client.Get("http://" + addr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
+			}
+			select {
+			case <-p.exited:
+				t.Fatalf("parley serve exited %d before it was ready:\n%s", p.code, p.out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("parley serve not ready within %s:\n%s", campaignWait, p.out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	const thread = "1700000100.000100"
+	event := chattest.SlackEvent("Ev"+deploy, chattest.SlackMention("C1", "UALICE",
+		"<@"+chattest.SlackBotUserID+"> scale "+deploy+" to 25 in prod", thread, ""))
+	deliver := func() {
+		t.Helper()
+		req := chattest.SlackRequest(t, "http://"+addr+"/slack/events", "application/json", event, chattest.SlackSigningSecret, time.Now().Unix())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the event was answered %d, want 200 (acknowledged)", resp.StatusCode)
+		}
+	}
+	inThread := func() string {
+		posts, _ := f.Snapshot()
+		var b strings.Builder
+		for _, p := range posts {
+			if p.Thread == thread {
+				b.WriteString(p.Text + "\n")
+			}
+		}
+		for _, p := range f.Ephemerals() {
+			if p.Thread == thread {
+				b.WriteString(p.Text + "\n")
+			}
+		}
+		return b.String()
+	}
+
+	var runs []*proc
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, p := range runs {
+			t.Logf("parley serve, run %d:\n%s", i+1, p.out.String())
+		}
+		posts, _ := f.Snapshot()
+		for _, p := range append(posts, f.Ephemerals()...) {
+			t.Logf("slack post in %s thread %s: %s", p.Channel, p.Thread, p.Text)
+		}
+	})
+
+	// 1. The event is acknowledged; the process stops at the point.
+	p := serve(string(c.point))
+	runs = append(runs, p)
+	deliver()
+	select {
+	case <-p.exited:
+	case <-time.After(campaignWait):
+		t.Fatalf("parley serve did not reach %s:\n%s", c.point, p.out.String())
+	}
+	if p.code != crashpoint.ExitCode {
+		t.Fatalf("parley serve exited %d, want %d at %s:\n%s", p.code, crashpoint.ExitCode, c.point, p.out.String())
+	}
+
+	// 2. The restart tells alice; Slack delivering the event again (as
+	// after a failover) changes nothing.
+	p = serve("")
+	runs = append(runs, p)
+	want := regexp.MustCompile(strings.NewReplacer("DEPLOY", deploy).Replace(c.told))
+	f.WaitFor("the restart to answer the acknowledged request", func() bool { return want.MatchString(html.UnescapeString(inThread())) })
+	deliver()
+	time.Sleep(time.Second) // what a second handling would take, and more
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(campaignWait):
+		t.Fatalf("parley serve did not stop:\n%s", p.out.String())
+	}
+	if p.code != 0 {
+		t.Errorf("parley serve exited %d after SIGTERM:\n%s", p.code, p.out.String())
+	}
+	told := html.UnescapeString(inThread())
+	if n := len(want.FindAllString(told, -1)); n != 1 {
+		t.Errorf("alice was told %d times, want once:\n%s", n, told)
+	}
+	if strings.Contains(told, "confirm") {
+		t.Errorf("the redelivered event was handled again:\n%s", told)
+	}
+
+	if runs := r.scaleWrites(t, deploy); runs != c.runs {
+		t.Errorf("the scale ran %d times, want %d", runs, c.runs)
+	}
+	if states := r.confirmationStates(t, deploy); len(states) != 0 {
+		t.Errorf("confirmations %v, want none stored", states)
+	}
+	// The log holds the request once, and its end.
+	out, code := runBin(t, dir, binPath, env, "audit", "export", "--format", "jsonl", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("audit export exited %d:\n%s", code, out)
+	}
+	var received, interrupted []auditLine
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e auditLine
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("audit export line %q: %v", l, err)
+		}
+		switch {
+		case e.Type == "message.received" && strings.Contains(e.Text, "scale "+deploy+" "):
+			received = append(received, e)
+		case e.Type == "request.interrupted":
+			interrupted = append(interrupted, e)
+		}
+	}
+	if len(received) != 1 {
+		t.Fatalf("message.received of the request: %d, want 1", len(received))
+	}
+	n := 0
+	for _, e := range interrupted {
+		if e.RequestID == received[0].RequestID {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("request.interrupted of the request: %d, want 1", n)
+	}
+}
+
 // scaleWrites counts the completed, non-dry-run writes to the deployment's
 // scale in the API server's audit log.
 func (r *campaignRun) scaleWrites(t *testing.T, deploy string) int {
@@ -513,6 +722,8 @@ func (r *campaignRun) scaleWrites(t *testing.T, deploy string) int {
 type auditLine struct {
 	Seq            int64             `json:"seq"`
 	Type           string            `json:"type"`
+	RequestID      string            `json:"request_id"`
+	Text           string            `json:"text"`
 	Subject        string            `json:"subject"`
 	ConfirmationID string            `json:"confirmation_id"`
 	Params         map[string]any    `json:"params"`

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parley-chatops/parley/internal/chat"
 )
@@ -114,15 +115,21 @@ var (
 type Registry struct {
 	order   []string
 	actions map[string]Action
+	// specs are the actions' specs, taken once: a spec does not change,
+	// and building one (patterns compiled, the catalog copied) is not for
+	// every request.
+	specs  []Spec
+	byName map[string]int
 }
 
 // NewRegistry returns a registry holding the given actions. Duplicate names
 // are an error.
 func NewRegistry(actions ...Action) (*Registry, error) {
-	r := &Registry{actions: make(map[string]Action)}
+	r := &Registry{actions: make(map[string]Action), byName: make(map[string]int)}
 	for _, a := range actions {
-		name := a.Spec().Name
-		if err := a.Spec().Check(); err != nil {
+		spec := a.Spec()
+		name := spec.Name
+		if err := spec.Check(); err != nil {
 			return nil, err
 		}
 		if _, dup := r.actions[name]; dup {
@@ -130,6 +137,8 @@ func NewRegistry(actions ...Action) (*Registry, error) {
 		}
 		r.actions[name] = a
 		r.order = append(r.order, name)
+		r.byName[name] = len(r.specs)
+		r.specs = append(r.specs, spec)
 	}
 	return r, nil
 }
@@ -140,11 +149,18 @@ func (r *Registry) Get(name string) (Action, bool) {
 	return a, ok
 }
 
-// Specs returns the specs of all actions in registration order.
+// Specs returns the specs of all actions in registration order, as they
+// were when registered. The slice is the caller's; the specs' own slices
+// and maps are shared and must not be modified.
 func (r *Registry) Specs() []Spec {
-	out := make([]Spec, 0, len(r.order))
-	for _, n := range r.order {
-		out = append(out, r.actions[n].Spec())
+	return slices.Clone(r.specs)
+}
+
+// Spec returns the spec of the named action, as it was when registered.
+func (r *Registry) Spec(name string) (Spec, bool) {
+	i, ok := r.byName[name]
+	if !ok {
+		return Spec{}, false
 	}
-	return out
+	return r.specs[i], true
 }

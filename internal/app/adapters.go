@@ -89,6 +89,17 @@ func splitByLeadership(adapters []chat.Adapter) (leaderOnly, everyReplica []chat
 // running is an adapter that says whether it takes messages.
 type running interface{ Running() bool }
 
+// adaptersRunning reports whether every adapter that says so takes
+// messages: serve's start-up recovery waits for it.
+func adaptersRunning(adapters []chat.Adapter) bool {
+	for _, a := range adapters {
+		if r, ok := a.(running); ok && !r.Running() {
+			return false
+		}
+	}
+	return true
+}
+
 // runEveryReplica runs the HTTP-fed adapters on this replica, led or not,
 // until ctx ends: Slack may deliver an event, a click or a slash command
 // to any replica behind the Service, and each is answered there (the

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -227,6 +228,18 @@ func TestTwoReplicasServeTheEventsAPI(t *testing.T) {
 		}
 	}
 	id := confirmationValue(t, prompt.Blocks)
+	// A person clicks once the prompt is on screen, and Parley records it
+	// as shown right after posting it; the test clicks only then too.
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	waitUntil(t, "the prompt recorded as shown", func() bool {
+		var shown int64
+		err := raw.QueryRow(`SELECT shown_at FROM confirmations WHERE id = $1`, id).Scan(&shown)
+		return err == nil && shown > 0
+	})
 	click := chattest.Interactive(chattest.SlackClick(failoverUser, "C1", prompt.TS, "1700000003.000100", "parley_confirm", id, "1700000010.000001"))
 	toBoth(t, a, b, form, click)
 	f.WaitFor("the result", func() bool { return posts("1700000003.000100", "Scaled checkout (prod) 3 -&gt; 5") == 1 })

@@ -119,11 +119,13 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	if sink != nil {
 		senders.add(sink.Name(), sink) // it only sends: nothing to run
 	}
-	// Recovery tells channels what became of interrupted requests: after
-	// the adapters can send (their Web APIs work before the socket is up).
-	if err := p.Pipeline.Recover(ctx); err != nil {
-		return err
-	}
+	// Recovery tells channels what became of interrupted requests,
+	// through the adapters, which send only while they run (Slack's
+	// outbox): it runs once the adapters this replica runs are up, and
+	// every message waits for it, so that none is handled before what a
+	// stopped process left is settled.
+	recovered := make(chan struct{})
+	handler := afterRecovery{next: p.Pipeline, recovered: recovered}
 	// The chat connections run only while this replica leads: with
 	// several replicas, exactly one holds the Slack socket and the Discord
 	// gateway; without leader election, this one always does. The first
@@ -144,7 +146,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	for _, a := range everyReplica {
 		status.add(a, false)
 	}
-	chats := &chatRunner{adapters: leaderOnly, handler: p.Pipeline, status: status, errc: errc, incidents: incidents, log: log}
+	chats := &chatRunner{adapters: leaderOnly, handler: handler, status: status, errc: errc, incidents: incidents, log: log}
 	el, err := newElector(cfg, chats.lead, metrics, log)
 	if err != nil {
 		return err
@@ -178,8 +180,26 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 			report(errc, err)
 		}
 	})
-	wg.Go(func() { runEveryReplica(ctx, everyReplica, p.Pipeline, p, status, log) })
+	wg.Go(func() { runEveryReplica(ctx, everyReplica, handler, p, status, log) })
 	wg.Go(func() { status.watch(ctx) })
+	wg.Go(func() {
+		defer close(recovered)
+		// A follower does not run the leader's adapters; a single
+		// replica always leads.
+		up := func() bool {
+			return adaptersRunning(everyReplica) &&
+				(cfg.LeaderElection != nil && !el.IsLeader() || adaptersRunning(leaderOnly))
+		}
+		for deadline := time.Now().Add(recoverWait); !up() && time.Now().Before(deadline) && ctx.Err() == nil; {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !up() {
+			log.Warn("chat adapters not running yet; recovering anyway (notices they cannot take are audited as undelivered)")
+		}
+		if err := p.Pipeline.Recover(ctx); err != nil {
+			report(errc, err)
+		}
+	})
 	// Confirmations: expire overdue ones; keep this replica's claims alive
 	// and pick up those of a replica that died (several replicas share
 	// PostgreSQL; with SQLite there is one process and this is cheap).
@@ -364,6 +384,25 @@ func (r *chatRunner) lead(ctx context.Context) {
 	// every retry period.
 	<-ctx.Done()
 	wg.Wait()
+}
+
+// recoverWait bounds how long serve's first recovery waits for the chat
+// adapters to run.
+const recoverWait = 30 * time.Second
+
+// afterRecovery hands messages on once the start-up recovery is done.
+type afterRecovery struct {
+	next      chat.Handler
+	recovered <-chan struct{}
+}
+
+func (h afterRecovery) Handle(ctx context.Context, msg chat.Message) {
+	select {
+	case <-h.recovered:
+	case <-ctx.Done():
+		return
+	}
+	h.next.Handle(ctx, msg)
 }
 
 // report passes err on unless an earlier failure already is: the first

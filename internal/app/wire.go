@@ -49,6 +49,10 @@ type Options struct {
 	// AllowDamagedAudit starts Parley although the database or the audit
 	// chain failed the start-up check, recording that (--allow-damaged-audit).
 	AllowDamagedAudit bool
+	// AuditCommitWindow is how long audit events nobody waits for yet may
+	// wait to share a commit (audit.Options.CommitWindow); 0 means the
+	// default.
+	AuditCommitWindow time.Duration
 }
 
 // Parley is one wired instance: everything a chat adapter needs.
@@ -198,7 +202,7 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		}
 		sinks = append(sinks, sink)
 	}
-	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks})
+	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks, CommitWindow: o.AuditCommitWindow})
 	// fail releases what was opened; a failure to close is reported with
 	// the error that stopped the start.
 	fail := func(err error) (*Parley, error) {

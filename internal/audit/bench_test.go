@@ -2,6 +2,9 @@ package audit
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/store"
@@ -73,5 +76,44 @@ func BenchmarkStartupCheck(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkRecordWriters records from several goroutines at once, each
+// waiting for its own event to be stored, as concurrent requests do: one
+// op is one event. On PostgreSQL the writers are what replicas and
+// concurrent requests are to the chain head's row lock.
+func BenchmarkRecordWriters(b *testing.B) {
+	for _, bk := range backends() {
+		for _, writers := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("%s/writers=%d", bk.Name, writers), func(b *testing.B) {
+				f := newFixtureTB(b, bk, Options{})
+				e := requestEvents()[2]
+				ctx := context.Background()
+				var next atomic.Int64
+				errs := make(chan error, writers)
+				b.ReportAllocs()
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for range writers {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							if _, err := f.rec.Record(ctx, e); err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+				b.ReportMetric(float64(b.N)/float64(max(f.rec.batches.Load(), 1)), "events/commit")
+			})
+		}
 	}
 }

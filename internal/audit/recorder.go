@@ -2,11 +2,10 @@ package audit
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-chatops/parley/internal/store"
@@ -33,6 +32,14 @@ type Options struct {
 	SinkQueue int
 	// SinkTimeout bounds each Sink.Write (default 10s).
 	SinkTimeout time.Duration
+	// CommitWindow is the longest that events handed over with Enqueue
+	// wait for a write someone waits for, to share its commit (default
+	// 5ms).
+	CommitWindow time.Duration
+	// CollectWindow is the longest a batch waits for writers that had a
+	// write in the previous batch, when fewer wait now (default 250µs). A
+	// lone writer never waits.
+	CollectWindow time.Duration
 }
 
 // Recorder appends events to the audit chain and reads them back.
@@ -46,6 +53,21 @@ type Recorder struct {
 	closed  bool
 	workers []*sinkWorker
 	wg      sync.WaitGroup
+
+	// Group commit (commit.go).
+	window    time.Duration
+	collect   time.Duration
+	qmu       sync.Mutex // guards queue, urgent, stopping and each queued Pending's state
+	queue     []*Pending
+	urgent    int           // queued writes someone waits for
+	stopping  bool          // Close was called: writes are written by their callers
+	wake      chan struct{} // wakes the committer
+	committed chan struct{} // closed when the committer has stopped
+	inline    sync.Mutex    // serialises callers' own writes after Close
+	stmtMu    sync.Mutex
+	stmts     *statements
+	batches   atomic.Int64 // transactions written, for benchmarks
+	head      knownHead    // where this recorder left the chain (PostgreSQL)
 }
 
 type sinkWorker struct {
@@ -68,6 +90,16 @@ func New(db *store.DB, opts Options) *Recorder {
 		now:         opts.Now,
 		log:         opts.Logger,
 		sinkTimeout: opts.SinkTimeout,
+		window:      opts.CommitWindow,
+		collect:     opts.CollectWindow,
+		wake:        make(chan struct{}, 1),
+		committed:   make(chan struct{}),
+	}
+	if r.window <= 0 {
+		r.window = DefaultCommitWindow
+	}
+	if r.collect <= 0 {
+		r.collect = DefaultCollectWindow
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -87,21 +119,30 @@ func New(db *store.DB, opts Options) *Recorder {
 		r.workers = append(r.workers, w)
 		r.wg.Go(func() { r.runSink(w) })
 	}
+	go r.commitLoop() // stopped and waited for by Close
 	return r
 }
 
+// Defaults of Options.CommitWindow and Options.CollectWindow.
+const (
+	DefaultCommitWindow  = 5 * time.Millisecond
+	DefaultCollectWindow = 250 * time.Microsecond
+)
+
 // Record validates e, bounds its text, stamps its time when zero, and
 // appends it to the chain. It returns the stored event with Seq, Time,
-// PrevHash and Hash set. An error means the event is not in the log: the
-// caller must not run a mutating action it could not audit.
+// PrevHash and Hash set, once it is durably stored. An error means the
+// event is not in the log: the caller must not run a mutating action it
+// could not audit.
 //
-// Appends are serialised in one write transaction that locks and reads the
-// chain head and inserts after it, so concurrent Record calls, other
+// Appends are serialised in write transactions that lock and read the
+// chain head and insert after it, so concurrent Record calls, other
 // processes on the same SQLite file and other replicas on the same
 // PostgreSQL database (SELECT ... FOR UPDATE on the head row) cannot fork
-// the chain.
+// the chain. Concurrent writes of this process share transactions (see
+// Enqueue and the group commit in commit.go).
 func (r *Recorder) Record(ctx context.Context, e Event) (Event, error) {
-	stored, err := r.RecordWith(ctx, func(*store.Tx) ([]Event, error) { return []Event{e}, nil })
+	stored, err := r.submit(ctx, []Event{e}, nil, true).Wait(ctx)
 	if err != nil {
 		return Event{}, fmt.Errorf("record %s: %w", e.Type, err)
 	}
@@ -114,80 +155,18 @@ func (r *Recorder) Record(ctx context.Context, e Event) (Event, error) {
 // and the events that record them are committed together or not at all,
 // so no crash can leave a state change without its audit record or a
 // record of a change that never happened. If write fails, or any event
-// does not validate, nothing is written.
+// does not validate, nothing of it is written.
 //
 // write may return no events: then only its store changes are committed
 // (a sweep that found nothing due). It runs on the recorder's database and
-// must use only tx (see store.DB.WriteTx) and have no effect outside it. RecordWith returns the
-// stored events, with Seq, Time, PrevHash and Hash set, as Record does.
+// must use only tx (see store.DB.WriteTx) and have no effect outside it.
+// The transaction may be shared with other writes (group commit): write
+// runs in a savepoint of it, and may run again when the shared
+// transaction fails and each write is tried alone. Its statements run
+// under the batch's deadline. RecordWith returns the stored events, with
+// Seq, Time, PrevHash and Hash set, as Record does.
 func (r *Recorder) RecordWith(ctx context.Context, write func(tx *store.Tx) ([]Event, error)) ([]Event, error) {
-	var stored []Event
-	err := r.db.WriteTx(ctx, func(tx *store.Tx) error {
-		events, err := write(tx)
-		if err != nil {
-			return err
-		}
-		stored = make([]Event, 0, len(events))
-		for _, e := range events {
-			if e.Time.IsZero() {
-				e.Time = r.now()
-			}
-			if e, err = normalise(e); err != nil {
-				return err
-			}
-			if e, err = appendTx(ctx, tx, e); err != nil {
-				return err
-			}
-			stored = append(stored, e)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range stored {
-		r.fanOut(ctx, e)
-	}
-	return stored, nil
-}
-
-// appendTx appends the normalised e after the chain head, inside tx, and
-// returns it with its links set.
-func appendTx(ctx context.Context, tx *store.Tx, e Event) (Event, error) {
-	var headSeq int64
-	var headHash string
-	// The lock is held until commit: another replica's append waits
-	// here and then reads the head this one wrote.
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+
-		tx.Dialect().ForUpdate()).Scan(&headSeq, &headHash)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Someone deleted the head row. Refuse rather than restart the
-		// chain and hide whatever else was done.
-		return e, fmt.Errorf("audit head row is missing: run verify")
-	}
-	if err != nil {
-		return e, fmt.Errorf("read head: %w", err)
-	}
-	e.Seq = headSeq + 1
-	e.PrevHash = headHash
-	if headSeq == 0 {
-		e.PrevHash = Genesis
-	}
-	rw := toRow(e)
-	e.Hash = rw.computeHash()
-	rw.hash = e.Hash
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rw.seq, rw.timeMS, rw.typ, rw.requestID, rw.platform, rw.channel, rw.thread, rw.subject,
-		rw.action, rw.params, rw.decision, rw.rule, rw.confirmationID, rw.outcome, rw.errText,
-		rw.durationMS, rw.router, rw.confidence, rw.text, rw.details, rw.prevHash, rw.hash); err != nil {
-		return e, fmt.Errorf("insert: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
-		e.Seq, e.Hash); err != nil {
-		return e, fmt.Errorf("advance head: %w", err)
-	}
-	return e, nil
+	return r.submit(ctx, nil, write, true).Wait(ctx)
 }
 
 // fanOut hands e to every sink without waiting.
@@ -219,10 +198,20 @@ func (r *Recorder) runSink(w *sinkWorker) {
 	}
 }
 
-// Close stops feeding sinks, lets them drain what is queued, and waits for
-// them until ctx ends. Record keeps writing to the database after Close;
+// Close writes what is queued, stops feeding sinks, lets them drain what
+// is queued for them, and waits for all that until ctx ends. Record keeps
+// writing to the database after Close, each call in its own transaction;
 // only the sinks stop. Close does not close the database.
 func (r *Recorder) Close(ctx context.Context) error {
+	r.qmu.Lock()
+	r.stopping = true
+	r.signal()
+	r.qmu.Unlock()
+	select {
+	case <-r.committed:
+	case <-ctx.Done():
+		return fmt.Errorf("close audit recorder: writing what is queued: %w", ctx.Err())
+	}
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true

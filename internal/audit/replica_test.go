@@ -141,3 +141,91 @@ func testRecordStoresNUL(t *testing.T, bk backend) {
 		t.Errorf("Verify = %s, %v", res, err)
 	}
 }
+
+// TestAppendAfterTheHeadMovedElsewhere: on PostgreSQL a recorder appends
+// in one statement after the head it last wrote. When another replica
+// moved the head since, that statement writes nothing, and the recorder
+// locks the head and appends after the real one: the chain stays one
+// order, every event once.
+func TestAppendAfterTheHeadMovedElsewhere(t *testing.T) {
+	for _, bk := range backends() {
+		if bk.Name == "postgres" {
+			testAppendAfterTheHeadMoved(t, bk)
+		}
+	}
+}
+
+func testAppendAfterTheHeadMoved(t *testing.T, bk backend) {
+	dbase := bk.Fresh(t)
+	ctx := context.Background()
+	a := New(dbase.OpenHandle(t), Options{Now: newClock().Now})
+	b := New(dbase.OpenHandle(t), Options{Now: newClock().Now})
+	t.Cleanup(func() { a.Close(ctx); b.Close(ctx) })
+	record := func(r *Recorder, text string) Event {
+		t.Helper()
+		e, err := r.Record(ctx, Event{Type: MessageReceived, Text: text})
+		if err != nil {
+			t.Fatalf("Record(%s): %v", text, err)
+		}
+		return e
+	}
+	// appendDirect runs a's one-statement append by hand. The committer
+	// is idle: every write of a was waited for.
+	appendDirect := func(text string) (bool, error) {
+		t.Helper()
+		st, err := a.statements(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &Pending{r: a, ctx: ctx, events: []Event{{Type: MessageReceived, Text: text, Time: newClock().Now()}}}
+		return a.writeAppend(ctx, st, []*Pending{p})
+	}
+	count := func() (rows, head int64) {
+		t.Helper()
+		if err := a.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM audit_events), seq FROM audit_head`).Scan(&rows, &head); err != nil {
+			t.Fatal(err)
+		}
+		return rows, head
+	}
+
+	record(a, "a1")
+	// With the head where a left it, the statement appends.
+	if done, err := appendDirect("a2"); !done || err != nil {
+		t.Fatalf("append after a's own head: done %v, %v; want done", done, err)
+	}
+	if rows, head := count(); rows != 2 || head != 2 {
+		t.Fatalf("after a's append: %d rows, head #%d; want 2, #2", rows, head)
+	}
+	b1 := record(b, "b1")
+	// a's head is stale: its next write finds the real one.
+	a3 := record(a, "a3")
+	if a3.Seq != 4 || a3.PrevHash != b1.Hash {
+		t.Fatalf("a's write after b's: #%d after %.8s; want #4 after b's %.8s", a3.Seq, a3.PrevHash, b1.Hash)
+	}
+	record(b, "b2")
+	// Stale again: the statement writes nothing, and says so.
+	if done, err := appendDirect("lost"); done || err != nil {
+		t.Fatalf("append after a stale head: done %v, %v; want not done, no error", done, err)
+	}
+	if rows, head := count(); rows != 5 || head != 5 {
+		t.Fatalf("after the refused append: %d rows, head #%d; want 5, #5 (nothing written)", rows, head)
+	}
+	if a6 := record(a, "a6"); a6.Seq != 6 {
+		t.Fatalf("a's write after the refused append: #%d, want #6", a6.Seq)
+	}
+	res, err := a.Verify(ctx)
+	if err != nil || !res.OK || res.Count != 6 {
+		t.Fatalf("Verify = %s, %v; want OK with 6 events", res, err)
+	}
+	evs, err := a.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, e := range evs {
+		texts = append(texts, e.Text)
+	}
+	if got, want := strings.Join(texts, " "), "a1 a2 b1 a3 b2 a6"; got != want {
+		t.Errorf("chain holds %q, want %q", got, want)
+	}
+}

@@ -22,6 +22,13 @@ type Point string
 
 // The points, in the order a confirmed change passes them.
 const (
+	// MessageTaken is after a message was taken, before it is routed: for
+	// a platform whose events are claimed in the shared store (Slack,
+	// Discord: acknowledged before they are handled), the claim and
+	// message.received are committed together; for the others
+	// message.received is only handed to the audit log, to be committed
+	// with the request's first write that must be durable.
+	MessageTaken Point = "message-taken"
 	// ConfirmationStored is inside the transaction that stores a pending
 	// confirmation together with its confirmation.requested event: after
 	// the row is written, before the event is appended and committed.
@@ -64,7 +71,7 @@ const (
 // All returns every point, in path order.
 func All() []Point {
 	return []Point{
-		ConfirmationStored, ConfirmationRequested, PromptSent, PromptRecorded,
+		MessageTaken, ConfirmationStored, ConfirmationRequested, PromptSent, PromptRecorded,
 		ConfirmationClaimed, ConfirmationGranted, ActionStarted, ActionReturned,
 		ActionSucceeded, ReplySent, ConfirmationFinished, RecoverAnnounced,
 	}

@@ -73,22 +73,42 @@ func (s *Store) Seen(ctx context.Context, key string, now time.Time) (bool, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var inserted int64
+	var seen bool
 	err := s.db.WriteTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
-			key, now.UnixMilli())
-		if err != nil {
-			return err
-		}
-		inserted, err = res.RowsAffected()
+		var err error
+		seen, err = s.SeenTx(ctx, tx, key, now)
 		return err
 	})
+	if err != nil {
+		return false, err
+	}
+	return seen, nil
+}
+
+// SeenTx is Seen inside tx, a write transaction on the store's database:
+// the key is taken only if tx commits, together with whatever else tx
+// writes (the audit record of the message the key stands for). Another
+// transaction taking the same key waits for tx to end, then sees it taken
+// or takes it.
+func (s *Store) SeenTx(ctx context.Context, tx *store.Tx, key string, now time.Time) (bool, error) {
+	if key == "" {
+		return false, errors.New("dedupe: empty key")
+	}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO seen_events (key, seen_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+		key, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("dedupe: record %s: %w", key, err)
+	}
+	inserted, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("dedupe: record %s: %w", key, err)
 	}
 	return inserted == 0, nil
 }
+
+// Shared is true: the Store remembers every key.
+func (s *Store) Shared(string) bool { return true }
 
 // Purge forgets the keys taken more than the TTL before now and returns
 // how many it removed.
@@ -123,11 +143,27 @@ type Durable struct {
 
 // Seen is Store.Seen for durable platforms and false for the others.
 func (d Durable) Seen(ctx context.Context, key string, now time.Time) (bool, error) {
-	name, _, _ := strings.Cut(key, ":")
-	if p, ok := d.Platforms.Lookup(name); ok && p.DurableEvents {
+	if d.Shared(key) {
 		return d.Store.Seen(ctx, key, now)
 	}
 	return false, nil
+}
+
+// SeenTx is Store.SeenTx for durable platforms and false, writing
+// nothing, for the others.
+func (d Durable) SeenTx(ctx context.Context, tx *store.Tx, key string, now time.Time) (bool, error) {
+	if d.Shared(key) {
+		return d.Store.SeenTx(ctx, tx, key, now)
+	}
+	return false, nil
+}
+
+// Shared reports whether key is of a platform whose event ids are durable:
+// only those keys are remembered.
+func (d Durable) Shared(key string) bool {
+	name, _, _ := strings.Cut(key, ":")
+	p, ok := d.Platforms.Lookup(name)
+	return ok && p.DurableEvents
 }
 
 // Purge is Store.Purge.

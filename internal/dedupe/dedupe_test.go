@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -198,6 +199,49 @@ func TestDurableSharesOnlyDurablePlatforms(t *testing.T) {
 			if got != step.want {
 				t.Errorf("Seen(%s) = %v, want %v", step.key, got, step.want)
 			}
+		}
+		// Shared says which keys are remembered: the pipeline records a
+		// shared key's claim with its message, the others' not at all.
+		for key, want := range map[string]bool{"slack:Ev9": true, "console:console-1": false, "teams:Ev1": false} {
+			if got := a.Shared(key); got != want {
+				t.Errorf("Shared(%s) = %v, want %v", key, got, want)
+			}
+		}
+	})
+}
+
+// TestSeenTxTakesTheKeyOnlyWithItsTransaction: a key taken inside a
+// transaction that rolls back is not taken (another replica, or the
+// redelivery, takes it); one whose transaction commits is.
+func TestSeenTxTakesTheKeyOnlyWithItsTransaction(t *testing.T) {
+	forBackends(t, func(t *testing.T, open func(t *testing.T) *store.DB) {
+		ctx := context.Background()
+		db := open(t)
+		a, b := newStore(t, db, Options{}), newStore(t, open(t), Options{})
+		boom := errors.New("the write beside it failed")
+		err := db.WriteTx(ctx, func(tx *store.Tx) error {
+			if seen, err := a.SeenTx(ctx, tx, "slack:Ev1", t0); err != nil || seen {
+				t.Fatalf("SeenTx(new key) = %v, %v", seen, err)
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("WriteTx = %v, want the callback's error", err)
+		}
+		if seen, err := b.Seen(ctx, "slack:Ev1", t0); err != nil || seen {
+			t.Fatalf("after the rollback, Seen = %v, %v; want the key new", seen, err)
+		}
+		if err := db.WriteTx(ctx, func(tx *store.Tx) error {
+			seen, err := a.SeenTx(ctx, tx, "slack:Ev2", t0)
+			if err == nil && seen {
+				err = errors.New("a new key was seen")
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if seen, err := b.Seen(ctx, "slack:Ev2", t0); err != nil || !seen {
+			t.Fatalf("after the commit, Seen = %v, %v; want the key taken", seen, err)
 		}
 	})
 }

@@ -17,37 +17,58 @@ import (
 // permitted returns the specs the sender may run in this channel.
 func (p *Pipeline) permitted(msg chat.Message) []action.Spec {
 	var out []action.Spec
-	b, bound := p.cfg.Bindings[msg.ChannelRef()]
-	for _, s := range p.deps.Actions.Specs() {
+	p.eachPermitted(msg, func(s *action.Spec) bool {
+		out = append(out, *s)
+		return true
+	})
+	return out
+}
+
+// eachPermitted calls fn with each spec the sender may run in this
+// channel, in registration order, until fn returns false.
+func (p *Pipeline) eachPermitted(msg chat.Message, fn func(*action.Spec) bool) {
+	subject, channel := msg.Subject(), msg.ChannelRef()
+	b, bound := p.cfg.Bindings[channel]
+	for i := range p.catalog {
+		s := &p.catalog[i]
 		if s.Name == action.Help {
 			continue
 		}
 		if bound && len(b.Actions) > 0 && !slices.Contains(b.Actions, s.Name) {
 			continue
 		}
-		if p.deps.Policy.Permitted(msg.Subject(), msg.Groups, msg.ChannelRef(), s.Name) {
-			out = append(out, s)
+		if p.deps.Policy.Permitted(subject, msg.Groups, channel, s.Name) && !fn(s) {
+			return
 		}
 	}
-	return out
 }
 
 // canDoLine is a short list of example requests the sender may make.
 func (p *Pipeline) canDoLine(msg chat.Message) string {
-	specs := p.permitted(msg)
-	if len(specs) == 0 {
+	var b strings.Builder
+	n, some := 0, false
+	p.eachPermitted(msg, func(s *action.Spec) bool {
+		some = true
+		if len(s.Examples) == 0 {
+			return true
+		}
+		if n == 0 {
+			b.WriteString("You can ask, for example: ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString("\"" + s.Examples[0].Text + "\"")
+		n++
+		return n < 5
+	})
+	if !some {
 		return "You may not run anything here; ask an admin to add you to the policy."
 	}
-	var ex []string
-	for _, s := range specs {
-		if len(s.Examples) > 0 {
-			ex = append(ex, "\""+s.Examples[0].Text+"\"")
-		}
-		if len(ex) == 5 {
-			break
-		}
+	if n == 0 { // permitted actions without examples
+		b.WriteString("You can ask, for example: ")
 	}
-	return "You can ask, for example: " + strings.Join(ex, ", ") + ". Say \"help\" for everything you may do here."
+	b.WriteString(". Say \"help\" for everything you may do here.")
+	return b.String()
 }
 
 func (p *Pipeline) replyNone(ctx context.Context, req *request, in intent.Intent) {
@@ -186,8 +207,8 @@ func explicitCall(s action.Spec) string {
 
 // helpSpecs is the help action's spec, always offered to the router.
 func (p *Pipeline) helpSpecs() []action.Spec {
-	if a, ok := p.deps.Actions.Get(action.Help); ok {
-		return []action.Spec{a.Spec()}
+	if s, ok := p.deps.Actions.Spec(action.Help); ok {
+		return []action.Spec{s}
 	}
 	return nil
 }

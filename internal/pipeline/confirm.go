@@ -27,15 +27,17 @@ type confirmCommand struct {
 }
 
 var (
-	mentionRE    = regexp.MustCompile(`<[@#!][^>]*>`)
-	confirmCmdRE = regexp.MustCompile(`^(?i)(confirm|confirmed|approve|approved|cancel|abort|deny|reject)(?:\s+([a-z0-9]{4}))?[.!]?$`)
+	// markupStripper takes light chat markup out of a command.
+	markupStripper = strings.NewReplacer("*", "", "`", "", "_", " ", "\"", "", "'", "")
+	mentionRE      = regexp.MustCompile(`<[@#!][^>]*>`)
+	confirmCmdRE   = regexp.MustCompile(`^(?i)(confirm|confirmed|approve|approved|cancel|abort|deny|reject)(?:\s+([a-z0-9]{4}))?[.!]?$`)
 )
 
 // parseConfirmCommand recognises a confirmation command, tolerating a
 // leading mention and light markup ("<@U1> *confirm* `K7Q2`").
 func parseConfirmCommand(text string) (confirmCommand, bool) {
 	t := mentionRE.ReplaceAllString(text, " ")
-	t = strings.NewReplacer("*", "", "`", "", "_", " ", "\"", "", "'", "").Replace(t)
+	t = markupStripper.Replace(t)
 	t = strings.Join(strings.Fields(t), " ")
 	m := confirmCmdRE.FindStringSubmatch(t)
 	if m == nil {
@@ -217,11 +219,11 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 		return
 	}
 	act, ok := p.deps.Actions.Get(c.Action)
+	spec, _ := p.deps.Actions.Spec(c.Action)
 	if !ok {
 		deny("action no longer registered", fmt.Sprintf("%s is no longer available, so %s cannot run.", c.Action, c.Code))
 		return
 	}
-	spec := act.Spec()
 	// Policy is re-checked for the requester just before running: a rule
 	// changed since the request takes effect now.
 	d := p.deps.Policy.Decide(policy.Input{Subject: c.Requester, Groups: c.RequesterGroups, Channel: c.Channel, Action: c.Action, Kind: spec.Kind, Params: c.Params})
@@ -287,7 +289,7 @@ func (p *Pipeline) decide(ctx context.Context, req *request, c confirm.Confirmat
 	runReq := &request{id: req.id, msg: req.msg}
 	runReq.msg.User = strings.TrimPrefix(c.Requester, req.msg.Platform+":")
 	runReq.msg.Groups = c.RequesterGroups
-	res, ran, err := p.execute(ctx, runReq, act, claimed.Params, claimed.ID)
+	res, ran, err := p.execute(ctx, runReq, act, spec, claimed.Params, claimed.ID)
 	// The run's answer is this request's answer too: a clicked prompt is
 	// settled with it.
 	runReq.mu.Lock()
@@ -590,7 +592,7 @@ func (p *Pipeline) recoverRequests(ctx context.Context) error {
 			st.answered = true
 		case e.Type == audit.ActionStarted:
 			st.started = e.Action
-			if a, ok := p.deps.Actions.Get(e.Action); !ok || a.Spec().Kind != action.Read {
+			if s, ok := p.deps.Actions.Spec(e.Action); !ok || s.Kind != action.Read {
 				st.changes = true
 			}
 		}

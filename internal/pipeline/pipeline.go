@@ -23,6 +23,7 @@ import (
 	"github.com/parley-chatops/parley/internal/audit"
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/confirm"
+	"github.com/parley-chatops/parley/internal/crashpoint"
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/policy"
 	"github.com/parley-chatops/parley/internal/redact"
@@ -45,6 +46,9 @@ type Auditor interface {
 	// events it returns, or neither: a confirmation's every change of
 	// state carries its audit event in the same transaction.
 	RecordWith(ctx context.Context, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error)
+	// Enqueue hands events over without waiting for them to be stored:
+	// they share the commit of the next write someone waits for.
+	Enqueue(ctx context.Context, events ...audit.Event) *audit.Pending
 	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 	Each(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
 }
@@ -78,8 +82,15 @@ type Confirmations interface {
 // a platform redelivers to another replica (after a failover) is handled
 // once. *dedupe.Store implements it.
 type SeenEvents interface {
+	// Shared reports whether key is remembered at all (the events of
+	// platforms whose event ids are durable); Seen and SeenTx report
+	// other keys as new and write nothing.
+	Shared(key string) bool
 	// Seen reports whether key was taken before, recording it when not.
 	Seen(ctx context.Context, key string, now time.Time) (bool, error)
+	// SeenTx is Seen inside tx, on the audit log's database: the key is
+	// taken only if tx commits.
+	SeenTx(ctx context.Context, tx *store.Tx, key string, now time.Time) (bool, error)
 	// Purge forgets keys old enough that no redelivery can follow.
 	Purge(ctx context.Context, now time.Time) (int64, error)
 }
@@ -139,6 +150,9 @@ type Pipeline struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+	// catalog is the registered actions' specs, taken once (the registry
+	// does not change); read-only.
+	catalog []action.Spec
 
 	mu      sync.Mutex
 	seen    map[string]time.Time // event id -> first seen
@@ -201,6 +215,7 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		seen:    map[string]time.Time{},
 		buckets: map[string]*bucket{},
 		history: map[string][]intent.Turn{},
+		catalog: deps.Actions.Specs(),
 	}, nil
 }
 
@@ -211,6 +226,12 @@ type request struct {
 
 	mu        sync.Mutex
 	lastReply chat.Reply // the last answer sent for this request
+	// noted are the request's audit events handed over without waiting
+	// (note); settle waits for them.
+	noted []*audit.Pending
+	// lost is a failed audit write of the request that is already counted
+	// and logged, for settle to return until an answer told it.
+	lost error
 }
 
 func newRequestID() string {
@@ -231,30 +252,61 @@ func (p *Pipeline) Handle(ctx context.Context, msg chat.Message) {
 	}()
 	p.sweepIfDue(ctx)
 
-	if msg.EventID != "" && p.duplicate(ctx, msg.Platform+":"+msg.EventID) {
-		p.log.Debug("dropping redelivered event", "event", msg.EventID)
-		p.cfg.Metrics.Message(msg.Platform, "duplicate")
-		return
+	key := ""
+	if msg.EventID != "" {
+		key = msg.Platform + ":" + msg.EventID
+		if p.duplicateHere(key) {
+			p.dropDuplicate(msg)
+			return
+		}
 	}
-	if reason := p.checkInput(&req.msg); reason != "" {
-		p.cfg.Metrics.Message(msg.Platform, "rejected")
+	shared := key != "" && p.deps.SeenEvents != nil && p.deps.SeenEvents.Shared(key)
+	reason := p.checkInput(&req.msg)
+	limited := reason == "" && !p.allowRate(msg.Subject())
+	if reason != "" || limited {
+		if shared && p.duplicateShared(ctx, key) {
+			p.dropDuplicate(msg)
+			return
+		}
+		if limited {
+			p.cfg.Metrics.Message(msg.Platform, "rate_limited")
+			p.cfg.Metrics.RateLimited(msg.Platform)
+			reason = "You are sending requests faster than I take them; wait a few seconds and try again."
+		} else {
+			p.cfg.Metrics.Message(msg.Platform, "rejected")
+		}
 		p.rejectInput(ctx, req, reason)
 		return
 	}
-	if !p.allowRate(msg.Subject()) {
-		p.cfg.Metrics.Message(msg.Platform, "rate_limited")
-		p.cfg.Metrics.RateLimited(msg.Platform)
-		p.rejectInput(ctx, req, "You are sending requests faster than I take them; wait a few seconds and try again.")
-		return
-	}
-	p.cfg.Metrics.Message(msg.Platform, "accepted")
+	// Whatever the request noted is stored before Handle returns; every
+	// answer waits for it anyway (reply), so this only catches a path
+	// that ends without one.
+	defer func() {
+		if _, err := p.settle(ctx, req); err != nil {
+			p.log.Error("audit events of an unanswered request were not written", "request", req.id, "err", err)
+		}
+	}()
 	// takenBy lets a later start tell a request this process never
 	// answered (it stopped) from one it is still handling.
-	if _, err := p.record(ctx, req, audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
-		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}}); err != nil {
-		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: "I cannot write the audit log right now, so I am not acting on anything. Try again shortly.", Visibility: chat.Private})
-		return
+	received := audit.Event{Type: audit.MessageReceived, Text: req.msg.Text,
+		Details: map[string]string{takenBy: p.deps.Confirmations.Self()}}
+	if shared {
+		// The platform took the event back as delivered before it was
+		// handled: the claim that keeps other replicas off it and the
+		// record that lets a restart answer it commit together, so that
+		// no crash leaves it claimed and unrecorded (dropped as a
+		// redelivery, never answered).
+		if p.take(ctx, req, key, received) {
+			p.dropDuplicate(msg)
+			return
+		}
+	} else {
+		// Written with the request's first write that must be durable:
+		// before any answer, any confirmation stored, any change run.
+		p.note(ctx, req, received)
 	}
+	p.cfg.Metrics.Message(msg.Platform, "accepted")
+	crashpoint.At(crashpoint.MessageTaken)
 	if msg.Action != nil {
 		p.handleClick(ctx, req)
 		return
@@ -317,23 +369,60 @@ func byteSize(n int) string {
 	}
 }
 
-// duplicate reports whether the event was taken before, here (in memory)
-// or, with SeenEvents, by any replica, remembering it. When SeenEvents
-// fails the event counts as new: answering a redelivery twice is better
-// than dropping a request.
-func (p *Pipeline) duplicate(ctx context.Context, key string) bool {
-	if p.duplicateHere(key) {
-		return true
-	}
-	if p.deps.SeenEvents == nil {
-		return false
-	}
+// dropDuplicate drops a redelivered event.
+func (p *Pipeline) dropDuplicate(msg chat.Message) {
+	p.log.Debug("dropping redelivered event", "event", msg.EventID)
+	p.cfg.Metrics.Message(msg.Platform, "duplicate")
+}
+
+// duplicateShared reports whether another replica (or an earlier run)
+// took the event, taking it otherwise. When SeenEvents fails the event
+// counts as new: answering a redelivery twice is better than dropping a
+// request.
+func (p *Pipeline) duplicateShared(ctx context.Context, key string) bool {
 	seen, err := p.deps.SeenEvents.Seen(ctx, key, p.cfg.Now())
 	if err != nil {
 		p.log.Warn("shared de-duplication failed; handling the message", "event", key, "err", err)
 		return false
 	}
 	return seen
+}
+
+// take claims the event in the shared store and records received in the
+// same commit, and reports whether the event was a duplicate (nothing is
+// recorded then). When that write fails the event counts as new, and
+// received is handed to the audit log again: its failure, if the log is
+// what failed, is told with the request's answer.
+func (p *Pipeline) take(ctx context.Context, req *request, key string, received audit.Event) (duplicate bool) {
+	now := p.cfg.Now()
+	var claimErr error
+	_, err := p.recordWith(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
+		seen, err := p.deps.SeenEvents.SeenTx(ctx, tx, key, now)
+		if err != nil {
+			claimErr = err
+			return nil, err
+		}
+		claimErr, duplicate = nil, seen
+		if seen {
+			return nil, nil
+		}
+		return []audit.Event{received}, nil
+	})
+	switch {
+	case err == nil:
+		return duplicate
+	case claimErr != nil:
+		// The shared store failed, not the audit log: the event is taken
+		// here only, and received is recorded as for any platform.
+		p.log.Warn("shared de-duplication failed; handling the message", "event", key, "err", err)
+		p.note(ctx, req, received)
+	default:
+		// The audit log failed (counted and logged): the answer says so.
+		req.mu.Lock()
+		req.lost = err
+		req.mu.Unlock()
+	}
+	return false
 }
 
 // duplicateHere reports whether this process saw the event recently,
@@ -377,33 +466,109 @@ func (p *Pipeline) allowRate(subject string) bool {
 	return true
 }
 
+// identify fills the request's identity into e.
+func identify(req *request, e *audit.Event) {
+	e.RequestID = req.id
+	e.Platform = req.msg.Platform
+	e.Channel = req.msg.ChannelRef()
+	e.Thread = req.msg.Thread
+	if e.Subject == "" {
+		e.Subject = req.msg.Subject()
+	}
+}
+
+// note hands an audit event of the request to the log without waiting
+// for it to be stored: it shares the commit of the request's next write
+// that must be durable (record, recordWith, and every reply wait for it),
+// or is written within the audit log's commit window. Use it for steps
+// nothing is done on the strength of yet: a request received, routed and
+// decided, a read about to run. Its failure is told with the next wait.
+func (p *Pipeline) note(ctx context.Context, req *request, e audit.Event) {
+	identify(req, &e)
+	// The write outlives the request's cancellation (a shutdown in the
+	// middle of an action must still be recorded); settle bounds the wait.
+	pending := p.deps.Audit.Enqueue(context.WithoutCancel(ctx), e)
+	req.mu.Lock()
+	req.noted = append(req.noted, pending)
+	req.mu.Unlock()
+}
+
+// settle waits until every event the request noted is stored, renders
+// them into the thread when the trail is on, and returns them. The first
+// failure is counted, logged and returned; the caller tells the user.
+func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, error) {
+	req.mu.Lock()
+	list, lost := req.noted, req.lost
+	req.noted, req.lost = nil, nil
+	req.mu.Unlock()
+	if len(list) == 0 {
+		return nil, lost
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	stored := make([]audit.Event, 0, len(list))
+	var first error
+	for _, n := range list {
+		evs, err := n.Wait(wctx)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		stored = append(stored, evs...)
+	}
+	p.trail(ctx, req, stored)
+	if first != nil {
+		p.cfg.Metrics.AuditWriteFailed()
+		p.log.Error("audit write failed", "request", req.id, "err", first)
+		return stored, first
+	}
+	return stored, lost
+}
+
+// forgetFullBuckets drops the rate buckets that have refilled: a full
+// bucket is what a subject never seen gets, so keeping it only costs
+// memory (one per subject ever seen, on a long-running serve). Call with
+// p.mu held.
+func (p *Pipeline) forgetFullBuckets(now time.Time) {
+	burst := float64(p.cfg.RateBurst)
+	for subject, b := range p.buckets {
+		if b.tokens+float64(now.Sub(b.last))/float64(p.cfg.RateEvery) >= burst {
+			delete(p.buckets, subject)
+		}
+	}
+}
+
 // record writes an audit event for the request, filling the request's
-// identity, and renders it into the thread when the trail is on.
+// identity, and waits until it is stored, with everything the request
+// noted before it (one commit). It renders them into the thread when the
+// trail is on. A failure is counted and logged here; the caller tells the
+// user.
 func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (audit.Event, error) {
-	stored, err := p.recordWith(ctx, req, func(*store.Tx) ([]audit.Event, error) { return []audit.Event{e}, nil })
+	p.note(ctx, req, e)
+	stored, err := p.settle(ctx, req)
 	if err != nil {
 		return audit.Event{}, err
 	}
-	return stored[0], nil
+	return stored[len(stored)-1], nil
 }
 
 // recordWith commits the store writes write makes together with the
 // events it returns, each filled with the request's identity (see
 // Auditor.RecordWith), and renders the events into the thread when the
-// trail is on. A failure is counted and logged here; the caller tells the
-// user.
+// trail is on. What the request noted before is stored first, in its own
+// commit: the request is on record as taken before any store change is
+// made for it (a crash inside the change leaves a request to answer, not
+// none). A failure is counted and logged here; the caller tells the user.
 func (p *Pipeline) recordWith(ctx context.Context, req *request, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error) {
+	if _, err := p.settle(ctx, req); err != nil {
+		return nil, err
+	}
 	return p.recordEvents(ctx, req, func(tx *store.Tx) ([]audit.Event, error) {
 		events, err := write(tx)
 		for i := range events {
-			e := &events[i]
-			e.RequestID = req.id
-			e.Platform = req.msg.Platform
-			e.Channel = req.msg.ChannelRef()
-			e.Thread = req.msg.Thread
-			if e.Subject == "" {
-				e.Subject = req.msg.Subject()
-			}
+			identify(req, &events[i])
 		}
 		return events, err
 	})
@@ -423,17 +588,23 @@ func (p *Pipeline) recordEvents(ctx context.Context, req *request, write func(tx
 		p.log.Error("audit write failed", "request", req.id, "err", err)
 		return nil, err
 	}
-	if p.cfg.Trail {
-		for _, e := range stored {
-			_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
-			step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
-			if _, err := p.deps.Sender.Send(ctx, step); err != nil {
-				// The step is in the audit log; only its echo in the thread is lost.
-				p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
-			}
+	p.trail(ctx, req, stored)
+	return stored, nil
+}
+
+// trail renders stored events into their threads when the trail is on.
+func (p *Pipeline) trail(ctx context.Context, req *request, stored []audit.Event) {
+	if !p.cfg.Trail {
+		return
+	}
+	for _, e := range stored {
+		_, channel, _ := strings.Cut(e.Channel, ":") // "platform:id"
+		step := chat.Reply{Kind: chat.KindAudit, Text: audit.Format(e), Platform: e.Platform, Channel: channel, Thread: e.Thread}
+		if _, err := p.deps.Sender.Send(ctx, step); err != nil {
+			// The step is in the audit log; only its echo in the thread is lost.
+			p.log.Warn("audit trail step not delivered", "request", req.id, "seq", e.Seq, "err", err)
 		}
 	}
-	return stored, nil
 }
 
 // auditTimeout bounds one audit write.
@@ -447,8 +618,13 @@ func (p *Pipeline) reply(ctx context.Context, req *request, r chat.Reply) string
 	return id
 }
 
-// replyChecked is reply, returning the delivery error.
+// replyChecked is reply, returning the delivery error. A reply tells of
+// what the request did, so what it noted is stored first; if that fails,
+// the reply says so.
 func (p *Pipeline) replyChecked(ctx context.Context, req *request, r chat.Reply) (string, error) {
+	if _, err := p.settle(ctx, req); err != nil {
+		r.Text += auditNote(err)
+	}
 	req.mu.Lock()
 	req.lastReply = r
 	req.mu.Unlock()
@@ -553,6 +729,7 @@ func (p *Pipeline) sweepIfDue(ctx context.Context) {
 	due := now.Sub(p.swept) >= time.Second || now.Before(p.swept)
 	if due {
 		p.swept = now
+		p.forgetFullBuckets(now)
 	}
 	p.mu.Unlock()
 	if due {

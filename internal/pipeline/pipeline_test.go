@@ -60,6 +60,32 @@ func TestRateLimitAndDedupe(t *testing.T) {
 	}
 }
 
+// TestFullRateBucketsAreForgotten: a subject whose bucket refilled is
+// not remembered (memory on a long-running serve), and comes back with a
+// full burst, as if never seen.
+func TestFullRateBucketsAreForgotten(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := &Pipeline{cfg: Config{RateBurst: 2, RateEvery: time.Second}, buckets: map[string]*bucket{}}
+	p.cfg.Now = func() time.Time { return now }
+	p.allowRate("console:alice")
+	p.allowRate("console:alice")
+	p.allowRate("console:bob")
+	now = now.Add(1500 * time.Millisecond) // bob's one token is back; alice has 1.5 of 2
+	p.forgetFullBuckets(now)
+	if _, ok := p.buckets["console:bob"]; ok {
+		t.Error("bob's refilled bucket is still kept")
+	}
+	if _, ok := p.buckets["console:alice"]; !ok {
+		t.Fatal("alice's bucket was dropped before it refilled")
+	}
+	if first, second := p.allowRate("console:alice"), p.allowRate("console:alice"); !first || second {
+		t.Error("alice's bucket lost its state: want exactly one more request allowed")
+	}
+	if first, second := p.allowRate("console:bob"), p.allowRate("console:bob"); !first || !second {
+		t.Error("bob did not get a full burst back")
+	}
+}
+
 func TestParseCancelEval(t *testing.T) {
 	for in, want := range map[string]int{
 		"cancel eval 42": 42, "stop evaluation run #7": 7, "<@U1> cancel the eval 3": 3, "abort eval run 12.": 12,

@@ -34,7 +34,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 		}
 		inv = i
 	}
-	catalog := p.deps.Actions.Specs()
+	catalog := p.catalog
 	if p.cfg.FilterCatalog {
 		catalog = append(p.permitted(msg), p.helpSpecs()...)
 	}
@@ -69,10 +69,7 @@ func (p *Pipeline) handleRequest(ctx context.Context, req *request) {
 	}
 	modelDetails(routed.Details, in.Usage, in.Proposal)
 	p.remember(msg, intent.Turn{Text: msg.Text, Action: in.Action, Params: in.Params})
-	if _, err := p.record(ctx, req, routed); err != nil {
-		p.auditDown(ctx, req)
-		return
-	}
+	p.note(ctx, req, routed)
 	if in.Notice != "" { // how the message was read, e.g. without the model: the asker hears it
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindInfo, Text: in.Notice, Visibility: chat.Private})
 	}
@@ -131,11 +128,11 @@ func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, 
 		return
 	}
 	act, ok := p.deps.Actions.Get(in.Action)
+	spec, _ := p.deps.Actions.Spec(in.Action)
 	if !ok {
 		p.replyNone(ctx, req, in)
 		return
 	}
-	spec := act.Spec()
 	if b, ok := p.cfg.Bindings[msg.ChannelRef()]; ok && len(b.Actions) > 0 && !slices.Contains(b.Actions, spec.Name) && spec.Name != action.Help {
 		p.rejectInput(ctx, req, fmt.Sprintf("%s is not offered in this channel. Here you can use: %s.", spec.Name, strings.Join(b.Actions, ", ")))
 		return
@@ -165,20 +162,20 @@ func (p *Pipeline) proceed(ctx context.Context, req *request, in intent.Intent, 
 		Action: spec.Name, Kind: spec.Kind, Params: params,
 	})
 	p.cfg.Metrics.PolicyDecided(spec.Name, string(d.Effect))
-	if _, err := p.record(ctx, req, audit.Event{
+	// Noted, not waited for: a denial is stored before it is answered, a
+	// read before its outcome is, a change before its confirmation is
+	// stored (reply, record and recordWith wait for it).
+	p.note(ctx, req, audit.Event{
 		Type: audit.PolicyDecided, Action: spec.Name, Params: params,
 		Decision: string(d.Effect), Rule: d.Rule, Outcome: d.Reason,
-	}); err != nil {
-		p.auditDown(ctx, req)
-		return
-	}
+	})
 	switch {
 	case d.Effect == policy.Deny:
 		p.replyDenied(ctx, req, spec, d)
 	case d.Effect == policy.Allow && spec.Kind == action.Read:
-		p.execute(ctx, req, act, params, "") // the reply told the user everything, failures included
+		p.execute(ctx, req, act, spec, params, "") // the reply told the user everything, failures included
 	default: // confirm; an allow of a mutating action is a confirm too (policy guarantees it)
-		p.requestConfirmation(ctx, req, act, params, d)
+		p.requestConfirmation(ctx, req, act, spec, params, d)
 	}
 }
 
@@ -192,9 +189,14 @@ func (p *Pipeline) auditDown(ctx context.Context, req *request) {
 // confirmation. ran is false when the action was not started because
 // action.started could not be recorded (err says why); otherwise err is
 // the action's own failure.
-func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, params action.Params, confirmationID string) (res action.Result, ran bool, err error) {
-	spec := act.Spec()
-	if _, err := p.record(ctx, req, audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}); err != nil {
+func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action, spec action.Spec, params action.Params, confirmationID string) (res action.Result, ran bool, err error) {
+	started := audit.Event{Type: audit.ActionStarted, Action: spec.Name, Params: params, ConfirmationID: confirmationID}
+	if spec.Kind == action.Read {
+		// A read changes nothing: it need not wait for its start to be
+		// stored, which then shares the commit of its outcome.
+		p.note(ctx, req, started)
+	} else if _, err := p.record(ctx, req, started); err != nil {
+		// A change runs only once its start is durable.
 		p.reply(ctx, req, chat.Reply{Kind: chat.KindError, Text: fmt.Sprintf(
 			"I cannot write the audit log right now (%v), so I did not run %s. Nothing was changed.", err, spec.Name), Visibility: privateUnless(confirmationID != "")})
 		return action.Result{}, false, err
@@ -202,7 +204,7 @@ func (p *Pipeline) execute(ctx context.Context, req *request, act action.Action,
 	crashpoint.At(crashpoint.ActionStarted)
 	rctx, cancel := context.WithTimeout(ctx, action.RunTimeout(act, p.cfg.ActionTimeout))
 	start := p.cfg.Now()
-	res, err = runSafely(rctx, act, action.Request{
+	res, err = runSafely(rctx, act, spec.Name, action.Request{
 		Action: spec.Name, Params: params, Subject: req.msg.Subject(), Groups: req.msg.Groups,
 		Channel: req.msg.ChannelRef(), RequestID: req.id, Progress: &progress{p: p, req: req},
 	})
@@ -260,10 +262,10 @@ func privateUnless(public bool) chat.Visibility {
 }
 
 // runSafely runs an action, turning a panic into an error.
-func runSafely(ctx context.Context, act action.Action, r action.Request) (res action.Result, err error) {
+func runSafely(ctx context.Context, act action.Action, name string, r action.Request) (res action.Result, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%s panicked: %v", act.Spec().Name, v)
+			err = fmt.Errorf("%s panicked: %v", name, v)
 		}
 	}()
 	return act.Run(ctx, r)
@@ -319,8 +321,7 @@ func failureText(spec action.Spec, err error) string {
 // committed together; it becomes claimable only once its prompt was
 // delivered and that is recorded, so nobody can confirm a change nobody
 // was shown.
-func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act action.Action, params action.Params, d policy.Decision) {
-	spec := act.Spec()
+func (p *Pipeline) requestConfirmation(ctx context.Context, req *request, act action.Action, spec action.Spec, params action.Params, d policy.Decision) {
 	var plan action.Plan
 	if pl, ok := act.(action.Planner); ok {
 		pctx, cancel := context.WithTimeout(ctx, p.cfg.ActionTimeout)

@@ -327,23 +327,49 @@ func (c *condition) eval(vars interpreter.Activation) (bool, error) {
 	return bool(b), nil
 }
 
-// activation builds the variables of a request.
+// activation builds the variables of a request: a struct that answers
+// the condition's lookups, not a map built for every request.
 func activation(in Input, kind action.Kind, w *who) (interpreter.Activation, error) {
-	groups := make([]string, 0, len(w.groupList)+len(w.platformGroups))
-	groups = append(groups, w.groupList...)
-	for g := range w.platformGroups {
-		groups = append(groups, g)
+	groups := w.groupList
+	if len(w.platformGroups) > 0 {
+		groups = slices.Concat(w.groupList, w.platformGroups) // platform groups sorted
 	}
-	slices.Sort(groups[len(w.groupList):])
-	return interpreter.NewActivation(map[string]any{
-		varAction:  in.Action,
-		varParams:  celParams(in.Params),
-		varSubject: in.Subject,
-		varChannel: in.Channel,
-		varGroups:  groups,
-		varKind:    string(kind),
-	})
+	return &requestVars{in: in, kind: string(kind), groups: groups}, nil
 }
+
+// requestVars are the variables of one request (interpreter.Activation).
+type requestVars struct {
+	in     Input
+	kind   string
+	groups []string
+	params map[string]any // converted on first use
+}
+
+func (v *requestVars) ResolveName(name string) (any, bool) {
+	switch name {
+	case varAction:
+		return v.in.Action, true
+	case varParams:
+		if v.params == nil {
+			v.params = celParams(v.in.Params)
+		}
+		return v.params, true
+	case varSubject:
+		return v.in.Subject, true
+	case varChannel:
+		return v.in.Channel, true
+	case varGroups:
+		if v.groups == nil {
+			return []string{}, true
+		}
+		return v.groups, true
+	case varKind:
+		return v.kind, true
+	}
+	return nil, false
+}
+
+func (v *requestVars) Parent() interpreter.Activation { return nil }
 
 // celParams converts parameter values to the types CEL expects: every
 // integer becomes int64 so `params.replicas <= 50` compares ints with ints.

@@ -69,41 +69,55 @@ func (l *loader) splitID(s string, wildcard bool) (platform, string, error) {
 }
 
 // who is a requester as the rules see it: the subject, its platform groups,
-// and the policy groups it belongs to.
+// and the policy groups it belongs to. It is built for every decision, so
+// it holds slices, not maps: a requester has few groups.
 type who struct {
 	subject        string
-	platformGroups map[string]bool
-	groups         map[string]bool // policy group names
-	groupList      []string        // policy group names in file order
-	via            map[string]string
+	platformGroups []string // sorted, without repeats
+	groupList      []string // policy group names in file order
+	via            []string // via[i] is what puts the requester in groupList[i]: the subject or a platform group
 }
 
 func (p *Policy) who(subject string, platformGroups []string) *who {
-	w := &who{
-		subject:        subject,
-		platformGroups: make(map[string]bool, len(platformGroups)),
-		groups:         map[string]bool{},
-		via:            map[string]string{},
-	}
-	for _, g := range platformGroups {
-		w.platformGroups[g] = true
+	w := &who{subject: subject}
+	if len(platformGroups) > 0 {
+		w.platformGroups = slices.Compact(slices.Sorted(slices.Values(platformGroups)))
 	}
 	for _, g := range p.groups {
+		via := ""
 		if g.members[subject] {
-			w.groups[g.name], w.via[g.name] = true, subject
+			via = subject
 		} else {
 			for _, pg := range platformGroups {
 				if g.members[pg] {
-					w.groups[g.name], w.via[g.name] = true, pg
+					via = pg
 					break
 				}
 			}
 		}
-		if w.groups[g.name] {
+		if via != "" {
 			w.groupList = append(w.groupList, g.name)
+			w.via = append(w.via, via)
 		}
 	}
 	return w
+}
+
+// inGroup reports whether the requester is in the policy group, and
+// through what.
+func (w *who) inGroup(name string) (bool, string) {
+	for i, g := range w.groupList {
+		if g == name {
+			return true, w.via[i]
+		}
+	}
+	return false, ""
+}
+
+// inPlatformGroup reports whether the requester is in the platform group.
+func (w *who) inPlatformGroup(g string) bool {
+	_, ok := slices.BinarySearch(w.platformGroups, g)
+	return ok
 }
 
 // subjectPattern is one entry of a rule's subjects.
@@ -115,30 +129,39 @@ type subjectPattern struct {
 	group2   bool   // raw is a platform group, matched against the input's groups
 }
 
+// matches reports whether the pattern matches, building no explanation.
+func (s subjectPattern) matches(w *who) bool {
+	switch {
+	case s.any:
+		return true
+	case s.group != "":
+		ok, _ := w.inGroup(s.group)
+		return ok
+	case s.platform != "":
+		return len(w.subject) > len(s.platform) && w.subject[len(s.platform)] == ':' && strings.HasPrefix(w.subject, s.platform)
+	case s.group2:
+		return w.inPlatformGroup(s.raw)
+	default:
+		return w.subject == s.raw
+	}
+}
+
 func (s subjectPattern) match(w *who) (bool, string) {
+	if !s.matches(w) {
+		return false, ""
+	}
 	switch {
 	case s.any:
 		return true, "anyone (*)"
 	case s.group != "":
-		if w.groups[s.group] {
-			return true, fmt.Sprintf("%s is in group %s (via %s)", w.subject, s.group, w.via[s.group])
-		}
-		return false, ""
+		_, via := w.inGroup(s.group)
+		return true, fmt.Sprintf("%s is in group %s (via %s)", w.subject, s.group, via)
 	case s.platform != "":
-		if strings.HasPrefix(w.subject, s.platform+":") {
-			return true, fmt.Sprintf("%s matches %s", w.subject, s.raw)
-		}
-		return false, ""
+		return true, fmt.Sprintf("%s matches %s", w.subject, s.raw)
 	case s.group2:
-		if w.platformGroups[s.raw] {
-			return true, fmt.Sprintf("%s is in %s", w.subject, s.raw)
-		}
-		return false, ""
+		return true, fmt.Sprintf("%s is in %s", w.subject, s.raw)
 	default:
-		if w.subject == s.raw {
-			return true, fmt.Sprintf("%s is listed", w.subject)
-		}
-		return false, ""
+		return true, fmt.Sprintf("%s is listed", w.subject)
 	}
 }
 
@@ -173,6 +196,9 @@ func (a actionPattern) isGlob() bool { return strings.Contains(string(a), Wildca
 // globMatch reports whether name matches pattern, where * matches any run
 // of characters and everything else matches itself.
 func globMatch(pattern, name string) bool {
+	if !strings.Contains(pattern, Wildcard) {
+		return pattern == name
+	}
 	parts := strings.Split(pattern, Wildcard)
 	if len(parts) == 1 {
 		return pattern == name
@@ -192,8 +218,46 @@ func globMatch(pattern, name string) bool {
 	return len(name) >= len(last) && strings.HasSuffix(name, last)
 }
 
+// applies reports whether the rule's subjects, channels and actions
+// match, building no explanation: the path every decision takes.
+func (r *rule) applies(w *who, channel, action string) bool {
+	if r.subjects != nil {
+		ok := false
+		for _, s := range r.subjects {
+			if s.matches(w) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if r.channels != nil {
+		ok := false
+		for _, c := range r.channels {
+			if c.match(channel) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if r.actions != nil {
+		for _, a := range r.actions {
+			if a.match(action) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
 // matchSubjects, matchChannels and matchActions report whether the rule
-// applies, with a human explanation of why or why not.
+// applies, with a human explanation of why or why not (Explain).
 
 func (r *rule) matchSubjects(w *who) (bool, string) {
 	if r.subjects == nil {
@@ -243,13 +307,10 @@ func describeWho(w *who) string {
 	for _, g := range w.groupList {
 		extra = append(extra, "group:"+g)
 	}
-	for g := range w.platformGroups {
-		extra = append(extra, g)
-	}
+	extra = append(extra, w.platformGroups...) // sorted
 	if len(extra) == 0 {
 		return s
 	}
-	slices.Sort(extra[len(w.groupList):])
 	return s + " (" + strings.Join(extra, ", ") + ")"
 }
 

@@ -222,14 +222,7 @@ func (p *Policy) evaluate(in Input, ex *Explanation) Decision {
 // checks all three so the explanation is complete.
 func (r *rule) matchStatic(w *who, in Input, tr *RuleTrace) bool {
 	if tr == nil {
-		if ok, _ := r.matchSubjects(w); !ok {
-			return false
-		}
-		if ok, _ := r.matchChannels(in.Channel); !ok {
-			return false
-		}
-		ok, _ := r.matchActions(in.Action)
-		return ok
+		return r.applies(w, in.Channel, in.Action)
 	}
 	var c [3]Check
 	c[0].Matched, c[0].Detail = r.matchSubjects(w)
@@ -298,9 +291,8 @@ func allowDecision(ruleName, reason, fallback string, in Input, kind action.Kind
 // help uses it to list only what the user may do.
 func (p *Policy) Permitted(subject string, groups []string, channel, actionName string) bool {
 	w := p.who(subject, groups)
-	in := Input{Subject: subject, Groups: groups, Channel: channel, Action: actionName}
 	for _, r := range p.rules {
-		if !r.matchStatic(w, in, nil) {
+		if !r.applies(w, channel, actionName) {
 			continue
 		}
 		if r.effect != Deny {
@@ -347,10 +339,10 @@ func (p *Policy) CanApprove(d Decision, requester, approver string, approverGrou
 				return nil
 			}
 		case strings.HasPrefix(a, groupPrefix+":"):
-			if w.groups[strings.TrimPrefix(a, groupPrefix+":")] {
+			if ok, _ := w.inGroup(strings.TrimPrefix(a, groupPrefix+":")); ok {
 				return nil
 			}
-		case a == approver || w.platformGroups[a]:
+		case a == approver || w.inPlatformGroup(a):
 			return nil
 		}
 	}

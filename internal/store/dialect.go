@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -105,24 +106,96 @@ func lockKey(name string) int64 {
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	// pinned, when set (DB.WriteBatch), is the context every statement
+	// runs under.
+	pinned context.Context
+	// stmts are the prepared statements bound to this transaction.
+	stmts map[*Stmt]*sql.Stmt
+	// savepoints numbers the savepoints taken, for their names.
+	savepoints int
 }
 
 // Dialect returns the dialect of the database the transaction runs on.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
+func (tx *Tx) ctx(ctx context.Context) context.Context {
+	if tx.pinned != nil {
+		return tx.pinned
+	}
+	return ctx
+}
+
 // ExecContext runs a statement that returns no rows.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.dialect.Rebind(query), args...)
+	return tx.tx.ExecContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
 }
 
 // QueryContext runs a query that returns rows.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.dialect.Rebind(query), args...)
+	return tx.tx.QueryContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
 }
 
 // QueryRowContext runs a query that returns at most one row.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(query), args...)
+	return tx.tx.QueryRowContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
+}
+
+// stmt binds s to the transaction, once per transaction.
+func (tx *Tx) stmt(ctx context.Context, s *Stmt) *sql.Stmt {
+	if ts, ok := tx.stmts[s]; ok {
+		return ts
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[*Stmt]*sql.Stmt{}
+	}
+	ts := tx.tx.StmtContext(ctx, s.s)
+	tx.stmts[s] = ts
+	return ts
+}
+
+// ExecStmt runs a prepared statement that returns no rows.
+func (tx *Tx) ExecStmt(ctx context.Context, s *Stmt, args ...any) (sql.Result, error) {
+	ctx = tx.ctx(ctx)
+	return tx.stmt(ctx, s).ExecContext(ctx, args...)
+}
+
+// QueryRowStmt runs a prepared query that returns at most one row.
+func (tx *Tx) QueryRowStmt(ctx context.Context, s *Stmt, args ...any) *sql.Row {
+	ctx = tx.ctx(ctx)
+	return tx.stmt(ctx, s).QueryRowContext(ctx, args...)
+}
+
+// ErrTxBroken means a transaction can no longer be used: a savepoint
+// could not be rolled back (the connection broke, or the database ended
+// the transaction on its own). Nothing of it will commit.
+var ErrTxBroken = errors.New("transaction broken")
+
+// Savepoint runs fn inside a savepoint: when fn fails, what it wrote is
+// undone and the transaction carries on without it (on PostgreSQL too,
+// where a failed statement otherwise aborts the whole transaction). It
+// returns fn's error; when the savepoint itself fails, the error wraps
+// ErrTxBroken and the transaction must be abandoned.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	tx.savepoints++
+	name := "sp" + strconv.Itoa(tx.savepoints)
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("%w: savepoint: %v", ErrTxBroken, err)
+	}
+	if err := fn(); err != nil {
+		// Rolling back to a savepoint keeps it; release it too, so that
+		// the transaction goes on as if fn had never run.
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+			return errors.Join(err, fmt.Errorf("%w: roll back to savepoint: %v", ErrTxBroken, rerr))
+		}
+		if _, rerr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); rerr != nil {
+			return errors.Join(err, fmt.Errorf("%w: release savepoint: %v", ErrTxBroken, rerr))
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("%w: release savepoint: %v", ErrTxBroken, err)
+	}
+	return nil
 }
 
 // Lock takes the named lock until the transaction ends, so that writers
@@ -134,7 +207,7 @@ func (tx *Tx) Lock(ctx context.Context, name string) error {
 	if tx.dialect != Postgres {
 		return nil
 	}
-	if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(name)); err != nil {
+	if _, err := tx.tx.ExecContext(tx.ctx(ctx), `SELECT pg_advisory_xact_lock($1)`, lockKey(name)); err != nil {
 		return fmt.Errorf("lock %s: %w", name, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -87,4 +88,12 @@ func describe(cfg *pgx.ConnConfig) string {
 		user = cfg.User + "@"
 	}
 	return "postgres://" + user + host + "/" + cfg.Database
+}
+
+// IsNotNullViolation reports whether err is PostgreSQL's refusal of a NULL
+// in column (SQLSTATE 23502): for a statement built to fail that way when
+// a condition it checks does not hold, writing nothing.
+func IsNotNullViolation(err error, column string) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23502" && pe.ColumnName == column
 }

@@ -207,7 +207,23 @@ func (db *DB) Close() error {
 // writing on their strength (SELECT ...+tx.Dialect().ForUpdate(), or
 // tx.Lock for something that is not a row yet), or make the change one
 // conditional statement (UPDATE ... WHERE state = 'pending').
-func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// WriteBatch is WriteTx for a transaction that several callers share (the
+// audit log's group commit): every statement on tx runs under ctx, the
+// batch's, whatever context a caller's code passes, so that one caller
+// giving up cannot interrupt a statement of the shared transaction (on
+// SQLite an interrupted write rolls the whole transaction back). Each
+// caller's part should run in tx.Savepoint, so that its failure undoes
+// only its own writes. On SQLite ctx bounds only the wait for the write
+// lock: once the batch has begun, its statements run to the end.
+func (db *DB) WriteBatch(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (err error) {
 	if db.writer != nil {
 		select {
 		case db.writer <- struct{}{}:
@@ -217,6 +233,14 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		defer func() { <-db.writer }()
 	}
 
+	if pinned && db.dialect == SQLite {
+		// A batch's statements wait for nothing but the disk once the
+		// write lock is taken, and an interrupted write would roll the
+		// whole batch back: ctx bounded the wait for the lock above; the
+		// statements run to the end. (It also spares a watcher goroutine
+		// per statement.)
+		ctx = context.WithoutCancel(ctx)
+	}
 	sqltx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
@@ -231,7 +255,11 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 	}()
-	if err = fn(&Tx{tx: sqltx, dialect: db.dialect}); err != nil {
+	tx := &Tx{tx: sqltx, dialect: db.dialect}
+	if pinned {
+		tx.pinned = ctx
+	}
+	if err = fn(tx); err != nil {
 		return err
 	}
 	if err = sqltx.Commit(); err != nil {
@@ -239,6 +267,28 @@ func (db *DB) WriteTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	return nil
 }
+
+// Stmt is a statement prepared once on the database and run by
+// transactions through Tx.ExecStmt and Tx.QueryRowStmt, so that a hot
+// query is parsed and planned once per connection instead of once per
+// run. Prepare it outside any transaction: an in-memory database has a
+// single connection, which a transaction holds.
+type Stmt struct {
+	s *sql.Stmt
+}
+
+// Prepare prepares query, written with '?' placeholders on every dialect.
+// Close the statement before the database.
+func (db *DB) Prepare(ctx context.Context, query string) (*Stmt, error) {
+	s, err := db.db.PrepareContext(ctx, db.dialect.Rebind(query))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return &Stmt{s: s}, nil
+}
+
+// Close releases the statement on every connection it was prepared on.
+func (s *Stmt) Close() error { return s.s.Close() }
 
 // ReadTx runs fn in a read-only transaction: every query inside sees the
 // same snapshot of the database, while writers carry on (WAL on SQLite,
