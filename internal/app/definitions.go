@@ -27,7 +27,7 @@ type definitions struct {
 	policy *policy.Policy
 	routes []incident.Route
 	// prompts are the model's prompt templates in use ("router/v1",
-	// "summary/v1"); none without a router.llm section.
+	// "summary/v2"); none without a router.llm section.
 	prompts []string
 }
 
@@ -78,7 +78,7 @@ func loadDefinitions(cfg *config.Config, uo useraction.Options) (*definitions, e
 		for _, v := range l.Variants {
 			d.prompts = append(d.prompts, "router/"+v.Name)
 		}
-		d.prompts = append(d.prompts, "summary/v1")
+		d.prompts = append(d.prompts, "summary/v2")
 	}
 	return d, nil
 }

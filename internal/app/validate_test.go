@@ -71,5 +71,5 @@ func TestConfigValidateLoadsWhatServeLoads(t *testing.T) {
 	if code := Main(context.Background(), []string{"config", "validate", "--config", cfgFile}, Env{Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "k" }}); code != 0 {
 		t.Fatalf("config validate of a good configuration exited %d:\n%s", code, errOut.String())
 	}
-	mustContain(t, out.String(), cfgFile+": ok", "policy: "+goodPolicy+" (checked against", "router: hybrid, prompts router/v1, router/v2, summary/v1")
+	mustContain(t, out.String(), cfgFile+": ok", "policy: "+goodPolicy+" (checked against", "router: hybrid, prompts router/v1, router/v2, summary/v2")
 }

@@ -86,7 +86,7 @@ type Usage struct {
 	Provider string // openai, anthropic, ...
 	Model    string
 	Variant  string // prompt variant
-	// Prompt is the prompt template ("router/v3", "summary/v1") and
+	// Prompt is the prompt template ("router/v3", "summary/v2") and
 	// PromptVersion the version its header declares, so that a record
 	// names exactly which prompt was sent.
 	Prompt        string

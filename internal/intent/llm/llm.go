@@ -106,7 +106,7 @@ type Options struct {
 	// Variants split traffic between prompt templates (router only);
 	// default DefaultVariant only. A subject always gets the same variant.
 	Variants []Variant
-	// SummaryVariant is the summary template; default v1.
+	// SummaryVariant is the summary template; default v2.
 	SummaryVariant string
 	// MaxWords bounds a summary; default 150.
 	MaxWords int
@@ -182,7 +182,7 @@ func (o *Options) defaults(summary bool) error {
 		}
 	}
 	o.MaxWords = cmp.Or(o.MaxWords, 150)
-	o.SummaryVariant = cmp.Or(o.SummaryVariant, "v1")
+	o.SummaryVariant = cmp.Or(o.SummaryVariant, "v2")
 	if len(o.Variants) == 0 {
 		o.Variants = []Variant{{Name: DefaultVariant, Weight: 100}}
 	}
