@@ -331,7 +331,7 @@ func TestSuggestedActionButtonTakesTheSamePath(t *testing.T) {
 		h.seq++
 		h.p.Pipeline.Handle(context.Background(), chat.Message{
 			Platform: chat.Console, Channel: "ops", Thread: "ops", User: user, EventID: fmt.Sprintf("click-%d", h.seq),
-			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{
+			Action: &chat.ButtonClick{Action: "run", Value: encodeSuggestion(t, pipeline.Suggestion{
 				Action: "kubernetes.scale", Params: map[string]any{"deployment": "checkout", "namespace": "prod", "replicas": 6},
 			})},
 		})
@@ -346,4 +346,14 @@ func TestSuggestedActionButtonTakesTheSamePath(t *testing.T) {
 		t.Fatal("a suggested change ran without confirmation")
 	}
 	mustContain(t, h.say("alice", "ops", "confirm "+mustCode(t, got)), "Scaled checkout (prod) 3 -> 6.")
+}
+
+// encodeSuggestion is a "run" button's value, as incident messages carry it.
+func encodeSuggestion(t testing.TB, s pipeline.Suggestion) string {
+	t.Helper()
+	v, err := pipeline.EncodeSuggestion(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

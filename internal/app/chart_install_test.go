@@ -391,7 +391,7 @@ policy: |
 	ask := func(event, name string, params map[string]any) string {
 		p.Pipeline.Handle(context.Background(), chat.Message{
 			Platform: chat.Console, Channel: "ops", Thread: "ops", User: "alice", EventID: event, Time: time.Now(),
-			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: name, Params: params})},
+			Action: &chat.ButtonClick{Action: "run", Value: encodeSuggestion(t, pipeline.Suggestion{Action: name, Params: params})},
 		})
 		got, n := rec.since(seen)
 		seen = n

@@ -47,7 +47,7 @@ func TestSilenceButtonAgainstAlertmanager(t *testing.T) {
 		h.seq++
 		h.p.Pipeline.Handle(context.Background(), chat.Message{
 			Platform: chat.Console, Channel: "ops", Thread: "ops", User: user, EventID: fmt.Sprintf("click-%d", h.seq),
-			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{
+			Action: &chat.ButtonClick{Action: "run", Value: encodeSuggestion(t, pipeline.Suggestion{
 				Action: alertmanager.SilenceName, Params: map[string]any{"alertname": "HighErrorRate", "service": "checkout", "duration": "1h"},
 			})},
 		})

@@ -268,7 +268,7 @@ func TestUserActionsThroughThePipeline(t *testing.T) {
 		h.seq++
 		p.Pipeline.Handle(context.Background(), chat.Message{
 			Platform: chat.Console, Channel: "ops", Thread: "ops", User: user, EventID: fmt.Sprintf("c-%d", h.seq), Time: time.Now(),
-			Action: &chat.ButtonClick{Action: "run", Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: name, Params: params})},
+			Action: &chat.ButtonClick{Action: "run", Value: encodeSuggestion(t, pipeline.Suggestion{Action: name, Params: params})},
 		})
 		got, n := out.since(h.n)
 		h.n = n

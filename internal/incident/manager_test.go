@@ -306,7 +306,7 @@ func TestPostFirstThenEnrich(t *testing.T) {
 			rollback = b
 		}
 	}
-	want := pipeline.EncodeSuggestion(pipeline.Suggestion{Action: action.KubernetesRollback,
+	want := encodeSuggestion(t, pipeline.Suggestion{Action: action.KubernetesRollback,
 		Params: map[string]any{"deployment": "checkout", "namespace": "prod", "revision": 41}})
 	if rollback.Action != "run" || rollback.Value != want {
 		t.Errorf("rollback button = %+v, want run %s", rollback, want)
@@ -471,8 +471,18 @@ func TestDiagnosisOffersOnlyWhatIsConfigured(t *testing.T) {
 			btn = b
 		}
 	}
-	want := pipeline.EncodeSuggestion(pipeline.Suggestion{Action: "kubernetes.logs", Params: map[string]any{"deployment": "checkout", "namespace": "prod"}})
+	want := encodeSuggestion(t, pipeline.Suggestion{Action: "kubernetes.logs", Params: map[string]any{"deployment": "checkout", "namespace": "prod"}})
 	if btn.Action != "run" || btn.Value != want {
 		t.Errorf("pod logs button = %+v, want run %s", btn, want)
 	}
+}
+
+// encodeSuggestion is a "run" button's value.
+func encodeSuggestion(t testing.TB, s pipeline.Suggestion) string {
+	t.Helper()
+	v, err := pipeline.EncodeSuggestion(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -198,8 +198,12 @@ func (v view) reply() (chat.Reply, []suggestion) {
 			sugg = append(sugg, s)
 		}
 		for _, s := range sugg {
-			r.Buttons = append(r.Buttons, chat.Button{Label: s.Label, Action: "run",
-				Value: pipeline.EncodeSuggestion(pipeline.Suggestion{Action: s.Action, Params: s.Params})})
+			val, err := pipeline.EncodeSuggestion(pipeline.Suggestion{Action: s.Action, Params: s.Params})
+			if err != nil { // a suggestion built from bad values is not offered, and the message says so
+				r.Context = append(r.Context, "A suggested next step could not be offered: "+err.Error())
+				continue
+			}
+			r.Buttons = append(r.Buttons, chat.Button{Label: s.Label, Action: "run", Value: val})
 		}
 	}
 	if u := v.alertmanagerLink(); u != "" {

@@ -685,10 +685,14 @@ type Suggestion struct {
 	Params map[string]any `json:"params,omitempty"`
 }
 
-// EncodeSuggestion is the button value for a suggested action.
-func EncodeSuggestion(s Suggestion) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+// EncodeSuggestion is the button value for a suggested action. A value
+// that JSON cannot hold (not a parameter type) is an error: no button.
+func EncodeSuggestion(s Suggestion) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("suggested %s: %w", s.Action, err)
+	}
+	return string(b), nil
 }
 
 func (p *Pipeline) handleSuggestion(ctx context.Context, req *request, value string) {
