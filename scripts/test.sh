@@ -77,7 +77,7 @@ else
 			echo "fuzz: $dir $name failed; the input is under $dir/testdata/fuzz/$name/"
 			exit 1
 		fi
-		execs=$(grep -o 'execs: [0-9]*' "$fuzzlog" | tail -1)
+		execs=$(grep -o 'execs: [0-9]*' "$fuzzlog" | tail -1 || true)
 		echo "$dir $name: ${execs:-the cached corpus replayed, no time left to fuzz}"
 	done <<<"$targets"
 	rm -f "$fuzzlog"
