@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/parley-chatops/parley/actions/loki"
@@ -82,7 +83,9 @@ func checkConfig(cfg *config.Config, specs []action.Spec) error {
 		return fmt.Errorf("%s: %w", cfg.File(), err)
 	}
 	if err := lokiOptions(cfg, nil, nil).Validate(); err != nil {
-		return fmt.Errorf("%s: loki: %w", cfg.File(), err)
+		// "loki: set both ...": what is wrong with the section, without
+		// the "not configured" a request would be answered with
+		return fmt.Errorf("%s: %s", cfg.File(), strings.TrimPrefix(err.Error(), action.ErrNotConfigured.Error()+": "))
 	}
 	return nil
 }

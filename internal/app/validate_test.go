@@ -38,6 +38,8 @@ func TestConfigValidateLoadsWhatServeLoads(t *testing.T) {
 		{"missing policy file", "policy: " + filepath.Join(dir, "nope.yaml") + "\n", "nope.yaml: no such file"},
 		{"unknown prompt variant", "policy: " + goodPolicy + "\nrouter: {mode: hybrid, llm: {provider: openai, model: m, api_key: {env: K}, variants: [{name: v9, weight: 1}]}}\n",
 			"prompt router/v9.tmpl: no such variant"},
+		{"half a Grafana link", "loki: {url: \"http://loki:3100\", grafana_url: \"https://grafana.example.com\"}\n",
+			"parley.yaml: loki: set both the Grafana URL and the Loki data source uid, or neither"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfgFile := write("parley.yaml", tc.config)
