@@ -76,6 +76,9 @@ type alertGroup struct {
 
 // Run implements action.Action.
 func (a *Alerts) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	if err := a.c.configured(); err != nil {
+		return action.Result{}, err
+	}
 	var ms Matchers
 	if v := req.Params.String("alertname"); v != "" {
 		ms = append(ms, equalMatcher("alertname", v))

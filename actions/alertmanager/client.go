@@ -205,11 +205,20 @@ func (c *Client) SilenceLink(id string) string {
 	return strings.TrimRight(c.external, "/") + "/#/silences/" + url.PathEscape(id)
 }
 
+// configured says what to set when no Alertmanager URL is configured:
+// the actions answer with it as it is, before any other wording.
+func (c *Client) configured() error {
+	if c.base == nil {
+		return fmt.Errorf("%w: Alertmanager is not configured. Point Parley at its API with alertmanager.url in the config file (see README, \"Configuration\")", action.ErrNotConfigured)
+	}
+	return nil
+}
+
 // do sends one API call and decodes a 2xx JSON answer into out (nil: the
 // body is discarded).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
-	if c.base == nil {
-		return fmt.Errorf("%w: no Alertmanager URL (set alertmanager.url in the configuration)", action.ErrNotConfigured)
+	if err := c.configured(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -95,6 +95,9 @@ func (e *Expirer) find(ctx context.Context, req action.Request) (Silence, error)
 // the silence's id, state, end and last update, so a silence extended or
 // ended meanwhile stops the run.
 func (e *Expirer) Plan(ctx context.Context, req action.Request) (action.Plan, error) {
+	if err := e.c.configured(); err != nil {
+		return action.Plan{}, err
+	}
 	s, err := e.find(ctx, req)
 	if err != nil {
 		return action.Plan{}, fmt.Errorf("expire silence %s: %w", req.Params.String("silence"), err)
@@ -127,6 +130,9 @@ func (e *Expirer) Plan(ctx context.Context, req action.Request) (action.Plan, er
 
 // Run implements action.Action.
 func (e *Expirer) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	if err := e.c.configured(); err != nil {
+		return action.Result{}, err
+	}
 	s, err := e.find(ctx, req)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("expire silence %s: %w", req.Params.String("silence"), err)

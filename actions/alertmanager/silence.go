@@ -127,6 +127,9 @@ func (s *Silencer) look(ctx context.Context, r silenceRequest) (silenceState, er
 // The fingerprint is the matchers and the ids of those live silences, so
 // a silence someone adds or ends meanwhile stops the run.
 func (s *Silencer) Plan(ctx context.Context, req action.Request) (action.Plan, error) {
+	if err := s.c.configured(); err != nil {
+		return action.Plan{}, err
+	}
 	r, err := s.read(req)
 	if err != nil {
 		return action.Plan{}, err
@@ -163,6 +166,9 @@ func (s *Silencer) Plan(ctx context.Context, req action.Request) (action.Plan, e
 // Run implements action.Action: creates the silence, from now for the
 // duration, with the requester as its creator.
 func (s *Silencer) Run(ctx context.Context, req action.Request) (action.Result, error) {
+	if err := s.c.configured(); err != nil {
+		return action.Result{}, err
+	}
 	r, err := s.read(req)
 	if err != nil {
 		return action.Result{}, err
