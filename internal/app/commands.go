@@ -159,14 +159,7 @@ func cmdClassify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configFile, env)
-	if err != nil {
-		return err
-	}
-	if *actionsDir != "" {
-		cfg.ActionsDir = *actionsDir
-	}
-	catalog, err := Catalog(cfg)
+	_, catalog, err := offlineCatalog(*configFile, *actionsDir, env)
 	if err != nil {
 		return err
 	}
@@ -232,14 +225,7 @@ func cmdEval(ctx context.Context, args []string, env Env) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configFile, env)
-	if err != nil {
-		return err
-	}
-	if *actionsDir != "" {
-		cfg.ActionsDir = *actionsDir
-	}
-	catalog, err := Catalog(cfg)
+	cfg, catalog, err := offlineCatalog(*configFile, *actionsDir, env)
 	if err != nil {
 		return err
 	}
@@ -337,14 +323,7 @@ func cmdPolicy(ctx context.Context, args []string, env Env) error {
 	if !strings.Contains(ch, ":") {
 		ch = "console:" + ch
 	}
-	cfg, err := loadConfig(*configFile, env)
-	if err != nil {
-		return err
-	}
-	if *actionsDir != "" {
-		cfg.ActionsDir = *actionsDir
-	}
-	catalog, err := Catalog(cfg)
+	cfg, catalog, err := offlineCatalog(*configFile, *actionsDir, env)
 	if err != nil {
 		return err
 	}
@@ -503,4 +482,23 @@ func validateConfig(cfg *config.Config, env Env) error {
 		fmt.Fprintf(env.Stdout, "  incident routes: %d\n", len(defs.routes))
 	}
 	return nil
+}
+
+// offlineCatalog loads the configuration (the defaults without a file)
+// and its catalog, with actionsDir (--actions) in place of actions_dir
+// when given: what the offline commands (classify, eval routing, policy
+// check) route and check against.
+func offlineCatalog(configFile, actionsDir string, env Env) (*config.Config, []action.Spec, error) {
+	cfg, err := loadConfig(configFile, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if actionsDir != "" {
+		cfg.ActionsDir = actionsDir
+	}
+	catalog, err := Catalog(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, catalog, nil
 }
