@@ -139,6 +139,31 @@ const (
 // Situations lists the situation cues.
 var Situations = []string{CueCapability, CueWellness, CueSymptom, CueNamed}
 
+// ExampleCall writes an explicit call of the action from its first
+// example with parameters ("kubernetes.status deployment:checkout
+// namespace:prod"; a value with a space or a quote in backticks), or ""
+// when no example has any.
+func (s Spec) ExampleCall() string {
+	for _, ex := range s.Examples {
+		if len(ex.Params) == 0 {
+			continue
+		}
+		var b strings.Builder
+		b.WriteString(s.Name)
+		for _, p := range s.Params {
+			if v, ok := ex.Params[p.Name]; ok {
+				val := fmt.Sprint(v)
+				if strings.ContainsAny(val, " \"'") {
+					val = "`" + val + "`"
+				}
+				fmt.Fprintf(&b, " %s:%s", p.Name, val)
+			}
+		}
+		return b.String()
+	}
+	return ""
+}
+
 // ExampleTexts returns the texts of the spec's examples.
 func (s Spec) ExampleTexts() []string {
 	out := make([]string, len(s.Examples))

@@ -168,7 +168,7 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 		}
 		t.Rows = append(t.Rows, []string{s.Name, what, ex})
 		if call == "" {
-			call = explicitCall(s)
+			call = s.ExampleCall()
 		}
 	}
 	if len(t.Rows) == 0 {
@@ -179,30 +179,6 @@ func (h *Help) Run(_ context.Context, req action.Request) (action.Result, error)
 		text += fmt.Sprintf(" say it in your words, or call an action with its parameters as key:value (%s).", call)
 	}
 	return action.Result{Text: text, Table: t}, nil
-}
-
-// explicitCall writes an explicit call of the action from its first
-// example with parameters ("kubernetes.status deployment:checkout
-// namespace:prod"), or "" when no example has any.
-func explicitCall(s action.Spec) string {
-	for _, ex := range s.Examples {
-		if len(ex.Params) == 0 {
-			continue
-		}
-		var b strings.Builder
-		b.WriteString(s.Name)
-		for _, p := range s.Params {
-			if v, ok := ex.Params[p.Name]; ok {
-				val := fmt.Sprint(v)
-				if strings.ContainsAny(val, " \"'") {
-					val = "`" + val + "`"
-				}
-				fmt.Fprintf(&b, " %s:%s", p.Name, val)
-			}
-		}
-		return b.String()
-	}
-	return ""
 }
 
 // helpSpecs is the help action's spec, always offered to the router.

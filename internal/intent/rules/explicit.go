@@ -176,25 +176,10 @@ func describeParams(s action.Spec) string {
 	return strings.Join(parts, ", ")
 }
 
-// exampleCall writes an explicit call of the action from its first
-// example with parameters.
+// exampleCall is the action's example call, or its bare name.
 func exampleCall(s action.Spec) string {
-	for _, ex := range s.Examples {
-		if len(ex.Params) == 0 {
-			continue
-		}
-		var b strings.Builder
-		b.WriteString(s.Name)
-		for _, p := range s.Params {
-			if v, ok := ex.Params[p.Name]; ok {
-				val := fmt.Sprint(v)
-				if strings.ContainsAny(val, " \"") {
-					val = "'" + val + "'"
-				}
-				fmt.Fprintf(&b, " %s:%s", p.Name, val)
-			}
-		}
-		return b.String()
+	if c := s.ExampleCall(); c != "" {
+		return c
 	}
 	return s.Name
 }
