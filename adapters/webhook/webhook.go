@@ -258,6 +258,8 @@ func (s *Sink) Send(ctx context.Context, r chat.Reply) (string, error) {
 		return "", fmt.Errorf("webhook sink: POST %s: %w: %v", s.target, action.ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
+	// drained so the connection is reused; the status alone decides, so a
+	// failed read of the body changes nothing
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		s.log.Debug("webhook delivered", "event", m.Event, "id", m.ID, "channel", m.Channel, "status", resp.StatusCode)

@@ -16,7 +16,9 @@ import (
 // into the same logger, so there is one format on stderr.
 func newLogger(env Env, level, format string) *slog.Logger {
 	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // config validation already refused a bad level
+	// config validation refuses a bad level; one that gets here anyway is
+	// said on the first line rather than silently read as info
+	levelErr := l.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: l}
 	var h slog.Handler
 	if format == "json" {
@@ -25,6 +27,9 @@ func newLogger(env Env, level, format string) *slog.Logger {
 		h = slog.NewTextHandler(env.Stderr, opts)
 	}
 	log := slog.New(&uniqueKeys{inner: h})
+	if levelErr != nil && level != "" {
+		log.Warn("unknown log level; logging at info", "level", level, "err", levelErr)
+	}
 	routeKlog(env, log)
 	return log
 }
