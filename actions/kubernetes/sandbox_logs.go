@@ -123,7 +123,11 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 		}
 		return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason)))
 	}
-	lines := demoLog(pod, container, from, to, crash)
+	tail := -1
+	if opts.TailLines != nil {
+		tail = int(max(0, *opts.TailLines))
+	}
+	lines := demoLog(pod, container, from, to, crash, tail)
 	if opts.TailLines != nil && int(*opts.TailLines) < len(lines) {
 		lines = lines[len(lines)-int(max(0, *opts.TailLines)):]
 	}
@@ -176,8 +180,10 @@ const maxDemoLines = 600
 
 // demoLog makes up a container's log between from and to: start-up lines,
 // then a request every few seconds (the last maxDemoLines), and for a
-// container that crashed, the errors that led to it.
-func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev1.ContainerStateTerminated) []logLine {
+// container that crashed, the errors that led to it. With tail >= 0 only
+// the lines a tail of that many needs are made (every request writes at
+// least one line), so a short tail of a long-running pod stays cheap.
+func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev1.ContainerStateTerminated, tail int) []logLine {
 	app := pod.Labels["app.kubernetes.io/name"]
 	if app == "" {
 		app = container
@@ -224,6 +230,9 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 	const step = 7 * time.Second
 	n := int(to.Sub(from.Add(time.Second)) / step)
 	first := max(0, n-maxDemoLines)
+	if tail >= 0 {
+		first = max(first, n-tail)
+	}
 	if first == 0 {
 		out = append(out, start...)
 	}

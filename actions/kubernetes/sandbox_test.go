@@ -208,3 +208,37 @@ func TestSandboxStatusSubresource(t *testing.T) {
 		t.Errorf("status write: replicas %d generation %d -> %d", *upd.Spec.Replicas, d.Generation, upd.Generation)
 	}
 }
+
+// A tail of the demo log is the end of the whole log: making only the
+// lines a tail needs must not change which lines those are.
+func TestDemoLogTailIsTheEndOfTheWholeLog(t *testing.T) {
+	pod := &corev1.Pod{}
+	pod.Namespace, pod.Name = "prod", "payments-7d9f-abcde"
+	pod.Labels = map[string]string{"app.kubernetes.io/name": "payments"}
+	pod.Spec.Containers = []corev1.Container{{Name: "payments", Image: "shop/payments:1.4.2"}}
+	to := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		from  time.Time
+		crash *corev1.ContainerStateTerminated
+	}{
+		{"long-running", to.Add(-6 * time.Hour), nil},
+		{"young", to.Add(-40 * time.Second), nil},
+		{"crashed", to.Add(-2 * time.Hour), &corev1.ContainerStateTerminated{ExitCode: 1}},
+	} {
+		all := demoLog(pod, "payments", tc.from, to, tc.crash, -1)
+		for _, tail := range []int{0, 1, 3, 20, 100, 2000} {
+			got := demoLog(pod, "payments", tc.from, to, tc.crash, tail)
+			want := all[max(0, len(all)-tail):]
+			if len(got) < len(want) {
+				t.Fatalf("%s, tail %d: made %d lines, the tail needs %d", tc.name, tail, len(got), len(want))
+			}
+			got = got[len(got)-len(want):]
+			for i := range want {
+				if got[i] != want[i] {
+					t.Fatalf("%s, tail %d: line %d is %q, the whole log's is %q", tc.name, tail, i, got[i].text, want[i].text)
+				}
+			}
+		}
+	}
+}
