@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -334,5 +335,57 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 	var seq int
 	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {
 		t.Errorf("audit_head.seq = %d, %v; want 3", seq, err)
+	}
+}
+
+// A database at version 9 has the audit indexes of step 1; step 10 drops
+// the (type, seq) index and makes the confirmation index hold only events
+// that have a confirmation.
+func TestOpenUpgradesAuditIndexes(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`DROP INDEX audit_events_confirmation`,
+		`CREATE INDEX audit_events_type ON audit_events (type, seq)`,
+		`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id)`,
+		`DELETE FROM schema_migrations WHERE version >= 10`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	indexes := map[string]string{}
+	rows, err := db.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			t.Fatal(err)
+		}
+		indexes[name] = sql
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := indexes["audit_events_type"]; ok {
+		t.Errorf("audit_events_type is still there after the upgrade")
+	}
+	if sql := indexes["audit_events_confirmation"]; !strings.Contains(sql, "WHERE confirmation_id <> ''") {
+		t.Errorf("audit_events_confirmation after the upgrade: %q, want the partial index", sql)
+	}
+	for _, name := range []string{"audit_events_request", "audit_events_subject", "audit_events_channel"} {
+		if indexes[name] == "" {
+			t.Errorf("%s is missing after the upgrade", name)
+		}
 	}
 }

@@ -1,0 +1,76 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/parley-chatops/parley/internal/store"
+)
+
+// Events by confirmation come from the partial index (migration 10 keeps
+// only events that have a confirmation in it), on both databases, with
+// the type filter on top; events without a confirmation are never
+// returned for one.
+func TestListByConfirmation(t *testing.T) {
+	forBackends(t, func(t *testing.T, bk backend) {
+		f := newFixture(t, bk, Options{})
+		ctx := context.Background()
+		for _, e := range []Event{
+			{Type: MessageReceived, RequestID: "r1", Text: "scale checkout to 3"},
+			{Type: ConfirmationRequested, RequestID: "r1", ConfirmationID: "c1"},
+			{Type: ConfirmationRequested, RequestID: "r2", ConfirmationID: "c2"},
+			{Type: ActionStarted, RequestID: "r1", ConfirmationID: "c1"},
+			{Type: ActionSucceeded, RequestID: "r1", ConfirmationID: "c1"},
+			{Type: ActionStarted, RequestID: "r3"},
+		} {
+			f.record(t, e)
+		}
+		got, err := f.rec.List(ctx, Filter{ConfirmationID: "c1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Type != ConfirmationRequested || got[2].Type != ActionSucceeded {
+			t.Fatalf("events of c1: %v", types(got))
+		}
+		got, err = f.rec.List(ctx, Filter{ConfirmationID: "c1", Types: []Type{ActionStarted, ActionSucceeded, ActionFailed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].Type != ActionStarted {
+			t.Fatalf("action events of c1: %v", types(got))
+		}
+		if f.db.Dialect() != store.SQLite {
+			return
+		}
+		q, args := Filter{ConfirmationID: "c1"}.query()
+		rows, err := f.db.SQL().QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(strings.Join(plan, "; "), "USING INDEX audit_events_confirmation") {
+			t.Errorf("query plan by confirmation: %q, want it to use audit_events_confirmation", plan)
+		}
+	})
+}
+
+func types(evs []Event) []Type {
+	var out []Type
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
