@@ -189,11 +189,18 @@ func (a *Adapter) write(s string) {
 func Render(r chat.Reply) string {
 	var b strings.Builder
 	if r.Kind == chat.KindAudit {
-		for _, l := range strings.Split(strings.TrimSpace(r.Text), "\n") {
-			b.WriteString("  · " + l + "\n")
+		text := strings.TrimSpace(r.Text)
+		b.Grow(len(text) + 8*(strings.Count(text, "\n")+1))
+		for l := range strings.SplitSeq(text, "\n") {
+			b.WriteString("  · ")
+			b.WriteString(l)
+			b.WriteByte('\n')
 		}
 		return b.String()
 	}
+	// The text and the code block are most of a reply: room for them, and
+	// for the code's indent, up front.
+	b.Grow(len(r.Text) + len(r.Code) + 5*strings.Count(r.Code, "\n") + 256)
 	if r.Text != "" {
 		b.WriteString(r.Text)
 		b.WriteString("\n")
@@ -211,8 +218,10 @@ func Render(r chat.Reply) string {
 		b.WriteString(renderTable(r.Table))
 	}
 	if r.Code != "" {
-		for _, l := range strings.Split(strings.TrimRight(r.Code, "\n"), "\n") {
-			b.WriteString("    " + l + "\n")
+		for l := range strings.SplitSeq(strings.TrimRight(r.Code, "\n"), "\n") {
+			b.WriteString("    ")
+			b.WriteString(l)
+			b.WriteByte('\n')
 		}
 	}
 	for _, img := range r.Images {
