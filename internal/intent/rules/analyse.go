@@ -98,6 +98,8 @@ type analysis struct {
 	targetsSet bool
 	assigned   [][]nameVals // cache of assignNames, per action
 	valued     []int8       // cache of hasValue per parameter, once numbers are read: 0 not yet, 1 yes, 2 no
+
+	scratch, scratch2 []byte // joined's keys
 }
 
 // nameVals are the names assigned to one parameter.
@@ -627,13 +629,15 @@ func (a *analysis) betterAsKeyword(w string) bool {
 	return false
 }
 
-// joined matches two or three adjacent words as one hyphenated name.
+// joined matches two or three adjacent words as one hyphenated name. The
+// keys are built in a scratch buffer: a map lookup by string(bytes) does
+// not copy them, and most attempts find nothing.
 func (a *analysis) joined(i int) int {
 	for n := 3; n >= 2; n-- {
 		if i+n > len(a.toks) {
 			continue
 		}
-		var dash, flat strings.Builder
+		dash, flat := a.scratch[:0], a.scratch2[:0]
 		ok := true
 		for k := i; k < i+n; k++ {
 			t := a.toks[k]
@@ -642,16 +646,17 @@ func (a *analysis) joined(i int) int {
 				break
 			}
 			if k > i {
-				dash.WriteByte('-')
+				dash = append(dash, '-')
 			}
-			dash.WriteString(t.s)
-			flat.WriteString(t.s)
+			dash = append(dash, t.s...)
+			flat = append(flat, t.s...)
 		}
+		a.scratch, a.scratch2 = dash, flat
 		if !ok {
 			continue
 		}
-		for _, key := range []string{dash.String(), flat.String()} {
-			if idx, found := a.ix.byKey[key]; found {
+		for _, key := range [2][]byte{dash, flat} {
+			if idx, found := a.ix.byKey[string(key)]; found {
 				for k := i; k < i+n; k++ {
 					a.toks[k].used = true
 				}
