@@ -125,6 +125,15 @@ func TestPodsSandbox(t *testing.T) {
 		t.Errorf("staging: %q %v", res.Text, res.Table.Rows)
 	}
 
+	// A deployment scaled to zero has no pods: said, not a crash.
+	if _, err := k.scale.Run(context.Background(), req(action.KubernetesScale, action.Params{"namespace": "staging", "deployment": "cart", "replicas": 0})); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, k.pods, action.Params{"deployment": "cart", "namespace": "staging"})
+	if res.Text != "cart (staging) has no pods (0 desired)." || res.Table != nil || res.Outcome["pods"] != "0" {
+		t.Errorf("scaled to zero: %q %v %v", res.Text, res.Table, res.Outcome)
+	}
+
 	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "chekout", "namespace": "prod"}), action.ErrNotFound, `did you mean "checkout"`)
 	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "checkout"}), action.ErrInvalid, "prod, staging; say which one")
 	mustErrIs(t, runErr(k.pods, action.Params{"namespace": "qa"}), action.ErrNotFound, "no pods in qa")

@@ -95,9 +95,12 @@ func (p *Pods) Run(ctx context.Context, req action.Request) (action.Result, erro
 	if err != nil {
 		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
 	}
-	res := p.table(fmt.Sprintf("%s (%s)", name, ns), pods, false)
-	if len(pods) == 0 {
+	var res action.Result
+	if len(pods) == 0 { // scaled to zero, or nothing scheduled yet: no table to show
 		res.Text = fmt.Sprintf("%s (%s) has no pods (%d desired).", name, ns, replicasOf(d))
+		res.Outcome = map[string]string{"pods": "0", "ready": "0", "restarts": "0"}
+	} else {
+		res = p.table(fmt.Sprintf("%s (%s)", name, ns), pods, false)
 	}
 	if note != "" {
 		res.Text += "\n" + note
