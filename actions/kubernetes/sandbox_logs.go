@@ -18,24 +18,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	fakerest "k8s.io/client-go/rest/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
-
-// sandboxClient is the fake clientset with pod logs served from the
-// sandbox's state, the one thing the fake itself only stubs.
-type sandboxClient struct {
-	*fake.Clientset
-	s *Sandbox
-}
-
-func (c sandboxClient) CoreV1() corev1client.CoreV1Interface {
-	return sandboxCore{CoreV1Interface: c.Clientset.CoreV1(), s: c.s}
-}
 
 type sandboxCore struct {
 	corev1client.CoreV1Interface
