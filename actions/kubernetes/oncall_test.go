@@ -28,7 +28,7 @@ type oncallKit struct {
 	changes *Changes
 }
 
-func newOncallKit(t *testing.T, manifests ...[]byte) *oncallKit {
+func newOncallKit(t testing.TB, manifests ...[]byte) *oncallKit {
 	t.Helper()
 	k := newKit(t, manifests...)
 	o := Options{Clients: k.sb.Clients(), Now: clock}
