@@ -121,11 +121,14 @@ func (ch *Changes) Run(ctx context.Context, req action.Request) (action.Result, 
 	ns, name := req.Params.String("namespace"), req.Params.String("deployment")
 	var note string
 	if name != "" {
-		if ns, note, err = ch.locate(ctx, c, ns, name); err != nil {
+		var found *appsv1.Deployment
+		if ns, note, found, err = ch.locate(ctx, c, ns, name); err != nil {
 			return action.Result{}, fmt.Errorf("changes of %s: %w", name, err)
 		}
-		if _, err := getDeployment(ctx, c, ns, name); err != nil {
-			return action.Result{}, fmt.Errorf("changes of %s/%s: %w", ns, name, err)
+		if found == nil {
+			if _, err := getDeployment(ctx, c, ns, name); err != nil {
+				return action.Result{}, fmt.Errorf("changes of %s/%s: %w", ns, name, err)
+			}
 		}
 	}
 	namespaces := []string{ns}
@@ -194,7 +197,7 @@ func (ch *Changes) Run(ctx context.Context, req action.Request) (action.Result, 
 // when only is set) since the given time, and how many deployments it
 // looked at.
 func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, ns, only string, since time.Time) ([]change, int, error) {
-	deps, err := ch.listDeployments(ctx, c, ns)
+	deps, err := ch.listDeployments(ctx, c, ns, only)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -144,7 +144,7 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	if name == "" {
 		return action.Result{}, fmt.Errorf("logs: %w: which deployment?", action.ErrInvalid)
 	}
-	ns, note, err := l.locate(ctx, c, req.Params.String("namespace"), name)
+	ns, note, d, err := l.locate(ctx, c, req.Params.String("namespace"), name)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("logs of %s: %w", name, err)
 	}
@@ -158,15 +158,12 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	previous, _ := req.Params["previous"].(bool)
 	container := req.Params.String("container")
 
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
+	if d == nil {
+		if d, err = getDeployment(ctx, c, ns, name); err != nil {
+			return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
+		}
 	}
-	rss, err := ownedReplicaSets(ctx, c, d)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
-	}
-	pods, err := ownedPods(ctx, c, d, rss)
+	_, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
 	}

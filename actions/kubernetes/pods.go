@@ -79,19 +79,16 @@ func (p *Pods) Run(ctx context.Context, req action.Request) (action.Result, erro
 		}
 		return res, nil
 	}
-	ns, note, err := p.locate(ctx, c, ns, name)
+	ns, note, d, err := p.locate(ctx, c, ns, name)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("pods of %s: %w", name, err)
 	}
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
+	if d == nil {
+		if d, err = getDeployment(ctx, c, ns, name); err != nil {
+			return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
+		}
 	}
-	rss, err := ownedReplicaSets(ctx, c, d)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
-	}
-	pods, err := ownedPods(ctx, c, d, rss)
+	_, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
 	}

@@ -1,8 +1,10 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,6 +93,19 @@ func TestRollbackToPrevious(t *testing.T) {
 	}
 	if want := "Rolled back payments (prod) from revision 6 (shop/payments:2.0.3) to revision 5 (shop/payments:2.1.0)."; res.Text != want {
 		t.Errorf("second rollback %q", res.Text)
+	}
+	// The history stays newest first, whatever order the names sort in.
+	for _, name := range []string{"payments", "checkout", "frontend"} {
+		if _, err := k.rollback.Run(ctx, rollbackReq("prod", name)); err != nil {
+			t.Fatal(err)
+		}
+		var revs []int64
+		for _, rs := range k.replicaSets(t, "prod", name) {
+			revs = append(revs, revision(&rs))
+		}
+		if !slices.IsSortedFunc(revs, func(a, b int64) int { return cmp.Compare(b, a) }) || len(slices.Compact(slices.Clone(revs))) != len(revs) {
+			t.Errorf("%s: revisions %v, want newest first", name, revs)
+		}
 	}
 }
 
