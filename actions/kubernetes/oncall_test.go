@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -300,7 +302,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 3)
+	pl, err := k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 3, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ spec:
 	}
 	// Its whole log: the start-up line with a database password is
 	// redacted.
-	pl, err = k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 500)
+	pl, err = k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 500, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,11 +332,11 @@ spec:
 	}
 }
 
-func TestSplitLinesCleansForChat(t *testing.T) {
+func TestNewestLinesCleanForChat(t *testing.T) {
 	long := strings.Repeat("é", maxLogLine) // two bytes each: the cut must not split one
-	got := splitLines("\x1b[31mERROR\x1b[0m boom\r\nbell\x07 and\ttab\n" + long + "\ntoken=ghp_" + strings.Repeat("a1B2", 9) + "\n\n")
-	if len(got) != 4 {
-		t.Fatalf("lines %q", got)
+	got, cut := newestLines("\x1b[31mERROR\x1b[0m boom\r\nbell\x07 and\ttab\n"+long+"\ntoken=ghp_"+strings.Repeat("a1B2", 9)+"\n\n", math.MaxInt)
+	if len(got) != 4 || cut != 0 {
+		t.Fatalf("lines %q, %d cut", got, cut)
 	}
 	if got[0] != "ERROR boom" || got[1] != "bell and\ttab" {
 		t.Errorf("cleaned %q", got[:2])
@@ -344,6 +346,52 @@ func TestSplitLinesCleansForChat(t *testing.T) {
 	}
 	if strings.Contains(got[3], "a1B2") {
 		t.Errorf("token not redacted: %q", got[3])
+	}
+}
+
+// newestLines cleans only the lines it keeps, but keeps exactly what
+// cleaning every line and then keeping the newest that fit would: the
+// budget counts the lines as shown (escapes removed, long lines cut,
+// secrets redacted), each with its newline.
+func TestNewestLinesKeepWhatFits(t *testing.T) {
+	reference := func(text string, budget int) ([]string, int) {
+		text = strings.TrimRight(text, "\n")
+		if text == "" {
+			return nil, 0
+		}
+		var all []string
+		for _, l := range strings.Split(text, "\n") {
+			all = append(all, cleanLine(l))
+		}
+		size, i := 0, len(all)
+		for i > 0 && size+len(all[i-1])+1 <= budget {
+			size += len(all[i-1]) + 1
+			i--
+		}
+		return all[i:], i
+	}
+	lines := []string{
+		"ts=1 level=info msg=\"request\" path=/api/checkout",
+		"",
+		"\x1b[1;31mFATAL\x1b[0m password=hunter2-but-longer",
+		"short",
+		"ts=2 level=error msg=\"dial tcp: i/o timeout\" upstream=fraud-scoring\r",
+		strings.Repeat("x", maxLogLine+50),
+		"dsn=\"postgres://app:s3cretpassw0rd@db:5432/app\"",
+		"\t indented",
+	}
+	var texts []string
+	for n := 0; n <= len(lines); n++ {
+		texts = append(texts, strings.Join(lines[:n], "\n"), strings.Join(lines[:n], "\n")+"\n\n", "\n"+strings.Join(lines[len(lines)-n:], "\n"))
+	}
+	for _, text := range texts {
+		for _, budget := range []int{0, 1, 6, 7, 30, 60, 61, 100, 200, 2100, 2200, 4000, math.MaxInt} {
+			got, cut := newestLines(text, budget)
+			want, wantCut := reference(text, budget)
+			if !slices.Equal(got, want) || cut != wantCut {
+				t.Errorf("%q in %d bytes: kept %q and cut %d, want %q and %d", text, budget, got, cut, want, wantCut)
+			}
+		}
 	}
 }
 

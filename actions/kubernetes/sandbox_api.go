@@ -96,6 +96,10 @@ func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, s.delete(a.Resource, a.Namespace, a.Name, a.DeleteOptions, dry)
 	case k8stesting.DeleteCollectionActionImpl:
 		return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "deletecollection")
+	case k8stesting.GenericActionImpl:
+		if a.Resource == podsGVR && a.Subresource == "log" {
+			return true, nil, nil // served by sandboxPods.GetLogs, which only asks whether a test injects a failure
+		}
 	}
 	return false, nil, nil
 }
