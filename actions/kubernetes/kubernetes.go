@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -345,16 +346,39 @@ func images(t *corev1.PodTemplateSpec) string {
 }
 
 // equalIgnoreHash reports whether two pod templates are equal apart from
-// the pod-template-hash label (deploymentutil.EqualIgnoreHash). It compares
-// the labels itself and the rest on shallow copies without them, so it
-// copies nothing deep.
+// the pod-template-hash label (deploymentutil.EqualIgnoreHash: semantic
+// equality). It compares the labels itself and the rest on shallow copies
+// without them, so it copies nothing deep, and it settles the common cases
+// before the reflective semantic comparison, which allocates at every
+// field: templates whose containers differ in name or image (another
+// revision) are not equal, and templates equal field for field are.
 func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
-	if !labelsEqualIgnoreHash(a.Labels, b.Labels) {
+	if !labelsEqualIgnoreHash(a.Labels, b.Labels) ||
+		!sameNamesAndImages(a.Spec.Containers, b.Spec.Containers) ||
+		!sameNamesAndImages(a.Spec.InitContainers, b.Spec.InitContainers) {
 		return false
 	}
 	ac, bc := *a, *b
 	ac.Labels, bc.Labels = nil, nil
+	if reflect.DeepEqual(&ac, &bc) { // stricter than semantic equality
+		return true
+	}
 	return apiequality.Semantic.DeepEqual(&ac, &bc)
+}
+
+// sameNamesAndImages reports whether two container lists have the same
+// names and images in the same order, which their semantic equality
+// requires.
+func sameNamesAndImages(a, b []corev1.Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Image != b[i].Image {
+			return false
+		}
+	}
+	return true
 }
 
 // labelsEqualIgnoreHash reports whether two label sets are equal apart

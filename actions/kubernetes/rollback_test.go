@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -307,6 +308,52 @@ func TestTemplateDiff(t *testing.T) {
 	} {
 		if got := strings.Join(templateDiff(tc.from, tc.to), "; "); got != tc.want {
 			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+// equalIgnoreHash is semantic equality apart from the pod-template-hash
+// label, whichever of its shortcuts answers.
+func TestEqualIgnoreHash(t *testing.T) {
+	tmpl := func(mut func(*corev1.PodTemplateSpec)) *corev1.PodTemplateSpec {
+		p := &corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "checkout"}, Annotations: map[string]string{"a": "1"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/checkout:1.4.2",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+		}
+		if mut != nil {
+			mut(p)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		b    *corev1.PodTemplateSpec
+		want bool
+	}{
+		{"same", tmpl(nil), true},
+		{"hash label", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels[podTemplateHashLabel] = "5d8f" }), true},
+		{"same quantity written differently", tmpl(func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("1000m")
+		}), true},
+		{"empty, not nil", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Volumes = []corev1.Volume{} }), true},
+		{"image", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].Image = "shop/checkout:1.4.1" }), false},
+		{"container name", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].Name = "web" }), false},
+		{"init container", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}} }), false},
+		{"label", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels["tier"] = "web" }), false},
+		{"label value", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels["app"] = "cart" }), false},
+		{"label gone", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels = map[string]string{podTemplateHashLabel: "5d8f"} }), false},
+		{"restartedAt", tmpl(func(p *corev1.PodTemplateSpec) { p.Annotations[RestartedAtAnnotation] = "2026-11-20T10:00:00Z" }), false},
+		{"quantity", tmpl(func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("2")
+		}), false},
+	} {
+		a := tmpl(func(p *corev1.PodTemplateSpec) { p.Labels[podTemplateHashLabel] = "7c9b" })
+		if got := equalIgnoreHash(a, tc.b); got != tc.want {
+			t.Errorf("%s: equalIgnoreHash(a, b) = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := equalIgnoreHash(tc.b, a); got != tc.want {
+			t.Errorf("%s: equalIgnoreHash(b, a) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

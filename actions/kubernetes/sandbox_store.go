@@ -202,7 +202,7 @@ func (s *store) list(gvr schema.GroupVersionResource, gvk schema.GroupVersionKin
 			if !lsel.Empty() && !lsel.Matches(labels.Set(m.GetLabels())) {
 				continue
 			}
-			if !fsel.Empty() && !fsel.Matches(objectFields(m, obj)) {
+			if !fsel.Empty() && !fsel.Matches(objectFields{m, obj}) {
 				continue
 			}
 			matched = append(matched, obj.DeepCopyObject())
@@ -250,41 +250,88 @@ func selectableField(gvr schema.GroupVersionResource, field string) bool {
 	return false
 }
 
-// objectFields are the selectable fields of an object.
-func objectFields(m metav1.Object, obj runtime.Object) fields.Set {
-	set := fields.Set{"metadata.name": m.GetName()}
-	if m.GetNamespace() != "" {
-		set["metadata.namespace"] = m.GetNamespace()
+// objectFields are the selectable fields of an object, read on demand
+// (fields.Fields) rather than copied into a map for every object listed.
+type objectFields struct {
+	m   metav1.Object
+	obj runtime.Object
+}
+
+// Has implements fields.Fields.
+func (f objectFields) Has(field string) bool {
+	_, ok := f.get(field)
+	return ok
+}
+
+// Get implements fields.Fields.
+func (f objectFields) Get(field string) string {
+	v, _ := f.get(field)
+	return v
+}
+
+func (f objectFields) get(field string) (string, bool) {
+	switch field {
+	case "metadata.name":
+		return f.m.GetName(), true
+	case "metadata.namespace":
+		return f.m.GetNamespace(), f.m.GetNamespace() != ""
 	}
-	switch o := obj.(type) {
+	switch o := f.obj.(type) {
 	case *corev1.Pod:
-		set["spec.nodeName"] = o.Spec.NodeName
-		set["spec.restartPolicy"] = string(o.Spec.RestartPolicy)
-		set["spec.schedulerName"] = o.Spec.SchedulerName
-		set["spec.serviceAccountName"] = o.Spec.ServiceAccountName
-		set["spec.hostNetwork"] = strconv.FormatBool(o.Spec.HostNetwork)
-		set["status.phase"] = string(o.Status.Phase)
-		set["status.podIP"] = o.Status.PodIP
-		set["status.nominatedNodeName"] = o.Status.NominatedNodeName
+		switch field {
+		case "spec.nodeName":
+			return o.Spec.NodeName, true
+		case "spec.restartPolicy":
+			return string(o.Spec.RestartPolicy), true
+		case "spec.schedulerName":
+			return o.Spec.SchedulerName, true
+		case "spec.serviceAccountName":
+			return o.Spec.ServiceAccountName, true
+		case "spec.hostNetwork":
+			return strconv.FormatBool(o.Spec.HostNetwork), true
+		case "status.phase":
+			return string(o.Status.Phase), true
+		case "status.podIP":
+			return o.Status.PodIP, true
+		case "status.nominatedNodeName":
+			return o.Status.NominatedNodeName, true
+		}
 	case *corev1.Event:
-		ref := o.InvolvedObject
-		set["involvedObject.kind"] = ref.Kind
-		set["involvedObject.namespace"] = ref.Namespace
-		set["involvedObject.name"] = ref.Name
-		set["involvedObject.uid"] = string(ref.UID)
-		set["involvedObject.apiVersion"] = ref.APIVersion
-		set["involvedObject.resourceVersion"] = ref.ResourceVersion
-		set["involvedObject.fieldPath"] = ref.FieldPath
-		set["reason"] = o.Reason
-		set["reportingComponent"] = o.ReportingController
-		set["source"] = o.Source.Component
-		set["type"] = o.Type
+		ref := &o.InvolvedObject
+		switch field {
+		case "involvedObject.kind":
+			return ref.Kind, true
+		case "involvedObject.namespace":
+			return ref.Namespace, true
+		case "involvedObject.name":
+			return ref.Name, true
+		case "involvedObject.uid":
+			return string(ref.UID), true
+		case "involvedObject.apiVersion":
+			return ref.APIVersion, true
+		case "involvedObject.resourceVersion":
+			return ref.ResourceVersion, true
+		case "involvedObject.fieldPath":
+			return ref.FieldPath, true
+		case "reason":
+			return o.Reason, true
+		case "reportingComponent":
+			return o.ReportingController, true
+		case "source":
+			return o.Source.Component, true
+		case "type":
+			return o.Type, true
+		}
 	case *appsv1.ReplicaSet:
-		set["status.replicas"] = strconv.Itoa(int(o.Status.Replicas))
+		if field == "status.replicas" {
+			return strconv.Itoa(int(o.Status.Replicas)), true
+		}
 	case *corev1.Namespace:
-		set["status.phase"] = string(o.Status.Phase)
+		if field == "status.phase" {
+			return string(o.Status.Phase), true
+		}
 	}
-	return set
+	return "", false
 }
 
 // owned returns deep copies of the objects of the resource in ns whose
