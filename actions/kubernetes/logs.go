@@ -236,6 +236,11 @@ func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Po
 		// container, or one still waiting to start.
 		pl.header, pl.note = "", strings.TrimSpace(se.Status().Message)
 		return pl, nil
+	case apierrors.IsNotFound(err):
+		// Deleted since the pods were listed (a rollout or a restart
+		// replacing it): the other pods' logs are still worth showing.
+		pl.header, pl.note = "", "the pod is gone: it was deleted after the pods were listed"
+		return pl, nil
 	case err != nil:
 		return pl, err
 	}

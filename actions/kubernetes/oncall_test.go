@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -237,6 +238,21 @@ func TestLogsSandbox(t *testing.T) {
 		action.ErrNotFound, `no container "istio-proxy"; they have payments`)
 	mustErrIs(t, runErr(k.logs, action.Params{"namespace": "prod"}), action.ErrInvalid, "which deployment")
 	mustErrIs(t, runErr(k.logs, action.Params{"deployment": "payments", "namespace": "prod", "lines": 501}), action.ErrInvalid, "between 1 and 500")
+
+	// A pod deleted after the listing (a restart replacing it) is said
+	// under its name; the other pods' logs are shown.
+	gone := ""
+	k.sb.Fake().PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "log" && gone == "" {
+			gone = "x"
+			return true, nil, apierrors.NewNotFound(corev1.Resource("pods"), "payments-gone")
+		}
+		return false, nil, nil
+	})
+	res = run(t, k.logs, action.Params{"deployment": "payments", "namespace": "prod", "lines": 3})
+	if !strings.Contains(res.Code, "(the pod is gone: it was deleted after the pods were listed)") || strings.Count(res.Code, "level=") < 3 {
+		t.Errorf("a pod gone while reading:\n%s", res.Code)
+	}
 
 	// The API server refusing (RBAC on pods/log) is a failure, not an
 	// empty log.
