@@ -400,9 +400,12 @@ func (s *Sandbox) updateScale(ns string, obj runtime.Object, dry bool) (runtime.
 	if sc.ResourceVersion != "" && sc.ResourceVersion != d.ResourceVersion {
 		return nil, conflict(deploymentsGVR, sc.Name)
 	}
-	upd := d.DeepCopy()
+	// d is the tracker's copy, ours alone: the update may share its
+	// insides (store only sets metadata fields and the status, and the
+	// tracker stores a copy of its own).
+	upd := *d
 	upd.Spec.Replicas = ptr(sc.Spec.Replicas)
-	stored, err := s.store(deploymentsGVR, old, upd, "", dry)
+	stored, err := s.store(deploymentsGVR, old, &upd, "", dry)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,11 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -424,5 +426,51 @@ func TestSandboxEventsExpire(t *testing.T) {
 	}
 	if len(sb.events) != 0 {
 		t.Errorf("%d expired events still tracked", len(sb.events))
+	}
+}
+
+// `parley serve` answers many conversations at once from one sandbox:
+// reads, writes and the record's forgetting run concurrently (go test
+// -race), and the cluster settles as the writes left it.
+func TestSandboxServesConcurrently(t *testing.T) {
+	k := newOncallKit(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				var err error
+				switch (g + i) % 4 {
+				case 0:
+					_, err = k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "prod", "deployment": "checkout"}))
+				case 1:
+					_, err = k.logs.Run(ctx, req(LogsName, action.Params{"namespace": "prod", "deployment": "checkout", "lines": 5}))
+				case 2:
+					_, err = k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "staging"}))
+				default:
+					_, err = k.scale.Run(ctx, req(action.KubernetesScale, action.Params{"namespace": "staging", "deployment": "cart", "replicas": 1 + g%3}))
+					if errors.Is(err, action.ErrConflict) {
+						err = nil // another conversation scaled it between this one's read and write, as on a real cluster
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	d := k.deployment(t, "staging", "cart")
+	if want := replicasOf(d); d.Status.ReadyReplicas != want || int32(len(k.kit.pods(t, "staging", "cart"))) != want {
+		t.Errorf("cart: %d desired, %d ready, %d pods", want, d.Status.ReadyReplicas, len(k.kit.pods(t, "staging", "cart")))
+	}
+	if n := len(k.sb.Fake().Actions()); n > maxRecordedActions {
+		t.Errorf("%d recorded requests", n)
 	}
 }
