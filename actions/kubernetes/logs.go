@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -195,15 +196,28 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	if len(shown) > maxLogPods {
 		shown = shown[:maxLogPods]
 	}
-	// Each pod's share of the output; a pod keeps its newest lines.
+	// The pods' logs are read at once: each is a round trip through the
+	// API server to a kubelet. Each pod's share of the output is known
+	// beforehand; a pod keeps its newest lines.
 	share := logShare(len(shown))
-	got := make([]podLog, 0, len(shown))
+	got := make([]podLog, len(shown))
+	errs := make([]error, len(shown))
+	var wg sync.WaitGroup
 	for i := range shown {
-		pl, err := l.podLog(ctx, c, &shown[i], container, previous, lines, share)
+		wg.Go(func() {
+			defer func() { // as the pipeline recovers Run: a failed reply, not a crashed bot
+				if v := recover(); v != nil {
+					errs[i] = fmt.Errorf("reading the log panicked: %v", v)
+				}
+			}()
+			got[i], errs[i] = l.podLog(ctx, c, &shown[i], container, previous, lines, share)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
 			return action.Result{}, fmt.Errorf("logs of %s/%s, pod %s: %w", ns, name, shown[i].Name, err)
 		}
-		got = append(got, pl)
 	}
 	return l.render(ns, name, container, previous, lines, pods, got, note), nil
 }
