@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
 
@@ -201,11 +202,22 @@ func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, 
 	if err != nil {
 		return nil, 0, err
 	}
-	rsList, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	// One deployment's changes need only its ReplicaSets and the events
+	// about it: the API server filters.
+	var rsOpts metav1.ListOptions
+	evSel := fields.Set{"reason": "ScalingReplicaSet"}
+	if only != "" && len(deps.items) == 1 {
+		d := &deps.items[0]
+		if sel, err := selectorOf(d); err == nil {
+			rsOpts.LabelSelector = sel
+		}
+		evSel["involvedObject.kind"], evSel["involvedObject.name"] = "Deployment", d.Name
+	}
+	rsList, err := c.AppsV1().ReplicaSets(ns).List(ctx, rsOpts)
 	if err != nil {
 		return nil, 0, apiError(err)
 	}
-	evList, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=ScalingReplicaSet"})
+	evList, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: evSel.AsSelector().String()})
 	if err != nil {
 		return nil, 0, apiError(err)
 	}
