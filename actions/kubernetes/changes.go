@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	clientset "k8s.io/client-go/kubernetes"
 
@@ -121,11 +122,14 @@ func (ch *Changes) Run(ctx context.Context, req action.Request) (action.Result, 
 	ns, name := req.Params.String("namespace"), req.Params.String("deployment")
 	var note string
 	if name != "" {
-		if ns, note, err = ch.locate(ctx, c, ns, name); err != nil {
+		var found *appsv1.Deployment
+		if ns, note, found, err = ch.locate(ctx, c, ns, name); err != nil {
 			return action.Result{}, fmt.Errorf("changes of %s: %w", name, err)
 		}
-		if _, err := getDeployment(ctx, c, ns, name); err != nil {
-			return action.Result{}, fmt.Errorf("changes of %s/%s: %w", ns, name, err)
+		if found == nil {
+			if _, err := getDeployment(ctx, c, ns, name); err != nil {
+				return action.Result{}, fmt.Errorf("changes of %s/%s: %w", ns, name, err)
+			}
 		}
 	}
 	namespaces := []string{ns}
@@ -194,15 +198,26 @@ func (ch *Changes) Run(ctx context.Context, req action.Request) (action.Result, 
 // when only is set) since the given time, and how many deployments it
 // looked at.
 func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, ns, only string, since time.Time) ([]change, int, error) {
-	deps, err := ch.listDeployments(ctx, c, ns)
+	deps, err := ch.listDeployments(ctx, c, ns, only)
 	if err != nil {
 		return nil, 0, err
 	}
-	rsList, err := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	// One deployment's changes need only its ReplicaSets and the events
+	// about it: the API server filters.
+	var rsOpts metav1.ListOptions
+	evSel := fields.Set{"reason": "ScalingReplicaSet"}
+	if only != "" && len(deps.items) == 1 {
+		d := &deps.items[0]
+		if sel, err := selectorOf(d); err == nil {
+			rsOpts.LabelSelector = sel
+		}
+		evSel["involvedObject.kind"], evSel["involvedObject.name"] = "Deployment", d.Name
+	}
+	rsList, err := c.AppsV1().ReplicaSets(ns).List(ctx, rsOpts)
 	if err != nil {
 		return nil, 0, apiError(err)
 	}
-	evList, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=ScalingReplicaSet"})
+	evList, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: evSel.AsSelector().String()})
 	if err != nil {
 		return nil, 0, apiError(err)
 	}

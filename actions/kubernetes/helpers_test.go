@@ -32,7 +32,7 @@ type kit struct {
 	restart  *Restart
 }
 
-func newKit(t *testing.T, manifests ...[]byte) *kit {
+func newKit(t testing.TB, manifests ...[]byte) *kit {
 	t.Helper()
 	if len(manifests) == 0 {
 		manifests = [][]byte{DemoManifests()}

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
@@ -48,7 +49,7 @@ func (inv *Inventory) Inventory(ctx context.Context) (intent.Inventory, error) {
 	ctx, cancel := context.WithTimeout(ctx, inv.o.Timeout)
 	defer cancel()
 
-	list, err := inv.listDeployments(ctx, c, metav1.NamespaceAll)
+	list, err := inv.listDeployments(ctx, c, metav1.NamespaceAll, "")
 	if err != nil {
 		return intent.Inventory{}, fmt.Errorf("kubernetes inventory: %w", err)
 	}
@@ -103,11 +104,17 @@ func (l deploymentList) note() string {
 // every namespace Parley reads: each of Options.Namespaces in turn when
 // they are configured (no cluster-wide right needed; a namespace it may
 // not read is reported in unreadable, and only when it may read none is
-// that an error), else one list across all namespaces.
-func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns string) (deploymentList, error) {
+// that an error), else one list across all namespaces. A name narrows the
+// lists to the deployments of that name (a field selector, so the API
+// server sends only those).
+func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns, name string) (deploymentList, error) {
 	var out deploymentList
+	var opts metav1.ListOptions
+	if name != "" {
+		opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+	}
 	if ns == "" && len(b.o.Namespaces) == 0 {
-		list, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+		list, err := c.AppsV1().Deployments(metav1.NamespaceAll).List(ctx, opts)
 		if apierrors.IsForbidden(err) {
 			return out, fmt.Errorf("%w: Parley may not list deployments in all namespaces (%v); set kubernetes.namespaces to the namespaces it may read, or grant it a cluster-wide read",
 				action.ErrForbidden, err)
@@ -123,7 +130,7 @@ func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns str
 		}
 		var forbidden error
 		for _, ns := range namespaces {
-			list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+			list, err := c.AppsV1().Deployments(ns).List(ctx, opts)
 			switch {
 			case apierrors.IsForbidden(err) && len(namespaces) > 1:
 				if out.unreadable == nil {
@@ -141,6 +148,9 @@ func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns str
 			return deploymentList{}, fmt.Errorf("%w: Parley may not list deployments in any of %s: %v",
 				action.ErrForbidden, strings.Join(namespaces, ", "), forbidden)
 		}
+	}
+	if name != "" { // a server (or fake) that ignores field selectors
+		out.items = slices.DeleteFunc(out.items, func(d appsv1.Deployment) bool { return d.Name != name })
 	}
 	sort.Slice(out.items, func(i, j int) bool {
 		if out.items[i].Namespace != out.items[j].Namespace {

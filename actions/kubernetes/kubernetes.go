@@ -34,6 +34,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,6 +46,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/json"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	clientset "k8s.io/client-go/kubernetes"
@@ -210,9 +213,6 @@ func getDeployment(ctx context.Context, c clientset.Interface, ns, name string) 
 	return d, nil
 }
 
-// ownedReplicaSets lists the ReplicaSets the deployment controls (selector
-// match and controller ownerReference), newest revision first, as
-
 // rolloutState reads what a rollout change (rollback, restart) works on: the
 // deployment, refused while it is paused (the controller would not act),
 // and its ReplicaSets.
@@ -232,24 +232,98 @@ func rolloutState(ctx context.Context, c clientset.Interface, ns, name string) (
 	return d, rss, nil
 }
 
-// kubectl's deploymentutil.GetAllReplicaSets does.
-func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
+// selectorOf is the deployment's label selector in the form a list
+// request carries.
+func selectorOf(d *appsv1.Deployment) (string, error) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return nil, fmt.Errorf("%w: deployment %s has an invalid selector: %v", action.ErrInvalid, d.Name, err)
+		return "", fmt.Errorf("%w: deployment %s has an invalid selector: %v", action.ErrInvalid, d.Name, err)
 	}
-	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	return sel.String(), nil
+}
+
+// workload reads what a deployment controls: its ReplicaSets (as
+// ownedReplicaSets) and their pods (as ownedPods), one list request each,
+// filtered by the API server with the deployment's selector.
+func workload(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
+	sel, err := selectorOf(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	rss, err := listReplicaSets(ctx, c, d, sel)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := listPods(ctx, c, d, sel, rss)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rss, pods, nil
+}
+
+// ownedReplicaSets lists the ReplicaSets the deployment controls (selector
+// match and controller ownerReference), newest revision first, as
+// kubectl's deploymentutil.GetAllReplicaSets does.
+func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
+	sel, err := selectorOf(d)
+	if err != nil {
+		return nil, err
+	}
+	return listReplicaSets(ctx, c, d, sel)
+}
+
+func listReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, sel string) ([]appsv1.ReplicaSet, error) {
+	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, apiError(err)
 	}
-	var out []appsv1.ReplicaSet
-	for _, rs := range list.Items {
-		if metav1.IsControlledBy(&rs, d) {
-			out = append(out, rs)
+	out := list.Items[:0] // filtered in place
+	for i := range list.Items {
+		if metav1.IsControlledBy(&list.Items[i], d) {
+			out = append(out, list.Items[i])
 		}
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	sort.SliceStable(out, func(i, j int) bool { return revision(&out[i]) > revision(&out[j]) })
 	return out, nil
+}
+
+// ownedPods lists the pods of the deployment's ReplicaSets.
+func ownedPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
+	sel, err := selectorOf(d)
+	if err != nil {
+		return nil, err
+	}
+	return listPods(ctx, c, d, sel, rss)
+}
+
+func listPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, sel string, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
+	list, err := c.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := list.Items[:0] // filtered in place
+	for i := range list.Items {
+		if ref := metav1.GetControllerOfNoCopy(&list.Items[i]); ref != nil && controlledBy(rss, ref.UID) {
+			out = append(out, list.Items[i])
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// controlledBy reports whether uid is one of the ReplicaSets'.
+func controlledBy(rss []appsv1.ReplicaSet, uid types.UID) bool {
+	for i := range rss {
+		if rss[i].UID == uid {
+			return true
+		}
+	}
+	return false
 }
 
 // revision is the deployment.kubernetes.io/revision annotation, 0 if absent
@@ -272,20 +346,70 @@ func images(t *corev1.PodTemplateSpec) string {
 }
 
 // equalIgnoreHash reports whether two pod templates are equal apart from
-// the pod-template-hash label (deploymentutil.EqualIgnoreHash).
+// the pod-template-hash label (deploymentutil.EqualIgnoreHash: semantic
+// equality). It compares the labels itself and the rest on shallow copies
+// without them, so it copies nothing deep, and it settles the common cases
+// before the reflective semantic comparison, which allocates at every
+// field: templates whose containers differ in name or image (another
+// revision) are not equal, and templates equal field for field are.
 func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
-	a, b = a.DeepCopy(), b.DeepCopy()
-	delete(a.Labels, podTemplateHashLabel)
-	delete(b.Labels, podTemplateHashLabel)
-	return apiequality.Semantic.DeepEqual(a, b)
+	if !labelsEqualIgnoreHash(a.Labels, b.Labels) ||
+		!sameNamesAndImages(a.Spec.Containers, b.Spec.Containers) ||
+		!sameNamesAndImages(a.Spec.InitContainers, b.Spec.InitContainers) {
+		return false
+	}
+	ac, bc := *a, *b
+	ac.Labels, bc.Labels = nil, nil
+	if reflect.DeepEqual(&ac, &bc) { // stricter than semantic equality
+		return true
+	}
+	return apiequality.Semantic.DeepEqual(&ac, &bc)
+}
+
+// sameNamesAndImages reports whether two container lists have the same
+// names and images in the same order, which their semantic equality
+// requires.
+func sameNamesAndImages(a, b []corev1.Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Image != b[i].Image {
+			return false
+		}
+	}
+	return true
+}
+
+// labelsEqualIgnoreHash reports whether two label sets are equal apart
+// from the pod-template-hash label.
+func labelsEqualIgnoreHash(a, b map[string]string) bool {
+	n := 0
+	for k, v := range a {
+		if k == podTemplateHashLabel {
+			continue
+		}
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+		n++
+	}
+	if _, ok := b[podTemplateHashLabel]; ok {
+		n++
+	}
+	return n == len(b)
 }
 
 // templateHash is a short, stable hash of a pod template without its
 // pod-template-hash label, used in plan fingerprints and by the sandbox for
 // ReplicaSet names.
 func templateHash(t *corev1.PodTemplateSpec, collisions int32) string {
-	t = t.DeepCopy()
-	delete(t.Labels, podTemplateHashLabel)
+	if _, ok := t.Labels[podTemplateHashLabel]; ok { // a shallow copy without it
+		c := *t
+		c.Labels = maps.Clone(t.Labels)
+		delete(c.Labels, podTemplateHashLabel)
+		t = &c
+	}
 	b, err := json.Marshal(t)
 	if err != nil { // a PodTemplateSpec always marshals
 		panic(err)

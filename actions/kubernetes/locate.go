@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientset "k8s.io/client-go/kubernetes"
 
@@ -15,30 +16,28 @@ import (
 // namespace, a deployment that exists in exactly one namespace is found
 // there and the note says so; one in several namespaces needs the user to
 // say which. Reads only: a change never acts on a guessed namespace.
-func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string) (string, string, error) {
+//
+// When it had to look, found is the deployment as listed, so the caller
+// need not read it again; with a namespace given it is nil.
+func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string) (_, note string, found *appsv1.Deployment, _ error) {
 	if ns != "" {
-		return ns, "", nil
+		return ns, "", nil, nil
 	}
-	all, err := b.listDeployments(ctx, c, metav1.NamespaceAll)
+	all, err := b.listDeployments(ctx, c, metav1.NamespaceAll, name)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	var found []string
-	for _, d := range all.items {
-		if d.Name == name {
-			found = append(found, d.Namespace)
-		}
-	}
-	switch len(found) {
+	switch len(all.items) {
 	case 0:
 		where := "in any namespace"
 		if len(all.unreadable) > 0 {
 			where = "in any namespace Parley may read"
 		}
-		return "", "", fmt.Errorf("%w: no deployment %q %s", action.ErrNotFound, name, where)
+		return "", "", nil, fmt.Errorf("%w: no deployment %q %s", action.ErrNotFound, name, where)
 	case 1:
-		return found[0], fmt.Sprintf("_No namespace given; %s exists only in %s._", name, found[0]), nil
+		d := &all.items[0]
+		return d.Namespace, fmt.Sprintf("_No namespace given; %s exists only in %s._", name, d.Namespace), d, nil
 	default:
-		return "", "", fmt.Errorf("%w: %s exists in namespaces %s; say which one", action.ErrInvalid, name, strings.Join(found, ", "))
+		return "", "", nil, fmt.Errorf("%w: %s exists in namespaces %s; say which one", action.ErrInvalid, name, strings.Join(namespacesOf(all.items, name), ", "))
 	}
 }

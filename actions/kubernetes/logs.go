@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -128,9 +129,10 @@ func (l *Logs) Spec() action.Spec {
 // podLog is what one pod contributed.
 type podLog struct {
 	pod    string
-	header string // "(previous container: Error, exit 1, 26m ago)" and the like
-	lines  []string
-	note   string // why there are no lines
+	header string   // "(previous container: Error, exit 1, 26m ago)" and the like
+	lines  []string // the newest lines that fit the pod's share, cleaned for chat, oldest first
+	cut    int      // the older lines that did not fit
+	note   string   // why there are no lines
 }
 
 // Run implements action.Action.
@@ -144,7 +146,7 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	if name == "" {
 		return action.Result{}, fmt.Errorf("logs: %w: which deployment?", action.ErrInvalid)
 	}
-	ns, note, err := l.locate(ctx, c, req.Params.String("namespace"), name)
+	ns, note, d, err := l.locate(ctx, c, req.Params.String("namespace"), name)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("logs of %s: %w", name, err)
 	}
@@ -158,15 +160,12 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	previous, _ := req.Params["previous"].(bool)
 	container := req.Params.String("container")
 
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
+	if d == nil {
+		if d, err = getDeployment(ctx, c, ns, name); err != nil {
+			return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
+		}
 	}
-	rss, err := ownedReplicaSets(ctx, c, d)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
-	}
-	pods, err := ownedPods(ctx, c, d, rss)
+	_, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("logs of %s/%s: %w", ns, name, err)
 	}
@@ -197,20 +196,39 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 	if len(shown) > maxLogPods {
 		shown = shown[:maxLogPods]
 	}
-	var got []podLog
+	// The pods' logs are read at once: each is a round trip through the
+	// API server to a kubelet. Each pod's share of the output is known
+	// beforehand; a pod keeps its newest lines.
+	share := logShare(len(shown))
+	got := make([]podLog, len(shown))
+	errs := make([]error, len(shown))
+	var wg sync.WaitGroup
 	for i := range shown {
-		pl, err := l.podLog(ctx, c, &shown[i], container, previous, lines)
+		wg.Go(func() {
+			defer func() { // as the pipeline recovers Run: a failed reply, not a crashed bot
+				if v := recover(); v != nil {
+					errs[i] = fmt.Errorf("reading the log panicked: %v", v)
+				}
+			}()
+			got[i], errs[i] = l.podLog(ctx, c, &shown[i], container, previous, lines, share)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
 			return action.Result{}, fmt.Errorf("logs of %s/%s, pod %s: %w", ns, name, shown[i].Name, err)
 		}
-		got = append(got, pl)
 	}
 	return l.render(ns, name, container, previous, lines, pods, got, note), nil
 }
 
-// podLog reads one pod's log. A previous container that does not exist,
-// or a pod that has not started, is a note, not a failure.
-func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Pod, container string, previous bool, lines int) (podLog, error) {
+// logShare is each pod's share of a reply's log output, in bytes.
+func logShare(pods int) int { return maxLogOutput / max(1, pods) }
+
+// podLog reads one pod's log and keeps its newest lines that fit in share
+// bytes. A previous container that does not exist, or a pod that has not
+// started, is a note, not a failure.
+func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Pod, container string, previous bool, lines, share int) (podLog, error) {
 	pl := podLog{pod: pod.Name}
 	if pod.Spec.NodeName == "" {
 		pl.note = fmt.Sprintf("not scheduled to a node yet (%s)", podStatus(pod))
@@ -232,17 +250,22 @@ func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Po
 		// container, or one still waiting to start.
 		pl.header, pl.note = "", strings.TrimSpace(se.Status().Message)
 		return pl, nil
+	case apierrors.IsNotFound(err):
+		// Deleted since the pods were listed (a rollout or a restart
+		// replacing it): the other pods' logs are still worth showing.
+		pl.header, pl.note = "", "the pod is gone: it was deleted after the pods were listed"
+		return pl, nil
 	case err != nil:
 		return pl, err
 	}
-	pl.lines = splitLines(text)
+	pl.lines, pl.cut = newestLines(text, share)
 	// A container waiting to restart (a crash loop) has no running
 	// instance: the kubelet serves the one that ended.
 	if !previous && cs != nil && cs.State.Waiting != nil && cs.LastTerminationState.Terminated != nil {
 		pl.header = fmt.Sprintf("now %s; the last container ended: %s", cs.State.Waiting.Reason,
 			termination(cs.LastTerminationState.Terminated, l.o.Now()))
 	}
-	if len(pl.lines) == 0 && pl.note == "" {
+	if len(pl.lines)+pl.cut == 0 && pl.note == "" {
 		pl.note = "no output"
 	}
 	return pl, nil
@@ -258,11 +281,11 @@ func (l *Logs) read(ctx context.Context, c clientset.Interface, pod *corev1.Pod,
 		return "", apiError(err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxLogBytesPerPod))
-	if err != nil {
+	var b strings.Builder
+	if _, err := io.Copy(&b, io.LimitReader(rc, maxLogBytesPerPod)); err != nil {
 		return "", apiError(err)
 	}
-	return string(b), nil
+	return b.String(), nil
 }
 
 func (l *Logs) render(ns, name, container string, previous bool, lines int, pods []corev1.Pod, got []podLog, note string) action.Result {
@@ -282,32 +305,39 @@ func (l *Logs) render(ns, name, container string, previous bool, lines int, pods
 		fmt.Fprintf(&b, "\n_The pods also run %s; say \"container NAME\" for those._", strings.Join(others, ", "))
 	}
 
-	// Each pod's share of the output; a pod keeps its newest lines.
-	share := maxLogOutput / max(1, len(got))
 	var code strings.Builder
+	size := 0
+	for _, pl := range got {
+		size += len(pl.pod) + len(pl.header) + len(pl.note) + 40
+		for _, line := range pl.lines {
+			size += len(line) + 1
+		}
+	}
+	code.Grow(size)
 	total, cut := 0, false
 	for _, pl := range got {
-		header := "==> " + pl.pod
+		code.WriteString("==> ")
+		code.WriteString(pl.pod)
 		if pl.header != "" {
-			header += " (" + pl.header + ")"
+			code.WriteString(" (" + pl.header + ")")
 		}
-		code.WriteString(header + " <==\n")
+		code.WriteString(" <==\n")
 		if pl.note != "" {
 			code.WriteString("(" + pl.note + ")\n")
 			continue
 		}
-		kept := keepNewest(pl.lines, share)
-		if len(kept) < len(pl.lines) {
+		if pl.cut > 0 {
 			cut = true
-			fmt.Fprintf(&code, "(%d older lines cut)\n", len(pl.lines)-len(kept))
+			fmt.Fprintf(&code, "(%d older lines cut)\n", pl.cut)
 		}
-		for _, line := range kept {
-			code.WriteString(line + "\n")
+		for _, line := range pl.lines {
+			code.WriteString(line)
+			code.WriteByte('\n')
 		}
-		total += len(kept)
+		total += len(pl.lines)
 	}
 	if cut {
-		fmt.Fprintf(&b, "\n_Long output: each pod shows its newest lines that fit in %d KiB._", share>>10)
+		fmt.Fprintf(&b, "\n_Long output: each pod shows its newest lines that fit in %d KiB._", logShare(len(got))>>10)
 	}
 	if note != "" {
 		b.WriteString("\n" + note)
@@ -317,29 +347,41 @@ func (l *Logs) render(ns, name, container string, previous bool, lines int, pods
 	}}
 }
 
-// keepNewest keeps the newest lines that fit in budget bytes.
-func keepNewest(lines []string, budget int) []string {
-	size, i := 0, len(lines)
-	for i > 0 && size+len(lines[i-1])+1 <= budget {
-		size += len(lines[i-1]) + 1
-		i--
-	}
-	return lines[i:]
-}
-
 // ansiRE matches terminal escape sequences (colours, cursor moves).
 var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]`)
 
-// splitLines turns a log into clean chat lines: escape sequences and
-// control characters removed, very long lines cut, secrets redacted.
-func splitLines(text string) []string {
+// newestLines turns a log into the newest chat lines that fit in budget
+// bytes (each with its newline), oldest first, and counts the older lines
+// left out. Only the lines kept are cleaned (cleanLine): a 500-line tail
+// shown in a 2 KiB share is not redacted line by line to be thrown away.
+func newestLines(text string, budget int) (kept []string, cut int) {
 	text = strings.TrimRight(text, "\n")
 	if text == "" {
-		return nil
+		return nil, 0
 	}
-	raw := strings.Split(text, "\n")
-	out := make([]string, 0, len(raw))
-	for _, line := range raw {
+	size, end := 0, len(text) // text[:end] holds the lines not yet looked at
+	for {
+		start := strings.LastIndexByte(text[:end], '\n') + 1
+		line := cleanLine(text[start:end])
+		if size+len(line)+1 > budget {
+			cut = 1 + strings.Count(text[:start], "\n")
+			break
+		}
+		size += len(line) + 1
+		kept = append(kept, line)
+		if start == 0 {
+			break
+		}
+		end = start - 1 // before the newline
+	}
+	slices.Reverse(kept)
+	return kept, cut
+}
+
+// cleanLine makes one log line fit for chat: escape sequences and control
+// characters removed, a very long line cut, secrets redacted.
+func cleanLine(line string) string {
+	if !plainASCII(line) {
 		line = ansiRE.ReplaceAllString(strings.TrimRight(line, "\r"), "")
 		line = strings.Map(func(r rune) rune {
 			if r == '\t' || r >= 0x20 && r != 0x7f && !(r >= 0x80 && r < 0xa0) {
@@ -348,16 +390,26 @@ func splitLines(text string) []string {
 			return -1
 		}, line)
 		line = strings.ToValidUTF8(line, "�")
-		if len(line) > maxLogLine {
-			cutAt := maxLogLine
-			for cutAt > 0 && line[cutAt]&0xC0 == 0x80 {
-				cutAt--
-			}
-			line = line[:cutAt] + " …(cut)"
-		}
-		out = append(out, redact.Redact(line))
 	}
-	return out
+	if len(line) > maxLogLine {
+		cutAt := maxLogLine
+		for cutAt > 0 && line[cutAt]&0xC0 == 0x80 {
+			cutAt--
+		}
+		line = line[:cutAt] + " …(cut)"
+	}
+	return redact.Redact(line)
+}
+
+// plainASCII reports whether s is printable ASCII and tabs only, which
+// cleanLine's escape, control-character and UTF-8 passes leave as it is.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func defaultContainer(p *corev1.Pod) string {

@@ -8,12 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -28,7 +31,7 @@ type oncallKit struct {
 	changes *Changes
 }
 
-func newOncallKit(t *testing.T, manifests ...[]byte) *oncallKit {
+func newOncallKit(t testing.TB, manifests ...[]byte) *oncallKit {
 	t.Helper()
 	k := newKit(t, manifests...)
 	o := Options{Clients: k.sb.Clients(), Now: clock}
@@ -123,6 +126,15 @@ func TestPodsSandbox(t *testing.T) {
 	res = run(t, k.pods, action.Params{"namespace": "staging"})
 	if !strings.HasPrefix(res.Text, "staging: 4 pods, 4 ready, 0 restarts.") || len(res.Table.Rows) != 4 {
 		t.Errorf("staging: %q %v", res.Text, res.Table.Rows)
+	}
+
+	// A deployment scaled to zero has no pods: said, not a crash.
+	if _, err := k.scale.Run(context.Background(), req(action.KubernetesScale, action.Params{"namespace": "staging", "deployment": "cart", "replicas": 0})); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, k.pods, action.Params{"deployment": "cart", "namespace": "staging"})
+	if res.Text != "cart (staging) has no pods (0 desired)." || res.Table != nil || res.Outcome["pods"] != "0" {
+		t.Errorf("scaled to zero: %q %v %v", res.Text, res.Table, res.Outcome)
 	}
 
 	mustErrIs(t, runErr(k.pods, action.Params{"deployment": "chekout", "namespace": "prod"}), action.ErrNotFound, `did you mean "checkout"`)
@@ -227,6 +239,21 @@ func TestLogsSandbox(t *testing.T) {
 	mustErrIs(t, runErr(k.logs, action.Params{"namespace": "prod"}), action.ErrInvalid, "which deployment")
 	mustErrIs(t, runErr(k.logs, action.Params{"deployment": "payments", "namespace": "prod", "lines": 501}), action.ErrInvalid, "between 1 and 500")
 
+	// A pod deleted after the listing (a restart replacing it) is said
+	// under its name; the other pods' logs are shown.
+	gone := ""
+	k.sb.Fake().PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "log" && gone == "" {
+			gone = "x"
+			return true, nil, apierrors.NewNotFound(corev1.Resource("pods"), "payments-gone")
+		}
+		return false, nil, nil
+	})
+	res = run(t, k.logs, action.Params{"deployment": "payments", "namespace": "prod", "lines": 3})
+	if !strings.Contains(res.Code, "(the pod is gone: it was deleted after the pods were listed)") || strings.Count(res.Code, "level=") < 3 {
+		t.Errorf("a pod gone while reading:\n%s", res.Code)
+	}
+
 	// The API server refusing (RBAC on pods/log) is a failure, not an
 	// empty log.
 	k.sb.Fake().PrependReactor("get", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -291,7 +318,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 3)
+	pl, err := k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 3, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +328,7 @@ spec:
 	}
 	// Its whole log: the start-up line with a database password is
 	// redacted.
-	pl, err = k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 500)
+	pl, err = k.logs.podLog(context.Background(), k.sb.Client(), pod, "worker", false, 500, math.MaxInt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +348,11 @@ spec:
 	}
 }
 
-func TestSplitLinesCleansForChat(t *testing.T) {
+func TestNewestLinesCleanForChat(t *testing.T) {
 	long := strings.Repeat("é", maxLogLine) // two bytes each: the cut must not split one
-	got := splitLines("\x1b[31mERROR\x1b[0m boom\r\nbell\x07 and\ttab\n" + long + "\ntoken=ghp_" + strings.Repeat("a1B2", 9) + "\n\n")
-	if len(got) != 4 {
-		t.Fatalf("lines %q", got)
+	got, cut := newestLines("\x1b[31mERROR\x1b[0m boom\r\nbell\x07 and\ttab\n"+long+"\ntoken=ghp_"+strings.Repeat("a1B2", 9)+"\n\n", math.MaxInt)
+	if len(got) != 4 || cut != 0 {
+		t.Fatalf("lines %q, %d cut", got, cut)
 	}
 	if got[0] != "ERROR boom" || got[1] != "bell and\ttab" {
 		t.Errorf("cleaned %q", got[:2])
@@ -335,6 +362,52 @@ func TestSplitLinesCleansForChat(t *testing.T) {
 	}
 	if strings.Contains(got[3], "a1B2") {
 		t.Errorf("token not redacted: %q", got[3])
+	}
+}
+
+// newestLines cleans only the lines it keeps, but keeps exactly what
+// cleaning every line and then keeping the newest that fit would: the
+// budget counts the lines as shown (escapes removed, long lines cut,
+// secrets redacted), each with its newline.
+func TestNewestLinesKeepWhatFits(t *testing.T) {
+	reference := func(text string, budget int) ([]string, int) {
+		text = strings.TrimRight(text, "\n")
+		if text == "" {
+			return nil, 0
+		}
+		var all []string
+		for _, l := range strings.Split(text, "\n") {
+			all = append(all, cleanLine(l))
+		}
+		size, i := 0, len(all)
+		for i > 0 && size+len(all[i-1])+1 <= budget {
+			size += len(all[i-1]) + 1
+			i--
+		}
+		return all[i:], i
+	}
+	lines := []string{
+		"ts=1 level=info msg=\"request\" path=/api/checkout",
+		"",
+		"\x1b[1;31mFATAL\x1b[0m password=hunter2-but-longer",
+		"short",
+		"ts=2 level=error msg=\"dial tcp: i/o timeout\" upstream=fraud-scoring\r",
+		strings.Repeat("x", maxLogLine+50),
+		"dsn=\"postgres://app:s3cretpassw0rd@db:5432/app\"",
+		"\t indented",
+	}
+	var texts []string
+	for n := 0; n <= len(lines); n++ {
+		texts = append(texts, strings.Join(lines[:n], "\n"), strings.Join(lines[:n], "\n")+"\n\n", "\n"+strings.Join(lines[len(lines)-n:], "\n"))
+	}
+	for _, text := range texts {
+		for _, budget := range []int{0, 1, 6, 7, 30, 60, 61, 100, 200, 2100, 2200, 4000, math.MaxInt} {
+			got, cut := newestLines(text, budget)
+			want, wantCut := reference(text, budget)
+			if !slices.Equal(got, want) || cut != wantCut {
+				t.Errorf("%q in %d bytes: kept %q and cut %d, want %q and %d", text, budget, got, cut, want, wantCut)
+			}
+		}
 	}
 }
 

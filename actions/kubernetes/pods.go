@@ -79,25 +79,25 @@ func (p *Pods) Run(ctx context.Context, req action.Request) (action.Result, erro
 		}
 		return res, nil
 	}
-	ns, note, err := p.locate(ctx, c, ns, name)
+	ns, note, d, err := p.locate(ctx, c, ns, name)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("pods of %s: %w", name, err)
 	}
-	d, err := getDeployment(ctx, c, ns, name)
+	if d == nil {
+		if d, err = getDeployment(ctx, c, ns, name); err != nil {
+			return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
+		}
+	}
+	_, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
 	}
-	rss, err := ownedReplicaSets(ctx, c, d)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
-	}
-	pods, err := ownedPods(ctx, c, d, rss)
-	if err != nil {
-		return action.Result{}, fmt.Errorf("pods of %s/%s: %w", ns, name, err)
-	}
-	res := p.table(fmt.Sprintf("%s (%s)", name, ns), pods, false)
-	if len(pods) == 0 {
+	var res action.Result
+	if len(pods) == 0 { // scaled to zero, or nothing scheduled yet: no table to show
 		res.Text = fmt.Sprintf("%s (%s) has no pods (%d desired).", name, ns, replicasOf(d))
+		res.Outcome = map[string]string{"pods": "0", "ready": "0", "restarts": "0"}
+	} else {
+		res = p.table(fmt.Sprintf("%s (%s)", name, ns), pods, false)
 	}
 	if note != "" {
 		res.Text += "\n" + note

@@ -1,13 +1,16 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -91,6 +94,19 @@ func TestRollbackToPrevious(t *testing.T) {
 	}
 	if want := "Rolled back payments (prod) from revision 6 (shop/payments:2.0.3) to revision 5 (shop/payments:2.1.0)."; res.Text != want {
 		t.Errorf("second rollback %q", res.Text)
+	}
+	// The history stays newest first, whatever order the names sort in.
+	for _, name := range []string{"payments", "checkout", "frontend"} {
+		if _, err := k.rollback.Run(ctx, rollbackReq("prod", name)); err != nil {
+			t.Fatal(err)
+		}
+		var revs []int64
+		for _, rs := range k.replicaSets(t, "prod", name) {
+			revs = append(revs, revision(&rs))
+		}
+		if !slices.IsSortedFunc(revs, func(a, b int64) int { return cmp.Compare(b, a) }) || len(slices.Compact(slices.Clone(revs))) != len(revs) {
+			t.Errorf("%s: revisions %v, want newest first", name, revs)
+		}
 	}
 }
 
@@ -292,6 +308,52 @@ func TestTemplateDiff(t *testing.T) {
 	} {
 		if got := strings.Join(templateDiff(tc.from, tc.to), "; "); got != tc.want {
 			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
+
+// equalIgnoreHash is semantic equality apart from the pod-template-hash
+// label, whichever of its shortcuts answers.
+func TestEqualIgnoreHash(t *testing.T) {
+	tmpl := func(mut func(*corev1.PodTemplateSpec)) *corev1.PodTemplateSpec {
+		p := &corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "checkout"}, Annotations: map[string]string{"a": "1"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "shop/checkout:1.4.2",
+				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+		}
+		if mut != nil {
+			mut(p)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		b    *corev1.PodTemplateSpec
+		want bool
+	}{
+		{"same", tmpl(nil), true},
+		{"hash label", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels[podTemplateHashLabel] = "5d8f" }), true},
+		{"same quantity written differently", tmpl(func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("1000m")
+		}), true},
+		{"empty, not nil", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Volumes = []corev1.Volume{} }), true},
+		{"image", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].Image = "shop/checkout:1.4.1" }), false},
+		{"container name", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.Containers[0].Name = "web" }), false},
+		{"init container", tmpl(func(p *corev1.PodTemplateSpec) { p.Spec.InitContainers = []corev1.Container{{Name: "migrate"}} }), false},
+		{"label", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels["tier"] = "web" }), false},
+		{"label value", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels["app"] = "cart" }), false},
+		{"label gone", tmpl(func(p *corev1.PodTemplateSpec) { p.Labels = map[string]string{podTemplateHashLabel: "5d8f"} }), false},
+		{"restartedAt", tmpl(func(p *corev1.PodTemplateSpec) { p.Annotations[RestartedAtAnnotation] = "2026-11-20T10:00:00Z" }), false},
+		{"quantity", tmpl(func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Resources.Limits[corev1.ResourceCPU] = resource.MustParse("2")
+		}), false},
+	} {
+		a := tmpl(func(p *corev1.PodTemplateSpec) { p.Labels[podTemplateHashLabel] = "7c9b" })
+		if got := equalIgnoreHash(a, tc.b); got != tc.want {
+			t.Errorf("%s: equalIgnoreHash(a, b) = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := equalIgnoreHash(tc.b, a); got != tc.want {
+			t.Errorf("%s: equalIgnoreHash(b, a) = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -39,19 +40,30 @@ import (
 // show once it settled: ReplicaSets per template revision, old ones scaled
 // to zero, pods running and ready, deployment status and revision updated.
 //
-// The sandbox starts no goroutines and needs no closing. Like every fake
-// clientset it remembers each request it served (fake.Clientset.Actions),
-// which is fine for tests and demos but not for serving forever.
+// Reads are answered as an API server answers them: a list applies its
+// label and field selectors where the objects are and copies only what
+// matches (sandbox_store.go).
+//
+// The sandbox starts no goroutines and needs no closing, and it can serve
+// for days: like every fake clientset it records each request it serves
+// (Fake().Actions(), for tests), but it forgets them once more than
+// maxRecordedActions have piled up, and the events its controller records
+// expire after an hour, as the API server's do.
 type Sandbox struct {
 	client  *fake.Clientset
-	tracker k8stesting.ObjectTracker
-	patch   k8stesting.ReactionFunc // the fake's own patch logic
+	tracker *store
+	patch   k8stesting.ReactionFunc // the fake's own patch logic, on the store
 	now     func() time.Time
+
+	// recorded counts the requests the fake has recorded since the
+	// sandbox last made it forget them (forgetActions).
+	recorded atomic.Int64
 
 	mu      sync.Mutex // serialises writes and guards the counters
 	rv      int64      // last resourceVersion handed out
 	seq     uint64     // source of deterministic names and uids
 	loading bool       // the manifests are being loaded (pods get their ReplicaSet's age)
+	events  []written  // events written since the load, oldest first, until they expire
 }
 
 var (
@@ -88,7 +100,8 @@ func NewSandbox(manifests ...[]byte) (*Sandbox, error) {
 // and pods the manifests leave out are created as the controller would.
 func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, error) {
 	cs := fake.NewSimpleClientset()
-	s := &Sandbox{client: cs, tracker: cs.Tracker(), patch: k8stesting.ObjectReaction(cs.Tracker()), now: now}
+	st := newStore(cs.Tracker())
+	s := &Sandbox{client: cs, tracker: st, patch: k8stesting.ObjectReaction(st), now: now}
 	if err := s.load(manifests); err != nil {
 		return nil, err
 	}
@@ -105,7 +118,9 @@ func (s *Sandbox) Client() clientset.Interface { return sandboxClient{Clientset:
 func (s *Sandbox) Clients() ClientFor { return StaticClient(s.Client()) }
 
 // Fake returns the underlying fake clientset, for tests that inject
-// failures with PrependReactor.
+// failures with PrependReactor or read the requests it recorded
+// (Actions). Those are forgotten once more than maxRecordedActions have
+// piled up, so a test reads them soon after the requests it checks.
 func (s *Sandbox) Fake() *fake.Clientset { return s.client }
 
 // relativeTime matches timestamp fields written as now or now-<duration>.

@@ -26,16 +26,37 @@ import (
 )
 
 // react is the API-server layer in front of the fake's object tracker. It
-// handles writes and the scale subresource; plain reads fall through to the
-// fake's own reactor. The fake calls it with its lock held, so it must not
-// call the clientset, only the tracker.
+// handles writes, lists and the scale subresource; a plain get falls
+// through to the fake's own reactor. The fake calls it with its lock held,
+// so it must not call the clientset, only the store.
 //
 // A write with dryRun=All is checked and answered exactly like the real
 // write, but nothing is stored and no controller runs, as on a real API
 // server (the fake clientset's own tracker would ignore the option and
 // apply the change).
 func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
+	s.recorded.Add(1) // the fake recorded a before calling its reactors
 	switch a := a.(type) {
+	case k8stesting.ListActionImpl:
+		s.mu.Lock()
+		var err error
+		if a.Resource == eventsGVR {
+			err = s.expireEvents()
+		}
+		rv := s.rv
+		s.mu.Unlock()
+		if err != nil {
+			return true, nil, err
+		}
+		r := a.GetListRestrictions()
+		list, err := s.tracker.list(a.Resource, a.Kind, a.Namespace, r.Labels, r.Fields)
+		if err != nil {
+			return true, nil, err
+		}
+		if lm, err := meta.ListAccessor(list); err == nil {
+			lm.SetResourceVersion(strconv.FormatInt(rv, 10))
+		}
+		return true, list, nil
 	case k8stesting.GetActionImpl:
 		if a.Resource == deploymentsGVR && a.Subresource == "scale" {
 			obj, err := s.tracker.Get(deploymentsGVR, a.Namespace, a.Name)
@@ -75,6 +96,10 @@ func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, s.delete(a.Resource, a.Namespace, a.Name, a.DeleteOptions, dry)
 	case k8stesting.DeleteCollectionActionImpl:
 		return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "deletecollection")
+	case k8stesting.GenericActionImpl:
+		if a.Resource == podsGVR && a.Subresource == "log" {
+			return true, nil, nil // served by sandboxPods.GetLogs, which only asks whether a test injects a failure
+		}
 	}
 	return false, nil, nil
 }
@@ -228,7 +253,40 @@ func (s *Sandbox) create(gvr schema.GroupVersionResource, ns string, obj runtime
 	if err := s.tracker.Create(gvr, obj, m.GetNamespace()); err != nil {
 		return nil, err
 	}
+	if gvr == eventsGVR && !loading {
+		s.events = append(s.events, written{ns: m.GetNamespace(), name: m.GetName(), at: s.now()})
+		if err := s.expireEvents(); err != nil {
+			return nil, err
+		}
+	}
 	return s.tracker.Get(gvr, m.GetNamespace(), m.GetName())
+}
+
+// written is an object written at a time.
+type written struct {
+	ns, name string
+	at       time.Time
+}
+
+// expireEvents deletes the events written more than eventRetention ago,
+// as the API server's event TTL (--event-ttl) does, so a sandbox that
+// serves a demo for days keeps an hour of its controller's events, not
+// all of them. The manifests' events are the demo's history and stay. The
+// caller holds s.mu.
+func (s *Sandbox) expireEvents() error {
+	cutoff := s.now().Add(-eventRetention)
+	n := 0
+	for _, e := range s.events {
+		if !e.at.Before(cutoff) {
+			break
+		}
+		if err := s.tracker.Delete(eventsGVR, e.ns, e.name); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		n++
+	}
+	s.events = slices.Delete(s.events, 0, n)
+	return nil
 }
 
 func (s *Sandbox) update(gvr schema.GroupVersionResource, ns string, obj runtime.Object, subresource string, dry bool) (runtime.Object, error) {
@@ -342,9 +400,12 @@ func (s *Sandbox) updateScale(ns string, obj runtime.Object, dry bool) (runtime.
 	if sc.ResourceVersion != "" && sc.ResourceVersion != d.ResourceVersion {
 		return nil, conflict(deploymentsGVR, sc.Name)
 	}
-	upd := d.DeepCopy()
+	// d is the tracker's copy, ours alone: the update may share its
+	// insides (store only sets metadata fields and the status, and the
+	// tracker stores a copy of its own).
+	upd := *d
 	upd.Spec.Replicas = ptr(sc.Spec.Replicas)
-	stored, err := s.store(deploymentsGVR, old, upd, "", dry)
+	stored, err := s.store(deploymentsGVR, old, &upd, "", dry)
 	if err != nil {
 		return nil, err
 	}
@@ -417,44 +478,12 @@ func (s *Sandbox) deleteOwned(gvr schema.GroupVersionResource, obj runtime.Objec
 	default:
 		return nil
 	}
-	owned, err := s.listOwned(children, m.GetNamespace(), m.GetUID())
-	if err != nil {
-		return err
-	}
-	for _, o := range owned {
+	for _, o := range s.tracker.owned(children, m.GetNamespace(), m.GetUID()) {
 		if err := s.deleteOwned(children, o); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// listOwned lists the objects in ns whose controller has the given uid.
-func (s *Sandbox) listOwned(gvr schema.GroupVersionResource, ns string, owner types.UID) ([]runtime.Object, error) {
-	list, err := s.tracker.List(gvr, gvr.GroupVersion().WithKind(kindOf(gvr)), ns)
-	if err != nil {
-		return nil, err
-	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	var out []runtime.Object
-	for _, it := range items {
-		m, _ := meta.Accessor(it)
-		if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.UID == owner {
-			out = append(out, it)
-		}
-	}
-	return out, nil
-}
-
-// kindOf is the kind of the objects listOwned lists.
-func kindOf(gvr schema.GroupVersionResource) string {
-	if gvr == replicaSetsGVR {
-		return "ReplicaSet"
-	}
-	return "Pod"
 }
 
 // afterWrite runs the controllers for what the written object belongs to:

@@ -51,10 +51,7 @@ func (s *Sandbox) reconcile(ns, name string) error {
 		return err
 	}
 	d := obj.(*appsv1.Deployment)
-	rss, err := s.replicaSetsOf(d)
-	if err != nil {
-		return err
-	}
+	rss := s.replicaSetsOf(d)
 	var maxRev int64
 	var newRS *appsv1.ReplicaSet
 	for _, rs := range rss {
@@ -111,11 +108,8 @@ func (s *Sandbox) reconcile(ns, name string) error {
 
 // replicaSetsOf lists the ReplicaSets a deployment controls, newest
 // revision first.
-func (s *Sandbox) replicaSetsOf(d *appsv1.Deployment) ([]*appsv1.ReplicaSet, error) {
-	objs, err := s.listOwned(replicaSetsGVR, d.Namespace, d.UID)
-	if err != nil {
-		return nil, err
-	}
+func (s *Sandbox) replicaSetsOf(d *appsv1.Deployment) []*appsv1.ReplicaSet {
+	objs := s.tracker.owned(replicaSetsGVR, d.Namespace, d.UID)
 	out := make([]*appsv1.ReplicaSet, 0, len(objs))
 	for _, o := range objs {
 		out = append(out, o.(*appsv1.ReplicaSet))
@@ -126,7 +120,7 @@ func (s *Sandbox) replicaSetsOf(d *appsv1.Deployment) ([]*appsv1.ReplicaSet, err
 		}
 		return strings.Compare(a.Name, b.Name)
 	})
-	return out, nil
+	return out
 }
 
 // newReplicaSet creates the ReplicaSet for the deployment's current
@@ -216,10 +210,7 @@ func (s *Sandbox) scaleReplicaSet(d *appsv1.Deployment, rs *appsv1.ReplicaSet, w
 // syncReplicaSet is the ReplicaSet controller: pods to match the replica
 // count, status from the pods.
 func (s *Sandbox) syncReplicaSet(rs *appsv1.ReplicaSet) error {
-	objs, err := s.listOwned(podsGVR, rs.Namespace, rs.UID)
-	if err != nil {
-		return err
-	}
+	objs := s.tracker.owned(podsGVR, rs.Namespace, rs.UID)
 	pods := make([]*corev1.Pod, 0, len(objs))
 	for _, o := range objs {
 		pods = append(pods, o.(*corev1.Pod))
@@ -363,10 +354,7 @@ func (s *Sandbox) cleanupHistory(d *appsv1.Deployment, rss []*appsv1.ReplicaSet,
 // updateDeploymentStatus sets the revision annotation, status counts and
 // conditions, writing only when something changed.
 func (s *Sandbox) updateDeploymentStatus(d *appsv1.Deployment, newRS *appsv1.ReplicaSet) error {
-	rss, err := s.replicaSetsOf(d)
-	if err != nil {
-		return err
-	}
+	rss := s.replicaSetsOf(d)
 	upd := d.DeepCopy()
 	desired := replicasOf(d)
 	st := appsv1.DeploymentStatus{

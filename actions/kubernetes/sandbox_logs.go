@@ -13,29 +13,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	fakerest "k8s.io/client-go/rest/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
-
-// sandboxClient is the fake clientset with pod logs served from the
-// sandbox's state, the one thing the fake itself only stubs.
-type sandboxClient struct {
-	*fake.Clientset
-	s *Sandbox
-}
-
-func (c sandboxClient) CoreV1() corev1client.CoreV1Interface {
-	return sandboxCore{CoreV1Interface: c.Clientset.CoreV1(), s: c.s}
-}
 
 type sandboxCore struct {
 	corev1client.CoreV1Interface
@@ -131,14 +120,20 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 	if opts.TailLines != nil && int(*opts.TailLines) < len(lines) {
 		lines = lines[len(lines)-int(max(0, *opts.TailLines)):]
 	}
-	var b bytes.Buffer
+	size := 0
+	for _, l := range lines {
+		size += len(l.text) + 1
+		if opts.Timestamps {
+			size += len(time.RFC3339Nano) + 1
+		}
+	}
+	body := make([]byte, 0, size)
 	for _, l := range lines {
 		if opts.Timestamps {
-			b.WriteString(l.at.UTC().Format(time.RFC3339Nano) + " ")
+			body = append(l.at.UTC().AppendFormat(body, time.RFC3339Nano), ' ')
 		}
-		b.WriteString(l.text + "\n")
+		body = append(append(body, l.text...), '\n')
 	}
-	body := b.Bytes()
 	if opts.LimitBytes != nil && int64(len(body)) > *opts.LimitBytes {
 		body = body[:max(0, *opts.LimitBytes)]
 	}
@@ -201,16 +196,41 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 		}
 	}
 	seed := sha256.Sum256([]byte(pod.Namespace + "/" + pod.Name + "/" + container + "/" + from.UTC().Format(time.RFC3339)))
-	rnd := func(i int, n int) int {
-		h := sha256.Sum256(append(seed[:], byte(i), byte(i>>8), byte(i>>16)))
-		return int(binary.BigEndian.Uint32(h[:4]) % uint32(n))
+	// rnd(i, n) is the i-th pseudo-random number below n: the first four
+	// bytes of SHA-256(seed, i). Line i draws on i to i+4, so the hashes
+	// are kept in a small ring and each is computed once.
+	var ring [8]struct {
+		i int
+		v uint32
 	}
-	logfmt := func(at time.Time, level, msg string, pairs ...string) logLine {
-		s := fmt.Sprintf("ts=%s level=%s msg=%q", at.UTC().Format("2006-01-02T15:04:05.000Z"), level, msg)
-		for _, kv := range pairs {
-			s += " " + kv
+	for k := range ring {
+		ring[k].i = -1
+	}
+	var in [len(seed) + 3]byte
+	copy(in[:], seed[:])
+	rnd := func(i int, n int) int {
+		r := &ring[i%len(ring)]
+		if r.i != i {
+			in[len(seed)], in[len(seed)+1], in[len(seed)+2] = byte(i), byte(i>>8), byte(i>>16)
+			h := sha256.Sum256(in[:])
+			r.i, r.v = i, binary.BigEndian.Uint32(h[:4])
 		}
-		return logLine{at: at, text: s}
+		return int(r.v % uint32(n))
+	}
+	var buf []byte
+	// logfmt is a logfmt line: ts=… level=… msg="…" and the pairs.
+	logfmt := func(at time.Time, level, msg string, pairs ...string) logLine {
+		buf = append(buf[:0], "ts="...)
+		buf = at.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z")
+		buf = append(buf, " level="...)
+		buf = append(buf, level...)
+		buf = append(buf, " msg="...)
+		buf = strconv.AppendQuote(buf, msg)
+		for _, kv := range pairs {
+			buf = append(buf, ' ')
+			buf = append(buf, kv...)
+		}
+		return logLine{at: at, text: string(buf)}
 	}
 	if to.Before(from) {
 		to = from
@@ -224,7 +244,7 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 	pw := hex.EncodeToString(seed[4:12])
 	start := []logLine{
 		logfmt(from, "info", "starting "+app, "version="+version, "pid=1"),
-		logfmt(from.Add(120*time.Millisecond), "info", "connecting to database", "dsn="+fmt.Sprintf("%q", "postgres://"+app+":"+pw+"@db."+pod.Namespace+".svc:5432/"+app)),
+		logfmt(from.Add(120*time.Millisecond), "info", "connecting to database", "dsn="+strconv.Quote("postgres://"+app+":"+pw+"@db."+pod.Namespace+".svc:5432/"+app)),
 		logfmt(from.Add(380*time.Millisecond), "info", "listening", "addr=:8080"),
 	}
 	const step = 7 * time.Second
@@ -233,6 +253,7 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 	if tail >= 0 {
 		first = max(first, n-tail)
 	}
+	out = make([]logLine, 0, len(start)+2*max(0, n-first)+3)
 	if first == 0 {
 		out = append(out, start...)
 	}
@@ -248,18 +269,18 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 			continue
 		case r < 3:
 			status, ms = "503", 1500+rnd(i+4, 800)
-			out = append(out, logfmt(at, "warn", "slow upstream", "duration_ms="+fmt.Sprint(ms)))
+			out = append(out, logfmt(at, "warn", "slow upstream", "duration_ms="+strconv.Itoa(ms)))
 		case r < 8 && method == "GET":
 			status = "404"
 		}
-		out = append(out, logfmt(at, "info", "request", "method="+method, "path="+path, "status="+status, "duration_ms="+fmt.Sprint(ms)))
+		out = append(out, logfmt(at, "info", "request", "method="+method, "path="+path, "status="+status, "duration_ms="+strconv.Itoa(ms)))
 	}
 	if crash != nil {
 		end := to
 		out = append(out,
 			logfmt(end.Add(-3*time.Second), "error", "fraud scoring client: dial tcp 10.43.12.7:443: i/o timeout", "attempt=5"),
 			logfmt(end.Add(-2*time.Second), "error", "health check failed", "check=fraud-scoring", "failures=3"),
-			logfmt(end.Add(-time.Second), "fatal", "giving up: fraud scoring unreachable; exiting", fmt.Sprintf("exit_code=%d", crash.ExitCode)),
+			logfmt(end.Add(-time.Second), "fatal", "giving up: fraud scoring unreachable; exiting", "exit_code="+strconv.Itoa(int(crash.ExitCode))),
 		)
 	}
 	return out

@@ -2,9 +2,11 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/parley-chatops/parley/internal/action"
 )
 
 func TestNewSandboxRejectsBadManifests(t *testing.T) {
@@ -240,5 +244,246 @@ func TestDemoLogTailIsTheEndOfTheWholeLog(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The fake clientset records every request it serves and never lets go;
+// the sandbox makes it forget once maxRecordedActions have piled up, so a
+// demo that answers chat for days does not grow. The record still holds
+// the latest requests, for tests, and a client held for the whole run (as
+// the incident rollout reader holds one) is bounded too.
+func TestSandboxForgetsRecordedRequests(t *testing.T) {
+	k := newOncallKit(t)
+	ctx := context.Background()
+	held := k.sb.Client()
+	status := req(action.KubernetesStatus, action.Params{"namespace": "prod", "deployment": "checkout"})
+	logs := req(LogsName, action.Params{"namespace": "prod", "deployment": "payments", "lines": 5})
+	most := 0
+	for i := range 3 * maxRecordedActions {
+		var err error
+		switch i % 3 {
+		case 0:
+			_, err = k.status.Run(ctx, status)
+		case 1:
+			_, err = k.logs.Run(ctx, logs)
+		default:
+			_, err = held.AppsV1().Deployments("staging").Get(ctx, "cart", metav1.GetOptions{})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, len(k.sb.Fake().Actions()))
+	}
+	if most > maxRecordedActions+maxLogPods { // a logs request reads its pods' logs at once
+		t.Errorf("the fake held %d recorded requests, want at most %d", most, maxRecordedActions+maxLogPods)
+	}
+	if most < maxRecordedActions-10 {
+		t.Errorf("the fake held at most %d recorded requests: it forgets too early (bound %d)", most, maxRecordedActions)
+	}
+	// The newest request is still on record, after a test empties the
+	// record itself two requests short of the bound, too.
+	get := func() {
+		t.Helper()
+		if _, err := held.AppsV1().Deployments("staging").Get(ctx, "cart", metav1.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k.sb.recorded.Load() > 1 { // until the record was emptied
+		get()
+	}
+	for k.sb.recorded.Load() < maxRecordedActions-2 {
+		get()
+	}
+	k.sb.Fake().ClearActions()
+	if _, err := k.status.Run(ctx, status); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range k.sb.Fake().Actions() {
+		got = append(got, a.GetVerb()+" "+a.GetResource().Resource)
+	}
+	if want := []string{"get deployments", "list replicasets", "list pods", "list events"}; !slices.Equal(got, want) {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+}
+
+// A list is answered as the API server answers it: label and field
+// selectors applied, in namespace and name order, and a field the server
+// does not index refused with its message.
+func TestSandboxListsHonourSelectors(t *testing.T) {
+	k := newKit(t)
+	ctx := context.Background()
+	c := k.sb.Client()
+	names := func(list []corev1.Event) []string {
+		var out []string
+		for _, e := range list {
+			out = append(out, e.Namespace+"/"+e.Name+" "+e.Type+" "+e.Reason)
+		}
+		return out
+	}
+	all, err := c.CoreV1().Events("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings, err := c.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []corev1.Event
+	for _, e := range all.Items {
+		if e.Type == corev1.EventTypeWarning {
+			want = append(want, e)
+		}
+	}
+	if len(want) == 0 || len(want) == len(all.Items) {
+		t.Fatalf("the demo should have warnings and other events: %q", names(all.Items))
+	}
+	if !slices.Equal(names(warnings.Items), names(want)) {
+		t.Errorf("type=Warning listed %q, want %q", names(warnings.Items), names(want))
+	}
+	if !slices.IsSortedFunc(all.Items, func(a, b corev1.Event) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	}) {
+		t.Errorf("events not in namespace and name order: %q", names(all.Items))
+	}
+
+	deps, err := c.AppsV1().Deployments("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range deps.Items {
+		got = append(got, d.Namespace+"/"+d.Name)
+	}
+	if want := []string{"prod/checkout", "staging/checkout"}; !slices.Equal(got, want) {
+		t.Errorf("metadata.name=checkout listed %q, want %q", got, want)
+	}
+
+	pods, err := c.CoreV1().Pods("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=payments", FieldSelector: "status.phase=Running"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pods.Items) != 2 {
+		t.Errorf("running payments pods: %d, want 2", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		if p.Labels["app.kubernetes.io/name"] != "payments" {
+			t.Errorf("pod %s does not match the label selector", p.Name)
+		}
+	}
+
+	_, err = c.AppsV1().Deployments("prod").List(ctx, metav1.ListOptions{FieldSelector: "spec.replicas=3"})
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "field label not supported: spec.replicas") {
+		t.Errorf("unsupported field selector: %v, want a bad request", err)
+	}
+
+	// What a list returns is a copy: changing it changes nothing stored.
+	deps.Items[0].Spec.Replicas = ptr(int32(99))
+	if d := k.deployment(t, "prod", "checkout"); replicasOf(d) == 99 {
+		t.Error("a listed object changed the stored one")
+	}
+}
+
+// The events the sandbox's controller records expire an hour after they
+// were written, as the API server's do, so a demo serving for days keeps
+// an hour of them; the manifests' events, the demo's history, stay.
+func TestSandboxEventsExpire(t *testing.T) {
+	now := t0
+	sb, err := NewSandboxWithClock(func() time.Time { return now }, DemoManifests())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := sb.Client()
+	count := func() (demo, recorded int) {
+		t.Helper()
+		list, err := c.CoreV1().Events("").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list.Items {
+			if e.Reason == "ScalingReplicaSet" && e.LastTimestamp.Time.After(t0.Add(-time.Minute)) {
+				recorded++
+			} else {
+				demo++
+			}
+		}
+		return demo, recorded
+	}
+	demo, _ := count()
+	for i, n := range []int32{5, 3, 4} {
+		now = t0.Add(time.Duration(i) * 20 * time.Minute)
+		sc, err := c.AppsV1().Deployments("prod").GetScale(ctx, "checkout", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.Spec.Replicas = n
+		if _, err := c.AppsV1().Deployments("prod").UpdateScale(ctx, "checkout", sc, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		at       time.Duration
+		recorded int
+	}{
+		{59 * time.Minute, 3},  // all three scales within the hour
+		{61 * time.Minute, 2},  // the first is over an hour old
+		{99 * time.Minute, 1},  // so is the second
+		{101 * time.Minute, 0}, // and the third
+	} {
+		now = t0.Add(tc.at)
+		d, r := count()
+		if d != demo || r != tc.recorded {
+			t.Errorf("at +%s: %d demo and %d recorded events, want %d and %d", tc.at, d, r, demo, tc.recorded)
+		}
+	}
+	if len(sb.events) != 0 {
+		t.Errorf("%d expired events still tracked", len(sb.events))
+	}
+}
+
+// `parley serve` answers many conversations at once from one sandbox:
+// reads, writes and the record's forgetting run concurrently (go test
+// -race), and the cluster settles as the writes left it.
+func TestSandboxServesConcurrently(t *testing.T) {
+	k := newOncallKit(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				var err error
+				switch (g + i) % 4 {
+				case 0:
+					_, err = k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "prod", "deployment": "checkout"}))
+				case 1:
+					_, err = k.logs.Run(ctx, req(LogsName, action.Params{"namespace": "prod", "deployment": "checkout", "lines": 5}))
+				case 2:
+					_, err = k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "staging"}))
+				default:
+					_, err = k.scale.Run(ctx, req(action.KubernetesScale, action.Params{"namespace": "staging", "deployment": "cart", "replicas": 1 + g%3}))
+					if errors.Is(err, action.ErrConflict) {
+						err = nil // another conversation scaled it between this one's read and write, as on a real cluster
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	d := k.deployment(t, "staging", "cart")
+	if want := replicasOf(d); d.Status.ReadyReplicas != want || int32(len(k.kit.pods(t, "staging", "cart"))) != want {
+		t.Errorf("cart: %d desired, %d ready, %d pods", want, d.Status.ReadyReplicas, len(k.kit.pods(t, "staging", "cart")))
+	}
+	if n, bound := len(k.sb.Fake().Actions()), maxRecordedActions+8*maxLogPods; n > bound { // the bound, and what was in flight when the record was emptied
+		t.Errorf("%d recorded requests, want at most %d", n, bound)
 	}
 }

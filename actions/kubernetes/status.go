@@ -55,35 +55,44 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 	case ns == "":
 		// Reading is harmless, so a unique match is shown, but the reply
 		// says where it was found.
-		all, err := s.listDeployments(ctx, c, metav1.NamespaceAll)
+		named, err := s.listDeployments(ctx, c, metav1.NamespaceAll, name)
 		if err != nil {
 			return action.Result{}, fmt.Errorf("status %s: %w", name, err)
 		}
-		found := namespacesOf(all.items, name)
-		switch len(found) {
+		switch found := named.items; len(found) {
 		case 0:
+			// The hint needs every name there is.
+			all, err := s.listDeployments(ctx, c, metav1.NamespaceAll, "")
+			if err != nil {
+				return action.Result{}, fmt.Errorf("status %s: %w", name, err)
+			}
 			names := make([]string, 0, len(all.items))
 			for _, d := range all.items {
 				names = append(names, d.Name)
 			}
 			return action.Result{}, &notFoundError{notFoundText(name, "in any namespace Parley reads", names)}
 		case 1:
-			res, err := s.one(ctx, c, found[0], name)
+			d := &found[0]
+			res, err := s.one(ctx, c, d)
 			if err != nil {
-				return action.Result{}, fmt.Errorf("status %s/%s: %w", found[0], name, err)
+				return action.Result{}, fmt.Errorf("status %s/%s: %w", d.Namespace, name, err)
 			}
-			res.Text += fmt.Sprintf("\n_No namespace given; %s exists only in %s._", name, found[0])
+			res.Text += fmt.Sprintf("\n_No namespace given; %s exists only in %s._", name, d.Namespace)
 			return res, nil
 		default:
 			return action.Result{}, fmt.Errorf("status %s: %w: %s exists in namespaces %s; say which one",
-				name, action.ErrInvalid, name, strings.Join(found, ", "))
+				name, action.ErrInvalid, name, strings.Join(namespacesOf(found, name), ", "))
 		}
 	default:
-		res, err := s.one(ctx, c, ns, name)
+		d, err := getDeployment(ctx, c, ns, name)
 		var nf *notFoundError
 		if errors.As(err, &nf) {
 			return action.Result{}, s.notFoundElsewhere(ctx, c, ns, name, nf)
 		}
+		if err != nil {
+			return action.Result{}, fmt.Errorf("status %s/%s: %w", ns, name, err)
+		}
+		res, err := s.one(ctx, c, d)
 		if err != nil {
 			return action.Result{}, fmt.Errorf("status %s/%s: %w", ns, name, err)
 		}
@@ -95,7 +104,7 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 // a deployment of that name does exist ("checkout exists in prod,
 // staging"). Failing to look is not an error: the answer stays nf.
 func (s *Status) notFoundElsewhere(ctx context.Context, c clientset.Interface, ns, name string, nf *notFoundError) error {
-	all, err := s.listDeployments(ctx, c, metav1.NamespaceAll)
+	all, err := s.listDeployments(ctx, c, metav1.NamespaceAll, name)
 	if err != nil {
 		return nf
 	}
@@ -125,7 +134,7 @@ func namespacesOf(items []appsv1.Deployment, name string) []string {
 // list answers "status" without a deployment: one line per deployment,
 // each with its own state; the reply is styled by the worst of them.
 func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
-	got, err := s.listDeployments(ctx, c, ns)
+	got, err := s.listDeployments(ctx, c, ns, "")
 	if err != nil {
 		where := ns
 		if where == "" {
@@ -188,11 +197,22 @@ func summary(d *appsv1.Deployment, h health) string {
 
 // worstKind is the reply style of two states together.
 func worstKind(a, b chat.ReplyKind) chat.ReplyKind {
-	rank := map[chat.ReplyKind]int{chat.KindSuccess: 0, chat.KindInfo: 1, chat.KindProgress: 2, chat.KindAttention: 3}
-	if rank[b] > rank[a] {
+	if kindRank(b) > kindRank(a) {
 		return b
 	}
 	return a
+}
+
+func kindRank(k chat.ReplyKind) int {
+	switch k {
+	case chat.KindInfo:
+		return 1
+	case chat.KindProgress:
+		return 2
+	case chat.KindAttention:
+		return 3
+	}
+	return 0 // chat.KindSuccess, and what ranks with it
 }
 
 func imageLabel(d *appsv1.Deployment) string {
@@ -202,16 +222,9 @@ func imageLabel(d *appsv1.Deployment) string {
 	return "Image"
 }
 
-func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string) (action.Result, error) {
-	d, err := getDeployment(ctx, c, ns, name)
-	if err != nil {
-		return action.Result{}, err
-	}
-	rss, err := ownedReplicaSets(ctx, c, d)
-	if err != nil {
-		return action.Result{}, err
-	}
-	pods, err := ownedPods(ctx, c, d, rss)
+// one is the status of one deployment, as read.
+func (s *Status) one(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) (action.Result, error) {
+	rss, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, err
 	}
@@ -271,29 +284,6 @@ func (s *Status) one(ctx context.Context, c clientset.Interface, ns, name string
 		res.Table = t
 	}
 	return res, nil
-}
-
-// ownedPods lists the pods of the deployment's ReplicaSets.
-func ownedPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-	if err != nil {
-		return nil, fmt.Errorf("%w: deployment %s has an invalid selector: %v", action.ErrInvalid, d.Name, err)
-	}
-	list, err := c.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, apiError(err)
-	}
-	owners := map[types.UID]bool{}
-	for _, rs := range rss {
-		owners[rs.UID] = true
-	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if ref := metav1.GetControllerOf(&p); ref != nil && owners[ref.UID] {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 // warningEvents returns the newest Warning events about the deployment,
