@@ -1,0 +1,489 @@
+package redact
+
+// Where the rules are matched. Matching every rule's pattern over a whole
+// text is what Redact did first, and what it must still give, byte for
+// byte; but Go's regexp tries a case-insensitive pattern at every position
+// of the text, and a 10 KiB log in which one line says "token" made every
+// line pay for it. So each rule is matched only where a match can be.
+//
+// A gate lists words of which every match of its rules holds one, on the
+// match's first line: the lower-cased text must hold a gate word for its
+// rules to run at all. A rule's lead is the most bytes its match starts
+// before that word; the gate's lines the most non-blank lines a match
+// reaches past the word's line. The comments in the rules table give the
+// reach of each, and the tests check them against the patterns' syntax.
+//
+// With a gate word at p, a match holding it starts in [p-lead, p], on p's
+// line, and ends within the window of p's line: the line, and as long as a
+// match can go on past a line, its following blank lines and next
+// non-blank line, at most lines of those. A match goes on past a line only
+// through a run of white space (\s: space, \t, \n, \f, \r); the token it
+// leaves the line on is then the line's last, and the patterns leave a
+// line only on the token that holds their gate word, or on a token made of
+// ":=[\"'" around at most one word of schemeWords or linkWords
+// ("Authorization:\n[Bearer\nx", "token\nis\n=\nx"). A line whose last
+// token is neither ends every match on it.
+//
+// A rule whose lead is bounded is tried, anchored, at each position in
+// [p-lead, p] whose byte can start a match, left to right, skipping what an
+// earlier match took: just what FindAll over the whole text does, since no
+// match starts elsewhere. The attempt sees the text from the rune before
+// the position (so that \b sees what it sees in the whole text) to the
+// window's end. A rule whose lead is not bounded runs FindAll over each
+// window from the start of its line (overlapping windows merged). Either
+// way a window ends after a '\n' or at the end of the text, and no pattern
+// asks for \b or \z right after a '\n', so the cut changes no match.
+//
+// Positions in the lower-cased text are positions in the text only if
+// lower-casing keeps every byte where it is: so only ASCII letters are
+// lower-cased. Outside ASCII, a case-insensitive pattern takes just two
+// runes for ASCII letters: the Kelvin sign for k and the long s for s. A
+// text that holds either is matched whole, as it was, with its gate words
+// looked for in its Unicode lower case (where the long s is made an s: it
+// is lower case already).
+
+import (
+	"bytes"
+	"encoding/binary"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+)
+
+// gate is what the rules that share it need: a word of words in the text,
+// lower-cased, and how far past the word's line a match can reach.
+type gate struct {
+	words [][]byte // lower case, no white space unless lines is wholeText
+	// lines is the number of non-blank lines past the word's line that a
+	// match can reach, or wholeText.
+	lines int
+	rules []*rule // the rules that share the gate, set by prepare
+}
+
+// wholeText is the lines of a gate whose rules are matched on the whole
+// text.
+const wholeText = -1
+
+func newGate(lines int, words ...string) *gate {
+	g := &gate{lines: lines}
+	for _, w := range words {
+		g.words = append(g.words, []byte(w))
+	}
+	return g
+}
+
+// Runes outside ASCII that case-insensitive patterns take for ASCII
+// letters.
+const (
+	kelvin = '\u212a' // K
+	longS  = '\u017f' // s
+)
+
+// prepare checks the rules, links each to its gate and compiles what
+// anchored matching needs. It returns the rules and their gates.
+func prepare(rs []rule) ([]rule, []*gate) {
+	var gs []*gate
+	for i := range rs {
+		r := &rs[i]
+		g := r.gate
+		if !slices.Contains(gs, g) {
+			gs = append(gs, g)
+		}
+		g.rules = append(g.rules, r)
+		for _, w := range g.words {
+			if len(w) == 0 || !bytes.Equal(w, bytes.ToLower(w)) || g.lines != wholeText && bytes.ContainsFunc(w, isSpaceRune) {
+				panic("redact: rule " + r.name + ": bad gate word " + string(w))
+			}
+		}
+		if g.lines == wholeText || r.lead == unbounded {
+			continue
+		}
+		tree, err := syntax.Parse(r.re.String(), syntax.Perl)
+		if err != nil {
+			panic("redact: rule " + r.name + ": " + err.Error())
+		}
+		if r.first, r.firstOK = firstBytes(tree); r.firstOK {
+			r.anchored = regexp.MustCompile(`\A(` + r.re.String() + `)`)
+			r.ctxd = regexp.MustCompile(`\A(?s:.)(` + r.re.String() + `)`)
+		}
+	}
+	return rs, gs
+}
+
+// shortestWord is the length of the shortest gate word: a shorter text
+// holds no secret.
+var shortestWord = func() int {
+	n := -1
+	for _, g := range gates {
+		for _, w := range g.words {
+			if n < 0 || len(w) < n {
+				n = len(w)
+			}
+		}
+	}
+	return n
+}()
+
+// scratch holds what one pass needs, reused through scratchPool.
+type scratch struct {
+	lower   []byte // the text lower-cased
+	occ     []int  // where a gate's words are, ascending
+	hits    []hit  // the lines that hold them
+	markers []span // where Marker is in the text
+	spans   []span // the secrets found
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxKept bounds the buffers a scratch keeps for the next pass, in bytes.
+const maxKept = 1 << 20
+
+func (sc *scratch) release() {
+	if cap(sc.lower) > maxKept {
+		sc.lower = nil
+	}
+	if cap(sc.occ)+cap(sc.hits)*4+cap(sc.markers)*2+cap(sc.spans)*2 > maxKept/8 {
+		sc.occ, sc.hits, sc.markers, sc.spans = nil, nil, nil, nil
+	}
+	scratchPool.Put(sc)
+}
+
+// find returns the secrets in s, unsorted and possibly overlapping.
+func (sc *scratch) find(s string) []span {
+	sc.spans = sc.spans[:0]
+	if len(s) < shortestWord {
+		return nil
+	}
+	sc.markers = appendMarkers(sc.markers[:0], s)
+	windowed := sc.fold(s)
+	for _, g := range gates {
+		if !windowed || g.lines == wholeText {
+			if !containsAny(sc.lower, g.words) {
+				continue
+			}
+			for _, r := range g.rules {
+				for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
+					sc.add(r, s, m)
+				}
+			}
+			continue
+		}
+		hits := sc.findHits(g, s)
+		if len(hits) == 0 {
+			continue
+		}
+		for _, r := range g.rules {
+			if r.anchored != nil {
+				sc.matchAnchored(r, s, hits)
+			} else {
+				sc.matchWindows(r, s, hits)
+			}
+		}
+	}
+	return sc.spans
+}
+
+// fold sets sc.lower to s lower-cased and reports whether the rules can be
+// matched in windows: whether positions in sc.lower are positions in s and
+// a gate word of every match is found there.
+func (sc *scratch) fold(s string) bool {
+	var ascii bool
+	sc.lower, ascii = lowerASCII(sc.lower, s)
+	if ascii || !strings.ContainsRune(s, kelvin) && !strings.ContainsRune(s, longS) {
+		return true
+	}
+	// strings.ToLower makes the Kelvin sign a k, not the long s an s.
+	sc.lower = append(sc.lower[:0], strings.ReplaceAll(strings.ToLower(s), string(longS), "s")...)
+	return false
+}
+
+// lowerASCII returns s with its ASCII letters lower-cased, in dst's
+// storage, and whether s is all ASCII. Eight bytes at a time: in each byte
+// below 0x80, adding 0x3f sets the top bit from 'A' up and adding 0x25
+// from 'Z'+1 up, without a carry into the next byte.
+func lowerASCII(dst []byte, s string) ([]byte, bool) {
+	const top = 0x8080808080808080
+	dst = append(dst[:0], s...)
+	var seen uint64
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		x := binary.LittleEndian.Uint64(dst[i:])
+		seen |= x
+		h := x &^ top
+		upper := (h + 0x3f3f3f3f3f3f3f3f) &^ (h + 0x2525252525252525) &^ x & top
+		binary.LittleEndian.PutUint64(dst[i:], x|upper>>2)
+	}
+	for ; i < len(dst); i++ {
+		c := dst[i]
+		seen |= uint64(c)
+		if 'A' <= c && c <= 'Z' {
+			dst[i] = c + 'a' - 'A'
+		}
+	}
+	return dst, seen&top == 0
+}
+
+func containsAny(s []byte, words [][]byte) bool {
+	for _, w := range words {
+		if bytes.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hit is a line that holds words of a gate.
+type hit struct {
+	start, end  int // the line's start and its window's end
+	first, last int // the words on the line: scratch.occ[first:last]
+}
+
+// findHits finds the words of g in sc.lower and returns the lines that
+// hold them, in order, each with its window.
+func (sc *scratch) findHits(g *gate, s string) []hit {
+	lower := sc.lower
+	occ := sc.occ[:0]
+	for _, w := range g.words {
+		for from := 0; ; {
+			i := bytes.Index(lower[from:], w)
+			if i < 0 {
+				break
+			}
+			occ = append(occ, from+i)
+			from += i + 1
+		}
+	}
+	slices.Sort(occ)
+	occ = slices.Compact(occ)
+	sc.occ = occ
+	hits := sc.hits[:0]
+	for j := 0; j < len(occ); {
+		start := bytes.LastIndexByte(lower[:occ[j]], '\n') + 1
+		end := lineEnd(s, occ[j])
+		k := j + 1
+		for k < len(occ) && occ[k] < end {
+			k++
+		}
+		// A match goes on past the line if it leaves it on the token
+		// that holds its word, or on a connecting token.
+		ts, te := lastToken(s, start, end)
+		goesOn := occ[k-1] >= ts || connecting(lower[ts:te])
+		hits = append(hits, hit{start: start, end: reach(s, lower, end, goesOn, g.lines), first: j, last: k})
+		j = k
+	}
+	sc.hits = hits
+	return hits
+}
+
+// lineEnd returns the index of the '\n' that ends the line holding i, or
+// len(s).
+func lineEnd(s string, i int) int {
+	if n := strings.IndexByte(s[i:], '\n'); n >= 0 {
+		return i + n
+	}
+	return len(s)
+}
+
+// isSpace reports whether c is white space to the patterns (\s).
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+func isSpaceRune(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) }
+
+// lastToken returns the last run of bytes that are not white space in
+// s[start:end], empty when there is none.
+func lastToken(s string, start, end int) (int, int) {
+	for end > start && isSpace(s[end-1]) {
+		end--
+	}
+	ts := end
+	for ts > start && !isSpace(s[ts-1]) {
+		ts--
+	}
+	return ts, end
+}
+
+// connecting reports whether a match can leave a line on the lower-cased
+// token t that does not hold its gate word: t is made of ":=[\"'" around
+// at most one scheme or link word.
+func connecting(t []byte) bool {
+	t = bytes.Trim(t, `:=["'[`)
+	if len(t) == 0 {
+		return true
+	}
+	for _, w := range schemeWords {
+		if string(t) == w {
+			return true
+		}
+	}
+	for _, w := range linkWords {
+		if string(t) == w {
+			return true
+		}
+	}
+	return false
+}
+
+// reach returns where the window of a line ending at end (its '\n', or
+// len(s)) ends: after the line, and while a match can go on past a line
+// (goesOn), after the blank lines and the non-blank line that follow it,
+// at most lines non-blank lines.
+func reach(s string, lower []byte, end int, goesOn bool, lines int) int {
+	for ; goesOn && lines > 0 && end < len(s); lines-- {
+		for start := end + 1; ; start = end + 1 {
+			end = lineEnd(s, start)
+			if ts, te := lastToken(s, start, end); ts < te {
+				goesOn = connecting(lower[ts:te])
+				break
+			}
+			if end == len(s) {
+				return end
+			}
+		}
+	}
+	if end < len(s) {
+		return end + 1
+	}
+	return end
+}
+
+// matchAnchored finds r's matches at the positions in front of the gate
+// words in hits.
+func (sc *scratch) matchAnchored(r *rule, s string, hits []hit) {
+	next := 0 // the first position not tried nor taken by a match
+	for _, h := range hits {
+		for _, p := range sc.occ[h.first:h.last] {
+			i := max(next, h.start, p-r.lead)
+			for i <= p {
+				if !r.first[s[i]] {
+					i++
+					continue
+				}
+				m := r.matchAt(s, i, h.end)
+				if m == nil {
+					i++
+					continue
+				}
+				sc.add(r, s, m)
+				i = m[1]
+			}
+			next = max(next, i)
+		}
+	}
+}
+
+// matchAt returns the submatch indices in s of r's match that starts at i
+// and ends by end, nil if there is none.
+func (r *rule) matchAt(s string, i, end int) []int {
+	var m []int
+	off := 0
+	if i == 0 {
+		m = r.anchored.FindStringSubmatchIndex(s[:end])
+	} else {
+		_, n := utf8.DecodeLastRuneInString(s[:i])
+		off = i - n
+		m = r.ctxd.FindStringSubmatchIndex(s[off:end])
+	}
+	if m == nil {
+		return nil
+	}
+	m = m[2:] // the submatches of r.re
+	for j, x := range m {
+		if x >= 0 {
+			m[j] = x + off
+		}
+	}
+	return m
+}
+
+// matchWindows finds r's matches in the windows of hits, each from the
+// start of its line.
+func (sc *scratch) matchWindows(r *rule, s string, hits []hit) {
+	for j := 0; j < len(hits); {
+		start, end := hits[j].start, hits[j].end
+		for j++; j < len(hits) && hits[j].start < end; j++ {
+			end = max(end, hits[j].end)
+		}
+		for _, m := range r.re.FindAllStringSubmatchIndex(s[start:end], -1) {
+			for k, x := range m {
+				if x >= 0 {
+					m[k] = x + start
+				}
+			}
+			sc.add(r, s, m)
+		}
+	}
+}
+
+// firstBytes returns the bytes a match of re can start with, and false when
+// a match can start with a rune outside ASCII other than the Kelvin sign
+// and the long s (which windowed matching never meets), or be empty.
+func firstBytes(re *syntax.Regexp) (set [256]bool, ok bool) {
+	ok = true
+	mark := func(lo, hi rune) {
+		for c := lo; c <= min(hi, utf8.RuneSelf-1); c++ {
+			set[c] = true
+		}
+		for c := max(lo, utf8.RuneSelf); c <= hi && ok; c++ {
+			ok = c == kelvin || c == longS
+		}
+	}
+	// walk marks the first runes of re and reports whether re can match
+	// the empty string.
+	var walk func(re *syntax.Regexp) bool
+	walk = func(re *syntax.Regexp) bool {
+		switch re.Op {
+		case syntax.OpLiteral:
+			if len(re.Rune) == 0 {
+				return true
+			}
+			c := re.Rune[0]
+			mark(c, c)
+			if re.Flags&syntax.FoldCase != 0 {
+				for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+					mark(f, f)
+				}
+			}
+			return false
+		case syntax.OpCharClass:
+			for i := 0; i+1 < len(re.Rune); i += 2 {
+				mark(re.Rune[i], re.Rune[i+1])
+			}
+			return false
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			ok = false
+			return false
+		case syntax.OpCapture, syntax.OpPlus:
+			return walk(re.Sub[0])
+		case syntax.OpStar, syntax.OpQuest:
+			walk(re.Sub[0])
+			return true
+		case syntax.OpRepeat:
+			return walk(re.Sub[0]) || re.Min == 0
+		case syntax.OpConcat:
+			for _, sub := range re.Sub {
+				if !walk(sub) {
+					return false
+				}
+			}
+			return true
+		case syntax.OpAlternate:
+			empty := false
+			for _, sub := range re.Sub {
+				empty = walk(sub) || empty
+			}
+			return empty
+		default: // empty-width assertions, the empty match
+			return true
+		}
+	}
+	if walk(re) {
+		ok = false
+	}
+	return set, ok
+}
