@@ -467,6 +467,8 @@ func TestWindowedCases(t *testing.T) {
 		{"token\r\n\r\n  is \r\n\t= \r\n" + randomish + "\r\n", "token\r\n\r\n  is \r\n\t= \r\n[REDACTED]\r\n"},
 		{"Authorization:\n[Bearer\nabc123def456]", "Authorization:\n[Bearer\n[REDACTED]]"},
 		{"Proxy-Authorization\n=\n\"Basic\n\nZm9vOmJhcg==\"", "Proxy-Authorization\n=\n\"Basic\n\n[REDACTED]\""},
+		{"Authorization:\n[Basic\nZm9v]", "Authorization:\n[Basic\n[REDACTED]]"},
+		{"Authorization =[\"Digest\n\tx1\"]", "Authorization =[\"Digest\n\t[REDACTED]\"]"},
 		{"password\n:\n  hunter2 next", "password\n:\n  [REDACTED] next"},
 		{"path=/oauth/token status=200\npassword=x\n", "path=/oauth/token status=200\npassword=[REDACTED]\n"},
 		{"calling bearer\n" + "Zm9vYmFyMTIz\nok", "calling bearer\n[REDACTED]\nok"},
@@ -520,7 +522,8 @@ func piece(rnd *rand.Rand) string {
 	case 3, 4:
 		return values[rnd.IntN(len(values))]
 	case 5:
-		return []string{"Authorization", "authorization", "Proxy-Authorization", "\"Authorization\"", "Bearer", "bearer", "Basic", "token", "sso-key", "Authorization:[Bearer"}[rnd.IntN(10)]
+		return []string{"Authorization", "authorization", "Proxy-Authorization", "\"Authorization\"", "Bearer", "bearer", "Basic", "token", "sso-key",
+			"Authorization:[Bearer", "[Basic", "\"Digest", ":[NTLM", "=['Negotiate", "[aws4-hmac-sha256"}[rnd.IntN(15)]
 	case 6:
 		if rnd.IntN(20) == 0 {
 			return []string{string(kelvin), string(longS), "to" + string(kelvin) + "en", "pa" + string(longS) + "sword"}[rnd.IntN(4)]
