@@ -49,11 +49,12 @@ type rule struct {
 	// start anywhere earlier on that line.
 	lead int
 
-	// Set by prepare: the bytes a match can start with (false when a
-	// match can start with a byte outside ASCII), and re anchored at the
-	// start of the text, without and with the rune before the match.
-	first          [256]bool
-	firstOK        bool
+	// Set by prepare for a rule tried anchored: the bytes that are a
+	// match on their own, the bytes that can follow each first byte of a
+	// match, and re anchored at the start of the text, without and with
+	// the byte before the match.
+	one    byteSet
+	second [256]byteSet
 	anchored, ctxd *regexp.Regexp
 }
 

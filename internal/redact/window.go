@@ -27,7 +27,7 @@ package redact
 // A rule whose lead is bounded is tried, anchored, at each position in
 // [p-lead, p] whose byte can start a match, left to right, skipping what an
 // earlier match took: just what FindAll over the whole text does, since no
-// match starts elsewhere. The attempt sees the text from the rune before
+// match starts elsewhere. The attempt sees the text from the byte before
 // the position (so that \b sees what it sees in the whole text) to the
 // window's end. A rule whose lead is not bounded runs FindAll over each
 // window from the start of its line (overlapping windows merged). Either
@@ -57,11 +57,14 @@ import (
 // gate is what the rules that share it need: a word of words in the text,
 // lower-cased, and how far past the word's line a match can reach.
 type gate struct {
-	words [][]byte // lower case, no white space unless lines is wholeText
+	words [][]byte // lower case, 2 bytes or more, no white space unless lines is wholeText
 	// lines is the number of non-blank lines past the word's line that a
 	// match can reach, or wholeText.
 	lines int
-	rules []*rule // the rules that share the gate, set by prepare
+	// Set by prepare: the rules that share the gate, and its index in
+	// gates.
+	rules []*rule
+	index int
 }
 
 // wholeText is the lines of a gate whose rules are matched on the whole
@@ -75,6 +78,32 @@ func newGate(lines int, words ...string) *gate {
 	}
 	return g
 }
+
+// wordIndex finds the words of every gate in one pass over a text.
+type wordIndex struct {
+	// pairs[a] has bit b set when a word starts with the bytes a, b.
+	pairs [256][4]uint64
+	// byFirst[a] are the words that start with a.
+	byFirst [256][]wordRef
+}
+
+type wordRef struct {
+	word []byte
+	gate int
+}
+
+func indexWords(gs []*gate) *wordIndex {
+	x := new(wordIndex)
+	for _, g := range gs {
+		for _, w := range g.words {
+			x.pairs[w[0]][w[1]>>6] |= 1 << (w[1] & 63)
+			x.byFirst[w[0]] = append(x.byFirst[w[0]], wordRef{w, g.index})
+		}
+	}
+	return x
+}
+
+var words = indexWords(gates)
 
 // Runes outside ASCII that case-insensitive patterns take for ASCII
 // letters.
@@ -91,11 +120,12 @@ func prepare(rs []rule) ([]rule, []*gate) {
 		r := &rs[i]
 		g := r.gate
 		if !slices.Contains(gs, g) {
+			g.index = len(gs)
 			gs = append(gs, g)
 		}
 		g.rules = append(g.rules, r)
 		for _, w := range g.words {
-			if len(w) == 0 || !bytes.Equal(w, bytes.ToLower(w)) || g.lines != wholeText && bytes.ContainsFunc(w, isSpaceRune) {
+			if len(w) < 2 || !bytes.Equal(w, bytes.ToLower(w)) || g.lines != wholeText && bytes.ContainsFunc(w, isSpaceRune) {
 				panic("redact: rule " + r.name + ": bad gate word " + string(w))
 			}
 		}
@@ -106,9 +136,18 @@ func prepare(rs []rule) ([]rule, []*gate) {
 		if err != nil {
 			panic("redact: rule " + r.name + ": " + err.Error())
 		}
-		if r.first, r.firstOK = firstBytes(tree); r.firstOK {
-			r.anchored = regexp.MustCompile(`\A(` + r.re.String() + `)`)
-			r.ctxd = regexp.MustCompile(`\A(?s:.)(` + r.re.String() + `)`)
+		if st := startsOf(tree); !st.empty && !st.wide {
+			r.one = st.one
+			for _, p := range st.pairs {
+				for c := range 256 {
+					if p.a.has(byte(c)) {
+						r.second[c] = r.second[c].or(p.b)
+					}
+				}
+			}
+			src := unfold(tree).String()
+			r.anchored = regexp.MustCompile(`\A(` + src + `)`)
+			r.ctxd = regexp.MustCompile(`\A(?s:.)(` + src + `)`)
 		}
 	}
 	return rs, gs
@@ -130,11 +169,11 @@ var shortestWord = func() int {
 
 // scratch holds what one pass needs, reused through scratchPool.
 type scratch struct {
-	lower   []byte // the text lower-cased
-	occ     []int  // where a gate's words are, ascending
-	hits    []hit  // the lines that hold them
-	markers []span // where Marker is in the text
-	spans   []span // the secrets found
+	lower   []byte  // the text lower-cased
+	occ     [][]int // where each gate's words are, ascending, by gate index
+	hits    []hit   // the lines that hold a gate's words
+	markers []span  // where Marker is in the text
+	spans   []span  // the secrets found
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -146,7 +185,11 @@ func (sc *scratch) release() {
 	if cap(sc.lower) > maxKept {
 		sc.lower = nil
 	}
-	if cap(sc.occ)+cap(sc.hits)*4+cap(sc.markers)*2+cap(sc.spans)*2 > maxKept/8 {
+	n := cap(sc.hits)*4 + cap(sc.markers)*2 + cap(sc.spans)*2
+	for _, occ := range sc.occ {
+		n += cap(occ)
+	}
+	if n > maxKept/8 {
 		sc.occ, sc.hits, sc.markers, sc.spans = nil, nil, nil, nil
 	}
 	scratchPool.Put(sc)
@@ -158,13 +201,16 @@ func (sc *scratch) find(s string) []span {
 	if len(s) < shortestWord {
 		return nil
 	}
-	sc.markers = appendMarkers(sc.markers[:0], s)
 	windowed := sc.fold(s)
+	if !sc.findWords() {
+		return nil
+	}
+	sc.markers = appendMarkers(sc.markers[:0], s)
 	for _, g := range gates {
+		if len(sc.occ[g.index]) == 0 {
+			continue
+		}
 		if !windowed || g.lines == wholeText {
-			if !containsAny(sc.lower, g.words) {
-				continue
-			}
 			for _, r := range g.rules {
 				for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
 					sc.add(r, s, m)
@@ -227,39 +273,44 @@ func lowerASCII(dst []byte, s string) ([]byte, bool) {
 	return dst, seen&top == 0
 }
 
-func containsAny(s []byte, words [][]byte) bool {
-	for _, w := range words {
-		if bytes.Contains(s, w) {
-			return true
+// findWords finds the gates' words in sc.lower and reports whether there
+// is one.
+func (sc *scratch) findWords() bool {
+	if len(sc.occ) != len(gates) {
+		sc.occ = make([][]int, len(gates))
+	}
+	for i := range sc.occ {
+		sc.occ[i] = sc.occ[i][:0]
+	}
+	found := false
+	lower := sc.lower
+	for i := 0; i+1 < len(lower); i++ {
+		a, b := lower[i], lower[i+1]
+		if words.pairs[a][b>>6]&(1<<(b&63)) == 0 {
+			continue
+		}
+		for _, ref := range words.byFirst[a] {
+			occ := sc.occ[ref.gate]
+			if bytes.HasPrefix(lower[i:], ref.word) && (len(occ) == 0 || occ[len(occ)-1] != i) {
+				sc.occ[ref.gate] = append(occ, i)
+				found = true
+			}
 		}
 	}
-	return false
+	return found
 }
 
 // hit is a line that holds words of a gate.
 type hit struct {
 	start, end  int // the line's start and its window's end
-	first, last int // the words on the line: scratch.occ[first:last]
+	first, last int // the words on the line: scratch.occ[gate index][first:last]
 }
 
-// findHits finds the words of g in sc.lower and returns the lines that
-// hold them, in order, each with its window.
+// findHits returns the lines that hold words of g, in order, each with
+// its window.
 func (sc *scratch) findHits(g *gate, s string) []hit {
 	lower := sc.lower
-	occ := sc.occ[:0]
-	for _, w := range g.words {
-		for from := 0; ; {
-			i := bytes.Index(lower[from:], w)
-			if i < 0 {
-				break
-			}
-			occ = append(occ, from+i)
-			from += i + 1
-		}
-	}
-	slices.Sort(occ)
-	occ = slices.Compact(occ)
-	sc.occ = occ
+	occ := sc.occ[g.index]
 	hits := sc.hits[:0]
 	for j := 0; j < len(occ); {
 		start := bytes.LastIndexByte(lower[:occ[j]], '\n') + 1
@@ -312,7 +363,7 @@ func lastToken(s string, start, end int) (int, int) {
 // token t that does not hold its gate word: t is made of ":=[\"'" around
 // at most one scheme or link word.
 func connecting(t []byte) bool {
-	t = bytes.Trim(t, `:=["'[`)
+	t = bytes.Trim(t, `:=["'`)
 	if len(t) == 0 {
 		return true
 	}
@@ -357,10 +408,10 @@ func reach(s string, lower []byte, end int, goesOn bool, lines int) int {
 func (sc *scratch) matchAnchored(r *rule, s string, hits []hit) {
 	next := 0 // the first position not tried nor taken by a match
 	for _, h := range hits {
-		for _, p := range sc.occ[h.first:h.last] {
+		for _, p := range sc.occ[r.gate.index][h.first:h.last] {
 			i := max(next, h.start, p-r.lead)
 			for i <= p {
-				if !r.first[s[i]] {
+				if !r.mayStart(s, i, h.end) {
 					i++
 					continue
 				}
@@ -377,6 +428,19 @@ func (sc *scratch) matchAnchored(r *rule, s string, hits []hit) {
 	}
 }
 
+// mayStart reports whether a match of r can start at i and end by end,
+// by its first two bytes.
+func (r *rule) mayStart(s string, i, end int) bool {
+	c := s[i]
+	switch {
+	case r.one.has(c):
+		return true
+	case i+1 < end:
+		return r.second[c].has(s[i+1])
+	}
+	return false
+}
+
 // matchAt returns the submatch indices in s of r's match that starts at i
 // and ends by end, nil if there is none.
 func (r *rule) matchAt(s string, i, end int) []int {
@@ -385,8 +449,12 @@ func (r *rule) matchAt(s string, i, end int) []int {
 	if i == 0 {
 		m = r.anchored.FindStringSubmatchIndex(s[:end])
 	} else {
-		_, n := utf8.DecodeLastRuneInString(s[:i])
-		off = i - n
+		// The byte before i is all the patterns' assertions look at: \b
+		// asks whether the rune before is an ASCII letter, digit or '_'
+		// (the byte is that rune), or is any other rune (when the byte is
+		// not ASCII, read alone it is an invalid rune: not a word rune
+		// either). s[i] is ASCII, so (?s:.) takes just that byte.
+		off = i - 1
 		m = r.ctxd.FindStringSubmatchIndex(s[off:end])
 	}
 	if m == nil {
@@ -420,70 +488,157 @@ func (sc *scratch) matchWindows(r *rule, s string, hits []hit) {
 	}
 }
 
-// firstBytes returns the bytes a match of re can start with, and false when
-// a match can start with a rune outside ASCII other than the Kelvin sign
-// and the long s (which windowed matching never meets), or be empty.
-func firstBytes(re *syntax.Regexp) (set [256]bool, ok bool) {
-	ok = true
-	mark := func(lo, hi rune) {
-		for c := lo; c <= min(hi, utf8.RuneSelf-1); c++ {
-			set[c] = true
+// unfold returns re with each case-insensitive literal written as classes
+// of the runes each of its runes folds to ("(?i)ke" as "[Kk\x{212A}][Ee]"):
+// the same matches, but Go's regexp tests a class by looking it up where
+// it calls unicode.SimpleFold, over and over, for a literal.
+func unfold(re *syntax.Regexp) *syntax.Regexp {
+	for i, sub := range re.Sub {
+		re.Sub[i] = unfold(sub)
+	}
+	if re.Op != syntax.OpLiteral || re.Flags&syntax.FoldCase == 0 {
+		return re
+	}
+	cat := &syntax.Regexp{Op: syntax.OpConcat}
+	for _, c := range re.Rune {
+		orbit := []rune{c}
+		for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
+			orbit = append(orbit, f)
 		}
-		for c := max(lo, utf8.RuneSelf); c <= hi && ok; c++ {
-			ok = c == kelvin || c == longS
+		slices.Sort(orbit)
+		class := &syntax.Regexp{Op: syntax.OpCharClass}
+		for _, f := range orbit {
+			class.Rune = append(class.Rune, f, f)
+		}
+		cat.Sub = append(cat.Sub, class)
+	}
+	return cat
+}
+
+// byteSet is a set of bytes.
+type byteSet [4]uint64
+
+func (b *byteSet) add(c byte)      { b[c>>6] |= 1 << (c & 63) }
+func (b *byteSet) has(c byte) bool { return b[c>>6]&(1<<(c&63)) != 0 }
+
+func (b byteSet) or(o byteSet) byteSet {
+	for i := range b {
+		b[i] |= o[i]
+	}
+	return b
+}
+
+// starts is how matches of a pattern can start, in a text that holds
+// neither the Kelvin sign nor the long s (windowed matching never meets
+// them, so they are left out).
+type starts struct {
+	empty bool    // a match can be empty
+	wide  bool    // a match can start with a rune outside ASCII
+	first byteSet // the first byte of a match
+	one   byteSet // a match of that one byte
+	pairs []pair  // a match can start with a byte of a then one of b
+}
+
+type pair struct{ a, b byteSet }
+
+// startsOfRunes is a pattern that matches one rune of the class ranges.
+func startsOfRunes(ranges []rune) starts {
+	var st starts
+	for i := 0; i+1 < len(ranges); i += 2 {
+		for c := ranges[i]; c <= min(ranges[i+1], utf8.RuneSelf-1); c++ {
+			st.first.add(byte(c))
+		}
+		for c := max(ranges[i], utf8.RuneSelf); c <= ranges[i+1] && !st.wide; c++ {
+			st.wide = c != kelvin && c != longS
 		}
 	}
-	// walk marks the first runes of re and reports whether re can match
-	// the empty string.
-	var walk func(re *syntax.Regexp) bool
-	walk = func(re *syntax.Regexp) bool {
-		switch re.Op {
-		case syntax.OpLiteral:
-			if len(re.Rune) == 0 {
-				return true
-			}
-			c := re.Rune[0]
-			mark(c, c)
+	st.one = st.first
+	return st
+}
+
+// then is x followed by y.
+func (x starts) then(y starts) starts {
+	st := starts{empty: x.empty && y.empty, wide: x.wide || x.empty && y.wide, first: x.first}
+	second := y.first
+	if y.wide { // the first byte of a rune outside ASCII
+		for c := utf8.RuneSelf; c < 256; c++ {
+			second.add(byte(c))
+		}
+	}
+	st.pairs = append(slices.Clip(x.pairs), pair{x.one, second})
+	if y.empty {
+		st.one = x.one
+	}
+	if x.empty {
+		st.first = st.first.or(y.first)
+		st.one = st.one.or(y.one)
+		st.pairs = append(st.pairs, y.pairs...)
+	}
+	return st
+}
+
+// or is x or y.
+func (x starts) or(y starts) starts {
+	return starts{empty: x.empty || y.empty, wide: x.wide || y.wide, first: x.first.or(y.first), one: x.one.or(y.one),
+		pairs: append(slices.Clip(x.pairs), y.pairs...)}
+}
+
+// repeated is x once or more.
+func (x starts) repeated() starts {
+	y := x.then(x)
+	y.empty, y.one = x.empty, x.one
+	return y
+}
+
+// startsOf returns how matches of re can start. Where it is unsure it
+// answers more than can be (\b counts as nothing, x{2,5} as x+).
+func startsOf(re *syntax.Regexp) starts {
+	switch re.Op {
+	case syntax.OpNoMatch:
+		return starts{}
+	case syntax.OpLiteral:
+		st := starts{empty: true}
+		for _, c := range re.Rune {
+			ranges := []rune{c, c}
 			if re.Flags&syntax.FoldCase != 0 {
 				for f := unicode.SimpleFold(c); f != c; f = unicode.SimpleFold(f) {
-					mark(f, f)
+					ranges = append(ranges, f, f)
 				}
 			}
-			return false
-		case syntax.OpCharClass:
-			for i := 0; i+1 < len(re.Rune); i += 2 {
-				mark(re.Rune[i], re.Rune[i+1])
-			}
-			return false
-		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
-			ok = false
-			return false
-		case syntax.OpCapture, syntax.OpPlus:
-			return walk(re.Sub[0])
-		case syntax.OpStar, syntax.OpQuest:
-			walk(re.Sub[0])
-			return true
-		case syntax.OpRepeat:
-			return walk(re.Sub[0]) || re.Min == 0
-		case syntax.OpConcat:
-			for _, sub := range re.Sub {
-				if !walk(sub) {
-					return false
-				}
-			}
-			return true
-		case syntax.OpAlternate:
-			empty := false
-			for _, sub := range re.Sub {
-				empty = walk(sub) || empty
-			}
-			return empty
-		default: // empty-width assertions, the empty match
-			return true
+			st = st.then(startsOfRunes(ranges))
 		}
+		return st
+	case syntax.OpCharClass:
+		return startsOfRunes(re.Rune)
+	case syntax.OpAnyCharNotNL:
+		return startsOfRunes([]rune{0, '\n' - 1, '\n' + 1, unicode.MaxRune})
+	case syntax.OpAnyChar:
+		return startsOfRunes([]rune{0, unicode.MaxRune})
+	case syntax.OpCapture:
+		return startsOf(re.Sub[0])
+	case syntax.OpPlus:
+		return startsOf(re.Sub[0]).repeated()
+	case syntax.OpStar, syntax.OpQuest:
+		return startsOf(re.Sub[0]).repeated().or(starts{empty: true})
+	case syntax.OpRepeat:
+		st := startsOf(re.Sub[0]).repeated()
+		if re.Min == 0 {
+			st = st.or(starts{empty: true})
+		}
+		return st
+	case syntax.OpConcat:
+		st := starts{empty: true}
+		for _, sub := range re.Sub {
+			st = st.then(startsOf(sub))
+		}
+		return st
+	case syntax.OpAlternate:
+		st := starts{}
+		for _, sub := range re.Sub {
+			st = st.or(startsOf(sub))
+		}
+		return st
+	default: // empty-width assertions, the empty match
+		return starts{empty: true}
 	}
-	if walk(re) {
-		ok = false
-	}
-	return set, ok
 }

@@ -270,9 +270,9 @@ func reachOf(re *syntax.Regexp) reachMatrix {
 
 // TestRuleReachOnSamples checks the comments of the rules table on matches
 // made from the patterns themselves: each match holds a gate word on its
-// first line no more than its lead after its start, reaches no more lines
-// than its gate allows, and leaves each line on a token the windows let
-// it leave on.
+// first line no more than its lead after its start, starts with bytes
+// mayStart lets through, reaches no more lines than its gate allows, and
+// leaves each line on a token the windows let it leave on.
 func TestRuleReachOnSamples(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for i := range rules {
@@ -297,6 +297,9 @@ func TestRuleReachOnSamples(t *testing.T) {
 			lower, _ := lowerASCII(nil, s)
 			for _, m := range r.re.FindAllStringIndex(s, -1) {
 				found++
+				if r.anchored != nil && !r.mayStart(s, m[0], m[1]) {
+					t.Fatalf("%s: match %q in %q starts with bytes mayStart rules out", r.name, s[m[0]:m[1]], s)
+				}
 				if msg := checkReach(r, s, lower, m[0], m[1]); msg != "" {
 					t.Fatalf("%s: match %q in %q: %s", r.name, s[m[0]:m[1]], s, msg)
 				}
@@ -506,13 +509,13 @@ var (
 	connectors = []string{"=", ":", "[", "\"", "'", ":[", "=\"", ":\"", "=[\"", "is", "was", "of", "for", "is=", "for:", "IS"}
 	values     = []string{"hunter2", "x", "[REDACTED]", "\"a b\"", "'q'", "\"[REDACTED]\"", "status=200", "1234", "<secret>", "abc123def456",
 		randomish, ghToken, ghPAT, slackBot, slackApp, awsKeyID, jwt, openAIKey, openAIOld, anthropic, stripeKey, gitlabPAT, googleKey, slackUser}
-	words = []string{"the", "ok", "duration_ms=51", "level=info", "msg=\"request\"", "method=POST", "GET", "{", "}", "\"user\":\"bob\",",
+	noiseWords = []string{"the", "ok", "duration_ms=51", "level=info", "msg=\"request\"", "method=POST", "GET", "{", "}", "\"user\":\"bob\",",
 		"…", "µs", "é", "İ", "\xff", "\xe2\x84", "-", "sk-", "eyJ", "gh", "AKIA", "://", "@"}
 )
 
 func piece(rnd *rand.Rand) string {
 	if rnd.IntN(100) == 0 {
-		return strings.Repeat(words[rnd.IntN(len(words))]+" ", 50+rnd.IntN(300)) // a long line
+		return strings.Repeat(noiseWords[rnd.IntN(len(noiseWords))]+" ", 50+rnd.IntN(300)) // a long line
 	}
 	switch rnd.IntN(12) {
 	case 0, 1:
@@ -528,7 +531,7 @@ func piece(rnd *rand.Rand) string {
 		if rnd.IntN(20) == 0 {
 			return []string{string(kelvin), string(longS), "to" + string(kelvin) + "en", "pa" + string(longS) + "sword"}[rnd.IntN(4)]
 		}
-		return words[rnd.IntN(len(words))]
+		return noiseWords[rnd.IntN(len(noiseWords))]
 	case 7:
 		return fmt.Sprintf("ts=2026-11-27T10:00:%02d.000Z level=info msg=\"request\" method=POST path=/oauth/token status=200 duration_ms=%d", rnd.IntN(60), rnd.IntN(99))
 	case 8:
