@@ -586,7 +586,7 @@ func (x starts) or(y starts) starts {
 // repeated is x once or more.
 func (x starts) repeated() starts {
 	y := x.then(x)
-	y.empty, y.one = x.empty, x.one
+	y.one = x.one
 	return y
 }
 
