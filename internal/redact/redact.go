@@ -14,7 +14,10 @@
 // prose alone ("token bucket refilled", "password reset email sent").
 //
 // Redact is idempotent (Redact(Redact(s)) == Redact(s)) and adds nothing to
-// its input but markers, so it is safe to apply at every boundary.
+// its input but markers, so it is safe to apply at every boundary. It
+// matches each rule only around the words its matches must hold, with the
+// same result as matching the whole text (window.go): a long log pays for
+// its lines that may hold a secret, not for every line.
 package redact
 
 import (
@@ -53,8 +56,8 @@ type rule struct {
 	// match on their own, the bytes that can follow each first byte of a
 	// match, and re anchored at the start of the text, without and with
 	// the byte before the match.
-	one    byteSet
-	second [256]byteSet
+	one            byteSet
+	second         [256]byteSet
 	anchored, ctxd *regexp.Regexp
 }
 

@@ -27,7 +27,8 @@ func referenceRedact(s string) string {
 func referencePass(s string) string {
 	markers := referenceMarkers(s)
 	var spans []span
-	for _, r := range rules {
+	for i := range rules {
+		r := &rules[i]
 		for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
 			sp := secret(m, r.groups)
 			if sp.start < 0 || sp.end <= sp.start {

@@ -25,9 +25,10 @@ package redact
 // token is neither ends every match on it.
 //
 // A rule whose lead is bounded is tried, anchored, at each position in
-// [p-lead, p] whose byte can start a match, left to right, skipping what an
-// earlier match took: just what FindAll over the whole text does, since no
-// match starts elsewhere. The attempt sees the text from the byte before
+// [p-lead, p] whose first two bytes can start a match (known from the
+// pattern's syntax), left to right, skipping what an earlier match took:
+// just what FindAll over the whole text does, since no match starts
+// elsewhere. The attempt sees the text from the byte before
 // the position (so that \b sees what it sees in the whole text) to the
 // window's end. A rule whose lead is not bounded runs FindAll over each
 // window from the start of its line (overlapping windows merged). Either

@@ -430,7 +430,7 @@ func pick(ranges []rune, rnd *rand.Rand) rune {
 func TestWindowedMatchesWholeText(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	n := 3000
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		n = 300
 	}
 	for i := range n {
@@ -449,7 +449,11 @@ func TestWindowedMatchesWholeText(t *testing.T) {
 func TestWindowedLogs(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 8))
 	logs := strings.SplitAfter(authLogs(10<<10), "\n")
-	for range 40 {
+	n := 40
+	if testing.Short() || raceDetector {
+		n = 5
+	}
+	for range n {
 		lines := slices.Clone(logs)
 		for range 1 + rnd.IntN(5) {
 			at := rnd.IntN(len(lines))
