@@ -44,6 +44,10 @@ type rule struct {
 	// matched wins; none means the whole match.
 	groups []int
 	check  func(string) bool
+	// minSecret, when set, is the length under which check rejects every
+	// secret: a window with no run that long of the bytes the secret group
+	// is made of holds no secret of the rule.
+	minSecret int
 	// gate says which words a match holds and how far it reaches from
 	// them (see window.go).
 	gate *gate
@@ -59,6 +63,9 @@ type rule struct {
 	one            byteSet
 	second         [256]byteSet
 	anchored, ctxd *regexp.Regexp
+	// And for a rule with minSecret: the bytes its secret group is a run
+	// of, if it is one.
+	secretBytes *byteSet
 }
 
 // unbounded is a rule's lead when a match can start anywhere before its
@@ -219,12 +226,13 @@ var rules, gates = prepare([]rule{
 		// separator: "using token 9fQ2...", "secret is Zm9v...". Reach: a
 		// credential word, lead 3 ("api" before "key"), 3 lines
 		// ("token\nis\n=\nx").
-		name:   "high-entropy string after a credential word",
-		gate:   credentialGate,
-		lead:   len("api"),
-		re:     regexp.MustCompile(`(?i)\b(?:key|token|secret|password|passwd|credential|apikey)s?(?:\s+(?:` + strings.Join(linkWords, "|") + `))?\s*[=:]?\s*["']?([A-Za-z0-9+/_.=~-]+)`),
-		groups: []int{1},
-		check:  looksRandom,
+		name:      "high-entropy string after a credential word",
+		gate:      credentialGate,
+		lead:      len("api"),
+		minSecret: minRandom,
+		re:        regexp.MustCompile(`(?i)\b(?:key|token|secret|password|passwd|credential|apikey)s?(?:\s+(?:` + strings.Join(linkWords, "|") + `))?\s*[=:]?\s*["']?([A-Za-z0-9+/_.=~-]+)`),
+		groups:    []int{1},
+		check:     looksRandom,
 	},
 })
 
@@ -356,11 +364,14 @@ func appendMarkers(out []span, s string) []span {
 	}
 }
 
+// minRandom is the shortest string looksRandom takes for a secret.
+const minRandom = 20
+
 // looksRandom reports whether s looks like a generated secret rather than a
 // word, a path or a version: mixed letters and digits and high per-character
 // entropy.
 func looksRandom(s string) bool {
-	if len(s) < 20 || strings.Contains(s, Marker) {
+	if len(s) < minRandom || strings.Contains(s, Marker) {
 		return false
 	}
 	var lower, upper, digit int

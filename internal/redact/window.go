@@ -146,6 +146,9 @@ func prepare(rs []rule) ([]rule, []*gate) {
 					}
 				}
 			}
+			if r.minSecret > 0 {
+				r.secretBytes = runOf(tree, r.groups)
+			}
 			src := unfold(tree).String()
 			r.anchored = regexp.MustCompile(`\A(` + src + `)`)
 			r.ctxd = regexp.MustCompile(`\A(?s:.)(` + src + `)`)
@@ -408,25 +411,51 @@ func reach(s string, lower []byte, end int, goesOn bool, lines int) int {
 // words in hits.
 func (sc *scratch) matchAnchored(r *rule, s string, hits []hit) {
 	next := 0 // the first position not tried nor taken by a match
-	for _, h := range hits {
-		for _, p := range sc.occ[r.gate.index][h.first:h.last] {
-			i := max(next, h.start, p-r.lead)
-			for i <= p {
-				if !r.mayStart(s, i, h.end) {
-					i++
-					continue
+	for j := 0; j < len(hits); {
+		// The hits whose windows overlap: their matches end by end, and
+		// those of the hits after them start there or later.
+		k, end := j+1, hits[j].end
+		for ; k < len(hits) && hits[k].start < end; k++ {
+			end = max(end, hits[k].end)
+		}
+		group := hits[j:k]
+		j = k
+		if r.secretBytes != nil && !hasRun(s[group[0].start:end], r.secretBytes, r.minSecret) {
+			continue // no match here can pass r.check
+		}
+		for _, h := range group {
+			for _, p := range sc.occ[r.gate.index][h.first:h.last] {
+				i := max(next, h.start, p-r.lead)
+				for i <= p {
+					if !r.mayStart(s, i, h.end) {
+						i++
+						continue
+					}
+					m := r.matchAt(s, i, h.end)
+					if m == nil {
+						i++
+						continue
+					}
+					sc.add(r, s, m)
+					i = m[1]
 				}
-				m := r.matchAt(s, i, h.end)
-				if m == nil {
-					i++
-					continue
-				}
-				sc.add(r, s, m)
-				i = m[1]
+				next = max(next, i)
 			}
-			next = max(next, i)
 		}
 	}
+}
+
+// hasRun reports whether s holds n bytes of set in a row.
+func hasRun(s string, set *byteSet, n int) bool {
+	run := 0
+	for i := range len(s) {
+		if !set.has(s[i]) {
+			run = 0
+		} else if run++; run >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // mayStart reports whether a match of r can start at i and end by end,
@@ -487,6 +516,41 @@ func (sc *scratch) matchWindows(r *rule, s string, hits []hit) {
 			sc.add(r, s, m)
 		}
 	}
+}
+
+// runOf returns the bytes a match's secret, the first of groups, is a run
+// of, or nil if it is not such a run ("([A-Za-z0-9]+)"). Outside ASCII only
+// the Kelvin sign and the long s may be in the run, which windowed
+// matching never meets.
+func runOf(re *syntax.Regexp, groups []int) *byteSet {
+	if len(groups) != 1 {
+		return nil
+	}
+	var find func(re *syntax.Regexp) *syntax.Regexp
+	find = func(re *syntax.Regexp) *syntax.Regexp {
+		if re.Op == syntax.OpCapture && re.Cap == groups[0] {
+			return re
+		}
+		for _, sub := range re.Sub {
+			if c := find(sub); c != nil {
+				return c
+			}
+		}
+		return nil
+	}
+	c := find(re)
+	if c == nil {
+		return nil
+	}
+	rep := c.Sub[0]
+	if rep.Op != syntax.OpPlus && rep.Op != syntax.OpStar && rep.Op != syntax.OpRepeat || rep.Sub[0].Op != syntax.OpCharClass {
+		return nil
+	}
+	st := startsOfRunes(rep.Sub[0].Rune)
+	if st.wide {
+		return nil
+	}
+	return &st.one
 }
 
 // unfold returns re with each case-insensitive literal written as classes

@@ -83,6 +83,13 @@ func TestRuleReach(t *testing.T) {
 		if r.lead != unbounded && r.anchored == nil {
 			t.Errorf("%s: has a lead but is not anchored: a match can start with a byte outside ASCII", r.name)
 		}
+		if r.minSecret > 0 && r.secretBytes == nil {
+			t.Errorf("%s: has a shortest secret but its secret is not a run of ASCII bytes", r.name)
+		}
+		// As random as a string gets: all its bytes differ.
+		if random := "aB3dE6gH9jK2mN5pQ8sT1vW4xY7zC0fR"; r.minSecret > 0 && r.check(random[:r.minSecret-1]) {
+			t.Errorf("%s: check takes %q, shorter than minSecret", r.name, random[:r.minSecret-1])
+		}
 	}
 	// The analysis itself.
 	for re, want := range map[string]int{
