@@ -14,7 +14,10 @@
 // prose alone ("token bucket refilled", "password reset email sent").
 //
 // Redact is idempotent (Redact(Redact(s)) == Redact(s)) and adds nothing to
-// its input but markers, so it is safe to apply at every boundary.
+// its input but markers, so it is safe to apply at every boundary. It
+// matches each rule only around the words its matches must hold, with the
+// same result as matching the whole text (window.go): a long log pays for
+// its lines that may hold a secret, not for every line.
 package redact
 
 import (
@@ -41,19 +44,49 @@ type rule struct {
 	// matched wins; none means the whole match.
 	groups []int
 	check  func(string) bool
-	// needs lists lower-case words of which the text must contain one for
-	// re to have a chance; a cheap test that skips most rules on most lines.
-	needs []string
+	// minSecret, when set, is the length under which check rejects every
+	// secret: a window with no run that long of the bytes the secret group
+	// is made of holds no secret of the rule.
+	minSecret int
+	// gate says which words a match holds and how far it reaches from
+	// them (see window.go).
+	gate *gate
+	// lead is the most bytes a match starts before the first byte of the
+	// gate word it holds, on the same line; unbounded when a match can
+	// start anywhere earlier on that line.
+	lead int
+
+	// Set by prepare for a rule tried anchored: the bytes that are a
+	// match on their own, the bytes that can follow each first byte of a
+	// match, and re anchored at the start of the text, without and with
+	// the byte before the match.
+	one            byteSet
+	second         [256]byteSet
+	anchored, ctxd *regexp.Regexp
+	// And for a rule with minSecret: the bytes its secret group is a run
+	// of, if it is one.
+	secretBytes *byteSet
 }
+
+// unbounded is a rule's lead when a match can start anywhere before its
+// gate word on the word's line.
+const unbounded = -1
 
 // keyWords are credential names. A key matches when it ends in one of them
 // ("db_password", "X-Api-Key", "client_secret"), that is when the word is
 // followed by a separator; "tokens=3" and "token_type=bearer" do not match.
 const keyWords = `(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?)`
 
-// authSchemes are the HTTP authentication schemes kept in front of a
-// redacted credential.
-const authSchemes = `(?:bearer|basic|token|digest|negotiate|ntlm|aws4-hmac-sha256|apikey|sso-key)`
+// schemeWords are the HTTP authentication schemes kept in front of a
+// redacted credential, and authSchemes matches one of them.
+var (
+	schemeWords = []string{"bearer", "basic", "token", "digest", "negotiate", "ntlm", "aws4-hmac-sha256", "apikey", "sso-key"}
+	authSchemes = `(?:` + strings.Join(schemeWords, "|") + `)`
+)
+
+// linkWords may stand between a credential word and its value ("the
+// secret is ...").
+var linkWords = []string{"is", "was", "of", "for"}
 
 var schemeRE = regexp.MustCompile(`(?i)^` + authSchemes + `$`)
 
@@ -71,61 +104,79 @@ const (
 	unquoted = `(` + markerRE + `|[^\s"'&,;{}()<>\[\]]+)`
 )
 
-// credentialWords are the needs of the credential pair rules.
-var credentialWords = []string{"pass", "secret", "token", "key", "credential"}
+// credentialGate is the gate of the two rules that start at a credential
+// word. Each of keyWords and of the high-entropy rule's words holds one of
+// these ("password" and "passwd" hold "passw", "api_key" holds "key").
+// A credential pair reaches 2 lines past its word's ("password\n=\nx"),
+// a high-entropy string 3 ("token\nis\n=\nx").
+var credentialGate = newGate(3, "passw", "passphrase", "secret", "token", "key", "credential")
 
-var rules = []rule{
+// The rules. Each comment ends with the reach of a match (see window.go):
+// the gate word it holds, its lead (how far before that word it can
+// start) and the lines it can reach past the word's.
+var rules, gates = prepare([]rule{
 	{
 		// PEM private keys, whole; an unterminated block (a cut line) is
-		// redacted to the end of the text.
-		name:  "private key block",
-		needs: []string{"private key"},
-		re:    regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)`),
+		// redacted to the end of the text. Reach: anywhere, so it is
+		// matched on the whole text (its literal start makes that cheap).
+		name: "private key block",
+		gate: newGate(wholeText, "private key"),
+		lead: unbounded,
+		re:   regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\z)`),
 	},
 	{
 		// Authorization: Bearer x / Basic x / any scheme, in headers, Go
 		// header maps (Authorization:[Bearer x]) and JSON. A placeholder
 		// ("Bearer <secret>", as confirmation prompts show a header) is
-		// not a credential.
+		// not a credential. Reach: "authorization", lead 6 ("proxy-"), 3
+		// lines ("Authorization\n:\n[Bearer\nx").
 		name:   "authorization header",
-		needs:  []string{"authorization"},
+		gate:   newGate(3, "authorization"),
+		lead:   len("proxy-"),
 		re:     regexp.MustCompile(`(?i)\b(?:proxy-)?authorization["']?\s*[:=]\s*\[?["']?(?:` + authSchemes + `\s+)?(` + markerRE + `|[^\s"',;\]<][^\s"',;\]]*)`),
 		groups: []int{1},
 		check:  notAScheme,
 	},
 	{
 		// A bearer token on its own: "Bearer eyJ...", "bearer=..." is the
-		// key rule's.
+		// key rule's. Reach: "bearer", lead 0, 1 line ("Bearer\nx").
 		name:   "bearer token",
-		needs:  []string{"bearer"},
+		gate:   newGate(1, "bearer"),
+		lead:   0,
 		re:     regexp.MustCompile(`\b[Bb]earer\s+([A-Za-z0-9\-._~+/]{8,}=*)(?:[\s"',;\]]|\z)`),
 		groups: []int{1},
 		check:  tokenish,
 	},
 	{
 		// key=value, key: value, "key": "value", key='value'. A quoted
-		// value keeps its quotes.
+		// value keeps its quotes. Reach: a credential word, lead 8
+		// ("private_" before "key"), 2 lines ("password\n=\nx").
 		name:   "credential pair",
-		needs:  credentialWords,
+		gate:   credentialGate,
+		lead:   len("private_"),
 		re:     regexp.MustCompile(`(?i)` + keyWords + `["']?\s*[:=]\s*(?:` + dquoted + `|` + squoted + `|` + unquoted + `)`),
 		groups: []int{1, 2, 3},
 	},
 	{
-		// scheme://user:password@host keeps the user.
+		// scheme://user:password@host keeps the user. Reach: "://", lead
+		// unbounded (the scheme), the line only.
 		name:   "URL password",
-		needs:  []string{"://"},
+		gate:   newGate(0, "://"),
+		lead:   unbounded,
 		re:     regexp.MustCompile(`\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:(` + markerRE + `|[^/\s@]+)@`),
 		groups: []int{1},
 	},
 	{
-		name:  "AWS access key id",
-		needs: []string{"akia", "asia", "abia", "acca"},
-		re:    regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
+		// The vendor tokens below are one word each: reach the word they
+		// start with (lead 0 unless said), the line only.
+		name: "AWS access key id",
+		gate: newGate(0, "akia", "asia", "abia", "acca"),
+		re:   regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`),
 	},
 	{
-		name:  "GitHub token",
-		needs: []string{"gh", "github_pat_"},
-		re:    regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]+|github_pat_[A-Za-z0-9_]+)\b`),
+		name: "GitHub token",
+		gate: newGate(0, "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+		re:   regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]+|github_pat_[A-Za-z0-9_]+)\b`),
 		check: func(s string) bool {
 			if strings.HasPrefix(s, "github_pat_") {
 				return len(s) >= len("github_pat_")+22
@@ -135,49 +186,55 @@ var rules = []rule{
 	},
 	{
 		name:  "Slack token",
-		needs: []string{"xox", "xapp-"},
+		gate:  newGate(0, "xox", "xapp-"),
 		re:    regexp.MustCompile(`\b(?:xox[abposrce]|xapp)-[A-Za-z0-9-]+`),
 		check: func(s string) bool { return len(s) >= len("xoxb-")+10 },
 	},
 	{
 		// OpenAI (sk-..., sk-proj-..., sk-svcacct-...) and Anthropic
 		// (sk-ant-api03-...) API keys, and Stripe's secret and restricted
-		// keys (sk_live_..., rk_test_...).
+		// keys (sk_live_..., rk_test_...). Lead 1: "k_live_" is after
+		// the "s" or "r".
 		name:  "model or payment API key",
-		needs: []string{"sk-", "sk_", "rk_"},
+		gate:  newGate(0, "sk-", "k_live_", "k_test_"),
+		lead:  1,
 		re:    regexp.MustCompile(`\b(?:sk-[A-Za-z0-9_-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,})`),
 		check: tokenishDigits,
 	},
 	{
-		name:  "GitLab token",
-		needs: []string{"glpat-"},
-		re:    regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`),
+		name: "GitLab token",
+		gate: newGate(0, "glpat-"),
+		re:   regexp.MustCompile(`\bglpat-[A-Za-z0-9_-]{20,}`),
 	},
 	{
-		name:  "Google API key",
-		needs: []string{"aiza"},
-		re:    regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`),
+		name: "Google API key",
+		gate: newGate(0, "aiza"),
+		re:   regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`),
 	},
 	{
-		name:  "Slack webhook",
-		needs: []string{"hooks.slack.com"},
-		re:    regexp.MustCompile(`hooks\.slack\.com/services/[A-Za-z0-9/_-]+`),
+		name: "Slack webhook",
+		gate: newGate(0, "hooks.slack.com"),
+		re:   regexp.MustCompile(`hooks\.slack\.com/services/[A-Za-z0-9/_-]+`),
 	},
 	{
-		name:  "JWT",
-		needs: []string{"eyj"},
-		re:    regexp.MustCompile(`\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`),
+		name: "JWT",
+		gate: newGate(0, "eyj"),
+		re:   regexp.MustCompile(`\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`),
 	},
 	{
 		// A long random-looking string after a credential word without a
-		// separator: "using token 9fQ2...", "secret is Zm9v...".
-		name:   "high-entropy string after a credential word",
-		needs:  []string{"key", "token", "secret", "pass", "credential"},
-		re:     regexp.MustCompile(`(?i)\b(?:key|token|secret|password|passwd|credential|apikey)s?(?:\s+(?:is|was|of|for))?\s*[=:]?\s*["']?([A-Za-z0-9+/_.=~-]+)`),
-		groups: []int{1},
-		check:  looksRandom,
+		// separator: "using token 9fQ2...", "secret is Zm9v...". Reach: a
+		// credential word, lead 3 ("api" before "key"), 3 lines
+		// ("token\nis\n=\nx").
+		name:      "high-entropy string after a credential word",
+		gate:      credentialGate,
+		lead:      len("api"),
+		minSecret: minRandom,
+		re:        regexp.MustCompile(`(?i)\b(?:key|token|secret|password|passwd|credential|apikey)s?(?:\s+(?:` + strings.Join(linkWords, "|") + `))?\s*[=:]?\s*["']?([A-Za-z0-9+/_.=~-]+)`),
+		groups:    []int{1},
+		check:     looksRandom,
 	},
-}
+})
 
 // maxPasses bounds the passes to a fixed point. One pass nearly always is
 // one; the second confirms nothing is left.
@@ -200,36 +257,9 @@ type span struct{ start, end int }
 // pass finds the secrets of every rule in s and replaces each maximal run
 // of overlapping secrets with one Marker.
 func pass(s string) string {
-	markers := markerSpans(s)
-	lower := strings.ToLower(s)
-	var spans []span
-	for _, r := range rules {
-		if !containsAny(lower, r.needs) {
-			continue
-		}
-		for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
-			sp := secret(m, r.groups)
-			if sp.start < 0 || sp.end <= sp.start {
-				continue
-			}
-			if r.check != nil && !r.check(s[sp.start:sp.end]) {
-				continue
-			}
-			// A secret that reaches into an existing marker takes all of
-			// it; one that is just a marker (or part of one) is done.
-			first, _ := slices.BinarySearchFunc(markers, sp.start, func(mk span, at int) int { return cmp.Compare(mk.end, at+1) })
-			for _, mk := range markers[first:] {
-				if mk.start >= sp.end {
-					break
-				}
-				sp.start, sp.end = min(sp.start, mk.start), max(sp.end, mk.end)
-			}
-			if s[sp.start:sp.end] == Marker {
-				continue
-			}
-			spans = append(spans, sp)
-		}
-	}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	spans := sc.find(s)
 	if len(spans) == 0 {
 		return s
 	}
@@ -248,6 +278,32 @@ func pass(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// add records the secret of match m of rule r in s, m being the submatch
+// indices of r.re in s.
+func (sc *scratch) add(r *rule, s string, m []int) {
+	sp := secret(m, r.groups)
+	if sp.start < 0 || sp.end <= sp.start {
+		return
+	}
+	if r.check != nil && !r.check(s[sp.start:sp.end]) {
+		return
+	}
+	// A secret that reaches into an existing marker takes all of it; one
+	// that is just a marker (or part of one) is done.
+	markers := sc.markers
+	first, _ := slices.BinarySearchFunc(markers, sp.start, func(mk span, at int) int { return cmp.Compare(mk.end, at+1) })
+	for _, mk := range markers[first:] {
+		if mk.start >= sp.end {
+			break
+		}
+		sp.start, sp.end = min(sp.start, mk.start), max(sp.end, mk.end)
+	}
+	if s[sp.start:sp.end] == Marker {
+		return
+	}
+	sc.spans = append(sc.spans, sp)
 }
 
 // tokenish reports whether s looks like a credential rather than a word:
@@ -296,21 +352,8 @@ func secret(m []int, groups []int) span {
 	return span{-1, -1}
 }
 
-func containsAny(s string, words []string) bool {
-	if len(words) == 0 {
-		return true
-	}
-	for _, w := range words {
-		if strings.Contains(s, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// markerSpans returns where Marker already occurs in s.
-func markerSpans(s string) []span {
-	var out []span
+// appendMarkers appends where Marker already occurs in s to out.
+func appendMarkers(out []span, s string) []span {
 	for off := 0; ; {
 		i := strings.Index(s[off:], Marker)
 		if i < 0 {
@@ -321,11 +364,14 @@ func markerSpans(s string) []span {
 	}
 }
 
+// minRandom is the shortest string looksRandom takes for a secret.
+const minRandom = 20
+
 // looksRandom reports whether s looks like a generated secret rather than a
 // word, a path or a version: mixed letters and digits and high per-character
 // entropy.
 func looksRandom(s string) bool {
-	if len(s) < 20 || strings.Contains(s, Marker) {
+	if len(s) < minRandom || strings.Contains(s, Marker) {
 		return false
 	}
 	var lower, upper, digit int
