@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -281,8 +282,12 @@ func (l *Logs) read(ctx context.Context, c clientset.Interface, pod *corev1.Pod,
 		return "", apiError(err)
 	}
 	defer rc.Close()
-	var b strings.Builder
-	if _, err := io.Copy(&b, io.LimitReader(rc, maxLogBytesPerPod)); err != nil {
+	// bytes.Buffer reads straight into itself (io.Copy into a
+	// strings.Builder would take a 32 KiB buffer for every pod), from
+	// room for a typical tail (50 lines) on.
+	var b bytes.Buffer
+	b.Grow(8 << 10)
+	if _, err := b.ReadFrom(io.LimitReader(rc, maxLogBytesPerPod)); err != nil {
 		return "", apiError(err)
 	}
 	return b.String(), nil
