@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/parley-chatops/parley/internal/store"
 )
 
 // Filter selects events for List. Zero fields do not filter.
@@ -92,6 +95,11 @@ func (f Filter) query() (string, []any) {
 			vals[i] = string(t)
 		}
 		add("type IN ("+marks+")", vals...)
+		if !slices.ContainsFunc(f.Types, func(t Type) bool { return slices.Contains(store.AuditFrequentTypes, string(t)) }) {
+			// Only types the partial index holds (migration 10): say
+			// so, in its words, and the database reads it.
+			add(store.AuditTypeIndexed)
+		}
 	}
 	for _, eq := range []struct{ col, val string }{
 		{"request_id", f.RequestID}, {"subject", f.Subject}, {"channel", f.Channel},

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,28 +44,84 @@ func TestListByConfirmation(t *testing.T) {
 		if f.db.Dialect() != store.SQLite {
 			return
 		}
-		q, args := Filter{ConfirmationID: "c1"}.query()
-		rows, err := f.db.SQL().QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(strings.Join(plan, "; "), "USING INDEX audit_events_confirmation") {
+		if plan := queryPlan(t, f, Filter{ConfirmationID: "c1"}); !strings.Contains(plan, "USING INDEX audit_events_confirmation") {
 			t.Errorf("query plan by confirmation: %q, want it to use audit_events_confirmation", plan)
 		}
 	})
+}
+
+// Events of the types not written for every request come from the partial
+// (type, seq) index (migration 10); the frequent ones are read by seq.
+func TestListByType(t *testing.T) {
+	forBackends(t, func(t *testing.T, bk backend) {
+		f := newFixture(t, bk, Options{})
+		ctx := context.Background()
+		for _, e := range []Event{
+			{Type: MessageReceived, RequestID: "r1", Text: "status of checkout"},
+			{Type: IntegrityOverridden, Error: "integrity check failed"},
+			{Type: ActionStarted, RequestID: "r1"},
+			{Type: ConfirmationRequested, RequestID: "r2", ConfirmationID: "c2"},
+			{Type: MessageReceived, RequestID: "r2", Text: "scale cart to 2"},
+		} {
+			f.record(t, e)
+		}
+		for _, tc := range []struct {
+			types []Type
+			want  []Type
+		}{
+			{[]Type{IntegrityOverridden}, []Type{IntegrityOverridden}},
+			{[]Type{MessageReceived}, []Type{MessageReceived, MessageReceived}},
+			{[]Type{ConfirmationRequested, IntegrityOverridden}, []Type{IntegrityOverridden, ConfirmationRequested}},
+			{[]Type{ActionStarted, IntegrityOverridden}, []Type{IntegrityOverridden, ActionStarted}},
+		} {
+			got, err := f.rec.List(ctx, Filter{Types: tc.types})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(types(got), tc.want) {
+				t.Errorf("events of %v: %v, want %v", tc.types, types(got), tc.want)
+			}
+		}
+		if f.db.Dialect() != store.SQLite {
+			return
+		}
+		if plan := queryPlan(t, f, Filter{Types: []Type{IntegrityOverridden}}); !strings.Contains(plan, "USING INDEX audit_events_type") {
+			t.Errorf("query plan of a rare type: %q, want it to use audit_events_type", plan)
+		}
+	})
+}
+
+// queryPlan is SQLite's plan for f's query.
+func queryPlan(t *testing.T, f *fixture, flt Filter) string {
+	t.Helper()
+	q, args := flt.query()
+	rows, err := f.db.SQL().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
+}
+
+// The frequent types left out of the type index are event types.
+func TestFrequentTypesAreTypes(t *testing.T) {
+	for _, typ := range store.AuditFrequentTypes {
+		if !Type(typ).Valid() {
+			t.Errorf("store.AuditFrequentTypes names %q, not an audit event type", typ)
+		}
+	}
 }
 
 func types(evs []Event) []Type {

@@ -388,19 +388,35 @@ func pgMigrations() []migration {
 // event paid for five index entries; two of them bought little:
 //   - (type, seq): each event type's entries end on a different page, so
 //     one request's five or six events dirtied five or six more pages per
-//     commit (a third of what a commit writes). The type filter is asked
-//     for rarely (`parley audit --type`, start-up recovery) and always
-//     with a bound (--limit newest first, a time window) under which a
-//     scan by seq is what the database did anyway for the common types;
+//     commit (a third of what a commit writes). The index now holds only
+//     the types that are not written for every request (confirmations,
+//     incidents, interruptions, integrity overrides, ...): those are the
+//     ones worth finding without reading the log, and finding them does
+//     not read pages of other events (a damaged page among them does not
+//     hide them). The per-request types are read by seq, where they are
+//     dense anyway;
 //   - confirmation_id: all but a few events have none, so every event
 //     added an entry under ”. The index now holds only the events that
-//     have one; queries by confirmation say confirmation_id <> ” so that
-//     both databases know the partial index answers them.
+//     have one.
+//
+// A query uses a partial index when its WHERE clause says the index's
+// condition: queries by confirmation say confirmation_id <> ”; queries
+// for rare types only say AuditTypeIndexed.
 var auditIndexSteps = []string{
 	`DROP INDEX IF EXISTS audit_events_type`,
+	`CREATE INDEX audit_events_type ON audit_events (type, seq) WHERE ` + AuditTypeIndexed,
 	`DROP INDEX IF EXISTS audit_events_confirmation`,
 	`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id) WHERE confirmation_id <> ''`,
 }
+
+// AuditFrequentTypes are the audit event types written for every request,
+// left out of the (type, seq) index (migration 10).
+var AuditFrequentTypes = []string{"message.received", "intent.routed", "policy.decided",
+	"action.started", "action.succeeded", "action.failed"}
+
+// AuditTypeIndexed is the condition of the partial (type, seq) index, the
+// exact text a query for other types adds so that the database uses it.
+const AuditTypeIndexed = `type NOT IN ('message.received', 'intent.routed', 'policy.decided', 'action.started', 'action.succeeded', 'action.failed')`
 
 // incidentSteps is step 9, the same in both dialects but for the types of
 // an auto-numbered key (serial) and of a 64-bit integer (big).

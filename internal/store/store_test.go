@@ -338,14 +338,15 @@ func TestOpenUpgradesVersion4(t *testing.T) {
 	}
 }
 
-// A database at version 9 has the audit indexes of step 1; step 10 drops
-// the (type, seq) index and makes the confirmation index hold only events
-// that have a confirmation.
+// A database at version 9 has the audit indexes of step 1; step 10 makes
+// the (type, seq) index hold only the types not written for every request
+// and the confirmation index only events that have a confirmation.
 func TestOpenUpgradesAuditIndexes(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
 	for _, stmt := range []string{
 		`DROP INDEX audit_events_confirmation`,
+		`DROP INDEX audit_events_type`,
 		`CREATE INDEX audit_events_type ON audit_events (type, seq)`,
 		`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id)`,
 		`DELETE FROM schema_migrations WHERE version >= 10`,
@@ -377,8 +378,8 @@ func TestOpenUpgradesAuditIndexes(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := indexes["audit_events_type"]; ok {
-		t.Errorf("audit_events_type is still there after the upgrade")
+	if sql := indexes["audit_events_type"]; !strings.Contains(sql, "WHERE "+AuditTypeIndexed) {
+		t.Errorf("audit_events_type after the upgrade: %q, want the partial index", sql)
 	}
 	if sql := indexes["audit_events_confirmation"]; !strings.Contains(sql, "WHERE confirmation_id <> ''") {
 		t.Errorf("audit_events_confirmation after the upgrade: %q, want the partial index", sql)
@@ -387,5 +388,16 @@ func TestOpenUpgradesAuditIndexes(t *testing.T) {
 		if indexes[name] == "" {
 			t.Errorf("%s is missing after the upgrade", name)
 		}
+	}
+}
+
+// The partial type index's condition names exactly the frequent types.
+func TestAuditTypeIndexedNamesTheFrequentTypes(t *testing.T) {
+	quoted := make([]string, len(AuditFrequentTypes))
+	for i, typ := range AuditFrequentTypes {
+		quoted[i] = "'" + typ + "'"
+	}
+	if want := "type NOT IN (" + strings.Join(quoted, ", ") + ")"; AuditTypeIndexed != want {
+		t.Errorf("AuditTypeIndexed = %s, want %s", AuditTypeIndexed, want)
 	}
 }
