@@ -117,7 +117,7 @@ func queryPlan(t *testing.T, f *fixture, flt Filter) string {
 
 // The frequent types left out of the type index are event types.
 func TestFrequentTypesAreTypes(t *testing.T) {
-	for _, typ := range store.AuditFrequentTypes {
+	for _, typ := range store.AuditFrequentTypes() {
 		if !Type(typ).Valid() {
 			t.Errorf("store.AuditFrequentTypes names %q, not an audit event type", typ)
 		}

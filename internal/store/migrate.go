@@ -396,12 +396,12 @@ func pgMigrations() []migration {
 //     hide them). The per-request types are read by seq, where they are
 //     dense anyway;
 //   - confirmation_id: all but a few events have none, so every event
-//     added an entry under ”. The index now holds only the events that
-//     have one.
+//     added an entry under the empty id. The index now holds only the
+//     events that have one.
 //
 // A query uses a partial index when its WHERE clause says the index's
-// condition: queries by confirmation say confirmation_id <> ”; queries
-// for rare types only say AuditTypeIndexed.
+// condition: queries by confirmation say that the id is not empty, and
+// queries for the rarer types only say AuditTypeIndexed.
 var auditIndexSteps = []string{
 	`DROP INDEX IF EXISTS audit_events_type`,
 	`CREATE INDEX audit_events_type ON audit_events (type, seq) WHERE ` + AuditTypeIndexed,
@@ -409,10 +409,12 @@ var auditIndexSteps = []string{
 	`CREATE INDEX audit_events_confirmation ON audit_events (confirmation_id) WHERE confirmation_id <> ''`,
 }
 
-// AuditFrequentTypes are the audit event types written for every request,
-// left out of the (type, seq) index (migration 10).
-var AuditFrequentTypes = []string{"message.received", "intent.routed", "policy.decided",
-	"action.started", "action.succeeded", "action.failed"}
+// AuditFrequentTypes returns the audit event types written for every
+// request, left out of the (type, seq) index (migration 10).
+func AuditFrequentTypes() []string {
+	return []string{"message.received", "intent.routed", "policy.decided",
+		"action.started", "action.succeeded", "action.failed"}
+}
 
 // AuditTypeIndexed is the condition of the partial (type, seq) index, the
 // exact text a query for other types adds so that the database uses it.

@@ -393,8 +393,8 @@ func TestOpenUpgradesAuditIndexes(t *testing.T) {
 
 // The partial type index's condition names exactly the frequent types.
 func TestAuditTypeIndexedNamesTheFrequentTypes(t *testing.T) {
-	quoted := make([]string, len(AuditFrequentTypes))
-	for i, typ := range AuditFrequentTypes {
+	quoted := make([]string, len(AuditFrequentTypes()))
+	for i, typ := range AuditFrequentTypes() {
 		quoted[i] = "'" + typ + "'"
 	}
 	if want := "type NOT IN (" + strings.Join(quoted, ", ") + ")"; AuditTypeIndexed != want {
