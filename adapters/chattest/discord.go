@@ -248,21 +248,30 @@ func NewDiscord(t testing.TB) *Discord {
 		// With enforce_nonce, a second message with the same nonce in the
 		// same channel returns the first instead of creating one, as
 		// Discord does for a few minutes.
+		// The nonce is an integer or a string (Discord takes either);
+		// its JSON text is the key.
 		var n struct {
-			Nonce        string `json:"nonce"`
-			EnforceNonce bool   `json:"enforce_nonce"`
+			Nonce        json.RawMessage `json:"nonce"`
+			EnforceNonce bool            `json:"enforce_nonce"`
 		}
-		_ = json.Unmarshal(req.Body, &n)
-		key := r.PathValue("ch") + "/" + n.Nonce
+		if err := json.Unmarshal(req.Body, &n); err != nil {
+			writeDiscordError(w, http.StatusBadRequest, 50035, "Invalid Form Body")
+			return
+		}
+		nonce := string(n.Nonce)
+		if nonce == "null" {
+			nonce = ""
+		}
+		key := r.PathValue("ch") + "/" + nonce
 		f.mu.Lock()
 		earlier, dup := f.nonces[key]
 		f.mu.Unlock()
-		if n.EnforceNonce && n.Nonce != "" && dup {
+		if n.EnforceNonce && nonce != "" && dup {
 			writeDiscordJSON(w, http.StatusOK, earlier)
 			return
 		}
 		m := f.message(f.newID(), r.PathValue("ch"), req.Body)
-		if n.EnforceNonce && n.Nonce != "" {
+		if n.EnforceNonce && nonce != "" {
 			f.mu.Lock()
 			f.nonces[key] = m
 			f.mu.Unlock()

