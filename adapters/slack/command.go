@@ -195,7 +195,10 @@ func (a *Adapter) postResponse(ctx context.Context, responseURL string, msg Mess
 		return fmt.Errorf("slack: response_url: %s", a.redact(err.Error()))
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	// Drained so the connection is reused; the status alone decides.
+	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)); err != nil {
+		a.log.Debug("response_url body not read to the end; the connection is not reused", "err", a.redact(err.Error()))
+	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("slack: response_url answered %s", resp.Status)
 	}

@@ -144,7 +144,7 @@ func (r *serveReplica) post(t *testing.T, contentType, body, secret string, ts t
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
+	drain(t, resp)
 	return resp.StatusCode
 }
 

@@ -161,9 +161,9 @@ func waitReady(p *process, url string, auth ...func(*http.Request)) error {
 		}
 		resp, err := client.Do(req)
 		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
+			_, rerr := io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if rerr == nil && resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
