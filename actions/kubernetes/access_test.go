@@ -10,6 +10,7 @@ import (
 	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
@@ -44,7 +45,7 @@ func TestRealClusterAccessIsEnough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Clients: StaticClient(client), Timeout: 30 * time.Second, Namespaces: []string{ns}}
+	o := Options{Clients: StaticClient(kubego.Wrap(client)), Timeout: 30 * time.Second, Namespaces: []string{ns}}
 	op := newLive(t, c, o.Clients)
 
 	inv, err := NewInventory(o)

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
@@ -197,7 +197,7 @@ func (ch *Changes) Run(ctx context.Context, req action.Request) (action.Result, 
 // namespaceChanges finds the changes of one namespace (of one deployment
 // when only is set) since the given time, and how many deployments it
 // looked at.
-func (ch *Changes) namespaceChanges(ctx context.Context, c clientset.Interface, ns, only string, since time.Time) ([]change, int, error) {
+func (ch *Changes) namespaceChanges(ctx context.Context, c kube.Interface, ns, only string, since time.Time) ([]change, int, error) {
 	deps, err := ch.listDeployments(ctx, c, ns, only)
 	if err != nil {
 		return nil, 0, err

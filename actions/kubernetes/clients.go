@@ -9,6 +9,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
 // Identity is the Kubernetes user and groups a chat subject acts as.
@@ -46,7 +48,7 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "parley"
 	}
-	base, err := clientset.NewForConfig(cfg)
+	base, err := newClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -54,8 +56,8 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 		return StaticClient(base), nil
 	}
 	var mu sync.Mutex
-	cache := map[string]clientset.Interface{}
-	return func(subject string) (clientset.Interface, error) {
+	cache := map[string]kube.Interface{}
+	return func(subject string) (kube.Interface, error) {
 		if subject == "" {
 			return base, nil
 		}
@@ -70,7 +72,7 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 		}
 		ic := rest.CopyConfig(cfg)
 		ic.Impersonate = rest.ImpersonationConfig{UserName: id.User, Groups: id.Groups}
-		c, err := clientset.NewForConfig(ic)
+		c, err := newClient(ic)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes client for %s: %w", subject, err)
 		}
@@ -97,4 +99,13 @@ func restConfig(o ClusterOptions) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+// newClient is a client of the cluster cfg names.
+func newClient(cfg *rest.Config) (kube.Interface, error) {
+	c, err := clientset.NewForConfig(cfg) // TODO(krest): kube.NewForConfig
+	if err != nil {
+		return nil, err
+	}
+	return kubego.Wrap(c), nil
 }

@@ -120,7 +120,7 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 	twin := newKit(t) // the same cluster, without the dry runs
 	ctx := context.Background()
 	dry := []string{metav1.DryRunAll}
-	deployments := k.sb.Client().AppsV1().Deployments("prod")
+	deployments := k.sb.Fake().AppsV1().Deployments("prod")
 	before := k.snapshot(t)
 
 	d := k.deployment(t, "prod", "cart")
@@ -161,7 +161,7 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 	}
 
 	gen := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "notes-", Namespace: "prod"}}
-	created, err := k.sb.Client().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{DryRun: dry})
+	created, err := k.sb.Fake().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{DryRun: dry})
 	if err != nil || created.Name == "" || created.Name == "notes-" {
 		t.Errorf("dry-run create: %v %+v", err, created)
 	}
@@ -173,14 +173,14 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 	if after := k.snapshot(t); !reflect.DeepEqual(before, after) {
 		t.Error("dry runs changed the sandbox")
 	}
-	if list, _ := k.sb.Client().CoreV1().ConfigMaps("prod").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
+	if list, _ := k.sb.Fake().CoreV1().ConfigMaps("prod").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
 		t.Errorf("dry-run create stored %d config maps", len(list.Items))
 	}
 
 	// The next real writes get the same names and versions as in a
 	// sandbox that never saw the dry runs.
 	realCM := func(k *kit) *corev1.ConfigMap {
-		cm, err := k.sb.Client().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{})
+		cm, err := k.sb.Fake().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,10 +8,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientset "k8s.io/client-go/kubernetes"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 func TestForbiddenKeepsTheReason(t *testing.T) {
@@ -83,7 +83,7 @@ func TestClientsErrorAndOptions(t *testing.T) {
 		t.Error("negative timeout accepted")
 	}
 	boom := errors.New("no mapping for slack:U1")
-	acts, err := Actions(Options{Clients: func(string) (clientset.Interface, error) { return nil, boom }})
+	acts, err := Actions(Options{Clients: func(string) (kube.Interface, error) { return nil, boom }})
 	if err != nil {
 		t.Fatal(err)
 	}

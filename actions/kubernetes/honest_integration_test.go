@@ -15,6 +15,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
@@ -68,13 +69,13 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss, err := ownedReplicaSets(ctx, l.admin, d)
+	rss, err := ownedReplicaSets(ctx, kubego.Wrap(l.admin), d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pods []corev1.Pod
 	kubetest.WaitFor(t, settleTimeout, "the pods of web", func(ctx context.Context) error {
-		if pods, err = ownedPods(ctx, l.admin, d, rss); err != nil {
+		if pods, err = ownedPods(ctx, kubego.Wrap(l.admin), d, rss); err != nil {
 			return err
 		}
 		if len(pods) != 4 {
@@ -142,7 +143,7 @@ func TestRealClusterNamespacedReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	o := Options{Clients: StaticClient(client), Timeout: 30 * time.Second, Namespaces: []string{a, b}}
+	o := Options{Clients: StaticClient(kubego.Wrap(client)), Timeout: 30 * time.Second, Namespaces: []string{a, b}}
 	inv, err := NewInventory(o)
 	if err != nil {
 		t.Fatal(err)

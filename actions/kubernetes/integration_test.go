@@ -36,6 +36,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
@@ -151,7 +152,7 @@ func (l *live) settled(t *testing.T, ns, name string, revision int64) *appsv1.De
 		if got := revisionOf(d); got != revision {
 			return fmt.Errorf("revision %d", got)
 		}
-		rss, err := ownedReplicaSets(ctx, l.admin, d)
+		rss, err := ownedReplicaSets(ctx, kubego.Wrap(l.admin), d)
 		if err != nil {
 			return err
 		}
@@ -182,7 +183,7 @@ func (l *live) replicaSetByRevision(t *testing.T, ns, name string, rev int64) ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	rss, err := ownedReplicaSets(ctx, l.admin, d)
+	rss, err := ownedReplicaSets(ctx, kubego.Wrap(l.admin), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func interceptWrite(t *testing.T, cfg *rest.Config, method, suffix string, befor
 	if err != nil {
 		t.Fatal(err)
 	}
-	return StaticClient(c)
+	return StaticClient(kubego.Wrap(c))
 }
 
 // hook calls before ahead of each request it passes on to rt.
@@ -520,7 +521,7 @@ func TestRealClusterRBAC(t *testing.T) {
 		clients   ClientFor
 	}{
 		{"impersonated user", `User "` + operator + `"`, impersonating},
-		{"service account", `User "system:serviceaccount:` + saNS + `:operator"`, StaticClient(saClient)},
+		{"service account", `User "system:serviceaccount:` + saNS + `:operator"`, StaticClient(kubego.Wrap(saClient))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op := newLive(t, c, tc.clients)

@@ -8,11 +8,11 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/intent"
@@ -107,7 +107,7 @@ func (l deploymentList) note() string {
 // that an error), else one list across all namespaces. A name narrows the
 // lists to the deployments of that name (a field selector, so the API
 // server sends only those).
-func (b base) listDeployments(ctx context.Context, c clientset.Interface, ns, name string) (deploymentList, error) {
+func (b base) listDeployments(ctx context.Context, c kube.Interface, ns, name string) (deploymentList, error) {
 	var out deploymentList
 	var opts metav1.ListOptions
 	if name != "" {

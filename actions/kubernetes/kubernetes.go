@@ -41,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -49,7 +50,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/json"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -102,11 +102,11 @@ func retryWrite[P any](ctx context.Context, p P, state func(P) string, plan func
 // It is the seam for per-user impersonation: a real-cluster implementation
 // returns a client whose rest.Config impersonates the mapped Kubernetes user;
 // the sandbox returns the same client for everyone (StaticClient).
-type ClientFor func(subject string) (clientset.Interface, error)
+type ClientFor func(subject string) (kube.Interface, error)
 
 // StaticClient returns a ClientFor that uses c for every subject.
-func StaticClient(c clientset.Interface) ClientFor {
-	return func(string) (clientset.Interface, error) { return c, nil }
+func StaticClient(c kube.Interface) ClientFor {
+	return func(string) (kube.Interface, error) { return c, nil }
 }
 
 // Options configure the Kubernetes actions and the inventory.
@@ -154,7 +154,7 @@ func Actions(o Options) ([]action.Action, error) {
 // and the call deadline.
 type base struct{ o Options }
 
-func (b base) begin(ctx context.Context, req action.Request) (clientset.Interface, context.Context, context.CancelFunc, error) {
+func (b base) begin(ctx context.Context, req action.Request) (kube.Interface, context.Context, context.CancelFunc, error) {
 	c, err := b.o.Clients(req.Subject)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("kubernetes client for %s: %w", req.Subject, err)
@@ -202,7 +202,7 @@ func apiError(err error) error {
 }
 
 // getDeployment reads a deployment, turning a 404 into a helpful message.
-func getDeployment(ctx context.Context, c clientset.Interface, ns, name string) (*appsv1.Deployment, error) {
+func getDeployment(ctx context.Context, c kube.Interface, ns, name string) (*appsv1.Deployment, error) {
 	d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, deploymentNotFound(ctx, c, ns, name)
@@ -216,7 +216,7 @@ func getDeployment(ctx context.Context, c clientset.Interface, ns, name string) 
 // rolloutState reads what a rollout change (rollback, restart) works on: the
 // deployment, refused while it is paused (the controller would not act),
 // and its ReplicaSets.
-func rolloutState(ctx context.Context, c clientset.Interface, ns, name string) (*appsv1.Deployment, []appsv1.ReplicaSet, error) {
+func rolloutState(ctx context.Context, c kube.Interface, ns, name string) (*appsv1.Deployment, []appsv1.ReplicaSet, error) {
 	d, err := getDeployment(ctx, c, ns, name)
 	if err != nil {
 		return nil, nil, err
@@ -245,7 +245,7 @@ func selectorOf(d *appsv1.Deployment) (string, error) {
 // workload reads what a deployment controls: its ReplicaSets (as
 // ownedReplicaSets) and their pods (as ownedPods), one list request each,
 // filtered by the API server with the deployment's selector.
-func workload(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
+func workload(ctx context.Context, c kube.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
 	sel, err := selectorOf(d)
 	if err != nil {
 		return nil, nil, err
@@ -264,7 +264,7 @@ func workload(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) 
 // ownedReplicaSets lists the ReplicaSets the deployment controls (selector
 // match and controller ownerReference), newest revision first, as
 // kubectl's deploymentutil.GetAllReplicaSets does.
-func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
+func ownedReplicaSets(ctx context.Context, c kube.Interface, d *appsv1.Deployment) ([]appsv1.ReplicaSet, error) {
 	sel, err := selectorOf(d)
 	if err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func ownedReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Depl
 	return listReplicaSets(ctx, c, d, sel)
 }
 
-func listReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, sel string) ([]appsv1.ReplicaSet, error) {
+func listReplicaSets(ctx context.Context, c kube.Interface, d *appsv1.Deployment, sel string) ([]appsv1.ReplicaSet, error) {
 	list, err := c.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, apiError(err)
@@ -291,7 +291,7 @@ func listReplicaSets(ctx context.Context, c clientset.Interface, d *appsv1.Deplo
 }
 
 // ownedPods lists the pods of the deployment's ReplicaSets.
-func ownedPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
+func ownedPods(ctx context.Context, c kube.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
 	sel, err := selectorOf(d)
 	if err != nil {
 		return nil, err
@@ -299,7 +299,7 @@ func ownedPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment,
 	return listPods(ctx, c, d, sel, rss)
 }
 
-func listPods(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, sel string, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
+func listPods(ctx context.Context, c kube.Interface, d *appsv1.Deployment, sel string, rss []appsv1.ReplicaSet) ([]corev1.Pod, error) {
 	list, err := c.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, apiError(err)

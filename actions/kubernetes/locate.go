@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -19,7 +19,7 @@ import (
 //
 // When it had to look, found is the deployment as listed, so the caller
 // need not read it again; with a namespace given it is nil.
-func (b base) locate(ctx context.Context, c clientset.Interface, ns, name string) (_, note string, found *appsv1.Deployment, _ error) {
+func (b base) locate(ctx context.Context, c kube.Interface, ns, name string) (_, note string, found *appsv1.Deployment, _ error) {
 	if ns != "" {
 		return ns, "", nil, nil
 	}

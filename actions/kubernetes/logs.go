@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/redact"
@@ -229,7 +229,7 @@ func logShare(pods int) int { return maxLogOutput / max(1, pods) }
 // podLog reads one pod's log and keeps its newest lines that fit in share
 // bytes. A previous container that does not exist, or a pod that has not
 // started, is a note, not a failure.
-func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Pod, container string, previous bool, lines, share int) (podLog, error) {
+func (l *Logs) podLog(ctx context.Context, c kube.Interface, pod *corev1.Pod, container string, previous bool, lines, share int) (podLog, error) {
 	pl := podLog{pod: pod.Name}
 	if pod.Spec.NodeName == "" {
 		pl.note = fmt.Sprintf("not scheduled to a node yet (%s)", podStatus(pod))
@@ -273,11 +273,11 @@ func (l *Logs) podLog(ctx context.Context, c clientset.Interface, pod *corev1.Po
 }
 
 // read fetches a container's log tail through the API server.
-func (l *Logs) read(ctx context.Context, c clientset.Interface, pod *corev1.Pod, container string, previous bool, lines int) (string, error) {
+func (l *Logs) read(ctx context.Context, c kube.Interface, pod *corev1.Pod, container string, previous bool, lines int) (string, error) {
 	tail, limit := int64(lines), int64(maxLogBytesPerPod)
-	rc, err := c.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+	rc, err := c.CoreV1().Pods(pod.Namespace).Logs(ctx, pod.Name, &corev1.PodLogOptions{
 		Container: container, Previous: previous, TailLines: &tail, LimitBytes: &limit,
-	}).Stream(ctx)
+	})
 	if err != nil {
 		return "", apiError(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -27,7 +27,7 @@ const maxNamesShown = 8
 
 // deploymentNotFound says that ns has no deployment name, with the close
 // matches among the names it has, or (when none is close) what it has.
-func deploymentNotFound(ctx context.Context, c clientset.Interface, ns, name string) error {
+func deploymentNotFound(ctx context.Context, c kube.Interface, ns, name string) error {
 	list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 	if err != nil { // the hint is a courtesy; the answer stays "not found"
 		return &notFoundError{fmt.Sprintf("no deployment %q in %s", name, ns)}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
@@ -107,7 +107,7 @@ func (p *Pods) Run(ctx context.Context, req action.Request) (action.Result, erro
 
 // namespacePods lists every pod of a namespace (or of every namespace the
 // options allow).
-func (p *Pods) namespacePods(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
+func (p *Pods) namespacePods(ctx context.Context, c kube.Interface, ns string) (action.Result, error) {
 	namespaces := []string{ns}
 	if ns == "" && len(p.o.Namespaces) > 0 {
 		namespaces = p.o.Namespaces

@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/json"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -53,7 +53,7 @@ func (r *Restart) Plan(ctx context.Context, req action.Request) (action.Plan, er
 // plan reads the deployment and works out the restart. With dryRun it also
 // submits the restart patch (stamped with the time of planning) as a
 // server-side dry run.
-func (r *Restart) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (restartPlan, error) {
+func (r *Restart) plan(ctx context.Context, c kube.Interface, req action.Request, dryRun bool) (restartPlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return restartPlan{}, err

@@ -7,11 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -70,7 +70,7 @@ func (r *Rollback) Plan(ctx context.Context, req action.Request) (action.Plan, e
 // plan reads the deployment and its history and works out the rollback.
 // With dryRun it also submits the rolled-back deployment as a server-side
 // dry run and reports the server's answer.
-func (r *Rollback) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (rollbackPlan, error) {
+func (r *Rollback) plan(ctx context.Context, c kube.Interface, req action.Request, dryRun bool) (rollbackPlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return rollbackPlan{}, err

@@ -17,6 +17,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
 func rollbackReq(ns, name string, rev ...int) action.Request {
@@ -152,7 +153,7 @@ func TestRollbackWithoutHistory(t *testing.T) {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "api"}}},
 		},
 	})
-	rb, err := NewRollback(Options{Clients: StaticClient(bare)})
+	rb, err := NewRollback(Options{Clients: StaticClient(kubego.Wrap(bare))})
 	if err != nil {
 		t.Fatal(err)
 	}

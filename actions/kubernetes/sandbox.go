@@ -21,13 +21,14 @@ import (
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
 // Sandbox is an in-memory Kubernetes cluster for tests and the demo: a
@@ -112,7 +113,9 @@ func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, e
 // Client returns the sandbox's clientset. Besides the fake's objects it
 // serves pod logs (pods/log), made up from each pod's containers and the
 // clock (sandbox_logs.go).
-func (s *Sandbox) Client() clientset.Interface { return sandboxClient{Clientset: s.client, s: s} }
+func (s *Sandbox) Client() kube.Interface {
+	return kubego.Wrap(sandboxClient{Clientset: s.client, s: s})
+}
 
 // Clients returns a ClientFor that gives every subject the sandbox client.
 func (s *Sandbox) Clients() ClientFor { return StaticClient(s.Client()) }

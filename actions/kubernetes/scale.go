@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -51,7 +51,7 @@ func (s *Scale) Plan(ctx context.Context, req action.Request) (action.Plan, erro
 // plan reads the deployment and works out the change. With dryRun it also
 // submits the new scale as a server-side dry run and reports the server's
 // answer; Run, which writes right after planning, leaves it out.
-func (s *Scale) plan(ctx context.Context, c clientset.Interface, req action.Request, dryRun bool) (scalePlan, error) {
+func (s *Scale) plan(ctx context.Context, c kube.Interface, req action.Request, dryRun bool) (scalePlan, error) {
 	ns, name, err := target(req)
 	if err != nil {
 		return scalePlan{}, err
@@ -142,7 +142,7 @@ func (s *Scale) Run(ctx context.Context, req action.Request) (action.Result, err
 // autoscalerNote warns when a HorizontalPodAutoscaler manages the
 // deployment and will likely undo a manual scale. It is a hint only: when
 // the autoscalers cannot be read, there is no note.
-func autoscalerNote(ctx context.Context, c clientset.Interface, ns, name string) string {
+func autoscalerNote(ctx context.Context, c kube.Interface, ns, name string) string {
 	list, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return ""

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
@@ -103,7 +103,7 @@ func (s *Status) Run(ctx context.Context, req action.Request) (action.Result, er
 // notFoundElsewhere adds to a not-found answer the other namespaces where
 // a deployment of that name does exist ("checkout exists in prod,
 // staging"). Failing to look is not an error: the answer stays nf.
-func (s *Status) notFoundElsewhere(ctx context.Context, c clientset.Interface, ns, name string, nf *notFoundError) error {
+func (s *Status) notFoundElsewhere(ctx context.Context, c kube.Interface, ns, name string, nf *notFoundError) error {
 	all, err := s.listDeployments(ctx, c, metav1.NamespaceAll, name)
 	if err != nil {
 		return nf
@@ -133,7 +133,7 @@ func namespacesOf(items []appsv1.Deployment, name string) []string {
 
 // list answers "status" without a deployment: one line per deployment,
 // each with its own state; the reply is styled by the worst of them.
-func (s *Status) list(ctx context.Context, c clientset.Interface, ns string) (action.Result, error) {
+func (s *Status) list(ctx context.Context, c kube.Interface, ns string) (action.Result, error) {
 	got, err := s.listDeployments(ctx, c, ns, "")
 	if err != nil {
 		where := ns
@@ -223,7 +223,7 @@ func imageLabel(d *appsv1.Deployment) string {
 }
 
 // one is the status of one deployment, as read.
-func (s *Status) one(ctx context.Context, c clientset.Interface, d *appsv1.Deployment) (action.Result, error) {
+func (s *Status) one(ctx context.Context, c kube.Interface, d *appsv1.Deployment) (action.Result, error) {
 	rss, pods, err := workload(ctx, c, d)
 	if err != nil {
 		return action.Result{}, err
@@ -288,7 +288,7 @@ func (s *Status) one(ctx context.Context, c clientset.Interface, d *appsv1.Deplo
 
 // warningEvents returns the newest Warning events about the deployment,
 // its ReplicaSets and its pods.
-func warningEvents(ctx context.Context, c clientset.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []corev1.Pod) ([]corev1.Event, error) {
+func warningEvents(ctx context.Context, c kube.Interface, d *appsv1.Deployment, rss []appsv1.ReplicaSet, pods []corev1.Pod) ([]corev1.Event, error) {
 	list, err := c.CoreV1().Events(d.Namespace).List(ctx, metav1.ListOptions{FieldSelector: "type=" + corev1.EventTypeWarning})
 	if err != nil {
 		return nil, apiError(err)

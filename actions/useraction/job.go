@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -46,7 +46,7 @@ const (
 // KubeClients returns the Kubernetes client to use for a chat subject, as
 // the built-in Kubernetes actions do (per-user impersonation when
 // configured).
-type KubeClients func(subject string) (kubernetes.Interface, error)
+type KubeClients func(subject string) (kube.Interface, error)
 
 type jobRunner struct {
 	namespace    string
@@ -174,7 +174,7 @@ func (r *jobRunner) describe(j *batchv1.Job) string {
 	return s + fmt.Sprintf(", and wait up to %s for it", action.FormatDuration(r.timeout))
 }
 
-func (r *jobRunner) client(subject string) (kubernetes.Interface, error) {
+func (r *jobRunner) client(subject string) (kube.Interface, error) {
 	if r.clients == nil {
 		return nil, fmt.Errorf("%w: kubernetes_job actions need a Kubernetes cluster (the kubernetes section of the configuration)", action.ErrNotConfigured)
 	}
@@ -304,7 +304,7 @@ func logsHeading(l jobLog) string {
 // the failure condition's reason and message when it failed. A passing API
 // error (a restarting API server, the client's rate limiter) does not end
 // the wait: the Job is still running. A refusal or a deleted Job does.
-func (r *jobRunner) wait(ctx context.Context, c kubernetes.Interface, name string) (string, error) {
+func (r *jobRunner) wait(ctx context.Context, c kube.Interface, name string) (string, error) {
 	poll := r.poll
 	if poll <= 0 {
 		poll = time.Second

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 )
 
@@ -85,7 +87,7 @@ func loadJob(t *testing.T, ns string, clients KubeClients) *Action {
 }
 
 func static(c kubernetes.Interface) KubeClients {
-	return func(string) (kubernetes.Interface, error) { return c, nil }
+	return func(string) (kube.Interface, error) { return kubego.Wrap(c), nil }
 }
 
 // jobPod waits for the pod the Job controller creates for the Job.
@@ -517,13 +519,13 @@ func TestJobLogsOfAnUnscheduledPod(t *testing.T) {
 	if _, err := client.CoreV1().Pods(ns).UpdateStatus(t.Context(), pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := jobLogs(t.Context(), client, ns, "emails-drain-1", LogLines)
+	l, err := jobLogs(t.Context(), kubego.Wrap(client), ns, "emails-drain-1", LogLines)
 	res := jobResult{log: l, logsErr: err, logsRead: true}
 	want := " (no log: its pod emails-drain-1-x7k2p was never scheduled to a node (Unschedulable: 0/3 nodes are available: 3 Insufficient memory.))"
 	if got := logsSuffix(res); got != want {
 		t.Errorf("logs suffix = %q, want %q", got, want)
 	}
-	if _, err := jobLogs(t.Context(), client, ns, "no-such-job", LogLines); err == nil || err.Error() != "the Job has no pod" {
+	if _, err := jobLogs(t.Context(), kubego.Wrap(client), ns, "no-such-job", LogLines); err == nil || err.Error() != "the Job has no pod" {
 		t.Errorf("a Job without pods: %v", err)
 	}
 }
@@ -540,8 +542,12 @@ func TestJobPlanChecksTheCluster(t *testing.T) {
 		t.Errorf("missing namespace: %v", err)
 	}
 	// A requester whose Kubernetes identity may not create Jobs.
-	impersonated := func(string) (kubernetes.Interface, error) {
-		return kubernetes.NewForConfig(c.ConfigFor("mallory"))
+	impersonated := func(string) (kube.Interface, error) {
+		k, err := kubernetes.NewForConfig(c.ConfigFor("mallory"))
+		if err != nil {
+			return nil, err
+		}
+		return kubego.Wrap(k), nil
 	}
 	a = loadJob(t, ns, impersonated)
 	if _, err := a.Plan(t.Context(), req(a)); !errors.Is(err, action.ErrForbidden) {

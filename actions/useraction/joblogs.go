@@ -11,10 +11,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/redact"
 )
@@ -62,7 +62,7 @@ func (l jobLog) text() string { return strings.Join(l.lines, "\n") }
 // in a failed pod, the container that failed (an init container's
 // failure stops the others from starting). Pod logs are served by the
 // node's kubelet through the API server (pods/log).
-func jobLogs(ctx context.Context, c kubernetes.Interface, namespace, job string, lines int64) (jobLog, error) {
+func jobLogs(ctx context.Context, c kube.Interface, namespace, job string, lines int64) (jobLog, error) {
 	pods, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job})
 	if err != nil {
 		return jobLog{}, kubeErr(err)
@@ -98,9 +98,9 @@ func jobLogs(ctx context.Context, c kubernetes.Interface, namespace, job string,
 		return out, nil
 	}
 	tail, limit := lines, int64(maxLogStream)
-	rc, err := c.CoreV1().Pods(namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+	rc, err := c.CoreV1().Pods(namespace).Logs(ctx, pod.Name, &corev1.PodLogOptions{
 		Container: out.container, TailLines: &tail, LimitBytes: &limit,
-	}).Stream(ctx)
+	})
 	if err != nil {
 		return out, fmt.Errorf("pod %s, container %s: %w", pod.Name, out.container, kubeErr(err))
 	}

@@ -2,17 +2,16 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
 	authv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/actions/kubernetes"
 	"github.com/parley-chatops/parley/internal/config"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // kubernetes checks that the cluster answers, that Parley's own identity
@@ -35,20 +34,18 @@ func (d *doctor) kubernetes(ctx context.Context, cfg *config.Config, p *Parley) 
 		return
 	}
 	vctx, cancel := context.WithTimeout(ctx, d.timeout)
-	raw, err := c.Discovery().RESTClient().Get().AbsPath("/version").DoRaw(vctx)
+	version, err := c.ServerVersion(vctx)
 	cancel()
 	if err != nil {
 		d.fail("kubernetes", err, "check that the API server is reachable from here (kubeconfig server address, NetworkPolicy egress) and that the credentials are valid")
 		d.skip("kubernetes rbac", "cannot run: the API server did not answer")
 		return
 	}
-	var version struct {
-		GitVersion string `json:"gitVersion"`
+	gitVersion := version.GitVersion
+	if gitVersion == "" {
+		gitVersion = "version unknown"
 	}
-	if err := json.Unmarshal(raw, &version); err != nil || version.GitVersion == "" {
-		version.GitVersion = "version unknown"
-	}
-	d.pass("kubernetes", "the API server answers ("+version.GitVersion+")")
+	d.pass("kubernetes", "the API server answers ("+gitVersion+")")
 
 	namespaces := boundNamespaces(cfg)
 	var missing, granted []string
@@ -138,7 +135,7 @@ func (d *doctor) kubernetes(ctx context.Context, cfg *config.Config, p *Parley) 
 }
 
 // allowed asks the API server whether Parley's identity may do attrs.
-func (d *doctor) allowed(ctx context.Context, c k8s.Interface, attrs authv1.ResourceAttributes) (bool, string, error) {
+func (d *doctor) allowed(ctx context.Context, c kube.Interface, attrs authv1.ResourceAttributes) (bool, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	review, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{

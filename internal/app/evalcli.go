@@ -19,6 +19,8 @@ import (
 	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/kube"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
 )
@@ -238,7 +240,7 @@ func evalList(ctx context.Context, env Env, r *evals.Runner) error {
 }
 
 // workerClient is the worker pod's Kubernetes client and namespace.
-func workerClient(kubeconfig, ns string) (kubernetes.Interface, string, error) {
+func workerClient(kubeconfig, ns string) (kube.Interface, string, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -256,6 +258,9 @@ func workerClient(kubeconfig, ns string) (kubernetes.Interface, string, error) {
 		}
 		ns = strings.TrimSpace(string(b))
 	}
-	c, err := kubernetes.NewForConfig(cfg)
-	return c, ns, err
+	c, err := kubernetes.NewForConfig(cfg) // TODO(krest): kube.NewForConfig
+	if err != nil {
+		return nil, "", fmt.Errorf("eval worker: kubernetes client: %w", err)
+	}
+	return kubego.Wrap(c), ns, nil
 }

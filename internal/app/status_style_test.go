@@ -32,7 +32,7 @@ func TestStatusReplyStyleFollowsReadiness(t *testing.T) {
 		t.Fatalf("healthy search styled %q: %s", r.Kind, r.Text)
 	}
 	ctx := context.Background()
-	client := h.p.Sandbox.Client()
+	client := h.p.Sandbox.Fake()
 	pods, err := client.CoreV1().Pods("prod").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

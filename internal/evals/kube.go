@@ -11,11 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -51,9 +51,9 @@ const (
 
 // KubeOptions configure the Kubernetes Jobs mode.
 type KubeOptions struct {
-	Client         kubernetes.Interface // required
-	Namespace      string               // required
-	Image          string               // the Parley image; required
+	Client         kube.Interface // required
+	Namespace      string         // required
+	Image          string         // the Parley image; required
 	ServiceAccount string
 	Command        []string        // default ["parley"]
 	ExtraArgs      []string        // e.g. --config /etc/parley/config.yaml
@@ -266,7 +266,7 @@ const maxConfigMapData = 900 << 10
 
 // WriteShard writes a worker's results into its ConfigMap. Answers are
 // clipped (to 2 KiB, then 256 bytes) if the shard would not fit.
-func WriteShard(ctx context.Context, client kubernetes.Interface, namespace string, runID, shard int, results []CaseResult) error {
+func WriteShard(ctx context.Context, client kube.Interface, namespace string, runID, shard int, results []CaseResult) error {
 	var data []byte
 	for _, limit := range []int{maxOutput, 2 << 10, 256} {
 		var b bytes.Buffer

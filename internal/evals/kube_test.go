@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/testenv/kubetest"
 	"github.com/parley-chatops/parley/internal/testenv/llmtest"
 )
@@ -28,7 +29,7 @@ func kubeRoundTrip(t *testing.T, client kubernetes.Interface, ns string) {
 	defer db.Close()
 	srv := llmtest.NewOpenAI(t, toyHandler)
 	r := newRunner(t, dir, st, srv, func(o *RunnerOptions) {
-		o.Kube = &KubeOptions{Client: client, Namespace: ns, Image: "ghcr.io/parley-chatops/parley:test",
+		o.Kube = &KubeOptions{Client: kubego.Wrap(client), Namespace: ns, Image: "ghcr.io/parley-chatops/parley:test",
 			ExtraArgs: []string{"--config", "/etc/parley/config.yaml"}, PollInterval: 50 * time.Millisecond}
 	})
 	ctx := ctxT(t)
@@ -68,7 +69,7 @@ func kubeRoundTrip(t *testing.T, client kubernetes.Interface, ns string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := WriteShard(ctx, client, ns, run.ID, shard, res); err != nil {
+		if err := WriteShard(ctx, kubego.Wrap(client), ns, run.ID, shard, res); err != nil {
 			t.Fatal(err)
 		}
 	}

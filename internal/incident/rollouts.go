@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -23,7 +23,7 @@ const revisionAnnotation = "deployment.kubernetes.io/revision"
 // way `kubectl rollout history` does. Client is Parley's own client (the
 // kubernetes actions' ClientFor("")).
 type KubeRollouts struct {
-	Client clientset.Interface
+	Client kube.Interface
 }
 
 // Rollouts implements RolloutLister: newest revision first.
