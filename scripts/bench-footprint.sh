@@ -19,6 +19,10 @@ cleanup() {
 trap cleanup EXIT
 
 ./scripts/build.sh "$work/parley" >/dev/null
+# Drop the fresh binary's pages from the page cache, so it is loaded from
+# disk as an installed binary is (see bench-vs-hubot.sh).
+sync "$work/parley"
+dd if="$work/parley" iflag=nocache count=0 status=none
 CGO_ENABLED=0 go build -trimpath -o "$work/parley-symbols" ./cmd/parley
 size=$(stat -c %s "$work/parley")
 echo "release binary (scripts/build.sh, stripped): $((size / 1024 / 1024)) MiB ($size bytes), $(go version -m "$work/parley" | grep -c $'^\tdep') modules"

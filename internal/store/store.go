@@ -51,6 +51,15 @@ const openTimeout = time.Minute
 // run beside the one writer, so a few connections are useful; many are not.
 const maxConns = 8
 
+// cacheKiB is each file-database connection's own page cache, in KiB
+// (SQLite's default is 2,000). Parley's writes append at the right edge of
+// a few B-trees and its reads are short, so a few hundred pages hold the
+// working set; the operating system's page cache holds the rest of the
+// file for every connection at once. With the default, the pool's caches
+// grew to about 4 MiB of the process's resident memory in a 10,000-request
+// run, for no measurable speed.
+const cacheKiB = 512
+
 // Error kinds.
 var (
 	// ErrSchemaTooNew means the database was migrated by a newer Parley than
@@ -101,6 +110,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// FULL: a committed audit event survives power loss, not only a crash.
 		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", cacheKiB))
 	}
 	sqldb, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {

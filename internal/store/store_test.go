@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -52,6 +53,26 @@ func TestOpenCreatesFileWithSettings(t *testing.T) {
 	}
 	if fk != 1 || busy != int(busyTimeout.Milliseconds()) || sync != 2 {
 		t.Errorf("foreign_keys=%d busy_timeout=%d synchronous=%d, want 1, %d, 2", fk, busy, busyTimeout.Milliseconds(), sync)
+	}
+	// Every connection of the pool, not only the first, has the small
+	// page cache: hold several at once and ask each.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.SQL().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns {
+		var cache int
+		if err := c.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
+			t.Fatal(err)
+		}
+		if cache != -cacheKiB {
+			t.Errorf("connection %d: cache_size = %d, want %d (KiB)", i, cache, -cacheKiB)
+		}
 	}
 
 	v, err := db.SchemaVersion(ctx)
