@@ -149,7 +149,10 @@ func prepare(rs []rule) ([]rule, []*gate) {
 			if r.minSecret > 0 {
 				r.secretBytes = runOf(tree, r.groups)
 			}
-			src := unfold(tree).String()
+			src, ok := unfoldedSources[r.re.String()]
+			if !ok {
+				src = unfold(tree).String()
+			}
 			r.anchored = regexp.MustCompile(`\A(` + src + `)`)
 			r.ctxd = regexp.MustCompile(`\A(?s:.)(` + src + `)`)
 		}

@@ -25,16 +25,12 @@ func Wrap(c kubernetes.Interface) kube.Interface { return client{c} }
 
 type client struct{ c kubernetes.Interface }
 
-func (c client) CoreV1() kube.CoreV1 { return core{c.c.CoreV1()} }
-func (c client) AppsV1() kube.AppsV1 { return apps{c.c.AppsV1()} }
-func (c client) BatchV1() kube.BatchV1 {
-	return batch{c.c}
-}
-func (c client) AutoscalingV2() kube.AutoscalingV2 { return autoscaling{c.c} }
-func (c client) AuthorizationV1() kube.AuthorizationV1 {
-	return authorization{c.c}
-}
-func (c client) CoordinationV1() kube.CoordinationV1 { return coordination{c.c} }
+func (c client) CoreV1() kube.CoreV1                   { return core{c.c.CoreV1()} }
+func (c client) AppsV1() kube.AppsV1                   { return apps{c.c.AppsV1()} }
+func (c client) BatchV1() kube.BatchV1                 { return c }
+func (c client) AutoscalingV2() kube.AutoscalingV2     { return c }
+func (c client) AuthorizationV1() kube.AuthorizationV1 { return c }
+func (c client) CoordinationV1() kube.CoordinationV1   { return c }
 
 func (c client) ServerVersion(context.Context) (*version.Info, error) {
 	return c.c.Discovery().ServerVersion()
@@ -69,22 +65,16 @@ func (d deployments) UpdateScale(ctx context.Context, name string, sc *autoscali
 	return d.DeploymentInterface.UpdateScale(ctx, name, sc, opts)
 }
 
-type batch struct{ c kubernetes.Interface }
+// client is also each group with one resource.
 
-func (b batch) Jobs(ns string) kube.Jobs { return b.c.BatchV1().Jobs(ns) }
+func (c client) Jobs(ns string) kube.Jobs { return c.c.BatchV1().Jobs(ns) }
 
-type autoscaling struct{ c kubernetes.Interface }
-
-func (a autoscaling) HorizontalPodAutoscalers(ns string) kube.HorizontalPodAutoscalers {
-	return a.c.AutoscalingV2().HorizontalPodAutoscalers(ns)
+func (c client) HorizontalPodAutoscalers(ns string) kube.HorizontalPodAutoscalers {
+	return c.c.AutoscalingV2().HorizontalPodAutoscalers(ns)
 }
 
-type authorization struct{ c kubernetes.Interface }
-
-func (a authorization) SelfSubjectAccessReviews() kube.SelfSubjectAccessReviews {
-	return a.c.AuthorizationV1().SelfSubjectAccessReviews()
+func (c client) SelfSubjectAccessReviews() kube.SelfSubjectAccessReviews {
+	return c.c.AuthorizationV1().SelfSubjectAccessReviews()
 }
 
-type coordination struct{ c kubernetes.Interface }
-
-func (c coordination) Leases(ns string) kube.Leases { return c.c.CoordinationV1().Leases(ns) }
+func (c client) Leases(ns string) kube.Leases { return c.c.CoordinationV1().Leases(ns) }
