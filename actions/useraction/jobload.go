@@ -13,9 +13,9 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes/scheme"
 
 	"go.yaml.in/yaml/v3"
 
@@ -163,8 +163,17 @@ func readLimited(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-var jobDecoder = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
-	kjson.SerializerOptions{Yaml: true, Strict: true})
+// newJobDecoder decodes YAML strictly into the types of a scheme that
+// holds only batch/v1, the one group a template may be (client-go's
+// scheme registers every group Kubernetes has, at the start of every
+// process that links it).
+func newJobDecoder() (runtime.Decoder, error) {
+	s := runtime.NewScheme()
+	if err := batchv1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("job scheme: %w", err)
+	}
+	return kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s, s, kjson.SerializerOptions{Yaml: true, Strict: true}), nil
+}
 
 // decodeJob decodes and checks a Job template: one batch/v1 Job, decoded
 // strictly, used as written (no {{ }}: parameters reach it only as
@@ -195,6 +204,10 @@ func decodeJob(data []byte, namespace string) (*batchv1.Job, error) {
 			what = "a manifest without apiVersion and kind"
 		}
 		return nil, fmt.Errorf("is %s, not a batch/v1 Job", what)
+	}
+	jobDecoder, err := newJobDecoder()
+	if err != nil {
+		return nil, err
 	}
 	obj, _, err := jobDecoder.Decode(data, nil, nil)
 	if err != nil {
