@@ -22,8 +22,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -149,7 +149,10 @@ func TestWire(t *testing.T) {
 		want: recorded{Method: "GET", Path: "/prefix/apis/apps/v1/namespaces/prod/deployments/web", Query: "resourceVersion=42&timeout=7s"},
 	}, {
 		name: "get a scale",
-		call: func() error { _, err := c.AppsV1().Deployments("prod").GetScale(ctx, "web", metav1.GetOptions{}); return err },
+		call: func() error {
+			_, err := c.AppsV1().Deployments("prod").GetScale(ctx, "web", metav1.GetOptions{})
+			return err
+		},
 		want: recorded{Method: "GET", Path: "/prefix/apis/apps/v1/namespaces/prod/deployments/web/scale", Query: "timeout=7s"},
 	}, {
 		name: "update a scale, dry run",
@@ -384,9 +387,11 @@ func TestErrors(t *testing.T) {
 		is     check
 		msg    string // the error's text contains it
 	}{{
-		name:   "Status NotFound",
-		answer: func(w http.ResponseWriter) { writeJSON(w, 404, status(404, metav1.StatusReasonNotFound, `deployments.apps "web" not found`)) },
-		is:     apierrors.IsNotFound, msg: `deployments.apps "web" not found`,
+		name: "Status NotFound",
+		answer: func(w http.ResponseWriter) {
+			writeJSON(w, 404, status(404, metav1.StatusReasonNotFound, `deployments.apps "web" not found`))
+		},
+		is: apierrors.IsNotFound, msg: `deployments.apps "web" not found`,
 	}, {
 		name: "Status Conflict",
 		answer: func(w http.ResponseWriter) {
@@ -400,9 +405,11 @@ func TestErrors(t *testing.T) {
 		},
 		is: apierrors.IsForbidden, msg: `User "bob" cannot get`,
 	}, {
-		name:   "Status Timeout",
-		answer: func(w http.ResponseWriter) { writeJSON(w, 504, status(504, metav1.StatusReasonTimeout, "request timed out")) },
-		is:     apierrors.IsTimeout, msg: "request timed out",
+		name: "Status Timeout",
+		answer: func(w http.ResponseWriter) {
+			writeJSON(w, 504, status(504, metav1.StatusReasonTimeout, "request timed out"))
+		},
+		is: apierrors.IsTimeout, msg: "request timed out",
 	}, {
 		name: "Status without apiVersion",
 		answer: func(w http.ResponseWriter) {
@@ -438,7 +445,7 @@ func TestErrors(t *testing.T) {
 			w.WriteHeader(401)
 			_, _ = io.WriteString(w, "<html>login</html>")
 		},
-		is: func(err error) bool { return apierrors.IsUnauthorized(err) && !strings.Contains(err.Error(), "html") },
+		is:  func(err error) bool { return apierrors.IsUnauthorized(err) && !strings.Contains(err.Error(), "html") },
 		msg: "the server has asked for the client to provide credentials",
 	}, {
 		name:   "empty body",
@@ -727,14 +734,23 @@ func TestBadNames(t *testing.T) {
 	c, _ := newClient(t, &rest.Config{Host: srv.URL})
 	ctx := ctxT(t)
 	for name, call := range map[string]func() error{
-		"empty name":     func() error { _, err := c.AppsV1().Deployments("a").Get(ctx, "", metav1.GetOptions{}); return err },
-		"slash":          func() error { _, err := c.AppsV1().Deployments("a").Get(ctx, "x/../y", metav1.GetOptions{}); return err },
-		"dot dot":        func() error { return c.BatchV1().Jobs("a").Delete(ctx, "..", metav1.DeleteOptions{}) },
-		"percent":        func() error { _, err := c.CoreV1().Pods("a").Logs(ctx, "%2e", nil); return err },
-		"no namespace":   func() error { _, err := c.CoreV1().ConfigMaps("").Get(ctx, "x", metav1.GetOptions{}); return err },
-		"create all ns":  func() error { _, err := c.CoreV1().ConfigMaps("").Create(ctx, &corev1.ConfigMap{}, metav1.CreateOptions{}); return err },
-		"bad namespace":  func() error { _, err := c.CoreV1().Pods("a/b").List(ctx, metav1.ListOptions{}); return err },
-		"nil deployment": func() error { _, err := c.AppsV1().Deployments("a").Update(ctx, nil, metav1.UpdateOptions{}); return err },
+		"empty name": func() error { _, err := c.AppsV1().Deployments("a").Get(ctx, "", metav1.GetOptions{}); return err },
+		"slash": func() error {
+			_, err := c.AppsV1().Deployments("a").Get(ctx, "x/../y", metav1.GetOptions{})
+			return err
+		},
+		"dot dot":      func() error { return c.BatchV1().Jobs("a").Delete(ctx, "..", metav1.DeleteOptions{}) },
+		"percent":      func() error { _, err := c.CoreV1().Pods("a").Logs(ctx, "%2e", nil); return err },
+		"no namespace": func() error { _, err := c.CoreV1().ConfigMaps("").Get(ctx, "x", metav1.GetOptions{}); return err },
+		"create all ns": func() error {
+			_, err := c.CoreV1().ConfigMaps("").Create(ctx, &corev1.ConfigMap{}, metav1.CreateOptions{})
+			return err
+		},
+		"bad namespace": func() error { _, err := c.CoreV1().Pods("a/b").List(ctx, metav1.ListOptions{}); return err },
+		"nil deployment": func() error {
+			_, err := c.AppsV1().Deployments("a").Update(ctx, nil, metav1.UpdateOptions{})
+			return err
+		},
 		"no patch type": func() error {
 			_, err := c.AppsV1().Deployments("a").Patch(ctx, "x", "", nil, metav1.PatchOptions{})
 			return err
@@ -797,4 +813,3 @@ func TestDecode(t *testing.T) {
 		t.Errorf("version %+v, %v", v, err)
 	}
 }
-
