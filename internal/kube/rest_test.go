@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -811,5 +812,28 @@ func TestDecode(t *testing.T) {
 	v, err := c.ServerVersion(ctxT(t))
 	if err != nil || v.GitVersion != "v1.37.2" || v.Minor != "37" {
 		t.Errorf("version %+v, %v", v, err)
+	}
+}
+
+// TestNoClientset guards the point of this package: it must not link
+// client-go's clientset, whose scheme registers every API group at init.
+func TestNoClientset(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to list dependencies: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goTool, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "k8s.io/client-go/kubernetes") {
+			t.Errorf("internal/kube depends on %s", p)
+		}
+	}
+	if !strings.Contains(string(out), "k8s.io/client-go/rest\n") {
+		t.Errorf("the dependency list does not hold k8s.io/client-go/rest; is it right?\n%s", out)
 	}
 }
