@@ -51,6 +51,10 @@ const (
 	DefaultBurst int     = 10
 )
 
+// drainBytes is how much of an unneeded body is read so that its
+// connection can be reused.
+const drainBytes = 1 << 20
+
 // maxErrorTextBytes caps the text of a non-Status error answer kept in
 // the error, as client-go does.
 const maxErrorTextBytes = 2048
@@ -165,17 +169,22 @@ func (rc *restClient) do(ctx context.Context, c call, out any) error {
 		ctx, cancel = context.WithTimeout(ctx, rc.timeout)
 		defer cancel()
 	}
-	resp, err := rc.send(ctx, c, true)
+	resp, err := rc.send(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if out == nil {
+		// The status line is the answer: a delete's body (the object, or
+		// a Status) is not needed, and a delete that was done must not be
+		// reported as failed over it. Reading it lets the connection be
+		// reused; failing to read it only closes the connection.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
+		return nil
+	}
 	body, err := readBounded(resp.Body, rc.maxBody)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", c.method, c.path, err)
-	}
-	if out == nil {
-		return nil
 	}
 	return decodeInto(c, resp, body, out)
 }
@@ -187,7 +196,7 @@ func (rc *restClient) stream(ctx context.Context, c call) (io.ReadCloser, error)
 	}
 	// cfg.Timeout bounds the whole stream through the HTTP client's
 	// Timeout, as in client-go.
-	resp, err := rc.send(ctx, c, true)
+	resp, err := rc.send(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +215,9 @@ func (rc *restClient) throttle(ctx context.Context) error {
 
 // send makes the request, retrying as MaxRetries says, and returns a 2xx
 // response (the caller closes its body) or the error the answer means.
-// The first attempt has already been throttled.
-func (rc *restClient) send(ctx context.Context, c call, throttled bool) (*http.Response, error) {
+// The caller has throttled the first attempt; each retry waits for the
+// rate limiter again, as in client-go.
+func (rc *restClient) send(ctx context.Context, c call) (*http.Response, error) {
 	u := rc.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + c.path
 	u.RawPath = ""
@@ -222,12 +232,11 @@ func (rc *restClient) send(ctx context.Context, c call, throttled bool) (*http.R
 	target := u.String()
 
 	for attempt := 0; ; attempt++ {
-		if !throttled {
+		if attempt > 0 {
 			if err := rc.throttle(ctx); err != nil {
 				return nil, err
 			}
 		}
-		throttled = false
 		var body io.Reader
 		if c.body != nil {
 			body = bytes.NewReader(c.body)
