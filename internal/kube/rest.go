@@ -73,12 +73,16 @@ type restClient struct {
 }
 
 // NewForConfig returns a client of the API server cfg describes. TLS,
-// bearer tokens and token files, client certificates, exec and auth
-// provider plugins, impersonation, the user agent, the proxy and
-// cfg.Timeout work as in client-go: the HTTP client is client-go's own
-// (rest.HTTPClientFor). Requests are throttled by cfg.RateLimiter, or by
-// a token bucket of cfg.QPS and cfg.Burst (5 and 10 when zero, no limit
-// when QPS is negative), shared by every group of the client.
+// bearer tokens and token files, client certificates, exec credential
+// plugins (and auth-provider plugins the program registers),
+// impersonation, the user agent (client-go's default when empty), the
+// proxy and cfg.Timeout work as in client-go: the HTTP client is
+// client-go's own (rest.HTTPClientFor), whose transport cache clients of
+// one cluster (one per impersonated identity) share. Requests are
+// throttled by cfg.RateLimiter, or by a token bucket of cfg.QPS and
+// cfg.Burst (5 and 10 when zero, no limit when QPS is negative) shared by
+// every group of the client, as client-go's clientset shares one when
+// QPS is set.
 //
 // Bodies are always JSON: cfg.ContentType, cfg.NegotiatedSerializer,
 // cfg.GroupVersion and cfg.APIPath are not used (the core group is at
