@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"sync"
 
-	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/kube"
-	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
 // Identity is the Kubernetes user and groups a chat subject acts as.
@@ -48,7 +46,7 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "parley"
 	}
-	base, err := newClient(cfg)
+	base, err := kube.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -72,7 +70,7 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 		}
 		ic := rest.CopyConfig(cfg)
 		ic.Impersonate = rest.ImpersonationConfig{UserName: id.User, Groups: id.Groups}
-		c, err := newClient(ic)
+		c, err := kube.NewForConfig(ic)
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes client for %s: %w", subject, err)
 		}
@@ -99,13 +97,4 @@ func restConfig(o ClusterOptions) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return cfg, nil
-}
-
-// newClient is a client of the cluster cfg names.
-func newClient(cfg *rest.Config) (kube.Interface, error) {
-	c, err := clientset.NewForConfig(cfg) // TODO(krest): kube.NewForConfig
-	if err != nil {
-		return nil, err
-	}
-	return kubego.Wrap(c), nil
 }

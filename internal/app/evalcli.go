@@ -11,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -20,7 +19,6 @@ import (
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
 	"github.com/parley-chatops/parley/internal/kube"
-	"github.com/parley-chatops/parley/internal/kube/kubego"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/store"
 )
@@ -258,9 +256,9 @@ func workerClient(kubeconfig, ns string) (kube.Interface, string, error) {
 		}
 		ns = strings.TrimSpace(string(b))
 	}
-	c, err := kubernetes.NewForConfig(cfg) // TODO(krest): kube.NewForConfig
+	c, err := kube.NewForConfig(cfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("eval worker: kubernetes client: %w", err)
 	}
-	return kubego.Wrap(c), ns, nil
+	return c, ns, nil
 }
