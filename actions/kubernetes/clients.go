@@ -28,23 +28,30 @@ type ClusterOptions struct {
 	// Parley's policy; a subject with no mapping is refused (fail closed).
 	// Parley itself (the inventory) uses its own credentials.
 	Impersonate map[string]Identity
-	QPS         float32
-	Burst       int
-	UserAgent   string
+	// QPS and Burst bound each identity's requests to the API server
+	// (one token bucket for all its calls); zero means DefaultQPS and
+	// DefaultBurst.
+	QPS       float32
+	Burst     int
+	UserAgent string
 }
+
+// DefaultQPS and DefaultBurst are the request rate each identity may send
+// the API server when ClusterOptions leave it out. One chat request reads
+// up to about ten objects at once (logs of five pods, their ReplicaSets,
+// events), so client-go's default of 5 a second with bursts of 10 (which
+// it gave each API group separately) would queue a second user behind
+// the first.
+const (
+	DefaultQPS   = 20
+	DefaultBurst = 40
+)
 
 // NewClients returns a ClientFor backed by a real API server.
 func NewClients(o ClusterOptions) (ClientFor, error) {
-	cfg, err := restConfig(o)
+	cfg, err := clusterConfig(o)
 	if err != nil {
 		return nil, err
-	}
-	if o.QPS > 0 {
-		cfg.QPS, cfg.Burst = o.QPS, o.Burst
-	}
-	cfg.UserAgent = o.UserAgent
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = "parley"
 	}
 	base, err := kube.NewForConfig(cfg)
 	if err != nil {
@@ -77,6 +84,24 @@ func NewClients(o ClusterOptions) (ClientFor, error) {
 		cache[subject] = c
 		return c, nil
 	}, nil
+}
+
+// clusterConfig is the connection o selects, with its rate and user
+// agent.
+func clusterConfig(o ClusterOptions) (*rest.Config, error) {
+	cfg, err := restConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	if o.QPS > 0 {
+		cfg.QPS, cfg.Burst = o.QPS, max(o.Burst, 1)
+	}
+	cfg.UserAgent = o.UserAgent
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "parley"
+	}
+	return cfg, nil
 }
 
 func restConfig(o ClusterOptions) (*rest.Config, error) {

@@ -61,3 +61,36 @@ func TestNewClientsBadKubeconfig(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestClusterConfigRate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, []byte(testKubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		qps          float32
+		burst        int
+		wantQPS      float32
+		wantBurst    int
+		wantAgentSet bool
+	}{
+		{0, 0, DefaultQPS, DefaultBurst, false},
+		{50, 100, 50, 100, true},
+		{3, 0, 3, 1, false},
+	} {
+		o := ClusterOptions{Kubeconfig: path, QPS: c.qps, Burst: c.burst}
+		if c.wantAgentSet {
+			o.UserAgent = "parley/test"
+		}
+		cfg, err := clusterConfig(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.QPS != c.wantQPS || cfg.Burst != c.wantBurst {
+			t.Errorf("QPS %v burst %d: got %v/%d, want %v/%d", c.qps, c.burst, cfg.QPS, cfg.Burst, c.wantQPS, c.wantBurst)
+		}
+		if want := map[bool]string{true: "parley/test", false: "parley"}[c.wantAgentSet]; cfg.UserAgent != want {
+			t.Errorf("user agent %q, want %q", cfg.UserAgent, want)
+		}
+	}
+}
