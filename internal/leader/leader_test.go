@@ -521,38 +521,36 @@ func TestGracefulStopReleasesTheLease(t *testing.T) {
 func TestContendersLeadOneAtATime(t *testing.T) {
 	f := newField(t)
 	f.checkHolder = true
-	// Three candidates race for a Lease that does not exist yet; then the
-	// leader stops cleanly, a new candidate joins, four times over.
-	cs := []*candidate{f.start("replica-0", false), f.start("replica-1", false), f.start("replica-2", false)}
+	// Three candidates race for a Lease that does not exist yet. Then, four
+	// times over, a new candidate joins as a follower and the leader
+	// stops: cleanly (releasing the Lease) or as a crash (leaving it to
+	// expire), by turns of the candidates' numbers, so that the followers
+	// race for a released Lease and for an expired one.
+	n := 0
+	join := func() *candidate {
+		c := f.start(fmt.Sprintf("replica-%d", n), n%2 == 1)
+		n++
+		return c
+	}
+	live := []*candidate{join(), join(), join()}
+	all := slices.Clone(live)
 	f.sample()
-	var stopped []*candidate
 	for round := range 4 {
-		var live []*candidate
-		for _, c := range cs {
-			if !slices.Contains(stopped, c) {
-				live = append(live, c)
-			}
-		}
 		leader := f.waitLeader(live...)
 		if h := f.holder(); h != leader.name {
 			t.Fatalf("round %d: lease holder = %q, leader = %s", round, h, leader.name)
 		}
+		c := join()
+		all, live = append(all, c), append(live, c)
+		f.waitUntil("the new candidate to follow", func() bool { return c.client.readCount() > 0 })
 		leader.stop(t)
-		stopped = append(stopped, leader)
-		c := f.start(fmt.Sprintf("replica-%d", len(cs)), false)
-		cs = append(cs, c)
-	}
-	var live []*candidate
-	for _, c := range cs {
-		if !slices.Contains(stopped, c) {
-			live = append(live, c)
-		}
+		live = slices.DeleteFunc(live, func(x *candidate) bool { return x == leader })
 	}
 	f.waitLeader(live...)
 	// leaseTransitions counts every change of holder: each write that took
 	// the Lease from someone else or from nobody (the creation is none).
 	takes := 0
-	for _, c := range cs {
+	for _, c := range all {
 		takes += len(c.client.acquisitions())
 	}
 	if got := ptr.Deref(f.read().Spec.LeaseTransitions, -1); got != int32(takes) || takes < 4 {
@@ -604,6 +602,8 @@ func TestRacingCandidatesOneWinsTheConflict(t *testing.T) {
 	if winner == a {
 		loser = b
 	}
+	// The loser's answer may come after the winner started leading.
+	f.waitUntil("the loser's first write to be answered", func() bool { return len(loser.client.updates()) > 0 })
 	if errs := winner.client.updates(); len(errs) == 0 || errs[0] != nil {
 		t.Errorf("winner's first write: %v, want it through", errs)
 	}
