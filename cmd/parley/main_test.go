@@ -294,8 +294,9 @@ func checkJSONLogs(t *testing.T, logs string) {
 }
 
 // TestBinaryServeLogsOneFormat: with leader election on a real API server,
-// client-go's own logging (klog: "attempting to acquire leader lease")
-// comes out as JSON lines of Parley's logger, not klog's text.
+// the elector's lines and client-go's own logging (klog: the feature gates
+// at debug level) come out as JSON lines of Parley's logger, not klog's
+// text.
 func TestBinaryServeLogsOneFormat(t *testing.T) {
 	c := kubetest.Shared(t)
 	ns := c.NewNamespace(t, "parley")
@@ -321,7 +322,8 @@ func TestBinaryServeLogsOneFormat(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(logs.String(), "Successfully acquired lease") {
+	const leading = `"msg":"leading: this replica holds the chat connections","component":"leader"`
+	for !strings.Contains(logs.String(), leading) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no lease acquired within 60s:\n%s", logs.String())
 		}
@@ -340,7 +342,7 @@ func TestBinaryServeLogsOneFormat(t *testing.T) {
 	}
 	// Holding the lease is steady: no chat platform is configured, and
 	// leadership is not given up and taken again.
-	if n := strings.Count(out, "Successfully acquired lease"); n != 1 {
+	if n := strings.Count(out, leading); n != 1 {
 		t.Errorf("the lease was acquired %d times:\n%s", n, out)
 	}
 	checkJSONLogs(t, out)

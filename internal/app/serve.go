@@ -12,12 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	k8s "k8s.io/client-go/kubernetes"
-
 	"github.com/parley-chatops/parley/internal/chat"
 	"github.com/parley-chatops/parley/internal/config"
 	"github.com/parley-chatops/parley/internal/evals"
 	"github.com/parley-chatops/parley/internal/incident"
+	"github.com/parley-chatops/parley/internal/kube"
 	"github.com/parley-chatops/parley/internal/leader"
 	"github.com/parley-chatops/parley/internal/telemetry"
 )
@@ -328,7 +327,7 @@ func newElector(cfg *config.Config, lead func(context.Context), metrics *telemet
 // leaderClient connects to the cluster holding the Lease: the one of
 // leader_election.kubeconfig, else the kubernetes section's, as Parley
 // itself (no impersonation). Each call is bounded by the renew deadline.
-func leaderClient(cfg *config.Config) (k8s.Interface, error) {
+func leaderClient(cfg *config.Config) (kube.Interface, error) {
 	le, k := cfg.LeaderElection, cfg.Kubernetes
 	o := leader.ClientOptions{Kubeconfig: le.Kubeconfig, UserAgent: "parley/" + Version, Timeout: le.RenewDeadline.Std()}
 	if le.Kubeconfig == "" {
@@ -338,7 +337,7 @@ func leaderClient(cfg *config.Config) (k8s.Interface, error) {
 }
 
 // leaderOptions maps the leader_election section to the elector's options.
-func leaderOptions(le *config.LeaderElection, client k8s.Interface, lead func(context.Context), metrics *telemetry.Metrics, log *slog.Logger) leader.Options {
+func leaderOptions(le *config.LeaderElection, client kube.Interface, lead func(context.Context), metrics *telemetry.Metrics, log *slog.Logger) leader.Options {
 	return leader.Options{
 		Client: client, LeaseName: le.LeaseName, LeaseNamespace: le.LeaseNamespace, Identity: le.Identity,
 		LeaseDuration: le.LeaseDuration.Std(), RenewDeadline: le.RenewDeadline.Std(), RetryPeriod: le.RetryPeriod.Std(),

@@ -1,18 +1,28 @@
 // Package leader elects the one Parley replica that holds the chat
 // connections (Slack Socket Mode, the Discord gateway) when several run at
-// once. It wraps client-go's leader election on a coordination.k8s.io
-// Lease: a candidate acquires the Lease when it is free or has not been
-// renewed for its duration, the leader renews it every retry period, and a
-// leader that cannot renew within the renew deadline stops leading (before
-// the lease expires for the others, so two replicas never lead at once as
-// long as clocks run at the same rate).
+// once. The election runs on a coordination.k8s.io Lease, as client-go's
+// leader election does and interoperable with it, but through kube.Interface
+// rather than client-go's clientset.
+//
+// A candidate acquires the Lease when it is free, or when it has not seen
+// the Lease's record change for the record's lease duration, measured by
+// its own clock from the moment it saw the change: clocks are never
+// compared across replicas, only their rates are assumed equal. The leader
+// renews the Lease every retry period; a leader that has not renewed it
+// within the renew deadline of its last successful renewal stops leading,
+// before the Lease expires for the others (LeaseDuration > RenewDeadline),
+// so two replicas never lead at once. Every write carries the
+// resourceVersion the writer last read: a conflict means someone else
+// wrote the Lease, and the writer reads it again instead of overwriting
+// it. A leader that sees another holder stops leading at once.
 //
 // Lead runs while this replica leads, under a context that ends when the
 // leadership does. The Elector waits for Lead to return before it lets go
-// of the Lease, so a replica that stops cleanly has closed its chat
-// connections before it releases the Lease, and another replica takes over
-// within a retry period; a replica that dies leaves the Lease to expire,
-// and the takeover takes up to the lease duration plus a retry period.
+// of the Lease (the Lease is renewed while Lead winds down after a clean
+// stop), so a replica that stops cleanly has closed its chat connections
+// before it releases the Lease, and another replica takes over within a
+// retry period; a replica that dies leaves the Lease to expire, and the
+// takeover takes up to the lease duration plus a retry period.
 //
 // Always is the stand-in for a single replica without election.
 package leader
@@ -22,23 +32,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
+
+	"github.com/parley-chatops/parley/internal/kube"
+	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
+
+// jitterFactor spreads the candidates' attempts to acquire the Lease: each
+// waits between 1 and 1 + jitterFactor retry periods (client-go's
+// JitterFactor).
+const jitterFactor = 1.2
 
 // Options configure an Elector.
 type Options struct {
 	// Client reaches the API server holding the Lease, as Parley itself
-	// (never an impersonated user). Its calls should have a deadline:
-	// NewClient sets one.
-	Client kubernetes.Interface
+	// (never an impersonated user). The Elector bounds each call by the
+	// renew deadline; NewClient also bounds each HTTP request.
+	Client kube.Interface
 	// LeaseName and LeaseNamespace name the Lease. Required.
 	LeaseName      string
 	LeaseNamespace string
@@ -87,8 +107,8 @@ func (o *Options) check() error {
 		bad("lease duration %s is under 1s (the Lease stores whole seconds)", o.LeaseDuration)
 	case o.RenewDeadline <= 0 || o.RenewDeadline >= o.LeaseDuration:
 		bad("renew deadline %s must be positive and shorter than the lease duration %s", o.RenewDeadline, o.LeaseDuration)
-	case o.RetryPeriod <= 0 || float64(o.RenewDeadline) <= leaderelection.JitterFactor*float64(o.RetryPeriod):
-		bad("retry period %s must be positive and under the renew deadline %s / %.1f", o.RetryPeriod, o.RenewDeadline, leaderelection.JitterFactor)
+	case o.RetryPeriod <= 0 || float64(o.RenewDeadline) <= jitterFactor*float64(o.RetryPeriod):
+		bad("retry period %s must be positive and under the renew deadline %s / %.1f", o.RetryPeriod, o.RenewDeadline, jitterFactor)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -99,8 +119,22 @@ func (o *Options) check() error {
 // Elector takes part in the election for one Lease.
 type Elector struct {
 	o       Options
-	lock    *resourcelock.LeaseLock
+	leases  kube.Leases
 	leading atomic.Bool
+	running atomic.Bool
+
+	// The election's view of the Lease. One goroutine at a time touches
+	// it: Run's, or the renewal's while this replica leads (Run waits for
+	// the renewal to end before it reads the view again).
+	lease      *coordinationv1.Lease    // last read or written: its resourceVersion guards the next write
+	observed   coordinationv1.LeaseSpec // the record as last seen to change
+	observedAt time.Time                // this replica's clock when it saw observed change
+	renewedAt  time.Time                // when the last successful write naming this replica was sent
+	// mayHold is set while the Lease may name this replica: it was read
+	// or written so, or a write naming it failed without saying whether it
+	// happened. A clean stop releases the Lease only then.
+	mayHold bool
+	trouble string // the last failed call, logged once until calls succeed again
 }
 
 // New returns an Elector; Run takes part in the election.
@@ -108,13 +142,8 @@ func New(o Options) (*Elector, error) {
 	if err := o.check(); err != nil {
 		return nil, fmt.Errorf("leader election: %w", err)
 	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: o.LeaseNamespace, Name: o.LeaseName},
-		Client:     o.Client.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: o.Identity},
-	}
 	o.Logger = o.Logger.With("lease", o.LeaseNamespace+"/"+o.LeaseName, "identity", o.Identity)
-	return &Elector{o: o, lock: lock}, nil
+	return &Elector{o: o, leases: o.Client.CoordinationV1().Leases(o.LeaseNamespace)}, nil
 }
 
 // IsLeader reports whether Lead is running on this replica.
@@ -126,77 +155,307 @@ func (e *Elector) Identity() string { return e.o.Identity }
 // Run takes part in the election until ctx ends: whenever this replica
 // wins, it runs Lead until the leadership is lost, then stands again. It
 // returns nil once ctx has ended, Lead has returned and (unless
-// KeepLeaseOnStop) the Lease has been released.
+// KeepLeaseOnStop) the Lease has been released. An Elector runs once at a
+// time.
 func (e *Elector) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := e.term(ctx); err != nil {
-			return err
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("leader election: Run is already running")
+	}
+	defer e.running.Store(false)
+	for e.acquire(ctx) && ctx.Err() == nil {
+		e.lead(ctx)
+		if ctx.Err() != nil {
+			break
 		}
-		if ctx.Err() == nil {
-			// Lost the lease (the API server unreachable, or another took
-			// it): stand again after a pause, as a follower.
-			e.o.Logger.Warn("leadership lost; standing again")
-			select {
-			case <-ctx.Done():
-			case <-time.After(e.o.RetryPeriod):
-			}
+		// Lost the Lease (the API server unreachable, or another took
+		// it): stand again after a pause, as a follower.
+		e.o.Logger.Warn("leadership lost; standing again")
+		if !sleep(ctx, e.o.RetryPeriod) {
+			break
 		}
+	}
+	// Stopped while standing: a write that took the Lease may have
+	// happened without this replica hearing of it.
+	if !e.o.KeepLeaseOnStop {
+		e.release()
 	}
 	return nil
 }
 
-// term runs one client-go election: it waits to acquire the Lease, runs
-// Lead while it is held, and returns when ctx ends or the Lease is lost.
-func (e *Elector) term(ctx context.Context) error {
-	// client-go starts OnStartedLeading on a goroutine of its own that it
-	// does not wait for; this one only hands its context over, and Lead
-	// runs here, on Run's goroutine, where it is waited for.
-	started := make(chan context.Context, 1)
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            e.lock,
-		LeaseDuration:   e.o.LeaseDuration,
-		RenewDeadline:   e.o.RenewDeadline,
-		RetryPeriod:     e.o.RetryPeriod,
-		ReleaseOnCancel: !e.o.KeepLeaseOnStop,
-		Name:            e.o.LeaseName,
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(lctx context.Context) { started <- lctx },
-			OnStoppedLeading: func() {},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+// acquire stands until this replica holds the Lease (true) or ctx ends
+// (false), trying every retry period with jitter.
+func (e *Elector) acquire(ctx context.Context) bool {
+	e.o.Logger.Debug("standing for election")
+	for {
+		if e.tryAcquire(ctx) {
+			return true
+		}
+		if !sleep(ctx, jitter(e.o.RetryPeriod)) {
+			return false
+		}
 	}
-	// The election's own context ends only after Lead has returned, so
-	// the Lease is renewed while Lead winds down and released after it.
-	ectx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopElection()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		le.Run(ectx)
-	}()
+}
 
-	var lctx context.Context
-	select {
-	case lctx = <-started:
-	case <-ctx.Done():
-	case <-done:
-		// NewLeaderElector checked everything that could end Run early;
-		// only ectx ends it, and that has not happened yet.
+// tryAcquire reads the Lease and takes it if it is free, expired or
+// already this replica's.
+func (e *Elector) tryAcquire(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, e.o.RenewDeadline)
+	defer cancel()
+	l, err := e.leases.Get(ctx, e.o.LeaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return e.create(ctx)
 	}
-	if lctx != nil {
-		leadCtx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(lctx, cancel)
-		e.change(true)
-		e.o.Lead(leadCtx)
-		e.change(false)
-		stop()
+	if err != nil {
+		e.failed("read the Lease", err)
+		return false
+	}
+	e.see(l)
+	holder := holderOf(l)
+	if holder != "" && holder != e.o.Identity && time.Now().Before(e.expiry()) {
+		return false
+	}
+	now := time.Now()
+	spec := e.record(now)
+	if holder == e.o.Identity {
+		// Ours already (a write whose answer was lost, or a restart
+		// under the same name): the term goes on.
+		spec.AcquireTime, spec.LeaseTransitions = l.Spec.AcquireTime, l.Spec.LeaseTransitions
+	} else {
+		spec.LeaseTransitions = ptr.To(ptr.Deref(l.Spec.LeaseTransitions, 0) + 1)
+	}
+	if err := e.write(ctx, l, spec); err != nil {
+		// A conflict: another candidate wrote first. The next attempt
+		// reads what it wrote.
+		e.failed("take the Lease", err)
+		return false
+	}
+	e.renewedAt = now
+	e.o.Logger.Info("acquired the Lease", "previous_holder", holder, "transitions", ptr.Deref(spec.LeaseTransitions, 0))
+	return true
+}
+
+// create makes the Lease, held by this replica.
+func (e *Elector) create(ctx context.Context) bool {
+	now := time.Now()
+	l := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: e.o.LeaseName, Namespace: e.o.LeaseNamespace},
+		Spec:       e.record(now),
+	}
+	got, err := e.leases.Create(ctx, l, metav1.CreateOptions{})
+	if err != nil {
+		// AlreadyExists: another candidate created it first.
+		if !known(err) {
+			e.mayHold = true
+		}
+		e.failed("create the Lease", err)
+		return false
+	}
+	e.ok()
+	e.see(got)
+	e.renewedAt = now
+	e.o.Logger.Info("created the Lease")
+	return true
+}
+
+// lead runs Lead while the Lease is renewed, then releases the Lease
+// unless told to keep it.
+func (e *Elector) lead(ctx context.Context) {
+	leadCtx, endLead := context.WithCancel(ctx)
+	defer endLead()
+	// The renewal goes on after ctx ends, until Lead has returned: the
+	// Lease stays held while Lead closes the chat connections.
+	rctx, stopRenewal := context.WithCancel(context.WithoutCancel(ctx))
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		e.renew(rctx, endLead)
+	}()
+	e.change(true)
+	e.o.Lead(leadCtx)
+	e.change(false)
+	stopRenewal()
+	<-renewed
+	if !e.o.KeepLeaseOnStop {
+		e.release()
+	}
+}
+
+// renew renews the Lease every retry period until ctx ends, or until the
+// leadership is lost: then it ends Lead's context. The leadership is lost
+// when another holder is seen, or when no renewal has succeeded within
+// the renew deadline of the last one sent that did (the others count the
+// lease duration from a moment after that one was sent).
+func (e *Elector) renew(ctx context.Context, endLead context.CancelFunc) {
+	for {
+		dctx, cancel := context.WithDeadline(ctx, e.renewedAt.Add(e.o.RenewDeadline))
+		renewed, gone := false, false
+		for !renewed && !gone && sleep(dctx, e.o.RetryPeriod) {
+			renewed, gone = e.tryRenew(dctx)
+		}
 		cancel()
+		switch {
+		case renewed:
+			continue
+		case ctx.Err() != nil:
+			return // stopped while leading: release follows
+		case gone:
+			e.o.Logger.Warn("another replica holds the Lease: stopping leading", "holder", holderOf(e.lease))
+		default:
+			e.o.Logger.Error("could not renew the Lease within the renew deadline: stopping leading",
+				"renew_deadline", e.o.RenewDeadline, "last_error", e.trouble)
+		}
+		endLead()
+		return
 	}
-	stopElection()
-	<-done
+}
+
+// tryRenew writes a new renew time on the Lease; gone reports that
+// someone else holds it now.
+func (e *Elector) tryRenew(ctx context.Context) (renewed, gone bool) {
+	l := e.lease
+	for range 2 {
+		now := time.Now()
+		spec := e.record(now)
+		spec.AcquireTime, spec.LeaseTransitions = l.Spec.AcquireTime, l.Spec.LeaseTransitions
+		err := e.write(ctx, l, spec)
+		if err == nil {
+			e.renewedAt = now
+			return true, false
+		}
+		e.failed("renew the Lease", err)
+		if !apierrors.IsConflict(err) {
+			return false, false
+		}
+		// Someone wrote the Lease since this replica did: read it, and
+		// renew only if it still names this replica.
+		if l, err = e.leases.Get(ctx, e.o.LeaseName, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) { // deleted: stand again, as for a new Lease
+				e.lease, e.mayHold = nil, false
+				return false, true
+			}
+			e.failed("read the Lease", err)
+			return false, false
+		}
+		e.see(l)
+		if holderOf(l) != e.o.Identity {
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// release lets go of the Lease if it may name this replica, so that
+// another takes over at once: it clears the holder and sets a one-second
+// duration, as client-go does. Called only when Lead is not running.
+func (e *Elector) release() {
+	if !e.mayHold {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.o.RenewDeadline)
+	defer cancel()
+	l := e.lease
+	for ctx.Err() == nil {
+		if l == nil || holderOf(l) != e.o.Identity {
+			var err error
+			if l, err = e.leases.Get(ctx, e.o.LeaseName, metav1.GetOptions{}); err != nil {
+				if apierrors.IsNotFound(err) {
+					e.mayHold = false
+					return
+				}
+				e.o.Logger.Error("could not read the Lease to release it; the others take over when it expires", "err", err)
+				return
+			}
+			e.see(l)
+			if holderOf(l) != e.o.Identity {
+				return
+			}
+		}
+		now := metav1.NewMicroTime(time.Now())
+		spec := coordinationv1.LeaseSpec{
+			HolderIdentity: ptr.To(""), LeaseDurationSeconds: ptr.To(int32(1)),
+			AcquireTime: &now, RenewTime: ptr.To(now), LeaseTransitions: l.Spec.LeaseTransitions,
+		}
+		err := e.write(ctx, l, spec)
+		if err == nil {
+			e.o.Logger.Info("released the Lease")
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			e.o.Logger.Error("could not release the Lease; the others take over when it expires", "err", err)
+			return
+		}
+		l = nil // written since: read it again
+	}
+	e.o.Logger.Error("could not release the Lease within the renew deadline; the others take over when it expires")
+}
+
+// write replaces the Lease's spec, on the resourceVersion of base.
+func (e *Elector) write(ctx context.Context, base *coordinationv1.Lease, spec coordinationv1.LeaseSpec) error {
+	l := base.DeepCopy()
+	l.Spec = spec
+	got, err := e.leases.Update(ctx, l, metav1.UpdateOptions{})
+	if err != nil {
+		if !known(err) && ptr.Deref(spec.HolderIdentity, "") == e.o.Identity {
+			e.mayHold = true
+		}
+		return err
+	}
+	e.ok()
+	e.see(got)
 	return nil
+}
+
+// see records a Lease read or written: the record's observation time
+// moves only when the record changed.
+func (e *Elector) see(l *coordinationv1.Lease) {
+	e.lease = l
+	e.mayHold = holderOf(l) == e.o.Identity
+	if e.observedAt.IsZero() || !sameRecord(&e.observed, &l.Spec) {
+		if h := holderOf(l); h != ptr.Deref(e.observed.HolderIdentity, "") && h != e.o.Identity {
+			e.o.Logger.Debug("new Lease holder", "holder", h)
+		}
+		e.observed = *l.Spec.DeepCopy()
+		e.observedAt = time.Now()
+	}
+}
+
+// expiry is when the observed record's term runs out, by this replica's
+// clock.
+func (e *Elector) expiry() time.Time {
+	return e.observedAt.Add(time.Duration(ptr.Deref(e.observed.LeaseDurationSeconds, 0)) * time.Second)
+}
+
+// record is the Lease's spec naming this replica from now.
+func (e *Elector) record(now time.Time) coordinationv1.LeaseSpec {
+	t := metav1.NewMicroTime(now)
+	return coordinationv1.LeaseSpec{
+		HolderIdentity:       ptr.To(e.o.Identity),
+		LeaseDurationSeconds: ptr.To(int32(e.o.LeaseDuration / time.Second)),
+		AcquireTime:          &t,
+		RenewTime:            ptr.To(t),
+		LeaseTransitions:     ptr.To(int32(0)),
+	}
+}
+
+// failed logs a failed call once, until calls succeed again.
+func (e *Elector) failed(what string, err error) {
+	msg := what + ": " + err.Error()
+	if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+		e.o.Logger.Debug("lost a race for the Lease", "call", what, "err", err)
+		return
+	}
+	if msg != e.trouble {
+		e.o.Logger.Warn("leader election: could not "+what, "err", err)
+	}
+	e.trouble = msg
+}
+
+// ok notes a successful call after failures.
+func (e *Elector) ok() {
+	if e.trouble != "" {
+		e.o.Logger.Info("leader election: the API server answers again")
+		e.trouble = ""
+	}
 }
 
 func (e *Elector) change(leading bool) {
@@ -208,6 +467,51 @@ func (e *Elector) change(leading bool) {
 	}
 	if e.o.OnChange != nil {
 		e.o.OnChange(leading)
+	}
+}
+
+func holderOf(l *coordinationv1.Lease) string {
+	if l == nil {
+		return ""
+	}
+	return ptr.Deref(l.Spec.HolderIdentity, "")
+}
+
+// sameRecord compares the election's fields of two Lease specs.
+func sameRecord(a, b *coordinationv1.LeaseSpec) bool {
+	sameTime := func(x, y *metav1.MicroTime) bool {
+		return x == nil && y == nil || x != nil && y != nil && x.Equal(y)
+	}
+	return ptr.Equal(a.HolderIdentity, b.HolderIdentity) &&
+		ptr.Equal(a.LeaseDurationSeconds, b.LeaseDurationSeconds) &&
+		ptr.Equal(a.LeaseTransitions, b.LeaseTransitions) &&
+		ptr.Equal(a.PreferredHolder, b.PreferredHolder) &&
+		ptr.Equal(a.Strategy, b.Strategy) &&
+		sameTime(a.AcquireTime, b.AcquireTime) && sameTime(a.RenewTime, b.RenewTime)
+}
+
+// known reports whether a failed write surely did not happen: the API
+// server refused it. A timeout or a broken connection leaves it unknown.
+func known(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) ||
+		apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsInvalid(err) ||
+		apierrors.IsBadRequest(err)
+}
+
+// jitter is d stretched by up to jitterFactor, at random.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Float64()*jitterFactor*float64(d))
+}
+
+// sleep waits for d; false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -246,14 +550,14 @@ type ClientOptions struct {
 	Context    string // a context in it; empty: the current one
 	InCluster  bool   // the pod's service account
 	UserAgent  string
-	// Timeout bounds each API call (client-go's acquire loop sets none of
-	// its own); use the renew deadline. Zero means 10s.
+	// Timeout bounds each HTTP request (the Elector also bounds each
+	// call by the renew deadline); use the renew deadline. Zero means 10s.
 	Timeout time.Duration
 }
 
 // NewClient returns a client for the Lease from a kubeconfig or the pod's
 // service account.
-func NewClient(o ClientOptions) (kubernetes.Interface, error) {
+func NewClient(o ClientOptions) (kube.Interface, error) {
 	var cfg *rest.Config
 	var err error
 	if o.InCluster {
@@ -274,7 +578,7 @@ func NewClient(o ClientOptions) (kubernetes.Interface, error) {
 
 // ClientFor returns a client for the Lease from a REST config, with each
 // call bounded by timeout (zero: 10s).
-func ClientFor(cfg *rest.Config, userAgent string, timeout time.Duration) (kubernetes.Interface, error) {
+func ClientFor(cfg *rest.Config, userAgent string, timeout time.Duration) (kube.Interface, error) {
 	cfg = rest.CopyConfig(cfg)
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -284,9 +588,17 @@ func ClientFor(cfg *rest.Config, userAgent string, timeout time.Duration) (kuber
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "parley"
 	}
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := wrap(kubernetes.NewForConfig(cfg)) // TODO(krest): kube.NewForConfig
 	if err != nil {
 		return nil, fmt.Errorf("leader election: kubernetes client: %w", err)
 	}
 	return c, nil
+}
+
+// wrap adapts client-go's clientset until kube's own REST client lands.
+func wrap(c *kubernetes.Clientset, err error) (kube.Interface, error) {
+	if err != nil {
+		return nil, err
+	}
+	return kubego.Wrap(c), nil
 }
