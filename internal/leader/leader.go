@@ -39,13 +39,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/parley-chatops/parley/internal/kube"
-	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
 // jitterFactor spreads the candidates' attempts to acquire the Lease: each
@@ -588,17 +586,9 @@ func ClientFor(cfg *rest.Config, userAgent string, timeout time.Duration) (kube.
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "parley"
 	}
-	c, err := wrap(kubernetes.NewForConfig(cfg)) // TODO(krest): kube.NewForConfig
+	c, err := kube.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("leader election: kubernetes client: %w", err)
 	}
 	return c, nil
-}
-
-// wrap adapts client-go's clientset until kube's own REST client lands.
-func wrap(c *kubernetes.Clientset, err error) (kube.Interface, error) {
-	if err != nil {
-		return nil, err
-	}
-	return kubego.Wrap(c), nil
 }
