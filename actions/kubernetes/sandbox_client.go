@@ -119,10 +119,14 @@ func (c client[T, L, E]) List(_ context.Context, opts metav1.ListOptions) (L, er
 	if err != nil {
 		return empty, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
 	}
-	if _, err := fields.ParseSelector(opts.FieldSelector); err != nil {
+	fsel, err := fields.ParseSelector(opts.FieldSelector)
+	if err != nil {
 		return empty, apierrors.NewBadRequest(err.Error())
 	}
-	obj, err := c.s.invoke(k8stesting.NewListActionWithOptions(c.r.gvr, c.r.gvk, c.ns, opts), empty)
+	// k8stesting.NewListActionWithOptions, with the selectors parsed once.
+	a := k8stesting.ListActionImpl{ListOptions: opts, ListRestrictions: k8stesting.ListRestrictions{Labels: sel, Fields: fsel}}
+	a.Verb, a.Resource, a.Kind, a.Namespace = "list", c.r.gvr, c.r.gvk, c.ns
+	obj, err := c.s.invoke(a, empty)
 	list, err := result(obj, err, empty)
 	if err != nil || obj == nil {
 		return list, err
