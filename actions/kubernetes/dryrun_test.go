@@ -120,7 +120,7 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 	twin := newKit(t) // the same cluster, without the dry runs
 	ctx := context.Background()
 	dry := []string{metav1.DryRunAll}
-	deployments := k.sb.Fake().AppsV1().Deployments("prod")
+	deployments := k.sb.Client().AppsV1().Deployments("prod")
 	before := k.snapshot(t)
 
 	d := k.deployment(t, "prod", "cart")
@@ -153,19 +153,19 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 		t.Errorf("dry-run patch: %v", err)
 	}
 
-	if err := deployments.Delete(ctx, "cart", metav1.DeleteOptions{DryRun: dry}); err != nil {
+	if err := deleteObject(k.sb, deploymentsGVR, "prod", "cart", metav1.DeleteOptions{DryRun: dry}); err != nil {
 		t.Errorf("dry-run delete: %v", err)
 	}
-	if err := deployments.Delete(ctx, "nope", metav1.DeleteOptions{DryRun: dry}); !apierrors.IsNotFound(err) {
+	if err := deleteObject(k.sb, deploymentsGVR, "prod", "nope", metav1.DeleteOptions{DryRun: dry}); !apierrors.IsNotFound(err) {
 		t.Errorf("dry-run delete of a missing deployment: %v", err)
 	}
 
 	gen := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "notes-", Namespace: "prod"}}
-	created, err := k.sb.Fake().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{DryRun: dry})
+	created, err := k.sb.Client().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{DryRun: dry})
 	if err != nil || created.Name == "" || created.Name == "notes-" {
 		t.Errorf("dry-run create: %v %+v", err, created)
 	}
-	if _, err := deployments.Create(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "cart"}, Spec: d.Spec},
+	if _, err := create(k.sb, deploymentsGVR, "prod", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "cart"}, Spec: d.Spec},
 		metav1.CreateOptions{DryRun: dry}); !apierrors.IsAlreadyExists(err) {
 		t.Errorf("dry-run create of an existing deployment: %v", err)
 	}
@@ -173,14 +173,14 @@ func TestSandboxDryRunStoresNothing(t *testing.T) {
 	if after := k.snapshot(t); !reflect.DeepEqual(before, after) {
 		t.Error("dry runs changed the sandbox")
 	}
-	if list, _ := k.sb.Fake().CoreV1().ConfigMaps("prod").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
+	if list, _ := k.sb.Client().CoreV1().ConfigMaps("prod").List(ctx, metav1.ListOptions{}); len(list.Items) != 0 {
 		t.Errorf("dry-run create stored %d config maps", len(list.Items))
 	}
 
 	// The next real writes get the same names and versions as in a
 	// sandbox that never saw the dry runs.
 	realCM := func(k *kit) *corev1.ConfigMap {
-		cm, err := k.sb.Fake().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{})
+		cm, err := k.sb.Client().CoreV1().ConfigMaps("prod").Create(ctx, gen, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

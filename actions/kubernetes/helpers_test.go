@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/parley-chatops/parley/internal/action"
 )
@@ -144,4 +148,32 @@ func mustErrIs(t *testing.T, err, kind error, contains ...string) {
 			t.Errorf("error %q does not contain %q", err, c)
 		}
 	}
+}
+
+// The writes Parley's client does not offer, served by the sandbox as
+// client-go's fake typed clients send them (Sandbox.Invoke), for tests
+// that change the cluster behind Parley's back.
+
+// create is a typed client's Create.
+func create[T runtime.Object](sb *Sandbox, gvr schema.GroupVersionResource, ns string, obj T, opts metav1.CreateOptions) (T, error) {
+	return typedAnswer[T](sb.Invoke(k8stesting.NewCreateActionWithOptions(gvr, ns, obj, opts)))
+}
+
+// updateStatus is a typed client's UpdateStatus.
+func updateStatus[T runtime.Object](sb *Sandbox, gvr schema.GroupVersionResource, ns string, obj T, opts metav1.UpdateOptions) (T, error) {
+	return typedAnswer[T](sb.Invoke(k8stesting.NewUpdateSubresourceActionWithOptions(gvr, "status", ns, obj, opts)))
+}
+
+// deleteObject is a typed client's Delete.
+func deleteObject(sb *Sandbox, gvr schema.GroupVersionResource, ns, name string, opts metav1.DeleteOptions) error {
+	_, err := sb.Invoke(k8stesting.NewDeleteActionWithOptions(gvr, ns, name, opts))
+	return err
+}
+
+func typedAnswer[T runtime.Object](obj runtime.Object, err error) (T, error) {
+	t, ok := obj.(T)
+	if !ok && err == nil {
+		err = fmt.Errorf("the sandbox answered a %T, want a %T", obj, t)
+	}
+	return t, err
 }

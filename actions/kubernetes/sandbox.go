@@ -14,25 +14,29 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/kube"
-	"github.com/parley-chatops/parley/internal/kube/kubego"
 )
 
-// Sandbox is an in-memory Kubernetes cluster for tests and the demo: a
-// client-go fake clientset loaded from ordinary manifests, with the API
+// Sandbox is an in-memory Kubernetes cluster for tests and the demo: an
+// object tracker (client-go's testing package) loaded from ordinary
+// manifests of the API groups Parley uses (sandboxScheme), with the API
 // server behaviour the actions rely on (resourceVersions with optimistic
 // concurrency, generations, the deployments' scale subresource, status kept
 // apart from spec, cascading deletes) and a small deterministic deployment
@@ -45,13 +49,19 @@ import (
 // label and field selectors where the objects are and copies only what
 // matches (sandbox_store.go).
 //
+// Its client (Client) turns every call into the request client-go's fake
+// clientsets build (a k8stesting.Action) and serves it through a
+// k8stesting.Fake, so tests can inject failures and read the requests
+// served, without linking client-go's clientset (sandbox_client.go).
+//
 // The sandbox starts no goroutines and needs no closing, and it can serve
 // for days: like every fake clientset it records each request it serves
 // (Fake().Actions(), for tests), but it forgets them once more than
 // maxRecordedActions have piled up, and the events its controller records
 // expire after an hour, as the API server's do.
 type Sandbox struct {
-	client  *fake.Clientset
+	fake    *k8stesting.Fake
+	scheme  *runtime.Scheme
 	tracker *store
 	patch   k8stesting.ReactionFunc // the fake's own patch logic, on the store
 	now     func() time.Time
@@ -75,12 +85,9 @@ var (
 	namespacesGVR  = corev1.SchemeGroupVersion.WithResource("namespaces")
 )
 
-// clusterScoped are the kinds a manifest may give without a namespace.
-var clusterScoped = map[string]bool{
-	"Namespace": true, "Node": true, "PersistentVolume": true, "ClusterRole": true,
-	"ClusterRoleBinding": true, "StorageClass": true, "PriorityClass": true,
-	"IngressClass": true, "RuntimeClass": true,
-}
+// clusterScoped are the kinds the sandbox serves (sandboxScheme) that a
+// manifest gives without a namespace.
+var clusterScoped = map[string]bool{"Namespace": true, "Node": true, "PersistentVolume": true}
 
 // NewSandbox returns a sandbox cluster holding the objects of the given
 // multi-document YAML manifests, with the wall clock.
@@ -91,8 +98,10 @@ func NewSandbox(manifests ...[]byte) (*Sandbox, error) {
 // NewSandboxWithClock is NewSandbox with a clock for creation times and
 // status timestamps.
 //
-// Manifests are ordinary Kubernetes YAML, decoded strictly (an unknown
-// field is an error naming the document). Namespaces are created first,
+// Manifests are ordinary Kubernetes YAML of the groups the sandbox serves
+// (core v1, apps/v1, batch/v1, autoscaling/v1 and v2,
+// coordination.k8s.io/v1), decoded strictly (an unknown field, or a kind
+// of another group, is an error naming the document). Namespaces are created first,
 // then the other objects in order; namespaced objects must name their
 // namespace. Given uids, creation times and generations are kept; missing
 // ones are filled in. A timestamp field in block style (a key ending in
@@ -100,31 +109,72 @@ func NewSandbox(manifests ...[]byte) (*Sandbox, error) {
 // or now-<duration> (now-3d, now-25m), so a demo keeps plausible ages. Every deployment is then reconciled once: ReplicaSets
 // and pods the manifests leave out are created as the controller would.
 func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, error) {
-	cs := fake.NewSimpleClientset()
-	st := newStore(cs.Tracker())
-	s := &Sandbox{client: cs, tracker: st, patch: k8stesting.ObjectReaction(st), now: now}
+	sch, err := sandboxScheme()
+	if err != nil {
+		return nil, err
+	}
+	// The tracker and the reactors are those of client-go's
+	// fake.NewSimpleClientset, on the sandbox's own scheme: the fake's
+	// object reaction answers plain gets; the sandbox's API-server layer
+	// (react) goes before it.
+	tracker := k8stesting.NewObjectTracker(sch, serializer.NewCodecFactory(sch).UniversalDecoder())
+	st := newStore(tracker, sch)
+	f := &k8stesting.Fake{}
+	f.AddReactor("*", "*", k8stesting.ObjectReaction(tracker))
+	s := &Sandbox{fake: f, scheme: sch, tracker: st, patch: k8stesting.ObjectReaction(st), now: now}
 	if err := s.load(manifests); err != nil {
 		return nil, err
 	}
-	cs.PrependReactor("*", "*", s.react)
+	f.PrependReactor("*", "*", s.react)
 	return s, nil
 }
 
-// Client returns the sandbox's clientset. Besides the fake's objects it
+// sandboxScheme registers the API groups the sandbox serves: those Parley
+// calls and nothing else (client-go's scheme registers every group
+// Kubernetes has, at a cost in memory and start-up time in every
+// process). A manifest holding a kind of another group is refused.
+func sandboxScheme() (*runtime.Scheme, error) {
+	sch := runtime.NewScheme()
+	metav1.AddToGroupVersion(sch, schema.GroupVersion{Version: "v1"})
+	groups := runtime.SchemeBuilder{
+		corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme,
+		autoscalingv1.AddToScheme, autoscalingv2.AddToScheme,
+		coordinationv1.AddToScheme,
+	}
+	if err := groups.AddToScheme(sch); err != nil {
+		return nil, fmt.Errorf("sandbox: register the API types: %w", err)
+	}
+	return sch, nil
+}
+
+// servedGroups names the groups of sandboxScheme, for the error that
+// refuses a manifest's kind.
+const servedGroups = "v1, apps/v1, batch/v1, autoscaling/v1, autoscaling/v2, coordination.k8s.io/v1"
+
+// Client returns the sandbox's client. Besides the tracker's objects it
 // serves pod logs (pods/log), made up from each pod's containers and the
 // clock (sandbox_logs.go).
-func (s *Sandbox) Client() kube.Interface {
-	return kubego.Wrap(sandboxClient{Clientset: s.client, s: s})
-}
+func (s *Sandbox) Client() kube.Interface { return sandboxClient{s} }
 
 // Clients returns a ClientFor that gives every subject the sandbox client.
 func (s *Sandbox) Clients() ClientFor { return StaticClient(s.Client()) }
 
-// Fake returns the underlying fake clientset, for tests that inject
-// failures with PrependReactor or read the requests it recorded
-// (Actions). Those are forgotten once more than maxRecordedActions have
-// piled up, so a test reads them soon after the requests it checks.
-func (s *Sandbox) Fake() *fake.Clientset { return s.client }
+// Fake returns the reactor chain that serves the sandbox's requests, for
+// tests that inject failures with PrependReactor or read the requests it
+// recorded (Actions). Those are forgotten once more than
+// maxRecordedActions have piled up, so a test reads them soon after the
+// requests it checks.
+func (s *Sandbox) Fake() *k8stesting.Fake { return s.fake }
+
+// Invoke serves a request the client (kube.Interface) does not offer, such
+// as a create, a delete or a status write of any resource the sandbox
+// holds, exactly as the client serves its own: recorded, through the
+// reactors, the API-server layer and the controllers. Tests use it to
+// change the cluster behind Parley's back, building the request with
+// client-go's testing package (k8stesting.NewCreateAction and the rest).
+func (s *Sandbox) Invoke(a k8stesting.Action) (runtime.Object, error) {
+	return s.invoke(a, nil)
+}
 
 // relativeTime matches timestamp fields written as now or now-<duration>.
 var relativeTime = regexp.MustCompile(`(?m)^([ \t]*(?:-[ \t]+)?[A-Za-z]*(?:Timestamp|Time|At)):[ \t]*["']?now(?:-([0-9a-z]+))?["']?[ \t]*$`)
@@ -136,7 +186,7 @@ type document struct {
 }
 
 func (s *Sandbox) load(manifests [][]byte) error {
-	decoder := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme,
+	decoder := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s.scheme, s.scheme,
 		kjson.SerializerOptions{Yaml: true, Strict: true})
 	loadTime := s.now()
 	var docs []document
@@ -238,6 +288,13 @@ func decodeDocument(decoder runtime.Decoder, raw []byte) (doc document, skip boo
 		}
 	}
 	obj, gvk, err := decoder.Decode(raw, nil, nil)
+	if runtime.IsNotRegisteredError(err) {
+		kind := head.Kind
+		if gvk != nil && gvk.Kind != "" {
+			kind = gvk.GroupVersion().String() + " " + gvk.Kind
+		}
+		return doc, false, fmt.Errorf("the sandbox does not serve %s (it holds the kinds of %s): %w", kind, servedGroups, err)
+	}
 	if err != nil {
 		return doc, false, err
 	}

@@ -1,7 +1,7 @@
 package kubernetes
 
 // The sandbox's API-server layer: what a real API server does on writes
-// that the fake clientset's object tracker does not.
+// that client-go's object tracker does not.
 
 import (
 	"crypto/sha256"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -25,15 +26,15 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 )
 
-// react is the API-server layer in front of the fake's object tracker. It
+// react is the API-server layer in front of the object tracker. It
 // handles writes, lists and the scale subresource; a plain get falls
-// through to the fake's own reactor. The fake calls it with its lock held,
-// so it must not call the clientset, only the store.
+// through to the tracker's own reaction. The fake calls it with its lock
+// held, so it must not call the client, only the store.
 //
 // A write with dryRun=All is checked and answered exactly like the real
 // write, but nothing is stored and no controller runs, as on a real API
-// server (the fake clientset's own tracker would ignore the option and
-// apply the change).
+// server (the tracker's own reaction would ignore the option and apply
+// the change).
 func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 	s.recorded.Add(1) // the fake recorded a before calling its reactors
 	switch a := a.(type) {
@@ -67,6 +68,9 @@ func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 		}
 		return false, nil, nil
 	case k8stesting.CreateActionImpl:
+		if a.Resource == selfSubjectAccessReviewsGVR {
+			return true, allowed(a.Object), nil
+		}
 		if a.Subresource != "" {
 			return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "create "+a.Subresource)
 		}
@@ -98,10 +102,23 @@ func (s *Sandbox) react(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewMethodNotSupported(a.Resource.GroupResource(), "deletecollection")
 	case k8stesting.GenericActionImpl:
 		if a.Resource == podsGVR && a.Subresource == "log" {
-			return true, nil, nil // served by sandboxPods.GetLogs, which only asks whether a test injects a failure
+			return true, nil, nil // served by sandboxPods.Logs, which only asks whether a test injects a failure
 		}
 	}
 	return false, nil, nil
+}
+
+// allowed answers a SelfSubjectAccessReview: the sandbox has no RBAC, so
+// its one identity may do everything. Nothing is stored, as on a real API
+// server.
+func allowed(obj runtime.Object) runtime.Object {
+	review, ok := obj.(*authorizationv1.SelfSubjectAccessReview)
+	if !ok {
+		return nil
+	}
+	review = review.DeepCopy()
+	review.Status = authorizationv1.SubjectAccessReviewStatus{Allowed: true, Reason: "the sandbox cluster allows everything (it has no RBAC)"}
+	return review
 }
 
 // isDryRun reports whether a write's dryRun option asks for a dry run.

@@ -5,71 +5,24 @@ package kubernetes
 // the clock, so the demo can show kubernetes.logs without a cluster.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes/scheme"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
-	fakerest "k8s.io/client-go/rest/fake"
-	k8stesting "k8s.io/client-go/testing"
 )
 
-type sandboxCore struct {
-	corev1client.CoreV1Interface
-	s *Sandbox
-}
-
-func (c sandboxCore) Pods(ns string) corev1client.PodInterface {
-	return sandboxPods{PodInterface: c.CoreV1Interface.Pods(ns), s: c.s, ns: ns}
-}
-
-type sandboxPods struct {
-	corev1client.PodInterface
-	s  *Sandbox
-	ns string
-}
-
-// GetLogs answers pods/log as the API server does: the log text, or a
-// Status error (pod not found, container not valid, no previous
-// container). The request is recorded in the fake's actions, and a
-// reactor a test prepends on "get" "pods/log" can make it fail.
-func (p sandboxPods) GetLogs(name string, opts *corev1.PodLogOptions) *rest.Request {
-	if opts == nil {
-		opts = &corev1.PodLogOptions{}
-	}
-	act := k8stesting.GenericActionImpl{ActionImpl: k8stesting.ActionImpl{Namespace: p.ns, Verb: "get", Resource: podsGVR, Subresource: "log"}, Value: opts}
-	_, injected := p.s.client.Invokes(act, nil)
-	rc := &fakerest.RESTClient{
-		NegotiatedSerializer: scheme.Codecs.WithoutConversion(),
-		GroupVersion:         corev1.SchemeGroupVersion,
-		VersionedAPIPath:     fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/log", p.ns, name),
-		Client: fakerest.CreateHTTPClient(func(*http.Request) (*http.Response, error) {
-			if injected != nil {
-				return nil, injected
-			}
-			return p.s.serveLog(p.ns, name, opts), nil
-		}),
-	}
-	return rc.Request()
-}
-
-// serveLog is the API server's answer to GET pods/NAME/log.
-func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Response {
+// serveLog is the API server's answer to GET pods/NAME/log: the log, or
+// the Status error the API server answers with.
+func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte, error) {
 	obj, err := s.tracker.Get(podsGVR, ns, name)
 	if err != nil {
-		return statusResponse(err)
+		return nil, err
 	}
 	pod := obj.(*corev1.Pod)
 	container := opts.Container
@@ -79,13 +32,13 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 			for _, c := range pod.Spec.Containers {
 				names = append(names, c.Name)
 			}
-			return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names)))
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names))
 		}
 		container = pod.Spec.Containers[0].Name
 	}
 	cs := containerStatus(pod, container)
 	if cs == nil {
-		return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name)))
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name))
 	}
 	var from, to time.Time
 	var crash *corev1.ContainerStateTerminated
@@ -93,7 +46,7 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 	case opts.Previous:
 		t := cs.LastTerminationState.Terminated
 		if t == nil {
-			return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, name)))
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, name))
 		}
 		from, to, crash = t.StartedAt.Time, t.FinishedAt.Time, t
 	case cs.State.Running != nil:
@@ -110,7 +63,7 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 		if cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
 			reason = cs.State.Waiting.Reason
 		}
-		return statusResponse(apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason)))
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason))
 	}
 	tail := -1
 	if opts.TailLines != nil {
@@ -137,20 +90,7 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) *http.Re
 	if opts.LimitBytes != nil && int64(len(body)) > *opts.LimitBytes {
 		body = body[:max(0, *opts.LimitBytes)]
 	}
-	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/plain"}},
-		Body: io.NopCloser(bytes.NewReader(body))}
-}
-
-// statusResponse is an API error as the API server writes it.
-func statusResponse(err error) *http.Response {
-	st := apierrors.NewInternalError(err).ErrStatus
-	if se, ok := err.(apierrors.APIStatus); ok {
-		st = se.Status()
-	}
-	st.Kind, st.APIVersion = "Status", "v1"
-	b, _ := json.Marshal(st)
-	return &http.Response{StatusCode: int(st.Code), Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(bytes.NewReader(b))}
+	return body, nil
 }
 
 // logLine is one line a demo container wrote.

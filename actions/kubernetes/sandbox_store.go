@@ -1,6 +1,6 @@
 package kubernetes
 
-// The sandbox's store: the fake clientset's object tracker with an index
+// The sandbox's store: the object tracker with an index
 // beside it, so that a list answers like an API server's (label and field
 // selectors applied where the objects are) instead of deep-copying every
 // object of the resource and leaving the filtering to the caller.
@@ -22,21 +22,19 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 )
 
-// store is an ObjectTracker: the fake's own tracker, which stays the
-// source of truth (the fake's reactors and Fake().Tracker() read it), and
-// an index of what it holds. Every write goes to the tracker first and
-// then refreshes the index from it, so the two never disagree about an
-// object the sandbox wrote. (A test that writes through Fake().Tracker()
-// bypasses the index, as it already bypassed the sandbox's controllers.)
+// store is an ObjectTracker: the tracker the fake's object reaction reads,
+// which stays the source of truth, and an index of what it holds. Every
+// write goes to the tracker first and then refreshes the index from it, so
+// the two never disagree about an object the sandbox wrote.
 //
 // The indexed objects are never handed out or changed in place: a list
 // deep-copies the objects it returns and nothing else.
 type store struct {
 	tracker k8stesting.ObjectTracker
+	scheme  *runtime.Scheme // the tracker's
 
 	mu      sync.RWMutex
 	objects map[schema.GroupVersionResource]map[string]map[string]runtime.Object // namespace, then name
@@ -44,8 +42,8 @@ type store struct {
 
 var _ k8stesting.ObjectTracker = (*store)(nil)
 
-func newStore(tracker k8stesting.ObjectTracker) *store {
-	return &store{tracker: tracker, objects: map[schema.GroupVersionResource]map[string]map[string]runtime.Object{}}
+func newStore(tracker k8stesting.ObjectTracker, scheme *runtime.Scheme) *store {
+	return &store{tracker: tracker, scheme: scheme, objects: map[schema.GroupVersionResource]map[string]map[string]runtime.Object{}}
 }
 
 // refresh copies one object from the tracker into the index, or drops it
@@ -103,7 +101,7 @@ func (s *store) Add(obj runtime.Object) error {
 	if err := s.tracker.Add(obj); err != nil {
 		return err
 	}
-	gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+	gvks, _, err := s.scheme.ObjectKinds(obj)
 	if err != nil {
 		return err
 	}
@@ -184,7 +182,7 @@ func (s *store) list(gvr schema.GroupVersionResource, gvk schema.GroupVersionKin
 		}
 	}
 	listGVK := gvk.GroupVersion().WithKind(gvk.Kind + "List")
-	list, err := scheme.Scheme.New(listGVK)
+	list, err := s.scheme.New(listGVK)
 	if err != nil {
 		return nil, err
 	}

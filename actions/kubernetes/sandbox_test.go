@@ -32,6 +32,8 @@ func TestNewSandboxRejectsBadManifests(t *testing.T) {
 		{"unknown field", string(unknownField), []string{"document 2 (Deployment prod/checkout)", `unknown field "spec.replcas"`}},
 		{"yaml syntax", "apiVersion: v1\nkind: Namespace\nmetadata: {name: [prod\n", []string{"document 1"}},
 		{"unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n", []string{"document 1 (Gizmo prod/g)", "Gizmo"}},
+		{"kind of a group the sandbox does not serve", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: prod}\n",
+			[]string{"document 1 (Ingress prod/shop)", "does not serve networking.k8s.io/v1 Ingress", "apps/v1"}},
 		{"no kind", "metadata: {name: x}\n", []string{"document 1", "Kind"}},
 		{"no namespace", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", []string{"document 1 (Pod p)", "without metadata.namespace"}},
 		{"missing namespace object", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: qa}\n", []string{"document 1 (Pod qa/p)", `namespaces "qa" not found`}},
@@ -86,7 +88,7 @@ func TestDemoLoadsWithoutRollingAnything(t *testing.T) {
 func TestSandboxAPISemantics(t *testing.T) {
 	k := newKit(t)
 	ctx := context.Background()
-	deployments := k.sb.Fake().AppsV1().Deployments("prod")
+	deployments := k.sb.Client().AppsV1().Deployments("prod")
 
 	d := k.deployment(t, "prod", "cart")
 	stale := d.DeepCopy()
@@ -127,17 +129,17 @@ func TestSandboxAPISemantics(t *testing.T) {
 
 	// A deleted pod is replaced; a deleted deployment takes its ReplicaSets and pods along.
 	pods := k.pods(t, "prod", "cart")
-	if err := k.sb.Fake().CoreV1().Pods("prod").Delete(ctx, pods[0].Name, metav1.DeleteOptions{}); err != nil {
+	if err := deleteObject(k.sb, podsGVR, "prod", pods[0].Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(k.pods(t, "prod", "cart")); n != 2 {
 		t.Errorf("%d pods after deleting one, want it replaced", n)
 	}
-	if err := deployments.Delete(ctx, "cart", metav1.DeleteOptions{}); err != nil {
+	if err := deleteObject(k.sb, deploymentsGVR, "prod", "cart", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rss, _ := k.sb.Fake().AppsV1().ReplicaSets("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
-	podList, _ := k.sb.Fake().CoreV1().Pods("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
+	rss, _ := k.sb.Client().AppsV1().ReplicaSets("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
+	podList, _ := k.sb.Client().CoreV1().Pods("prod").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cart"})
 	if len(rss.Items) != 0 || len(podList.Items) != 0 {
 		t.Errorf("after delete: %d ReplicaSets, %d pods left", len(rss.Items), len(podList.Items))
 	}
@@ -147,17 +149,17 @@ func TestSandboxAPISemantics(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "cart", Namespace: "prod"},
 		Spec:       *after.Spec.DeepCopy(),
 	}
-	if _, err := deployments.Create(ctx, nd, metav1.CreateOptions{}); err != nil {
+	if _, err := create(k.sb, deploymentsGVR, "prod", nd, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := firstLine(k.statusText(t, "prod", "cart")); got != "cart (prod): 2/2 ready, image shop/cart:2.7.2, revision 1" {
 		t.Errorf("status of a new deployment %q", got)
 	}
-	if _, err := k.sb.Fake().AppsV1().Deployments("qa").Create(ctx, nd, metav1.CreateOptions{}); !apierrors.IsBadRequest(err) {
+	if _, err := create(k.sb, deploymentsGVR, "qa", nd, metav1.CreateOptions{}); !apierrors.IsBadRequest(err) {
 		t.Errorf("create with mismatched namespaces: %v", err)
 	}
 	nd.Namespace = ""
-	if _, err := k.sb.Fake().AppsV1().Deployments("qa").Create(ctx, nd, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := create(k.sb, deploymentsGVR, "qa", nd, metav1.CreateOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("create in a missing namespace: %v", err)
 	}
 }
@@ -174,13 +176,13 @@ func TestSandboxStatusSubresource(t *testing.T) {
 		}
 	}
 	pod.Spec.NodeName = "elsewhere" // ignored by a status write
-	if _, err := k.sb.Fake().CoreV1().Pods("prod").UpdateStatus(ctx, &pod, metav1.UpdateOptions{}); err != nil {
+	if _, err := updateStatus(k.sb, podsGVR, "prod", &pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := firstLine(k.statusText(t, "prod", "checkout")); got != "checkout (prod): 2/3 ready, below minimum availability, image shop/checkout:1.4.2, revision 4" {
 		t.Errorf("status with an unready pod %q", got)
 	}
-	p, err := k.sb.Fake().CoreV1().Pods("prod").Get(ctx, pod.Name, metav1.GetOptions{})
+	p, err := k.sb.Client().CoreV1().Pods("prod").Get(ctx, pod.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestSandboxStatusSubresource(t *testing.T) {
 	// A status write to a deployment keeps its spec; the generation stays.
 	d := k.deployment(t, "prod", "checkout")
 	d.Spec.Replicas = ptr(int32(9))
-	upd, err := k.sb.Fake().AppsV1().Deployments("prod").UpdateStatus(ctx, d, metav1.UpdateOptions{})
+	upd, err := updateStatus(k.sb, deploymentsGVR, "prod", d, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestPlanStateTracksTheTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := k.pods(t, "prod", "checkout")[0]
-	if err := k.sb.Fake().CoreV1().Pods("prod").Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+	if err := deleteObject(k.sb, podsGVR, "prod", pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	again, err := k.scale.Plan(ctx, scaleReq("prod", "checkout", 5))

@@ -214,7 +214,7 @@ func TestStatusStyleFollowsPods(t *testing.T) {
 	p.Status.ContainerStatuses[0].Ready = false
 	p.Status.ContainerStatuses[0].RestartCount = 3
 	p.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
-	if _, err := k.sb.Fake().CoreV1().Pods("prod").UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+	if _, err := updateStatus(k.sb, podsGVR, "prod", &p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	res, err = k.status.Run(ctx, req(action.KubernetesStatus, action.Params{"namespace": "prod", "deployment": "checkout"}))

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/parley-chatops/parley/internal/chat"
 )
@@ -32,8 +33,7 @@ func TestStatusReplyStyleFollowsReadiness(t *testing.T) {
 		t.Fatalf("healthy search styled %q: %s", r.Kind, r.Text)
 	}
 	ctx := context.Background()
-	client := h.p.Sandbox.Fake()
-	pods, err := client.CoreV1().Pods("prod").List(ctx, metav1.ListOptions{})
+	pods, err := h.p.Sandbox.Client().CoreV1().Pods("prod").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,9 @@ func TestStatusReplyStyleFollowsReadiness(t *testing.T) {
 				p.Status.Conditions[i].Status = corev1.ConditionFalse
 			}
 		}
-		if _, err := client.CoreV1().Pods("prod").UpdateStatus(ctx, &p, metav1.UpdateOptions{}); err != nil {
+		// A status write, as the kubelet makes it.
+		status := k8stesting.NewUpdateSubresourceActionWithOptions(corev1.SchemeGroupVersion.WithResource("pods"), "status", "prod", &p, metav1.UpdateOptions{})
+		if _, err := h.p.Sandbox.Invoke(status); err != nil {
 			t.Fatal(err)
 		}
 	}
