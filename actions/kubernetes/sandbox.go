@@ -75,6 +75,8 @@ type Sandbox struct {
 	seq     uint64     // source of deterministic names and uids
 	loading bool       // the manifests are being loaded (pods get their ReplicaSet's age)
 	events  []written  // events written since the load, oldest first, until they expire
+
+	unserved []string // manifest objects left out at the load (Unserved)
 }
 
 var (
@@ -151,6 +153,26 @@ func sandboxScheme() (*runtime.Scheme, error) {
 // refuses a manifest's kind.
 const servedGroups = "v1, apps/v1, batch/v1, autoscaling/v1, autoscaling/v2, coordination.k8s.io/v1"
 
+// builtinGroups are the API groups of Kubernetes itself. An object of
+// one the sandbox does not serve, in a manifest (an Ingress beside its Deployment, a Role) is
+// left out of the sandbox, which no action reads it from, and listed by
+// Unserved; an unknown group or kind (a custom resource, a typo) is an
+// error.
+var builtinGroups = map[string]bool{
+	"admissionregistration.k8s.io": true, "apiextensions.k8s.io": true, "apiregistration.k8s.io": true,
+	"apps": true, "authentication.k8s.io": true, "authorization.k8s.io": true, "autoscaling": true,
+	"batch": true, "certificates.k8s.io": true, "coordination.k8s.io": true, "discovery.k8s.io": true,
+	"events.k8s.io": true, "extensions": true, "flowcontrol.apiserver.k8s.io": true,
+	"internal.apiserver.k8s.io": true, "networking.k8s.io": true, "node.k8s.io": true, "policy": true,
+	"rbac.authorization.k8s.io": true, "resource.k8s.io": true, "scheduling.k8s.io": true,
+	"storage.k8s.io": true, "storagemigration.k8s.io": true,
+}
+
+// Unserved lists the manifest objects the sandbox left out because their
+// kind belongs to an API group it does not serve ("sandbox manifest 1,
+// document 4 (Ingress prod/shop)"), in manifest order.
+func (s *Sandbox) Unserved() []string { return slices.Clone(s.unserved) }
+
 // Client returns the sandbox's client. Besides the tracker's objects it
 // serves pod logs (pods/log), made up from each pod's containers and the
 // clock (sandbox_logs.go).
@@ -180,9 +202,10 @@ func (s *Sandbox) Invoke(a k8stesting.Action) (runtime.Object, error) {
 var relativeTime = regexp.MustCompile(`(?m)^([ \t]*(?:-[ \t]+)?[A-Za-z]*(?:Timestamp|Time|At)):[ \t]*["']?now(?:-([0-9a-z]+))?["']?[ \t]*$`)
 
 type document struct {
-	obj  runtime.Object
-	gvr  schema.GroupVersionResource
-	desc string
+	obj      runtime.Object
+	gvr      schema.GroupVersionResource
+	desc     string
+	unserved bool // of a built-in group the sandbox does not serve: left out
 }
 
 func (s *Sandbox) load(manifests [][]byte) error {
@@ -217,14 +240,17 @@ func (s *Sandbox) load(manifests [][]byte) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", where, err)
 			}
-			doc, skip, err := decodeDocument(decoder, raw)
+			doc, skip, err := decodeDocument(decoder, s.scheme, raw)
 			if doc.desc != "" {
 				where += " (" + doc.desc + ")"
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", where, err)
 			}
-			if !skip {
+			switch {
+			case doc.unserved:
+				s.unserved = append(s.unserved, where)
+			case !skip:
 				doc.desc = where
 				docs = append(docs, doc)
 			}
@@ -266,7 +292,7 @@ func boolRank(b bool) int {
 
 // decodeDocument decodes one YAML document strictly; skip reports an
 // empty document (only comments or whitespace).
-func decodeDocument(decoder runtime.Decoder, raw []byte) (doc document, skip bool, err error) {
+func decodeDocument(decoder runtime.Decoder, served *runtime.Scheme, raw []byte) (doc document, skip bool, err error) {
 	var head struct {
 		Kind     string `json:"kind"`
 		Metadata struct {
@@ -292,6 +318,13 @@ func decodeDocument(decoder runtime.Decoder, raw []byte) (doc document, skip boo
 		kind := head.Kind
 		if gvk != nil && gvk.Kind != "" {
 			kind = gvk.GroupVersion().String() + " " + gvk.Kind
+			if builtinGroups[gvk.Group] && !served.IsGroupRegistered(gvk.Group) {
+				// Another built-in group (an Ingress, a
+				// PodDisruptionBudget, RBAC): left out, and said. An
+				// unknown kind of a served group is a typo.
+				doc.unserved = true
+				return doc, true, nil
+			}
 		}
 		return doc, false, fmt.Errorf("the sandbox does not serve %s (it holds the kinds of %s): %w", kind, servedGroups, err)
 	}

@@ -32,8 +32,10 @@ func TestNewSandboxRejectsBadManifests(t *testing.T) {
 		{"unknown field", string(unknownField), []string{"document 2 (Deployment prod/checkout)", `unknown field "spec.replcas"`}},
 		{"yaml syntax", "apiVersion: v1\nkind: Namespace\nmetadata: {name: [prod\n", []string{"document 1"}},
 		{"unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n", []string{"document 1 (Gizmo prod/g)", "Gizmo"}},
-		{"kind of a group the sandbox does not serve", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: prod}\n",
-			[]string{"document 1 (Ingress prod/shop)", "does not serve networking.k8s.io/v1 Ingress", "apps/v1"}},
+		{"unknown kind of a served group", "apiVersion: apps/v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n",
+			[]string{"document 1 (Gizmo prod/g)", "does not serve apps/v1 Gizmo", "batch/v1"}},
+		{"custom resource", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: prod}\n",
+			[]string{"document 1 (Widget prod/w)", "does not serve example.com/v1 Widget"}},
 		{"no kind", "metadata: {name: x}\n", []string{"document 1", "Kind"}},
 		{"no namespace", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", []string{"document 1 (Pod p)", "without metadata.namespace"}},
 		{"missing namespace object", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: qa}\n", []string{"document 1 (Pod qa/p)", `namespaces "qa" not found`}},
@@ -54,6 +56,55 @@ func TestNewSandboxRejectsBadManifests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSandboxLeavesOutKindsOfOtherBuiltinGroups: a real application's
+// manifests hold an Ingress, a PodDisruptionBudget, RBAC; the sandbox
+// serves none of them, so it leaves them out, says which, and loads the
+// rest.
+func TestSandboxLeavesOutKindsOfOtherBuiltinGroups(t *testing.T) {
+	manifest := `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: prod}
+spec: {rules: [{host: shop.example.com}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop-settings, namespace: prod}
+data: {mode: live}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: checkout, namespace: prod}
+spec: {minAvailable: 1}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+`
+	sb, err := NewSandbox(DemoManifests(), []byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"sandbox manifest 2, document 1 (Ingress prod/shop)",
+		"sandbox manifest 2, document 3 (PodDisruptionBudget prod/checkout)",
+		"sandbox manifest 2, document 4 (ClusterRole reader)",
+	}
+	if got := sb.Unserved(); !slices.Equal(got, want) {
+		t.Errorf("Unserved() = %q, want %q", got, want)
+	}
+	cm, err := sb.Client().CoreV1().ConfigMaps("prod").Get(t.Context(), "shop-settings", metav1.GetOptions{})
+	if err != nil || cm.Data["mode"] != "live" {
+		t.Errorf("the config map beside them was not loaded: %v %v", cm, err)
+	}
+	demo, err := NewSandbox(DemoManifests())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := demo.Unserved(); len(got) != 0 {
+		t.Errorf("the demo leaves out %q", got)
 	}
 }
 

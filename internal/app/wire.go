@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/parley-chatops/parley/actions/evaluation"
@@ -161,6 +162,10 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	if cfg.Kubernetes.Sandbox {
 		if sb, err = newSandbox(cfg.Kubernetes.Manifests, o.Now); err != nil {
 			return nil, err
+		}
+		if left := sb.Unserved(); len(left) > 0 {
+			o.Logger.Warn("the sandbox left out objects of API groups it does not serve; no action reads them",
+				"count", len(left), "objects", strings.Join(left, "; "))
 		}
 		k8sOpts.Clients = sb.Clients()
 	} else {
