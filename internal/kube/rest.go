@@ -89,7 +89,8 @@ type restClient struct {
 // /api/v1 and named groups at /apis/GROUP/VERSION under cfg.Host, as
 // client-go's typed clients do). Warning headers go to
 // cfg.WarningHandlerWithContext or cfg.WarningHandler when set, and are
-// dropped otherwise (client-go would log them through klog).
+// logged through klog otherwise, as client-go does (Parley routes klog
+// into its own logger).
 func NewForConfig(cfg *rest.Config) (Interface, error) {
 	if cfg == nil {
 		return nil, errors.New("kubernetes client: no config")
@@ -135,6 +136,8 @@ func NewForConfig(cfg *rest.Config) (Interface, error) {
 		c.warn = cp.WarningHandlerWithContext
 	case cp.WarningHandler != nil:
 		c.warn = warningAdapter{cp.WarningHandler}
+	default:
+		c.warn = rest.WarningLogger{} // klog, as client-go's default
 	}
 	return clientset{c}, nil
 }

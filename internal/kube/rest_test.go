@@ -786,6 +786,18 @@ func TestWarnings(t *testing.T) {
 	}
 }
 
+// TestWarningsLoggedByDefault: without a handler, warnings go to klog,
+// as client-go's do, which Parley routes into its log.
+func TestWarningsLoggedByDefault(t *testing.T) {
+	c, err := NewForConfig(&rest.Config{Host: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.(clientset).rc.warn; w != (rest.WarningLogger{}) {
+		t.Errorf("default warning handler %T, want rest.WarningLogger", w)
+	}
+}
+
 type warningRecorder struct{ got []string }
 
 func (w *warningRecorder) HandleWarningHeader(code int, _ string, text string) {
