@@ -276,13 +276,13 @@ func TestAPIServerDeployments(t *testing.T) {
 	}
 	stale := sc.DeepCopy()
 	sc.Spec.Replicas = 4
+	sc.ResourceVersion = "" // unconditional: the controller writes status meanwhile
 	if _, err := d.UpdateScale(ctx, "web", sc, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := d.Get(ctx, "web", metav1.GetOptions{}); got == nil || *got.Spec.Replicas != 1 {
 		t.Errorf("a dry-run scale changed replicas: %v", got)
 	}
-	sc.ResourceVersion = "" // unconditional: the controller writes status meanwhile
 	sc2, err := d.UpdateScale(ctx, "web", sc, metav1.UpdateOptions{FieldManager: "krest"})
 	if err != nil {
 		t.Fatal(err)
