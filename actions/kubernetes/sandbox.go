@@ -102,8 +102,9 @@ func NewSandbox(manifests ...[]byte) (*Sandbox, error) {
 //
 // Manifests are ordinary Kubernetes YAML of the groups the sandbox serves
 // (core v1, apps/v1, batch/v1, autoscaling/v1 and v2,
-// coordination.k8s.io/v1), decoded strictly (an unknown field, or a kind
-// of another group, is an error naming the document). Namespaces are created first,
+// coordination.k8s.io/v1), decoded strictly: an unknown field or kind is
+// an error naming the document; an object of Kubernetes' other groups is
+// left out and listed by Unserved. Namespaces are created first,
 // then the other objects in order; namespaced objects must name their
 // namespace. Given uids, creation times and generations are kept; missing
 // ones are filled in. A timestamp field in block style (a key ending in
@@ -134,7 +135,8 @@ func NewSandboxWithClock(now func() time.Time, manifests ...[]byte) (*Sandbox, e
 // sandboxScheme registers the API groups the sandbox serves: those Parley
 // calls and nothing else (client-go's scheme registers every group
 // Kubernetes has, at a cost in memory and start-up time in every
-// process). A manifest holding a kind of another group is refused.
+// process). A manifest's object of another group is left out (Unserved)
+// or refused (decodeDocument).
 func sandboxScheme() (*runtime.Scheme, error) {
 	sch := runtime.NewScheme()
 	metav1.AddToGroupVersion(sch, schema.GroupVersion{Version: "v1"})
@@ -150,7 +152,7 @@ func sandboxScheme() (*runtime.Scheme, error) {
 }
 
 // servedGroups names the groups of sandboxScheme, for the error that
-// refuses a manifest's kind.
+// refuses a manifest's unknown kind.
 const servedGroups = "v1, apps/v1, batch/v1, autoscaling/v1, autoscaling/v2, coordination.k8s.io/v1"
 
 // builtinGroups are the API groups of Kubernetes itself. An object of
