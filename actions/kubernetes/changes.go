@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/kube"
 	"github.com/parley-chatops/parley/internal/redact"
 )
 

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/intent"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Inventory lists the namespaces that have deployments and the deployments

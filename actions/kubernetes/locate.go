@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // locate returns the namespace of the deployment a read names. Without a

@@ -15,11 +15,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 	"github.com/parley-chatops/parley/internal/redact"
 )
 

@@ -7,10 +7,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // notFoundError is a deployment that does not exist, said the way a person

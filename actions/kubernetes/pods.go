@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // PodsName is the name of the kubernetes.pods action.

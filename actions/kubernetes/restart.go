@@ -6,13 +6,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Restart is kubernetes.restart, with the semantics of kubectl rollout

@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Rollback is kubernetes.rollback, with the semantics of kubectl rollout

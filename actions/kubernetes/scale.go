@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Scale is kubernetes.scale: set a deployment's replica count through the

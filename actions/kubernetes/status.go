@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/parley-chatops/parley/internal/action"
 	"github.com/parley-chatops/parley/internal/chat"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Status is kubernetes.status: a deployment's replicas, image, revision,

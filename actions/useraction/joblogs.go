@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/parley-chatops/parley/internal/kube"
 	"github.com/parley-chatops/parley/internal/redact"
 )
 

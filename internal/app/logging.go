@@ -34,8 +34,8 @@ func newLogger(env Env, level, format string) *slog.Logger {
 	return log
 }
 
-// routeKlog sends klog (client-go's logging: the REST client's warnings,
-// reflectors) into log. klog is process-wide, so
+// routeKlog sends klog (client-go's logging: the API server's warnings,
+// exec credential plugins) into log. klog is process-wide, so
 // only the process's owner may redirect it: cmd/parley passes
 // Env.RouteKlog; tests that run commands in parallel leave it nil.
 func routeKlog(env Env, log *slog.Logger) {

@@ -11,13 +11,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // Kubernetes Jobs mode. A run with runner: kubernetes becomes one Indexed

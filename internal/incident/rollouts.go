@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/parley-chatops/parley/internal/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/parley-chatops/parley/internal/action"
+	"github.com/parley-chatops/parley/internal/kube"
 )
 
 // revisionAnnotation is the deployment controller's revision of a
