@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -72,6 +73,93 @@ type canonicalRecord struct {
 
 // canonical returns the stable encoding of r (links excluded).
 func (r row) canonical() []byte {
+	return r.appendCanonical(nil)
+}
+
+// appendCanonical appends the canonical encoding of r to b: exactly the
+// bytes encoding/json writes for its canonicalRecord (marshalCanonical),
+// without reflection. The common values (ASCII text, a confidence between
+// 1e-6 and 1) are written here; any other string or number is written by
+// encoding/json itself, so the two cannot differ (FuzzCanonical).
+func (r row) appendCanonical(b []byte) []byte {
+	c := r.confidence
+	if c != 0 && (c < 1e-6 || c >= 1e21) || c != c {
+		return append(b, r.marshalCanonical()...)
+	}
+	b = append(b, `{"action":`...)
+	b = appendJSONString(b, r.action)
+	b = append(b, `,"channel":`...)
+	b = appendJSONString(b, r.channel)
+	b = append(b, `,"confidence":`...)
+	b = strconv.AppendFloat(b, c, 'f', -1, 64)
+	b = append(b, `,"confirmation_id":`...)
+	b = appendJSONString(b, r.confirmationID)
+	b = append(b, `,"decision":`...)
+	b = appendJSONString(b, r.decision)
+	b = append(b, `,"details":`...)
+	b = appendJSONString(b, r.details)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendInt(b, r.durationMS, 10)
+	b = append(b, `,"error":`...)
+	b = appendJSONString(b, r.errText)
+	b = append(b, `,"outcome":`...)
+	b = appendJSONString(b, r.outcome)
+	b = append(b, `,"params":`...)
+	b = appendJSONString(b, r.params)
+	b = append(b, `,"platform":`...)
+	b = appendJSONString(b, r.platform)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, r.requestID)
+	b = append(b, `,"router":`...)
+	b = appendJSONString(b, r.router)
+	b = append(b, `,"rule":`...)
+	b = appendJSONString(b, r.rule)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.seq, 10)
+	b = append(b, `,"subject":`...)
+	b = appendJSONString(b, r.subject)
+	b = append(b, `,"text":`...)
+	b = appendJSONString(b, r.text)
+	b = append(b, `,"thread":`...)
+	b = appendJSONString(b, r.thread)
+	b = append(b, `,"time_ms":`...)
+	b = strconv.AppendInt(b, r.timeMS, 10)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, r.typ)
+	b = append(b, `,"v":`...)
+	b = strconv.AppendInt(b, encodingVersion, 10)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as encoding/json writes it. Printable ASCII
+// but for the three characters it escapes as HTML (<, >, &) is written
+// here, quotes and backslashes escaped; a string with any other byte
+// (controls, non-ASCII, invalid UTF-8) is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
+			j, err := json.Marshal(s)
+			if err != nil { // a string always encodes; were it not to, it must not verify
+				return append(b, "unencodable"...)
+			}
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', c)
+			start = i + 1
+		}
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// marshalCanonical is the canonical encoding by encoding/json.
+func (r row) marshalCanonical() []byte {
 	b, err := json.Marshal(canonicalRecord{
 		Action: r.action, Channel: r.channel, Confidence: r.confidence,
 		ConfirmationID: r.confirmationID, Decision: r.decision, Details: r.details,
@@ -90,11 +178,13 @@ func (r row) canonical() []byte {
 
 // computeHash is hex(SHA-256(prevHash "\n" canonical)).
 func (r row) computeHash() string {
-	h := sha256.New()
-	h.Write([]byte(r.prevHash))
-	h.Write([]byte{'\n'})
-	h.Write(r.canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [2048]byte
+	b := append(buf[:0], r.prevHash...)
+	b = append(b, '\n')
+	sum := sha256.Sum256(r.appendCanonical(b))
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 // toRow converts a normalised event to its stored form.

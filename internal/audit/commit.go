@@ -391,10 +391,7 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 		if err != nil {
 			return fmt.Errorf("read head: %w", err)
 		}
-		c = chainer{seq: headSeq, prev: headHash}
-		if headSeq == 0 {
-			c.prev = Genesis
-		}
+		c = r.chainer(headSeq, headHash)
 		for _, p := range batch {
 			if p.write == nil {
 				p.stored = c.link(p.events)
@@ -446,6 +443,7 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 	if errors.Is(err, errOwnFailure) {
 		return nil
 	}
+	r.keepRows(c)
 	if err == nil {
 		r.head = c.stored(headSeq, headHash)
 	}
@@ -471,10 +469,6 @@ type knownHead struct {
 func (r *Recorder) writeAppend(ctx context.Context, st *statements, batch []*Pending) (done bool, err error) {
 	from := r.head
 	r.head.known = false // known again only once this write is known to have landed
-	c := chainer{seq: from.seq, prev: from.hash}
-	if from.seq == 0 {
-		c.prev = Genesis
-	}
 	n := 0
 	for _, p := range batch {
 		n += len(p.events)
@@ -482,12 +476,14 @@ func (r *Recorder) writeAppend(ctx context.Context, st *statements, batch []*Pen
 	if n > maxBatchEvents {
 		return false, nil // one write larger than a batch: the locked path splits it
 	}
+	c := r.chainer(from.seq, from.hash)
+	defer r.keepRows(c)
 	for _, p := range batch {
 		p.stored = c.link(p.events)
 	}
 	args := make([]any, 0, 4+n*rowColumns)
 	args = append(args, c.seq, c.prev, from.seq, from.hash)
-	args = rowArgs(c.pending, args)
+	args = rowArgs(c.rows, args)
 	r.batches.Add(1)
 	if _, err := r.db.SQL().ExecContext(ctx, st.appendQuery(n), args...); err != nil {
 		if store.IsNotNullViolation(err, "seq") {
@@ -509,21 +505,19 @@ func (r *Recorder) writePipelined(ctx context.Context, st *statements, batch []*
 	var headHash string
 	var c chainer
 	err := r.db.WritePipelined(ctx, st.headQuery, []any{&headSeq, &headHash}, func() ([]store.Statement, error) {
-		c = chainer{seq: headSeq, prev: headHash}
-		if headSeq == 0 {
-			c.prev = Genesis
-		}
+		c = r.chainer(headSeq, headHash)
 		for _, p := range batch {
 			p.stored = c.link(p.events)
 		}
 		var stmts []store.Statement
-		for rows := c.pending; len(rows) > 0; {
+		for rows := c.rows; len(rows) > 0; {
 			k := chunk(len(rows))
 			stmts = append(stmts, store.Statement{Query: st.insertSQL[bits.Len(uint(k))-1], Args: rowArgs(rows[:k], make([]any, 0, k*rowColumns))})
 			rows = rows[k:]
 		}
 		return append(stmts, store.Statement{Query: st.advanceSQL, Args: []any{c.seq, c.prev}}), nil
 	})
+	r.keepRows(c)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("audit head row is missing: run verify")
 	}
@@ -570,9 +564,29 @@ const maxBatchWait = time.Minute
 // chainer links events after the head, in memory, and writes them with
 // as few statements as it can.
 type chainer struct {
-	seq     int64
-	prev    string
-	pending []row // linked, not yet inserted
+	seq  int64
+	prev string
+	rows []row // linked: rows[next:] are not inserted yet
+	next int
+}
+
+// chainer starts linking after the head (seq, hash as stored), in the
+// rows the last batch left (Recorder.rows).
+func (r *Recorder) chainer(seq int64, hash string) chainer {
+	c := chainer{seq: seq, prev: hash, rows: r.rows[:0]}
+	if seq == 0 {
+		c.prev = Genesis
+	}
+	return c
+}
+
+// keepRows keeps c's rows for the next batch, emptied so that they hold
+// no event's text, unless a batch made them larger than batches are.
+func (r *Recorder) keepRows(c chainer) {
+	clear(c.rows)
+	if cap(c.rows) <= maxBatchEvents {
+		r.rows = c.rows[:0]
+	}
 }
 
 // link gives events their places in the chain and returns them stored.
@@ -584,7 +598,7 @@ func (c *chainer) link(events []Event) []Event {
 		rw := toRow(e)
 		e.Hash = rw.computeHash()
 		rw.hash = e.Hash
-		c.pending = append(c.pending, rw)
+		c.rows = append(c.rows, rw)
 		c.seq, c.prev = e.Seq, e.Hash
 		out[i] = e
 	}
@@ -593,7 +607,7 @@ func (c *chainer) link(events []Event) []Event {
 
 // flush inserts the pending rows.
 func (c *chainer) flush(ctx context.Context, tx *store.Tx, st *statements) error {
-	for len(c.pending) > 0 {
+	for c.next < len(c.rows) {
 		if err := c.insert(ctx, tx, st, false); err != nil {
 			return err
 		}
@@ -605,8 +619,9 @@ func (c *chainer) flush(ctx context.Context, tx *store.Tx, st *statements) error
 // PostgreSQL the last rows and the head go in one statement (one round
 // trip fewer while the head is locked).
 func (c *chainer) finish(ctx context.Context, tx *store.Tx, st *statements) error {
-	for len(c.pending) > 0 {
-		last := st.insertAdvance != nil && len(c.pending) == chunk(len(c.pending))
+	for c.next < len(c.rows) {
+		n := len(c.rows) - c.next
+		last := st.insertAdvance != nil && n == chunk(n)
 		if err := c.insert(ctx, tx, st, last); err != nil {
 			return err
 		}
@@ -630,8 +645,8 @@ func chunk(n int) int {
 // insert writes the next chunk of pending rows, with the head's move when
 // advance is set.
 func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, advance bool) error {
-	k := chunk(len(c.pending))
-	args := rowArgs(c.pending[:k], make([]any, 0, k*rowColumns+2))
+	k := chunk(len(c.rows) - c.next)
+	args := rowArgs(c.rows[c.next:c.next+k], make([]any, 0, k*rowColumns+2))
 	stmt := st.insert[bits.Len(uint(k))-1]
 	if advance {
 		stmt = st.insertAdvance[bits.Len(uint(k))-1]
@@ -640,10 +655,7 @@ func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, adva
 	if _, err := tx.ExecStmt(ctx, stmt, args...); err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}
-	c.pending = c.pending[k:]
-	if len(c.pending) == 0 {
-		c.pending = nil
-	}
+	c.next += k
 	return nil
 }
 
