@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"testing"
 )
@@ -38,4 +39,37 @@ func BenchmarkComputeHash(b *testing.B) {
 	for b.Loop() {
 		rw.computeHash()
 	}
+}
+
+// TestBatchRowsAreEmptiedForTheNext: the rows a batch linked are kept for
+// the next batch without the events in them (their text and parameters
+// are not held after the write), and the next batch links after the last.
+func TestBatchRowsAreEmptiedForTheNext(t *testing.T) {
+	forBackends(t, func(t *testing.T, bk backend) {
+		f := newFixture(t, bk, Options{})
+		ctx := context.Background()
+		for round := range 3 {
+			stored, err := f.rec.Enqueue(ctx, requestEvents()...).Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Wait returns once the committer settled the batch (after it
+			// kept the rows): nothing else is being written.
+			rows := f.rec.rows[:cap(f.rec.rows)]
+			if len(f.rec.rows) != 0 || len(rows) < len(stored) {
+				t.Fatalf("round %d: kept rows len %d cap %d; want empty, room for %d", round, len(f.rec.rows), cap(f.rec.rows), len(stored))
+			}
+			for i, rw := range rows {
+				if rw != (row{}) {
+					t.Fatalf("round %d: kept row %d still holds event #%d (%s)", round, i, rw.seq, rw.text)
+				}
+			}
+			if want := int64((round + 1) * len(stored)); stored[len(stored)-1].Seq != want {
+				t.Fatalf("round %d: last seq %d, want %d", round, stored[len(stored)-1].Seq, want)
+			}
+		}
+		if res, err := f.rec.Verify(ctx); err != nil || !res.OK {
+			t.Fatalf("verify: %+v, %v", res, err)
+		}
+	})
 }

@@ -440,10 +440,10 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 		}
 		return c.finish(ctx, tx, st)
 	})
+	r.keepRows(c)
 	if errors.Is(err, errOwnFailure) {
 		return nil
 	}
-	r.keepRows(c)
 	if err == nil {
 		r.head = c.stored(headSeq, headHash)
 	}
@@ -477,7 +477,7 @@ func (r *Recorder) writeAppend(ctx context.Context, st *statements, batch []*Pen
 		return false, nil // one write larger than a batch: the locked path splits it
 	}
 	c := r.chainer(from.seq, from.hash)
-	defer r.keepRows(c)
+	defer func() { r.keepRows(c) }() // the rows linked below, not these
 	for _, p := range batch {
 		p.stored = c.link(p.events)
 	}
