@@ -147,10 +147,12 @@ func TestImpossibleWindowIgnored(t *testing.T) {
 
 // typedAsKeyValue reports whether text gives the parameter name its value
 // v as a key: value ("name: v", "name=v", "name/v", "name:!v": punctuation
-// before the value is not part of it), as typed or once its chat markup
-// is gone. Punctuation inside the key is not part of it either, as the
-// router reads it: "run*: A" and "run':A" are "run: A".
+// before the value is not part of it) or as a flag ("--name v"), as typed
+// or once its chat markup is gone. Punctuation inside the key is not part
+// of it either, as the router reads it: "run*: A" and "run':A" are
+// "run: A".
 func typedAsKeyValue(text, name string, v any) bool {
-	re := regexp.MustCompile(`(?i)(?:^|[^\pL\pN_])` + regexp.QuoteMeta(name) + `[^\pL\pN\s]*\s*[:=/][^\pL\pN]*` + regexp.QuoteMeta(fmt.Sprint(v)))
+	key, val := regexp.QuoteMeta(name), regexp.QuoteMeta(fmt.Sprint(v))
+	re := regexp.MustCompile(`(?i)(?:(?:^|[^\pL\pN_])` + key + `[^\pL\pN\s]*\s*[:=/]|(?:^|[^\pL\pN_])-+` + key + `[^\pL\pN\s]*\s)[^\pL\pN]*` + val)
 	return re.MatchString(text) || re.MatchString(Normalize(text))
 }
