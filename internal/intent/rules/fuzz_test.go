@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -96,7 +95,7 @@ func FuzzRoute(f *testing.F) {
 			// be a whole number); any other value must validate.
 			rest := action.Params{}
 			for k, v := range got.Params {
-				if !typedAsKeyValue(s, k, v) && !r.readAsKeyValue(s, inv, v) {
+				if !r.readAsKeyValue(s, inv, got.Action, k, v) {
 					rest[k] = v
 				}
 			}
@@ -145,29 +144,25 @@ func TestImpossibleWindowIgnored(t *testing.T) {
 	}
 }
 
-// readAsKeyValue reports whether the router read v from text as the value
-// of a key:value, key=value or --key value (its analysis's kvs): the forms
-// a message can type them in are more than typedAsKeyValue spells out
-// (apostrophes dropped inside a word, markup, quotes around the value).
-func (r *Router) readAsKeyValue(text string, inv intent.Inventory, v any) bool {
+// readAsKeyValue reports whether the router read v, the value of the
+// parameter name of act, from text as typed in a key:value, key=value or
+// --key value (its analysis's kvs, by the parameter's name or words, or a
+// key of its kind). The forms are the router's to say: "run: A", "run*: A"
+// (markup), "run':0A0" (an apostrophe inside a word), "--run A".
+func (r *Router) readAsKeyValue(text string, inv intent.Inventory, act, name string, v any) bool {
 	val := fmt.Sprint(v)
 	for _, h := range r.analyse(text, r.indexFor(inv)).kvs {
-		if strings.EqualFold(h.orig, val) || strings.EqualFold(h.val, val) {
+		if !strings.EqualFold(h.orig, val) && !strings.EqualFold(h.val, val) {
+			continue
+		}
+		if h.key.slot != slotNone {
 			return true
+		}
+		for _, p := range h.key.params {
+			if p.act.name == act && p.p.Name == name {
+				return true
+			}
 		}
 	}
 	return false
-}
-
-// typedAsKeyValue reports whether text gives the parameter name its value
-// v as a key: value ("name: v", "name=v", "name/v", "name:!v": punctuation
-// before the value is not part of it) or as a flag ("--name v"), as typed
-// or once its chat markup is gone. Punctuation inside the key is not part
-// of it either, nor an apostrophe inside a word, as the router reads them:
-// "run*: A", "run':A" and "run: 'A" are "run: A", "run:0'A0" is run 0A0.
-func typedAsKeyValue(text, name string, v any) bool {
-	key, val := regexp.QuoteMeta(name), regexp.QuoteMeta(fmt.Sprint(v))
-	re := regexp.MustCompile(`(?i)(?:(?:^|[^\pL\pN_])` + key + `[^\pL\pN\s]*\s*[:=/]|(?:^|[^\pL\pN_])-+` + key + `[^\pL\pN\s]*\s)[^\pL\pN]*` + val)
-	norm := Normalize(text)
-	return re.MatchString(text) || re.MatchString(norm) || re.MatchString(strings.ReplaceAll(norm, "'", ""))
 }
