@@ -71,16 +71,12 @@ type canonicalRecord struct {
 	V              int     `json:"v"`
 }
 
-// canonical returns the stable encoding of r (links excluded).
-func (r row) canonical() []byte {
-	return r.appendCanonical(nil)
-}
-
-// appendCanonical appends the canonical encoding of r to b: exactly the
-// bytes encoding/json writes for its canonicalRecord (marshalCanonical),
-// without reflection. The common values (ASCII text, a confidence between
-// 1e-6 and 1) are written here; any other string or number is written by
-// encoding/json itself, so the two cannot differ (FuzzCanonical).
+// appendCanonical appends the stable encoding of r (links excluded) to b:
+// exactly the bytes encoding/json writes for its canonicalRecord
+// (marshalCanonical), without reflection. The common values (printable
+// ASCII text, a confidence of 0 or from 1e-6 up, as confidences are) are
+// written here; any other string or number is written by encoding/json
+// itself, so the two cannot differ (FuzzCanonical).
 func (r row) appendCanonical(b []byte) []byte {
 	c := r.confidence
 	if c != 0 && (c < 1e-6 || c >= 1e21) || c != c {
