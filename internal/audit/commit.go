@@ -86,6 +86,23 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 	}
 	r := p.r
 	r.qmu.Lock()
+	if p.state == stateQueued && !r.busy && !r.stopping && r.waiters <= 1 {
+		// Nobody is committing and the last batch had at most one
+		// waiter: write the queue here, rather than wake the committer
+		// and sleep until it is done (two goroutine switches a request
+		// when requests come one at a time).
+		r.busy = true
+		batch := r.takeLocked()
+		r.qmu.Unlock()
+		if len(batch) > 0 {
+			r.commit(batch)
+		}
+		r.qmu.Lock()
+		r.busy = false
+		if len(r.queue) > 0 {
+			r.signal()
+		}
+	}
 	if p.state == stateQueued && !p.urgent {
 		p.urgent = true
 		r.urgent++
@@ -167,8 +184,15 @@ func (r *Recorder) submit(ctx context.Context, events []Event, write func(*store
 	if urgent {
 		r.urgent++
 	}
-	if urgent || len(r.queue) == 1 {
+	switch {
+	case urgent:
 		r.signal()
+	case len(r.queue) == 1:
+		// Lazy writes wake the committer only when their window closes
+		// (or an urgent write comes first): a request's early events
+		// usually go with its own urgent write, from Pending.Wait,
+		// without the committer ever waking.
+		r.lazy.Reset(r.window)
 	}
 	r.qmu.Unlock()
 	return p
@@ -216,10 +240,16 @@ func (r *Recorder) commitLoop() {
 	defer close(r.committed)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	waiters := 0 // writes someone waited for in the last batch
 	for {
 		r.qmu.Lock()
-		n, urgent, stopping := len(r.queue), r.urgent, r.stopping
+		if r.busy {
+			// A waiter writes a batch itself (Pending.Wait): it wakes
+			// the committer when it is done and writes were left.
+			r.qmu.Unlock()
+			<-r.wake
+			continue
+		}
+		n, urgent, stopping, waiters := len(r.queue), r.urgent, r.stopping, r.waiters
 		var oldest time.Time
 		if n > 0 {
 			oldest = r.queue[0].queued
@@ -264,24 +294,27 @@ func (r *Recorder) commitLoop() {
 			}
 			timer.Stop()
 		}
-		if batch := r.take(); len(batch) > 0 {
-			waiters = 0
-			for _, p := range batch {
-				if p.urgent {
-					waiters++
-				}
-			}
+		r.qmu.Lock()
+		if r.busy {
+			r.qmu.Unlock()
+			continue
+		}
+		r.busy = true
+		batch := r.takeLocked()
+		r.qmu.Unlock()
+		if len(batch) > 0 {
 			r.commit(batch)
 		}
+		r.qmu.Lock()
+		r.busy = false
+		r.qmu.Unlock()
 	}
 }
 
 // take removes the next batch from the queue: writes in order, up to
 // maxBatchEvents events (a larger write goes alone). Writes whose context
 // ended are withdrawn.
-func (r *Recorder) take() []*Pending {
-	r.qmu.Lock()
-	defer r.qmu.Unlock()
+func (r *Recorder) takeLocked() []*Pending {
 	var batch []*Pending
 	events := 0
 	i := 0
@@ -310,6 +343,15 @@ func (r *Recorder) take() []*Pending {
 		events += size
 	}
 	r.queue = append(r.queue[:0], r.queue[i:]...)
+	if len(r.queue) == 0 {
+		r.lazy.Stop()
+	}
+	r.waiters = 0
+	for _, p := range batch {
+		if p.urgent {
+			r.waiters++
+		}
+	}
 	return batch
 }
 

@@ -333,3 +333,37 @@ func TestInvalidEnqueueFailsAtOnce(t *testing.T) {
 		t.Fatalf("head = %d, %v; want an empty log", n, err)
 	}
 }
+
+// TestLazyEventsLeftByAFullBatchAreWrittenWithinTheWindow: a waiter that
+// writes the queue itself takes at most one batch; lazy events left
+// behind it are still written within the commit window, with nobody
+// waiting for them.
+func TestLazyEventsLeftByAFullBatchAreWrittenWithinTheWindow(t *testing.T) {
+	forBackends(t, testLazyLeftByAFullBatch)
+}
+
+func testLazyLeftByAFullBatch(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{CommitWindow: 20 * time.Millisecond})
+	ctx := context.Background()
+	e := requestEvents()[0]
+	var lazy []*Pending
+	for range maxBatchEvents + 44 {
+		lazy = append(lazy, f.rec.Enqueue(ctx, e))
+	}
+	if _, err := lazy[0].Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	last := lazy[len(lazy)-1]
+	select {
+	case <-last.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("lazy events left after a full batch were not written after the window")
+	}
+	if _, err := last.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := f.rec.List(ctx, Filter{})
+	if err != nil || len(evs) != len(lazy) {
+		t.Fatalf("List = %d events, %v; want %d", len(evs), err, len(lazy))
+	}
+}

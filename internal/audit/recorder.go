@@ -60,8 +60,11 @@ type Recorder struct {
 	qmu       sync.Mutex // guards queue, urgent, stopping and each queued Pending's state
 	queue     []*Pending
 	urgent    int           // queued writes someone waits for
+	busy      bool          // a batch is being written (by the committer or a waiter)
+	waiters   int           // writes someone waited for in the last batch taken
 	stopping  bool          // Close was called: writes are written by their callers
 	wake      chan struct{} // wakes the committer
+	lazy      *time.Timer   // wakes the committer when lazy writes' window closes
 	committed chan struct{} // closed when the committer has stopped
 	inline    sync.Mutex    // serialises callers' own writes after Close
 	stmtMu    sync.Mutex
@@ -120,6 +123,12 @@ func New(db *store.DB, opts Options) *Recorder {
 		r.workers = append(r.workers, w)
 		r.wg.Go(func() { r.runSink(w) })
 	}
+	r.lazy = time.AfterFunc(time.Hour, func() {
+		r.qmu.Lock()
+		r.signal()
+		r.qmu.Unlock()
+	})
+	r.lazy.Stop()
 	go r.commitLoop() // stopped and waited for by Close
 	return r
 }
