@@ -104,15 +104,26 @@ func lockKey(name string) int64 {
 // Tx is a transaction handed to WriteTx and ReadTx callbacks. Its query
 // methods take '?' placeholders on every dialect.
 type Tx struct {
+	// q runs the statements: tx, or on a SQLite file the connection that
+	// holds the write transaction (DB.writeConn), with tx nil.
+	q       querier
 	tx      *sql.Tx
+	db      *DB
 	dialect Dialect
 	// pinned, when set (DB.WriteBatch), is the context every statement
 	// runs under.
 	pinned context.Context
-	// stmts are the prepared statements bound to this transaction.
+	// stmts are the prepared statements bound to tx.
 	stmts map[*Stmt]*sql.Stmt
 	// savepoints numbers the savepoints taken, for their names.
 	savepoints int
+}
+
+// querier runs statements: a *sql.Tx or a *sql.Conn.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Dialect returns the dialect of the database the transaction runs on.
@@ -127,42 +138,55 @@ func (tx *Tx) ctx(ctx context.Context) context.Context {
 
 // ExecContext runs a statement that returns no rows.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
+	return tx.q.ExecContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
 }
 
 // QueryContext runs a query that returns rows.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
+	return tx.q.QueryContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
 }
 
 // QueryRowContext runs a query that returns at most one row.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
+	return tx.q.QueryRowContext(tx.ctx(ctx), tx.dialect.Rebind(query), args...)
 }
 
 // stmt binds s to the transaction, once per transaction.
-func (tx *Tx) stmt(ctx context.Context, s *Stmt) *sql.Stmt {
-	if ts, ok := tx.stmts[s]; ok {
-		return ts
+func (tx *Tx) stmt(ctx context.Context, s *Stmt) (*sql.Stmt, error) {
+	if tx.tx == nil {
+		return tx.db.connStmt(ctx, s) // the write connection keeps them
 	}
+	if ts, ok := tx.stmts[s]; ok {
+		return ts, nil
+	}
+	ts := tx.tx.StmtContext(ctx, s.s)
 	if tx.stmts == nil {
 		tx.stmts = map[*Stmt]*sql.Stmt{}
 	}
-	ts := tx.tx.StmtContext(ctx, s.s)
 	tx.stmts[s] = ts
-	return ts
+	return ts, nil
 }
 
 // ExecStmt runs a prepared statement that returns no rows.
 func (tx *Tx) ExecStmt(ctx context.Context, s *Stmt, args ...any) (sql.Result, error) {
 	ctx = tx.ctx(ctx)
-	return tx.stmt(ctx, s).ExecContext(ctx, args...)
+	ts, err := tx.stmt(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return ts.ExecContext(ctx, args...)
 }
 
 // QueryRowStmt runs a prepared query that returns at most one row.
 func (tx *Tx) QueryRowStmt(ctx context.Context, s *Stmt, args ...any) *sql.Row {
 	ctx = tx.ctx(ctx)
-	return tx.stmt(ctx, s).QueryRowContext(ctx, args...)
+	ts, err := tx.stmt(ctx, s)
+	if err != nil {
+		// Not prepared on this connection: run it as text, which fails
+		// the same way (the error comes out of Scan) or answers.
+		return tx.q.QueryRowContext(ctx, s.query, args...)
+	}
+	return ts.QueryRowContext(ctx, args...)
 }
 
 // ErrTxBroken means a transaction can no longer be used: a savepoint

@@ -24,6 +24,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -79,6 +80,15 @@ type DB struct {
 	// their contexts) instead of spinning on SQLite's busy handler. Nil on
 	// PostgreSQL, whose row locks do that job across processes.
 	writer chan struct{}
+	// wconn is the connection that runs this process's write transactions
+	// on a SQLite file, kept for them alone (nil until the first one, and
+	// on :memory: and PostgreSQL), and wstmts the statements prepared on
+	// it. A write transaction on it is BEGIN IMMEDIATE ... COMMIT run as
+	// statements rather than a *sql.Tx, which starts a goroutine to watch
+	// every transaction and every query inside one. Both are used only
+	// with writer held.
+	wconn  *sql.Conn
+	wstmts map[*Stmt]*sql.Stmt
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
@@ -196,7 +206,8 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 // Close closes the database. Pending write transactions must have ended.
 func (db *DB) Close() error {
-	if err := db.db.Close(); err != nil {
+	cerr := db.closeConn()
+	if err := errors.Join(cerr, db.db.Close()); err != nil {
 		return fmt.Errorf("close database %s: %w", db.path, err)
 	}
 	return nil
@@ -210,7 +221,8 @@ func (db *DB) Close() error {
 // On SQLite, write transactions of this process run one at a time, in
 // arrival order as far as the scheduler allows, and each holds SQLite's
 // write lock from its first statement (BEGIN IMMEDIATE), so a
-// read-then-write inside fn sees no other writer in between.
+// read-then-write inside fn sees no other writer in between. On a file
+// they all run on one connection kept for them (see DB.wconn).
 //
 // On PostgreSQL the transaction is READ COMMITTED and writers run side by
 // side, here and in other replicas: fn must lock the rows it reads before
@@ -251,6 +263,9 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 		// per statement.)
 		ctx = context.WithoutCancel(ctx)
 	}
+	if db.dialect == SQLite && db.path != Memory {
+		return db.connTx(ctx, pinned, fn)
+	}
 	sqltx, err := db.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
@@ -265,7 +280,7 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 	}()
-	tx := &Tx{tx: sqltx, dialect: db.dialect}
+	tx := &Tx{q: sqltx, tx: sqltx, db: db, dialect: db.dialect}
 	if pinned {
 		tx.pinned = ctx
 	}
@@ -284,21 +299,35 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 // run. Prepare it outside any transaction: an in-memory database has a
 // single connection, which a transaction holds.
 type Stmt struct {
-	s *sql.Stmt
+	s     *sql.Stmt
+	query string // rebound
+	db    *DB
 }
 
 // Prepare prepares query, written with '?' placeholders on every dialect.
-// Close the statement before the database.
+// Close the statement before the database, and outside any write
+// transaction.
 func (db *DB) Prepare(ctx context.Context, query string) (*Stmt, error) {
 	s, err := db.db.PrepareContext(ctx, db.dialect.Rebind(query))
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	return &Stmt{s: s}, nil
+	return &Stmt{s: s, query: db.dialect.Rebind(query), db: db}, nil
 }
 
 // Close releases the statement on every connection it was prepared on.
-func (s *Stmt) Close() error { return s.s.Close() }
+func (s *Stmt) Close() error {
+	err := s.s.Close()
+	if db := s.db; db.writer != nil {
+		db.writer <- struct{}{}
+		if ws, ok := db.wstmts[s]; ok {
+			delete(db.wstmts, s)
+			err = errors.Join(err, ws.Close())
+		}
+		<-db.writer
+	}
+	return err
+}
 
 // ReadTx runs fn in a read-only transaction: every query inside sees the
 // same snapshot of the database, while writers carry on (WAL on SQLite,
@@ -321,7 +350,7 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 			sqltx.Rollback()
 		}
 	}()
-	err = fn(&Tx{tx: sqltx, dialect: db.dialect})
+	err = fn(&Tx{q: sqltx, tx: sqltx, db: db, dialect: db.dialect})
 	ended = true
 	// Read-only: rolling back only ends the transaction; a failure means
 	// the connection broke after the reads.
@@ -329,4 +358,102 @@ func (db *DB) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 		err = errors.Join(err, fmt.Errorf("end read: %w", rerr))
 	}
 	return err
+}
+
+// connTx runs fn in a write transaction on the write connection (SQLite
+// file, writer held).
+func (db *DB) connTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (err error) {
+	if db.wconn == nil {
+		c, err := db.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin write: %w", err)
+		}
+		db.wconn, db.wstmts = c, map[*Stmt]*sql.Stmt{}
+	}
+	conn := db.wconn
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+			db.dropConn()
+		}
+		return fmt.Errorf("begin write: %w", err)
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Also when fn panicked: the connection must not stay inside
+		// the transaction, holding the write lock.
+		// SQLite ends the transaction itself on some errors (a full disk,
+		// an I/O error): then there is nothing to roll back. A connection
+		// that cannot roll back is not used again.
+		_, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		if rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
+			if err != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+			}
+			db.dropConn()
+		}
+	}()
+	tx := &Tx{q: conn, db: db, dialect: db.dialect}
+	if pinned {
+		tx.pinned = ctx
+	}
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if _, err = conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// dropConn closes the write connection and its statements, and marks it
+// unusable so that the pool discards it; the next write opens another.
+// Its state is unknown: closing it is all that can be done, and its
+// errors tell nothing more.
+func (db *DB) dropConn() {
+	if db.wconn == nil {
+		return
+	}
+	for _, s := range db.wstmts {
+		s.Close()
+	}
+	db.wconn.Raw(func(any) error { return driver.ErrBadConn })
+	db.wconn.Close()
+	db.wconn, db.wstmts = nil, nil
+}
+
+// closeConn closes the write connection and its statements, when the
+// database closes.
+func (db *DB) closeConn() error {
+	if db.writer == nil {
+		return nil
+	}
+	db.writer <- struct{}{}
+	defer func() { <-db.writer }()
+	if db.wconn == nil {
+		return nil
+	}
+	var errs []error
+	for _, s := range db.wstmts {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, db.wconn.Close())
+	db.wconn, db.wstmts = nil, nil
+	return errors.Join(errs...)
+}
+
+// connStmt returns s prepared on the write connection.
+func (db *DB) connStmt(ctx context.Context, s *Stmt) (*sql.Stmt, error) {
+	if ws, ok := db.wstmts[s]; ok {
+		return ws, nil
+	}
+	ws, err := db.wconn.PrepareContext(ctx, s.query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	db.wstmts[s] = ws
+	return ws, nil
 }

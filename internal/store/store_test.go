@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openFile(t *testing.T) (*DB, string) {
@@ -421,4 +422,114 @@ func TestAuditTypeIndexedNamesTheFrequentTypes(t *testing.T) {
 	if want := "type NOT IN (" + strings.Join(quoted, ", ") + ")"; AuditTypeIndexed != want {
 		t.Errorf("AuditTypeIndexed = %s, want %s", AuditTypeIndexed, want)
 	}
+}
+
+// TestWriteTxPanicReleasesTheWriteLock: a write transaction whose callback
+// panics is rolled back, and SQLite's write lock is free again, for this
+// process and for others.
+func TestWriteTxPanicReleasesTheWriteLock(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the callback's panic did not reach the caller")
+			}
+		}()
+		db.WriteTx(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
+				t.Fatal(err)
+			}
+			panic("boom")
+		})
+	}()
+	other := openRaw(t, path)
+	if _, err := other.ExecContext(ctx, `UPDATE audit_head SET hash = 'other'`); err != nil {
+		t.Fatalf("another connection cannot write after the panic: %v", err)
+	}
+	var seq int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 0 {
+		t.Fatalf("seq = %d, %v; want 0 (the panicked write rolled back)", seq, err)
+	}
+	if err := db.WriteTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 7`)
+		return err
+	}); err != nil {
+		t.Fatalf("WriteTx after the panic: %v", err)
+	}
+}
+
+// TestWriteTxGivesUpOnALockHeldElsewhere: while another process holds
+// SQLite's write lock, a write transaction gives up when its context ends,
+// and the next one, once the lock is free, goes through.
+func TestWriteTxGivesUpOnALockHeldElsewhere(t *testing.T) {
+	db, path := openFile(t)
+	ctx := context.Background()
+	other := openRaw(t, path)
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := db.WriteTx(short, func(*Tx) error { return nil }); err == nil {
+		t.Fatal("WriteTx succeeded while another connection held the write lock")
+	}
+	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.WriteTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 3`)
+		return err
+	}); err != nil {
+		t.Fatalf("WriteTx once the lock is free: %v", err)
+	}
+}
+
+// TestStmtCloseReleasesItOnTheWriteConnection: a prepared statement run in
+// write transactions lives on the write connection until it is closed.
+func TestStmtCloseReleasesItOnTheWriteConnection(t *testing.T) {
+	db, _ := openFile(t)
+	ctx := context.Background()
+	st, err := db.Prepare(ctx, `UPDATE audit_head SET seq = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := db.WriteTx(ctx, func(tx *Tx) error {
+			_, err := tx.ExecStmt(ctx, st, i+1)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(db.wstmts) != 1 {
+		t.Fatalf("write connection holds %d statements, want 1", len(db.wstmts))
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(db.wstmts) != 0 {
+		t.Errorf("write connection holds %d statements after Close, want 0", len(db.wstmts))
+	}
+	var seq int
+	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {
+		t.Fatalf("seq = %d, %v; want 3", seq, err)
+	}
+}
+
+// openRaw opens path as another process would: its own connection pool,
+// without Parley's write serialisation, with a short busy timeout.
+func openRaw(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(2000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	return other
 }
