@@ -22,6 +22,12 @@ import (
 // SQLite). While a batch commits the next one gathers, so concurrent
 // requests share commits without any of them waiting on a timer.
 //
+// When a writer comes alone (nobody is writing and the last batch had at
+// most one waiter), it writes the queue itself in Wait, in the same
+// batches and with the same guarantees: a lone request then costs no
+// goroutine switch to the committer and back. The committer and such a
+// writer take turns (Recorder.busy).
+//
 // A write is urgent when someone waits for it (Record, RecordWith,
 // Pending.Wait) and lazy when nobody does yet (Enqueue). Lazy events ride
 // along with the next urgent write or are committed Options.CommitWindow
@@ -99,13 +105,17 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 		}
 		r.qmu.Lock()
 		r.busy = false
-		if len(r.queue) > 0 {
-			r.signal()
+		if len(r.queue) > 0 || r.stopping {
+			r.signal() // the committer waits while someone else writes
 		}
 	}
-	if p.state == stateQueued && !p.urgent {
-		p.urgent = true
-		r.urgent++
+	if p.state == stateQueued {
+		// Someone else is writing, or writers come together: the
+		// committer writes p.
+		if !p.urgent {
+			p.urgent = true
+			r.urgent++
+		}
 		r.signal()
 	}
 	r.qmu.Unlock()
@@ -181,12 +191,11 @@ func (r *Recorder) submit(ctx context.Context, events []Event, write func(*store
 	r.stamp(p)
 	p.queued = time.Now()
 	r.queue = append(r.queue, p)
-	if urgent {
-		r.urgent++
-	}
 	switch {
 	case urgent:
-		r.signal()
+		// Record and RecordWith wait at once: Wait writes p itself or
+		// wakes the committer.
+		r.urgent++
 	case len(r.queue) == 1:
 		// Lazy writes wake the committer only when their window closes
 		// (or an urgent write comes first): a request's early events
@@ -311,9 +320,10 @@ func (r *Recorder) commitLoop() {
 	}
 }
 
-// take removes the next batch from the queue: writes in order, up to
-// maxBatchEvents events (a larger write goes alone). Writes whose context
-// ended are withdrawn.
+// takeLocked removes the next batch from the queue: writes in order, up
+// to maxBatchEvents events (a larger write goes alone), and counts its
+// waiters. Writes whose context ended are withdrawn. Call with qmu held,
+// having set busy.
 func (r *Recorder) takeLocked() []*Pending {
 	var batch []*Pending
 	events := 0

@@ -367,3 +367,34 @@ func testLazyLeftByAFullBatch(t *testing.T, bk backend) {
 		t.Fatalf("List = %d events, %v; want %d", len(evs), err, len(lazy))
 	}
 }
+
+// TestCloseWhileAWaiterWrites: Close called while a lone writer writes its
+// own batch (the committer waiting for its turn) returns once that batch
+// is done, with the write in the log.
+func TestCloseWhileAWaiterWrites(t *testing.T) { forBackends(t, testCloseWhileAWaiterWrites) }
+
+func testCloseWhileAWaiterWrites(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
+	release := holdCommitter(t, f)
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		closed <- f.rec.Close(ctx)
+	}()
+	// Close is waiting for the committer, which waits for the holding
+	// write's turn to end.
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned while a write was in progress: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close after the write ended: %v", err)
+	}
+	evs, err := f.rec.List(context.Background(), Filter{})
+	if err != nil || len(evs) != 1 || evs[0].Text != "hold" {
+		t.Fatalf("List = %+v, %v; want the holding write", evs, err)
+	}
+}
