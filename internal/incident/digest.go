@@ -300,7 +300,7 @@ func (m *Manager) workDigest(d *digest) {
 		if !d.dirty {
 			if rest := m.o.GroupWait - time.Since(d.lastSend); rest > 0 {
 				m.mu.Unlock()
-				m.sleepOrWakeDigest(rest, d)
+				m.sleepOrWake(rest, d.wake)
 				continue
 			}
 			d.working = false
@@ -320,7 +320,7 @@ func (m *Manager) workDigest(d *digest) {
 		if d.msgID != "" {
 			if wait := m.o.GroupWait - time.Since(d.lastSend); wait > 0 {
 				m.mu.Unlock()
-				m.sleepOrWakeDigest(wait, d)
+				m.sleepOrWake(wait, d.wake)
 				continue
 			}
 		}
@@ -359,19 +359,6 @@ func (m *Manager) workDigest(d *digest) {
 		m.log.Warn("alert-storm digest not delivered; retrying", "channel", d.channel, "digest", d.key,
 			"attempt", attempts, "retry_in", wait, "err", err)
 		m.sleep(wait)
-	}
-}
-
-func (m *Manager) sleepOrWakeDigest(wait time.Duration, d *digest) {
-	m.mu.Lock()
-	c := m.closing
-	m.mu.Unlock()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-d.wake:
-	case <-c:
 	}
 }
 

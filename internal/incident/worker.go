@@ -44,7 +44,7 @@ func (m *Manager) work(g *group) {
 			// arriving meanwhile is paced like any other.
 			if rest := m.o.GroupWait - time.Since(g.lastSend); !g.gathering && rest > 0 {
 				m.mu.Unlock()
-				m.sleepOrWake(rest, g)
+				m.sleepOrWake(rest, g.wake)
 				continue
 			}
 			if !g.gathering {
@@ -56,13 +56,13 @@ func (m *Manager) work(g *group) {
 				return
 			}
 			m.mu.Unlock()
-			m.sleepOrWake(time.Hour, g) // the gatherer always signals when it ends
+			m.sleepOrWake(time.Hour, g.wake) // the gatherer always signals when it ends
 			continue
 		}
 		if g.msgID != "" {
 			if wait := m.o.GroupWait - time.Since(g.lastSend); wait > 0 {
 				m.mu.Unlock()
-				m.sleepOrWake(wait, g)
+				m.sleepOrWake(wait, g.wake)
 				continue
 			}
 		}
@@ -173,8 +173,9 @@ func (m *Manager) expired(g *group, channel, what string, due time.Time, attempt
 			"attempts": fmt.Sprint(attempts), "alerts": alerts}})
 }
 
-// sleepOrWake waits d, or less when the group changes or Run ends.
-func (m *Manager) sleepOrWake(d time.Duration, g *group) {
+// sleepOrWake waits d, or less when wake fires (the group or digest
+// changed) or Run ends.
+func (m *Manager) sleepOrWake(d time.Duration, wake <-chan struct{}) {
 	m.mu.Lock()
 	c := m.closing
 	m.mu.Unlock()
@@ -182,7 +183,7 @@ func (m *Manager) sleepOrWake(d time.Duration, g *group) {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-g.wake:
+	case <-wake:
 	case <-c:
 	}
 }
