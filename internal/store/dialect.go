@@ -105,7 +105,7 @@ func lockKey(name string) int64 {
 // methods take '?' placeholders on every dialect.
 type Tx struct {
 	// q runs the statements: tx, or on a SQLite file the connection that
-	// holds the write transaction (DB.writeConn), with tx nil.
+	// holds the write transaction (DB.wconn), with tx nil.
 	q       querier
 	tx      *sql.Tx
 	db      *DB

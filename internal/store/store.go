@@ -382,11 +382,11 @@ func (db *DB) connTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (e
 		if committed {
 			return
 		}
-		// Also when fn panicked: the connection must not stay inside
-		// the transaction, holding the write lock.
-		// SQLite ends the transaction itself on some errors (a full disk,
-		// an I/O error): then there is nothing to roll back. A connection
-		// that cannot roll back is not used again.
+		// Also when fn panicked: the connection must not stay inside the
+		// transaction, holding the write lock. SQLite ends the
+		// transaction itself on some errors (a full disk, an I/O error),
+		// and then there is nothing to roll back. A connection that
+		// cannot roll back is not used again.
 		_, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		if rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
 			if err != nil {
