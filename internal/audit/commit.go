@@ -100,14 +100,8 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 		r.busy = true
 		batch := r.takeLocked()
 		r.qmu.Unlock()
-		if len(batch) > 0 {
-			r.commit(batch)
-		}
+		r.commitHere(batch)
 		r.qmu.Lock()
-		r.busy = false
-		if len(r.queue) > 0 || r.stopping {
-			r.signal() // the committer waits while someone else writes
-		}
 	}
 	if p.state == stateQueued {
 		// Someone else is writing, or writers come together: the
@@ -131,6 +125,48 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 	r.qmu.Unlock()
 	<-p.done // withdrawn just now, or its batch ends within its deadline
 	return p.stored, p.err
+}
+
+// commitHere writes batch on the waiter's goroutine (Wait) and hands the
+// turn back to the committer. A panic in the batch (a RecordWith
+// callback) goes on up the waiter's goroutine once the turn is handed
+// back (see commitGuarded).
+func (r *Recorder) commitHere(batch []*Pending) {
+	v := r.commitGuarded(batch)
+	r.qmu.Lock()
+	r.busy = false
+	if len(r.queue) > 0 || r.stopping {
+		r.signal() // the committer waits while someone else writes
+	}
+	r.qmu.Unlock()
+	if v != nil {
+		panic(v)
+	}
+}
+
+// commitGuarded commits batch. When something in it panics (a RecordWith
+// callback), the writes of the batch not settled yet fail with the panic
+// in their error, and the panic's value is returned: the recorder keeps
+// working for everyone else.
+func (r *Recorder) commitGuarded(batch []*Pending) (panicked any) {
+	defer func() {
+		if panicked = recover(); panicked == nil {
+			return
+		}
+		r.head.known = false
+		r.qmu.Lock()
+		defer r.qmu.Unlock()
+		for _, p := range batch {
+			if p.state != stateDone {
+				p.state, p.stored, p.err = stateDone, nil, fmt.Errorf("audit write failed: panic in its batch: %v", panicked)
+				close(p.done)
+			}
+		}
+	}()
+	if len(batch) > 0 {
+		r.commit(batch)
+	}
+	return nil
 }
 
 // Commits returns how many write transactions the recorder has run: with
@@ -311,8 +347,8 @@ func (r *Recorder) commitLoop() {
 		r.busy = true
 		batch := r.takeLocked()
 		r.qmu.Unlock()
-		if len(batch) > 0 {
-			r.commit(batch)
+		if v := r.commitGuarded(batch); v != nil {
+			r.log.Error("audit batch panicked; its writes failed", "writes", len(batch), "panic", fmt.Sprint(v))
 		}
 		r.qmu.Lock()
 		r.busy = false

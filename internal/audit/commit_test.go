@@ -398,3 +398,40 @@ func testCloseWhileAWaiterWrites(t *testing.T, bk backend) {
 		t.Fatalf("List = %+v, %v; want the holding write", evs, err)
 	}
 }
+
+// TestPanicInABatchFailsItsWritesOnly: a RecordWith callback that panics
+// fails its own write (the panic goes up the goroutine that wrote the
+// batch, or is logged by the committer), nothing of it is stored, and the
+// recorder goes on writing for everyone else.
+func TestPanicInABatchFailsItsWritesOnly(t *testing.T) { forBackends(t, testPanicInABatch) }
+
+func testPanicInABatch(t *testing.T, bk backend) {
+	f := newFixture(t, bk, Options{})
+	ctx := context.Background()
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v, want the callback's panic", v)
+			}
+		}()
+		f.rec.RecordWith(ctx, func(tx *store.Tx) ([]Event, error) {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 99`); err != nil {
+				t.Error(err)
+			}
+			panic("boom")
+		})
+		t.Error("RecordWith returned after its callback panicked")
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := f.rec.Record(wctx, requestEvents()[0])
+	if err != nil {
+		t.Fatalf("Record after the panic: %v", err)
+	}
+	if got.Seq != 1 {
+		t.Errorf("the next event is #%d, want #1 (the panicked write left nothing)", got.Seq)
+	}
+	if evs, err := f.rec.List(ctx, Filter{}); err != nil || len(evs) != 1 {
+		t.Fatalf("List = %d events, %v; want 1", len(evs), err)
+	}
+}

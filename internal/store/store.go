@@ -270,13 +270,16 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
 	}
+	committed := false
 	defer func() {
-		if err == nil {
+		if committed {
 			return
 		}
-		// The original error comes first; a failed rollback (the
-		// connection broke) is reported beside it.
-		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+		// Also when fn panicked, so that the connection (on :memory:,
+		// the only one) is not left inside the transaction. The original
+		// error comes first; a failed rollback (the connection broke) is
+		// reported beside it.
+		if rerr := sqltx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
 		}
 	}()
@@ -290,6 +293,7 @@ func (db *DB) writeTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (
 	if err = sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	committed = true
 	return nil
 }
 

@@ -533,3 +533,35 @@ func openRaw(t *testing.T, path string) *sql.DB {
 	t.Cleanup(func() { other.Close() })
 	return other
 }
+
+// TestWriteTxPanicOnMemoryFreesTheConnection: on :memory: a write
+// transaction holds the only connection; a callback that panics must not
+// keep it.
+func TestWriteTxPanicOnMemoryFreesTheConnection(t *testing.T) {
+	db, err := Open(context.Background(), Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	func() {
+		defer func() { recover() }()
+		db.WriteTx(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
+				t.Fatal(err)
+			}
+			panic("boom")
+		})
+	}()
+	if err := db.WriteTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 1`)
+		return err
+	}); err != nil {
+		t.Fatalf("WriteTx after the panic: %v", err)
+	}
+	var seq int
+	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 1 {
+		t.Fatalf("seq = %d, %v; want 1 (the panicked write rolled back)", seq, err)
+	}
+}
