@@ -50,6 +50,7 @@ const openTimeout = time.Minute
 
 // maxConns bounds the connection pool of a file database. WAL lets readers
 // run beside the one writer, so a few connections are useful; many are not.
+// One of them is kept for writing once the first write ran (DB.wconn).
 const maxConns = 8
 
 // cacheKiB is each file-database connection's own page cache, in KiB
