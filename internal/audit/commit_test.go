@@ -408,20 +408,28 @@ func TestPanicInABatchFailsItsWritesOnly(t *testing.T) { forBackends(t, testPani
 func testPanicInABatch(t *testing.T, bk backend) {
 	f := newFixture(t, bk, Options{})
 	ctx := context.Background()
+	// Whoever writes the batch meets the panic: the waiter itself (the
+	// panic comes up through RecordWith) or the committer, when it took
+	// the write first (RecordWith fails with the panic in its error).
+	var err error
 	func() {
 		defer func() {
-			if v := recover(); v != "boom" {
+			if v := recover(); v != nil && v != "boom" {
 				t.Errorf("recovered %v, want the callback's panic", v)
+			} else if v != nil {
+				err = fmt.Errorf("panicked: %v", v)
 			}
 		}()
-		f.rec.RecordWith(ctx, func(tx *store.Tx) ([]Event, error) {
+		_, err = f.rec.RecordWith(ctx, func(tx *store.Tx) ([]Event, error) {
 			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 99`); err != nil {
 				t.Error(err)
 			}
 			panic("boom")
 		})
-		t.Error("RecordWith returned after its callback panicked")
 	}()
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("RecordWith whose callback panicked: %v, want the panic", err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	got, err := f.rec.Record(wctx, requestEvents()[0])
@@ -431,7 +439,24 @@ func testPanicInABatch(t *testing.T, bk backend) {
 	if got.Seq != 1 {
 		t.Errorf("the next event is #%d, want #1 (the panicked write left nothing)", got.Seq)
 	}
-	if evs, err := f.rec.List(ctx, Filter{}); err != nil || len(evs) != 1 {
-		t.Fatalf("List = %d events, %v; want 1", len(evs), err)
+
+	// While another write holds the turn, the committer writes the
+	// panicking one: its waiter hears the panic as an error.
+	release := holdCommitter(t, f)
+	failed := make(chan error, 1)
+	go func() {
+		_, err := f.rec.RecordWith(wctx, func(*store.Tx) ([]Event, error) { panic("boom again") })
+		failed <- err
+	}()
+	waitQueued(t, f.rec, 1)
+	release()
+	if err := <-failed; err == nil || !strings.Contains(err.Error(), "boom again") {
+		t.Fatalf("RecordWith written by the committer: %v, want the panic as its error", err)
+	}
+	if _, err := f.rec.Record(wctx, requestEvents()[1]); err != nil {
+		t.Fatalf("Record after the committer met a panic: %v", err)
+	}
+	if evs, err := f.rec.List(ctx, Filter{}); err != nil || len(evs) != 3 {
+		t.Fatalf("List = %d events, %v; want 3 (two records and the holding write)", len(evs), err)
 	}
 }
