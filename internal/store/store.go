@@ -418,17 +418,7 @@ func (db *DB) connTx(ctx context.Context, pinned bool, fn func(tx *Tx) error) (e
 // unusable so that the pool discards it; the next write opens another.
 // Its state is unknown: closing it is all that can be done, and its
 // errors tell nothing more.
-func (db *DB) dropConn() {
-	if db.wconn == nil {
-		return
-	}
-	for _, s := range db.wstmts {
-		s.Close()
-	}
-	db.wconn.Raw(func(any) error { return driver.ErrBadConn })
-	db.wconn.Close()
-	db.wconn, db.wstmts = nil, nil
-}
+func (db *DB) dropConn() { db.releaseConn(true) }
 
 // closeConn closes the write connection and its statements, when the
 // database closes.
@@ -438,12 +428,21 @@ func (db *DB) closeConn() error {
 	}
 	db.writer <- struct{}{}
 	defer func() { <-db.writer }()
+	return db.releaseConn(false)
+}
+
+// releaseConn closes the write connection and its statements (writer
+// held); a bad one is marked so that the pool does not keep it.
+func (db *DB) releaseConn(bad bool) error {
 	if db.wconn == nil {
 		return nil
 	}
 	var errs []error
 	for _, s := range db.wstmts {
 		errs = append(errs, s.Close())
+	}
+	if bad {
+		db.wconn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	errs = append(errs, db.wconn.Close())
 	db.wconn, db.wstmts = nil, nil
