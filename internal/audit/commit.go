@@ -539,8 +539,10 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 }
 
 // knownHead is the chain head as this recorder last wrote or read it, for
-// PostgreSQL's one-statement append. Only the committer uses it (after
-// Close, the caller holding Recorder.inline, once the committer stopped).
+// PostgreSQL's one-statement append. Only whoever holds the turn to write
+// uses it: the committer or a waiter writing its own batch (Recorder.busy),
+// and after Close the caller holding Recorder.inline, once the committer
+// stopped.
 type knownHead struct {
 	known bool
 	seq   int64

@@ -71,7 +71,7 @@ type Recorder struct {
 	stmts     *statements
 	batches   atomic.Int64 // transactions written, for benchmarks
 	head      knownHead    // where this recorder left the chain (PostgreSQL)
-	rows      []row        // the last batch's rows, emptied, for the next (as head: the committer's)
+	rows      []row        // the last batch's rows, emptied, for the next (as head: whoever writes)
 }
 
 type sinkWorker struct {
