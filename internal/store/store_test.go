@@ -430,31 +430,15 @@ func TestAuditTypeIndexedNamesTheFrequentTypes(t *testing.T) {
 func TestWriteTxPanicReleasesTheWriteLock(t *testing.T) {
 	db, path := openFile(t)
 	ctx := context.Background()
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("the callback's panic did not reach the caller")
-			}
-		}()
-		db.WriteTx(ctx, func(tx *Tx) error {
-			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
-				t.Fatal(err)
-			}
-			panic("boom")
-		})
-	}()
+	panicInWriteTx(t, db)
 	other := openRaw(t, path)
 	if _, err := other.ExecContext(ctx, `UPDATE audit_head SET hash = 'other'`); err != nil {
 		t.Fatalf("another connection cannot write after the panic: %v", err)
 	}
-	var seq int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 0 {
-		t.Fatalf("seq = %d, %v; want 0 (the panicked write rolled back)", seq, err)
+	if seq := headSeq(t, db); seq != 0 {
+		t.Fatalf("seq = %d; want 0 (the panicked write rolled back)", seq)
 	}
-	if err := db.WriteTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 7`)
-		return err
-	}); err != nil {
+	if err := setSeq(ctx, db, "7"); err != nil {
 		t.Fatalf("WriteTx after the panic: %v", err)
 	}
 }
@@ -482,10 +466,7 @@ func TestWriteTxGivesUpOnALockHeldElsewhere(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.WriteTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 3`)
-		return err
-	}); err != nil {
+	if err := setSeq(ctx, db, "3"); err != nil {
 		t.Fatalf("WriteTx once the lock is free: %v", err)
 	}
 }
@@ -516,9 +497,8 @@ func TestStmtCloseReleasesItOnTheWriteConnection(t *testing.T) {
 	if len(db.wstmts) != 0 {
 		t.Errorf("write connection holds %d statements after Close, want 0", len(db.wstmts))
 	}
-	var seq int
-	if err := db.SQL().QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 3 {
-		t.Fatalf("seq = %d, %v; want 3", seq, err)
+	if seq := headSeq(t, db); seq != 3 {
+		t.Fatalf("seq = %d; want 3", seq)
 	}
 }
 
@@ -545,23 +525,47 @@ func TestWriteTxPanicOnMemoryFreesTheConnection(t *testing.T) {
 	defer db.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	func() {
-		defer func() { recover() }()
-		db.WriteTx(ctx, func(tx *Tx) error {
-			if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
-				t.Fatal(err)
-			}
-			panic("boom")
-		})
-	}()
-	if err := db.WriteTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = seq + 1`)
-		return err
-	}); err != nil {
+	panicInWriteTx(t, db)
+	if err := setSeq(ctx, db, "seq + 1"); err != nil {
 		t.Fatalf("WriteTx after the panic: %v", err)
 	}
-	var seq int
-	if err := db.QueryRowContext(ctx, `SELECT seq FROM audit_head`).Scan(&seq); err != nil || seq != 1 {
-		t.Fatalf("seq = %d, %v; want 1 (the panicked write rolled back)", seq, err)
+	if seq := headSeq(t, db); seq != 1 {
+		t.Fatalf("seq = %d; want 1 (the panicked write rolled back)", seq)
 	}
+}
+
+// panicInWriteTx runs a write transaction that moves the audit head and
+// then panics, and checks that the panic reached the caller.
+func panicInWriteTx(t *testing.T, db *DB) {
+	t.Helper()
+	ctx := context.Background()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("the callback's panic did not reach the caller")
+		}
+	}()
+	db.WriteTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 42`); err != nil {
+			t.Fatal(err)
+		}
+		panic("boom")
+	})
+}
+
+// setSeq sets the audit head's seq to expr in a write transaction.
+func setSeq(ctx context.Context, db *DB, expr string) error {
+	return db.WriteTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = `+expr)
+		return err
+	})
+}
+
+// headSeq reads the audit head's seq, outside any transaction.
+func headSeq(t *testing.T, db *DB) int {
+	t.Helper()
+	var seq int
+	if err := db.QueryRowContext(context.Background(), `SELECT seq FROM audit_head`).Scan(&seq); err != nil {
+		t.Fatalf("read the audit head: %v", err)
+	}
+	return seq
 }
