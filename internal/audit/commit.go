@@ -100,7 +100,9 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 		r.busy = true
 		batch := r.takeLocked()
 		r.qmu.Unlock()
-		r.commitHere(batch)
+		if v := r.writeTurn(batch); v != nil {
+			panic(v) // up the waiter's goroutine, the turn handed back
+		}
 		r.qmu.Lock()
 	}
 	if p.state == stateQueued {
@@ -127,21 +129,19 @@ func (p *Pending) Wait(ctx context.Context) ([]Event, error) {
 	return p.stored, p.err
 }
 
-// commitHere writes batch on the waiter's goroutine (Wait) and hands the
-// turn back to the committer. A panic in the batch (a RecordWith
-// callback) goes on up the waiter's goroutine once the turn is handed
-// back (see commitGuarded).
-func (r *Recorder) commitHere(batch []*Pending) {
-	v := r.commitGuarded(batch)
+// writeTurn writes batch, taken with the turn to write (Recorder.busy),
+// and hands the turn back, waking the committer when writes are left or
+// Close came meanwhile (it waits while someone else writes). A panic in
+// the batch is returned (see commitGuarded).
+func (r *Recorder) writeTurn(batch []*Pending) (panicked any) {
+	panicked = r.commitGuarded(batch)
 	r.qmu.Lock()
 	r.busy = false
 	if len(r.queue) > 0 || r.stopping {
-		r.signal() // the committer waits while someone else writes
+		r.signal()
 	}
 	r.qmu.Unlock()
-	if v != nil {
-		panic(v)
-	}
+	return panicked
 }
 
 // commitGuarded commits batch. When something in it panics (a RecordWith
@@ -347,12 +347,9 @@ func (r *Recorder) commitLoop() {
 		r.busy = true
 		batch := r.takeLocked()
 		r.qmu.Unlock()
-		if v := r.commitGuarded(batch); v != nil {
+		if v := r.writeTurn(batch); v != nil {
 			r.log.Error("audit batch panicked; its writes failed", "writes", len(batch), "panic", fmt.Sprint(v))
 		}
-		r.qmu.Lock()
-		r.busy = false
-		r.qmu.Unlock()
 	}
 }
 
