@@ -207,7 +207,9 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 		}
 		sinks = append(sinks, sink)
 	}
-	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks, CommitWindow: o.AuditCommitWindow})
+	// On an in-memory database the log lives in the recorder, copied to the
+	// database behind the requests (audit.Options.WriteBehind).
+	rec := audit.New(db, audit.Options{Now: o.Now, Logger: o.Logger, Sinks: sinks, CommitWindow: o.AuditCommitWindow, WriteBehind: true})
 	// fail releases what was opened; a failure to close is reported with
 	// the error that stopped the start.
 	fail := func(err error) (*Parley, error) {

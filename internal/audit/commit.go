@@ -458,6 +458,15 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 		}
 		return r.writePipelined(ctx, st, batch)
 	}
+	if r.behind != nil {
+		if done, err := r.writeBehind(batch); done {
+			return err
+		}
+		if err := r.lockCaughtUp(); err != nil {
+			return err
+		}
+		defer r.behind.copying.Unlock()
+	}
 	r.head.known = false
 	alone := len(batch) == 1
 	r.batches.Add(1)

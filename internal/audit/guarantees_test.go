@@ -26,10 +26,14 @@ func TestMixedWritersOnReplicasKeepOneOrder(t *testing.T) { forBackends(t, testM
 func testMixedWriters(t *testing.T, bk backend) {
 	dbase := bk.Fresh(t)
 	ctx := context.Background()
-	const replicas, writers, each = 2, 6, 12
+	const writers, each = 6, 12
+	replicas := 2
+	if bk.Name == memory.Name {
+		replicas = 1 // each handle is a database of its own
+	}
 	recs := make([]*Recorder, replicas)
 	for i := range recs {
-		recs[i] = New(dbase.OpenHandle(t), Options{Now: newClock().Now})
+		recs[i] = New(dbase.OpenHandle(t), Options{Now: newClock().Now, WriteBehind: true})
 		t.Cleanup(func() { recs[i].Close(ctx) })
 	}
 	if _, err := recs[0].db.ExecContext(ctx, `CREATE TABLE scratch (id TEXT PRIMARY KEY)`); err != nil {

@@ -43,6 +43,9 @@ func (r *Recorder) List(ctx context.Context, f Filter) ([]Event, error) {
 // first error and returns it. fn must not use the database: an in-memory
 // store has one connection, and Each holds it.
 func (r *Recorder) Each(ctx context.Context, f Filter, fn func(Event) error) error {
+	if err := r.caughtUp(); err != nil {
+		return fmt.Errorf("list audit events: %w", err)
+	}
 	q, args := f.query()
 	rows, err := r.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -135,6 +138,9 @@ func (f Filter) query() (string, []any) {
 // Get returns the event with the given Seq, or an error wrapping
 // ErrNotFound.
 func (r *Recorder) Get(ctx context.Context, seq int64) (Event, error) {
+	if err := r.caughtUp(); err != nil {
+		return Event{}, fmt.Errorf("audit event #%d: %w", seq, err)
+	}
 	rw, err := scanRow(r.db.QueryRowContext(ctx,
 		`SELECT `+columns+` FROM audit_events WHERE seq = ?`, seq))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -153,6 +159,9 @@ func (r *Recorder) Get(ctx context.Context, seq int64) (Event, error) {
 // Head returns the Seq and hash of the last recorded event (0 and Genesis
 // for an empty log). Publishing it elsewhere anchors the log: see Anchor.
 func (r *Recorder) Head(ctx context.Context) (seq int64, hash string, err error) {
+	if err := r.caughtUp(); err != nil {
+		return 0, "", fmt.Errorf("read audit head: %w", err)
+	}
 	err = r.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	if err != nil {
 		return 0, "", fmt.Errorf("read audit head: %w", err)
@@ -169,6 +178,9 @@ func (r *Recorder) Head(ctx context.Context) (seq int64, hash string, err error)
 // so that it is one unbroken piece of the chain even if replicas' clocks
 // disagreed by a little around a bound.
 func (r *Recorder) SeqRange(ctx context.Context, since, until time.Time) (first, last int64, err error) {
+	if err := r.caughtUp(); err != nil {
+		return 0, 0, fmt.Errorf("audit events between %s and %s: %w", since, until, err)
+	}
 	f := Filter{Since: since, Until: until}
 	q, args := f.query()
 	q = strings.Replace(q, `SELECT `+columns+` FROM`, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM`, 1)

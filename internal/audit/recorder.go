@@ -36,6 +36,10 @@ type Options struct {
 	// wait for a write someone waits for, to share its commit (default
 	// 5ms).
 	CommitWindow time.Duration
+	// WriteBehind, on an in-memory database (store.Memory), keeps the log
+	// in the recorder's memory and copies it to the database behind the
+	// requests (behind.go). It is ignored on any other database.
+	WriteBehind bool
 	// CollectWindow is the longest a batch waits for writers that had a
 	// write in the previous batch, when fewer wait now (default 250µs). A
 	// lone writer never waits.
@@ -72,6 +76,7 @@ type Recorder struct {
 	batches   atomic.Int64 // transactions written, for benchmarks
 	head      knownHead    // where this recorder left the chain (PostgreSQL)
 	rows      []row        // the last batch's rows, emptied, for the next (as head: whoever writes)
+	behind    *writeBehind // Options.WriteBehind on an in-memory database, else nil
 }
 
 type sinkWorker struct {
@@ -129,6 +134,9 @@ func New(db *store.DB, opts Options) *Recorder {
 		r.qmu.Unlock()
 	})
 	r.lazy.Stop()
+	if opts.WriteBehind && db.Path() == store.Memory {
+		r.behind = newWriteBehind(r)
+	}
 	go r.commitLoop() // stopped and waited for by Close
 	return r
 }
@@ -221,6 +229,11 @@ func (r *Recorder) Close(ctx context.Context) error {
 	case <-r.committed:
 	case <-ctx.Done():
 		return fmt.Errorf("close audit recorder: writing what is queued: %w", ctx.Err())
+	}
+	if r.behind != nil {
+		if err := r.closeBehind(); err != nil {
+			return fmt.Errorf("close audit recorder: %w", err)
+		}
 	}
 	r.mu.Lock()
 	if !r.closed {

@@ -47,6 +47,9 @@ func newFixtureTB(t testing.TB, bk backend, opts Options) *fixture {
 	if opts.Now == nil {
 		opts.Now = newClock().Now
 	}
+	// As Parley asks: it only applies to an in-memory database (the
+	// memory backend of behind_test.go).
+	opts.WriteBehind = true
 	rec := New(db, opts)
 	t.Cleanup(func() {
 		if err := rec.Close(context.Background()); err != nil {

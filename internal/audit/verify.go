@@ -109,6 +109,9 @@ func (v VerifyResult) Err() error {
 // error is for failing to read the database. Verify reads one snapshot, so
 // it can run beside a recording server.
 func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult, error) {
+	if err := r.caughtUp(); err != nil {
+		return VerifyResult{}, fmt.Errorf("verify audit log: %w", err)
+	}
 	var res VerifyResult
 	err := r.db.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -128,6 +131,9 @@ func (r *Recorder) Verify(ctx context.Context, anchors ...Anchor) (VerifyResult,
 // those events; a problem further back is left to Verify, which stays the
 // full check. Count in the result is the number of tail events verified.
 func (r *Recorder) VerifyTail(ctx context.Context, n int) (VerifyResult, error) {
+	if err := r.caughtUp(); err != nil {
+		return VerifyResult{}, fmt.Errorf("verify the audit log's last %d events: %w", n, err)
+	}
 	var res VerifyResult
 	err := r.db.ReadTx(ctx, func(tx *store.Tx) error {
 		from := int64(1)
