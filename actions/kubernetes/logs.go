@@ -198,23 +198,31 @@ func (l *Logs) Run(ctx context.Context, req action.Request) (action.Result, erro
 		shown = shown[:maxLogPods]
 	}
 	// The pods' logs are read at once: each is a round trip through the
-	// API server to a kubelet. Each pod's share of the output is known
+	// API server to a kubelet (one after the other from a client that
+	// answers from memory). Each pod's share of the output is known
 	// beforehand; a pod keeps its newest lines.
 	share := logShare(len(shown))
 	got := make([]podLog, len(shown))
 	errs := make([]error, len(shown))
-	var wg sync.WaitGroup
-	for i := range shown {
-		wg.Go(func() {
-			defer func() { // as the pipeline recovers Run: a failed reply, not a crashed bot
-				if v := recover(); v != nil {
-					errs[i] = fmt.Errorf("reading the log panicked: %v", v)
-				}
-			}()
-			got[i], errs[i] = l.podLog(ctx, c, &shown[i], container, previous, lines, share)
-		})
+	read := func(i int) {
+		defer func() { // as the pipeline recovers Run: a failed reply, not a crashed bot
+			if v := recover(); v != nil {
+				errs[i] = fmt.Errorf("reading the log panicked: %v", v)
+			}
+		}()
+		got[i], errs[i] = l.podLog(ctx, c, &shown[i], container, previous, lines, share)
 	}
-	wg.Wait()
+	if kube.IsInProcess(c) {
+		for i := range shown {
+			read(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i := range shown {
+			wg.Go(func() { read(i) })
+		}
+		wg.Wait()
+	}
 	for i, err := range errs {
 		if err != nil {
 			return action.Result{}, fmt.Errorf("logs of %s/%s, pod %s: %w", ns, name, shown[i].Name, err)

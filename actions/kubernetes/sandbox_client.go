@@ -252,6 +252,9 @@ type sandboxClient struct{ s *Sandbox }
 
 var _ kube.Interface = sandboxClient{}
 
+// InProcess: the sandbox answers from memory (kube.InProcess).
+func (c sandboxClient) InProcess() bool { return true }
+
 func (c sandboxClient) CoreV1() kube.CoreV1                   { return sandboxCore(c) }
 func (c sandboxClient) AppsV1() kube.AppsV1                   { return sandboxApps(c) }
 func (c sandboxClient) BatchV1() kube.BatchV1                 { return sandboxBatch(c) }

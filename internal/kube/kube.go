@@ -32,6 +32,20 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 )
 
+// InProcess is implemented by a client that answers from memory, without
+// a round trip (the sandbox). Callers that overlap round trips by making
+// calls from several goroutines (the logs of several pods) make them one
+// after the other on it: there, each goroutine only costs.
+type InProcess interface {
+	InProcess() bool
+}
+
+// IsInProcess reports whether c answers from memory (see InProcess).
+func IsInProcess(c Interface) bool {
+	p, ok := c.(InProcess)
+	return ok && p.InProcess()
+}
+
 // Interface is a client of one cluster, as one identity.
 type Interface interface {
 	CoreV1() CoreV1
