@@ -76,7 +76,9 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 			return nil
 		}
 		if a.cfg.Prompt {
-			a.write("> ")
+			if err := a.write("> "); err != nil {
+				return err
+			}
 		}
 		line, size, err := readLine(r, MaxLine)
 		if errors.Is(err, io.EOF) && line == "" {
@@ -88,7 +90,9 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 		lineNo++
 		msg, ok, perr := a.parse(line, lineNo)
 		if perr != nil {
-			a.write(fmt.Sprintf("line %d: %v\n", lineNo, perr))
+			if err := a.write(fmt.Sprintf("line %d: %v\n", lineNo, perr)); err != nil {
+				return err
+			}
 			continue
 		}
 		if !ok {
@@ -98,7 +102,9 @@ func (a *Adapter) Run(ctx context.Context, h chat.Handler) error {
 			msg.CutFrom = size
 		}
 		if a.cfg.Echo {
-			a.write(fmt.Sprintf("%s@%s> %s\n", msg.User, msg.Channel, preview(msg.Text, 200)))
+			if err := a.write(fmt.Sprintf("%s@%s> %s\n", msg.User, msg.Channel, preview(msg.Text, 200))); err != nil {
+				return err
+			}
 		}
 		h.Handle(ctx, msg)
 		if errors.Is(err, io.EOF) {
@@ -171,7 +177,9 @@ func (a *Adapter) Send(_ context.Context, r chat.Reply) (string, error) {
 	if r.Kind == chat.KindAudit && !a.cfg.Trail {
 		return "", nil
 	}
-	a.write(Render(r))
+	if err := a.write(Render(r)); err != nil {
+		return "", err
+	}
 	a.mu.Lock()
 	a.n++
 	id := "console-reply-" + strconv.Itoa(a.n)
@@ -179,10 +187,15 @@ func (a *Adapter) Send(_ context.Context, r chat.Reply) (string, error) {
 	return id, nil
 }
 
-func (a *Adapter) write(s string) {
+// write prints s. Its error (a closed pipe, a full disk) is the caller's:
+// a reply that could not be printed was not sent.
+func (a *Adapter) write(s string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, _ = io.WriteString(a.cfg.Out, s)
+	if _, err := io.WriteString(a.cfg.Out, s); err != nil {
+		return fmt.Errorf("console: write: %w", err)
+	}
+	return nil
 }
 
 // Render formats a reply as plain text for a terminal.

@@ -2,7 +2,9 @@ package console
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/parley-chatops/parley/internal/chat"
@@ -83,5 +85,26 @@ func TestRender(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("audit step printed without --trail: %q", out.String())
+	}
+}
+
+// brokenOut fails every write, as a closed pipe does.
+type brokenOut struct{}
+
+func (brokenOut) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// A reply that cannot be printed is not sent: Send says so, and a
+// transcript whose echo cannot be printed stops with the error.
+func TestWriteFailuresAreReported(t *testing.T) {
+	a := New(Config{In: strings.NewReader("alice@ops: status\n"), Out: brokenOut{}, Transcript: true, Echo: true})
+	if _, err := a.Send(context.Background(), chat.Reply{Text: "hello"}); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Send to a broken output = %v, want EPIPE", err)
+	}
+	var c collect
+	if err := a.Run(context.Background(), &c); !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Run with a broken output = %v, want EPIPE", err)
+	}
+	if len(c.msgs) != 0 {
+		t.Errorf("handled %d messages after the echo failed, want 0", len(c.msgs))
 	}
 }
