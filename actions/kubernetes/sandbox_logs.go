@@ -136,26 +136,15 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 		}
 	}
 	seed := sha256.Sum256([]byte(pod.Namespace + "/" + pod.Name + "/" + container + "/" + from.UTC().Format(time.RFC3339)))
-	// rnd(i, n) is the i-th pseudo-random number below n: the first four
-	// bytes of SHA-256(seed, i). Line i draws on i to i+4, so the hashes
-	// are kept in a small ring and each is computed once.
-	var ring [8]struct {
-		i int
-		v uint32
-	}
-	for k := range ring {
-		ring[k].i = -1
-	}
-	var in [len(seed) + 3]byte
-	copy(in[:], seed[:])
+	// rnd(i, n) is the i-th pseudo-random number below n: SplitMix64's
+	// output for the seed's first eight bytes stepped i times, so any line
+	// is made without the ones before it (a tail makes only its own).
+	base := binary.BigEndian.Uint64(seed[:8])
 	rnd := func(i int, n int) int {
-		r := &ring[i%len(ring)]
-		if r.i != i {
-			in[len(seed)], in[len(seed)+1], in[len(seed)+2] = byte(i), byte(i>>8), byte(i>>16)
-			h := sha256.Sum256(in[:])
-			r.i, r.v = i, binary.BigEndian.Uint32(h[:4])
-		}
-		return int(r.v % uint32(n))
+		z := base + uint64(i+1)*0x9e3779b97f4a7c15
+		z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+		z = (z ^ z>>27) * 0x94d049bb133111eb
+		return int((z ^ z>>31) % uint64(n))
 	}
 	var buf []byte
 	// logfmt is a logfmt line: ts=… level=… msg="…" and the pairs.
