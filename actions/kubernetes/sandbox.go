@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -211,8 +212,10 @@ type document struct {
 }
 
 func (s *Sandbox) load(manifests [][]byte) error {
+	// Documents are YAML, turned into JSON once (decodeDocument); the
+	// decoder reads that JSON.
 	decoder := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, s.scheme, s.scheme,
-		kjson.SerializerOptions{Yaml: true, Strict: true})
+		kjson.SerializerOptions{Strict: true})
 	loadTime := s.now()
 	var docs []document
 	for mi, m := range manifests {
@@ -302,20 +305,30 @@ func decodeDocument(decoder runtime.Decoder, served *runtime.Scheme, raw []byte)
 			Namespace string `json:"namespace"`
 		} `json:"metadata"`
 	}
-	j, err := yaml.YAMLToJSON(raw)
+	describe := func() {
+		if head.Kind != "" {
+			doc.desc = head.Kind + " " + head.Metadata.Name
+			if head.Metadata.Namespace != "" {
+				doc.desc = head.Kind + " " + head.Metadata.Namespace + "/" + head.Metadata.Name
+			}
+		}
+	}
+	// The YAML is parsed once, into JSON that the rest reads. Strictly:
+	// a key given twice is an error, as kubectl makes it.
+	j, err := yaml.YAMLToJSONStrict(raw)
 	if err != nil {
+		if yaml.Unmarshal(raw, &head) == nil { // name the document when it can be read at all
+			describe()
+		}
 		return doc, false, err
 	}
 	if t := bytes.TrimSpace(j); len(t) == 0 || string(t) == "null" {
 		return doc, true, nil
 	}
-	if err := yaml.Unmarshal(raw, &head); err == nil && head.Kind != "" {
-		doc.desc = head.Kind + " " + head.Metadata.Name
-		if head.Metadata.Namespace != "" {
-			doc.desc = head.Kind + " " + head.Metadata.Namespace + "/" + head.Metadata.Name
-		}
+	if json.Unmarshal(j, &head) == nil {
+		describe()
 	}
-	obj, gvk, err := decoder.Decode(raw, nil, nil)
+	obj, gvk, err := decoder.Decode(j, nil, nil)
 	if runtime.IsNotRegisteredError(err) {
 		kind := head.Kind
 		if gvk != nil && gvk.Kind != "" {

@@ -30,6 +30,7 @@ func TestNewSandboxRejectsBadManifests(t *testing.T) {
 		want     []string
 	}{
 		{"unknown field", string(unknownField), []string{"document 2 (Deployment prod/checkout)", `unknown field "spec.replcas"`}},
+		{"key given twice", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  name: b\n", []string{"document 1 (Namespace b)", `line 5: key "name" already set`}},
 		{"yaml syntax", "apiVersion: v1\nkind: Namespace\nmetadata: {name: [prod\n", []string{"document 1"}},
 		{"unknown kind", "apiVersion: v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n", []string{"document 1 (Gizmo prod/g)", "Gizmo"}},
 		{"unknown kind of a served group", "apiVersion: apps/v1\nkind: Gizmo\nmetadata: {name: g, namespace: prod}\n",
