@@ -20,7 +20,7 @@ import (
 // serveLog is the API server's answer to GET pods/NAME/log: the log, or
 // the Status error the API server answers with.
 func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte, error) {
-	obj, err := s.tracker.Get(podsGVR, ns, name)
+	obj, err := s.tracker.peek(podsGVR, ns, name) // only read
 	if err != nil {
 		return nil, err
 	}

@@ -109,6 +109,20 @@ func (s *store) Add(obj runtime.Object) error {
 	return s.refreshWritten(gvr, obj, "")
 }
 
+// peek returns the indexed object, for reading only and within the
+// sandbox: the index replaces objects and never changes them, so what
+// peek returns stays as it was, whatever is written after. Not found is
+// the tracker's error.
+func (s *store) peek(gvr schema.GroupVersionResource, ns, name string) (runtime.Object, error) {
+	s.mu.RLock()
+	obj := s.objects[gvr][ns][name]
+	s.mu.RUnlock()
+	if obj == nil {
+		return nil, apierrors.NewNotFound(gvr.GroupResource(), name)
+	}
+	return obj, nil
+}
+
 // Get implements k8stesting.ObjectTracker.
 func (s *store) Get(gvr schema.GroupVersionResource, ns, name string, opts ...metav1.GetOptions) (runtime.Object, error) {
 	return s.tracker.Get(gvr, ns, name, opts...)
