@@ -441,22 +441,8 @@ var errOwnFailure = errors.New("the write failed")
 // (its callback or its events) is set on it; the error returned is the
 // transaction's.
 func (r *Recorder) writeBatch(batch []*Pending) error {
-	ctx, cancel := batchContext(batch)
-	defer cancel()
-	st, err := r.statements(ctx)
-	if err != nil {
-		return err
-	}
 	for _, p := range batch {
 		p.stored, p.err = nil, nil
-	}
-	if r.db.Dialect() == store.Postgres && !slices.ContainsFunc(batch, func(p *Pending) bool { return p.write != nil }) {
-		if r.head.known {
-			if done, err := r.writeAppend(ctx, st, batch); done {
-				return err
-			}
-		}
-		return r.writePipelined(ctx, st, batch)
 	}
 	if r.behind != nil {
 		if done, err := r.writeBehind(batch); done {
@@ -466,6 +452,20 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 			return err
 		}
 		defer r.behind.copying.Unlock()
+	}
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	st, err := r.statements(ctx)
+	if err != nil {
+		return err
+	}
+	if r.db.Dialect() == store.Postgres && !slices.ContainsFunc(batch, func(p *Pending) bool { return p.write != nil }) {
+		if r.head.known {
+			if done, err := r.writeAppend(ctx, st, batch); done {
+				return err
+			}
+		}
+		return r.writePipelined(ctx, st, batch)
 	}
 	r.head.known = false
 	alone := len(batch) == 1
