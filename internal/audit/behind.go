@@ -73,33 +73,10 @@ func newWriteBehind(r *Recorder) *writeBehind {
 // copy. It returns false, having done nothing, when the batch must be
 // written in a transaction instead. Call holding the turn to write.
 func (r *Recorder) writeBehind(batch []*Pending) (bool, error) {
-	b := r.behind
-	b.mu.Lock()
-	if b.err != nil {
-		b.mu.Unlock()
-		return true, b.err
+	written, full, err := r.linkBehind(batch)
+	if !written || err != nil {
+		return written, err
 	}
-	if b.off || !r.head.known || slices.ContainsFunc(batch, func(p *Pending) bool { return p.write != nil }) {
-		b.mu.Unlock()
-		return false, nil
-	}
-	if len(b.rows) == 0 {
-		if b.rows == nil {
-			b.rows, b.spare = b.spare, nil
-		}
-		b.timer.Reset(b.window)
-	}
-	c := chainer{seq: r.head.seq, prev: r.head.hash, rows: b.rows}
-	if c.seq == 0 {
-		c.prev = Genesis
-	}
-	for _, p := range batch {
-		p.stored = c.link(p.events)
-	}
-	b.rows = c.rows
-	r.head = c.stored(r.head.seq, r.head.hash)
-	full := len(b.rows) >= maxBehindRows
-	b.mu.Unlock()
 	if full {
 		if err := r.copyBehind(); err != nil {
 			// The batch is recorded; the failure is the log's, and every
@@ -108,6 +85,39 @@ func (r *Recorder) writeBehind(batch []*Pending) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// linkBehind links batch after the head into the backlog. A panic on the
+// way (a bug) leaves the backlog and the head as they were, and the lock
+// free: the batch's writers are told it failed (commitGuarded), so none
+// of it may be copied.
+func (r *Recorder) linkBehind(batch []*Pending) (written, full bool, err error) {
+	b := r.behind
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return true, false, b.err
+	}
+	if b.off || !r.head.known || slices.ContainsFunc(batch, func(p *Pending) bool { return p.write != nil }) {
+		return false, false, nil
+	}
+	if b.rows == nil {
+		b.rows, b.spare = b.spare, nil
+	}
+	// The backlog and the head change only once the whole batch is linked.
+	c := chainer{seq: r.head.seq, prev: r.head.hash, rows: b.rows}
+	if c.seq == 0 {
+		c.prev = Genesis
+	}
+	for _, p := range batch {
+		p.stored = c.link(p.events)
+	}
+	if len(b.rows) == 0 {
+		b.timer.Reset(b.window)
+	}
+	b.rows = c.rows
+	r.head = c.stored(r.head.seq, r.head.hash)
+	return true, len(b.rows) >= maxBehindRows, nil
 }
 
 // copyBehind copies the backlog to the database.
