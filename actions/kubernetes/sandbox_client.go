@@ -322,8 +322,15 @@ func (p sandboxPods) Logs(ctx context.Context, name string, opts *corev1.PodLogO
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(body)), nil
+	return logBody{bytes.NewReader(body)}, nil
 }
+
+// logBody is a log read from memory: it tells its length (Len) and writes
+// itself out in one piece (WriteTo), so that a reader takes it in one
+// copy.
+type logBody struct{ *bytes.Reader }
+
+func (logBody) Close() error { return nil }
 
 type sandboxApps sandboxClient
 

@@ -664,6 +664,7 @@ type chainer struct {
 	prev string
 	rows []row // linked: rows[next:] are not inserted yet
 	next int
+	args []any // insert's arguments, reused
 }
 
 // chainer starts linking after the head (seq, hash as stored), in the
@@ -742,7 +743,9 @@ func chunk(n int) int {
 // advance is set.
 func (c *chainer) insert(ctx context.Context, tx *store.Tx, st *statements, advance bool) error {
 	k := chunk(len(c.rows) - c.next)
-	args := rowArgs(c.rows[c.next:c.next+k], make([]any, 0, k*rowColumns+2))
+	// One argument slice for the batch's statements, emptied after each.
+	args := rowArgs(c.rows[c.next:c.next+k], c.args[:0])
+	defer func() { clear(args); c.args = args[:0] }()
 	stmt := st.insert[bits.Len(uint(k))-1]
 	if advance {
 		stmt = st.insertAdvance[bits.Len(uint(k))-1]
