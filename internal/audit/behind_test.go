@@ -50,11 +50,7 @@ func TestWriteBehindKeepsTheLogsGuarantees(t *testing.T) {
 // copied counts the events in the database itself, past the recorder.
 func copied(t *testing.T, f *fixture) int {
 	t.Helper()
-	var n int
-	if err := f.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM audit_events`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return rowsIn(t, f, "audit_events")
 }
 
 // behindFixture records on an in-memory database whose copy waits for a
@@ -112,12 +108,10 @@ func TestWriteBehindAnswersBeforeTheCopyAndReadsCatchUp(t *testing.T) {
 func TestWriteBehindRecordWithFollowsTheBacklog(t *testing.T) {
 	ctx := context.Background()
 	f := behindFixture(t, time.Hour)
-	if _, err := f.db.ExecContext(ctx, `CREATE TABLE things (name TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	scratch(t, f)
 	recordN(t, f, 0, 4)
 	stored, err := f.rec.RecordWith(ctx, func(tx *store.Tx) ([]Event, error) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO things (name) VALUES ('one')`); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scratch (id) VALUES ('one')`); err != nil {
 			return nil, err
 		}
 		return []Event{{Type: ConfirmationRequested, Platform: "console", Channel: "console:ops", Subject: "console:u", Action: "kubernetes.scale", ConfirmationID: "c1"}}, nil
@@ -127,6 +121,9 @@ func TestWriteBehindRecordWithFollowsTheBacklog(t *testing.T) {
 	}
 	if n := copied(t, f); n != 5 {
 		t.Fatalf("%d events in the database after RecordWith, want the backlog and its event (5)", n)
+	}
+	if n := scratchRows(t, f); n != 1 {
+		t.Fatalf("%d scratch rows after RecordWith, want its 1", n)
 	}
 	recordN(t, f, 4, 2)
 	if res, err := f.rec.Verify(ctx); err != nil || !res.OK || res.Count != 7 {

@@ -20,8 +20,14 @@ func scratch(t *testing.T, f *fixture) {
 
 func scratchRows(t *testing.T, f *fixture) int {
 	t.Helper()
+	return rowsIn(t, f, "scratch")
+}
+
+// rowsIn counts the rows of a table, read from the database itself.
+func rowsIn(t *testing.T, f *fixture, table string) int {
+	t.Helper()
 	var n int
-	if err := f.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM scratch`).Scan(&n); err != nil {
+	if err := f.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
