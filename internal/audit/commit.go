@@ -545,7 +545,8 @@ func (r *Recorder) writeBatch(batch []*Pending) error {
 }
 
 // knownHead is the chain head as this recorder last wrote or read it, for
-// PostgreSQL's one-statement append. Only whoever holds the turn to write
+// PostgreSQL's one-statement append and the in-memory write-behind (the
+// head the next batch links after). Only whoever holds the turn to write
 // uses it: the committer or a waiter writing its own batch (Recorder.busy),
 // and after Close the caller holding Recorder.inline, once the committer
 // stopped.

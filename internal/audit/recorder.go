@@ -74,7 +74,7 @@ type Recorder struct {
 	stmtMu    sync.Mutex
 	stmts     *statements
 	batches   atomic.Int64 // transactions written, for benchmarks
-	head      knownHead    // where this recorder left the chain (PostgreSQL)
+	head      knownHead    // where this recorder left the chain (PostgreSQL, write-behind)
 	rows      []row        // the last batch's rows, emptied, for the next (as head: whoever writes)
 	behind    *writeBehind // Options.WriteBehind on an in-memory database, else nil
 }
