@@ -197,6 +197,9 @@ func TestWriteBehindFailedCopyFailsTheLog(t *testing.T) {
 	if err := f.rec.Close(ctx); err == nil || !strings.Contains(err.Error(), "the log is failed") {
 		t.Fatalf("Close after a failed copy: %v, want the failure", err)
 	}
+	if !f.rec.closed {
+		t.Error("Close that reported a failed copy left the sinks running")
+	}
 }
 
 // Close copies the backlog; writes after it are transactions again.

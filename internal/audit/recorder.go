@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -230,9 +231,11 @@ func (r *Recorder) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close audit recorder: writing what is queued: %w", ctx.Err())
 	}
+	// A failed last copy is reported, and the sinks are stopped all the same.
+	var copyErr error
 	if r.behind != nil {
 		if err := r.closeBehind(); err != nil {
-			return fmt.Errorf("close audit recorder: %w", err)
+			copyErr = fmt.Errorf("close audit recorder: %w", err)
 		}
 	}
 	r.mu.Lock()
@@ -251,8 +254,8 @@ func (r *Recorder) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return copyErr
 	case <-ctx.Done():
-		return fmt.Errorf("close audit sinks: %w", ctx.Err())
+		return errors.Join(copyErr, fmt.Errorf("close audit sinks: %w", ctx.Err()))
 	}
 }
