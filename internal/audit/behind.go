@@ -60,11 +60,7 @@ const maxBehindRows = 8192
 
 func newWriteBehind(r *Recorder) *writeBehind {
 	b := &writeBehind{window: r.window}
-	b.timer = time.AfterFunc(time.Hour, func() {
-		if err := r.copyBehind(); err != nil {
-			r.log.Error("audit log copy failed; Parley stops recording and acting", "err", err)
-		}
-	})
+	b.timer = time.AfterFunc(time.Hour, r.copyInBackground)
 	b.timer.Stop()
 	return b
 }
@@ -78,13 +74,19 @@ func (r *Recorder) writeBehind(batch []*Pending) (bool, error) {
 		return written, err
 	}
 	if full {
-		if err := r.copyBehind(); err != nil {
-			// The batch is recorded; the failure is the log's, and every
-			// write and read after this one hears of it.
-			r.log.Error("audit log copy failed; Parley stops recording and acting", "err", err)
-		}
+		// The batch is recorded; a failure is the log's, and every write
+		// and read after this one hears of it.
+		r.copyInBackground()
 	}
 	return true, nil
+}
+
+// copyInBackground copies the backlog for no reader (the window closed, or
+// the backlog is full): a failure has nobody to return to, so it is logged.
+func (r *Recorder) copyInBackground() {
+	if err := r.copyBehind(); err != nil {
+		r.log.Error("audit log copy failed; Parley stops recording and acting", "err", err)
+	}
 }
 
 // linkBehind links batch after the head into the backlog. A panic on the
@@ -105,10 +107,7 @@ func (r *Recorder) linkBehind(batch []*Pending) (written, full bool, err error) 
 		b.rows, b.spare = b.spare, nil
 	}
 	// The backlog and the head change only once the whole batch is linked.
-	c := chainer{seq: r.head.seq, prev: r.head.hash, rows: b.rows}
-	if c.seq == 0 {
-		c.prev = Genesis
-	}
+	c := newChainer(r.head.seq, r.head.hash, b.rows)
 	for _, p := range batch {
 		p.stored = c.link(p.events)
 	}

@@ -670,8 +670,12 @@ type chainer struct {
 
 // chainer starts linking after the head (seq, hash as stored), in the
 // rows the last batch left (Recorder.rows).
-func (r *Recorder) chainer(seq int64, hash string) chainer {
-	c := chainer{seq: seq, prev: hash, rows: r.rows[:0]}
+func (r *Recorder) chainer(seq int64, hash string) chainer { return newChainer(seq, hash, r.rows[:0]) }
+
+// newChainer starts linking after the head (seq, hash as stored: "" for
+// the empty chain), appending to rows.
+func newChainer(seq int64, hash string, rows []row) chainer {
+	c := chainer{seq: seq, prev: hash, rows: rows}
 	if seq == 0 {
 		c.prev = Genesis
 	}
