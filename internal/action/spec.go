@@ -202,25 +202,71 @@ func (p Params) Int(name string) (int, bool) {
 // Canonical is a stable text form of the parameters (sorted keys, JSON),
 // used to bind confirmations to exact parameters.
 func (p Params) Canonical() string {
-	keys := make([]string, 0, len(p))
+	var buf [256]byte
+	return string(p.AppendCanonical(buf[:0]))
+}
+
+// AppendCanonical appends Canonical's text to b: each key and value as
+// encoding/json writes it, keys sorted. Strings, ints and booleans (what
+// validated parameters hold) are written here; any other value by
+// encoding/json itself, so the text cannot differ from its.
+func (p Params) AppendCanonical(b []byte) []byte {
+	var spare [8]string
+	keys := spare[:0]
 	for k := range p {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
+	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		kj, _ := json.Marshal(k)
-		vj, _ := json.Marshal(p[k])
-		b.Write(kj)
-		b.WriteByte(':')
-		b.Write(vj)
+		b = append(AppendJSONString(b, k), ':')
+		switch v := p[k].(type) {
+		case string:
+			b = AppendJSONString(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case nil:
+			b = append(b, "null"...)
+		default:
+			vj, _ := json.Marshal(v) // as it always was: a value that cannot marshal writes nothing
+			b = append(b, vj...)
+		}
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
+}
+
+// AppendJSONString appends s as encoding/json writes it (HTML-escaped).
+// Printable ASCII but for the three characters it escapes as HTML (<, >,
+// &) is written here, quotes and backslashes escaped; a string with any
+// other byte (controls, non-ASCII, invalid UTF-8) is left to encoding/json.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
+			j, err := json.Marshal(s)
+			if err != nil { // a string always encodes; were it not to, it must not verify
+				return append(b, "unencodable"...)
+			}
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', c)
+			start = i + 1
+		}
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // ParseParams reads the JSON form of Params (as Canonical writes it) back;

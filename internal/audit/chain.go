@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/parley-chatops/parley/internal/action"
 )
 
 // Genesis is the prev_hash of the first event: 64 zeros.
@@ -82,7 +84,7 @@ func (r row) appendCanonical(b []byte) []byte {
 	if c != 0 && (c < 1e-6 || c >= 1e21) || c != c {
 		return append(b, r.marshalCanonical()...)
 	}
-	str := func(key, v string) { b = appendJSONString(append(b, key...), v) }
+	str := func(key, v string) { b = action.AppendJSONString(append(b, key...), v) }
 	num := func(key string, n int64) { b = strconv.AppendInt(append(b, key...), n, 10) }
 	str(`{"action":`, r.action)
 	str(`,"channel":`, r.channel)
@@ -106,33 +108,6 @@ func (r row) appendCanonical(b []byte) []byte {
 	str(`,"type":`, r.typ)
 	num(`,"v":`, encodingVersion)
 	return append(b, '}')
-}
-
-// appendJSONString appends s as encoding/json writes it. Printable ASCII
-// but for the three characters it escapes as HTML (<, >, &) is written
-// here, quotes and backslashes escaped; a string with any other byte
-// (controls, non-ASCII, invalid UTF-8) is left to encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '<' || c == '>' || c == '&' {
-			j, err := json.Marshal(s)
-			if err != nil { // a string always encodes; were it not to, it must not verify
-				return append(b, "unencodable"...)
-			}
-			return append(b, j...)
-		}
-	}
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', c)
-			start = i + 1
-		}
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // marshalCanonical is the canonical encoding by encoding/json.

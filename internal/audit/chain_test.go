@@ -3,8 +3,14 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/parley-chatops/parley/internal/action"
 )
 
 // FuzzCanonical: the hand-written canonical encoding is byte for byte the
@@ -26,7 +32,36 @@ func FuzzCanonical(f *testing.F) {
 		if got := rw.appendCanonical([]byte("prefix")); !bytes.Equal(got[len("prefix"):], want) || string(got[:len("prefix")]) != "prefix" {
 			t.Fatalf("appendCanonical =\n%s\nencoding/json:\n%s", got, want)
 		}
+		// The stored forms of Params and Details, hashed as the row's
+		// params and details, are what encoding/json writes too.
+		d := map[string]string{a: b, c: a + c, "k": c}
+		if want, _ := json.Marshal(d); encodeDetails(d) != string(want) {
+			t.Fatalf("encodeDetails = %s, encoding/json: %s", encodeDetails(d), want)
+		}
+		p := action.Params{a: b, b + "x": n, c + "y": conf > 0, "nil": nil, "f": []string{a}, "i": int(n)}
+		if want := jsonParams(p); encodeParams(p) != want {
+			t.Fatalf("encodeParams = %s, encoding/json: %s", encodeParams(p), want)
+		}
 	})
+}
+
+// jsonParams is Params.Canonical as it was first written: each key and
+// value by encoding/json, keys sorted.
+func jsonParams(p action.Params) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(p)) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, _ := json.Marshal(p[k])
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // BenchmarkComputeHash: one event's hash, as the commit loop computes it.

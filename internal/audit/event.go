@@ -284,8 +284,22 @@ func encodeDetails(d map[string]string) string {
 	if len(d) == 0 {
 		return ""
 	}
-	b, _ := json.Marshal(d) // map[string]string always marshals; keys sorted
-	return string(b)
+	// As encoding/json writes a map[string]string: keys sorted.
+	var spare [8]string
+	keys := spare[:0]
+	for k := range d {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var buf [256]byte
+	b := append(buf[:0], '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = action.AppendJSONString(append(action.AppendJSONString(b, k), ':'), d[k])
+	}
+	return string(append(b, '}'))
 }
 
 func decodeDetails(s string) (map[string]string, error) {
