@@ -290,18 +290,9 @@ func (l *Logs) read(ctx context.Context, c kube.Interface, pod *corev1.Pod, cont
 		return "", apiError(err)
 	}
 	defer rc.Close()
-	// A body that knows its length (the sandbox's, from memory) is copied
-	// once, into a string of that length.
-	if sized, ok := rc.(interface {
-		Len() int
-		io.WriterTo
-	}); ok && sized.Len() <= maxLogBytesPerPod {
-		var b strings.Builder
-		b.Grow(sized.Len())
-		if _, err := sized.WriteTo(&b); err != nil {
-			return "", apiError(err)
-		}
-		return b.String(), nil
+	// A body held in memory as text (the sandbox's) is taken as it is.
+	if body, ok := rc.(kube.TextBody); ok && len(body.Text()) <= maxLogBytesPerPod {
+		return body.Text(), nil
 	}
 	// bytes.Buffer reads straight into itself (io.Copy into a
 	// strings.Builder would take a 32 KiB buffer for every pod), from

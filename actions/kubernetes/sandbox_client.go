@@ -9,7 +9,6 @@ package kubernetes
 // test's reactor, see exactly the requests a fake clientset would send.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -322,15 +321,20 @@ func (p sandboxPods) Logs(ctx context.Context, name string, opts *corev1.PodLogO
 	if err != nil {
 		return nil, err
 	}
-	return logBody{bytes.NewReader(body)}, nil
+	return logBody{strings.NewReader(body), body}, nil
 }
 
-// logBody is a log read from memory: it tells its length (Len) and writes
-// itself out in one piece (WriteTo), so that a reader takes it in one
-// copy.
-type logBody struct{ *bytes.Reader }
+// logBody is a log read from memory (kube.TextBody): a reader takes its
+// text as it is.
+type logBody struct {
+	*strings.Reader
+	text string
+}
 
 func (logBody) Close() error { return nil }
+
+// Text returns the whole log.
+func (b logBody) Text() string { return b.text }
 
 type sandboxApps sandboxClient
 

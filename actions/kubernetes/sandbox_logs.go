@@ -19,10 +19,10 @@ import (
 
 // serveLog is the API server's answer to GET pods/NAME/log: the log, or
 // the Status error the API server answers with.
-func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte, error) {
+func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) (string, error) {
 	obj, err := s.tracker.peek(podsGVR, ns, name) // only read
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	pod := obj.(*corev1.Pod)
 	container := opts.Container
@@ -32,13 +32,13 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte,
 			for _, c := range pod.Spec.Containers {
 				names = append(names, c.Name)
 			}
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names))
+			return "", apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", name, names))
 		}
 		container = pod.Spec.Containers[0].Name
 	}
 	cs := containerStatus(pod, container)
 	if cs == nil {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name))
+		return "", apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name))
 	}
 	var from, to time.Time
 	var crash *corev1.ContainerStateTerminated
@@ -46,7 +46,7 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte,
 	case opts.Previous:
 		t := cs.LastTerminationState.Terminated
 		if t == nil {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, name))
+			return "", apierrors.NewBadRequest(fmt.Sprintf("previous terminated container %q in pod %q not found", container, name))
 		}
 		from, to, crash = t.StartedAt.Time, t.FinishedAt.Time, t
 	case cs.State.Running != nil:
@@ -63,29 +63,16 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte,
 		if cs.State.Waiting != nil && cs.State.Waiting.Reason != "" {
 			reason = cs.State.Waiting.Reason
 		}
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason))
+		return "", apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, name, reason))
 	}
 	tail := -1
 	if opts.TailLines != nil {
 		tail = int(max(0, *opts.TailLines))
 	}
-	lines := demoLog(pod, container, from, to, crash, tail)
-	if opts.TailLines != nil && int(*opts.TailLines) < len(lines) {
-		lines = lines[len(lines)-int(max(0, *opts.TailLines)):]
-	}
-	size := 0
-	for _, l := range lines {
-		size += len(l.text) + 1
-		if opts.Timestamps {
-			size += len(time.RFC3339Nano) + 1
-		}
-	}
-	body := make([]byte, 0, size)
-	for _, l := range lines {
-		if opts.Timestamps {
-			body = append(l.at.UTC().AppendFormat(body, time.RFC3339Nano), ' ')
-		}
-		body = append(append(body, l.text...), '\n')
+	log := demoLog(pod, container, from, to, crash, tail, opts.Timestamps)
+	body := log.text
+	if tail >= 0 {
+		body = log.last(tail)
 	}
 	if opts.LimitBytes != nil && int64(len(body)) > *opts.LimitBytes {
 		body = body[:max(0, *opts.LimitBytes)]
@@ -93,10 +80,35 @@ func (s *Sandbox) serveLog(ns, name string, opts *corev1.PodLogOptions) ([]byte,
 	return body, nil
 }
 
-// logLine is one line a demo container wrote.
-type logLine struct {
-	at   time.Time
-	text string
+// demoLogText is a made-up log: its lines, each ending in a newline, and
+// where each starts.
+type demoLogText struct {
+	text   string
+	starts []int
+}
+
+// last returns the text of the last n lines.
+func (l demoLogText) last(n int) string {
+	if n >= len(l.starts) {
+		return l.text
+	}
+	if n <= 0 {
+		return ""
+	}
+	return l.text[l.starts[len(l.starts)-n]:]
+}
+
+// lines returns the lines, without their newlines.
+func (l demoLogText) lines() []string {
+	out := make([]string, len(l.starts))
+	for i, start := range l.starts {
+		end := len(l.text)
+		if i+1 < len(l.starts) {
+			end = l.starts[i+1]
+		}
+		out[i] = l.text[start : end-1]
+	}
+	return out
 }
 
 // demoRoutes are the requests each demo service serves.
@@ -118,7 +130,10 @@ const maxDemoLines = 600
 // container that crashed, the errors that led to it. With tail >= 0 only
 // the lines a tail of that many needs are made (every request writes at
 // least one line), so a short tail of a long-running pod stays cheap.
-func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev1.ContainerStateTerminated, tail int) []logLine {
+//
+// Each line is written as the kubelet serves it: with its time in
+// RFC 3339 first when stamps is set (timestamps=true).
+func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev1.ContainerStateTerminated, tail int, stamps bool) demoLogText {
 	app := pod.Labels["app.kubernetes.io/name"]
 	if app == "" {
 		app = container
@@ -146,35 +161,11 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 		z = (z ^ z>>27) * 0x94d049bb133111eb
 		return int((z ^ z>>31) % uint64(n))
 	}
-	var buf []byte
-	// logfmt is a logfmt line: ts=… level=… msg="…" and the pairs.
-	logfmt := func(at time.Time, level, msg string, pairs ...string) logLine {
-		buf = append(buf[:0], "ts="...)
-		buf = at.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z")
-		buf = append(buf, " level="...)
-		buf = append(buf, level...)
-		buf = append(buf, " msg="...)
-		buf = strconv.AppendQuote(buf, msg)
-		for _, kv := range pairs {
-			buf = append(buf, ' ')
-			buf = append(buf, kv...)
-		}
-		return logLine{at: at, text: string(buf)}
-	}
 	if to.Before(from) {
 		to = from
 	}
-	var out []logLine
 	if from.IsZero() {
 		from = to.Add(-time.Hour)
-	}
-	// The database password is made up per pod, so the demo shows the
-	// redaction of a credential the service logged by mistake.
-	pw := hex.EncodeToString(seed[4:12])
-	start := []logLine{
-		logfmt(from, "info", "starting "+app, "version="+version, "pid=1"),
-		logfmt(from.Add(120*time.Millisecond), "info", "connecting to database", "dsn="+strconv.Quote("postgres://"+app+":"+pw+"@db."+pod.Namespace+".svc:5432/"+app)),
-		logfmt(from.Add(380*time.Millisecond), "info", "listening", "addr=:8080"),
 	}
 	const step = 7 * time.Second
 	n := int(to.Sub(from.Add(time.Second)) / step)
@@ -182,35 +173,61 @@ func demoLog(pod *corev1.Pod, container string, from, to time.Time, crash *corev
 	if tail >= 0 {
 		first = max(first, n-tail)
 	}
-	out = make([]logLine, 0, len(start)+2*max(0, n-first)+3)
+	// Room for the lines (a request writes one or two of about 100 bytes).
+	var b strings.Builder
+	b.Grow((max(0, n-first) + 6) * 110)
+	starts := make([]int, 0, max(0, n-first)+6)
+	// logfmt writes a logfmt line: ts=… level=… msg="…" and the pairs
+	// (key, value, key, value…; each value as it is written).
+	var buf []byte
+	logfmt := func(at time.Time, level, msg string, pairs ...string) {
+		buf = buf[:0]
+		if stamps {
+			buf = append(at.UTC().AppendFormat(buf, time.RFC3339Nano), ' ')
+		}
+		buf = append(buf, "ts="...)
+		buf = at.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z")
+		buf = append(buf, " level="...)
+		buf = append(buf, level...)
+		buf = append(buf, " msg="...)
+		buf = strconv.AppendQuote(buf, msg)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			buf = append(append(append(append(buf, ' '), pairs[i]...), '='), pairs[i+1]...)
+		}
+		starts = append(starts, b.Len())
+		b.Write(append(buf, '\n'))
+	}
 	if first == 0 {
-		out = append(out, start...)
+		// The database password is made up per pod, so the demo shows the
+		// redaction of a credential the service logged by mistake.
+		pw := hex.EncodeToString(seed[4:12])
+		logfmt(from, "info", "starting "+app, "version", version, "pid", "1")
+		logfmt(from.Add(120*time.Millisecond), "info", "connecting to database", "dsn", strconv.Quote("postgres://"+app+":"+pw+"@db."+pod.Namespace+".svc:5432/"+app))
+		logfmt(from.Add(380*time.Millisecond), "info", "listening", "addr", ":8080")
 	}
 	for i := first; i < n; i++ {
 		at := from.Add(time.Second + time.Duration(i)*step + time.Duration(rnd(i, 900))*time.Millisecond)
 		route := routes[rnd(i+1, len(routes))]
 		method, path, _ := strings.Cut(route, " ")
-		ms := 4 + rnd(i+2, 60)
+		took := 4 + rnd(i+2, 60)
 		status := "200"
 		switch r := rnd(i+3, 100); {
 		case app == "payments" && r < 6:
-			out = append(out, logfmt(at, "error", "fraud scoring call failed", "err=\"context deadline exceeded\"", "upstream=fraud-scoring", "duration_ms=2000"))
+			logfmt(at, "error", "fraud scoring call failed", "err", `"context deadline exceeded"`, "upstream", "fraud-scoring", "duration_ms", "2000")
 			continue
 		case r < 3:
-			status, ms = "503", 1500+rnd(i+4, 800)
-			out = append(out, logfmt(at, "warn", "slow upstream", "duration_ms="+strconv.Itoa(ms)))
+			status, took = "503", 1500+rnd(i+4, 800)
+			logfmt(at, "warn", "slow upstream", "duration_ms", strconv.Itoa(took))
 		case r < 8 && method == "GET":
 			status = "404"
 		}
-		out = append(out, logfmt(at, "info", "request", "method="+method, "path="+path, "status="+status, "duration_ms="+strconv.Itoa(ms)))
+		logfmt(at, "info", "request", "method", method, "path", path, "status", status, "duration_ms", strconv.Itoa(took))
 	}
 	if crash != nil {
 		end := to
-		out = append(out,
-			logfmt(end.Add(-3*time.Second), "error", "fraud scoring client: dial tcp 10.43.12.7:443: i/o timeout", "attempt=5"),
-			logfmt(end.Add(-2*time.Second), "error", "health check failed", "check=fraud-scoring", "failures=3"),
-			logfmt(end.Add(-time.Second), "fatal", "giving up: fraud scoring unreachable; exiting", "exit_code="+strconv.Itoa(int(crash.ExitCode))),
-		)
+		logfmt(end.Add(-3*time.Second), "error", "fraud scoring client: dial tcp 10.43.12.7:443: i/o timeout", "attempt", "5")
+		logfmt(end.Add(-2*time.Second), "error", "health check failed", "check", "fraud-scoring", "failures", "3")
+		logfmt(end.Add(-time.Second), "fatal", "giving up: fraud scoring unreachable; exiting", "exit_code", strconv.Itoa(int(crash.ExitCode)))
 	}
-	return out
+	return demoLogText{text: b.String(), starts: starts}
 }

@@ -284,17 +284,27 @@ func TestDemoLogTailIsTheEndOfTheWholeLog(t *testing.T) {
 		{"young", to.Add(-40 * time.Second), nil},
 		{"crashed", to.Add(-2 * time.Hour), &corev1.ContainerStateTerminated{ExitCode: 1}},
 	} {
-		all := demoLog(pod, "payments", tc.from, to, tc.crash, -1)
+		whole := demoLog(pod, "payments", tc.from, to, tc.crash, -1, false)
+		all := whole.lines()
+		if len(all) < 4 || strings.Join(all, "\n")+"\n" != whole.text {
+			t.Fatalf("%s: lines %q do not make up the log %q", tc.name, all, whole.text)
+		}
 		for _, tail := range []int{0, 1, 3, 20, 100, 2000} {
-			got := demoLog(pod, "payments", tc.from, to, tc.crash, tail)
+			made := demoLog(pod, "payments", tc.from, to, tc.crash, tail, false)
+			got := made.lines()
 			want := all[max(0, len(all)-tail):]
 			if len(got) < len(want) {
 				t.Fatalf("%s, tail %d: made %d lines, the tail needs %d", tc.name, tail, len(got), len(want))
 			}
-			got = got[len(got)-len(want):]
-			for i := range want {
-				if got[i] != want[i] {
-					t.Fatalf("%s, tail %d: line %d is %q, the whole log's is %q", tc.name, tail, i, got[i].text, want[i].text)
+			if last := made.last(tail); last != strings.Join(want, "\n")+strings.Repeat("\n", min(1, len(want))) {
+				t.Fatalf("%s, tail %d: the last lines are %q, the whole log's are %q", tc.name, tail, last, want)
+			}
+			// Stamped, each line is the same line after its time.
+			stamped := demoLog(pod, "payments", tc.from, to, tc.crash, tail, true).lines()
+			for i, line := range stamped {
+				at, rest, ok := strings.Cut(line, " ")
+				if _, err := time.Parse(time.RFC3339Nano, at); !ok || err != nil || rest != got[i] {
+					t.Fatalf("%s, tail %d: stamped line %d is %q, unstamped %q", tc.name, tail, i, line, got[i])
 				}
 			}
 		}

@@ -46,6 +46,13 @@ func IsInProcess(c Interface) bool {
 	return ok && p.InProcess()
 }
 
+// TextBody is a log body a client holds in memory as text (the
+// sandbox's): reading it all is taking Text, without a copy.
+type TextBody interface {
+	io.ReadCloser
+	Text() string
+}
+
 // Interface is a client of one cluster, as one identity.
 type Interface interface {
 	CoreV1() CoreV1
