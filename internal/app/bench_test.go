@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -148,9 +149,19 @@ type countingWriter struct {
 
 func (w *countingWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	w.n += strings.Count(string(p), "\n")
+	w.n += bytes.Count(p, []byte("\n"))
 	w.mu.Unlock()
 	return len(p), nil
+}
+
+// WriteString is there as it is on the *os.File the console writes to:
+// without it, io.WriteString would copy every reply into a []byte that
+// the real process does not make.
+func (w *countingWriter) WriteString(s string) (int, error) {
+	w.mu.Lock()
+	w.n += strings.Count(s, "\n")
+	w.mu.Unlock()
+	return len(s), nil
 }
 
 func (w *countingWriter) lines() int {
