@@ -59,6 +59,7 @@ type Pending struct {
 	r      *Recorder
 	ctx    context.Context
 	events []Event                          // normalised events to append (Enqueue, Record)
+	one    [1]Event                         // events' room when there is one (most are)
 	write  func(*store.Tx) ([]Event, error) // store writes and their events (RecordWith)
 	queued time.Time
 
@@ -194,6 +195,13 @@ func (r *Recorder) Enqueue(ctx context.Context, events ...Event) *Pending {
 	return r.submit(ctx, events, nil, false)
 }
 
+// EnqueueOne is Enqueue of one event. Called through an interface, as the
+// pipeline calls it for every step of a request, it takes the event
+// without the slice a variadic call would put on the heap.
+func (r *Recorder) EnqueueOne(ctx context.Context, e Event) *Pending {
+	return r.submit(ctx, []Event{e}, nil, false)
+}
+
 // submit normalises events (or takes write) and queues them.
 func (r *Recorder) submit(ctx context.Context, events []Event, write func(*store.Tx) ([]Event, error), urgent bool) *Pending {
 	p := &Pending{r: r, ctx: ctx, write: write, done: make(chan struct{}), urgent: urgent}
@@ -201,7 +209,10 @@ func (r *Recorder) submit(ctx context.Context, events []Event, write func(*store
 		if len(events) == 0 {
 			return Settled(nil, nil)
 		}
-		p.events = make([]Event, len(events))
+		p.events = p.one[:]
+		if len(events) > 1 {
+			p.events = make([]Event, len(events))
+		}
 		for i, e := range events {
 			n, err := normalise(e)
 			if err != nil {
@@ -691,20 +702,21 @@ func (r *Recorder) keepRows(c chainer) {
 	}
 }
 
-// link gives events their places in the chain and returns them stored.
+// link gives events their places in the chain, in place, and returns
+// them stored. Linking them again (a batch tried again) replaces the
+// places the first gave.
 func (c *chainer) link(events []Event) []Event {
-	out := make([]Event, len(events))
-	for i, e := range events {
+	for i := range events {
+		e := &events[i]
 		e.Seq = c.seq + 1
 		e.PrevHash = c.prev
-		rw := toRow(e)
+		rw := toRow(*e)
 		e.Hash = rw.computeHash()
 		rw.hash = e.Hash
 		c.rows = append(c.rows, rw)
 		c.seq, c.prev = e.Seq, e.Hash
-		out[i] = e
 	}
-	return out
+	return events
 }
 
 // flush inserts the pending rows.

@@ -78,8 +78,8 @@ func (a *refusingAudit) RecordWith(_ context.Context, write func(*store.Tx) ([]a
 	return nil, errors.New("audit unavailable")
 }
 
-func (a *refusingAudit) Enqueue(_ context.Context, events ...audit.Event) *audit.Pending {
-	a.count(events)
+func (a *refusingAudit) EnqueueOne(_ context.Context, e audit.Event) *audit.Pending {
+	a.count([]audit.Event{e})
 	return audit.Settled(nil, errors.New("audit unavailable"))
 }
 

@@ -46,9 +46,9 @@ type Auditor interface {
 	// events it returns, or neither: a confirmation's every change of
 	// state carries its audit event in the same transaction.
 	RecordWith(ctx context.Context, write func(tx *store.Tx) ([]audit.Event, error)) ([]audit.Event, error)
-	// Enqueue hands events over without waiting for them to be stored:
-	// they share the commit of the next write someone waits for.
-	Enqueue(ctx context.Context, events ...audit.Event) *audit.Pending
+	// EnqueueOne hands an event over without waiting for it to be
+	// stored: it shares the commit of the next write someone waits for.
+	EnqueueOne(ctx context.Context, e audit.Event) *audit.Pending
 	List(ctx context.Context, f audit.Filter) ([]audit.Event, error)
 	Each(ctx context.Context, f audit.Filter, fn func(audit.Event) error) error
 }
@@ -487,26 +487,28 @@ func (p *Pipeline) note(ctx context.Context, req *request, e audit.Event) {
 	identify(req, &e)
 	// The write outlives the request's cancellation (a shutdown in the
 	// middle of an action must still be recorded); settle bounds the wait.
-	pending := p.deps.Audit.Enqueue(context.WithoutCancel(ctx), e)
+	pending := p.deps.Audit.EnqueueOne(context.WithoutCancel(ctx), e)
 	req.mu.Lock()
 	req.noted = append(req.noted, pending)
 	req.mu.Unlock()
 }
 
 // settle waits until every event the request noted is stored, renders
-// them into the thread when the trail is on, and returns them. The first
-// failure is counted, logged and returned; the caller tells the user.
-func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, error) {
+// them into the thread when the trail is on, and returns the last. The
+// first failure is counted, logged and returned; the caller tells the
+// user.
+func (p *Pipeline) settle(ctx context.Context, req *request) (audit.Event, error) {
 	req.mu.Lock()
 	list, lost := req.noted, req.lost
 	req.noted, req.lost = nil, nil
 	req.mu.Unlock()
 	if len(list) == 0 {
-		return nil, lost
+		return audit.Event{}, lost
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
-	stored := make([]audit.Event, 0, len(list))
+	var last audit.Event
+	var stored []audit.Event // for the trail only
 	var first error
 	for _, n := range list {
 		evs, err := n.Wait(wctx)
@@ -516,15 +518,20 @@ func (p *Pipeline) settle(ctx context.Context, req *request) ([]audit.Event, err
 			}
 			continue
 		}
-		stored = append(stored, evs...)
+		if len(evs) > 0 {
+			last = evs[len(evs)-1]
+		}
+		if p.cfg.Trail {
+			stored = append(stored, evs...)
+		}
 	}
 	p.trail(ctx, req, stored)
 	if first != nil {
 		p.cfg.Metrics.AuditWriteFailed()
 		p.log.Error("audit write failed", "request", req.id, "err", first)
-		return stored, first
+		return last, first
 	}
-	return stored, lost
+	return last, lost
 }
 
 // forgetFullBuckets drops the rate buckets that have refilled: a full
@@ -547,11 +554,11 @@ func (p *Pipeline) forgetFullBuckets(now time.Time) {
 // user.
 func (p *Pipeline) record(ctx context.Context, req *request, e audit.Event) (audit.Event, error) {
 	p.note(ctx, req, e)
-	stored, err := p.settle(ctx, req)
+	last, err := p.settle(ctx, req)
 	if err != nil {
 		return audit.Event{}, err
 	}
-	return stored[len(stored)-1], nil
+	return last, nil
 }
 
 // recordWith commits the store writes write makes together with the
