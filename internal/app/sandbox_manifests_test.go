@@ -65,3 +65,34 @@ metadata: {name: web, namespace: prod}
 	got := h.say("alice", "ops", "status of web in prod")
 	mustContain(t, got, "web (prod)")
 }
+
+// TestSandboxManifestsThatDoNotLoadStopTheStart: the sandbox is built
+// while the rest is wired; manifests it cannot load still stop Parley from
+// starting, with the sandbox's error.
+func TestSandboxManifestsThatDoNotLoadStopTheStart(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"missing.yaml": "",
+		"broken.yaml":  "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec: {replicas: two}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			manifests := filepath.Join(dir, name)
+			if content != "" {
+				if err := os.WriteFile(manifests, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := config.Default()
+			cfg.Database = filepath.Join(dir, name+".db")
+			cfg.Kubernetes.Manifests = manifests
+			p, err := Build(context.Background(), Options{Config: cfg}, &recorder{})
+			if err == nil {
+				p.Close(context.Background())
+				t.Fatal("Parley started on manifests the sandbox cannot load")
+			}
+			if !strings.Contains(err.Error(), "sandbox") || !strings.Contains(err.Error(), name) && !strings.Contains(err.Error(), "replicas") {
+				t.Errorf("error %q does not say what the sandbox could not load", err)
+			}
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/parley-chatops/parley/internal/intent"
 	"github.com/parley-chatops/parley/internal/intent/llm"
 	"github.com/parley-chatops/parley/internal/intent/rules"
+	"github.com/parley-chatops/parley/internal/kube"
 	"github.com/parley-chatops/parley/internal/llmcost"
 	"github.com/parley-chatops/parley/internal/pipeline"
 	"github.com/parley-chatops/parley/internal/policy"
@@ -159,15 +160,25 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	k8sOpts := kubernetes.Options{Now: o.Now, Timeout: cfg.Kubernetes.Timeout.Std(), Namespaces: cfg.Kubernetes.Namespaces}
 	var sb *kubernetes.Sandbox
 	var err error
+	// sandboxReady is closed once the sandbox is built (or failed: sbErr),
+	// on another goroutine while the rest is wired; it is the slowest part
+	// of a start. Whatever asks it for a client first waits for it, and
+	// Build does before it returns.
+	var sandboxReady chan struct{}
+	var sbErr error
 	if cfg.Kubernetes.Sandbox {
-		if sb, err = newSandbox(cfg.Kubernetes.Manifests, o.Now); err != nil {
-			return nil, err
+		sandboxReady = make(chan struct{})
+		go func() {
+			defer close(sandboxReady)
+			sb, sbErr = newSandbox(cfg.Kubernetes.Manifests, o.Now)
+		}()
+		k8sOpts.Clients = func(subject string) (kube.Interface, error) {
+			<-sandboxReady
+			if sbErr != nil {
+				return nil, sbErr
+			}
+			return sb.Client(), nil
 		}
-		if left := sb.Unserved(); len(left) > 0 {
-			o.Logger.Warn("the sandbox left out objects of API groups it does not serve; no action reads them",
-				"count", len(left), "objects", strings.Join(left, "; "))
-		}
-		k8sOpts.Clients = sb.Clients()
 	} else {
 		ids := map[string]kubernetes.Identity{}
 		for subject, id := range cfg.Kubernetes.Impersonate {
@@ -278,6 +289,16 @@ func Build(ctx context.Context, o Options, sender chat.Sender) (*Parley, error) 
 	})
 	if err != nil {
 		return failRunning(err)
+	}
+	if sandboxReady != nil {
+		<-sandboxReady
+		if sbErr != nil {
+			return failRunning(sbErr)
+		}
+		if left := sb.Unserved(); len(left) > 0 {
+			o.Logger.Warn("the sandbox left out objects of API groups it does not serve; no action reads them",
+				"count", len(left), "objects", strings.Join(left, "; "))
+		}
 	}
 	return &Parley{DB: db, Audit: rec, Confirmations: confirms, Policy: pol, Actions: reg,
 		Router: router, Inventory: inv, Sandbox: sb, Pipeline: pl, Evals: runner, Kube: k8sOpts.Clients, Config: cfg, Spend: spend, defs: defs, sinks: sinks}, nil
