@@ -217,7 +217,7 @@ func (s *store) list(gvr schema.GroupVersionResource, gvk schema.GroupVersionKin
 			if !fsel.Empty() && !fsel.Matches(objectFields{m, obj}) {
 				continue
 			}
-			matched = append(matched, obj.DeepCopyObject())
+			matched = append(matched, obj) // indexed objects are never changed: copied below
 		}
 	}
 	s.mu.RUnlock()
@@ -226,10 +226,54 @@ func (s *store) list(gvr schema.GroupVersionResource, gvk schema.GroupVersionKin
 		bm, _ := meta.Accessor(b)
 		return cmp.Or(cmp.Compare(am.GetNamespace(), bm.GetNamespace()), cmp.Compare(am.GetName(), bm.GetName()))
 	})
+	if fillList(list, matched) {
+		return list, nil
+	}
+	for i, obj := range matched {
+		matched[i] = obj.DeepCopyObject()
+	}
 	if err := meta.SetList(list, matched); err != nil {
 		return nil, err
 	}
 	return list, nil
+}
+
+// fillList sets the items of the lists the actions read most (pods,
+// replica sets, deployments, events) to deep copies of objs, made in
+// place in the list's items: meta.SetList would take a copy of each,
+// copy that into the items and drop it. It reports false for any other
+// list, which the caller fills.
+func fillList(list runtime.Object, objs []runtime.Object) bool {
+	switch l := list.(type) {
+	case *corev1.PodList:
+		return fillItems(&l.Items, objs)
+	case *appsv1.ReplicaSetList:
+		return fillItems(&l.Items, objs)
+	case *appsv1.DeploymentList:
+		return fillItems(&l.Items, objs)
+	case *corev1.EventList:
+		return fillItems(&l.Items, objs)
+	}
+	return false
+}
+
+// fillItems deep-copies objs into items (empty, not nil, for none, as
+// SetList leaves it). An object of another type leaves items alone and
+// reports false.
+func fillItems[T any, PT interface {
+	*T
+	DeepCopyInto(*T)
+}](items *[]T, objs []runtime.Object) bool {
+	out := make([]T, len(objs))
+	for i, obj := range objs {
+		o, ok := obj.(PT)
+		if !ok {
+			return false
+		}
+		o.DeepCopyInto(&out[i])
+	}
+	*items = out
+	return true
 }
 
 // selectableField reports whether the API server accepts a field selector
