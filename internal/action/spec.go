@@ -209,7 +209,7 @@ func (p Params) Canonical() string {
 // AppendCanonical appends Canonical's text to b: each key and value as
 // encoding/json writes it, keys sorted. Strings, ints and booleans (what
 // validated parameters hold) are written here; any other value by
-// encoding/json itself, so the text cannot differ from its.
+// encoding/json itself, so the text cannot differ from encoding/json's.
 func (p Params) AppendCanonical(b []byte) []byte {
 	var spare [8]string
 	keys := spare[:0]
