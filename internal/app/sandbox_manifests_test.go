@@ -93,6 +93,9 @@ func TestSandboxManifestsThatDoNotLoadStopTheStart(t *testing.T) {
 			if !strings.Contains(err.Error(), "sandbox") || !strings.Contains(err.Error(), name) && !strings.Contains(err.Error(), "replicas") {
 				t.Errorf("error %q does not say what the sandbox could not load", err)
 			}
+			if content == "" && !strings.Contains(err.Error(), "kubernetes.manifests") {
+				t.Errorf("error %q does not name the setting to fix", err)
+			}
 		})
 	}
 }

@@ -87,7 +87,7 @@ func newSandbox(path string, now func() time.Time) (*kubernetes.Sandbox, error) 
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, fmt.Errorf("sandbox: kubernetes.manifests: %w (fix the path, or remove the setting for the demo shop)", err)
 		}
 		data = b
 	}
